@@ -1,0 +1,336 @@
+/* haadm: the operator's command-line tool. Commands are declared once in the table below; the
+ * usage text, `haadm help CMD` and docs/cli.md follow it. */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/err.h"
+#include "../common/frame.h"
+#include "../config.h"
+#include "call.h"
+#include "haagent.pb-c.h"
+#include "render.h"
+
+#ifndef HA_VERSION
+#define HA_VERSION "0.1.0"
+#endif
+
+#define DEFAULT_CONF "/etc/haagent/haagent.conf"
+#define MAX_TARGETS HA_MAX_NODES
+#define MAX_REDIRECTS 3
+
+struct globals {
+	const char *conf;
+	const char *addr;
+	unsigned timeout_ms;
+	bool json;
+};
+
+struct command {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	const char *help;
+	int (*run)(struct globals *g, int argc, char **argv);
+};
+
+static const struct command *find_command(const char *name);
+static void print_usage(FILE *f);
+
+/* ---- talking to the cluster ---- */
+
+struct target {
+	char host[64];
+	unsigned port;
+};
+
+static int targets_of(const struct globals *g, struct target *t, unsigned *n, struct ha_err *e)
+{
+	*n = 0;
+	if (g->addr) {
+		if (ha_split_hostport(g->addr, t[0].host, sizeof(t[0].host), &t[0].port) != 0)
+			return ha_err_set(e, HA_EUSAGE, "-a %s: expected HOST:PORT", g->addr);
+		*n = 1;
+		return 0;
+	}
+	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
+	if (path == NULL)
+		path = DEFAULT_CONF;
+	struct ha_config *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	int rc = ha_config_load(path, 0, c, e);
+	if (rc != 0) {
+		free(c);
+		if (!g->conf && !getenv("HAAGENT_CONF") && access(path, F_OK) != 0)
+			return ha_err_set(e, HA_EUSAGE,
+					  "no agent to ask: give -a HOST:PORT or -c FILE "
+					  "(%s does not exist)",
+					  DEFAULT_CONF);
+		return rc;
+	}
+	/* Ask this node's own agent first when the config names one. */
+	if (c->self >= 0) {
+		snprintf(t[*n].host, sizeof(t[*n].host), "%s", c->nodes[c->self].address);
+		t[(*n)++].port = c->nodes[c->self].rpc_port;
+	}
+	for (unsigned i = 0; i < c->n_nodes; i++) {
+		if ((int)i == c->self)
+			continue;
+		snprintf(t[*n].host, sizeof(t[*n].host), "%s", c->nodes[i].address);
+		t[(*n)++].port = c->nodes[i].rpc_port;
+	}
+	free(c);
+	return 0;
+}
+
+/* Fetches the status from the leader: asks the targets in turn, follows redirects. Falls back
+ * to the first local view it got when no leader answers. */
+static int fetch_status(const struct globals *g, bool local_only, Haagent__StatusResponse **out,
+			struct ha_err *e)
+{
+	struct target t[MAX_TARGETS];
+	unsigned n;
+	int rc = targets_of(g, t, &n, e);
+	if (rc != 0)
+		return rc;
+	Haagent__StatusRequest req = HAAGENT__STATUS_REQUEST__INIT;
+	req.local_only = local_only;
+	Haagent__StatusResponse *fallback = NULL;
+	struct ha_err last = {0};
+	for (unsigned i = 0; i < n; i++) {
+		char host[64];
+		unsigned port = t[i].port;
+		snprintf(host, sizeof(host), "%s", t[i].host);
+		for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
+			int type;
+			uint8_t *buf;
+			size_t len;
+			rc = ha_call(host, port, HA_MSG_STATUS_REQUEST, &req, g->timeout_ms, &type,
+				     &buf, &len, &last);
+			if (rc != 0)
+				break;
+			if (type != HA_MSG_STATUS_RESPONSE) {
+				free(buf);
+				ha_err_set(&last, HA_EPROTO, "%s:%u answered with message type %d",
+					   host, port, type);
+				break;
+			}
+			Haagent__StatusResponse *s = haagent__status_response__unpack(NULL, len, buf);
+			free(buf);
+			if (s == NULL) {
+				ha_err_set(&last, HA_EPROTO, "%s:%u sent a reply that does not decode",
+					   host, port);
+				break;
+			}
+			if (s->redirect && s->redirect[0]) {
+				if (ha_split_hostport(s->redirect, host, sizeof(host), &port) != 0) {
+					haagent__status_response__free_unpacked(s, NULL);
+					break;
+				}
+				haagent__status_response__free_unpacked(s, NULL);
+				continue;
+			}
+			if (s->authoritative || local_only) {
+				if (fallback)
+					haagent__status_response__free_unpacked(fallback, NULL);
+				*out = s;
+				return 0;
+			}
+			if (fallback == NULL)
+				fallback = s;
+			else
+				haagent__status_response__free_unpacked(s, NULL);
+			break;
+		}
+	}
+	if (fallback) {
+		*out = fallback;
+		return 0;
+	}
+	*e = last;
+	return ha_err_wrap(e, "no agent answered (tried %u)", n) ? HA_ECONNECT : HA_ECONNECT;
+}
+
+/* ---- commands ---- */
+
+static int parse_cmd_opts(struct globals *g, int argc, char **argv, const char *cmd, bool *local)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"local", no_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int o;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j':
+			g->json = true;
+			break;
+		case 'l':
+			if (local == NULL)
+				goto bad;
+			*local = true;
+			break;
+		case 'h': {
+			const struct command *c = find_command(cmd);
+			printf("usage: haadm %s\n\n%s\n", c->usage, c->help);
+			exit(0);
+		}
+		default:
+			goto bad;
+		}
+	}
+	if (optind == argc)
+		return 0;
+bad:
+	fprintf(stderr, "haadm %s: bad arguments; see 'haadm help %s'\n", cmd, cmd);
+	return HA_EUSAGE;
+}
+
+static int cmd_status(struct globals *g, int argc, char **argv)
+{
+	bool local = false;
+	int rc = parse_cmd_opts(g, argc, argv, "status", &local);
+	if (rc != 0)
+		return rc;
+	Haagent__StatusResponse *s;
+	struct ha_err e = {0};
+	if ((rc = fetch_status(g, local, &s, &e)) != 0) {
+		fprintf(stderr, "haadm: status: %s\n", e.msg);
+		return rc;
+	}
+	if (g->json)
+		ha_render_status_json(stdout, s);
+	else
+		ha_render_status_table(stdout, s);
+	rc = (s->authoritative || local) ? 0 : HA_ENOLEADER;
+	haagent__status_response__free_unpacked(s, NULL);
+	return rc;
+}
+
+static int cmd_version(struct globals *g, int argc, char **argv)
+{
+	int rc = parse_cmd_opts(g, argc, argv, "version", NULL);
+	if (rc != 0)
+		return rc;
+	if (g->json)
+		printf("{\"haadm\": \"%s\"}\n", HA_VERSION);
+	else
+		printf("haadm %s\n", HA_VERSION);
+	return 0;
+}
+
+static int cmd_help(struct globals *g, int argc, char **argv)
+{
+	(void)g;
+	if (argc < 2) {
+		print_usage(stdout);
+		return 0;
+	}
+	const struct command *c = find_command(argv[1]);
+	if (c == NULL) {
+		fprintf(stderr, "haadm: unknown command '%s'; see 'haadm --help'\n", argv[1]);
+		return HA_EUSAGE;
+	}
+	printf("usage: haadm %s\n\n%s\n", c->usage, c->help);
+	return 0;
+}
+
+static const struct command commands[] = {
+    {"status", "show the cluster: leader, primary, epoch and every node's health",
+     "status [--json] [--local]",
+     "Asks an agent for the cluster status; a non-leader redirects to the raft leader, which\n"
+     "combines every node's latest health report. Without a leader, the first agent that\n"
+     "answers shows its own local view (marked not authoritative).\n"
+     "\n"
+     "  --json    stable JSON for scripts (docs/json.md)\n"
+     "  --local   the answering agent's own view; no redirect to the leader\n"
+     "\n"
+     "Exit status: 0 authoritative answer (or --local), 6 no leader (local view printed),\n"
+     "4 no agent reachable.",
+     cmd_status},
+    {"version", "print haadm's version", "version [--json]", "Prints the version.", cmd_version},
+    {"help", "describe a command", "help [COMMAND]", "Describes COMMAND, or lists commands.",
+     cmd_help},
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void print_usage(FILE *f)
+{
+	fprintf(f, "usage: haadm [-c FILE | -a HOST:PORT] [-t MS] COMMAND [ARGS] [--json]\n\n"
+		   "Operate a haagent cluster.\n\n"
+		   "  -c, --config FILE     cluster config (default $HAAGENT_CONF, then %s)\n"
+		   "  -a, --agent HOST:PORT ask this agent's RPC address\n"
+		   "  -t, --timeout MS      per-request timeout (default 2000)\n"
+		   "  -h, --help            this help\n\n"
+		   "commands:\n",
+		DEFAULT_CONF);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'haadm help COMMAND' describes one. Exit codes: docs/cli.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"agent", required_argument, NULL, 'a'},
+	    {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	struct globals g = {.timeout_ms = 2000};
+	int o;
+	/* '+': stop at the command name; its own options follow it. */
+	while ((o = getopt_long(argc, argv, "+c:a:t:hV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			g.conf = optarg;
+			break;
+		case 'a':
+			g.addr = optarg;
+			break;
+		case 't': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 10 || v > 600000) {
+				fprintf(stderr, "haadm: -t %s: expected milliseconds, 10 to 600000\n",
+					optarg);
+				return ha_exit_code(HA_EUSAGE);
+			}
+			g.timeout_ms = (unsigned)v;
+			break;
+		}
+		case 'h':
+			print_usage(stdout);
+			return 0;
+		case 'V':
+			printf("haadm %s\n", HA_VERSION);
+			return 0;
+		default:
+			print_usage(stderr);
+			return ha_exit_code(HA_EUSAGE);
+		}
+	}
+	if (optind == argc) {
+		print_usage(stderr);
+		return ha_exit_code(HA_EUSAGE);
+	}
+	const struct command *c = find_command(argv[optind]);
+	if (c == NULL) {
+		fprintf(stderr, "haadm: unknown command '%s'; see 'haadm --help'\n", argv[optind]);
+		return ha_exit_code(HA_EUSAGE);
+	}
+	return ha_exit_code(c->run(&g, argc - optind, argv + optind));
+}

@@ -1,0 +1,60 @@
+/* MariaDB GTID positions: "domain-server-seq" entries separated by commas, at most one entry
+ * per replication domain (the form of @@gtid_current_pos, @@gtid_slave_pos, @@gtid_binlog_pos).
+ *
+ * Comparison follows MariaDB's strict-mode model: within a domain, sequence numbers are totally
+ * ordered, so position A contains position B when, for every domain of B, A has that domain with a
+ * sequence number at least B's. The server id does not take part in ordering.
+ *
+ * Pure functions, any thread. Parsing treats its input as hostile. */
+#ifndef HA_GTID_H
+#define HA_GTID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define HA_GTID_MAX_DOMAINS 64
+
+struct ha_gtid {
+	uint32_t domain;
+	uint32_t server;
+	uint64_t seq;
+};
+
+struct ha_gtid_pos {
+	size_t n;
+	struct ha_gtid g[HA_GTID_MAX_DOMAINS]; /* sorted by domain, unique domains */
+};
+
+enum ha_gtid_cmp {
+	HA_GTID_EQUAL,     /* same sequence number in every domain */
+	HA_GTID_AHEAD,     /* a contains b and has more */
+	HA_GTID_BEHIND,    /* b contains a and has more */
+	HA_GTID_DIVERGED,  /* each has something the other lacks */
+};
+
+/* Parses s (NULL or "" is the empty position). Whitespace around entries is allowed. Fails with
+ * HA_EINVAL on bad syntax, numbers out of range, a repeated domain or too many domains. */
+int ha_gtid_parse(const char *s, struct ha_gtid_pos *out, struct ha_err *e);
+
+/* Writes the canonical form (sorted by domain) into buf; returns the length it needed. */
+size_t ha_gtid_format(const struct ha_gtid_pos *p, char *buf, size_t size);
+
+/* Nonzero when every transaction of `inner` is in `outer`. */
+int ha_gtid_contains(const struct ha_gtid_pos *outer, const struct ha_gtid_pos *inner);
+
+enum ha_gtid_cmp ha_gtid_compare(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b);
+const char *ha_gtid_cmp_name(enum ha_gtid_cmp c);
+
+/* The part of a that b lacks, as ranges per domain, written as
+ * "domain-server-seq" of a for each domain where a is ahead of b (the errant set's upper
+ * bounds), and the first missing sequence number per domain in `from` (may be NULL).
+ * Returns the number of domains in which a has transactions b lacks. */
+size_t ha_gtid_missing_from(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b,
+			    struct ha_gtid_pos *missing, uint64_t from[HA_GTID_MAX_DOMAINS]);
+
+/* Total number of transactions of a that b lacks (saturating). */
+uint64_t ha_gtid_count_missing(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b);
+
+#endif

@@ -1,0 +1,359 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+
+enum key_type { K_STR, K_UINT, K_IPV4, K_LEVEL };
+
+struct key {
+	const char *section; /* "node" stands for every [node NAME] section */
+	const char *name;
+	enum key_type type;
+	size_t offset; /* into struct ha_config, or struct ha_node_conf for "node" */
+	size_t size;   /* for strings */
+	unsigned min, max;
+	const char *def;
+	const char *doc;
+};
+
+#define C_STR(sec, k, field, def, doc)                                                             \
+	{sec, k, K_STR, offsetof(struct ha_config, field),                                         \
+	 sizeof(((struct ha_config *)0)->field), 0, 0, def, doc}
+#define C_UINT(sec, k, field, lo, hi, def, doc)                                                    \
+	{sec, k, K_UINT, offsetof(struct ha_config, field), 0, lo, hi, def, doc}
+#define N_UINT(k, field, lo, hi, doc)                                                              \
+	{"node", k, K_UINT, offsetof(struct ha_node_conf, field), 0, lo, hi, NULL, doc}
+
+static const struct key keys[] = {
+    C_STR("cluster", "name", cluster, "haagent", "cluster name shown by haadm status"),
+    C_STR("agent", "node", node, NULL, "name of this node: one of the [node NAME] sections"),
+    C_STR("agent", "data_dir", data_dir, NULL,
+	  "directory for raft state (created, locked while the agent runs)"),
+    C_STR("agent", "db_user", db_user, "haagent", "MariaDB user the agent connects as"),
+    C_STR("agent", "db_password_file", db_password_file, NULL,
+	  "file whose first line is that user's password; must not be world-readable"),
+    C_UINT("agent", "probe_interval_ms", probe_interval_ms, 50, 60000, "250",
+	   "how often the local database is probed"),
+    C_UINT("agent", "probe_timeout_ms", probe_timeout_ms, 200, 60000, "1500",
+	   "a probe that takes longer reports the database hung"),
+    C_UINT("agent", "report_interval_ms", report_interval_ms, 50, 60000, "250",
+	   "how often health is reported to the raft leader"),
+    C_UINT("agent", "agent_timeout_ms", agent_timeout_ms, 200, 600000, "1500",
+	   "an agent silent this long is shown unreachable"),
+    {"agent", "log_level", K_LEVEL, offsetof(struct ha_config, log_level),
+     sizeof(((struct ha_config *)0)->log_level), 0, 0, "info", "debug, info, warn or error"},
+    C_UINT("raft", "election_timeout_ms", election_timeout_ms, 50, 60000, "300",
+	   "raft election timeout"),
+    C_UINT("raft", "heartbeat_timeout_ms", heartbeat_timeout_ms, 10, 10000, "50",
+	   "raft heartbeat interval"),
+    C_UINT("raft", "snapshot_threshold", snapshot_threshold, 2, 1000000, "1024",
+	   "take a snapshot after this many log entries"),
+    C_UINT("raft", "snapshot_trailing", snapshot_trailing, 1, 1000000, "128",
+	   "log entries kept behind a snapshot"),
+    N_UINT("id", id, 1, 1000000, "raft server id: unique, never reused"),
+    {"node", "address", K_IPV4, offsetof(struct ha_node_conf, address), HA_ADDR_MAX, 0, 0, NULL,
+     "IPv4 address of the node; raft and RPC bind to it"},
+    N_UINT("raft_port", raft_port, 1, 65535, "raft TCP port"),
+    N_UINT("rpc_port", rpc_port, 1, 65535, "agent RPC TCP port (haadm talks to it)"),
+    N_UINT("db_port", db_port, 1, 65535, "mariadbd TCP port on the node address"),
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+struct parse_state {
+	struct ha_config *c;
+	struct ha_err *e;
+	FILE *f;
+	int line;
+	char cur_section[128];
+	int section_line;
+	struct ha_node_conf *cur_node;
+	int failed;
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse_state *st = stream;
+	char *r = fgets(str, num, st->f);
+	if (r)
+		st->line++;
+	return r;
+}
+
+static int fail(struct parse_state *st, const char *section, const char *key, const char *fmt,
+		const char *arg)
+{
+	if (st->failed)
+		return 0;
+	char what[512];
+	snprintf(what, sizeof(what), fmt, arg);
+	ha_err_set(st->e, HA_ECONFIG, "%s:%d: [%s] %s: %s", st->c->path, st->line, section, key,
+		   what);
+	st->failed = 1;
+	return 0;
+}
+
+static int set_value(struct parse_state *st, const struct key *k, void *base, const char *section,
+		     const char *value)
+{
+	char *field = (char *)base + k->offset;
+	switch (k->type) {
+	case K_STR:
+	case K_LEVEL:
+		if (strlen(value) >= k->size)
+			return fail(st, section, k->name, "value longer than %s characters",
+				    k->type == K_STR ? "the limit" : "15");
+		if (k->type == K_LEVEL && ha_log_parse_level(value) < 0)
+			return fail(st, section, k->name,
+				    "'%s' is not a level (debug, info, warn, error)", value);
+		snprintf(field, k->size, "%s", value);
+		return 1;
+	case K_IPV4: {
+		struct in_addr a;
+		if (inet_pton(AF_INET, value, &a) != 1)
+			return fail(st, section, k->name, "'%s' is not an IPv4 address", value);
+		snprintf(field, k->size, "%s", value);
+		return 1;
+	}
+	case K_UINT: {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(value, &end, 10);
+		if (errno || *end || value[0] == '-' || value[0] == '+' || v < k->min || v > k->max) {
+			char rng[96];
+			snprintf(rng, sizeof(rng), "'%.40s' is not a whole number from %u to %u", value,
+				 k->min, k->max);
+			return fail(st, section, k->name, "%s", rng);
+		}
+		*(unsigned *)field = (unsigned)v;
+		return 1;
+	}
+	}
+	return 0;
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	struct ha_config *c = st->c;
+
+	if (strcmp(section, st->cur_section) != 0) {
+		/* entering a new section */
+		snprintf(st->cur_section, sizeof(st->cur_section), "%s", section);
+		st->section_line = st->line;
+		st->cur_node = NULL;
+		if (strncmp(section, "node ", 5) == 0) {
+			const char *nm = section + 5;
+			while (*nm == ' ')
+				nm++;
+			if (*nm == '\0' || strlen(nm) >= HA_NAME_MAX)
+				return fail(st, section, name, "%s", "bad node name in section header");
+			for (unsigned i = 0; i < c->n_nodes; i++)
+				if (strcmp(c->nodes[i].name, nm) == 0)
+					return fail(st, section, name, "node '%s' defined twice", nm);
+			if (c->n_nodes == HA_MAX_NODES)
+				return fail(st, section, name, "%s", "too many nodes (at most 9)");
+			st->cur_node = &c->nodes[c->n_nodes++];
+			memset(st->cur_node, 0, sizeof(*st->cur_node));
+			snprintf(st->cur_node->name, HA_NAME_MAX, "%s", nm);
+			st->cur_node->line = st->line;
+		} else if (strcmp(section, "cluster") && strcmp(section, "agent") &&
+			   strcmp(section, "raft")) {
+			return fail(st, section, name, "%s",
+				    "unknown section (known: cluster, agent, raft, node NAME)");
+		}
+	}
+	if (value == NULL || value[0] == '\0')
+		return fail(st, section, name, "%s", "missing value");
+
+	const char *ksec = st->cur_node ? "node" : section;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strcmp(keys[i].section, ksec) || strcmp(keys[i].name, name))
+			continue;
+		void *base = st->cur_node ? (void *)st->cur_node : (void *)c;
+		int ok = set_value(st, &keys[i], base, section, value);
+		if (ok && !st->cur_node) {
+			if (!strcmp(name, "node"))
+				c->line_of_node = st->line;
+			else if (!strcmp(name, "db_password_file"))
+				c->line_of_password_file = st->line;
+			else if (!strcmp(name, "data_dir"))
+				c->line_of_data_dir = st->line;
+			else if (!strcmp(name, "db_user"))
+				c->line_of_db_user = st->line;
+		}
+		return ok;
+	}
+	return fail(st, section, name, "%s", "unknown key (see docs/config.md)");
+}
+
+static void set_defaults(struct ha_config *c)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct key *k = &keys[i];
+		if (k->def == NULL || strcmp(k->section, "node") == 0)
+			continue;
+		char *field = (char *)c + k->offset;
+		if (k->type == K_UINT)
+			*(unsigned *)field = (unsigned)strtoul(k->def, NULL, 10);
+		else
+			snprintf(field, k->size, "%s", k->def);
+	}
+}
+
+static int load_password(struct ha_config *c, struct ha_err *e)
+{
+	const char *p = c->db_password_file;
+	int ln = c->line_of_password_file;
+	struct stat sb;
+	if (stat(p, &sb) != 0)
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] db_password_file: cannot read %s: %s",
+				  c->path, ln, p, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] db_password_file: %s is not a file",
+				  c->path, ln, p);
+	if (sb.st_mode & (S_IROTH | S_IWOTH))
+		return ha_err_set(e, HA_ECONFIG,
+				  "%s:%d: [agent] db_password_file: %s is world-readable (mode %03o); "
+				  "HINT: chmod 600 %s",
+				  c->path, ln, p, (unsigned)(sb.st_mode & 0777), p);
+	FILE *f = fopen(p, "r");
+	if (f == NULL)
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] db_password_file: cannot read %s: %s",
+				  c->path, ln, p, strerror(errno));
+	char line[sizeof(c->db_password) + 2];
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	size_t len = strlen(line);
+	if (len >= sizeof(c->db_password))
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] db_password_file: password too long",
+				  c->path, ln);
+	memcpy(c->db_password, line, len + 1);
+	memset(line, 0, sizeof(line));
+	return 0;
+}
+
+static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
+{
+	if (c->n_nodes == 0)
+		return ha_err_set(e, HA_ECONFIG, "%s: no [node NAME] section: list every node of the cluster",
+				  c->path);
+	for (unsigned i = 0; i < c->n_nodes; i++) {
+		struct ha_node_conf *n = &c->nodes[i];
+		const char *missing = !n->id ? "id"
+				      : !n->address[0] ? "address"
+				      : !n->raft_port  ? "raft_port"
+				      : !n->rpc_port   ? "rpc_port"
+				      : !n->db_port    ? "db_port"
+						       : NULL;
+		if (missing)
+			return ha_err_set(e, HA_ECONFIG, "%s:%d: [node %s] %s: missing (required)",
+					  c->path, n->line, n->name, missing);
+		if (n->raft_port == n->rpc_port)
+			return ha_err_set(e, HA_ECONFIG,
+					  "%s:%d: [node %s] rpc_port: same as raft_port (%u)", c->path,
+					  n->line, n->name, n->raft_port);
+		for (unsigned j = 0; j < i; j++) {
+			if (c->nodes[j].id == n->id)
+				return ha_err_set(e, HA_ECONFIG,
+						  "%s:%d: [node %s] id: %u is also node %s's id",
+						  c->path, n->line, n->name, n->id, c->nodes[j].name);
+			if (!strcmp(c->nodes[j].address, n->address) &&
+			    (c->nodes[j].raft_port == n->raft_port ||
+			     c->nodes[j].rpc_port == n->rpc_port))
+				return ha_err_set(e, HA_ECONFIG,
+						  "%s:%d: [node %s] address: %s with the same ports as "
+						  "node %s",
+						  c->path, n->line, n->name, n->address,
+						  c->nodes[j].name);
+		}
+	}
+	c->self = -1;
+	if (!(flags & HA_CONFIG_AGENT)) {
+		if (c->node[0])
+			for (unsigned i = 0; i < c->n_nodes; i++)
+				if (!strcmp(c->nodes[i].name, c->node))
+					c->self = (int)i;
+		return 0;
+	}
+	if (!c->node[0])
+		return ha_err_set(e, HA_ECONFIG, "%s: [agent] node: missing (required)", c->path);
+	for (unsigned i = 0; i < c->n_nodes; i++)
+		if (!strcmp(c->nodes[i].name, c->node))
+			c->self = (int)i;
+	if (c->self < 0)
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] node: no [node %s] section", c->path,
+				  c->line_of_node, c->node);
+	if (!c->data_dir[0])
+		return ha_err_set(e, HA_ECONFIG, "%s: [agent] data_dir: missing (required)", c->path);
+	if (!c->db_password_file[0])
+		return ha_err_set(e, HA_ECONFIG, "%s: [agent] db_password_file: missing (required)",
+				  c->path);
+	if (c->heartbeat_timeout_ms * 2 > c->election_timeout_ms)
+		return ha_err_set(e, HA_ECONFIG,
+				  "%s: [raft] heartbeat_timeout_ms: %u must be at most half of "
+				  "election_timeout_ms (%u)",
+				  c->path, c->heartbeat_timeout_ms, c->election_timeout_ms);
+	return load_password(c, e);
+}
+
+int ha_config_load(const char *path, unsigned flags, struct ha_config *c, struct ha_err *e)
+{
+	memset(c, 0, sizeof(*c));
+	set_defaults(c);
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return ha_err_set(e, HA_ECONFIG, "%s: cannot open: %s", path, strerror(errno));
+	struct parse_state st = {.c = c, .e = e, .f = f};
+	int rc = ini_parse_stream(read_line, &st, on_entry, &st);
+	fclose(f);
+	if (st.failed)
+		return HA_ECONFIG;
+	if (rc > 0)
+		return ha_err_set(e, HA_ECONFIG,
+				  "%s:%d: syntax error (expected [section] or key = value)", path,
+				  rc);
+	if (rc < 0)
+		return ha_err_set(e, HA_ECONFIG, "%s: cannot read", path);
+	return validate(c, flags, e);
+}
+
+const struct ha_node_conf *ha_config_node_by_id(const struct ha_config *c, uint32_t id)
+{
+	for (unsigned i = 0; i < c->n_nodes; i++)
+		if (c->nodes[i].id == id)
+			return &c->nodes[i];
+	return NULL;
+}
+
+const struct ha_node_conf *ha_config_node_by_name(const struct ha_config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->n_nodes; i++)
+		if (!strcmp(c->nodes[i].name, name))
+			return &c->nodes[i];
+	return NULL;
+}
+
+void ha_config_print_reference(void)
+{
+	const char *last = "";
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct key *k = &keys[i];
+		if (strcmp(k->section, last)) {
+			printf("\n[%s]\n", strcmp(k->section, "node") ? k->section : "node NAME");
+			last = k->section;
+		}
+		printf("  %-22s %-10s %s\n", k->name, k->def ? k->def : "(required)", k->doc);
+	}
+}

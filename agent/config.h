@@ -1,0 +1,72 @@
+/* haagent configuration file (INI, parsed with inih). The keys are declared once, in the table in
+ * config.c, together with their defaults, bounds and documentation; docs/config.md describes the
+ * same table. An unknown section or key, a missing value, a bad number or address, an unreadable
+ * or world-readable credentials file: each fails with "FILE:LINE: [section] key: what is wrong".
+ *
+ * Any thread; no I/O besides reading the file and the credentials file. */
+#ifndef HA_CONFIG_H
+#define HA_CONFIG_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define HA_MAX_NODES 9
+#define HA_NAME_MAX 64
+#define HA_ADDR_MAX 64
+
+struct ha_node_conf {
+	uint32_t id;
+	char name[HA_NAME_MAX];
+	char address[HA_ADDR_MAX]; /* IPv4; raft, RPC and (by default) mariadbd listen here */
+	unsigned raft_port;
+	unsigned rpc_port;
+	unsigned db_port;
+	int line; /* where the [node NAME] section starts */
+};
+
+struct ha_config {
+	char path[PATH_MAX];
+	char cluster[HA_NAME_MAX];
+
+	/* [agent]: this node */
+	char node[HA_NAME_MAX];
+	char data_dir[PATH_MAX];
+	char db_user[HA_NAME_MAX];
+	char db_password_file[PATH_MAX];
+	char db_password[256]; /* loaded from db_password_file, never logged */
+	unsigned probe_interval_ms;
+	unsigned probe_timeout_ms;
+	unsigned report_interval_ms;
+	unsigned agent_timeout_ms;
+	char log_level[16];
+
+	/* [raft] */
+	unsigned election_timeout_ms;
+	unsigned heartbeat_timeout_ms;
+	unsigned snapshot_threshold;
+	unsigned snapshot_trailing;
+
+	struct ha_node_conf nodes[HA_MAX_NODES];
+	unsigned n_nodes;
+	int self; /* index into nodes of [agent] node, -1 when not an agent config */
+
+	int line_of_node, line_of_password_file, line_of_data_dir, line_of_db_user;
+};
+
+enum {
+	HA_CONFIG_AGENT = 1 << 0, /* require the [agent] section and load the credentials */
+};
+
+/* Fills c from the file at path. flags: HA_CONFIG_AGENT for haagentd; 0 for clients, which only
+ * need the cluster and its nodes. */
+int ha_config_load(const char *path, unsigned flags, struct ha_config *c, struct ha_err *e);
+
+const struct ha_node_conf *ha_config_node_by_id(const struct ha_config *c, uint32_t id);
+const struct ha_node_conf *ha_config_node_by_name(const struct ha_config *c, const char *name);
+
+/* Prints every key with its default and documentation (for `haagentd --help-config`). */
+void ha_config_print_reference(void);
+
+#endif

@@ -1,0 +1,345 @@
+#include "probe.h"
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/clock.h"
+#include "../common/log.h"
+
+struct ha_probe {
+	uv_async_t async;
+	ha_probe_cb cb;
+	void *cb_data;
+	pthread_t thread;
+	bool thread_started;
+
+	char host[256];
+	char user[128];
+	char password[256];
+	unsigned port, interval_ms, timeout_ms;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	struct ha_probe_sample latest; /* under mu */
+	_Atomic uint64_t inflight_since_ms; /* 0 when idle */
+	uint64_t seq;
+};
+
+const char *ha_db_state_name(enum ha_db_state s)
+{
+	switch (s) {
+	case HA_DB_UP:
+		return "up";
+	case HA_DB_DOWN:
+		return "down";
+	case HA_DB_HUNG:
+		return "hung";
+	default:
+		return "unknown";
+	}
+}
+
+/* ---- worker thread ---- */
+
+static void read_loadavg(struct ha_probe_sample *s)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%lf", &s->loadavg1) != 1)
+		s->loadavg1 = 0;
+	fclose(f);
+}
+
+static void copy_field(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+static int query(MYSQL *m, const char *sql, MYSQL_RES **res)
+{
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
+		return -1;
+	*res = mysql_store_result(m);
+	if (*res == NULL && mysql_field_count(m) != 0)
+		return -1;
+	return 0;
+}
+
+static int probe_vars(MYSQL *m, struct ha_probe_sample *s)
+{
+	MYSQL_RES *r;
+	if (query(m, "SELECT @@global.read_only, @@global.gtid_current_pos, @@global.gtid_slave_pos, "
+		     "@@global.gtid_binlog_pos, @@version, @@server_id, "
+		     "@@global.rpl_semi_sync_master_enabled",
+		  &r))
+		return -1;
+	MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+	if (row == NULL) {
+		if (r)
+			mysql_free_result(r);
+		return -1;
+	}
+	s->read_only = row[0] && atoi(row[0]) != 0;
+	copy_field(s->gtid_current, sizeof(s->gtid_current), row[1]);
+	copy_field(s->gtid_slave, sizeof(s->gtid_slave), row[2]);
+	copy_field(s->gtid_binlog, sizeof(s->gtid_binlog), row[3]);
+	copy_field(s->version, sizeof(s->version), row[4]);
+	s->server_id = row[5] ? (unsigned)strtoul(row[5], NULL, 10) : 0;
+	s->semisync_master_enabled = row[6] && atoi(row[6]) != 0;
+	mysql_free_result(r);
+
+	if (query(m, "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+		     "WHERE VARIABLE_NAME IN ('THREADS_RUNNING', 'RPL_SEMI_SYNC_MASTER_STATUS', "
+		     "'RPL_SEMI_SYNC_SLAVE_STATUS')",
+		  &r))
+		return -1;
+	while (r && (row = mysql_fetch_row(r)) != NULL) {
+		if (row[0] == NULL || row[1] == NULL)
+			continue;
+		if (!strcmp(row[0], "THREADS_RUNNING"))
+			s->threads_running = (unsigned)strtoul(row[1], NULL, 10);
+		else if (!strcmp(row[0], "RPL_SEMI_SYNC_MASTER_STATUS"))
+			s->semisync_master_active = !strcmp(row[1], "ON");
+		else if (!strcmp(row[0], "RPL_SEMI_SYNC_SLAVE_STATUS"))
+			s->semisync_slave_active = !strcmp(row[1], "ON");
+	}
+	if (r)
+		mysql_free_result(r);
+	return 0;
+}
+
+static int probe_replication(MYSQL *m, struct ha_probe_sample *s)
+{
+	MYSQL_RES *r;
+	if (query(m, "SHOW SLAVE STATUS", &r))
+		return -1;
+	s->lag_seconds = -1;
+	if (r == NULL)
+		return 0;
+	MYSQL_ROW row = mysql_fetch_row(r);
+	if (row) {
+		unsigned nf = mysql_num_fields(r);
+		MYSQL_FIELD *f = mysql_fetch_fields(r);
+		const char *io_err = NULL, *sql_err = NULL;
+		for (unsigned i = 0; i < nf; i++) {
+			const char *v = row[i];
+			const char *n = f[i].name;
+			if (!strcmp(n, "Master_Host"))
+				copy_field(s->master_host, sizeof(s->master_host), v);
+			else if (!strcmp(n, "Master_Port"))
+				s->master_port = v ? (unsigned)strtoul(v, NULL, 10) : 0;
+			else if (!strcmp(n, "Slave_IO_Running")) {
+				copy_field(s->io_state, sizeof(s->io_state), v);
+				s->io_running = v && !strcmp(v, "Yes");
+			} else if (!strcmp(n, "Slave_SQL_Running"))
+				s->sql_running = v && !strcmp(v, "Yes");
+			else if (!strcmp(n, "Seconds_Behind_Master"))
+				s->lag_seconds = v ? strtoll(v, NULL, 10) : -1;
+			else if (!strcmp(n, "Last_IO_Error"))
+				io_err = v;
+			else if (!strcmp(n, "Last_SQL_Error"))
+				sql_err = v;
+		}
+		s->replicating = s->master_host[0] != '\0';
+		if (sql_err && sql_err[0])
+			copy_field(s->last_error, sizeof(s->last_error), sql_err);
+		else if (io_err && io_err[0])
+			copy_field(s->last_error, sizeof(s->last_error), io_err);
+	}
+	mysql_free_result(r);
+	return 0;
+}
+
+static MYSQL *connect_db(struct ha_probe *p, struct ha_probe_sample *s)
+{
+	MYSQL *m = mysql_init(NULL);
+	if (m == NULL) {
+		copy_field(s->db_error, sizeof(s->db_error), "mysql_init: out of memory");
+		return NULL;
+	}
+	unsigned t = (p->timeout_ms + 999) / 1000;
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &t);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &t);
+	my_bool off = 0;
+	mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (mysql_real_connect(m, p->host, p->user, p->password, NULL, p->port, NULL, 0) == NULL) {
+		snprintf(s->db_error, sizeof(s->db_error), "connect: %s (%u)", mysql_error(m),
+			 mysql_errno(m));
+		mysql_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* One probe. Returns the connection to keep (NULL after an error). */
+static MYSQL *probe_once(struct ha_probe *p, MYSQL *m, struct ha_probe_sample *s)
+{
+	uint64_t t0 = ha_now_ms();
+	if (m == NULL)
+		m = connect_db(p, s);
+	if (m != NULL) {
+		if (probe_vars(m, s) == 0 && probe_replication(m, s) == 0) {
+			s->db = HA_DB_UP;
+		} else {
+			snprintf(s->db_error, sizeof(s->db_error), "query: %s (%u)", mysql_error(m),
+				 mysql_errno(m));
+			mysql_close(m);
+			m = NULL;
+		}
+	}
+	uint64_t took = ha_now_ms() - t0;
+	if (m == NULL) {
+		/* A server that accepts TCP but does not answer runs into the timeout; one that is
+		 * gone refuses at once. */
+		s->db = took + 100 >= p->timeout_ms ? HA_DB_HUNG : HA_DB_DOWN;
+	}
+	s->probe_ms = (unsigned)took;
+	read_loadavg(s);
+	s->sampled_unix_ms = ha_unix_ms();
+	return m;
+}
+
+static void *worker(void *arg)
+{
+	struct ha_probe *p = arg;
+	MYSQL *m = NULL;
+	mysql_thread_init();
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		bool stop = p->stop;
+		pthread_mutex_unlock(&p->mu);
+		if (stop)
+			break;
+
+		uint64_t start = ha_now_ms();
+		struct ha_probe_sample *s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			break;
+		atomic_store(&p->inflight_since_ms, start);
+		m = probe_once(p, m, s);
+		atomic_store(&p->inflight_since_ms, 0);
+
+		pthread_mutex_lock(&p->mu);
+		s->seq = ++p->seq;
+		p->latest = *s;
+		stop = p->stop;
+		pthread_mutex_unlock(&p->mu);
+		free(s);
+		if (stop)
+			break;
+		uv_async_send(&p->async);
+
+		/* wait for the next tick, or stop */
+		uint64_t due = start + p->interval_ms;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = ha_now_ms();
+		uint64_t wait = due > now ? due - now : 0;
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&p->mu);
+		while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
+			;
+		pthread_mutex_unlock(&p->mu);
+	}
+	if (m)
+		mysql_close(m);
+	mysql_thread_end();
+	return NULL;
+}
+
+/* ---- loop side ---- */
+
+static void on_async(uv_async_t *a)
+{
+	struct ha_probe *p = a->data;
+	if (p->cb)
+		p->cb(p->cb_data);
+}
+
+int ha_probe_start(uv_loop_t *loop, const struct ha_probe_conf *conf, ha_probe_cb cb, void *data,
+		   struct ha_probe **out, struct ha_err *e)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, (void (*)(void))mysql_library_init);
+
+	struct ha_probe *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	snprintf(p->host, sizeof(p->host), "%s", conf->host);
+	snprintf(p->user, sizeof(p->user), "%s", conf->user);
+	snprintf(p->password, sizeof(p->password), "%s", conf->password);
+	p->port = conf->port;
+	p->interval_ms = conf->interval_ms;
+	p->timeout_ms = conf->timeout_ms;
+	p->cb = cb;
+	p->cb_data = data;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	p->latest.db = HA_DB_UNKNOWN;
+	p->latest.lag_seconds = -1;
+	if (uv_async_init(loop, &p->async, on_async) != 0) {
+		free(p);
+		return ha_err_set(e, HA_EINTERNAL, "uv_async_init failed");
+	}
+	p->async.data = p;
+	int rc = pthread_create(&p->thread, NULL, worker, p);
+	if (rc != 0) {
+		uv_close((uv_handle_t *)&p->async, NULL);
+		/* p is leaked on this path: the agent exits */
+		return ha_err_set(e, HA_EINTERNAL, "cannot start probe thread: %s", strerror(rc));
+	}
+	p->thread_started = true;
+	*out = p;
+	return 0;
+}
+
+void ha_probe_latest(struct ha_probe *p, struct ha_probe_sample *out)
+{
+	pthread_mutex_lock(&p->mu);
+	*out = p->latest;
+	pthread_mutex_unlock(&p->mu);
+	uint64_t since = atomic_load(&p->inflight_since_ms);
+	if (since && ha_now_ms() - since > p->timeout_ms) {
+		out->db = HA_DB_HUNG;
+		snprintf(out->db_error, sizeof(out->db_error), "no answer for %llu ms",
+			 (unsigned long long)(ha_now_ms() - since));
+	}
+}
+
+void ha_probe_stop(struct ha_probe *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	uv_close((uv_handle_t *)&p->async, NULL);
+}
+
+void ha_probe_join(struct ha_probe *p)
+{
+	if (p->thread_started)
+		pthread_join(p->thread, NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	memset(p->password, 0, sizeof(p->password));
+	free(p);
+}

@@ -1,0 +1,75 @@
+/* Health probe of the local MariaDB server, on a dedicated worker thread.
+ *
+ * The loop thread never calls mysql_*: the worker connects, queries and publishes a sample under
+ * a mutex, then wakes the loop with uv_async_send. Every call is bounded by connect, read and write
+ * timeouts. Independently of those, ha_probe_latest() reports the database HUNG when a probe has
+ * been in flight longer than probe_timeout_ms, so a stopped mariadbd is seen even while the worker
+ * is still blocked in the client library.
+ *
+ * Only this module includes <mysql.h>. */
+#ifndef HA_PROBE_H
+#define HA_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../common/err.h"
+
+#define HA_GTID_STR_MAX 2048
+
+enum ha_db_state { HA_DB_UNKNOWN = 0, HA_DB_UP = 1, HA_DB_DOWN = 2, HA_DB_HUNG = 3 };
+
+struct ha_probe_sample {
+	enum ha_db_state db;
+	bool read_only;
+	char gtid_current[HA_GTID_STR_MAX];
+	char gtid_slave[HA_GTID_STR_MAX];
+	char gtid_binlog[HA_GTID_STR_MAX];
+	bool replicating;
+	char master_host[256];
+	unsigned master_port;
+	bool io_running, sql_running;
+	char io_state[32];
+	int64_t lag_seconds; /* -1 unknown */
+	char last_error[512];
+	char db_error[512];
+	unsigned threads_running;
+	double loadavg1;
+	char version[64];
+	unsigned server_id;
+	unsigned probe_ms;
+	bool semisync_master_enabled, semisync_master_active, semisync_slave_active;
+	uint64_t sampled_unix_ms;
+	uint64_t seq; /* increments with every published sample */
+};
+
+struct ha_probe_conf {
+	const char *host;
+	unsigned port;
+	const char *user;
+	const char *password;
+	unsigned interval_ms;
+	unsigned timeout_ms;
+};
+
+struct ha_probe;
+
+typedef void (*ha_probe_cb)(void *data);
+
+/* Starts the worker. cb runs on the loop thread after each new sample. The conf strings are
+ * copied. Loop thread. */
+int ha_probe_start(uv_loop_t *loop, const struct ha_probe_conf *conf, ha_probe_cb cb, void *data,
+		   struct ha_probe **out, struct ha_err *e);
+
+/* Copies the latest sample (db = HUNG when the current probe overran its timeout). Any thread. */
+void ha_probe_latest(struct ha_probe *p, struct ha_probe_sample *out);
+
+/* Asks the worker to stop and closes the async handle (loop thread). ha_probe_join() must be
+ * called after the loop has finished: it joins the worker and frees everything. */
+void ha_probe_stop(struct ha_probe *p);
+void ha_probe_join(struct ha_probe *p);
+
+const char *ha_db_state_name(enum ha_db_state s);
+
+#endif

@@ -1,0 +1,104 @@
+/* haagentd: the haagent daemon, one per database node. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "agent.h"
+#include "common/log.h"
+#include "config.h"
+
+#ifndef HA_VERSION
+#define HA_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: haagentd -c FILE [--check]\n"
+		   "\n"
+		   "The haagent daemon: joins the agents' raft group, probes the local MariaDB\n"
+		   "server and reports its health to the coordinator (the raft leader).\n"
+		   "\n"
+		   "  -c, --config FILE   configuration file (see docs/config.md)\n"
+		   "      --check         validate the configuration and exit\n"
+		   "      --help-config   list every configuration key with its default\n"
+		   "  -h, --help          this help\n"
+		   "  -V, --version       print the version\n"
+		   "\n"
+		   "Stops cleanly on SIGTERM or SIGINT. Logs to stderr.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+	    {"help-config", no_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	int check = 0, o;
+	while ((o = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'k':
+			check = 1;
+			break;
+		case 'r':
+			ha_config_print_reference();
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("haagentd %s\n", HA_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return ha_exit_code(HA_EUSAGE);
+		}
+	}
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return ha_exit_code(HA_EUSAGE);
+	}
+
+	struct ha_config *cfg = calloc(1, sizeof(*cfg));
+	struct ha_err e = {0};
+	if (cfg == NULL)
+		return ha_exit_code(HA_ENOMEM);
+	if (ha_config_load(path, HA_CONFIG_AGENT, cfg, &e) != 0) {
+		fprintf(stderr, "haagentd: %s\n", e.msg);
+		free(cfg);
+		return ha_exit_code(HA_ECONFIG);
+	}
+	if (check) {
+		printf("%s: ok (node %s, %u nodes)\n", path, cfg->node, cfg->n_nodes);
+		free(cfg);
+		return 0;
+	}
+	ha_log_set_level((enum ha_log_level)ha_log_parse_level(cfg->log_level));
+	ha_log_set_prefix(cfg->node);
+	/* Raft peers write to sockets whose other end may have died. */
+	signal(SIGPIPE, SIG_IGN);
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct ha_agent *agent;
+	if (ha_agent_start(&loop, cfg, &agent, &e) != 0) {
+		fprintf(stderr, "haagentd: %s\n", e.msg);
+		ha_error("start-failed", "error=\"%s\"", e.msg);
+		free(cfg);
+		return ha_exit_code(e.code ? e.code : HA_EINTERNAL);
+	}
+	memset(cfg->db_password, 0, sizeof(cfg->db_password));
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ha_agent_free(agent);
+	int rc = uv_loop_close(&loop);
+	ha_info("stopped", "loop_close=%d", rc);
+	free(cfg);
+	return 0;
+}

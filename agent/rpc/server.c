@@ -1,0 +1,136 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "conn.h"
+#include "rpc.h"
+
+struct ha_rpc_server {
+	uv_tcp_t listener;
+	uv_loop_t *loop;
+	ha_rpc_msg_cb cb;
+	void *data;
+	unsigned n_conns;
+	bool closing;
+	struct ha_rpc_conn *conns[HA_RPC_MAX_CONNS];
+};
+
+struct server_conn {
+	struct ha_rpc_conn c; /* first */
+	struct ha_rpc_server *srv;
+	unsigned slot;
+};
+
+static int on_conn_msg(struct ha_rpc_conn *c, int type, const uint8_t *p, size_t n)
+{
+	struct server_conn *sc = (struct server_conn *)c;
+	return sc->srv->cb(sc->srv->data, c, type, p, n);
+}
+
+static void maybe_free_server(struct ha_rpc_server *s);
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct server_conn *sc = h->data;
+	struct ha_rpc_server *s = sc->srv;
+	s->conns[sc->slot] = NULL;
+	s->n_conns--;
+	free(sc);
+	maybe_free_server(s);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+	struct ha_rpc_server *s = l->data;
+	if (status < 0) {
+		ha_warn("rpc-accept-error", "error=%s", uv_strerror(status));
+		return;
+	}
+	struct server_conn *sc = calloc(1, sizeof(*sc));
+	if (sc == NULL)
+		return;
+	if (ha_conn_init(&sc->c, s->loop) != 0) {
+		free(sc);
+		return;
+	}
+	sc->srv = s;
+	sc->c.on_msg = on_conn_msg;
+	sc->c.on_closed = on_conn_closed;
+	if (uv_accept(l, (uv_stream_t *)&sc->c.tcp) != 0) {
+		sc->c.on_closed = NULL; /* holds no slot: freed directly */
+		ha_conn_close(&sc->c);
+		return;
+	}
+	unsigned slot = HA_RPC_MAX_CONNS;
+	for (unsigned i = 0; i < HA_RPC_MAX_CONNS; i++)
+		if (!s->conns[i]) {
+			slot = i;
+			break;
+		}
+	if (slot == HA_RPC_MAX_CONNS) {
+		/* At the limit: the connection was accepted to take it off the backlog; close it. A
+		 * separate free path, since it holds no slot. */
+		ha_warn("rpc-too-many-connections", "limit=%d action=close", HA_RPC_MAX_CONNS);
+		sc->c.on_closed = NULL;
+		ha_conn_close(&sc->c);
+		return;
+	}
+	sc->slot = slot;
+	s->conns[slot] = &sc->c;
+	s->n_conns++;
+	if (ha_conn_begin(&sc->c, HA_RPC_IDLE_MS) != 0)
+		ha_conn_close(&sc->c);
+}
+
+int ha_rpc_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_rpc_msg_cb cb,
+			void *data, struct ha_rpc_server **out, struct ha_err *e)
+{
+	struct sockaddr_in addr;
+	if (uv_ip4_addr(ip, (int)port, &addr) != 0)
+		return ha_err_set(e, HA_EINVAL, "bad address %s", ip);
+	struct ha_rpc_server *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	s->loop = loop;
+	s->cb = cb;
+	s->data = data;
+	uv_tcp_init(loop, &s->listener);
+	s->listener.data = s;
+	int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+	if (rc != 0) {
+		s->closing = true;
+		uv_close((uv_handle_t *)&s->listener, (uv_close_cb)free);
+		return ha_err_set(e, HA_EIO, "listen on %s:%u: %s", ip, port, uv_strerror(rc));
+	}
+	*out = s;
+	return 0;
+}
+
+static void maybe_free_server(struct ha_rpc_server *s)
+{
+	if (s->closing && s->n_conns == 0 && s->listener.data == NULL)
+		free(s);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct ha_rpc_server *s = h->data;
+	s->listener.data = NULL;
+	maybe_free_server(s);
+}
+
+void ha_rpc_server_close(struct ha_rpc_server *s)
+{
+	s->closing = true;
+	for (unsigned i = 0; i < HA_RPC_MAX_CONNS; i++)
+		if (s->conns[i])
+			ha_conn_close(s->conns[i]);
+	uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+int ha_rpc_send(struct ha_rpc_conn *c, int type, const void *pb_message)
+{
+	return ha_conn_send(c, type, pb_message);
+}

@@ -1,0 +1,399 @@
+#include "node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../agent/common/log.h"
+
+struct ha_raft {
+	uv_loop_t *loop;
+	struct raft raft;
+	struct raft_io io;
+	struct raft_uv_transport transport;
+	struct raft_fsm fsm;
+	struct ha_fsm_state state;
+	uv_timer_t watch;
+	int lock_fd;
+	char dir[PATH_MAX + 8];
+	char address[96];
+
+	/* leader readiness */
+	raft_term barrier_term; /* term in which a barrier was issued */
+	bool barrier_pending;
+	bool ready;
+	enum raft_state last_state;
+	raft_id last_leader;
+
+	ha_raft_closed_cb closed_cb;
+	void *closed_data;
+	int pending_closes;
+};
+
+struct propose_req {
+	struct raft_apply req;
+	ha_raft_propose_cb cb;
+	void *data;
+};
+
+/* ---- FSM glue ---- */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	struct ha_raft *n = fsm->data;
+	struct ha_err e = {0};
+	int rc = ha_fsm_apply(&n->state, buf->base, buf->len, &e);
+	if (rc < 0) {
+		/* Same on every node: the entry is skipped. Do not fail raft over it. */
+		ha_error("fsm-reject", "error=\"%s\"", e.msg);
+		*result = (void *)(intptr_t)rc;
+		return 0;
+	}
+	if (rc == HA_FSM_APPLIED)
+		ha_info("fsm-applied", "epoch=%llu primary=%u members=%u",
+			(unsigned long long)n->state.epoch, n->state.primary_id,
+			n->state.n_members);
+	*result = (void *)(intptr_t)rc;
+	return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct ha_raft *n = fsm->data;
+	uint8_t *p;
+	size_t len;
+	if (ha_fsm_snapshot(&n->state, raft_malloc, &p, &len) != 0)
+		return RAFT_NOMEM;
+	*bufs = raft_malloc(sizeof(**bufs));
+	if (*bufs == NULL) {
+		raft_free(p);
+		return RAFT_NOMEM;
+	}
+	(*bufs)[0].base = p;
+	(*bufs)[0].len = len;
+	*n_bufs = 1;
+	return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	struct ha_raft *n = fsm->data;
+	struct ha_err e = {0};
+	int rc = ha_fsm_restore(&n->state, buf->base, buf->len, &e);
+	if (rc != 0) {
+		ha_error("fsm-restore-failed", "error=\"%s\"", e.msg);
+		return RAFT_CORRUPT;
+	}
+	raft_free(buf->base); /* on success the FSM owns the buffer */
+	ha_info("fsm-restored", "epoch=%llu primary=%u", (unsigned long long)n->state.epoch,
+		n->state.primary_id);
+	return 0;
+}
+
+/* ---- leader readiness ---- */
+
+static void barrier_cb(struct raft_barrier *req, int status)
+{
+	struct ha_raft *n = req->data;
+	raft_term term = n->barrier_term;
+	free(req);
+	if (n == NULL)
+		return;
+	n->barrier_pending = false;
+	if (status == 0 && raft_state(&n->raft) == RAFT_LEADER &&
+	    raft_current_term(&n->raft) == term) {
+		n->ready = true;
+		ha_info("raft-leader-ready", "term=%llu", (unsigned long long)term);
+	} else if (status != 0) {
+		ha_warn("raft-barrier-failed", "term=%llu error=\"%s\"", (unsigned long long)term,
+			raft_strerror(status));
+	}
+}
+
+static void watch_cb(uv_timer_t *t)
+{
+	struct ha_raft *n = t->data;
+	enum raft_state st = raft_state(&n->raft);
+	raft_term term = raft_current_term(&n->raft);
+	raft_id lid;
+	const char *laddr;
+	raft_leader(&n->raft, &lid, &laddr);
+
+	if (st != n->last_state || lid != n->last_leader) {
+		ha_info("raft-state", "state=%s term=%llu leader=%llu", raft_state_name(st),
+			(unsigned long long)term, (unsigned long long)lid);
+		n->last_state = st;
+		n->last_leader = lid;
+	}
+	if (st != RAFT_LEADER) {
+		n->ready = false;
+		return;
+	}
+	if (n->ready && n->barrier_term != term)
+		n->ready = false;
+	if (!n->ready && !n->barrier_pending && n->barrier_term != term) {
+		struct raft_barrier *req = calloc(1, sizeof(*req));
+		if (req == NULL)
+			return;
+		req->data = n;
+		n->barrier_term = term;
+		int rc = raft_barrier(&n->raft, req, barrier_cb);
+		if (rc != 0) {
+			free(req);
+			n->barrier_term = 0;
+			ha_warn("raft-barrier-failed", "error=\"%s\"", raft_strerror(rc));
+			return;
+		}
+		n->barrier_pending = true;
+	}
+}
+
+/* ---- start / stop ---- */
+
+static int lock_dir(struct ha_raft *n, const char *data_dir, struct ha_err *e)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/haagent.lock", data_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ha_err_set(e, HA_EIO, "open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		char pid[32] = "";
+		ssize_t r = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[r > 0 ? r : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		return ha_err_set(e, HA_EIO,
+				  "%s is locked by another agent (pid %s); HINT: stop it first or use "
+				  "another data_dir",
+				  data_dir, pid[0] ? pid : "?");
+	}
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
+		close(fd);
+		return ha_err_set(e, HA_EIO, "write %s: %s", path, strerror(errno));
+	}
+	n->lock_fd = fd;
+	return 0;
+}
+
+static int mkdir_p(const char *dir, struct ha_err *e)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			return ha_err_set(e, HA_EIO, "mkdir %s: %s", tmp, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+		return ha_err_set(e, HA_EIO, "mkdir %s: %s", tmp, strerror(errno));
+	return 0;
+}
+
+int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **out,
+		  struct ha_err *e)
+{
+	struct ha_raft *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	n->loop = loop;
+	n->lock_fd = -1;
+	ha_fsm_init(&n->state);
+	const struct ha_node_conf *self = &c->nodes[c->self];
+	int rc;
+
+	if ((rc = mkdir_p(c->data_dir, e)) != 0 || (rc = lock_dir(n, c->data_dir, e)) != 0)
+		goto err_free;
+	snprintf(n->dir, sizeof(n->dir), "%s/raft", c->data_dir);
+	if ((rc = mkdir_p(n->dir, e)) != 0)
+		goto err_unlock;
+	snprintf(n->address, sizeof(n->address), "%s:%u", self->address, self->raft_port);
+
+	n->transport.version = 1; /* required by 0.22 before raft_uv_tcp_init */
+	n->transport.data = NULL;
+	if ((rc = raft_uv_tcp_init(&n->transport, loop)) != 0) {
+		rc = ha_err_set(e, HA_ERAFT, "raft transport: %s", raft_strerror(rc));
+		goto err_unlock;
+	}
+	if ((rc = raft_uv_tcp_set_bind_address(&n->transport, n->address)) != 0) {
+		rc = ha_err_set(e, HA_ERAFT, "raft bind %s: %s", n->address, raft_strerror(rc));
+		goto err_transport;
+	}
+	if ((rc = raft_uv_init(&n->io, loop, n->dir, &n->transport)) != 0) {
+		rc = ha_err_set(e, HA_ERAFT, "raft io on %s: %s", n->dir, raft_strerror(rc));
+		goto err_transport;
+	}
+	n->fsm.version = 1;
+	n->fsm.data = n;
+	n->fsm.apply = fsm_apply;
+	n->fsm.snapshot = fsm_snapshot;
+	n->fsm.restore = fsm_restore;
+	if ((rc = raft_init(&n->raft, &n->io, &n->fsm, self->id, n->address)) != 0) {
+		rc = ha_err_set(e, HA_ERAFT, "raft init: %s", raft_strerror(rc));
+		goto err_io;
+	}
+	raft_set_election_timeout(&n->raft, c->election_timeout_ms);
+	raft_set_heartbeat_timeout(&n->raft, c->heartbeat_timeout_ms);
+	raft_set_pre_vote(&n->raft, true);
+	raft_set_snapshot_threshold(&n->raft, c->snapshot_threshold);
+	raft_set_snapshot_trailing(&n->raft, c->snapshot_trailing);
+
+	struct raft_configuration conf;
+	raft_configuration_init(&conf);
+	for (unsigned i = 0; i < c->n_nodes; i++) {
+		char addr[96];
+		snprintf(addr, sizeof(addr), "%s:%u", c->nodes[i].address, c->nodes[i].raft_port);
+		rc = raft_configuration_add(&conf, c->nodes[i].id, addr, RAFT_VOTER);
+		if (rc != 0) {
+			raft_configuration_close(&conf);
+			rc = ha_err_set(e, HA_ERAFT, "raft configuration: %s", raft_strerror(rc));
+			goto err_raft;
+		}
+	}
+	rc = raft_bootstrap(&n->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rc == 0)
+		ha_info("raft-bootstrap", "dir=%s voters=%u", n->dir, c->n_nodes);
+	else if (rc != RAFT_CANTBOOTSTRAP) {
+		rc = ha_err_set(e, HA_ERAFT, "raft bootstrap: %s", raft_strerror(rc));
+		goto err_raft;
+	}
+	if ((rc = raft_start(&n->raft)) != 0) {
+		rc = ha_err_set(e, HA_ERAFT, "raft start on %s: %s (%s)", n->address,
+				raft_strerror(rc), raft_errmsg(&n->raft));
+		goto err_raft;
+	}
+	uv_timer_init(loop, &n->watch);
+	n->watch.data = n;
+	uv_timer_start(&n->watch, watch_cb, 20, 20);
+	n->last_state = RAFT_UNAVAILABLE;
+	*out = n;
+	return 0;
+
+err_raft:
+	/* raft_init succeeded: raft_close is the only way to release it, and it is asynchronous.
+	 * The agent exits on this error, so leak the instance rather than block. */
+	close(n->lock_fd);
+	return rc;
+err_io:
+	raft_uv_close(&n->io);
+err_transport:
+	raft_uv_tcp_close(&n->transport);
+err_unlock:
+	close(n->lock_fd);
+err_free:
+	free(n);
+	return rc;
+}
+
+static void finish_close(struct ha_raft *n)
+{
+	if (--n->pending_closes > 0)
+		return;
+	raft_uv_close(&n->io);
+	raft_uv_tcp_close(&n->transport);
+	if (n->lock_fd >= 0)
+		close(n->lock_fd);
+	ha_raft_closed_cb cb = n->closed_cb;
+	void *data = n->closed_data;
+	free(n);
+	if (cb)
+		cb(data);
+}
+
+static void raft_closed(struct raft *r)
+{
+	finish_close(r->data);
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+	finish_close(h->data);
+}
+
+void ha_raft_close(struct ha_raft *n, ha_raft_closed_cb cb, void *data)
+{
+	n->closed_cb = cb;
+	n->closed_data = data;
+	n->pending_closes = 2;
+	n->raft.data = n;
+	uv_close((uv_handle_t *)&n->watch, watch_closed);
+	raft_close(&n->raft, raft_closed);
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+	struct propose_req *p = (struct propose_req *)req;
+	if (p->cb)
+		p->cb(p->data, status, status == 0 ? (int)(intptr_t)result : 0);
+	free(p);
+}
+
+int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose_cb cb,
+		    void *data)
+{
+	struct propose_req *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		raft_free(buf);
+		return HA_ENOMEM;
+	}
+	p->cb = cb;
+	p->data = data;
+	struct raft_buffer b = {.base = buf, .len = len};
+	int rc = raft_apply(&n->raft, &p->req, &b, 1, apply_cb);
+	if (rc != 0) {
+		ha_warn("raft-propose-failed", "error=\"%s\"", raft_strerror(rc));
+		raft_free(buf);
+		free(p);
+		return HA_ERAFT;
+	}
+	return 0;
+}
+
+bool ha_raft_ready(struct ha_raft *n)
+{
+	return n->ready && raft_state(&n->raft) == RAFT_LEADER;
+}
+
+bool ha_raft_is_leader(struct ha_raft *n)
+{
+	return raft_state(&n->raft) == RAFT_LEADER;
+}
+
+uint32_t ha_raft_leader_id(struct ha_raft *n)
+{
+	raft_id id;
+	const char *addr;
+	raft_leader(&n->raft, &id, &addr);
+	return (uint32_t)id;
+}
+
+uint64_t ha_raft_term(struct ha_raft *n)
+{
+	return raft_current_term(&n->raft);
+}
+
+uint64_t ha_raft_commit_index(struct ha_raft *n)
+{
+	return raft_commit_index(&n->raft);
+}
+
+uint64_t ha_raft_applied_index(struct ha_raft *n)
+{
+	return raft_last_applied(&n->raft);
+}
+
+const struct ha_fsm_state *ha_raft_fsm(struct ha_raft *n)
+{
+	return &n->state;
+}

@@ -1,0 +1,53 @@
+/* The agent's Raft server: libraft 0.22 with the libuv I/O backend and TCP transport, running
+ * the FSM of fsm.h.
+ *
+ * - The data directory is locked (flock) for the life of the process.
+ * - A pristine data directory is bootstrapped with every configured node as a voter; a directory
+ *   with state restarts from it.
+ * - Pre-vote is on; election and heartbeat timeouts, snapshot threshold and trailing come from
+ *   the config.
+ * - After winning an election the node issues a barrier; ha_raft_ready() is true only once that
+ *   barrier has applied in the current term, so a new leader never acts on a stale FSM (the
+ *   "leader completeness before serving" step of Raft §8).
+ *
+ * Loop thread only. */
+#ifndef HA_RAFT_NODE_H
+#define HA_RAFT_NODE_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "../agent/config.h"
+#include "fsm.h"
+
+struct ha_raft;
+
+typedef void (*ha_raft_propose_cb)(void *data, int status, int fsm_result);
+typedef void (*ha_raft_closed_cb)(void *data);
+
+/* Creates and starts the server. On success *out is owned by the caller until ha_raft_close's
+ * callback fires. */
+int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **out,
+		  struct ha_err *e);
+
+/* Closes the server; cb (may be NULL) fires once, after which the memory is released. */
+void ha_raft_close(struct ha_raft *n, ha_raft_closed_cb cb, void *data);
+
+/* Proposes an encoded FsmCommand. buf must come from raft_malloc; on success raft owns it and
+ * cb fires exactly once with the raft status (0 when committed and applied) and the FSM result.
+ * On error cb is never called and buf is freed. Precondition: ha_raft_ready(). */
+int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose_cb cb,
+		    void *data);
+
+/* True when this node is the leader and its post-election barrier has applied. */
+bool ha_raft_ready(struct ha_raft *n);
+bool ha_raft_is_leader(struct ha_raft *n);
+uint32_t ha_raft_leader_id(struct ha_raft *n); /* 0 when unknown */
+uint64_t ha_raft_term(struct ha_raft *n);
+uint64_t ha_raft_commit_index(struct ha_raft *n);
+uint64_t ha_raft_applied_index(struct ha_raft *n);
+const struct ha_fsm_state *ha_raft_fsm(struct ha_raft *n);
+
+#endif
