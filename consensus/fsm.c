@@ -92,11 +92,23 @@ static int apply_set_primary(struct ha_fsm_state *s, const Haagent__CmdSetPrimar
 	return HA_FSM_APPLIED;
 }
 
+/* Log entries: raft's libuv backend wants entry lengths that are multiples of 8, so a command is
+ * an 8-byte header ('H' 'C' version=1 0, little-endian u32 payload length), the FsmCommand, and
+ * zero padding up to a multiple of 8. */
+#define CMD_HEADER 8
+
 int ha_fsm_apply(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct ha_err *e)
 {
-	Haagent__FsmCommand *cmd = haagent__fsm_command__unpack(NULL, len, buf);
+	if (len < CMD_HEADER || len % 8 || buf[0] != 'H' || buf[1] != 'C' || buf[2] != 1)
+		return ha_err_set(e, HA_EPROTO, "fsm: entry of %zu bytes has no command header", len);
+	size_t n = (size_t)buf[4] | (size_t)buf[5] << 8 | (size_t)buf[6] << 16 |
+		   (size_t)buf[7] << 24;
+	if (n > len - CMD_HEADER || len - CMD_HEADER - n >= 8)
+		return ha_err_set(e, HA_EPROTO, "fsm: command length %zu does not fit entry of %zu",
+				  n, len);
+	Haagent__FsmCommand *cmd = haagent__fsm_command__unpack(NULL, n, buf + CMD_HEADER);
 	if (cmd == NULL)
-		return ha_err_set(e, HA_EPROTO, "fsm: command does not decode (%zu bytes)", len);
+		return ha_err_set(e, HA_EPROTO, "fsm: command does not decode (%zu bytes)", n);
 	int rc;
 	switch (cmd->cmd_case) {
 	case HAAGENT__FSM_COMMAND__CMD_INIT_MEMBERS:
@@ -123,6 +135,28 @@ static int pack(const ProtobufCMessage *m, ha_alloc_fn alloc, uint8_t **out, siz
 	protobuf_c_message_pack(m, p);
 	*out = p;
 	*len = n;
+	return 0;
+}
+
+static int pack_cmd(const Haagent__FsmCommand *cmd, ha_alloc_fn alloc, uint8_t **out,
+		    size_t *len)
+{
+	size_t n = haagent__fsm_command__get_packed_size(cmd);
+	size_t total = CMD_HEADER + ((n + 7) & ~(size_t)7);
+	uint8_t *p = alloc ? alloc(total) : malloc(total);
+	if (p == NULL)
+		return HA_ENOMEM;
+	memset(p, 0, total);
+	p[0] = 'H';
+	p[1] = 'C';
+	p[2] = 1;
+	p[4] = (uint8_t)n;
+	p[5] = (uint8_t)(n >> 8);
+	p[6] = (uint8_t)(n >> 16);
+	p[7] = (uint8_t)(n >> 24);
+	haagent__fsm_command__pack(cmd, p + CMD_HEADER);
+	*out = p;
+	*len = total;
 	return 0;
 }
 
@@ -156,7 +190,7 @@ int ha_fsm_cmd_init_members(const char *cluster, const struct ha_member *m, unsi
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_INIT_MEMBERS;
 	cmd.init_members = &im;
-	return pack(&cmd.base, alloc, out, len);
+	return pack_cmd(&cmd, alloc, out, len);
 }
 
 int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const char *reason,
@@ -169,7 +203,7 @@ int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const c
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_SET_PRIMARY;
 	cmd.set_primary = &sp;
-	return pack(&cmd.base, alloc, out, len);
+	return pack_cmd(&cmd, alloc, out, len);
 }
 
 int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **out, size_t *len)

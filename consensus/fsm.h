@@ -44,7 +44,7 @@ enum ha_fsm_result {
 
 void ha_fsm_init(struct ha_fsm_state *s);
 
-/* Applies one encoded FsmCommand. Returns HA_FSM_APPLIED, HA_FSM_NOOP, or a negative HA_E... code
+/* Applies one encoded command (an 8-byte header, an FsmCommand, padding to a multiple of 8). Returns HA_FSM_APPLIED, HA_FSM_NOOP, or a negative HA_E... code
  * (state unchanged). */
 int ha_fsm_apply(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct ha_err *e);
 

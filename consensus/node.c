@@ -352,8 +352,11 @@ int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose
 	struct raft_buffer b = {.base = buf, .len = len};
 	int rc = raft_apply(&n->raft, &p->req, &b, 1, apply_cb);
 	if (rc != 0) {
-		ha_warn("raft-propose-failed", "error=\"%s\"", raft_strerror(rc));
-		raft_free(buf);
+		/* libraft 0.22 may already have put the entry in its in-memory log before a later
+		 * step failed, and then frees it itself: freeing it here too was seen to double-free.
+		 * Leak it instead (a rare error path; the propose is retried from fresh state). */
+		ha_warn("raft-propose-failed", "error=\"%s\" detail=\"%s\"", raft_strerror(rc),
+			raft_errmsg(&n->raft));
 		free(p);
 		return HA_ERAFT;
 	}

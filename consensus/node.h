@@ -37,7 +37,7 @@ void ha_raft_close(struct ha_raft *n, ha_raft_closed_cb cb, void *data);
 
 /* Proposes an encoded FsmCommand. buf must come from raft_malloc; on success raft owns it and
  * cb fires exactly once with the raft status (0 when committed and applied) and the FSM result.
- * On error cb is never called and buf is freed. Precondition: ha_raft_ready(). */
+ * On error cb is never called (buf may leak: see node.c). Precondition: ha_raft_ready(). */
 int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose_cb cb,
 		    void *data);
 
