@@ -241,6 +241,7 @@ wait_ready() {
 			# Every node starts read_only=ON. Until the agents manage it themselves (with a
 			# fencing lease), the sandbox makes the established primary writable.
 			sql "${p#node}" "SET GLOBAL read_only=OFF"
+			sleep 0.6 # let the next probe see it
 			return 0
 		fi
 		sleep 0.2

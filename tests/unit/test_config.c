@@ -1,0 +1,184 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char dir[64];
+static char pwfile[128];
+static char conf[128];
+
+static const char *good_fmt = "[cluster]\n"          /* 1 */
+			      "name = prod\n"        /* 2 */
+			      "\n"                   /* 3 */
+			      "[agent]\n"            /* 4 */
+			      "node = db2\n"         /* 5 */
+			      "data_dir = %s/data\n" /* 6 */
+			      "db_password_file = %s\n" /* 7 */
+			      "probe_interval_ms = 200\n" /* 8 */
+			      "%s"                   /* 9: extra agent line */
+			      "\n"
+			      "[raft]\n"
+			      "election_timeout_ms = 400\n"
+			      "\n"
+			      "[node db1]\n"
+			      "id = 1\n"
+			      "address = 10.0.0.1\n"
+			      "raft_port = 7100\n"
+			      "rpc_port = 7200\n"
+			      "db_port = 3306\n"
+			      "\n"
+			      "[node db2]\n"
+			      "id = 2\n"
+			      "address = 10.0.0.2\n"
+			      "raft_port = 7100\n"
+			      "rpc_port = 7200\n"
+			      "db_port = 3306\n"
+			      "%s";
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/ha-config-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(pwfile, sizeof(pwfile), "%s/pw", dir);
+	snprintf(conf, sizeof(conf), "%s/haagent.conf", dir);
+	FILE *f = fopen(pwfile, "w");
+	fputs("s3cret\n", f);
+	fclose(f);
+	chmod(pwfile, 0600);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(pwfile);
+	unlink(conf);
+	rmdir(dir);
+	return 0;
+}
+
+static void write_conf(const char *extra_agent, const char *tail)
+{
+	FILE *f = fopen(conf, "w");
+	fprintf(f, good_fmt, dir, pwfile, extra_agent, tail);
+	fclose(f);
+}
+
+static int load(const char *extra_agent, const char *tail, struct ha_config *c, struct ha_err *e)
+{
+	write_conf(extra_agent, tail);
+	return ha_config_load(conf, HA_CONFIG_AGENT, c, e);
+}
+
+static struct ha_config cfg;
+
+static void good_file(void **state)
+{
+	(void)state;
+	struct ha_err e = {0};
+	assert_int_equal(load("", "", &cfg, &e), 0);
+	assert_string_equal(cfg.cluster, "prod");
+	assert_string_equal(cfg.node, "db2");
+	assert_int_equal(cfg.n_nodes, 2);
+	assert_int_equal(cfg.self, 1);
+	assert_string_equal(cfg.nodes[0].address, "10.0.0.1");
+	assert_int_equal(cfg.nodes[1].id, 2);
+	assert_int_equal(cfg.probe_interval_ms, 200);
+	assert_int_equal(cfg.election_timeout_ms, 400);
+	assert_int_equal(cfg.heartbeat_timeout_ms, 50); /* default */
+	assert_string_equal(cfg.db_user, "haagent");     /* default */
+	assert_string_equal(cfg.db_password, "s3cret");  /* newline stripped */
+	assert_ptr_equal(ha_config_node_by_name(&cfg, "db1"), &cfg.nodes[0]);
+	assert_ptr_equal(ha_config_node_by_id(&cfg, 2), &cfg.nodes[1]);
+	assert_null(ha_config_node_by_id(&cfg, 3));
+}
+
+/* Each bad input: the message names the file, the line and the key. */
+static void expect_error(const char *extra_agent, const char *tail, const char *needle)
+{
+	struct ha_err e = {0};
+	int rc = load(extra_agent, tail, &cfg, &e);
+	if (rc != HA_ECONFIG || strstr(e.msg, needle) == NULL || strstr(e.msg, conf) == NULL)
+		fail_msg("expected error containing '%s', got rc=%d msg='%s'", needle, rc, e.msg);
+}
+
+static void bad_files(void **state)
+{
+	(void)state;
+	expect_error("colour = blue\n", "", ":9: [agent] colour: unknown key");
+	expect_error("probe_interval_ms =\n", "", ":9: [agent] probe_interval_ms: missing value");
+	expect_error("probe_interval_ms = fast\n", "", ":9: [agent] probe_interval_ms: 'fast' is not a whole number");
+	expect_error("probe_interval_ms = 10\n", "", "from 50 to 60000");
+	expect_error("log_level = loud\n", "", ":9: [agent] log_level: 'loud' is not a level");
+	expect_error("", "[node db3]\nid = 3\naddress = 10.0.0.300\n", "[node db3] address: '10.0.0.300' is not an IPv4 address");
+	expect_error("", "[node db3]\nid = 3\naddress = db3.example\n", "is not an IPv4 address");
+	expect_error("", "[nodes]\nid = 3\n", "[nodes] id: unknown section");
+	expect_error("", "[node db3]\nid = 1\naddress = 10.0.0.3\nraft_port = 1\nrpc_port = 2\ndb_port = 3\n",
+		     "id: 1 is also node db1's id");
+	expect_error("", "[node db3]\nid = 3\naddress = 10.0.0.3\n", "[node db3] raft_port: missing");
+	expect_error("", "[node db1]\nid = 5\n", "node 'db1' defined twice");
+	expect_error("this is not ini\n", "", ":9: syntax error");
+	expect_error("", "[raft]\nheartbeat_timeout_ms = 300\n", "at most half of election_timeout_ms");
+}
+
+static void agent_section_checks(void **state)
+{
+	(void)state;
+	struct ha_err e = {0};
+	/* node that is not defined */
+	FILE *f = fopen(conf, "w");
+	fprintf(f, "[agent]\nnode = ghost\ndata_dir = /x\ndb_password_file = %s\n"
+		   "[node db1]\nid = 1\naddress = 10.0.0.1\nraft_port = 1\nrpc_port = 2\ndb_port = 3\n",
+		pwfile);
+	fclose(f);
+	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, ":2: [agent] node: no [node ghost] section"));
+	/* a client (haadm) does not need the agent section */
+	assert_int_equal(ha_config_load(conf, 0, &cfg, &e), 0);
+	assert_int_equal(cfg.self, -1);
+	/* missing file */
+	assert_int_equal(ha_config_load("/nonexistent/haagent.conf", 0, &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "/nonexistent/haagent.conf: cannot open"));
+}
+
+static void credentials_file(void **state)
+{
+	(void)state;
+	struct ha_err e = {0};
+	chmod(pwfile, 0644);
+	assert_int_equal(load("", "", &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, ":7: [agent] db_password_file:"));
+	assert_non_null(strstr(e.msg, "world-readable"));
+	assert_non_null(strstr(e.msg, "chmod 600"));
+	chmod(pwfile, 0600);
+	/* unreadable: missing file */
+	unlink(pwfile);
+	assert_int_equal(load("", "", &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, ":7: [agent] db_password_file: cannot read"));
+	FILE *f = fopen(pwfile, "w");
+	fputs("s3cret\n", f);
+	fclose(f);
+	chmod(pwfile, 0600);
+	assert_int_equal(load("", "", &cfg, &e), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(good_file),
+	    cmocka_unit_test(bad_files),
+	    cmocka_unit_test(agent_section_checks),
+	    cmocka_unit_test(credentials_file),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
