@@ -62,8 +62,14 @@ ip_of() { echo "$net$((first + $1 - 1))"; }
 ndir() { echo "$dir/node$1"; }
 conf_of() { echo "$dir/node$1/haagent.conf"; }
 
-alive() { # pidfile
-	[ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+alive() { # pidfile: the process exists, is not a zombie, and is a haagentd or mariadbd
+	local pid state
+	[ -s "$1" ] || return 1
+	pid=$(cat "$1")
+	[ -r "/proc/$pid/stat" ] || return 1
+	state=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
+	[ "$state" != Z ] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq 'haagentd|mariadbd'
 }
 
 sql() { # node sql...
@@ -228,8 +234,8 @@ start_agent() {
 	echo $! >"$d/agent.pid"
 }
 
-primary_of() {
-	"$haadm" -c "$(conf_of 1)" -t 1000 status --json 2>/dev/null |
+primary_of() { # prints the established primary's name, nothing while there is none
+	{ "$haadm" -c "$(conf_of 1)" -t 1000 status --json 2>/dev/null || true; } |
 		sed -n 's/^  "primary": "\(node[0-9]*\)",$/\1/p'
 }
 

@@ -1,0 +1,179 @@
+"""Integration-test harness: a real three-node sandbox (mariadbd + haagentd) in a temporary
+directory, on its own loopback addresses. Every process it starts is killed (by PID, from the
+sandbox's pid files) and the directory removed when the test class ends, even on failure."""
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+SRC = os.environ.get("HA_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+SANDBOX = os.path.join(SRC, "deploy", "sandbox.sh")
+HAADM = os.environ.get("HAADM", os.path.join(SRC, "build", "haadm"))
+HAAGENTD = os.environ.get("HAAGENTD", os.path.join(SRC, "build", "haagentd"))
+
+_live = []
+
+
+def _cleanup_all():
+    for sb in list(_live):
+        sb.destroy()
+
+
+atexit.register(_cleanup_all)
+
+
+def wait_for(pred, timeout, interval=0.1, what="condition"):
+    """Polls pred until it returns a truthy value; returns it, or raises after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - the predicate may race a restarting process
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Sandbox:
+    def __init__(self, first, snapshot_threshold=None):
+        self.dir = tempfile.mkdtemp(prefix="haagent-it-")
+        self.first = first
+        self.args = ["bash", SANDBOX, "--dir", self.dir, "--net", "127.0.0.", "--first", str(first)]
+        if snapshot_threshold:
+            self.args += ["--snapshot-threshold", str(snapshot_threshold)]
+        self.env = dict(os.environ, HAADM=HAADM, HAAGENTD=HAAGENTD)
+        self.destroyed = False
+        _live.append(self)
+
+    # ---- lifecycle ----
+    def up(self, timeout=180):
+        r = subprocess.run(self.args + ["up"], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise AssertionError(f"sandbox up failed ({r.returncode}):\n{r.stdout}\n{r.stderr}\n{self.logs()}")
+        return r.stdout
+
+    def destroy(self):
+        if self.destroyed:
+            return
+        self.destroyed = True
+        # Resume anything a test stopped, so that SIGTERM can act; then the script stops by pid.
+        for n in (1, 2, 3):
+            for p in (self.agent_pid(n), self.db_pid(n)):
+                if p:
+                    try:
+                        os.kill(p, signal.SIGCONT)
+                    except ProcessLookupError:
+                        pass
+        subprocess.run(self.args + ["stop"], env=self.env, capture_output=True, timeout=120)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self in _live:
+            _live.remove(self)
+
+    # ---- facts ----
+    def ip(self, n):
+        return f"127.0.0.{self.first + n - 1}"
+
+    def node_dir(self, n):
+        return os.path.join(self.dir, f"node{n}")
+
+    def conf(self, n):
+        return os.path.join(self.node_dir(n), "haagent.conf")
+
+    def _pid(self, path):
+        """The pid in path when that process is alive (not a zombie) and is ours."""
+        try:
+            with open(path) as f:
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError, IndexError):
+            return None
+        if state == "Z" or (b"haagentd" not in cmd and b"mariadbd" not in cmd):
+            return None
+        return pid
+
+    def agent_pid(self, n):
+        return self._pid(os.path.join(self.node_dir(n), "agent.pid"))
+
+    def db_pid(self, n):
+        return self._pid(os.path.join(self.node_dir(n), "mariadbd.pid"))
+
+    def logs(self):
+        out = []
+        for n in (1, 2, 3):
+            p = os.path.join(self.node_dir(n), "agent.log")
+            if os.path.exists(p):
+                with open(p) as f:
+                    out.append(f"--- node{n} agent.log (tail) ---\n" + "".join(f.readlines()[-25:]))
+        return "\n".join(out)
+
+    # ---- tools ----
+    def haadm(self, *args, conf_node=1, addr=None, timeout=15):
+        cmd = [HAADM]
+        cmd += ["-a", addr] if addr else ["-c", self.conf(conf_node)]
+        cmd += list(args)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def status(self, conf_node=1, addr=None, local=False):
+        args = ["status", "--json"] + (["--local"] if local else [])
+        r = self.haadm(*args, conf_node=conf_node, addr=addr)
+        if not r.stdout.strip():
+            raise AssertionError(f"haadm status printed nothing (exit {r.returncode}): {r.stderr}")
+        s = json.loads(r.stdout)
+        s["_exit"] = r.returncode
+        return s
+
+    def sql(self, n, query, timeout=20):
+        r = subprocess.run(
+            ["mariadb", "--no-defaults", "-uroot", f"--socket={self.node_dir(n)}/mariadbd.sock",
+             "--connect-timeout=5", "-N", "-B", "-e", query],
+            capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise AssertionError(f"sql on node{n} failed: {r.stderr}")
+        return r.stdout.strip()
+
+    def tcp_sql(self, n, query, timeout=10):
+        """A client write over TCP, as an application would do it."""
+        return subprocess.run(
+            ["mariadb", "--no-defaults", "-h", self.ip(n), "-P", "3306", "-uapp", "-papp",
+             "--connect-timeout=3", "-N", "-B", "-e", query],
+            capture_output=True, text=True, timeout=timeout)
+
+    def wait_for(self, pred, timeout, interval=0.1, what="condition"):
+        """wait_for() that adds the agents' recent logs to the failure message."""
+        try:
+            return wait_for(pred, timeout, interval, what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.logs()}") from None
+
+    def leader_of(self, s):
+        return s.get("leader") if s.get("authoritative") else None
+
+    def node(self, s, name):
+        for x in s["nodes"]:
+            if x["name"] == name:
+                return x
+        raise KeyError(name)
+
+    def wait_leader(self, exclude=None, timeout=10, conf_nodes=(1, 2, 3)):
+        def pred():
+            for c in conf_nodes:
+                try:
+                    s = self.status(conf_node=c)
+                except Exception:  # noqa: BLE001
+                    continue
+                leader = self.leader_of(s)
+                if leader and leader != exclude:
+                    return s
+            return None
+        return self.wait_for(pred, timeout, what=f"a raft leader other than {exclude}")
