@@ -155,9 +155,9 @@ static void coordinate(struct ha_agent *a)
 		uint8_t *buf;
 		size_t len;
 		if (ha_fsm_cmd_init_members(a->cfg.cluster, m, a->cfg.n_nodes, raft_malloc, &buf,
-					    &len) == 0) {
+		                            &len) == 0) {
 			ha_info("init-members", "cluster=%s members=%u", a->cfg.cluster,
-				a->cfg.n_nodes);
+			        a->cfg.n_nodes);
 			propose(a, buf, len);
 		}
 		return;
@@ -188,8 +188,8 @@ static void coordinate(struct ha_agent *a)
 	}
 	bool may_use_majority = ha_now_ms() - a->ready_since_ms >= BOOTSTRAP_WAIT_ALL_MS;
 	char why[1024];
-	uint32_t primary = ha_topo_find_primary(view, st->n_members, may_use_majority, why,
-						sizeof(why));
+	uint32_t primary =
+	    ha_topo_find_primary(view, st->n_members, may_use_majority, why, sizeof(why));
 	if (primary == 0) {
 		set_note(a, why);
 		return;
@@ -384,7 +384,7 @@ static void on_signal(uv_signal_t *s, int signum)
 }
 
 int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent **out,
-		   struct ha_err *e)
+                   struct ha_err *e)
 {
 	struct ha_agent *a = calloc(1, sizeof(*a));
 	if (a == NULL)
@@ -398,8 +398,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 		free(a);
 		return ha_err_wrap(e, "start raft");
 	}
-	if ((rc = ha_rpc_server_start(loop, a->self->address, a->self->rpc_port, on_rpc, a,
-				      &a->rpc, e)) != 0)
+	if ((rc = ha_rpc_server_start(loop, a->self->address, a->self->rpc_port, on_rpc, a, &a->rpc,
+	                              e)) != 0)
 		return ha_err_wrap(e, "start rpc");
 	struct ha_probe_conf pc = {
 	    .host = a->self->address,
@@ -424,8 +424,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&a->sigint, on_signal, SIGINT);
 	ha_info("agent-started", "node=%s id=%u address=%s raft_port=%u rpc_port=%u db=%s:%u",
-		a->self->name, a->self->id, a->self->address, a->self->raft_port,
-		a->self->rpc_port, a->self->address, a->self->db_port);
+	        a->self->name, a->self->id, a->self->address, a->self->raft_port, a->self->rpc_port,
+	        a->self->address, a->self->db_port);
 	*out = a;
 	return 0;
 }

@@ -20,7 +20,7 @@ struct ha_agent;
 
 /* Starts everything. On error nothing is left running that needs the loop (the process exits). */
 int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent **out,
-		   struct ha_err *e);
+                   struct ha_err *e);
 
 /* Begins a clean shutdown; uv_run returns once every handle has closed. */
 void ha_agent_stop(struct ha_agent *a);

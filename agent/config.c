@@ -25,39 +25,45 @@ struct key {
 };
 
 #define C_STR(sec, k, field, def, doc)                                                             \
-	{sec, k, K_STR, offsetof(struct ha_config, field),                                         \
-	 sizeof(((struct ha_config *)0)->field), 0, 0, def, doc}
+	{                                                                                          \
+		sec, k, K_STR, offsetof(struct ha_config, field),                                  \
+		    sizeof(((struct ha_config *)0)->field), 0, 0, def, doc                         \
+	}
 #define C_UINT(sec, k, field, lo, hi, def, doc)                                                    \
-	{sec, k, K_UINT, offsetof(struct ha_config, field), 0, lo, hi, def, doc}
+	{                                                                                          \
+		sec, k, K_UINT, offsetof(struct ha_config, field), 0, lo, hi, def, doc             \
+	}
 #define N_UINT(k, field, lo, hi, doc)                                                              \
-	{"node", k, K_UINT, offsetof(struct ha_node_conf, field), 0, lo, hi, NULL, doc}
+	{                                                                                          \
+		"node", k, K_UINT, offsetof(struct ha_node_conf, field), 0, lo, hi, NULL, doc      \
+	}
 
 static const struct key keys[] = {
     C_STR("cluster", "name", cluster, "haagent", "cluster name shown by haadm status"),
     C_STR("agent", "node", node, NULL, "name of this node: one of the [node NAME] sections"),
     C_STR("agent", "data_dir", data_dir, NULL,
-	  "directory for raft state (created, locked while the agent runs)"),
+          "directory for raft state (created, locked while the agent runs)"),
     C_STR("agent", "db_user", db_user, "haagent", "MariaDB user the agent connects as"),
     C_STR("agent", "db_password_file", db_password_file, NULL,
-	  "file whose first line is that user's password; must not be world-readable"),
+          "file whose first line is that user's password; must not be world-readable"),
     C_UINT("agent", "probe_interval_ms", probe_interval_ms, 50, 60000, "250",
-	   "how often the local database is probed"),
+           "how often the local database is probed"),
     C_UINT("agent", "probe_timeout_ms", probe_timeout_ms, 200, 60000, "1500",
-	   "a probe that takes longer reports the database hung"),
+           "a probe that takes longer reports the database hung"),
     C_UINT("agent", "report_interval_ms", report_interval_ms, 50, 60000, "250",
-	   "how often health is reported to the raft leader"),
+           "how often health is reported to the raft leader"),
     C_UINT("agent", "agent_timeout_ms", agent_timeout_ms, 200, 600000, "1500",
-	   "an agent silent this long is shown unreachable"),
+           "an agent silent this long is shown unreachable"),
     {"agent", "log_level", K_LEVEL, offsetof(struct ha_config, log_level),
      sizeof(((struct ha_config *)0)->log_level), 0, 0, "info", "debug, info, warn or error"},
     C_UINT("raft", "election_timeout_ms", election_timeout_ms, 50, 60000, "300",
-	   "raft election timeout"),
+           "raft election timeout"),
     C_UINT("raft", "heartbeat_timeout_ms", heartbeat_timeout_ms, 10, 10000, "50",
-	   "raft heartbeat interval"),
+           "raft heartbeat interval"),
     C_UINT("raft", "snapshot_threshold", snapshot_threshold, 2, 1000000, "1024",
-	   "take a snapshot after this many log entries"),
+           "take a snapshot after this many log entries"),
     C_UINT("raft", "snapshot_trailing", snapshot_trailing, 1, 1000000, "128",
-	   "log entries kept behind a snapshot"),
+           "log entries kept behind a snapshot"),
     N_UINT("id", id, 1, 1000000, "raft server id: unique, never reused"),
     {"node", "address", K_IPV4, offsetof(struct ha_node_conf, address), HA_ADDR_MAX, 0, 0, NULL,
      "IPv4 address of the node; raft and RPC bind to it"},
@@ -89,20 +95,20 @@ static char *read_line(char *str, int num, void *stream)
 }
 
 static int fail(struct parse_state *st, const char *section, const char *key, const char *fmt,
-		const char *arg)
+                const char *arg)
 {
 	if (st->failed)
 		return 0;
 	char what[512];
 	snprintf(what, sizeof(what), fmt, arg);
 	ha_err_set(st->e, HA_ECONFIG, "%s:%d: [%s] %s: %s", st->c->path, st->line, section, key,
-		   what);
+	           what);
 	st->failed = 1;
 	return 0;
 }
 
 static int set_value(struct parse_state *st, const struct key *k, void *base, const char *section,
-		     const char *value)
+                     const char *value)
 {
 	char *field = (char *)base + k->offset;
 	switch (k->type) {
@@ -110,10 +116,10 @@ static int set_value(struct parse_state *st, const struct key *k, void *base, co
 	case K_LEVEL:
 		if (strlen(value) >= k->size)
 			return fail(st, section, k->name, "value longer than %s characters",
-				    k->type == K_STR ? "the limit" : "15");
+			            k->type == K_STR ? "the limit" : "15");
 		if (k->type == K_LEVEL && ha_log_parse_level(value) < 0)
 			return fail(st, section, k->name,
-				    "'%s' is not a level (debug, info, warn, error)", value);
+			            "'%s' is not a level (debug, info, warn, error)", value);
 		snprintf(field, k->size, "%s", value);
 		return 1;
 	case K_IPV4: {
@@ -127,10 +133,11 @@ static int set_value(struct parse_state *st, const struct key *k, void *base, co
 		char *end;
 		errno = 0;
 		unsigned long v = strtoul(value, &end, 10);
-		if (errno || *end || value[0] == '-' || value[0] == '+' || v < k->min || v > k->max) {
+		if (errno || *end || value[0] == '-' || value[0] == '+' || v < k->min ||
+		    v > k->max) {
 			char rng[96];
-			snprintf(rng, sizeof(rng), "'%.40s' is not a whole number from %u to %u", value,
-				 k->min, k->max);
+			snprintf(rng, sizeof(rng), "'%.40s' is not a whole number from %u to %u",
+			         value, k->min, k->max);
 			return fail(st, section, k->name, "%s", rng);
 		}
 		*(unsigned *)field = (unsigned)v;
@@ -155,10 +162,12 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			while (*nm == ' ')
 				nm++;
 			if (*nm == '\0' || strlen(nm) >= HA_NAME_MAX)
-				return fail(st, section, name, "%s", "bad node name in section header");
+				return fail(st, section, name, "%s",
+				            "bad node name in section header");
 			for (unsigned i = 0; i < c->n_nodes; i++)
 				if (strcmp(c->nodes[i].name, nm) == 0)
-					return fail(st, section, name, "node '%s' defined twice", nm);
+					return fail(st, section, name, "node '%s' defined twice",
+					            nm);
 			if (c->n_nodes == HA_MAX_NODES)
 				return fail(st, section, name, "%s", "too many nodes (at most 9)");
 			st->cur_node = &c->nodes[c->n_nodes++];
@@ -166,9 +175,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			snprintf(st->cur_node->name, HA_NAME_MAX, "%s", nm);
 			st->cur_node->line = st->line;
 		} else if (strcmp(section, "cluster") && strcmp(section, "agent") &&
-			   strcmp(section, "raft")) {
+		           strcmp(section, "raft")) {
 			return fail(st, section, name, "%s",
-				    "unknown section (known: cluster, agent, raft, node NAME)");
+			            "unknown section (known: cluster, agent, raft, node NAME)");
 		}
 	}
 	if (value == NULL || value[0] == '\0')
@@ -215,20 +224,24 @@ static int load_password(struct ha_config *c, struct ha_err *e)
 	int ln = c->line_of_password_file;
 	struct stat sb;
 	if (stat(p, &sb) != 0)
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] db_password_file: cannot read %s: %s",
-				  c->path, ln, p, strerror(errno));
-	if (!S_ISREG(sb.st_mode))
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] db_password_file: %s is not a file",
-				  c->path, ln, p);
-	if (sb.st_mode & (S_IROTH | S_IWOTH))
 		return ha_err_set(e, HA_ECONFIG,
-				  "%s:%d: [agent] db_password_file: %s is world-readable (mode %03o); "
-				  "HINT: chmod 600 %s",
-				  c->path, ln, p, (unsigned)(sb.st_mode & 0777), p);
+		                  "%s:%d: [agent] db_password_file: cannot read %s: %s", c->path,
+		                  ln, p, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return ha_err_set(e, HA_ECONFIG,
+		                  "%s:%d: [agent] db_password_file: %s is not a file", c->path, ln,
+		                  p);
+	if (sb.st_mode & (S_IROTH | S_IWOTH))
+		return ha_err_set(
+		    e, HA_ECONFIG,
+		    "%s:%d: [agent] db_password_file: %s is world-readable (mode %03o); "
+		    "HINT: chmod 600 %s",
+		    c->path, ln, p, (unsigned)(sb.st_mode & 0777), p);
 	FILE *f = fopen(p, "r");
 	if (f == NULL)
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] db_password_file: cannot read %s: %s",
-				  c->path, ln, p, strerror(errno));
+		return ha_err_set(e, HA_ECONFIG,
+		                  "%s:%d: [agent] db_password_file: cannot read %s: %s", c->path,
+		                  ln, p, strerror(errno));
 	char line[sizeof(c->db_password) + 2];
 	if (fgets(line, sizeof(line), f) == NULL)
 		line[0] = '\0';
@@ -236,8 +249,9 @@ static int load_password(struct ha_config *c, struct ha_err *e)
 	line[strcspn(line, "\r\n")] = '\0';
 	size_t len = strlen(line);
 	if (len >= sizeof(c->db_password))
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] db_password_file: password too long",
-				  c->path, ln);
+		return ha_err_set(e, HA_ECONFIG,
+		                  "%s:%d: [agent] db_password_file: password too long", c->path,
+		                  ln);
 	memcpy(c->db_password, line, len + 1);
 	memset(line, 0, sizeof(line));
 	return 0;
@@ -246,36 +260,37 @@ static int load_password(struct ha_config *c, struct ha_err *e)
 static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 {
 	if (c->n_nodes == 0)
-		return ha_err_set(e, HA_ECONFIG, "%s: no [node NAME] section: list every node of the cluster",
-				  c->path);
+		return ha_err_set(e, HA_ECONFIG,
+		                  "%s: no [node NAME] section: list every node of the cluster",
+		                  c->path);
 	for (unsigned i = 0; i < c->n_nodes; i++) {
 		struct ha_node_conf *n = &c->nodes[i];
-		const char *missing = !n->id ? "id"
-				      : !n->address[0] ? "address"
-				      : !n->raft_port  ? "raft_port"
-				      : !n->rpc_port   ? "rpc_port"
-				      : !n->db_port    ? "db_port"
-						       : NULL;
+		const char *missing = !n->id           ? "id"
+		                      : !n->address[0] ? "address"
+		                      : !n->raft_port  ? "raft_port"
+		                      : !n->rpc_port   ? "rpc_port"
+		                      : !n->db_port    ? "db_port"
+		                                       : NULL;
 		if (missing)
 			return ha_err_set(e, HA_ECONFIG, "%s:%d: [node %s] %s: missing (required)",
-					  c->path, n->line, n->name, missing);
+			                  c->path, n->line, n->name, missing);
 		if (n->raft_port == n->rpc_port)
 			return ha_err_set(e, HA_ECONFIG,
-					  "%s:%d: [node %s] rpc_port: same as raft_port (%u)", c->path,
-					  n->line, n->name, n->raft_port);
+			                  "%s:%d: [node %s] rpc_port: same as raft_port (%u)",
+			                  c->path, n->line, n->name, n->raft_port);
 		for (unsigned j = 0; j < i; j++) {
 			if (c->nodes[j].id == n->id)
-				return ha_err_set(e, HA_ECONFIG,
-						  "%s:%d: [node %s] id: %u is also node %s's id",
-						  c->path, n->line, n->name, n->id, c->nodes[j].name);
+				return ha_err_set(
+				    e, HA_ECONFIG, "%s:%d: [node %s] id: %u is also node %s's id",
+				    c->path, n->line, n->name, n->id, c->nodes[j].name);
 			if (!strcmp(c->nodes[j].address, n->address) &&
 			    (c->nodes[j].raft_port == n->raft_port ||
 			     c->nodes[j].rpc_port == n->rpc_port))
-				return ha_err_set(e, HA_ECONFIG,
-						  "%s:%d: [node %s] address: %s with the same ports as "
-						  "node %s",
-						  c->path, n->line, n->name, n->address,
-						  c->nodes[j].name);
+				return ha_err_set(
+				    e, HA_ECONFIG,
+				    "%s:%d: [node %s] address: %s with the same ports as "
+				    "node %s",
+				    c->path, n->line, n->name, n->address, c->nodes[j].name);
 		}
 	}
 	c->self = -1;
@@ -292,18 +307,19 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 		if (!strcmp(c->nodes[i].name, c->node))
 			c->self = (int)i;
 	if (c->self < 0)
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] node: no [node %s] section", c->path,
-				  c->line_of_node, c->node);
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] node: no [node %s] section",
+		                  c->path, c->line_of_node, c->node);
 	if (!c->data_dir[0])
-		return ha_err_set(e, HA_ECONFIG, "%s: [agent] data_dir: missing (required)", c->path);
+		return ha_err_set(e, HA_ECONFIG, "%s: [agent] data_dir: missing (required)",
+		                  c->path);
 	if (!c->db_password_file[0])
 		return ha_err_set(e, HA_ECONFIG, "%s: [agent] db_password_file: missing (required)",
-				  c->path);
+		                  c->path);
 	if (c->heartbeat_timeout_ms * 2 > c->election_timeout_ms)
 		return ha_err_set(e, HA_ECONFIG,
-				  "%s: [raft] heartbeat_timeout_ms: %u must be at most half of "
-				  "election_timeout_ms (%u)",
-				  c->path, c->heartbeat_timeout_ms, c->election_timeout_ms);
+		                  "%s: [raft] heartbeat_timeout_ms: %u must be at most half of "
+		                  "election_timeout_ms (%u)",
+		                  c->path, c->heartbeat_timeout_ms, c->election_timeout_ms);
 	return load_password(c, e);
 }
 
@@ -322,8 +338,8 @@ int ha_config_load(const char *path, unsigned flags, struct ha_config *c, struct
 		return HA_ECONFIG;
 	if (rc > 0)
 		return ha_err_set(e, HA_ECONFIG,
-				  "%s:%d: syntax error (expected [section] or key = value)", path,
-				  rc);
+		                  "%s:%d: syntax error (expected [section] or key = value)", path,
+		                  rc);
 	if (rc < 0)
 		return ha_err_set(e, HA_ECONFIG, "%s: cannot read", path);
 	return validate(c, flags, e);

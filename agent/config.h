@@ -13,8 +13,8 @@
 #include "common/err.h"
 
 #define HA_MAX_NODES 9
-#define HA_NAME_MAX 64
-#define HA_ADDR_MAX 64
+#define HA_NAME_MAX  64
+#define HA_ADDR_MAX  64
 
 struct ha_node_conf {
 	uint32_t id;

@@ -17,17 +17,17 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: haagentd -c FILE [--check]\n"
-		   "\n"
-		   "The haagent daemon: joins the agents' raft group, probes the local MariaDB\n"
-		   "server and reports its health to the coordinator (the raft leader).\n"
-		   "\n"
-		   "  -c, --config FILE   configuration file (see docs/config.md)\n"
-		   "      --check         validate the configuration and exit\n"
-		   "      --help-config   list every configuration key with its default\n"
-		   "  -h, --help          this help\n"
-		   "  -V, --version       print the version\n"
-		   "\n"
-		   "Stops cleanly on SIGTERM or SIGINT. Logs to stderr.\n");
+	           "\n"
+	           "The haagent daemon: joins the agents' raft group, probes the local MariaDB\n"
+	           "server and reports its health to the coordinator (the raft leader).\n"
+	           "\n"
+	           "  -c, --config FILE   configuration file (see docs/config.md)\n"
+	           "      --check         validate the configuration and exit\n"
+	           "      --help-config   list every configuration key with its default\n"
+	           "  -h, --help          this help\n"
+	           "  -V, --version       print the version\n"
+	           "\n"
+	           "Stops cleanly on SIGTERM or SIGINT. Logs to stderr.\n");
 }
 
 int main(int argc, char **argv)

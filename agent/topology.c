@@ -18,7 +18,7 @@ static void put(char *why, size_t size, struct ha_buf *b)
 }
 
 uint32_t ha_topo_find_primary(const struct ha_topo_node *n, size_t count, bool allow_majority,
-			      char *why, size_t why_size)
+                              char *why, size_t why_size)
 {
 	struct ha_buf b = HA_BUF_INIT;
 	size_t up = 0;
@@ -39,7 +39,7 @@ uint32_t ha_topo_find_primary(const struct ha_topo_node *n, size_t count, bool a
 		for (size_t i = 0; i < count; i++)
 			if (!n[i].reported || !n[i].db_up)
 				ha_buf_printf(&b, " %s (%s)", n[i].name,
-					      n[i].reported ? "database down" : "no report");
+				              n[i].reported ? "database down" : "no report");
 		put(why, why_size, &b);
 		return 0;
 	}
@@ -47,13 +47,14 @@ uint32_t ha_topo_find_primary(const struct ha_topo_node *n, size_t count, bool a
 		if (n_cand == 0)
 			ha_buf_puts(&b, "no primary: every reachable node is replicating");
 		else {
-			ha_buf_puts(&b, "ambiguous primary: more than one node is not replicating:");
+			ha_buf_puts(&b,
+			            "ambiguous primary: more than one node is not replicating:");
 			for (size_t i = 0; i < count; i++)
 				if (n[i].reported && n[i].db_up && !n[i].replicating)
 					ha_buf_printf(&b, " %s", n[i].name);
 		}
 		ha_buf_puts(&b, "; HINT: configure replication so that exactly one node is the "
-				"primary and the others replicate from it");
+		                "primary and the others replicate from it");
 		put(why, why_size, &b);
 		return 0;
 	}
@@ -63,18 +64,20 @@ uint32_t ha_topo_find_primary(const struct ha_topo_node *n, size_t count, bool a
 			continue;
 		if (!points_at(&n[i], cand)) {
 			ha_buf_printf(&b,
-				      "inconsistent: %s is not replicating but %s replicates from "
-				      "%s:%u, not from %s:%u",
-				      cand->name, n[i].name, n[i].master_host ? n[i].master_host : "?",
-				      n[i].master_port, cand->address, cand->db_port);
+			              "inconsistent: %s is not replicating but %s replicates from "
+			              "%s:%u, not from %s:%u",
+			              cand->name, n[i].name,
+			              n[i].master_host ? n[i].master_host : "?", n[i].master_port,
+			              cand->address, cand->db_port);
 			put(why, why_size, &b);
 			return 0;
 		}
 		n_rep++;
 	}
-	ha_buf_printf(&b, "bootstrap: %s is not replicating and %zu of %zu other nodes replicate "
-			  "from it",
-		      cand->name, n_rep, count - 1);
+	ha_buf_printf(&b,
+	              "bootstrap: %s is not replicating and %zu of %zu other nodes replicate "
+	              "from it",
+	              cand->name, n_rep, count - 1);
 	put(why, why_size, &b);
 	return cand->id;
 }

@@ -27,6 +27,6 @@ struct ha_topo_node {
  * Returns the primary's id and writes into why the evidence it used; returns 0 and writes into why
  * what it saw and why that is not enough (ambiguous, incomplete, or inconsistent). */
 uint32_t ha_topo_find_primary(const struct ha_topo_node *n, size_t count, bool allow_majority,
-			      char *why, size_t why_size);
+                              char *why, size_t why_size);
 
 #endif

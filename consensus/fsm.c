@@ -29,7 +29,7 @@ static int copy_str(char *dst, size_t size, const char *src, const char *what, s
 
 /* Converts and validates protobuf members into out[]. */
 static int load_members(Haagent__Member **in, size_t n, struct ha_member *out, unsigned *n_out,
-			struct ha_err *e)
+                        struct ha_err *e)
 {
 	if (n == 0 || n > HA_FSM_MAX_MEMBERS)
 		return ha_err_set(e, HA_EINVAL, "member count %zu out of range", n);
@@ -59,7 +59,7 @@ static int load_members(Haagent__Member **in, size_t n, struct ha_member *out, u
 }
 
 static int apply_init_members(struct ha_fsm_state *s, const Haagent__CmdInitMembers *c,
-			      struct ha_err *e)
+                              struct ha_err *e)
 {
 	struct ha_member m[HA_FSM_MAX_MEMBERS];
 	unsigned n;
@@ -76,7 +76,7 @@ static int apply_init_members(struct ha_fsm_state *s, const Haagent__CmdInitMemb
 }
 
 static int apply_set_primary(struct ha_fsm_state *s, const Haagent__CmdSetPrimary *c,
-			     struct ha_err *e)
+                             struct ha_err *e)
 {
 	if (ha_fsm_member(s, c->primary_id) == NULL)
 		return ha_err_set(e, HA_EINVAL, "set primary: %u is not a member", c->primary_id);
@@ -100,12 +100,13 @@ static int apply_set_primary(struct ha_fsm_state *s, const Haagent__CmdSetPrimar
 int ha_fsm_apply(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct ha_err *e)
 {
 	if (len < CMD_HEADER || len % 8 || buf[0] != 'H' || buf[1] != 'C' || buf[2] != 1)
-		return ha_err_set(e, HA_EPROTO, "fsm: entry of %zu bytes has no command header", len);
-	size_t n = (size_t)buf[4] | (size_t)buf[5] << 8 | (size_t)buf[6] << 16 |
-		   (size_t)buf[7] << 24;
+		return ha_err_set(e, HA_EPROTO, "fsm: entry of %zu bytes has no command header",
+		                  len);
+	size_t n =
+	    (size_t)buf[4] | (size_t)buf[5] << 8 | (size_t)buf[6] << 16 | (size_t)buf[7] << 24;
 	if (n > len - CMD_HEADER || len - CMD_HEADER - n >= 8)
 		return ha_err_set(e, HA_EPROTO, "fsm: command length %zu does not fit entry of %zu",
-				  n, len);
+		                  n, len);
 	Haagent__FsmCommand *cmd = haagent__fsm_command__unpack(NULL, n, buf + CMD_HEADER);
 	if (cmd == NULL)
 		return ha_err_set(e, HA_EPROTO, "fsm: command does not decode (%zu bytes)", n);
@@ -138,8 +139,7 @@ static int pack(const ProtobufCMessage *m, ha_alloc_fn alloc, uint8_t **out, siz
 	return 0;
 }
 
-static int pack_cmd(const Haagent__FsmCommand *cmd, ha_alloc_fn alloc, uint8_t **out,
-		    size_t *len)
+static int pack_cmd(const Haagent__FsmCommand *cmd, ha_alloc_fn alloc, uint8_t **out, size_t *len)
 {
 	size_t n = haagent__fsm_command__get_packed_size(cmd);
 	size_t total = CMD_HEADER + ((n + 7) & ~(size_t)7);
@@ -173,7 +173,7 @@ static void to_pb_member(const struct ha_member *m, Haagent__Member *pb)
 }
 
 int ha_fsm_cmd_init_members(const char *cluster, const struct ha_member *m, unsigned n,
-			    ha_alloc_fn alloc, uint8_t **out, size_t *len)
+                            ha_alloc_fn alloc, uint8_t **out, size_t *len)
 {
 	if (n == 0 || n > HA_FSM_MAX_MEMBERS)
 		return HA_EINVAL;
@@ -194,7 +194,7 @@ int ha_fsm_cmd_init_members(const char *cluster, const struct ha_member *m, unsi
 }
 
 int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const char *reason,
-			   ha_alloc_fn alloc, uint8_t **out, size_t *len)
+                           ha_alloc_fn alloc, uint8_t **out, size_t *len)
 {
 	Haagent__CmdSetPrimary sp = HAAGENT__CMD_SET_PRIMARY__INIT;
 	sp.expected_epoch = expected_epoch;
@@ -240,18 +240,18 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 	}
 	if (copy_str(n.cluster, sizeof(n.cluster), snap->cluster, "cluster name", e) ||
 	    copy_str(n.primary_reason, sizeof(n.primary_reason), snap->primary_reason, "reason",
-		     e)) {
+	             e)) {
 		rc = HA_EINVAL;
 		goto out;
 	}
-	if (snap->n_members > 0 && load_members(snap->members, snap->n_members, n.members,
-						&n.n_members, e)) {
+	if (snap->n_members > 0 &&
+	    load_members(snap->members, snap->n_members, n.members, &n.n_members, e)) {
 		rc = HA_EINVAL;
 		goto out;
 	}
 	if (snap->primary_id && ha_fsm_member(&n, snap->primary_id) == NULL) {
 		rc = ha_err_set(e, HA_EINVAL, "fsm: snapshot primary %u is not a member",
-				snap->primary_id);
+		                snap->primary_id);
 		goto out;
 	}
 	n.primary_id = snap->primary_id;

@@ -17,7 +17,7 @@
 #include "../agent/common/err.h"
 
 #define HA_FSM_MAX_MEMBERS 9
-#define HA_FSM_NAME_MAX 64
+#define HA_FSM_NAME_MAX    64
 
 struct ha_member {
 	uint32_t id;
@@ -44,17 +44,17 @@ enum ha_fsm_result {
 
 void ha_fsm_init(struct ha_fsm_state *s);
 
-/* Applies one encoded command (an 8-byte header, an FsmCommand, padding to a multiple of 8). Returns HA_FSM_APPLIED, HA_FSM_NOOP, or a negative HA_E... code
- * (state unchanged). */
+/* Applies one encoded command (an 8-byte header, an FsmCommand, padding to a multiple of 8).
+ * Returns HA_FSM_APPLIED, HA_FSM_NOOP, or a negative HA_E... code (state unchanged). */
 int ha_fsm_apply(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct ha_err *e);
 
 /* Command encoders. On success *out is malloc'd (free() it) or, when alloc is given, allocated by
  * alloc (raft_malloc for raft_apply). */
 typedef void *(*ha_alloc_fn)(size_t);
 int ha_fsm_cmd_init_members(const char *cluster, const struct ha_member *m, unsigned n,
-			    ha_alloc_fn alloc, uint8_t **out, size_t *len);
+                            ha_alloc_fn alloc, uint8_t **out, size_t *len);
 int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const char *reason,
-			   ha_alloc_fn alloc, uint8_t **out, size_t *len);
+                           ha_alloc_fn alloc, uint8_t **out, size_t *len);
 
 /* Snapshot encode (allocated by alloc, or malloc when NULL) and restore (replaces *s only when
  * the whole snapshot decodes and validates). */

@@ -56,8 +56,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	}
 	if (rc == HA_FSM_APPLIED)
 		ha_info("fsm-applied", "epoch=%llu primary=%u members=%u",
-			(unsigned long long)n->state.epoch, n->state.primary_id,
-			n->state.n_members);
+		        (unsigned long long)n->state.epoch, n->state.primary_id,
+		        n->state.n_members);
 	*result = (void *)(intptr_t)rc;
 	return 0;
 }
@@ -91,7 +91,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	}
 	raft_free(buf->base); /* on success the FSM owns the buffer */
 	ha_info("fsm-restored", "epoch=%llu primary=%u", (unsigned long long)n->state.epoch,
-		n->state.primary_id);
+	        n->state.primary_id);
 	return 0;
 }
 
@@ -111,7 +111,7 @@ static void barrier_cb(struct raft_barrier *req, int status)
 		ha_info("raft-leader-ready", "term=%llu", (unsigned long long)term);
 	} else if (status != 0) {
 		ha_warn("raft-barrier-failed", "term=%llu error=\"%s\"", (unsigned long long)term,
-			raft_strerror(status));
+		        raft_strerror(status));
 	}
 }
 
@@ -126,7 +126,7 @@ static void watch_cb(uv_timer_t *t)
 
 	if (st != n->last_state || lid != n->last_leader) {
 		ha_info("raft-state", "state=%s term=%llu leader=%llu", raft_state_name(st),
-			(unsigned long long)term, (unsigned long long)lid);
+		        (unsigned long long)term, (unsigned long long)lid);
 		n->last_state = st;
 		n->last_leader = lid;
 	}
@@ -168,10 +168,11 @@ static int lock_dir(struct ha_raft *n, const char *data_dir, struct ha_err *e)
 		pid[r > 0 ? r : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
 		close(fd);
-		return ha_err_set(e, HA_EIO,
-				  "%s is locked by another agent (pid %s); HINT: stop it first or use "
-				  "another data_dir",
-				  data_dir, pid[0] ? pid : "?");
+		return ha_err_set(
+		    e, HA_EIO,
+		    "%s is locked by another agent (pid %s); HINT: stop it first or use "
+		    "another data_dir",
+		    data_dir, pid[0] ? pid : "?");
 	}
 	char buf[32];
 	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
@@ -201,7 +202,7 @@ static int mkdir_p(const char *dir, struct ha_err *e)
 }
 
 int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **out,
-		  struct ha_err *e)
+                  struct ha_err *e)
 {
 	struct ha_raft *n = calloc(1, sizeof(*n));
 	if (n == NULL)
@@ -270,7 +271,7 @@ int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **o
 	}
 	if ((rc = raft_start(&n->raft)) != 0) {
 		rc = ha_err_set(e, HA_ERAFT, "raft start on %s: %s (%s)", n->address,
-				raft_strerror(rc), raft_errmsg(&n->raft));
+		                raft_strerror(rc), raft_errmsg(&n->raft));
 		goto err_raft;
 	}
 	uv_timer_init(loop, &n->watch);
@@ -339,8 +340,7 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 	free(p);
 }
 
-int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose_cb cb,
-		    void *data)
+int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose_cb cb, void *data)
 {
 	struct propose_req *p = calloc(1, sizeof(*p));
 	if (p == NULL) {
@@ -353,10 +353,11 @@ int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose
 	int rc = raft_apply(&n->raft, &p->req, &b, 1, apply_cb);
 	if (rc != 0) {
 		/* libraft 0.22 may already have put the entry in its in-memory log before a later
-		 * step failed, and then frees it itself: freeing it here too was seen to double-free.
-		 * Leak it instead (a rare error path; the propose is retried from fresh state). */
+		 * step failed, and then frees it itself: freeing it here too was seen to
+		 * double-free. Leak it instead (a rare error path; the propose is retried from
+		 * fresh state). */
 		ha_warn("raft-propose-failed", "error=\"%s\" detail=\"%s\"", raft_strerror(rc),
-			raft_errmsg(&n->raft));
+		        raft_errmsg(&n->raft));
 		free(p);
 		return HA_ERAFT;
 	}

@@ -30,7 +30,7 @@ typedef void (*ha_raft_closed_cb)(void *data);
 /* Creates and starts the server. On success *out is owned by the caller until ha_raft_close's
  * callback fires. */
 int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **out,
-		  struct ha_err *e);
+                  struct ha_err *e);
 
 /* Closes the server; cb (may be NULL) fires once, after which the memory is released. */
 void ha_raft_close(struct ha_raft *n, ha_raft_closed_cb cb, void *data);
@@ -38,8 +38,7 @@ void ha_raft_close(struct ha_raft *n, ha_raft_closed_cb cb, void *data);
 /* Proposes an encoded FsmCommand. buf must come from raft_malloc; on success raft owns it and
  * cb fires exactly once with the raft status (0 when committed and applied) and the FSM result.
  * On error cb is never called (buf may leak: see node.c). Precondition: ha_raft_ready(). */
-int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose_cb cb,
-		    void *data);
+int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose_cb cb, void *data);
 
 /* True when this node is the leader and its post-election barrier has applied. */
 bool ha_raft_ready(struct ha_raft *n);

@@ -50,7 +50,7 @@ static int wait_fd(int fd, short ev, uint64_t deadline)
 }
 
 int ha_call(const char *host, unsigned port, int type, const void *pb_message, unsigned timeout_ms,
-	    int *resp_type, uint8_t **resp, size_t *resp_len, struct ha_err *e)
+            int *resp_type, uint8_t **resp, size_t *resp_len, struct ha_err *e)
 {
 	uint64_t deadline = ha_now_ms() + timeout_ms;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -97,7 +97,7 @@ int ha_call(const char *host, unsigned port, int type, const void *pb_message, u
 			continue;
 		free(out);
 		rc = ha_err_set(e, HA_EIO, "send to %s:%u: %s", host, port,
-				w < 0 ? strerror(errno) : "closed");
+		                w < 0 ? strerror(errno) : "closed");
 		goto out;
 	}
 	free(out);
@@ -114,7 +114,7 @@ int ha_call(const char *host, unsigned port, int type, const void *pb_message, u
 		size_t plen, flen;
 		struct ha_err fe = {0};
 		int d = ha_frame_decode(in, have, HA_FRAME_MAX_PAYLOAD, &t, &payload, &plen, &flen,
-					&fe);
+		                        &fe);
 		if (d < 0) {
 			rc = ha_err_set(e, HA_EPROTO, "reply from %s:%u: %s", host, port, fe.msg);
 			goto out;
@@ -157,7 +157,7 @@ int ha_call(const char *host, unsigned port, int type, const void *pb_message, u
 		if (errno == EAGAIN || errno == EINTR) {
 			if (wait_fd(fd, POLLIN, deadline) != 0) {
 				rc = ha_err_set(e, HA_ETIMEOUT, "no reply from %s:%u within %u ms",
-						host, port, timeout_ms);
+				                host, port, timeout_ms);
 				goto out;
 			}
 			continue;

@@ -11,7 +11,7 @@
 /* Sends one frame to host:port and reads one frame back within timeout_ms.
  * On success *resp is malloc'd (free it) and *resp_type set. */
 int ha_call(const char *host, unsigned port, int type, const void *pb_message, unsigned timeout_ms,
-	    int *resp_type, uint8_t **resp, size_t *resp_len, struct ha_err *e);
+            int *resp_type, uint8_t **resp, size_t *resp_len, struct ha_err *e);
 
 /* Splits "host:port". */
 int ha_split_hostport(const char *s, char *host, size_t host_size, unsigned *port);

@@ -18,8 +18,8 @@
 #define HA_VERSION "0.1.0"
 #endif
 
-#define DEFAULT_CONF "/etc/haagent/haagent.conf"
-#define MAX_TARGETS HA_MAX_NODES
+#define DEFAULT_CONF  "/etc/haagent/haagent.conf"
+#define MAX_TARGETS   HA_MAX_NODES
 #define MAX_REDIRECTS 3
 
 struct globals {
@@ -67,9 +67,9 @@ static int targets_of(const struct globals *g, struct target *t, unsigned *n, st
 		free(c);
 		if (!g->conf && !getenv("HAAGENT_CONF") && access(path, F_OK) != 0)
 			return ha_err_set(e, HA_EUSAGE,
-					  "no agent to ask: give -a HOST:PORT or -c FILE "
-					  "(%s does not exist)",
-					  DEFAULT_CONF);
+			                  "no agent to ask: give -a HOST:PORT or -c FILE "
+			                  "(%s does not exist)",
+			                  DEFAULT_CONF);
 		return rc;
 	}
 	/* Ask this node's own agent first when the config names one. */
@@ -90,7 +90,7 @@ static int targets_of(const struct globals *g, struct target *t, unsigned *n, st
 /* Fetches the status from the leader: asks the targets in turn, follows redirects. Falls back
  * to the first local view it got when no leader answers. */
 static int fetch_status(const struct globals *g, bool local_only, Haagent__StatusResponse **out,
-			struct ha_err *e)
+                        struct ha_err *e)
 {
 	struct target t[MAX_TARGETS];
 	unsigned n;
@@ -110,24 +110,26 @@ static int fetch_status(const struct globals *g, bool local_only, Haagent__Statu
 			uint8_t *buf;
 			size_t len;
 			rc = ha_call(host, port, HA_MSG_STATUS_REQUEST, &req, g->timeout_ms, &type,
-				     &buf, &len, &last);
+			             &buf, &len, &last);
 			if (rc != 0)
 				break;
 			if (type != HA_MSG_STATUS_RESPONSE) {
 				free(buf);
 				ha_err_set(&last, HA_EPROTO, "%s:%u answered with message type %d",
-					   host, port, type);
+				           host, port, type);
 				break;
 			}
-			Haagent__StatusResponse *s = haagent__status_response__unpack(NULL, len, buf);
+			Haagent__StatusResponse *s =
+			    haagent__status_response__unpack(NULL, len, buf);
 			free(buf);
 			if (s == NULL) {
-				ha_err_set(&last, HA_EPROTO, "%s:%u sent a reply that does not decode",
-					   host, port);
+				ha_err_set(&last, HA_EPROTO,
+				           "%s:%u sent a reply that does not decode", host, port);
 				break;
 			}
 			if (s->redirect && s->redirect[0]) {
-				if (ha_split_hostport(s->redirect, host, sizeof(host), &port) != 0) {
+				if (ha_split_hostport(s->redirect, host, sizeof(host), &port) !=
+				    0) {
 					haagent__status_response__free_unpacked(s, NULL);
 					break;
 				}
@@ -270,14 +272,15 @@ static const struct command *find_command(const char *name)
 
 static void print_usage(FILE *f)
 {
-	fprintf(f, "usage: haadm [-c FILE | -a HOST:PORT] [-t MS] COMMAND [ARGS] [--json]\n\n"
-		   "Operate a haagent cluster.\n\n"
-		   "  -c, --config FILE     cluster config (default $HAAGENT_CONF, then %s)\n"
-		   "  -a, --agent HOST:PORT ask this agent's RPC address\n"
-		   "  -t, --timeout MS      per-request timeout (default 2000)\n"
-		   "  -h, --help            this help\n\n"
-		   "commands:\n",
-		DEFAULT_CONF);
+	fprintf(f,
+	        "usage: haadm [-c FILE | -a HOST:PORT] [-t MS] COMMAND [ARGS] [--json]\n\n"
+	        "Operate a haagent cluster.\n\n"
+	        "  -c, --config FILE     cluster config (default $HAAGENT_CONF, then %s)\n"
+	        "  -a, --agent HOST:PORT ask this agent's RPC address\n"
+	        "  -t, --timeout MS      per-request timeout (default 2000)\n"
+	        "  -h, --help            this help\n\n"
+	        "commands:\n",
+	        DEFAULT_CONF);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'haadm help COMMAND' describes one. Exit codes: docs/cli.md.\n");
@@ -286,9 +289,9 @@ static void print_usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"agent", required_argument, NULL, 'a'},
+	    {"config", required_argument, NULL, 'c'},  {"agent", required_argument, NULL, 'a'},
 	    {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	    {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
 	};
 	struct globals g = {.timeout_ms = 2000};
 	int o;
@@ -305,8 +308,9 @@ int main(int argc, char **argv)
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
 			if (*end || v < 10 || v > 600000) {
-				fprintf(stderr, "haadm: -t %s: expected milliseconds, 10 to 600000\n",
-					optarg);
+				fprintf(stderr,
+				        "haadm: -t %s: expected milliseconds, 10 to 600000\n",
+				        optarg);
 				return ha_exit_code(HA_EUSAGE);
 			}
 			g.timeout_ms = (unsigned)v;

@@ -130,15 +130,17 @@ static void trunc_gtid(const char *g, char *out, size_t size)
 void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 {
 	fprintf(f, "cluster %s   leader %s (term %llu)   primary %s (epoch %llu)%s\n", s->cluster,
-		s->leader[0] ? s->leader : "NONE", (unsigned long long)s->term,
-		s->primary[0] ? s->primary : "NONE", (unsigned long long)s->epoch,
-		s->authoritative ? "" : "   [not authoritative: local view of " "agent]");
+	        s->leader[0] ? s->leader : "NONE", (unsigned long long)s->term,
+	        s->primary[0] ? s->primary : "NONE", (unsigned long long)s->epoch,
+	        s->authoritative ? ""
+	                         : "   [not authoritative: local view of "
+	                           "agent]");
 	if (!s->authoritative)
 		fprintf(f, "(answered by %s, which does not know a ready leader)\n", s->served_by);
 	if (s->note && s->note[0])
 		fprintf(f, "note: %s\n", s->note);
 	fprintf(f, "\n%-10s %-10s %-7s %-4s %-24s %-5s %-11s %-10s %-11s\n", "NODE", "ROLE", "DB",
-		"RO", "GTID", "LAG", "IO/SQL", "LOAD", "AGENT");
+	        "RO", "GTID", "LAG", "IO/SQL", "LOAD", "AGENT");
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		const Haagent__NodeStatus *n = s->nodes[i];
 		const Haagent__Health *h = n->has_health ? n->health : NULL;
@@ -146,21 +148,22 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 		char gtid[25] = "-", lag[16] = "-", iosql[16] = "-", load[24] = "-";
 		if (up) {
 			trunc_gtid(h->gtid_current[0] ? h->gtid_current : "(empty)", gtid,
-				   sizeof(gtid));
+			           sizeof(gtid));
 			if (h->replicating) {
 				if (h->lag_seconds >= 0)
-					snprintf(lag, sizeof(lag), "%llds", (long long)h->lag_seconds);
+					snprintf(lag, sizeof(lag), "%llds",
+					         (long long)h->lag_seconds);
 				else
 					snprintf(lag, sizeof(lag), "null");
 				snprintf(iosql, sizeof(iosql), "%s/%s",
-					 h->io_state[0] ? h->io_state : "No",
-					 h->sql_running ? "Yes" : "No");
+				         h->io_state[0] ? h->io_state : "No",
+				         h->sql_running ? "Yes" : "No");
 			}
 			snprintf(load, sizeof(load), "%.2f/%u", h->loadavg1, h->threads_running);
 		}
 		fprintf(f, "%-10s %-10s %-7s %-4s %-24s %-5s %-11s %-10s %-11s\n", n->name, n->role,
-			db_name(n), up ? (h->read_only ? "on" : "off") : "-", gtid, lag, iosql, load,
-			n->agent_reachable ? "ok" : "UNREACHABLE");
+		        db_name(n), up ? (h->read_only ? "on" : "off") : "-", gtid, lag, iosql,
+		        load, n->agent_reachable ? "ok" : "UNREACHABLE");
 	}
 	bool any = false;
 	for (size_t i = 0; i < s->n_nodes; i++) {
@@ -169,8 +172,8 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 		if (h == NULL)
 			continue;
 		const char *err = h->db != HAAGENT__DB_STATE__DB_UP ? h->db_error
-				  : h->last_error[0]                ? h->last_error
-								    : NULL;
+		                  : h->last_error[0]                ? h->last_error
+		                                                    : NULL;
 		if (err && err[0]) {
 			if (!any)
 				fprintf(f, "\n");

@@ -16,7 +16,10 @@ struct ha_buf {
 	bool failed;
 };
 
-#define HA_BUF_INIT {NULL, 0, 0, false}
+#define HA_BUF_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0, false                                                                  \
+	}
 
 void ha_buf_free(struct ha_buf *b);
 void ha_buf_reset(struct ha_buf *b);

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-uint64_t ha_now_ms(void);      /* CLOCK_MONOTONIC */
-uint64_t ha_unix_ms(void);     /* CLOCK_REALTIME */
+uint64_t ha_now_ms(void);  /* CLOCK_MONOTONIC */
+uint64_t ha_unix_ms(void); /* CLOCK_REALTIME */
 
 #endif

@@ -16,7 +16,7 @@
 	X(HA_OK, 0, "success")                                                                     \
 	X(HA_EUSAGE, 2, "bad command line")                                                        \
 	X(HA_ECONFIG, 3, "bad configuration")                                                      \
-	X(HA_ECONNECT, 4, "cannot reach any agent")                                               \
+	X(HA_ECONNECT, 4, "cannot reach any agent")                                                \
 	X(HA_EPROTO, 5, "protocol error")                                                          \
 	X(HA_ENOLEADER, 6, "no raft leader")                                                       \
 	X(HA_EIO, 7, "input/output error")                                                         \

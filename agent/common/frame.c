@@ -13,8 +13,8 @@ void ha_frame_header(uint8_t hdr[HA_FRAME_HEADER], enum ha_msg_type type, uint32
 }
 
 int ha_frame_decode(const uint8_t *buf, size_t len, uint32_t max_payload, int *type,
-		    const uint8_t **payload, size_t *payload_len, size_t *frame_len,
-		    struct ha_err *e)
+                    const uint8_t **payload, size_t *payload_len, size_t *frame_len,
+                    struct ha_err *e)
 {
 	/* Check the magic as soon as its bytes arrive, so garbage is refused early. */
 	if (len >= 1 && buf[0] != 'H')
@@ -27,11 +27,11 @@ int ha_frame_decode(const uint8_t *buf, size_t len, uint32_t max_payload, int *t
 		return 0;
 	if (buf[3] == 0 || buf[3] > HA_MSG_MAX_)
 		return ha_err_set(e, HA_EPROTO, "unknown message type %u", buf[3]);
-	uint32_t n = ((uint32_t)buf[4] << 24) | ((uint32_t)buf[5] << 16) |
-		     ((uint32_t)buf[6] << 8) | (uint32_t)buf[7];
+	uint32_t n = ((uint32_t)buf[4] << 24) | ((uint32_t)buf[5] << 16) | ((uint32_t)buf[6] << 8) |
+	             (uint32_t)buf[7];
 	if (n > max_payload)
 		return ha_err_set(e, HA_ETOOBIG, "frame of %u bytes exceeds limit of %u", n,
-				  max_payload);
+		                  max_payload);
 	if (len - HA_FRAME_HEADER < n)
 		return 0;
 	*type = buf[3];

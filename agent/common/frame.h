@@ -17,8 +17,8 @@
 
 #include "err.h"
 
-#define HA_FRAME_HEADER 8
-#define HA_FRAME_VERSION 1
+#define HA_FRAME_HEADER      8
+#define HA_FRAME_VERSION     1
 #define HA_FRAME_MAX_PAYLOAD (1u << 20)
 
 enum ha_msg_type {
@@ -38,7 +38,7 @@ void ha_frame_header(uint8_t hdr[HA_FRAME_HEADER], enum ha_msg_type type, uint32
  * 0 when more bytes are needed; a negative HA_E... code (with e set) when the input is invalid.
  * A header is rejected as soon as its 8 bytes have arrived, before the payload. */
 int ha_frame_decode(const uint8_t *buf, size_t len, uint32_t max_payload, int *type,
-		    const uint8_t **payload, size_t *payload_len, size_t *frame_len,
-		    struct ha_err *e);
+                    const uint8_t **payload, size_t *payload_len, size_t *frame_len,
+                    struct ha_err *e);
 
 #endif

@@ -50,16 +50,18 @@ int ha_gtid_parse(const char *s, struct ha_gtid_pos *out, struct ha_err *e)
 		uint64_t d, srv, seq;
 		const char *at = p;
 		skip_ws(&p);
-		if (parse_num(&p, UINT32_MAX, &d) || *p++ != '-' || parse_num(&p, UINT32_MAX, &srv) ||
-		    *p++ != '-' || parse_num(&p, UINT64_MAX, &seq))
-			return ha_err_set(e, HA_EINVAL, "bad gtid at offset %zu: expected domain-server-seq",
-					  (size_t)(at - s));
+		if (parse_num(&p, UINT32_MAX, &d) || *p++ != '-' ||
+		    parse_num(&p, UINT32_MAX, &srv) || *p++ != '-' ||
+		    parse_num(&p, UINT64_MAX, &seq))
+			return ha_err_set(e, HA_EINVAL,
+			                  "bad gtid at offset %zu: expected domain-server-seq",
+			                  (size_t)(at - s));
 		if (find(out, (uint32_t)d))
 			return ha_err_set(e, HA_EINVAL, "gtid domain %llu appears twice",
-					  (unsigned long long)d);
+			                  (unsigned long long)d);
 		if (out->n == HA_GTID_MAX_DOMAINS)
 			return ha_err_set(e, HA_EINVAL, "more than %d gtid domains",
-					  HA_GTID_MAX_DOMAINS);
+			                  HA_GTID_MAX_DOMAINS);
 		/* insert sorted by domain */
 		size_t i = out->n;
 		while (i > 0 && out->g[i - 1].domain > d) {
@@ -73,7 +75,7 @@ int ha_gtid_parse(const char *s, struct ha_gtid_pos *out, struct ha_err *e)
 			return 0;
 		if (*p != ',')
 			return ha_err_set(e, HA_EINVAL, "bad gtid at offset %zu: expected ','",
-					  (size_t)(p - s));
+			                  (size_t)(p - s));
 		p++;
 	}
 }
@@ -86,7 +88,7 @@ size_t ha_gtid_format(const struct ha_gtid_pos *p, char *buf, size_t size)
 	for (size_t i = 0; i < p->n; i++) {
 		char one[64];
 		int n = snprintf(one, sizeof(one), "%s%u-%u-%llu", i ? "," : "", p->g[i].domain,
-				 p->g[i].server, (unsigned long long)p->g[i].seq);
+		                 p->g[i].server, (unsigned long long)p->g[i].seq);
 		if (len + (size_t)n < size)
 			memcpy(buf + len, one, (size_t)n + 1);
 		else if (size)
@@ -137,7 +139,7 @@ const char *ha_gtid_cmp_name(enum ha_gtid_cmp c)
 }
 
 size_t ha_gtid_missing_from(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b,
-			    struct ha_gtid_pos *missing, uint64_t from[HA_GTID_MAX_DOMAINS])
+                            struct ha_gtid_pos *missing, uint64_t from[HA_GTID_MAX_DOMAINS])
 {
 	missing->n = 0;
 	for (size_t i = 0; i < a->n; i++) {

@@ -28,10 +28,10 @@ struct ha_gtid_pos {
 };
 
 enum ha_gtid_cmp {
-	HA_GTID_EQUAL,     /* same sequence number in every domain */
-	HA_GTID_AHEAD,     /* a contains b and has more */
-	HA_GTID_BEHIND,    /* b contains a and has more */
-	HA_GTID_DIVERGED,  /* each has something the other lacks */
+	HA_GTID_EQUAL,    /* same sequence number in every domain */
+	HA_GTID_AHEAD,    /* a contains b and has more */
+	HA_GTID_BEHIND,   /* b contains a and has more */
+	HA_GTID_DIVERGED, /* each has something the other lacks */
 };
 
 /* Parses s (NULL or "" is the empty position). Whitespace around entries is allowed. Fails with
@@ -52,7 +52,7 @@ const char *ha_gtid_cmp_name(enum ha_gtid_cmp c);
  * bounds), and the first missing sequence number per domain in `from` (may be NULL).
  * Returns the number of domains in which a has transactions b lacks. */
 size_t ha_gtid_missing_from(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b,
-			    struct ha_gtid_pos *missing, uint64_t from[HA_GTID_MAX_DOMAINS]);
+                            struct ha_gtid_pos *missing, uint64_t from[HA_GTID_MAX_DOMAINS]);
 
 /* Total number of transactions of a that b lacks (saturating). */
 uint64_t ha_gtid_count_missing(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b);

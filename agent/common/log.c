@@ -40,9 +40,9 @@ void ha_log(enum ha_log_level level, const char *event, const char *fmt, ...)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s%s%s ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (int)(tv.tv_usec / 1000), names[level], line_prefix,
-			 line_prefix[0] ? " " : "", event);
+	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	                 tm.tm_sec, (int)(tv.tv_usec / 1000), names[level], line_prefix,
+	                 line_prefix[0] ? " " : "", event);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = (int)sizeof(line) - 2;
 	va_list ap;

@@ -27,7 +27,7 @@ struct ha_probe {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	struct ha_probe_sample latest; /* under mu */
+	struct ha_probe_sample latest;      /* under mu */
 	_Atomic uint64_t inflight_since_ms; /* 0 when idle */
 	uint64_t seq;
 };
@@ -76,10 +76,11 @@ static int query(MYSQL *m, const char *sql, MYSQL_RES **res)
 static int probe_vars(MYSQL *m, struct ha_probe_sample *s)
 {
 	MYSQL_RES *r;
-	if (query(m, "SELECT @@global.read_only, @@global.gtid_current_pos, @@global.gtid_slave_pos, "
-		     "@@global.gtid_binlog_pos, @@version, @@server_id, "
-		     "@@global.rpl_semi_sync_master_enabled",
-		  &r))
+	if (query(m,
+	          "SELECT @@global.read_only, @@global.gtid_current_pos, @@global.gtid_slave_pos, "
+	          "@@global.gtid_binlog_pos, @@version, @@server_id, "
+	          "@@global.rpl_semi_sync_master_enabled",
+	          &r))
 		return -1;
 	MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
 	if (row == NULL) {
@@ -96,10 +97,11 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s)
 	s->semisync_master_enabled = row[6] && atoi(row[6]) != 0;
 	mysql_free_result(r);
 
-	if (query(m, "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
-		     "WHERE VARIABLE_NAME IN ('THREADS_RUNNING', 'RPL_SEMI_SYNC_MASTER_STATUS', "
-		     "'RPL_SEMI_SYNC_SLAVE_STATUS')",
-		  &r))
+	if (query(m,
+	          "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+	          "WHERE VARIABLE_NAME IN ('THREADS_RUNNING', 'RPL_SEMI_SYNC_MASTER_STATUS', "
+	          "'RPL_SEMI_SYNC_SLAVE_STATUS')",
+	          &r))
 		return -1;
 	while (r && (row = mysql_fetch_row(r)) != NULL) {
 		if (row[0] == NULL || row[1] == NULL)
@@ -174,7 +176,7 @@ static MYSQL *connect_db(struct ha_probe *p, struct ha_probe_sample *s)
 	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	if (mysql_real_connect(m, p->host, p->user, p->password, NULL, p->port, NULL, 0) == NULL) {
 		snprintf(s->db_error, sizeof(s->db_error), "connect: %s (%u)", mysql_error(m),
-			 mysql_errno(m));
+		         mysql_errno(m));
 		mysql_close(m);
 		return NULL;
 	}
@@ -192,7 +194,7 @@ static MYSQL *probe_once(struct ha_probe *p, MYSQL *m, struct ha_probe_sample *s
 			s->db = HA_DB_UP;
 		} else {
 			snprintf(s->db_error, sizeof(s->db_error), "query: %s (%u)", mysql_error(m),
-				 mysql_errno(m));
+			         mysql_errno(m));
 			mysql_close(m);
 			m = NULL;
 		}
@@ -272,7 +274,7 @@ static void on_async(uv_async_t *a)
 }
 
 int ha_probe_start(uv_loop_t *loop, const struct ha_probe_conf *conf, ha_probe_cb cb, void *data,
-		   struct ha_probe **out, struct ha_err *e)
+                   struct ha_probe **out, struct ha_err *e)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, (void (*)(void))mysql_library_init);
@@ -321,7 +323,7 @@ void ha_probe_latest(struct ha_probe *p, struct ha_probe_sample *out)
 	if (since && ha_now_ms() - since > p->timeout_ms) {
 		out->db = HA_DB_HUNG;
 		snprintf(out->db_error, sizeof(out->db_error), "no answer for %llu ms",
-			 (unsigned long long)(ha_now_ms() - since));
+		         (unsigned long long)(ha_now_ms() - since));
 	}
 }
 

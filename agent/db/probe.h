@@ -60,7 +60,7 @@ typedef void (*ha_probe_cb)(void *data);
 /* Starts the worker. cb runs on the loop thread after each new sample. The conf strings are
  * copied. Loop thread. */
 int ha_probe_start(uv_loop_t *loop, const struct ha_probe_conf *conf, ha_probe_cb cb, void *data,
-		   struct ha_probe **out, struct ha_err *e);
+                   struct ha_probe **out, struct ha_err *e);
 
 /* Copies the latest sample (db = HUNG when the current probe overran its timeout). Any thread. */
 void ha_probe_latest(struct ha_probe *p, struct ha_probe_sample *out);

@@ -6,7 +6,7 @@
 #include "rpc.h"
 
 #define CONNECT_TIMEOUT_MS 1000
-#define CLIENT_IDLE_MS 10000
+#define CLIENT_IDLE_MS     10000
 
 struct client_conn {
 	struct ha_rpc_conn c; /* first */
@@ -66,7 +66,7 @@ static void on_connect(uv_connect_t *req, int status)
 		return;
 	if (status < 0) {
 		ha_debug("rpc-connect-failed", "target=%s:%u error=%s", cc->cl->ip, cc->cl->port,
-			 uv_strerror(status));
+		         uv_strerror(status));
 		drop(cc);
 		return;
 	}
@@ -76,7 +76,7 @@ static void on_connect(uv_connect_t *req, int status)
 }
 
 int ha_rpc_client_new(uv_loop_t *loop, const char *bind_ip, ha_rpc_client_msg_cb cb, void *data,
-		      struct ha_rpc_client **out)
+                      struct ha_rpc_client **out)
 {
 	struct ha_rpc_client *cl = calloc(1, sizeof(*cl));
 	if (cl == NULL)

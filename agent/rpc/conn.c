@@ -55,7 +55,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	if (nread < 0) {
 		if (nread != UV_EOF)
-			ha_debug("rpc-read-error", "peer=%s error=%s", c->peer, uv_strerror((int)nread));
+			ha_debug("rpc-read-error", "peer=%s error=%s", c->peer,
+			         uv_strerror((int)nread));
 		ha_conn_close(c);
 		return;
 	}
@@ -73,12 +74,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		const uint8_t *payload;
 		size_t plen, flen;
 		struct ha_err e = {0};
-		int rc = ha_frame_decode((const uint8_t *)c->in.data, c->in.len, HA_FRAME_MAX_PAYLOAD,
-					 &type, &payload, &plen, &flen, &e);
+		int rc = ha_frame_decode((const uint8_t *)c->in.data, c->in.len,
+		                         HA_FRAME_MAX_PAYLOAD, &type, &payload, &plen, &flen, &e);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			ha_warn("rpc-bad-frame", "peer=%s error=\"%s\" action=close", c->peer, e.msg);
+			ha_warn("rpc-bad-frame", "peer=%s error=\"%s\" action=close", c->peer,
+			        e.msg);
 			ha_conn_close(c);
 			return;
 		}
@@ -119,7 +121,7 @@ int ha_conn_send(struct ha_rpc_conn *c, int type, const void *pb_message)
 	if (c->outstanding + n > HA_RPC_MAX_OUTBUF) {
 		/* the peer does not read: do not buffer without bound */
 		ha_warn("rpc-slow-peer", "peer=%s outstanding=%zu action=close", c->peer,
-			c->outstanding);
+		        c->outstanding);
 		ha_conn_close(c);
 		return HA_EIO;
 	}
@@ -168,7 +170,7 @@ int ha_conn_begin(struct ha_rpc_conn *c, unsigned idle_ms)
 		char ip[64];
 		uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
 		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip,
-			 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+		         ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	}
 	return uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }

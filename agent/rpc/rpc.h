@@ -18,8 +18,8 @@
 #include "../common/err.h"
 #include "../common/frame.h"
 
-#define HA_RPC_MAX_CONNS 64
-#define HA_RPC_IDLE_MS 30000
+#define HA_RPC_MAX_CONNS  64
+#define HA_RPC_IDLE_MS    30000
 #define HA_RPC_MAX_OUTBUF (4u << 20)
 
 struct ha_rpc_conn;
@@ -27,10 +27,10 @@ struct ha_rpc_server;
 
 /* A whole frame arrived. Return 0 to keep the connection, nonzero to close it. */
 typedef int (*ha_rpc_msg_cb)(void *data, struct ha_rpc_conn *c, int type, const uint8_t *payload,
-			     size_t len);
+                             size_t len);
 
 int ha_rpc_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_rpc_msg_cb cb,
-			void *data, struct ha_rpc_server **out, struct ha_err *e);
+                        void *data, struct ha_rpc_server **out, struct ha_err *e);
 void ha_rpc_server_close(struct ha_rpc_server *s);
 
 /* Queues a frame carrying the packed protobuf message m. Returns 0 or a negative code (the
@@ -42,7 +42,7 @@ struct ha_rpc_client;
 typedef void (*ha_rpc_client_msg_cb)(void *data, int type, const uint8_t *payload, size_t len);
 
 int ha_rpc_client_new(uv_loop_t *loop, const char *bind_ip, ha_rpc_client_msg_cb cb, void *data,
-		      struct ha_rpc_client **out);
+                      struct ha_rpc_client **out);
 /* Connects to ip:port unless already connected or connecting there. */
 void ha_rpc_client_target(struct ha_rpc_client *cl, const char *ip, unsigned port);
 /* Sends if connected; drops the message otherwise (health reports are soft state). */

@@ -83,7 +83,7 @@ static void on_connection(uv_stream_t *l, int status)
 }
 
 int ha_rpc_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_rpc_msg_cb cb,
-			void *data, struct ha_rpc_server **out, struct ha_err *e)
+                        void *data, struct ha_rpc_server **out, struct ha_err *e)
 {
 	struct sockaddr_in addr;
 	if (uv_ip4_addr(ip, (int)port, &addr) != 0)

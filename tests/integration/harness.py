@@ -73,9 +73,28 @@ class Sandbox:
                     except ProcessLookupError:
                         pass
         subprocess.run(self.args + ["stop"], env=self.env, capture_output=True, timeout=120)
+        findings = self.sanitizer_reports()
         shutil.rmtree(self.dir, ignore_errors=True)
         if self in _live:
             _live.remove(self)
+        if findings:
+            raise AssertionError("sanitizer reports in agent logs:\n" + "\n".join(findings))
+
+    def sanitizer_reports(self):
+        """Lines of AddressSanitizer/LeakSanitizer/UBSan reports in the agents' logs (the agents
+        log to these files, so a sanitizer build's findings land there)."""
+        out = []
+        for n in (1, 2, 3):
+            p = os.path.join(self.node_dir(n), "agent.log")
+            if not os.path.exists(p):
+                continue
+            with open(p, errors="replace") as f:
+                lines = f.readlines()
+            for i, line in enumerate(lines):
+                if "Sanitizer" in line or "runtime error:" in line:
+                    out.append(f"node{n}: " + "".join(lines[i:i + 12]))
+                    break
+        return out
 
     # ---- facts ----
     def ip(self, n):

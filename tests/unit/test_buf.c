@@ -31,8 +31,8 @@ static void json_shapes_and_escapes(void **state)
 	ha_json_obj_end(&j);
 	assert_false(ha_buf_failed(&b));
 	assert_string_equal(ha_buf_cstr(&b),
-			    "{\"s\":\"a\\\"b\\\\c\\nd\\u0001\",\"i\":-5,\"t\":true,\"n\":null,"
-			    "\"e\":null,\"a\":[1,{}],\"empty\":[]}");
+	                    "{\"s\":\"a\\\"b\\\\c\\nd\\u0001\",\"i\":-5,\"t\":true,\"n\":null,"
+	                    "\"e\":null,\"a\":[1,{}],\"empty\":[]}");
 	ha_buf_free(&b);
 }
 

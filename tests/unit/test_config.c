@@ -16,33 +16,33 @@ static char dir[64];
 static char pwfile[128];
 static char conf[128];
 
-static const char *good_fmt = "[cluster]\n"          /* 1 */
-			      "name = prod\n"        /* 2 */
-			      "\n"                   /* 3 */
-			      "[agent]\n"            /* 4 */
-			      "node = db2\n"         /* 5 */
-			      "data_dir = %s/data\n" /* 6 */
-			      "db_password_file = %s\n" /* 7 */
-			      "probe_interval_ms = 200\n" /* 8 */
-			      "%s"                   /* 9: extra agent line */
-			      "\n"
-			      "[raft]\n"
-			      "election_timeout_ms = 400\n"
-			      "\n"
-			      "[node db1]\n"
-			      "id = 1\n"
-			      "address = 10.0.0.1\n"
-			      "raft_port = 7100\n"
-			      "rpc_port = 7200\n"
-			      "db_port = 3306\n"
-			      "\n"
-			      "[node db2]\n"
-			      "id = 2\n"
-			      "address = 10.0.0.2\n"
-			      "raft_port = 7100\n"
-			      "rpc_port = 7200\n"
-			      "db_port = 3306\n"
-			      "%s";
+static const char *good_fmt = "[cluster]\n"               /* 1 */
+                              "name = prod\n"             /* 2 */
+                              "\n"                        /* 3 */
+                              "[agent]\n"                 /* 4 */
+                              "node = db2\n"              /* 5 */
+                              "data_dir = %s/data\n"      /* 6 */
+                              "db_password_file = %s\n"   /* 7 */
+                              "probe_interval_ms = 200\n" /* 8 */
+                              "%s"                        /* 9: extra agent line */
+                              "\n"
+                              "[raft]\n"
+                              "election_timeout_ms = 400\n"
+                              "\n"
+                              "[node db1]\n"
+                              "id = 1\n"
+                              "address = 10.0.0.1\n"
+                              "raft_port = 7100\n"
+                              "rpc_port = 7200\n"
+                              "db_port = 3306\n"
+                              "\n"
+                              "[node db2]\n"
+                              "id = 2\n"
+                              "address = 10.0.0.2\n"
+                              "raft_port = 7100\n"
+                              "rpc_port = 7200\n"
+                              "db_port = 3306\n"
+                              "%s";
 
 static int setup(void **state)
 {
@@ -96,8 +96,8 @@ static void good_file(void **state)
 	assert_int_equal(cfg.probe_interval_ms, 200);
 	assert_int_equal(cfg.election_timeout_ms, 400);
 	assert_int_equal(cfg.heartbeat_timeout_ms, 50); /* default */
-	assert_string_equal(cfg.db_user, "haagent");     /* default */
-	assert_string_equal(cfg.db_password, "s3cret");  /* newline stripped */
+	assert_string_equal(cfg.db_user, "haagent");    /* default */
+	assert_string_equal(cfg.db_password, "s3cret"); /* newline stripped */
 	assert_ptr_equal(ha_config_node_by_name(&cfg, "db1"), &cfg.nodes[0]);
 	assert_ptr_equal(ha_config_node_by_id(&cfg, 2), &cfg.nodes[1]);
 	assert_null(ha_config_node_by_id(&cfg, 3));
@@ -117,18 +117,24 @@ static void bad_files(void **state)
 	(void)state;
 	expect_error("colour = blue\n", "", ":9: [agent] colour: unknown key");
 	expect_error("probe_interval_ms =\n", "", ":9: [agent] probe_interval_ms: missing value");
-	expect_error("probe_interval_ms = fast\n", "", ":9: [agent] probe_interval_ms: 'fast' is not a whole number");
+	expect_error("probe_interval_ms = fast\n", "",
+	             ":9: [agent] probe_interval_ms: 'fast' is not a whole number");
 	expect_error("probe_interval_ms = 10\n", "", "from 50 to 60000");
 	expect_error("log_level = loud\n", "", ":9: [agent] log_level: 'loud' is not a level");
-	expect_error("", "[node db3]\nid = 3\naddress = 10.0.0.300\n", "[node db3] address: '10.0.0.300' is not an IPv4 address");
+	expect_error("", "[node db3]\nid = 3\naddress = 10.0.0.300\n",
+	             "[node db3] address: '10.0.0.300' is not an IPv4 address");
 	expect_error("", "[node db3]\nid = 3\naddress = db3.example\n", "is not an IPv4 address");
 	expect_error("", "[nodes]\nid = 3\n", "[nodes] id: unknown section");
-	expect_error("", "[node db3]\nid = 1\naddress = 10.0.0.3\nraft_port = 1\nrpc_port = 2\ndb_port = 3\n",
-		     "id: 1 is also node db1's id");
-	expect_error("", "[node db3]\nid = 3\naddress = 10.0.0.3\n", "[node db3] raft_port: missing");
+	expect_error(
+	    "",
+	    "[node db3]\nid = 1\naddress = 10.0.0.3\nraft_port = 1\nrpc_port = 2\ndb_port = 3\n",
+	    "id: 1 is also node db1's id");
+	expect_error("", "[node db3]\nid = 3\naddress = 10.0.0.3\n",
+	             "[node db3] raft_port: missing");
 	expect_error("", "[node db1]\nid = 5\n", "node 'db1' defined twice");
 	expect_error("this is not ini\n", "", ":9: syntax error");
-	expect_error("", "[raft]\nheartbeat_timeout_ms = 300\n", "at most half of election_timeout_ms");
+	expect_error("", "[raft]\nheartbeat_timeout_ms = 300\n",
+	             "at most half of election_timeout_ms");
 }
 
 static void agent_section_checks(void **state)
@@ -137,9 +143,11 @@ static void agent_section_checks(void **state)
 	struct ha_err e = {0};
 	/* node that is not defined */
 	FILE *f = fopen(conf, "w");
-	fprintf(f, "[agent]\nnode = ghost\ndata_dir = /x\ndb_password_file = %s\n"
-		   "[node db1]\nid = 1\naddress = 10.0.0.1\nraft_port = 1\nrpc_port = 2\ndb_port = 3\n",
-		pwfile);
+	fprintf(
+	    f,
+	    "[agent]\nnode = ghost\ndata_dir = /x\ndb_password_file = %s\n"
+	    "[node db1]\nid = 1\naddress = 10.0.0.1\nraft_port = 1\nrpc_port = 2\ndb_port = 3\n",
+	    pwfile);
 	fclose(f);
 	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
 	assert_non_null(strstr(e.msg, ":2: [agent] node: no [node ghost] section"));

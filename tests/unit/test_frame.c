@@ -29,21 +29,27 @@ static void whole_and_partial(void **state)
 	struct ha_err e = {0};
 	/* every strict prefix asks for more */
 	for (size_t i = 0; i < len; i++)
-		assert_int_equal(ha_frame_decode(buf, i, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), 0);
-	assert_int_equal(ha_frame_decode(buf, len, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), 1);
+		assert_int_equal(
+		    ha_frame_decode(buf, i, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), 0);
+	assert_int_equal(
+	    ha_frame_decode(buf, len, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), 1);
 	assert_int_equal(type, HA_MSG_STATUS_REQUEST);
 	assert_int_equal(plen, 5);
 	assert_int_equal(flen, len);
 	assert_memory_equal(p, payload, 5);
 	/* two frames back to back: the first is returned, frame_len tells where the next starts */
 	size_t len2 = make_frame(buf + len, HA_MSG_ERROR, payload, 2);
-	assert_int_equal(ha_frame_decode(buf, len + len2, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), 1);
+	assert_int_equal(
+	    ha_frame_decode(buf, len + len2, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), 1);
 	assert_int_equal(flen, len);
-	assert_int_equal(ha_frame_decode(buf + flen, len2, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), 1);
+	assert_int_equal(
+	    ha_frame_decode(buf + flen, len2, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e),
+	    1);
 	assert_int_equal(type, HA_MSG_ERROR);
 	/* empty payload is valid */
 	len = make_frame(buf, HA_MSG_STATUS_REQUEST, payload, 0);
-	assert_int_equal(ha_frame_decode(buf, len, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), 1);
+	assert_int_equal(
+	    ha_frame_decode(buf, len, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), 1);
 	assert_int_equal(plen, 0);
 }
 
@@ -60,20 +66,26 @@ static void rejects_bad_headers(void **state)
 	uint8_t b[HA_FRAME_HEADER];
 	memcpy(b, good, sizeof(b));
 	b[0] = 'G'; /* refused on the first byte already */
-	assert_int_equal(ha_frame_decode(b, 1, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), HA_EPROTO);
+	assert_int_equal(ha_frame_decode(b, 1, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e),
+	                 HA_EPROTO);
 	memcpy(b, good, sizeof(b));
 	b[2] = 2; /* version */
-	assert_int_equal(ha_frame_decode(b, 3, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), HA_EPROTO);
+	assert_int_equal(ha_frame_decode(b, 3, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e),
+	                 HA_EPROTO);
 	memcpy(b, good, sizeof(b));
 	b[3] = 0; /* type */
-	assert_int_equal(ha_frame_decode(b, 8, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), HA_EPROTO);
+	assert_int_equal(ha_frame_decode(b, 8, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e),
+	                 HA_EPROTO);
 	b[3] = HA_MSG_MAX_ + 1;
-	assert_int_equal(ha_frame_decode(b, 8, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), HA_EPROTO);
+	assert_int_equal(ha_frame_decode(b, 8, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e),
+	                 HA_EPROTO);
 	/* oversized: refused from the header alone, before any payload arrives */
 	ha_frame_header(b, HA_MSG_HEALTH_REPORT, HA_FRAME_MAX_PAYLOAD + 1);
-	assert_int_equal(ha_frame_decode(b, 8, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), HA_ETOOBIG);
+	assert_int_equal(ha_frame_decode(b, 8, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e),
+	                 HA_ETOOBIG);
 	ha_frame_header(b, HA_MSG_HEALTH_REPORT, 0xffffffffu);
-	assert_int_equal(ha_frame_decode(b, 8, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e), HA_ETOOBIG);
+	assert_int_equal(ha_frame_decode(b, 8, HA_FRAME_MAX_PAYLOAD, &type, &p, &plen, &flen, &e),
+	                 HA_ETOOBIG);
 	assert_non_null(strstr(e.msg, "exceeds"));
 }
 

@@ -9,15 +9,15 @@
 
 #include "common/gtid.h"
 
-static struct ha_gtid_pos P(const char *s)
-{
+static struct ha_gtid_pos P(const char *s) {
 	struct ha_gtid_pos p;
 	struct ha_err e = {0};
 	assert_int_equal(ha_gtid_parse(s, &p, &e), 0);
 	return p;
 }
 
-static void parse_single_and_multi(void **state)
+static void
+parse_single_and_multi(void **state)
 {
 	(void)state;
 	struct ha_gtid_pos p = P("0-1-100");
@@ -50,10 +50,18 @@ static void parse_rejects_garbage(void **state)
 {
 	(void)state;
 	static const char *bad[] = {
-	    "0-1",       "0-1-",         "a-1-2",       "0-1-2,",    "0-1-2 x",
+	    "0-1",
+	    "0-1-",
+	    "a-1-2",
+	    "0-1-2,",
+	    "0-1-2 x",
 	    "0-1-2,0-3-4", /* repeated domain */
-	    "4294967296-1-1", "0-4294967296-1", "0-1-18446744073709551616", "-0-1-2",
-	    "0--1-2",    "0-1-2;1-2-3",
+	    "4294967296-1-1",
+	    "0-4294967296-1",
+	    "0-1-18446744073709551616",
+	    "-0-1-2",
+	    "0--1-2",
+	    "0-1-2;1-2-3",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ha_gtid_pos p;
@@ -77,7 +85,7 @@ static void containment(void **state)
 {
 	(void)state;
 	struct ha_gtid_pos a = P("0-1-100,1-2-5"), b = P("0-1-90"), c = P("0-1-100,1-2-6"),
-			   d = P("0-2-101"), empty = P("");
+	                   d = P("0-2-101"), empty = P("");
 	assert_true(ha_gtid_contains(&a, &b));
 	assert_false(ha_gtid_contains(&b, &a));
 	assert_true(ha_gtid_contains(&c, &a));
