@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs a three-node sandbox whose agents run under valgrind memcheck, exercises it (status,
+# redirects, a stopped mariadbd, hostile RPC input, leader loss and restart, SIGTERM shutdown), and
+# fails if valgrind reports any error or leak in any agent. Slow (a minute or two); not in ctest.
+#
+#   tests/valgrind/run.sh [BUILD_DIR]
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+build=${1:-$repo/build}
+work=$(mktemp -d /tmp/haagent-vg-XXXXXX)
+sb=(bash "$repo/deploy/sandbox.sh" --dir "$work/sb" --first 61)
+cleanup() { HAAGENTD="$work/haagentd" "${sb[@]}" destroy >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+[ -n "${HA_VG_KEEP:-}" ] && trap - EXIT
+
+cat >"$work/haagentd" <<WRAP
+#!/bin/sh
+exec valgrind --leak-check=full --show-leak-kinds=definite,indirect \
+  --errors-for-leak-kinds=definite,indirect --suppressions=$here/libraft.supp \
+  --log-file=$work/vg.%p.log $build/haagentd "\$@"
+WRAP
+chmod +x "$work/haagentd"
+export HAAGENTD=$work/haagentd HAADM=$build/haadm
+
+"${sb[@]}" up >/dev/null
+"$HAADM" -a 127.0.0.63:7200 status >/dev/null
+/usr/bin/python3 - <<'PY'
+import socket, struct
+for payload in (b"garbage\r\n\r\n", b"HA\x01\x01" + struct.pack(">I", 0xFFFFFFFF),
+                b"HA\x01\x01" + struct.pack(">I", 4) + b"\xff\xff\xff\xff"):
+    s = socket.create_connection(("127.0.0.61", 7200), timeout=3)
+    s.sendall(payload)
+    try:
+        s.recv(10)
+    except OSError:
+        pass
+    s.close()
+PY
+kill -STOP "$(cat "$work/sb/node2/mariadbd.pid")"; sleep 3
+kill -CONT "$(cat "$work/sb/node2/mariadbd.pid")"
+leader=$("$HAADM" -c "$work/sb/node1/haagent.conf" status --json | sed -n 's/^  "leader": "node\(.\)",/\1/p')
+kill -TERM "$(cat "$work/sb/node$leader/agent.pid")"; sleep 3
+"${sb[@]}" up >/dev/null
+"${sb[@]}" stop >/dev/null
+sleep 1
+bad=0
+for f in "$work"/vg.*.log; do
+	if ! grep -q "ERROR SUMMARY: 0 errors" "$f"; then
+		bad=1
+		echo "== $f"; grep -A20 "^==[0-9]*== [A-Z]" "$f" | head -60
+	fi
+done
+n=$(ls "$work"/vg.*.log | wc -l)
+if [ "$bad" = 0 ]; then echo "valgrind: $n agent runs, 0 errors, 0 leaks"; else exit 1; fi
