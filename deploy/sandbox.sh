@@ -239,6 +239,21 @@ primary_of() { # prints the established primary's name, nothing while there is n
 		sed -n 's/^  "primary": "\(node[0-9]*\)",$/\1/p'
 }
 
+wait_converged() { # up to 10 s for every node to report the same GTID and fresh read_only
+	local i
+	for i in $(seq 1 50); do
+		sleep 0.2
+		{ "$haadm" -c "$(conf_of 1)" -t 1000 status --json 2>/dev/null || true; } |
+			/usr/bin/python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+g = {n["gtid"] for n in s["nodes"]}
+p = [n for n in s["nodes"] if n["name"] == s["primary"]]
+sys.exit(0 if len(g) == 1 and None not in g and p and p[0]["read_only"] is False else 1)' && return 0
+	done
+	return 0 # status will show what is lagging
+}
+
 wait_ready() {
 	local i p
 	for i in $(seq 1 150); do
@@ -247,7 +262,7 @@ wait_ready() {
 			# Every node starts read_only=ON. Until the agents manage it themselves (with a
 			# fencing lease), the sandbox makes the established primary writable.
 			sql "${p#node}" "SET GLOBAL read_only=OFF"
-			sleep 0.6 # let the next probe see it
+			wait_converged
 			return 0
 		fi
 		sleep 0.2
