@@ -27,6 +27,62 @@ static int copy_str(char *dst, size_t size, const char *src, const char *what, s
 	return 0;
 }
 
+/* Optional text: NULL is "", too long is an error. */
+static int copy_opt(char *dst, size_t size, const char *src, const char *what, struct ha_err *e)
+{
+	return copy_str(dst, size, src ? src : "", what, e);
+}
+
+bool ha_fsm_failover_active(const struct ha_fsm_state *s)
+{
+	return s->failover.id != 0 && s->failover.phase >= HA_FO_BEGIN &&
+	       s->failover.phase <= HA_FO_PROMOTING;
+}
+
+const char *ha_fo_phase_name(enum ha_fo_phase p)
+{
+	switch (p) {
+	case HA_FO_NONE:
+		return "none";
+	case HA_FO_BEGIN:
+		return "fencing";
+	case HA_FO_FENCED:
+		return "fenced";
+	case HA_FO_PROMOTING:
+		return "promoting";
+	case HA_FO_DONE:
+		return "done";
+	case HA_FO_ABORTED:
+		return "aborted";
+	}
+	return "?";
+}
+
+static const char *member_name(const struct ha_fsm_state *s, uint32_t id)
+{
+	const struct ha_member *m = ha_fsm_member(s, id);
+	return m ? m->name : "";
+}
+
+/* Appends to the bounded history (the oldest entry goes). Texts are truncated, never refused:
+ * every caller already validated its inputs. */
+static void add_event(struct ha_fsm_state *s, const char *name, const char *node,
+		      const char *detail, uint64_t unix_ms)
+{
+	if (s->n_events == HA_FSM_MAX_EVENTS) {
+		memmove(&s->events[0], &s->events[1], sizeof(s->events[0]) * (HA_FSM_MAX_EVENTS - 1));
+		s->n_events--;
+	}
+	struct ha_event *ev = &s->events[s->n_events++];
+	memset(ev, 0, sizeof(*ev));
+	ev->seq = ++s->next_event_seq;
+	ev->unix_ms = unix_ms;
+	ev->epoch = s->epoch;
+	snprintf(ev->name, sizeof(ev->name), "%s", name);
+	snprintf(ev->node, sizeof(ev->node), "%s", node ? node : "");
+	snprintf(ev->detail, sizeof(ev->detail), "%s", detail ? detail : "");
+}
+
 /* Converts and validates protobuf members into out[]. */
 static int load_members(Haagent__Member **in, size_t n, struct ha_member *out, unsigned *n_out,
                         struct ha_err *e)
@@ -50,6 +106,9 @@ static int load_members(Haagent__Member **in, size_t n, struct ha_member *out, u
 		o->rpc_port = m->rpc_port;
 		o->db_port = m->db_port;
 		o->flags = m->flags;
+		o->priority = m->priority;
+		if (copy_opt(o->errant_gtid, sizeof(o->errant_gtid), m->errant_gtid, "errant gtid", e))
+			return HA_EINVAL;
 		for (size_t j = 0; j < i; j++)
 			if (out[j].id == o->id || !strcmp(out[j].name, o->name))
 				return ha_err_set(e, HA_EINVAL, "member %u listed twice", o->id);
@@ -89,6 +148,128 @@ static int apply_set_primary(struct ha_fsm_state *s, const Haagent__CmdSetPrimar
 	s->primary_id = c->primary_id;
 	s->epoch++;
 	snprintf(s->primary_reason, sizeof(s->primary_reason), "%s", c->reason ? c->reason : "");
+	add_event(s, "primary-established", member_name(s, c->primary_id), s->primary_reason, 0);
+	return HA_FSM_APPLIED;
+}
+
+static int apply_failover_begin(struct ha_fsm_state *s, const Haagent__CmdFailoverBegin *c,
+				struct ha_err *e)
+{
+	char reason[256];
+	if (copy_opt(reason, sizeof(reason), c->reason, "failover reason", e))
+		return HA_EINVAL;
+	if (ha_fsm_member(s, c->old_primary) == NULL)
+		return ha_err_set(e, HA_EINVAL, "failover: %u is not a member", c->old_primary);
+	/* Compare-and-set: only from the expected epoch, with that node as primary, and only one
+	 * failover at a time. A repeated proposal is a no-op. */
+	if (c->expected_epoch != s->epoch || s->primary_id != c->old_primary ||
+	    ha_fsm_failover_active(s))
+		return HA_FSM_NOOP;
+	struct ha_failover *f = &s->failover;
+	memset(f, 0, sizeof(*f));
+	f->id = ++s->next_failover_id;
+	f->phase = HA_FO_BEGIN;
+	f->old_primary = c->old_primary;
+	f->planned = c->planned;
+	memcpy(f->reason, reason, sizeof(reason));
+	f->begin_ms = c->unix_ms;
+	s->epoch++;
+	f->epoch = s->epoch;
+	s->primary_id = 0;
+	add_event(s, c->planned ? "switchover-begin" : "failover-begin", member_name(s, c->old_primary),
+		  reason, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
+				  struct ha_err *e)
+{
+	struct ha_failover *f = &s->failover;
+	char fenced_by[sizeof(f->fenced_by)], lost[sizeof(f->lost_gtid)], detail[sizeof(f->detail)];
+	if (copy_opt(fenced_by, sizeof(fenced_by), c->fenced_by, "fenced_by", e) ||
+	    copy_opt(lost, sizeof(lost), c->lost_gtid, "lost gtid", e) ||
+	    copy_opt(detail, sizeof(detail), c->detail, "detail", e))
+		return HA_EINVAL;
+	if (c->phase < HA_FO_FENCED || c->phase > HA_FO_ABORTED)
+		return ha_err_set(e, HA_EINVAL, "failover: bad phase %u", c->phase);
+	if ((c->phase == HA_FO_PROMOTING || (c->phase == HA_FO_ABORTED && c->candidate)) &&
+	    ha_fsm_member(s, c->candidate) == NULL)
+		return ha_err_set(e, HA_EINVAL, "failover: candidate %u is not a member",
+				  c->candidate);
+	/* Forward only, for the current failover; ABORTED only before promotion; DONE only after. */
+	if (c->id != f->id || !ha_fsm_failover_active(s) || c->phase <= f->phase)
+		return HA_FSM_NOOP;
+	if (c->phase == HA_FO_ABORTED && f->phase >= HA_FO_PROMOTING)
+		return HA_FSM_NOOP;
+	if (c->phase == HA_FO_DONE && f->phase != HA_FO_PROMOTING)
+		return HA_FSM_NOOP;
+	if (c->phase == HA_FO_PROMOTING && f->phase != HA_FO_FENCED)
+		return HA_FSM_NOOP;
+	f->phase = (enum ha_fo_phase)c->phase;
+	switch (f->phase) {
+	case HA_FO_FENCED:
+		f->fenced_ms = c->unix_ms;
+		memcpy(f->fenced_by, fenced_by, sizeof(fenced_by));
+		add_event(s, "old-primary-fenced", member_name(s, f->old_primary), fenced_by,
+			  c->unix_ms);
+		break;
+	case HA_FO_PROMOTING:
+		f->promoting_ms = c->unix_ms;
+		f->candidate = c->candidate;
+		memcpy(f->lost_gtid, lost, sizeof(lost));
+		f->lost_count = c->lost_count;
+		memcpy(f->detail, detail, sizeof(detail));
+		s->primary_id = c->candidate;
+		add_event(s, "candidate-chosen", member_name(s, c->candidate), detail, c->unix_ms);
+		break;
+	case HA_FO_DONE:
+		f->done_ms = c->unix_ms;
+		add_event(s, f->planned ? "switchover-done" : "failover-done",
+			  member_name(s, f->candidate), detail, c->unix_ms);
+		break;
+	case HA_FO_ABORTED:
+		f->done_ms = c->unix_ms;
+		f->candidate = c->candidate;
+		memcpy(f->detail, detail, sizeof(detail));
+		s->primary_id = c->candidate;
+		add_event(s, f->planned ? "switchover-aborted" : "failover-aborted",
+			  member_name(s, f->old_primary), detail, c->unix_ms);
+		break;
+	default:
+		break;
+	}
+	return HA_FSM_APPLIED;
+}
+
+static int apply_node_diverged(struct ha_fsm_state *s, const Haagent__CmdNodeDiverged *c,
+			       struct ha_err *e)
+{
+	struct ha_member *m = (struct ha_member *)ha_fsm_member(s, c->node);
+	char errant[HA_FSM_TEXT_MAX];
+	if (m == NULL)
+		return ha_err_set(e, HA_EINVAL, "diverged: %u is not a member", c->node);
+	if (copy_opt(errant, sizeof(errant), c->errant_gtid, "errant gtid", e))
+		return HA_EINVAL;
+	bool was = (m->flags & HA_MEMBER_DIVERGED) != 0;
+	if (was == c->diverged && strcmp(m->errant_gtid, errant) == 0)
+		return HA_FSM_NOOP;
+	if (c->diverged)
+		m->flags |= HA_MEMBER_DIVERGED;
+	else
+		m->flags &= ~(uint32_t)HA_MEMBER_DIVERGED;
+	memcpy(m->errant_gtid, errant, sizeof(errant));
+	add_event(s, c->diverged ? "node-diverged" : "node-converged", m->name, errant, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+static int apply_event(struct ha_fsm_state *s, const Haagent__CmdEvent *c, struct ha_err *e)
+{
+	char name[48], node[HA_FSM_NAME_MAX], detail[256];
+	if (copy_str(name, sizeof(name), c->name, "event name", e) ||
+	    copy_opt(node, sizeof(node), c->node, "event node", e) ||
+	    copy_opt(detail, sizeof(detail), c->detail, "event detail", e))
+		return HA_EINVAL;
+	add_event(s, name, node, detail, c->unix_ms);
 	return HA_FSM_APPLIED;
 }
 
@@ -117,6 +298,18 @@ int ha_fsm_apply(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct 
 		break;
 	case HAAGENT__FSM_COMMAND__CMD_SET_PRIMARY:
 		rc = apply_set_primary(s, cmd->set_primary, e);
+		break;
+	case HAAGENT__FSM_COMMAND__CMD_FAILOVER_BEGIN:
+		rc = apply_failover_begin(s, cmd->failover_begin, e);
+		break;
+	case HAAGENT__FSM_COMMAND__CMD_FAILOVER_ADVANCE:
+		rc = apply_failover_advance(s, cmd->failover_advance, e);
+		break;
+	case HAAGENT__FSM_COMMAND__CMD_NODE_DIVERGED:
+		rc = apply_node_diverged(s, cmd->node_diverged, e);
+		break;
+	case HAAGENT__FSM_COMMAND__CMD_EVENT:
+		rc = apply_event(s, cmd->event, e);
 		break;
 	default:
 		rc = ha_err_set(e, HA_EPROTO, "fsm: unknown command %d", (int)cmd->cmd_case);
@@ -170,6 +363,8 @@ static void to_pb_member(const struct ha_member *m, Haagent__Member *pb)
 	pb->rpc_port = m->rpc_port;
 	pb->db_port = m->db_port;
 	pb->flags = m->flags;
+	pb->priority = m->priority;
+	pb->errant_gtid = (char *)m->errant_gtid;
 }
 
 int ha_fsm_cmd_init_members(const char *cluster, const struct ha_member *m, unsigned n,
@@ -206,6 +401,125 @@ int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const c
 	return pack_cmd(&cmd, alloc, out, len);
 }
 
+int ha_fsm_cmd_failover_begin(uint64_t expected_epoch, uint32_t old_primary, const char *reason,
+			      uint64_t unix_ms, bool planned, ha_alloc_fn alloc, uint8_t **out,
+			      size_t *len)
+{
+	Haagent__CmdFailoverBegin b = HAAGENT__CMD_FAILOVER_BEGIN__INIT;
+	b.expected_epoch = expected_epoch;
+	b.old_primary = old_primary;
+	b.reason = (char *)(reason ? reason : "");
+	b.unix_ms = unix_ms;
+	b.planned = planned;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_FAILOVER_BEGIN;
+	cmd.failover_begin = &b;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc, uint8_t **out,
+				size_t *len)
+{
+	Haagent__CmdFailoverAdvance v = HAAGENT__CMD_FAILOVER_ADVANCE__INIT;
+	v.id = a->id;
+	v.phase = a->phase;
+	v.candidate = a->candidate;
+	v.unix_ms = a->unix_ms;
+	v.fenced_by = (char *)(a->fenced_by ? a->fenced_by : "");
+	v.lost_gtid = (char *)(a->lost_gtid ? a->lost_gtid : "");
+	v.lost_count = a->lost_count;
+	v.detail = (char *)(a->detail ? a->detail : "");
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_FAILOVER_ADVANCE;
+	cmd.failover_advance = &v;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_node_diverged(uint32_t node, bool diverged, const char *errant, uint64_t unix_ms,
+			     ha_alloc_fn alloc, uint8_t **out, size_t *len)
+{
+	Haagent__CmdNodeDiverged d = HAAGENT__CMD_NODE_DIVERGED__INIT;
+	d.node = node;
+	d.diverged = diverged;
+	d.errant_gtid = (char *)(errant ? errant : "");
+	d.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_NODE_DIVERGED;
+	cmd.node_diverged = &d;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_event(const char *name, const char *node, const char *detail, uint64_t unix_ms,
+		     ha_alloc_fn alloc, uint8_t **out, size_t *len)
+{
+	Haagent__CmdEvent ev = HAAGENT__CMD_EVENT__INIT;
+	ev.name = (char *)name;
+	ev.node = (char *)(node ? node : "");
+	ev.detail = (char *)(detail ? detail : "");
+	ev.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_EVENT;
+	cmd.event = &ev;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+void ha_fsm_failover_to_pb(const struct ha_failover *f, Haagent__Failover *pb)
+{
+	haagent__failover__init(pb);
+	pb->id = f->id;
+	pb->phase = f->phase;
+	pb->old_primary = f->old_primary;
+	pb->candidate = f->candidate;
+	pb->epoch = f->epoch;
+	pb->reason = (char *)f->reason;
+	pb->planned = f->planned;
+	pb->begin_unix_ms = f->begin_ms;
+	pb->fenced_unix_ms = f->fenced_ms;
+	pb->promoting_unix_ms = f->promoting_ms;
+	pb->done_unix_ms = f->done_ms;
+	pb->fenced_by = (char *)f->fenced_by;
+	pb->lost_gtid = (char *)f->lost_gtid;
+	pb->lost_count = f->lost_count;
+	pb->detail = (char *)f->detail;
+}
+
+void ha_fsm_event_to_pb(const struct ha_event *ev, Haagent__Event *pb)
+{
+	haagent__event__init(pb);
+	pb->seq = ev->seq;
+	pb->unix_ms = ev->unix_ms;
+	pb->epoch = ev->epoch;
+	pb->name = (char *)ev->name;
+	pb->node = (char *)ev->node;
+	pb->detail = (char *)ev->detail;
+}
+
+static int failover_from_pb(const Haagent__Failover *pb, struct ha_failover *f, struct ha_err *e)
+{
+	memset(f, 0, sizeof(*f));
+	if (pb == NULL)
+		return 0;
+	if (pb->phase > HA_FO_ABORTED)
+		return ha_err_set(e, HA_EINVAL, "snapshot: bad failover phase %u", pb->phase);
+	f->id = pb->id;
+	f->phase = (enum ha_fo_phase)pb->phase;
+	f->old_primary = pb->old_primary;
+	f->candidate = pb->candidate;
+	f->epoch = pb->epoch;
+	f->planned = pb->planned;
+	f->begin_ms = pb->begin_unix_ms;
+	f->fenced_ms = pb->fenced_unix_ms;
+	f->promoting_ms = pb->promoting_unix_ms;
+	f->done_ms = pb->done_unix_ms;
+	f->lost_count = pb->lost_count;
+	if (copy_opt(f->reason, sizeof(f->reason), pb->reason, "reason", e) ||
+	    copy_opt(f->fenced_by, sizeof(f->fenced_by), pb->fenced_by, "fenced_by", e) ||
+	    copy_opt(f->lost_gtid, sizeof(f->lost_gtid), pb->lost_gtid, "lost", e) ||
+	    copy_opt(f->detail, sizeof(f->detail), pb->detail, "detail", e))
+		return HA_EINVAL;
+	return 0;
+}
+
 int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **out, size_t *len)
 {
 	Haagent__Member pbm[HA_FSM_MAX_MEMBERS];
@@ -223,6 +537,19 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 	snap.epoch = s->epoch;
 	snap.applied_commands = s->applied_commands;
 	snap.primary_reason = (char *)s->primary_reason;
+	Haagent__Failover fo;
+	ha_fsm_failover_to_pb(&s->failover, &fo);
+	snap.failover = &fo;
+	snap.next_failover_id = s->next_failover_id;
+	Haagent__Event evs[HA_FSM_MAX_EVENTS];
+	Haagent__Event *evp[HA_FSM_MAX_EVENTS];
+	for (unsigned i = 0; i < s->n_events; i++) {
+		ha_fsm_event_to_pb(&s->events[i], &evs[i]);
+		evp[i] = &evs[i];
+	}
+	snap.n_events = s->n_events;
+	snap.events = evp;
+	snap.next_event_seq = s->next_event_seq;
 	return pack(&snap.base, alloc, out, len);
 }
 
@@ -257,6 +584,30 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 	n.primary_id = snap->primary_id;
 	n.epoch = snap->epoch;
 	n.applied_commands = snap->applied_commands;
+	if (failover_from_pb(snap->failover, &n.failover, e)) {
+		rc = HA_EINVAL;
+		goto out;
+	}
+	n.next_failover_id = snap->next_failover_id;
+	if (snap->n_events > HA_FSM_MAX_EVENTS) {
+		rc = ha_err_set(e, HA_EINVAL, "fsm: snapshot has %zu events", snap->n_events);
+		goto out;
+	}
+	for (size_t i = 0; i < snap->n_events; i++) {
+		const Haagent__Event *ev = snap->events[i];
+		struct ha_event *o = &n.events[i];
+		o->seq = ev->seq;
+		o->unix_ms = ev->unix_ms;
+		o->epoch = ev->epoch;
+		if (copy_str(o->name, sizeof(o->name), ev->name, "event name", e) ||
+		    copy_opt(o->node, sizeof(o->node), ev->node, "event node", e) ||
+		    copy_opt(o->detail, sizeof(o->detail), ev->detail, "event detail", e)) {
+			rc = HA_EINVAL;
+			goto out;
+		}
+	}
+	n.n_events = (unsigned)snap->n_events;
+	n.next_event_seq = snap->next_event_seq;
 	*s = n;
 out:
 	haagent__fsm_snapshot__free_unpacked(snap, NULL);

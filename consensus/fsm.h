@@ -18,6 +18,14 @@
 
 #define HA_FSM_MAX_MEMBERS 9
 #define HA_FSM_NAME_MAX    64
+#define HA_FSM_MAX_EVENTS  64
+#define HA_FSM_TEXT_MAX    512
+
+enum {
+	HA_MEMBER_MAINTENANCE = 1 << 0,
+	HA_MEMBER_NO_PROMOTE = 1 << 1,
+	HA_MEMBER_DIVERGED = 1 << 2,
+};
 
 struct ha_member {
 	uint32_t id;
@@ -25,17 +33,62 @@ struct ha_member {
 	char address[HA_FSM_NAME_MAX];
 	unsigned raft_port, rpc_port, db_port;
 	uint32_t flags;
+	uint32_t priority;
+	char errant_gtid[HA_FSM_TEXT_MAX];
+};
+
+/* Failover phases. Forward only; DONE and ABORTED are final. */
+enum ha_fo_phase {
+	HA_FO_NONE = 0,
+	HA_FO_BEGIN = 1,     /* epoch bumped, no primary: the old primary is being fenced */
+	HA_FO_FENCED = 2,    /* the old primary cannot write: positions are being collected */
+	HA_FO_PROMOTING = 3, /* the candidate is recorded as primary and is being made writable */
+	HA_FO_DONE = 4,
+	HA_FO_ABORTED = 5,
+};
+
+struct ha_failover {
+	uint64_t id;
+	enum ha_fo_phase phase;
+	uint32_t old_primary;
+	uint32_t candidate;
+	uint64_t epoch;
+	bool planned;
+	char reason[256];
+	uint64_t begin_ms, fenced_ms, promoting_ms, done_ms; /* leader's wall clock, from commands */
+	char fenced_by[128];
+	char lost_gtid[HA_FSM_TEXT_MAX];
+	uint64_t lost_count;
+	char detail[256];
+};
+
+struct ha_event {
+	uint64_t seq;
+	uint64_t unix_ms;
+	uint64_t epoch;
+	char name[48];
+	char node[HA_FSM_NAME_MAX];
+	char detail[256];
 };
 
 struct ha_fsm_state {
 	char cluster[HA_FSM_NAME_MAX];
 	struct ha_member members[HA_FSM_MAX_MEMBERS];
 	unsigned n_members;
-	uint32_t primary_id; /* 0: not established */
+	uint32_t primary_id; /* 0: not established, or a failover is between fencing and promotion */
 	uint64_t epoch;      /* bumped by every change of primary; the fencing token */
 	char primary_reason[256];
 	uint64_t applied_commands;
+	struct ha_failover failover; /* the current or the last one (id 0: never) */
+	uint64_t next_failover_id;
+	struct ha_event events[HA_FSM_MAX_EVENTS]; /* oldest first */
+	unsigned n_events;
+	uint64_t next_event_seq;
 };
+
+/* True while a failover is between BEGIN and PROMOTING. */
+bool ha_fsm_failover_active(const struct ha_fsm_state *s);
+const char *ha_fo_phase_name(enum ha_fo_phase p);
 
 enum ha_fsm_result {
 	HA_FSM_APPLIED = 1, /* the state changed */
@@ -56,11 +109,37 @@ int ha_fsm_cmd_init_members(const char *cluster, const struct ha_member *m, unsi
 int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const char *reason,
                            ha_alloc_fn alloc, uint8_t **out, size_t *len);
 
+int ha_fsm_cmd_failover_begin(uint64_t expected_epoch, uint32_t old_primary, const char *reason,
+			      uint64_t unix_ms, bool planned, ha_alloc_fn alloc, uint8_t **out,
+			      size_t *len);
+/* fields used per phase: FENCED fenced_by; PROMOTING candidate, lost_gtid, lost_count, detail;
+ * ABORTED candidate (who is primary afterwards, 0 for none) and detail. */
+struct ha_fo_advance {
+	uint64_t id;
+	enum ha_fo_phase phase;
+	uint32_t candidate;
+	uint64_t unix_ms;
+	const char *fenced_by, *lost_gtid, *detail;
+	uint64_t lost_count;
+};
+int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc, uint8_t **out,
+				size_t *len);
+int ha_fsm_cmd_node_diverged(uint32_t node, bool diverged, const char *errant, uint64_t unix_ms,
+			     ha_alloc_fn alloc, uint8_t **out, size_t *len);
+int ha_fsm_cmd_event(const char *name, const char *node, const char *detail, uint64_t unix_ms,
+		     ha_alloc_fn alloc, uint8_t **out, size_t *len);
+
 /* Snapshot encode (allocated by alloc, or malloc when NULL) and restore (replaces *s only when
  * the whole snapshot decodes and validates). */
 int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **out, size_t *len);
 int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct ha_err *e);
 
 const struct ha_member *ha_fsm_member(const struct ha_fsm_state *s, uint32_t id);
+
+/* Conversions for status answers; the protobuf points into the C struct (no copies). */
+struct Haagent__Failover;
+struct Haagent__Event;
+void ha_fsm_failover_to_pb(const struct ha_failover *f, struct Haagent__Failover *pb);
+void ha_fsm_event_to_pb(const struct ha_event *ev, struct Haagent__Event *pb);
 
 #endif

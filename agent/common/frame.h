@@ -27,7 +27,9 @@ enum ha_msg_type {
 	HA_MSG_STATUS_REQUEST = 3,
 	HA_MSG_STATUS_RESPONSE = 4,
 	HA_MSG_ERROR = 5,
-	HA_MSG_MAX_ = 5,
+	HA_MSG_EVENTS_REQUEST = 6,
+	HA_MSG_EVENTS_RESPONSE = 7,
+	HA_MSG_MAX_ = 7,
 };
 
 /* Writes a header for a payload of `len` bytes into hdr. */

@@ -157,6 +157,139 @@ static void hostile_input(void **state)
 	free(buf);
 }
 
+static int apply_buf(struct ha_fsm_state *s, uint8_t *buf, size_t len)
+{
+	struct ha_err e = {0};
+	int rc = ha_fsm_apply(s, buf, len, &e);
+	free(buf);
+	return rc;
+}
+
+static int begin(struct ha_fsm_state *s, uint64_t expected, uint32_t old)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_failover_begin(expected, old, "db down", 1000, false, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static int advance(struct ha_fsm_state *s, uint64_t id, enum ha_fo_phase phase, uint32_t cand)
+{
+	struct ha_fo_advance a = {.id = id, .phase = phase, .candidate = cand, .unix_ms = 2000 + phase,
+				  .fenced_by = "own agent: mariadbd down", .lost_gtid = "0-1-7",
+				  .lost_count = 2, .detail = "most advanced"};
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_failover_advance(&a, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static void failover_lifecycle(void **state)
+{
+	(void)state;
+	struct ha_fsm_state s;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	apply_set(&s, 0, 1);
+	assert_false(ha_fsm_failover_active(&s));
+	/* wrong epoch or wrong old primary: no-op */
+	assert_int_equal(begin(&s, 0, 1), HA_FSM_NOOP);
+	assert_int_equal(begin(&s, 1, 2), HA_FSM_NOOP);
+	assert_int_equal(begin(&s, 1, 1), HA_FSM_APPLIED);
+	assert_true(ha_fsm_failover_active(&s));
+	assert_int_equal(s.epoch, 2);
+	assert_int_equal(s.primary_id, 0); /* nobody may write while the old primary is fenced */
+	assert_int_equal(s.failover.id, 1);
+	assert_int_equal(s.failover.phase, HA_FO_BEGIN);
+	assert_int_equal(s.failover.epoch, 2);
+	/* a repeated begin (RAFT_LEADERSHIPLOST retry) does not start a second failover */
+	assert_int_equal(begin(&s, 1, 1), HA_FSM_NOOP);
+	assert_int_equal(s.epoch, 2);
+	/* phases move forward only, in order */
+	assert_int_equal(advance(&s, 1, HA_FO_PROMOTING, 2), HA_FSM_NOOP); /* not fenced yet */
+	assert_int_equal(advance(&s, 1, HA_FO_DONE, 0), HA_FSM_NOOP);
+	assert_int_equal(advance(&s, 9, HA_FO_FENCED, 0), HA_FSM_NOOP); /* other failover */
+	assert_int_equal(advance(&s, 1, HA_FO_FENCED, 0), HA_FSM_APPLIED);
+	assert_string_equal(s.failover.fenced_by, "own agent: mariadbd down");
+	assert_int_equal(advance(&s, 1, HA_FO_FENCED, 0), HA_FSM_NOOP);
+	assert_true(advance(&s, 1, HA_FO_PROMOTING, 42) < 0); /* not a member */
+	assert_int_equal(advance(&s, 1, HA_FO_PROMOTING, 3), HA_FSM_APPLIED);
+	assert_int_equal(s.primary_id, 3);
+	assert_int_equal(s.epoch, 2); /* the epoch was bumped at begin, once */
+	assert_string_equal(s.failover.lost_gtid, "0-1-7");
+	assert_int_equal(s.failover.lost_count, 2);
+	assert_int_equal(advance(&s, 1, HA_FO_ABORTED, 1), HA_FSM_NOOP); /* too late to abort */
+	assert_int_equal(advance(&s, 1, HA_FO_DONE, 0), HA_FSM_APPLIED);
+	assert_false(ha_fsm_failover_active(&s));
+	assert_int_equal(s.failover.done_ms, 2000 + HA_FO_DONE);
+	/* the next failover starts from the new primary and epoch */
+	assert_int_equal(begin(&s, 2, 1), HA_FSM_NOOP);
+	assert_int_equal(begin(&s, 2, 3), HA_FSM_APPLIED);
+	assert_int_equal(s.failover.id, 2);
+	assert_int_equal(s.epoch, 3);
+	/* abort before promotion hands the primary back (planned rollback) */
+	assert_int_equal(advance(&s, 2, HA_FO_ABORTED, 3), HA_FSM_APPLIED);
+	assert_int_equal(s.primary_id, 3);
+	assert_false(ha_fsm_failover_active(&s));
+	/* events were recorded in order */
+	const char *want[] = {"primary-established", "failover-begin", "old-primary-fenced",
+			      "candidate-chosen",    "failover-done",  "failover-begin",
+			      "failover-aborted"};
+	assert_int_equal(s.n_events, 7);
+	for (unsigned i = 0; i < 7; i++) {
+		assert_string_equal(s.events[i].name, want[i]);
+		assert_int_equal(s.events[i].seq, i + 1);
+	}
+	assert_string_equal(s.events[3].node, "node3");
+}
+
+static void diverged_and_events(void **state)
+{
+	(void)state;
+	struct ha_fsm_state s, r;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_node_diverged(2, true, "0-2-5", 1, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_true(ha_fsm_member(&s, 2)->flags & HA_MEMBER_DIVERGED);
+	assert_string_equal(ha_fsm_member(&s, 2)->errant_gtid, "0-2-5");
+	assert_int_equal(ha_fsm_cmd_node_diverged(2, true, "0-2-5", 1, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_NOOP);
+	/* the history is bounded: the oldest entries go */
+	for (int i = 0; i < HA_FSM_MAX_EVENTS + 10; i++) {
+		char d[16];
+		snprintf(d, sizeof(d), "%d", i);
+		assert_int_equal(ha_fsm_cmd_event("test-event", "node1", d, (uint64_t)i, NULL, &buf, &len), 0);
+		assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	}
+	assert_int_equal(s.n_events, HA_FSM_MAX_EVENTS);
+	assert_string_equal(s.events[HA_FSM_MAX_EVENTS - 1].detail, "73");
+	assert_string_equal(s.events[0].detail, "10");
+	/* everything survives a snapshot */
+	apply_set(&s, 0, 1);
+	begin(&s, 1, 1);
+	advance(&s, 1, HA_FO_FENCED, 0);
+	assert_int_equal(ha_fsm_snapshot(&s, NULL, &buf, &len), 0);
+	ha_fsm_init(&r);
+	struct ha_err e = {0};
+	assert_int_equal(ha_fsm_restore(&r, buf, len, &e), 0);
+	free(buf);
+	assert_int_equal(r.n_events, s.n_events);
+	assert_int_equal(r.next_event_seq, s.next_event_seq);
+	assert_string_equal(r.events[5].detail, s.events[5].detail);
+	assert_int_equal(r.failover.phase, HA_FO_FENCED);
+	assert_int_equal(r.failover.id, 1);
+	assert_int_equal(r.next_failover_id, 1);
+	assert_string_equal(r.failover.reason, "db down");
+	assert_true(ha_fsm_member(&r, 2)->flags & HA_MEMBER_DIVERGED);
+	assert_string_equal(ha_fsm_member(&r, 2)->errant_gtid, "0-2-5");
+	/* and the restored state continues identically */
+	assert_int_equal(advance(&r, 1, HA_FO_PROMOTING, 2), HA_FSM_APPLIED);
+	assert_int_equal(r.primary_id, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +297,8 @@ int main(void)
 	    cmocka_unit_test(set_primary_is_compare_and_set),
 	    cmocka_unit_test(snapshot_round_trip),
 	    cmocka_unit_test(hostile_input),
+	    cmocka_unit_test(failover_lifecycle),
+	    cmocka_unit_test(diverged_and_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
