@@ -30,6 +30,12 @@ struct ha_probe {
 	struct ha_probe_sample latest;      /* under mu */
 	_Atomic uint64_t inflight_since_ms; /* 0 when idle */
 	uint64_t seq;
+
+	/* worker only: what the IO thread had received at the last probe */
+	uint64_t rx_heartbeats;
+	uint64_t rx_pos;
+	char rx_file[256];
+	uint64_t rx_last_ms;
 };
 
 const char *ha_db_state_name(enum ha_db_state s)
@@ -73,7 +79,7 @@ static int query(MYSQL *m, const char *sql, MYSQL_RES **res)
 	return 0;
 }
 
-static int probe_vars(MYSQL *m, struct ha_probe_sample *s)
+static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 {
 	MYSQL_RES *r;
 	if (query(m,
@@ -100,7 +106,7 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s)
 	if (query(m,
 	          "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
 	          "WHERE VARIABLE_NAME IN ('THREADS_RUNNING', 'RPL_SEMI_SYNC_MASTER_STATUS', "
-	          "'RPL_SEMI_SYNC_SLAVE_STATUS')",
+		  "'RPL_SEMI_SYNC_SLAVE_STATUS', 'SLAVE_RECEIVED_HEARTBEATS')",
 	          &r))
 		return -1;
 	while (r && (row = mysql_fetch_row(r)) != NULL) {
@@ -112,13 +118,33 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s)
 			s->semisync_master_active = !strcmp(row[1], "ON");
 		else if (!strcmp(row[0], "RPL_SEMI_SYNC_SLAVE_STATUS"))
 			s->semisync_slave_active = !strcmp(row[1], "ON");
+		else if (!strcmp(row[0], "SLAVE_RECEIVED_HEARTBEATS"))
+			*heartbeats = strtoull(row[1], NULL, 10);
 	}
 	if (r)
 		mysql_free_result(r);
 	return 0;
 }
 
-static int probe_replication(MYSQL *m, struct ha_probe_sample *s)
+/* The IO thread's last contact with the master: a new event (read position) or heartbeat
+ * since the previous probe. 10.11 has no "last heartbeat" field, so it is tracked here. */
+static void track_rx(struct ha_probe *p, struct ha_probe_sample *s, uint64_t heartbeats,
+		     const char *file, uint64_t pos)
+{
+	uint64_t now = ha_now_ms();
+	if (p->rx_last_ms == 0 || heartbeats != p->rx_heartbeats || pos != p->rx_pos ||
+	    strcmp(file, p->rx_file) != 0) {
+		p->rx_heartbeats = heartbeats;
+		p->rx_pos = pos;
+		snprintf(p->rx_file, sizeof(p->rx_file), "%s", file);
+		if (s->io_running || p->rx_last_ms == 0)
+			p->rx_last_ms = now;
+	}
+	s->master_rx_age_ms = now - p->rx_last_ms;
+}
+
+static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_probe *p,
+			     uint64_t heartbeats)
 {
 	MYSQL_RES *r;
 	if (query(m, "SHOW SLAVE STATUS", &r))
@@ -130,7 +156,8 @@ static int probe_replication(MYSQL *m, struct ha_probe_sample *s)
 	if (row) {
 		unsigned nf = mysql_num_fields(r);
 		MYSQL_FIELD *f = mysql_fetch_fields(r);
-		const char *io_err = NULL, *sql_err = NULL;
+		const char *io_err = NULL, *sql_err = NULL, *rfile = "";
+		uint64_t rpos = 0;
 		for (unsigned i = 0; i < nf; i++) {
 			const char *v = row[i];
 			const char *n = f[i].name;
@@ -149,12 +176,21 @@ static int probe_replication(MYSQL *m, struct ha_probe_sample *s)
 				io_err = v;
 			else if (!strcmp(n, "Last_SQL_Error"))
 				sql_err = v;
+			else if (!strcmp(n, "Gtid_IO_Pos"))
+				copy_field(s->gtid_io_pos, sizeof(s->gtid_io_pos), v);
+			else if (!strcmp(n, "Master_Log_File"))
+				rfile = v ? v : "";
+			else if (!strcmp(n, "Read_Master_Log_Pos"))
+				rpos = v ? strtoull(v, NULL, 10) : 0;
 		}
 		s->replicating = s->master_host[0] != '\0';
 		if (sql_err && sql_err[0])
 			copy_field(s->last_error, sizeof(s->last_error), sql_err);
 		else if (io_err && io_err[0])
 			copy_field(s->last_error, sizeof(s->last_error), io_err);
+		track_rx(p, s, heartbeats, rfile, rpos);
+	} else {
+		p->rx_last_ms = 0;
 	}
 	mysql_free_result(r);
 	return 0;
@@ -190,7 +226,8 @@ static MYSQL *probe_once(struct ha_probe *p, MYSQL *m, struct ha_probe_sample *s
 	if (m == NULL)
 		m = connect_db(p, s);
 	if (m != NULL) {
-		if (probe_vars(m, s) == 0 && probe_replication(m, s) == 0) {
+		uint64_t hb = 0;
+		if (probe_vars(m, s, &hb) == 0 && probe_replication(m, s, p, hb) == 0) {
 			s->db = HA_DB_UP;
 		} else {
 			snprintf(s->db_error, sizeof(s->db_error), "query: %s (%u)", mysql_error(m),

@@ -1,0 +1,381 @@
+#include "action.h"
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/clock.h"
+#include "../common/gtid.h"
+#include "../common/log.h"
+
+struct ha_action {
+	uv_async_t async;
+	ha_action_cb cb;
+	void *cb_data;
+	pthread_t thread;
+	bool started;
+	char host[64], user[128], password[256], repl_user[128], repl_password[256];
+	unsigned port, timeout_ms;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	bool busy;       /* loop side: a request is queued or running */
+	bool have_req;   /* under mu */
+	bool have_result; /* under mu */
+	struct ha_action_req req;
+	struct ha_action_result result;
+};
+
+const char *ha_action_name(enum ha_action_kind k)
+{
+	switch (k) {
+	case HA_ACT_FENCE:
+		return "fence";
+	case HA_ACT_PROMOTE:
+		return "promote";
+	case HA_ACT_REPOINT:
+		return "repoint";
+	}
+	return "?";
+}
+
+/* ---- worker ---- */
+
+static MYSQL *open_conn(struct ha_action *a, const char *host, unsigned port, char *err,
+			size_t err_size)
+{
+	MYSQL *m = mysql_init(NULL);
+	if (m == NULL) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	unsigned t = (a->timeout_ms + 999) / 1000;
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &t);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &t);
+	if (mysql_real_connect(m, host, a->user, a->password, NULL, port, NULL, 0) == NULL) {
+		snprintf(err, err_size, "connect %s:%u: %s", host, port, mysql_error(m));
+		mysql_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+static int exec(MYSQL *m, const char *sql, struct ha_action_result *r)
+{
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+		snprintf(r->msg, sizeof(r->msg), "%.80s: %s (%u)", sql, mysql_error(m), mysql_errno(m));
+		return HA_EDB;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	if (res)
+		mysql_free_result(res);
+	return 0;
+}
+
+/* First column of the first row into out; 0 or HA_EDB. */
+static int query_one(MYSQL *m, const char *sql, char *out, size_t size,
+		     struct ha_action_result *r)
+{
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+		snprintf(r->msg, sizeof(r->msg), "%.80s: %s", sql, mysql_error(m));
+		return HA_EDB;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	snprintf(out, size, "%s", row && row[0] ? row[0] : "");
+	if (res)
+		mysql_free_result(res);
+	return 0;
+}
+
+static int do_fence(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
+{
+	int rc = exec(m, "SET GLOBAL read_only=ON", r);
+	if (rc)
+		return rc;
+	/* Sessions that could still write (a transaction open before read_only) are killed. */
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
+		 "USER NOT IN ('system user', 'event_scheduler', '%s', '%s') AND COMMAND NOT IN "
+		 "('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', "
+		 "'Slave_worker')",
+		 a->user, a->repl_user);
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+		snprintf(r->msg, sizeof(r->msg), "list sessions: %s", mysql_error(m));
+		return HA_EDB;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	unsigned long ids[1024];
+	unsigned n = 0;
+	MYSQL_ROW row;
+	while (res && (row = mysql_fetch_row(res)) != NULL && n < 1024)
+		if (row[0])
+			ids[n++] = strtoul(row[0], NULL, 10);
+	if (res)
+		mysql_free_result(res);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(sql, sizeof(sql), "KILL CONNECTION %lu", ids[i]);
+		if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) == 0)
+			r->killed++; /* a session that ended meanwhile is not an error */
+	}
+	snprintf(r->msg, sizeof(r->msg), "read_only=ON, %u client sessions killed", r->killed);
+	return 0;
+}
+
+static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
+		      struct ha_action_result *r)
+{
+	(void)a;
+	int rc;
+	if ((rc = exec(m, "STOP SLAVE", r)) || (rc = exec(m, "RESET SLAVE ALL", r)))
+		return rc;
+	if (!q->writable) {
+		snprintf(r->msg, sizeof(r->msg), "replication stopped; waiting for the write lease");
+		return 0;
+	}
+	char sql[512];
+	/* The epoch goes into a heartbeat table so that writes can be attributed to an epoch. */
+	if ((rc = exec(m, "CREATE DATABASE IF NOT EXISTS haagent", r)) ||
+	    (rc = exec(m,
+		       "CREATE TABLE IF NOT EXISTS haagent.heartbeat (id TINYINT PRIMARY KEY, "
+		       "epoch BIGINT UNSIGNED NOT NULL, node VARCHAR(64) NOT NULL, "
+		       "ts TIMESTAMP(3) NOT NULL)",
+		       r)))
+		return rc;
+	snprintf(sql, sizeof(sql), "REPLACE INTO haagent.heartbeat VALUES (1, %llu, '%s', NOW(3))",
+		 (unsigned long long)q->epoch, q->node);
+	if ((rc = exec(m, sql, r)) || (rc = exec(m, "SET GLOBAL read_only=OFF", r)))
+		return rc;
+	snprintf(r->msg, sizeof(r->msg), "writable at epoch %llu", (unsigned long long)q->epoch);
+	return 0;
+}
+
+static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
+		      struct ha_action_result *r)
+{
+	char local[HA_GTID_MAX_DOMAINS * 48], remote[HA_GTID_MAX_DOMAINS * 48], err[256];
+	int rc;
+	if ((rc = query_one(m, "SELECT @@global.gtid_current_pos", local, sizeof(local), r)))
+		return rc;
+	MYSQL *t = open_conn(a, q->target_host, q->target_port, err, sizeof(err));
+	if (t == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "new primary: %s", err);
+		return HA_EDB;
+	}
+	rc = query_one(t, "SELECT @@global.gtid_binlog_pos", remote, sizeof(remote), r);
+	mysql_close(t);
+	if (rc)
+		return rc;
+	struct ha_gtid_pos lp, rp, miss;
+	struct ha_err ge = {0};
+	if (ha_gtid_parse(local, &lp, &ge) || ha_gtid_parse(remote, &rp, &ge)) {
+		snprintf(r->msg, sizeof(r->msg), "gtid: %s", ge.msg);
+		return HA_EDB;
+	}
+	if (ha_gtid_missing_from(&lp, &rp, &miss, NULL) > 0) {
+		r->diverged = true;
+		ha_gtid_format(&miss, r->errant, sizeof(r->errant));
+		snprintf(r->msg, sizeof(r->msg), "diverged: local %s has %s that %s:%u lacks", local,
+			 r->errant, q->target_host, q->target_port);
+		return 0;
+	}
+	char sql[1024];
+	snprintf(sql, sizeof(sql),
+		 "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, MASTER_USER='%s', "
+		 "MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, MASTER_HEARTBEAT_PERIOD=0.5, "
+		 "MASTER_CONNECT_RETRY=1",
+		 q->target_host, q->target_port, a->repl_user, a->repl_password);
+	if ((rc = exec(m, "STOP SLAVE", r)))
+		return rc;
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+		/* never echo the statement: it carries the password */
+		snprintf(r->msg, sizeof(r->msg), "CHANGE MASTER: %s", mysql_error(m));
+		return HA_EDB;
+	}
+	if ((rc = exec(m, "START SLAVE", r)))
+		return rc;
+	/* A target whose binlog lacks our exact GTIDs refuses us (strict mode): that is divergence
+	 * that sequence numbers alone cannot show. Give the IO thread a moment to say so. */
+	for (int i = 0; i < 10; i++) {
+		usleep(100 * 1000);
+		if (mysql_real_query(m, "SHOW SLAVE STATUS", 17) != 0)
+			break;
+		MYSQL_RES *res = mysql_store_result(m);
+		MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+		unsigned io_errno = 0;
+		char io_error[256] = "";
+		bool running = false;
+		if (row) {
+			MYSQL_FIELD *f = mysql_fetch_fields(res);
+			for (unsigned c = 0; c < mysql_num_fields(res); c++) {
+				if (!strcmp(f[c].name, "Last_IO_Errno") && row[c])
+					io_errno = (unsigned)strtoul(row[c], NULL, 10);
+				else if (!strcmp(f[c].name, "Last_IO_Error") && row[c])
+					snprintf(io_error, sizeof(io_error), "%s", row[c]);
+				else if (!strcmp(f[c].name, "Slave_IO_Running") && row[c])
+					running = !strcmp(row[c], "Yes");
+			}
+		}
+		if (res)
+			mysql_free_result(res);
+		if (io_errno == 1236) {
+			exec(m, "STOP SLAVE", r);
+			r->diverged = true;
+			snprintf(r->errant, sizeof(r->errant), "%s", local);
+			snprintf(r->msg, sizeof(r->msg), "diverged: new primary refused position %s: %s",
+				 local, io_error);
+			return 0;
+		}
+		if (running)
+			break;
+	}
+	snprintf(r->msg, sizeof(r->msg), "replicating from %s:%u", q->target_host, q->target_port);
+	return 0;
+}
+
+static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_action_result *r)
+{
+	char err[256];
+	memset(r, 0, sizeof(*r));
+	r->kind = q->kind;
+	MYSQL *m = open_conn(a, a->host, a->port, err, sizeof(err));
+	if (m == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "%s", err);
+		r->rc = HA_EDB;
+		return;
+	}
+	switch (q->kind) {
+	case HA_ACT_FENCE:
+		r->rc = do_fence(a, m, r);
+		break;
+	case HA_ACT_PROMOTE:
+		r->rc = do_promote(a, q, m, r);
+		break;
+	case HA_ACT_REPOINT:
+		r->rc = do_repoint(a, q, m, r);
+		break;
+	}
+	mysql_close(m);
+}
+
+static void *worker(void *arg)
+{
+	struct ha_action *a = arg;
+	mysql_thread_init();
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (!a->stop && !a->have_req)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->stop)
+			break;
+		struct ha_action_req q = a->req;
+		a->have_req = false;
+		pthread_mutex_unlock(&a->mu);
+		struct ha_action_result r;
+		run(a, &q, &r);
+		pthread_mutex_lock(&a->mu);
+		a->result = r;
+		a->have_result = true;
+		if (!a->stop)
+			uv_async_send(&a->async);
+	}
+	pthread_mutex_unlock(&a->mu);
+	mysql_thread_end();
+	return NULL;
+}
+
+/* ---- loop side ---- */
+
+static void on_async(uv_async_t *h)
+{
+	struct ha_action *a = h->data;
+	struct ha_action_result r;
+	pthread_mutex_lock(&a->mu);
+	bool have = a->have_result;
+	if (have)
+		r = a->result;
+	a->have_result = false;
+	pthread_mutex_unlock(&a->mu);
+	if (!have)
+		return;
+	a->busy = false;
+	if (a->cb)
+		a->cb(a->cb_data, &r);
+}
+
+int ha_action_start(uv_loop_t *loop, const struct ha_action_conf *conf, ha_action_cb cb,
+		    void *data, struct ha_action **out, struct ha_err *e)
+{
+	struct ha_action *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	snprintf(a->host, sizeof(a->host), "%s", conf->host);
+	snprintf(a->user, sizeof(a->user), "%s", conf->user);
+	snprintf(a->password, sizeof(a->password), "%s", conf->password);
+	snprintf(a->repl_user, sizeof(a->repl_user), "%s", conf->repl_user);
+	snprintf(a->repl_password, sizeof(a->repl_password), "%s", conf->repl_password);
+	a->port = conf->port;
+	a->timeout_ms = conf->timeout_ms;
+	a->cb = cb;
+	a->cb_data = data;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	if (uv_async_init(loop, &a->async, on_async) != 0) {
+		free(a);
+		return ha_err_set(e, HA_EINTERNAL, "uv_async_init failed");
+	}
+	a->async.data = a;
+	int rc = pthread_create(&a->thread, NULL, worker, a);
+	if (rc != 0) {
+		uv_close((uv_handle_t *)&a->async, NULL);
+		return ha_err_set(e, HA_EINTERNAL, "cannot start action thread: %s", strerror(rc));
+	}
+	a->started = true;
+	*out = a;
+	return 0;
+}
+
+int ha_action_submit(struct ha_action *a, const struct ha_action_req *req)
+{
+	if (a->busy)
+		return HA_EREFUSED;
+	pthread_mutex_lock(&a->mu);
+	a->req = *req;
+	a->have_req = true;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	a->busy = true;
+	return 0;
+}
+
+bool ha_action_busy(const struct ha_action *a)
+{
+	return a->busy;
+}
+
+void ha_action_stop(struct ha_action *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->stop = true;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	uv_close((uv_handle_t *)&a->async, NULL);
+}
+
+void ha_action_join(struct ha_action *a)
+{
+	if (a->started)
+		pthread_join(a->thread, NULL);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	memset(a->password, 0, sizeof(a->password));
+	memset(a->repl_password, 0, sizeof(a->repl_password));
+	free(a);
+}

@@ -1,0 +1,63 @@
+/* Changes to the local MariaDB server, made on a dedicated worker thread (the loop never calls
+ * mysql_*). One action at a time; each opens its own connection with connect/read/write timeouts
+ * and reports back on the loop thread through uv_async.
+ *
+ *   FENCE    SET GLOBAL read_only=ON, then kill client sessions (not replication, not system,
+ *            not the agent's own): a primary that may no longer write stops writing.
+ *   PROMOTE  STOP SLAVE; RESET SLAVE ALL; and, when `writable` is set, record the epoch in
+ *            haagent.heartbeat and SET GLOBAL read_only=OFF.
+ *   REPOINT  replicate from target with MASTER_USE_GTID=current_pos, but only when the local GTID
+ *            history is contained in the target's; otherwise report the node diverged with the
+ *            errant set. A target that refuses our position (error 1236) also means diverged. */
+#ifndef HA_ACTION_H
+#define HA_ACTION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../common/err.h"
+
+enum ha_action_kind { HA_ACT_FENCE = 1, HA_ACT_PROMOTE = 2, HA_ACT_REPOINT = 3 };
+
+struct ha_action_req {
+	enum ha_action_kind kind;
+	bool writable;       /* PROMOTE: also make the server writable */
+	uint64_t epoch;      /* PROMOTE: written to haagent.heartbeat */
+	char node[64];       /* PROMOTE: this node's name, for the heartbeat row */
+	char target_host[64]; /* REPOINT */
+	unsigned target_port;
+};
+
+struct ha_action_result {
+	enum ha_action_kind kind;
+	int rc;             /* 0 or a negative HA_E... code */
+	char msg[512];      /* what was done, or why it failed */
+	bool diverged;      /* REPOINT: local history is not contained in the target's */
+	char errant[512];
+	unsigned killed;    /* FENCE: client sessions killed */
+};
+
+struct ha_action_conf {
+	const char *host;
+	unsigned port;
+	const char *user, *password;
+	const char *repl_user, *repl_password;
+	unsigned timeout_ms;
+};
+
+struct ha_action;
+typedef void (*ha_action_cb)(void *data, const struct ha_action_result *r);
+
+int ha_action_start(uv_loop_t *loop, const struct ha_action_conf *conf, ha_action_cb cb,
+		    void *data, struct ha_action **out, struct ha_err *e);
+/* Queues req when idle; HA_EREFUSED while another action runs. Loop thread. */
+int ha_action_submit(struct ha_action *a, const struct ha_action_req *req);
+bool ha_action_busy(const struct ha_action *a);
+/* As ha_probe_stop/ha_probe_join. */
+void ha_action_stop(struct ha_action *a);
+void ha_action_join(struct ha_action *a);
+
+const char *ha_action_name(enum ha_action_kind k);
+
+#endif

@@ -1,0 +1,68 @@
+/* Failover decisions on reported health. Pure functions, any thread; the coordinator (agent.c)
+ * feeds them its current view and writes their decisions into the Raft log.
+ *
+ * Detection combines three views (docs/failover.md):
+ *   1. the primary's own agent: mariadbd refusing/gone (down) vs hung vs fine;
+ *   2. the replicas: is their IO thread connected, how long since the last event or heartbeat;
+ *   3. agent reachability: is the primary's agent reporting at all.
+ * One observer's suspicion is not a verdict: an unreachable agent alone, or one replica losing its
+ * stream, never confirms a failure. */
+#ifndef HA_FAILOVER_H
+#define HA_FAILOVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ha_fo_node {
+	uint32_t id;
+	const char *name;
+	bool fresh;           /* a health report within agent_timeout_ms */
+	int db;               /* HAAGENT__DB_STATE__* (1 up, 2 down, 3 hung) */
+	const char *db_error;
+	bool replicating;     /* from the primary being judged */
+	bool io_running;
+	bool sql_running;
+	const char *last_error;
+	uint64_t rx_age_ms;
+	const char *gtid_current;
+	const char *gtid_io_pos;
+	int64_t lag_seconds;
+	unsigned threads_running;
+	double loadavg1;
+	uint32_t flags;       /* HA_MEMBER_* */
+	uint32_t priority;
+};
+
+struct ha_fo_conf {
+	unsigned confirm_ms;      /* a down primary must stay down this long */
+	unsigned hang_timeout_ms; /* a hung primary must stay hung this long */
+	unsigned stream_timeout_ms; /* a replica without event/heartbeat this long lost its stream */
+};
+
+enum ha_verdict {
+	HA_PRIMARY_OK = 0,
+	HA_PRIMARY_SUSPECT = 1,   /* something is wrong, not (yet) enough evidence */
+	HA_PRIMARY_FAILED = 2,    /* confirmed: fail over */
+};
+
+/* Judges the primary. `suspect_for_ms` is how long the caller has seen the same suspicion (the
+ * caller keeps that clock, so this stays pure). `kind` receives a stable word for the kind of
+ * suspicion ("db-down", "db-hung", "agent-unreachable"; "" when OK) and why a sentence. */
+enum ha_verdict ha_fo_judge(const struct ha_fo_node *primary, const struct ha_fo_node *replicas,
+			    size_t n_replicas, const struct ha_fo_conf *c, uint64_t suspect_for_ms,
+			    const char **kind, char *why, size_t why_size);
+
+/* True when the replica has applied everything its IO thread received. */
+bool ha_fo_relay_applied(const struct ha_fo_node *n);
+
+/* Chooses the replica to promote among nodes[] (the old primary excluded by the caller):
+ * eligible (fresh, database up, not in maintenance, not no-promote, not diverged, SQL thread not
+ * broken), the most advanced GTID position, then the highest priority, then the lowest lag, then
+ * the lowest load, then the lowest id. Returns the index or -1, and explains in why (the choice,
+ * or every reason each node was not eligible). When require_applied is set, a node that has not
+ * applied its relay log is not eligible yet. */
+int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied, char *why,
+		 size_t why_size);
+
+#endif

@@ -1,0 +1,125 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../consensus/fsm.h"
+#include "failover.h"
+
+static const struct ha_fo_conf conf = {.confirm_ms = 500, .hang_timeout_ms = 8000,
+				       .stream_timeout_ms = 2500};
+
+static struct ha_fo_node node(uint32_t id, const char *name, const char *gtid)
+{
+	struct ha_fo_node n = {.id = id, .name = name, .fresh = true, .db = 1, .db_error = "",
+			       .replicating = true, .io_running = true, .sql_running = true,
+			       .last_error = "", .rx_age_ms = 300, .gtid_current = gtid,
+			       .gtid_io_pos = gtid, .lag_seconds = 0, .priority = 100};
+	return n;
+}
+
+static enum ha_verdict judge(struct ha_fo_node *p, struct ha_fo_node *r, uint64_t for_ms,
+			     const char **kind)
+{
+	char why[512];
+	return ha_fo_judge(p, r, 2, &conf, for_ms, kind, why, sizeof(why));
+}
+
+static void detection(void **state)
+{
+	(void)state;
+	const char *kind;
+	struct ha_fo_node p = node(1, "node1", "0-1-10");
+	p.replicating = false;
+	struct ha_fo_node r[2] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10")};
+
+	assert_int_equal(judge(&p, r, 0, &kind), HA_PRIMARY_OK);
+	/* mariadbd killed: its own agent sees refused connections; confirmed after confirm_ms */
+	p.db = 2;
+	assert_int_equal(judge(&p, r, 100, &kind), HA_PRIMARY_SUSPECT);
+	assert_string_equal(kind, "db-down");
+	assert_int_equal(judge(&p, r, 500, &kind), HA_PRIMARY_FAILED);
+	/* mariadbd stopped shorter than the hang timeout: no failover */
+	p.db = 3;
+	assert_int_equal(judge(&p, r, 5000, &kind), HA_PRIMARY_SUSPECT);
+	assert_string_equal(kind, "db-hung");
+	assert_int_equal(judge(&p, r, 8000, &kind), HA_PRIMARY_FAILED);
+	/* primary's agent stopped (SIGSTOP) while replicas still stream: never a failover */
+	p.db = 1;
+	p.fresh = false;
+	assert_int_equal(judge(&p, r, 60000, &kind), HA_PRIMARY_SUSPECT);
+	assert_string_equal(kind, "agent-unreachable");
+	/* one replica cut from the primary (2 s network blip): not a majority */
+	r[0].io_running = false;
+	assert_int_equal(judge(&p, r, 60000, &kind), HA_PRIMARY_SUSPECT);
+	/* host gone: agent silent and every replica lost its stream */
+	r[1].rx_age_ms = 4000;
+	assert_int_equal(judge(&p, r, 100, &kind), HA_PRIMARY_SUSPECT); /* not for long enough */
+	assert_int_equal(judge(&p, r, 600, &kind), HA_PRIMARY_FAILED);
+	/* no witness (replicas unreachable too): no decision, however long */
+	r[0].fresh = r[1].fresh = false;
+	assert_int_equal(judge(&p, r, 600000, &kind), HA_PRIMARY_SUSPECT);
+	/* minutes of lag on a replica do not matter while the primary is fine */
+	struct ha_fo_node p2 = node(1, "node1", "0-1-10");
+	struct ha_fo_node r2[2] = {node(2, "node2", "0-1-2"), node(3, "node3", "0-1-10")};
+	r2[0].lag_seconds = 300;
+	assert_int_equal(judge(&p2, r2, 0, &kind), HA_PRIMARY_OK);
+}
+
+static void choose(void **state)
+{
+	(void)state;
+	char why[1024];
+	struct ha_fo_node n[3] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-12"),
+				  node(4, "node4", "0-1-12")};
+	/* most advanced wins; equal positions: higher priority, then lower lag, then id */
+	n[2].priority = 200;
+	assert_int_equal(ha_fo_choose(n, 3, false, why, sizeof(why)), 2);
+	n[2].priority = 100;
+	n[1].lag_seconds = 5;
+	assert_int_equal(ha_fo_choose(n, 3, false, why, sizeof(why)), 2);
+	n[1].lag_seconds = 0;
+	assert_int_equal(ha_fo_choose(n, 3, false, why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "node3"));
+	/* ineligible nodes are skipped, each with its reason */
+	n[1].flags = HA_MEMBER_MAINTENANCE;
+	n[2].flags = HA_MEMBER_DIVERGED;
+	assert_int_equal(ha_fo_choose(n, 3, false, why, sizeof(why)), 0);
+	n[0].flags = HA_MEMBER_NO_PROMOTE;
+	assert_int_equal(ha_fo_choose(n, 3, false, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "node2: no-promote"));
+	assert_non_null(strstr(why, "node3: in maintenance"));
+	assert_non_null(strstr(why, "node4: diverged"));
+	/* broken replication, unreachable agent, dead database */
+	struct ha_fo_node m[3] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10"),
+				  node(4, "node4", "0-1-10")};
+	m[0].sql_running = false;
+	m[0].last_error = "Duplicate entry";
+	m[1].fresh = false;
+	m[2].db = 2;
+	assert_int_equal(ha_fo_choose(m, 3, false, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "replication broken"));
+	assert_non_null(strstr(why, "agent unreachable"));
+	assert_non_null(strstr(why, "database down"));
+	/* relay log not applied yet: waits when asked to */
+	struct ha_fo_node k[1] = {node(2, "node2", "0-1-10")};
+	k[0].gtid_io_pos = "0-1-15";
+	assert_false(ha_fo_relay_applied(&k[0]));
+	assert_int_equal(ha_fo_choose(k, 1, true, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "relay log not applied"));
+	assert_int_equal(ha_fo_choose(k, 1, false, why, sizeof(why)), 0);
+	k[0].gtid_current = "0-1-15";
+	assert_true(ha_fo_relay_applied(&k[0]));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(detection),
+	    cmocka_unit_test(choose),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
