@@ -4,42 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../consensus/node.h"
+#include "agent_int.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "db/probe.h"
-#include "haagent.pb-c.h"
-#include "rpc/rpc.h"
-#include "topology.h"
 
-/* Bootstrap waits this long for every node before deciding from a majority. */
-#define BOOTSTRAP_WAIT_ALL_MS 10000
-
-struct node_health {
-	Haagent__HealthReport *report; /* unpacked, owned; NULL when none received */
-	uint64_t recv_ms;              /* monotonic */
-};
-
-struct ha_agent {
-	uv_loop_t *loop;
-	struct ha_config cfg;
-	const struct ha_node_conf *self;
-	struct ha_raft *raft;
-	struct ha_probe *probe;
-	struct ha_rpc_server *rpc;
-	struct ha_rpc_client *reporter;
-	uv_timer_t tick;
-	uv_signal_t sigterm, sigint;
-	struct node_health health[HA_MAX_NODES]; /* by config node index */
-	char note[1024];
-	bool proposing;
-	uint64_t ready_since_ms;
-	uint64_t last_ack_ms;
-	bool stopping;
-	int open_handles;
-};
-
-static int node_index(const struct ha_agent *a, uint32_t id)
+int ha_agent_node_index(const struct ha_agent *a, uint32_t id)
 {
 	for (unsigned i = 0; i < a->cfg.n_nodes; i++)
 		if (a->cfg.nodes[i].id == id)
@@ -47,9 +16,56 @@ static int node_index(const struct ha_agent *a, uint32_t id)
 	return -1;
 }
 
+bool ha_agent_fresh(const struct ha_agent *a, int i)
+{
+	return i >= 0 && a->health[i].report &&
+	       ha_now_ms() - a->health[i].recv_ms <= a->cfg.agent_timeout_ms;
+}
+
+static void on_applied(void *data);
+
+/* ---- proposals ---- */
+
+static void proposed(void *data, int status, int result)
+{
+	struct ha_agent *a = data;
+	a->proposing = false;
+	if (status != 0)
+		ha_warn("proposal-failed", "status=%d", status);
+	else
+		ha_debug("proposal-done", "result=%d", result);
+	if (!a->stopping)
+		on_applied(a);
+}
+
+void ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len)
+{
+	if (ha_raft_propose(a->raft, buf, len, proposed, a) == 0)
+		a->proposing = true;
+}
+
+/* ---- lease ----
+ * The primary may be writable only while it is in contact with a raft majority. A follower
+ * holds the lease while the ready leader acknowledged one of its reports within lease_ms; the
+ * leader holds it while a majority (itself included) reported to it within lease_ms. The
+ * coordinator never promotes before an unreachable old primary's lease has surely run out. */
+bool ha_agent_lease_held(struct ha_agent *a)
+{
+	uint64_t now = ha_now_ms();
+	if (ha_raft_ready(a->raft)) {
+		unsigned n = 0;
+		for (unsigned i = 0; i < a->cfg.n_nodes; i++)
+			if ((int)i == a->cfg.self ||
+			    (a->health[i].report && now - a->health[i].recv_ms <= a->cfg.lease_ms))
+				n++;
+		return n * 2 > a->cfg.n_nodes;
+	}
+	return a->last_ack_ms != 0 && now - a->last_ack_ms <= a->cfg.lease_ms;
+}
+
 /* ---- health ---- */
 
-static void sample_to_pb(const struct ha_probe_sample *s, Haagent__Health *h)
+static void sample_to_pb(struct ha_agent *a, const struct ha_probe_sample *s, Haagent__Health *h)
 {
 	haagent__health__init(h);
 	h->db = (Haagent__DbState)s->db;
@@ -75,11 +91,19 @@ static void sample_to_pb(const struct ha_probe_sample *s, Haagent__Health *h)
 	h->semisync_master_active = s->semisync_master_active;
 	h->semisync_slave_active = s->semisync_slave_active;
 	h->sampled_unix_ms = s->sampled_unix_ms;
+	h->gtid_io_pos = (char *)s->gtid_io_pos;
+	h->master_rx_age_ms = s->master_rx_age_ms;
+	h->epoch_seen = ha_raft_fsm(a->raft)->epoch;
+	h->lease_held = ha_agent_lease_held(a);
+	h->diverged = a->rc.diverged;
+	h->errant_gtid = a->rc.errant;
+	h->action = a->rc.last_action;
+	h->writable_epoch = a->rc.writable_epoch;
 }
 
 static void store_report(struct ha_agent *a, Haagent__HealthReport *r)
 {
-	int i = node_index(a, r->node_id);
+	int i = ha_agent_node_index(a, r->node_id);
 	if (i < 0 || r->health == NULL) {
 		haagent__health_report__free_unpacked(r, NULL);
 		return;
@@ -88,6 +112,9 @@ static void store_report(struct ha_agent *a, Haagent__HealthReport *r)
 		haagent__health_report__free_unpacked(a->health[i].report, NULL);
 	a->health[i].report = r;
 	a->health[i].recv_ms = ha_now_ms();
+	if (r->health->db == HAAGENT__DB_STATE__DB_UP && r->health->gtid_binlog)
+		snprintf(a->health[i].last_binlog, sizeof(a->health[i].last_binlog), "%s",
+			 r->health->gtid_binlog);
 }
 
 static void store_own(struct ha_agent *a, const Haagent__HealthReport *r)
@@ -103,161 +130,89 @@ static void store_own(struct ha_agent *a, const Haagent__HealthReport *r)
 		store_report(a, copy);
 }
 
-static bool fresh(const struct ha_agent *a, int i)
+static void report(struct ha_agent *a, const struct ha_probe_sample *s)
 {
-	return a->health[i].report && ha_now_ms() - a->health[i].recv_ms <= a->cfg.agent_timeout_ms;
-}
-
-/* ---- coordinator duties ---- */
-
-static void proposed(void *data, int status, int result)
-{
-	struct ha_agent *a = data;
-	a->proposing = false;
-	if (status != 0)
-		ha_warn("proposal-failed", "status=%d", status);
-	else
-		ha_debug("proposal-done", "result=%d", result);
-}
-
-static void propose(struct ha_agent *a, uint8_t *buf, size_t len)
-{
-	if (ha_raft_propose(a->raft, buf, len, proposed, a) == 0)
-		a->proposing = true;
-}
-
-static void set_note(struct ha_agent *a, const char *note)
-{
-	if (strcmp(a->note, note) != 0) {
-		snprintf(a->note, sizeof(a->note), "%s", note);
-		if (note[0])
-			ha_warn("bootstrap-waiting", "reason=\"%s\"", note);
-	}
-}
-
-static void coordinate(struct ha_agent *a)
-{
-	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	if (a->proposing)
-		return;
-	if (st->n_members == 0) {
-		struct ha_member m[HA_MAX_NODES];
-		memset(m, 0, sizeof(m));
-		for (unsigned i = 0; i < a->cfg.n_nodes; i++) {
-			const struct ha_node_conf *n = &a->cfg.nodes[i];
-			m[i].id = n->id;
-			snprintf(m[i].name, sizeof(m[i].name), "%s", n->name);
-			snprintf(m[i].address, sizeof(m[i].address), "%s", n->address);
-			m[i].raft_port = n->raft_port;
-			m[i].rpc_port = n->rpc_port;
-			m[i].db_port = n->db_port;
-		}
-		uint8_t *buf;
-		size_t len;
-		if (ha_fsm_cmd_init_members(a->cfg.cluster, m, a->cfg.n_nodes, raft_malloc, &buf,
-		                            &len) == 0) {
-			ha_info("init-members", "cluster=%s members=%u", a->cfg.cluster,
-			        a->cfg.n_nodes);
-			propose(a, buf, len);
-		}
-		return;
-	}
-	if (st->primary_id != 0) {
-		set_note(a, "");
-		return;
-	}
-	/* Bootstrap: establish the primary from what the nodes report. */
-	struct ha_topo_node view[HA_FSM_MAX_MEMBERS];
-	for (unsigned i = 0; i < st->n_members; i++) {
-		const struct ha_member *m = &st->members[i];
-		int ci = node_index(a, m->id);
-		struct ha_topo_node *v = &view[i];
-		memset(v, 0, sizeof(*v));
-		v->id = m->id;
-		v->name = m->name;
-		v->address = m->address;
-		v->db_port = m->db_port;
-		if (ci >= 0 && fresh(a, ci)) {
-			const Haagent__Health *h = a->health[ci].report->health;
-			v->reported = true;
-			v->db_up = h->db == HAAGENT__DB_STATE__DB_UP;
-			v->replicating = h->replicating;
-			v->master_host = h->master_host;
-			v->master_port = h->master_port;
-		}
-	}
-	bool may_use_majority = ha_now_ms() - a->ready_since_ms >= BOOTSTRAP_WAIT_ALL_MS;
-	char why[1024];
-	uint32_t primary =
-	    ha_topo_find_primary(view, st->n_members, may_use_majority, why, sizeof(why));
-	if (primary == 0) {
-		set_note(a, why);
-		return;
-	}
-	set_note(a, "");
-	uint8_t *buf;
-	size_t len;
-	if (ha_fsm_cmd_set_primary(0, primary, why, raft_malloc, &buf, &len) == 0) {
-		ha_info("bootstrap-primary", "primary=%u reason=\"%s\"", primary, why);
-		propose(a, buf, len);
-	}
-}
-
-/* ---- tick ---- */
-
-static void on_tick(uv_timer_t *t)
-{
-	struct ha_agent *a = t->data;
-	struct ha_probe_sample *s = malloc(sizeof(*s));
-	if (s == NULL)
-		return;
-	ha_probe_latest(a->probe, s);
 	Haagent__Health h;
-	sample_to_pb(s, &h);
+	sample_to_pb(a, s, &h);
 	Haagent__HealthReport r = HAAGENT__HEALTH_REPORT__INIT;
 	r.node_id = a->self->id;
 	r.health = &h;
-
+	/* our own entry: the leader's view of itself, and the local view when asked directly */
+	store_own(a, &r);
 	uint32_t leader = ha_raft_leader_id(a->raft);
-	if (leader == a->self->id || leader == 0) {
-		/* Leading (or no leader yet): keep our own view current locally. */
-		store_own(a, &r);
-	}
 	if (leader != 0 && leader != a->self->id) {
 		const struct ha_node_conf *l = ha_config_node_by_id(&a->cfg, leader);
 		if (l) {
 			ha_rpc_client_target(a->reporter, l->address, l->rpc_port);
 			ha_rpc_client_send(a->reporter, HA_MSG_HEALTH_REPORT, &r);
 		}
-		/* keep our own entry for the local view shown when asked directly */
-		store_own(a, &r);
-	}
-	free(s);
-
-	if (ha_raft_ready(a->raft)) {
-		if (a->ready_since_ms == 0)
-			a->ready_since_ms = ha_now_ms();
-		coordinate(a);
-	} else {
-		a->ready_since_ms = 0;
 	}
 }
 
+void ha_agent_report_now(struct ha_agent *a)
+{
+	struct ha_probe_sample *s = malloc(sizeof(*s));
+	if (s == NULL)
+		return;
+	ha_probe_latest(a->probe, s);
+	report(a, s);
+	free(s);
+}
+
+/* ---- tick ---- */
+
+static void tick(struct ha_agent *a)
+{
+	if (a->stopping)
+		return;
+	struct ha_probe_sample *s = malloc(sizeof(*s));
+	if (s == NULL)
+		return;
+	ha_probe_latest(a->probe, s);
+	ha_reconcile(a, s);
+	report(a, s);
+	free(s);
+	if (ha_raft_ready(a->raft))
+		ha_coord_tick(a);
+	else
+		ha_coord_reset(a);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	tick(t->data);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	tick(t->data);
+}
+
+/* After an FSM change: act on it now rather than at the next tick. */
+static void on_applied(void *data)
+{
+	struct ha_agent *a = data;
+	if (!a->stopping)
+		uv_timer_start(&a->kick, on_kick, 0, 0);
+}
+
+/* A new sample: a change of database state is reported at once. */
 static void on_probe(void *data)
 {
-	(void)data; /* samples are picked up by the tick */
+	struct ha_agent *a = data;
+	struct ha_probe_sample *s = malloc(sizeof(*s));
+	if (s == NULL)
+		return;
+	ha_probe_latest(a->probe, s);
+	int db = (int)s->db;
+	free(s);
+	if (db != a->last_db_state && !a->stopping) {
+		a->last_db_state = db;
+		uv_timer_start(&a->kick, on_kick, 0, 0);
+	}
 }
 
-/* ---- status ---- */
-
-static const char *role_of(const struct ha_fsm_state *st, uint32_t id, const Haagent__Health *h)
-{
-	if (st->primary_id == id)
-		return "primary";
-	if (h == NULL || h->db != HAAGENT__DB_STATE__DB_UP)
-		return "unknown";
-	return h->replicating ? "replica" : "standalone";
-}
+/* ---- RPC ---- */
 
 static void answer_status(struct ha_agent *a, struct ha_rpc_conn *c, bool local_only)
 {
@@ -291,6 +246,15 @@ static void answer_status(struct ha_agent *a, struct ha_rpc_conn *c, bool local_
 	resp.note = a->note;
 	resp.commit_index = ha_raft_commit_index(a->raft);
 	resp.applied_index = ha_raft_applied_index(a->raft);
+	Haagent__Failover fo;
+	char *blockers[4];
+	ha_coord_fill_status(a, &resp, &fo);
+	if (resp.authoritative) {
+		for (unsigned i = 0; i < a->co.n_plan_blockers; i++)
+			blockers[i] = a->co.plan_blockers[i];
+		resp.n_plan_blockers = a->co.n_plan_blockers;
+		resp.plan_blockers = blockers;
+	}
 
 	Haagent__NodeStatus ns[HA_MAX_NODES];
 	Haagent__NodeStatus *nsp[HA_MAX_NODES];
@@ -314,12 +278,39 @@ static void answer_status(struct ha_agent *a, struct ha_rpc_conn *c, bool local_
 		x->has_health = h != NULL;
 		x->health = (Haagent__Health *)h;
 		x->report_age_ms = usable ? now - a->health[i].recv_ms : 0;
-		x->agent_reachable = (int)i == a->cfg.self || (usable && fresh(a, (int)i));
-		x->role = (char *)role_of(st, n->id, h);
+		x->agent_reachable = (int)i == a->cfg.self || (usable && ha_agent_fresh(a, (int)i));
+		const struct ha_member *m = ha_fsm_member(st, n->id);
+		if (st->primary_id == n->id)
+			x->role = "primary";
+		else if (m && (m->flags & HA_MEMBER_DIVERGED))
+			x->role = "diverged";
+		else if (h == NULL || h->db != HAAGENT__DB_STATE__DB_UP)
+			x->role = "unknown";
+		else
+			x->role = h->replicating ? "replica" : "standalone";
 	}
 	resp.n_nodes = a->cfg.n_nodes;
 	resp.nodes = nsp;
 	ha_rpc_send(c, HA_MSG_STATUS_RESPONSE, &resp);
+}
+
+static void answer_events(struct ha_agent *a, struct ha_rpc_conn *c, unsigned limit)
+{
+	/* The history is replicated: any agent answers from its own copy. */
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	Haagent__Event ev[HA_FSM_MAX_EVENTS];
+	Haagent__Event *evp[HA_FSM_MAX_EVENTS];
+	unsigned n = st->n_events, first = 0;
+	if (limit && limit < n)
+		first = n - limit;
+	for (unsigned i = first; i < n; i++) {
+		ha_fsm_event_to_pb(&st->events[i], &ev[i - first]);
+		evp[i - first] = &ev[i - first];
+	}
+	Haagent__EventsResponse resp = HAAGENT__EVENTS_RESPONSE__INIT;
+	resp.n_events = n - first;
+	resp.events = evp;
+	ha_rpc_send(c, HA_MSG_EVENTS_RESPONSE, &resp);
 }
 
 static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p, size_t n)
@@ -332,16 +323,29 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 			ha_warn("rpc-bad-message", "type=health-report action=close");
 			return -1;
 		}
-		if (node_index(a, r->node_id) < 0) {
+		int i = ha_agent_node_index(a, r->node_id);
+		if (i < 0 || i == a->cfg.self) {
 			ha_warn("rpc-unknown-node", "node_id=%u action=close", r->node_id);
 			haagent__health_report__free_unpacked(r, NULL);
 			return -1;
 		}
+		bool changed = !a->health[i].report || !a->health[i].report->health ||
+			       !r->health ||
+			       a->health[i].report->health->db != r->health->db ||
+			       a->health[i].report->health->epoch_seen != r->health->epoch_seen ||
+			       a->health[i].report->health->writable_epoch !=
+				   r->health->writable_epoch;
 		store_report(a, r);
-		Haagent__HealthAck ack = HAAGENT__HEALTH_ACK__INIT;
-		ack.leader_id = ha_raft_leader_id(a->raft);
-		ack.term = ha_raft_term(a->raft);
-		ha_rpc_send(c, HA_MSG_HEALTH_ACK, &ack);
+		/* Only a ready leader acknowledges: an ack renews the sender's write lease. */
+		if (ha_raft_ready(a->raft)) {
+			Haagent__HealthAck ack = HAAGENT__HEALTH_ACK__INIT;
+			ack.leader_id = a->self->id;
+			ack.term = ha_raft_term(a->raft);
+			if (ha_rpc_send(c, HA_MSG_HEALTH_ACK, &ack) == 0)
+				a->health[i].last_ack_sent_ms = ha_now_ms();
+			if (changed && !a->stopping)
+				uv_timer_start(&a->kick, on_kick, 0, 0);
+		}
 		return 0;
 	}
 	case HA_MSG_STATUS_REQUEST: {
@@ -353,6 +357,17 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 		bool local_only = r->local_only;
 		haagent__status_request__free_unpacked(r, NULL);
 		answer_status(a, c, local_only);
+		return 0;
+	}
+	case HA_MSG_EVENTS_REQUEST: {
+		Haagent__EventsRequest *r = haagent__events_request__unpack(NULL, n, p);
+		if (r == NULL) {
+			ha_warn("rpc-bad-message", "type=events-request action=close");
+			return -1;
+		}
+		unsigned limit = r->limit;
+		haagent__events_request__free_unpacked(r, NULL);
+		answer_events(a, c, limit);
 		return 0;
 	}
 	default: {
@@ -368,10 +383,15 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 static void on_reporter_msg(void *data, int type, const uint8_t *p, size_t n)
 {
 	struct ha_agent *a = data;
-	(void)p;
-	(void)n;
-	if (type == HA_MSG_HEALTH_ACK)
+	if (type != HA_MSG_HEALTH_ACK)
+		return;
+	Haagent__HealthAck *ack = haagent__health_ack__unpack(NULL, n, p);
+	if (ack == NULL)
+		return;
+	/* An ack renews the lease only when it comes from the leader we know, in its term. */
+	if (ack->leader_id == ha_raft_leader_id(a->raft) && ack->term == ha_raft_term(a->raft))
 		a->last_ack_ms = ha_now_ms();
+	haagent__health_ack__free_unpacked(ack, NULL);
 }
 
 /* ---- lifecycle ---- */
@@ -384,7 +404,7 @@ static void on_signal(uv_signal_t *s, int signum)
 }
 
 int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent **out,
-                   struct ha_err *e)
+		   struct ha_err *e)
 {
 	struct ha_agent *a = calloc(1, sizeof(*a));
 	if (a == NULL)
@@ -392,14 +412,16 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	a->loop = loop;
 	a->cfg = *c;
 	a->self = &a->cfg.nodes[a->cfg.self];
+	a->last_db_state = -1;
 	int rc;
 
 	if ((rc = ha_raft_start(loop, &a->cfg, &a->raft, e)) != 0) {
 		free(a);
 		return ha_err_wrap(e, "start raft");
 	}
-	if ((rc = ha_rpc_server_start(loop, a->self->address, a->self->rpc_port, on_rpc, a, &a->rpc,
-	                              e)) != 0)
+	ha_raft_on_applied(a->raft, on_applied, a);
+	if ((rc = ha_rpc_server_start(loop, a->self->address, a->self->rpc_port, on_rpc, a,
+				      &a->rpc, e)) != 0)
 		return ha_err_wrap(e, "start rpc");
 	struct ha_probe_conf pc = {
 	    .host = a->self->address,
@@ -411,12 +433,26 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	};
 	if ((rc = ha_probe_start(loop, &pc, on_probe, a, &a->probe, e)) != 0)
 		return ha_err_wrap(e, "start probe");
+	struct ha_action_conf ac = {
+	    .host = a->self->address,
+	    .port = a->self->db_port,
+	    .user = a->cfg.db_user,
+	    .password = a->cfg.db_password,
+	    .repl_user = a->cfg.repl_user,
+	    .repl_password = a->cfg.repl_password,
+	    .timeout_ms = a->cfg.probe_timeout_ms * 2,
+	};
+	if ((rc = ha_action_start(loop, &ac, ha_reconcile_done, a, &a->action, e)) != 0)
+		return ha_err_wrap(e, "start action worker");
 	memset(a->cfg.db_password, 0, sizeof(a->cfg.db_password));
+	memset(a->cfg.repl_password, 0, sizeof(a->cfg.repl_password));
 	if (ha_rpc_client_new(loop, a->self->address, on_reporter_msg, a, &a->reporter) != 0)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
 
 	uv_timer_init(loop, &a->tick);
 	a->tick.data = a;
+	uv_timer_init(loop, &a->kick);
+	a->kick.data = a;
 	uv_timer_start(&a->tick, on_tick, a->cfg.report_interval_ms, a->cfg.report_interval_ms);
 	uv_signal_init(loop, &a->sigterm);
 	uv_signal_init(loop, &a->sigint);
@@ -424,8 +460,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&a->sigint, on_signal, SIGINT);
 	ha_info("agent-started", "node=%s id=%u address=%s raft_port=%u rpc_port=%u db=%s:%u",
-	        a->self->name, a->self->id, a->self->address, a->self->raft_port, a->self->rpc_port,
-	        a->self->address, a->self->db_port);
+		a->self->name, a->self->id, a->self->address, a->self->raft_port,
+		a->self->rpc_port, a->self->address, a->self->db_port);
 	*out = a;
 	return 0;
 }
@@ -443,17 +479,20 @@ void ha_agent_stop(struct ha_agent *a)
 		return;
 	a->stopping = true;
 	uv_close((uv_handle_t *)&a->tick, NULL);
+	uv_close((uv_handle_t *)&a->kick, NULL);
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
 	uv_close((uv_handle_t *)&a->sigint, NULL);
 	ha_rpc_server_close(a->rpc);
 	ha_rpc_client_close(a->reporter);
 	ha_probe_stop(a->probe);
+	ha_action_stop(a->action);
 	ha_raft_close(a->raft, raft_closed, a);
 }
 
 void ha_agent_free(struct ha_agent *a)
 {
 	ha_probe_join(a->probe);
+	ha_action_join(a->action);
 	for (unsigned i = 0; i < HA_MAX_NODES; i++)
 		if (a->health[i].report)
 			haagent__health_report__free_unpacked(a->health[i].report, NULL);

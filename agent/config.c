@@ -11,7 +11,7 @@
 
 #include "common/log.h"
 
-enum key_type { K_STR, K_UINT, K_IPV4, K_LEVEL };
+enum key_type { K_STR, K_UINT, K_IPV4, K_LEVEL, K_BOOL };
 
 struct key {
 	const char *section; /* "node" stands for every [node NAME] section */
@@ -33,6 +33,10 @@ struct key {
 	{                                                                                          \
 		sec, k, K_UINT, offsetof(struct ha_config, field), 0, lo, hi, def, doc             \
 	}
+#define C_BOOL(sec, k, field, def, doc)                                                            \
+	{sec, k, K_BOOL, offsetof(struct ha_config, field), 0, 0, 1, def, doc}
+#define N_BOOL(k, field, doc)                                                                      \
+	{"node", k, K_BOOL, offsetof(struct ha_node_conf, field), 0, 0, 1, "no", doc}
 #define N_UINT(k, field, lo, hi, doc)                                                              \
 	{                                                                                          \
 		"node", k, K_UINT, offsetof(struct ha_node_conf, field), 0, lo, hi, NULL, doc      \
@@ -56,6 +60,32 @@ static const struct key keys[] = {
            "an agent silent this long is shown unreachable"),
     {"agent", "log_level", K_LEVEL, offsetof(struct ha_config, log_level),
      sizeof(((struct ha_config *)0)->log_level), 0, 0, "info", "debug, info, warn or error"},
+    C_STR("agent", "repl_user", repl_user, "repl",
+	  "replication user that replicas connect as (CHANGE MASTER)"),
+    C_STR("agent", "repl_password_file", repl_password_file, NULL,
+	  "file whose first line is the replication password; must not be world-readable"),
+    C_BOOL("failover", "auto_failover", auto_failover, "yes",
+	   "promote a replica automatically when the primary fails"),
+    C_UINT("failover", "lease_ms", lease_ms, 500, 60000, "2000",
+	   "the primary stays writable only while it heard from a raft majority this recently"),
+    C_UINT("failover", "confirm_ms", confirm_ms, 0, 60000, "500",
+	   "a failure must persist this long before it is acted on"),
+    C_UINT("failover", "hang_timeout_ms", hang_timeout_ms, 1000, 600000, "8000",
+	   "a primary whose mariadbd does not answer this long has failed"),
+    C_UINT("failover", "stream_timeout_ms", stream_timeout_ms, 500, 600000, "2500",
+	   "a replica without event or heartbeat from the primary this long lost its stream"),
+    C_UINT("failover", "apply_timeout_ms", apply_timeout_ms, 0, 3600000, "10000",
+	   "how long candidates may take to apply their relay logs before one is chosen"),
+    C_UINT("failover", "cooldown_ms", cooldown_ms, 0, 86400000, "30000",
+	   "after a failover, weak evidence (a hung primary) waits this long (docs/failover.md)"),
+    C_STR("hooks", "on_role_change", hook_on_role_change, "",
+	  "run on every node whose role changes: ROLE EPOCH PRIMARY"),
+    C_STR("hooks", "pre_failover", hook_pre_failover, "",
+	  "run by the coordinator before a failover begins: OLD_PRIMARY REASON"),
+    C_STR("hooks", "post_failover", hook_post_failover, "",
+	  "run by the coordinator after a failover: OLD_PRIMARY NEW_PRIMARY EPOCH"),
+    C_STR("hooks", "fence", hook_fence, "",
+	  "run by the coordinator to fence an unreachable old primary: NODE ADDRESS; exit 0 = fenced"),
     C_UINT("raft", "election_timeout_ms", election_timeout_ms, 50, 60000, "300",
            "raft election timeout"),
     C_UINT("raft", "heartbeat_timeout_ms", heartbeat_timeout_ms, 10, 10000, "50",
@@ -70,6 +100,8 @@ static const struct key keys[] = {
     N_UINT("raft_port", raft_port, 1, 65535, "raft TCP port"),
     N_UINT("rpc_port", rpc_port, 1, 65535, "agent RPC TCP port (haadm talks to it)"),
     N_UINT("db_port", db_port, 1, 65535, "mariadbd TCP port on the node address"),
+    N_UINT("priority", priority, 0, 1000000, "promotion preference among equals (default 100)"),
+    N_BOOL("no_promote", no_promote, "never promote this node (yes/no)"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -129,6 +161,16 @@ static int set_value(struct parse_state *st, const struct key *k, void *base, co
 		snprintf(field, k->size, "%s", value);
 		return 1;
 	}
+	case K_BOOL:
+		if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "on") ||
+		    !strcmp(value, "1"))
+			*(unsigned *)field = 1;
+		else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "off") ||
+			 !strcmp(value, "0"))
+			*(unsigned *)field = 0;
+		else
+			return fail(st, section, k->name, "'%s' is not yes or no", value);
+		return 1;
 	case K_UINT: {
 		char *end;
 		errno = 0;
@@ -174,10 +216,13 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			memset(st->cur_node, 0, sizeof(*st->cur_node));
 			snprintf(st->cur_node->name, HA_NAME_MAX, "%s", nm);
 			st->cur_node->line = st->line;
+					st->cur_node->priority = 100;
 		} else if (strcmp(section, "cluster") && strcmp(section, "agent") &&
-		           strcmp(section, "raft")) {
+			   strcmp(section, "raft") && strcmp(section, "failover") &&
+			   strcmp(section, "hooks")) {
 			return fail(st, section, name, "%s",
-			            "unknown section (known: cluster, agent, raft, node NAME)");
+				    "unknown section (known: cluster, agent, raft, failover, hooks, "
+				    "node NAME)");
 		}
 	}
 	if (value == NULL || value[0] == '\0')
@@ -198,6 +243,8 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 				c->line_of_data_dir = st->line;
 			else if (!strcmp(name, "db_user"))
 				c->line_of_db_user = st->line;
+			else if (!strcmp(name, "repl_password_file"))
+				c->line_of_repl_password_file = st->line;
 		}
 		return ok;
 	}
@@ -211,48 +258,45 @@ static void set_defaults(struct ha_config *c)
 		if (k->def == NULL || strcmp(k->section, "node") == 0)
 			continue;
 		char *field = (char *)c + k->offset;
-		if (k->type == K_UINT)
+		if (k->type == K_BOOL)
+			*(unsigned *)field = !strcmp(k->def, "yes");
+		else if (k->type == K_UINT)
 			*(unsigned *)field = (unsigned)strtoul(k->def, NULL, 10);
 		else
 			snprintf(field, k->size, "%s", k->def);
 	}
 }
 
-static int load_password(struct ha_config *c, struct ha_err *e)
+/* Reads the first line of a credentials file at path (named by key at line ln) into out. */
+static int load_secret(struct ha_config *c, const char *key, const char *p, int ln, char *out,
+		       size_t out_size, struct ha_err *e)
 {
-	const char *p = c->db_password_file;
-	int ln = c->line_of_password_file;
 	struct stat sb;
 	if (stat(p, &sb) != 0)
-		return ha_err_set(e, HA_ECONFIG,
-		                  "%s:%d: [agent] db_password_file: cannot read %s: %s", c->path,
-		                  ln, p, strerror(errno));
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: cannot read %s: %s", c->path,
+				  ln, key, p, strerror(errno));
 	if (!S_ISREG(sb.st_mode))
-		return ha_err_set(e, HA_ECONFIG,
-		                  "%s:%d: [agent] db_password_file: %s is not a file", c->path, ln,
-		                  p);
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: %s is not a file", c->path, ln,
+				  key, p);
 	if (sb.st_mode & (S_IROTH | S_IWOTH))
-		return ha_err_set(
-		    e, HA_ECONFIG,
-		    "%s:%d: [agent] db_password_file: %s is world-readable (mode %03o); "
-		    "HINT: chmod 600 %s",
-		    c->path, ln, p, (unsigned)(sb.st_mode & 0777), p);
+		return ha_err_set(e, HA_ECONFIG,
+				  "%s:%d: [agent] %s: %s is world-readable (mode %03o); "
+				  "HINT: chmod 600 %s",
+				  c->path, ln, key, p, (unsigned)(sb.st_mode & 0777), p);
 	FILE *f = fopen(p, "r");
 	if (f == NULL)
-		return ha_err_set(e, HA_ECONFIG,
-		                  "%s:%d: [agent] db_password_file: cannot read %s: %s", c->path,
-		                  ln, p, strerror(errno));
-	char line[sizeof(c->db_password) + 2];
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: cannot read %s: %s", c->path,
+				  ln, key, p, strerror(errno));
+	char line[512];
 	if (fgets(line, sizeof(line), f) == NULL)
 		line[0] = '\0';
 	fclose(f);
 	line[strcspn(line, "\r\n")] = '\0';
 	size_t len = strlen(line);
-	if (len >= sizeof(c->db_password))
-		return ha_err_set(e, HA_ECONFIG,
-		                  "%s:%d: [agent] db_password_file: password too long", c->path,
-		                  ln);
-	memcpy(c->db_password, line, len + 1);
+	if (len >= out_size)
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: password too long", c->path, ln,
+				  key);
+	memcpy(out, line, len + 1);
 	memset(line, 0, sizeof(line));
 	return 0;
 }
@@ -320,7 +364,13 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 		                  "%s: [raft] heartbeat_timeout_ms: %u must be at most half of "
 		                  "election_timeout_ms (%u)",
 		                  c->path, c->heartbeat_timeout_ms, c->election_timeout_ms);
-	return load_password(c, e);
+	int rc = load_secret(c, "db_password_file", c->db_password_file, c->line_of_password_file,
+			     c->db_password, sizeof(c->db_password), e);
+	if (rc == 0 && c->repl_password_file[0])
+		rc = load_secret(c, "repl_password_file", c->repl_password_file,
+				 c->line_of_repl_password_file, c->repl_password,
+				 sizeof(c->repl_password), e);
+	return rc;
 }
 
 int ha_config_load(const char *path, unsigned flags, struct ha_config *c, struct ha_err *e)

@@ -23,7 +23,9 @@ struct ha_node_conf {
 	unsigned raft_port;
 	unsigned rpc_port;
 	unsigned db_port;
-	int line; /* where the [node NAME] section starts */
+	unsigned priority;   /* higher is preferred among equally advanced candidates */
+	unsigned no_promote; /* 1: never promote this node */
+	int line;            /* where the [node NAME] section starts */
 };
 
 struct ha_config {
@@ -41,6 +43,24 @@ struct ha_config {
 	unsigned report_interval_ms;
 	unsigned agent_timeout_ms;
 	char log_level[16];
+	char repl_user[HA_NAME_MAX];
+	char repl_password_file[PATH_MAX];
+	char repl_password[256]; /* loaded from repl_password_file, never logged */
+
+	/* [failover] */
+	unsigned auto_failover; /* 0 or 1 */
+	unsigned lease_ms;
+	unsigned confirm_ms;
+	unsigned hang_timeout_ms;
+	unsigned stream_timeout_ms;
+	unsigned apply_timeout_ms;
+	unsigned cooldown_ms;
+
+	/* [hooks]: executables, run with documented arguments and environment */
+	char hook_on_role_change[PATH_MAX];
+	char hook_pre_failover[PATH_MAX];
+	char hook_post_failover[PATH_MAX];
+	char hook_fence[PATH_MAX];
 
 	/* [raft] */
 	unsigned election_timeout_ms;
@@ -53,6 +73,7 @@ struct ha_config {
 	int self; /* index into nodes of [agent] node, -1 when not an agent config */
 
 	int line_of_node, line_of_password_file, line_of_data_dir, line_of_db_user;
+	int line_of_repl_password_file;
 };
 
 enum {

@@ -30,6 +30,10 @@ struct ha_raft {
 	enum raft_state last_state;
 	raft_id last_leader;
 
+	ha_raft_applied_cb applied_cb;
+	void *applied_data;
+	unsigned election_timeout;
+
 	ha_raft_closed_cb closed_cb;
 	void *closed_data;
 	int pending_closes;
@@ -54,6 +58,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		*result = (void *)(intptr_t)rc;
 		return 0;
 	}
+	if (rc == HA_FSM_APPLIED && n->applied_cb)
+		n->applied_cb(n->applied_data);
 	if (rc == HA_FSM_APPLIED)
 		ha_info("fsm-applied", "epoch=%llu primary=%u members=%u",
 		        (unsigned long long)n->state.epoch, n->state.primary_id,
@@ -244,6 +250,7 @@ int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **o
 		goto err_io;
 	}
 	raft_set_election_timeout(&n->raft, c->election_timeout_ms);
+	n->election_timeout = c->election_timeout_ms;
 	raft_set_heartbeat_timeout(&n->raft, c->heartbeat_timeout_ms);
 	raft_set_pre_vote(&n->raft, true);
 	raft_set_snapshot_threshold(&n->raft, c->snapshot_threshold);
@@ -362,6 +369,17 @@ int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose
 		return HA_ERAFT;
 	}
 	return 0;
+}
+
+void ha_raft_on_applied(struct ha_raft *n, ha_raft_applied_cb cb, void *data)
+{
+	n->applied_cb = cb;
+	n->applied_data = data;
+}
+
+unsigned ha_raft_election_timeout(struct ha_raft *n)
+{
+	return n->election_timeout;
 }
 
 bool ha_raft_ready(struct ha_raft *n)

@@ -40,6 +40,14 @@ void ha_raft_close(struct ha_raft *n, ha_raft_closed_cb cb, void *data);
  * On error cb is never called (buf may leak: see node.c). Precondition: ha_raft_ready(). */
 int ha_raft_propose(struct ha_raft *n, uint8_t *buf, size_t len, ha_raft_propose_cb cb, void *data);
 
+/* cb runs on the loop thread after every command that changed the FSM. */
+typedef void (*ha_raft_applied_cb)(void *data);
+void ha_raft_on_applied(struct ha_raft *n, ha_raft_applied_cb cb, void *data);
+
+/* Wall-clock-free "time since this node became the ready leader" is kept by the caller; this is
+ * the raft election timeout in force (for lease arithmetic). */
+unsigned ha_raft_election_timeout(struct ha_raft *n);
+
 /* True when this node is the leader and its post-election barrier has applied. */
 bool ha_raft_ready(struct ha_raft *n);
 bool ha_raft_is_leader(struct ha_raft *n);

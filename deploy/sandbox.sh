@@ -124,6 +124,9 @@ rpl-semi-sync-master-enabled=ON
 rpl-semi-sync-slave-enabled=ON
 rpl-semi-sync-master-wait-point=AFTER_SYNC
 rpl-semi-sync-master-timeout=2000
+# A crashed primary restarts as a semi-sync replica: binlog recovery drops transactions that no
+# replica acknowledged (MDEV-21117), so it can rejoin instead of being diverged.
+init-rpl-role=SLAVE
 CNF
 }
 
@@ -140,6 +143,8 @@ write_agent_conf() {
 		echo "data_dir = $d/agent"
 		echo "db_user = haagent"
 		echo "db_password_file = $dir/haagent.password"
+		echo "repl_user = repl"
+		echo "repl_password_file = $dir/repl.password"
 		echo
 		if [ -n "$snapshot_threshold" ]; then
 			echo "[raft]"
@@ -207,7 +212,8 @@ create() {
 			CREATE USER 'repl'@'${net}%' IDENTIFIED BY '$rpw';
 			GRANT REPLICATION SLAVE ON *.* TO 'repl'@'${net}%';
 			CREATE USER 'app'@'${net}%' IDENTIFIED BY 'app';
-			GRANT ALL PRIVILEGES ON *.* TO 'app'@'${net}%';
+			GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, CREATE TEMPORARY TABLES,
+				LOCK TABLES ON *.* TO 'app'@'${net}%';
 			RESET MASTER;"
 	done
 	ip=$(ip_of 1)
@@ -217,7 +223,9 @@ create() {
 			MASTER_CONNECT_RETRY=1;
 			START SLAVE;"
 	done
-	sql 1 "SET GLOBAL read_only=OFF; CREATE DATABASE IF NOT EXISTS sandbox;
+	# The agents turn read_only off on the primary once they agree on it; until then the setup
+	# writes as root (root bypasses read_only).
+	sql 1 "CREATE DATABASE IF NOT EXISTS sandbox;
 		CREATE TABLE IF NOT EXISTS sandbox.hello (id INT PRIMARY KEY, note VARCHAR(64));
 		INSERT INTO sandbox.hello VALUES (1, 'created by deploy/sandbox.sh');"
 	touch "$dir/.created"
@@ -259,9 +267,8 @@ wait_ready() {
 	for i in $(seq 1 150); do
 		p=$(primary_of)
 		if [ -n "$p" ]; then
-			# Every node starts read_only=ON. Until the agents manage it themselves (with a
-			# fencing lease), the sandbox makes the established primary writable.
-			sql "${p#node}" "SET GLOBAL read_only=OFF"
+			# Every node starts read_only=ON; the primary's agent turns it off once it holds
+			# its write lease.
 			wait_converged
 			return 0
 		fi

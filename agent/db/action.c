@@ -245,6 +245,7 @@ static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_ac
 	char err[256];
 	memset(r, 0, sizeof(*r));
 	r->kind = q->kind;
+	r->epoch = q->epoch;
 	MYSQL *m = open_conn(a, a->host, a->port, err, sizeof(err));
 	if (m == NULL) {
 		snprintf(r->msg, sizeof(r->msg), "%s", err);

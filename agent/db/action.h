@@ -36,6 +36,7 @@ struct ha_action_result {
 	bool diverged;      /* REPOINT: local history is not contained in the target's */
 	char errant[512];
 	unsigned killed;    /* FENCE: client sessions killed */
+	uint64_t epoch;     /* PROMOTE: the request's epoch */
 };
 
 struct ha_action_conf {

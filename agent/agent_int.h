@@ -1,0 +1,97 @@
+/* Internal to the agent (agent.c, coordinator.c, reconcile.c): the agent's state. Loop thread. */
+#ifndef HA_AGENT_INT_H
+#define HA_AGENT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../consensus/node.h"
+#include "agent.h"
+#include "config.h"
+#include "db/action.h"
+#include "db/probe.h"
+#include "haagent.pb-c.h"
+#include "rpc/rpc.h"
+
+struct node_health {
+	Haagent__HealthReport *report; /* unpacked, owned; NULL when none received */
+	uint64_t recv_ms;              /* monotonic */
+	char last_binlog[HA_GTID_STR_MAX]; /* gtid_binlog_pos of the last report with the db up */
+	uint64_t last_ack_sent_ms;     /* coordinator: last HealthAck sent to that node */
+};
+
+/* The coordinator's soft state: rebuilt from the replicated state and fresh reports by every new
+ * leader, so losing it loses nothing. */
+struct coord {
+	char suspect_kind[32];
+	uint64_t suspect_since_ms;
+	char last_why[512];
+	char held[32]; /* why a confirmed failure is not acted on (event sent once) */
+	uint64_t ready_since_ms;
+	uint64_t last_tick_ms;
+	uint64_t tilt_until_ms;
+	uint64_t phase_seen_ms; /* when this leader first saw the current failover phase */
+	uint64_t phase_seen_id;
+	unsigned phase_seen;
+	bool fence_hook_running;
+	int fence_hook_result; /* -2 not run, else exit status */
+	uint64_t fence_hook_failover;
+	char plan_candidate[64];
+	char plan_blockers[4][256];
+	unsigned n_plan_blockers;
+};
+
+/* Agent-side reconcile state. */
+struct reconcile {
+	uint64_t backoff_until_ms;
+	char last_action[512];
+	bool diverged;
+	char errant[512];
+	uint64_t writable_epoch; /* epoch at which this agent made its server writable */
+	uint64_t diverged_checked_ms;
+	char role[16];         /* last role the on_role_change hook was told */
+	uint64_t role_epoch;
+};
+
+struct ha_agent {
+	uv_loop_t *loop;
+	struct ha_config cfg;
+	const struct ha_node_conf *self;
+	struct ha_raft *raft;
+	struct ha_probe *probe;
+	struct ha_action *action;
+	struct ha_rpc_server *rpc;
+	struct ha_rpc_client *reporter;
+	uv_timer_t tick;
+	uv_timer_t kick; /* a tick now, after an FSM change or a new sample */
+	uv_signal_t sigterm, sigint;
+	struct node_health health[HA_MAX_NODES]; /* by config node index */
+	char note[1024];
+	bool proposing;
+	uint64_t last_ack_ms;
+	int last_db_state;
+	bool stopping;
+	struct coord co;
+	struct reconcile rc;
+};
+
+int ha_agent_node_index(const struct ha_agent *a, uint32_t id);
+bool ha_agent_fresh(const struct ha_agent *a, int i);
+/* Proposes an encoded command (one at a time); logs and drops it when raft refuses. */
+void ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len);
+/* Sends this node's health now (to the leader, or stores it when leading). */
+void ha_agent_report_now(struct ha_agent *a);
+bool ha_agent_lease_held(struct ha_agent *a);
+
+/* coordinator.c */
+void ha_coord_tick(struct ha_agent *a);
+void ha_coord_reset(struct ha_agent *a);
+void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp,
+			  Haagent__Failover *fo);
+
+/* reconcile.c */
+void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s);
+void ha_reconcile_done(void *data, const struct ha_action_result *r);
+
+#endif

@@ -1,0 +1,553 @@
+/* The coordinator: duties of the ready raft leader. It writes decisions into the raft log; the
+ * agents carry them out (reconcile.c). Its own state is soft: a new leader rebuilds it from the
+ * replicated state and fresh reports, so a coordinator crash in the middle of a failover is
+ * survivable — the next one continues from the recorded phase.
+ *
+ * Failover, happy path (each step one idempotent raft command):
+ *   1. detect: the three views agree that the primary failed (failover.c), outside tilt;
+ *   2. begin: epoch+1, no primary. The old primary's agent sees it and fences its server;
+ *   3. fenced: its agent confirms (read_only on, or mariadbd gone, at the new epoch), or its write
+ *      lease has surely run out, or the fence hook succeeded;
+ *   4. promoting: once the replicas applied their relay logs (bounded wait), the most advanced
+ *      eligible one is recorded as primary; its agent stops replication and turns writable, the
+ *      other agents repoint to it;
+ *   5. done: the new primary reports itself writable at the new epoch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent_int.h"
+#include "common/clock.h"
+#include "common/gtid.h"
+#include "common/log.h"
+#include "failover.h"
+#include "hooks.h"
+#include "topology.h"
+
+/* Bootstrap waits this long for every node before deciding from a majority. */
+#define BOOTSTRAP_WAIT_ALL_MS 10000
+/* A tick this late means the loop was stalled: every timeout looks expired. Decide nothing. */
+#define TILT_LATE_MS 1000
+#define TILT_HOLD_MS 3000
+#define LEASE_MARGIN_MS 250
+
+static void set_note(struct ha_agent *a, const char *note)
+{
+	if (strcmp(a->note, note) != 0) {
+		snprintf(a->note, sizeof(a->note), "%s", note);
+		if (note[0])
+			ha_warn("bootstrap-waiting", "reason=\"%s\"", note);
+	}
+}
+
+void ha_coord_reset(struct ha_agent *a)
+{
+	if (a->co.ready_since_ms == 0)
+		return;
+	memset(&a->co, 0, sizeof(a->co));
+}
+
+static const Haagent__Health *health_of(struct ha_agent *a, uint32_t id, bool *fresh)
+{
+	int i = ha_agent_node_index(a, id);
+	*fresh = ha_agent_fresh(a, i);
+	if (i < 0 || a->health[i].report == NULL)
+		return NULL;
+	return a->health[i].report->health;
+}
+
+static void propose_event(struct ha_agent *a, const char *name, const char *node,
+			  const char *detail)
+{
+	uint8_t *buf;
+	size_t len;
+	if (ha_fsm_cmd_event(name, node, detail, ha_unix_ms(), raft_malloc, &buf, &len) == 0)
+		ha_agent_propose(a, buf, len);
+}
+
+/* ---- bootstrap ---- */
+
+static void init_members(struct ha_agent *a)
+{
+	struct ha_member m[HA_MAX_NODES];
+	memset(m, 0, sizeof(m));
+	for (unsigned i = 0; i < a->cfg.n_nodes; i++) {
+		const struct ha_node_conf *n = &a->cfg.nodes[i];
+		m[i].id = n->id;
+		snprintf(m[i].name, sizeof(m[i].name), "%s", n->name);
+		snprintf(m[i].address, sizeof(m[i].address), "%s", n->address);
+		m[i].raft_port = n->raft_port;
+		m[i].rpc_port = n->rpc_port;
+		m[i].db_port = n->db_port;
+		m[i].priority = n->priority;
+		m[i].flags = n->no_promote ? HA_MEMBER_NO_PROMOTE : 0;
+	}
+	uint8_t *buf;
+	size_t len;
+	if (ha_fsm_cmd_init_members(a->cfg.cluster, m, a->cfg.n_nodes, raft_malloc, &buf, &len) ==
+	    0) {
+		ha_info("init-members", "cluster=%s members=%u", a->cfg.cluster, a->cfg.n_nodes);
+		ha_agent_propose(a, buf, len);
+	}
+}
+
+static void bootstrap_primary(struct ha_agent *a, const struct ha_fsm_state *st)
+{
+	struct ha_topo_node view[HA_FSM_MAX_MEMBERS];
+	for (unsigned i = 0; i < st->n_members; i++) {
+		const struct ha_member *m = &st->members[i];
+		struct ha_topo_node *v = &view[i];
+		memset(v, 0, sizeof(*v));
+		v->id = m->id;
+		v->name = m->name;
+		v->address = m->address;
+		v->db_port = m->db_port;
+		bool fresh;
+		const Haagent__Health *h = health_of(a, m->id, &fresh);
+		if (h && fresh) {
+			v->reported = true;
+			v->db_up = h->db == HAAGENT__DB_STATE__DB_UP;
+			v->replicating = h->replicating;
+			v->master_host = h->master_host;
+			v->master_port = h->master_port;
+		}
+	}
+	bool may_use_majority = ha_now_ms() - a->co.ready_since_ms >= BOOTSTRAP_WAIT_ALL_MS;
+	char why[1024];
+	uint32_t primary =
+	    ha_topo_find_primary(view, st->n_members, may_use_majority, why, sizeof(why));
+	if (primary == 0) {
+		set_note(a, why);
+		return;
+	}
+	set_note(a, "");
+	uint8_t *buf;
+	size_t len;
+	if (ha_fsm_cmd_set_primary(0, primary, why, raft_malloc, &buf, &len) == 0) {
+		ha_info("bootstrap-primary", "primary=%u reason=\"%s\"", primary, why);
+		ha_agent_propose(a, buf, len);
+	}
+}
+
+/* ---- views for failover.c ---- */
+
+static size_t build_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t primary,
+			 struct ha_fo_node *out, bool replicas_of_primary_only)
+{
+	size_t n = 0;
+	const struct ha_member *p = ha_fsm_member(st, primary);
+	for (unsigned i = 0; i < st->n_members; i++) {
+		const struct ha_member *m = &st->members[i];
+		if (m->id == primary)
+			continue;
+		bool fresh;
+		const Haagent__Health *h = health_of(a, m->id, &fresh);
+		struct ha_fo_node *v = &out[n];
+		memset(v, 0, sizeof(*v));
+		v->id = m->id;
+		v->name = m->name;
+		v->flags = m->flags;
+		v->priority = m->priority;
+		v->fresh = fresh && h;
+		v->gtid_current = "";
+		v->gtid_io_pos = "";
+		v->db_error = "";
+		v->last_error = "";
+		v->lag_seconds = -1;
+		if (h) {
+			v->db = (int)h->db;
+			v->db_error = h->db_error;
+			v->replicating = h->replicating &&
+					 (!p || (!strcmp(h->master_host, p->address) &&
+						 h->master_port == p->db_port));
+			v->io_running = h->io_running;
+			v->sql_running = h->sql_running;
+			v->last_error = h->last_error;
+			v->rx_age_ms = h->master_rx_age_ms;
+			v->gtid_current = h->gtid_current;
+			v->gtid_io_pos = h->gtid_io_pos;
+			v->lag_seconds = h->lag_seconds;
+			v->threads_running = h->threads_running;
+			v->loadavg1 = h->loadavg1;
+			if (h->diverged)
+				v->flags |= HA_MEMBER_DIVERGED;
+		}
+		if (replicas_of_primary_only && !v->replicating)
+			continue;
+		n++;
+	}
+	return n;
+}
+
+static void primary_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
+			 struct ha_fo_node *v)
+{
+	const struct ha_member *m = ha_fsm_member(st, id);
+	bool fresh;
+	const Haagent__Health *h = health_of(a, id, &fresh);
+	memset(v, 0, sizeof(*v));
+	v->id = id;
+	v->name = m ? m->name : "?";
+	v->fresh = fresh && h;
+	v->db = h ? (int)h->db : 0;
+	v->db_error = h ? h->db_error : "";
+}
+
+/* ---- detection ---- */
+
+static void hook_pre_failover(struct ha_agent *a, const char *old, const char *reason)
+{
+	char e1[96], e2[600];
+	snprintf(e1, sizeof(e1), "HAAGENT_OLD_PRIMARY=%s", old);
+	snprintf(e2, sizeof(e2), "HAAGENT_REASON=%s", reason);
+	const char *args[] = {old, reason, NULL};
+	const char *env[] = {e1, e2, NULL};
+	ha_hook_run(a->loop, "pre_failover", a->cfg.hook_pre_failover, args, env, NULL, NULL);
+}
+
+static void detect(struct ha_agent *a, const struct ha_fsm_state *st)
+{
+	uint64_t now = ha_now_ms();
+	struct ha_fo_node p, reps[HA_FSM_MAX_MEMBERS];
+	primary_view(a, st, st->primary_id, &p);
+	size_t n = build_view(a, st, st->primary_id, reps, false);
+	struct ha_fo_conf fc = {.confirm_ms = a->cfg.confirm_ms,
+				.hang_timeout_ms = a->cfg.hang_timeout_ms,
+				.stream_timeout_ms = a->cfg.stream_timeout_ms};
+	/* The suspicion clock: the same kind of suspicion, continuously. A primary whose agent has
+	 * not reported since this leader took over counts from then. */
+	const char *kind;
+	char why[512];
+	uint64_t for_ms = a->co.suspect_kind[0] ? now - a->co.suspect_since_ms : 0;
+	enum ha_verdict v = ha_fo_judge(&p, reps, n, &fc, for_ms, &kind, why, sizeof(why));
+	if (v == HA_PRIMARY_OK) {
+		a->co.held[0] = '\0';
+		if (a->co.suspect_kind[0])
+			ha_info("primary-ok", "primary=%s after=\"%s\"", p.name, a->co.suspect_kind);
+		a->co.suspect_kind[0] = '\0';
+		return;
+	}
+	if (strcmp(kind, a->co.suspect_kind) != 0) {
+		snprintf(a->co.suspect_kind, sizeof(a->co.suspect_kind), "%s", kind);
+		a->co.suspect_since_ms = now;
+		ha_warn("primary-suspect", "primary=%s kind=%s why=\"%s\"", p.name, kind, why);
+		/* judge again with the clock started (confirm_ms may be 0) */
+		v = ha_fo_judge(&p, reps, n, &fc, 0, &kind, why, sizeof(why));
+	}
+	snprintf(a->co.last_why, sizeof(a->co.last_why), "%s", why);
+	if (v != HA_PRIMARY_FAILED)
+		return;
+	const char *held = NULL;
+	if (!a->cfg.auto_failover)
+		held = "failover-held-disabled";
+	else if (now < a->co.tilt_until_ms)
+		held = "failover-held-tilt";
+	/* Anti-flapping: within cooldown_ms of the last failover, only strong evidence acts. */
+	const struct ha_failover *last = &st->failover;
+	if (!held && last->id && last->done_ms &&
+	    ha_unix_ms() - last->done_ms < a->cfg.cooldown_ms && !strcmp(kind, "db-hung"))
+		held = "failover-held-cooldown";
+	if (held) {
+		/* a named event once per suspicion, then quiet */
+		if (strcmp(a->co.held, held) != 0) {
+			snprintf(a->co.held, sizeof(a->co.held), "%s", held);
+			ha_warn(held, "primary=%s why=\"%s\"", p.name, why);
+			propose_event(a, held, p.name, why);
+		}
+		return;
+	}
+	ha_warn("failover-confirmed", "primary=%s why=\"%s\"", p.name, why);
+	hook_pre_failover(a, p.name, why);
+	uint8_t *buf;
+	size_t len;
+	if (ha_fsm_cmd_failover_begin(st->epoch, st->primary_id, why, ha_unix_ms(), false,
+				      raft_malloc, &buf, &len) == 0)
+		ha_agent_propose(a, buf, len);
+}
+
+/* ---- failover phases ---- */
+
+static void advance(struct ha_agent *a, const struct ha_fo_advance *adv)
+{
+	uint8_t *buf;
+	size_t len;
+	if (ha_fsm_cmd_failover_advance(adv, raft_malloc, &buf, &len) == 0)
+		ha_agent_propose(a, buf, len);
+}
+
+static void fence_hook_done(void *data, int status)
+{
+	struct ha_agent *a = data;
+	a->co.fence_hook_running = false;
+	a->co.fence_hook_result = status;
+}
+
+/* How the old primary is known to be unable to write, or NULL. */
+static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
+			     const struct ha_failover *f, char *buf, size_t size)
+{
+	bool fresh;
+	const Haagent__Health *h = health_of(a, f->old_primary, &fresh);
+	if (h && fresh && h->epoch_seen >= f->epoch) {
+		if (h->db != HAAGENT__DB_STATE__DB_UP) {
+			snprintf(buf, size, "own agent: mariadbd %s at epoch %llu",
+				 h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung" : "down",
+				 (unsigned long long)f->epoch);
+			return buf;
+		}
+		if (h->read_only) {
+			snprintf(buf, size, "own agent: read_only=ON at epoch %llu",
+				 (unsigned long long)f->epoch);
+			return buf;
+		}
+	}
+	/* The lease: the old primary stays writable only while acked by a ready leader (or, leading,
+	 * while it hears from a majority). This leader's last ack to it, or its own start, plus the
+	 * lease, plus an election timeout for a deposed leader that might still have acked it. */
+	int i = ha_agent_node_index(a, f->old_primary);
+	uint64_t last = a->co.ready_since_ms;
+	if (i >= 0 && a->health[i].last_ack_sent_ms > last)
+		last = a->health[i].last_ack_sent_ms;
+	uint64_t wait = a->cfg.lease_ms + ha_raft_election_timeout(a->raft) + LEASE_MARGIN_MS;
+	if (ha_now_ms() - last >= wait) {
+		snprintf(buf, size, "write lease expired (%llu ms without contact)",
+			 (unsigned long long)(ha_now_ms() - last));
+		return buf;
+	}
+	if (a->cfg.hook_fence[0]) {
+		if (a->co.fence_hook_failover != f->id) {
+			const struct ha_member *m = ha_fsm_member(st, f->old_primary);
+			const char *args[] = {m ? m->name : "", m ? m->address : "", NULL};
+			a->co.fence_hook_failover = f->id;
+			a->co.fence_hook_result = -2;
+			if (ha_hook_run(a->loop, "fence", a->cfg.hook_fence, args, NULL,
+					fence_hook_done, a) == 0)
+				a->co.fence_hook_running = true;
+		}
+		if (!a->co.fence_hook_running && a->co.fence_hook_result == 0) {
+			snprintf(buf, size, "fence hook succeeded");
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
+{
+	const struct ha_failover *f = &st->failover;
+	uint64_t now = ha_now_ms();
+	if (a->co.phase_seen_id != f->id || a->co.phase_seen != f->phase) {
+		a->co.phase_seen_id = f->id;
+		a->co.phase_seen = f->phase;
+		a->co.phase_seen_ms = now;
+	}
+	struct ha_fo_advance adv = {.id = f->id, .unix_ms = ha_unix_ms()};
+	char buf[256];
+	switch (f->phase) {
+	case HA_FO_BEGIN: {
+		const char *how = fenced_by(a, st, f, buf, sizeof(buf));
+		if (how == NULL)
+			return;
+		ha_info("old-primary-fenced", "failover=%llu how=\"%s\"", (unsigned long long)f->id,
+			how);
+		adv.phase = HA_FO_FENCED;
+		adv.fenced_by = how;
+		advance(a, &adv);
+		return;
+	}
+	case HA_FO_FENCED: {
+		struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
+		size_t n = build_view(a, st, f->old_primary, nodes, false);
+		/* only reports taken at the new epoch count: they were sampled after the fence */
+		for (size_t i = 0; i < n; i++) {
+			bool fresh;
+			const Haagent__Health *h = health_of(a, nodes[i].id, &fresh);
+			if (h && h->epoch_seen < f->epoch)
+				nodes[i].fresh = false;
+		}
+		bool waited = now - a->co.phase_seen_ms >= a->cfg.apply_timeout_ms;
+		char why[1024];
+		int best = ha_fo_choose(nodes, n, !waited, why, sizeof(why));
+		if (best < 0) {
+			/* All are still applying, or nobody is eligible: keep waiting, say why. */
+			if (strcmp(why, a->co.last_why) != 0) {
+				ha_warn("failover-waiting", "failover=%llu why=\"%s\"",
+					(unsigned long long)f->id, why);
+				snprintf(a->co.last_why, sizeof(a->co.last_why), "%s", why);
+			}
+			return;
+		}
+		/* transactions the old primary had (as last reported) that the candidate lacks */
+		int oi = ha_agent_node_index(a, f->old_primary);
+		struct ha_gtid_pos old, cand, miss;
+		char lost[HA_FSM_TEXT_MAX] = "";
+		uint64_t lost_count = 0;
+		if (oi >= 0 && ha_gtid_parse(a->health[oi].last_binlog, &old, NULL) == 0 &&
+		    ha_gtid_parse(nodes[best].gtid_current, &cand, NULL) == 0) {
+			ha_gtid_missing_from(&old, &cand, &miss, NULL);
+			ha_gtid_format(&miss, lost, sizeof(lost));
+			lost_count = ha_gtid_count_missing(&old, &cand);
+		}
+		ha_info("candidate-chosen", "failover=%llu candidate=%s why=\"%s\" lost=%llu",
+			(unsigned long long)f->id, nodes[best].name, why,
+			(unsigned long long)lost_count);
+		adv.phase = HA_FO_PROMOTING;
+		adv.candidate = nodes[best].id;
+		adv.lost_gtid = lost;
+		adv.lost_count = lost_count;
+		adv.detail = why;
+		advance(a, &adv);
+		return;
+	}
+	case HA_FO_PROMOTING: {
+		bool fresh;
+		const Haagent__Health *h = health_of(a, f->candidate, &fresh);
+		if (!h || h->writable_epoch != f->epoch)
+			return;
+		const struct ha_member *o = ha_fsm_member(st, f->old_primary);
+		const struct ha_member *c = ha_fsm_member(st, f->candidate);
+		char detail[256];
+		snprintf(detail, sizeof(detail), "%s writable at epoch %llu; lost %llu transactions",
+			 c ? c->name : "?", (unsigned long long)f->epoch,
+			 (unsigned long long)f->lost_count);
+		ha_info("failover-done", "failover=%llu %s", (unsigned long long)f->id, detail);
+		adv.phase = HA_FO_DONE;
+		adv.detail = detail;
+		advance(a, &adv);
+		char epoch[24], e1[96], e2[96], e3[64];
+		snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)f->epoch);
+		snprintf(e1, sizeof(e1), "HAAGENT_OLD_PRIMARY=%s", o ? o->name : "");
+		snprintf(e2, sizeof(e2), "HAAGENT_NEW_PRIMARY=%s", c ? c->name : "");
+		snprintf(e3, sizeof(e3), "HAAGENT_EPOCH=%s", epoch);
+		const char *args[] = {o ? o->name : "", c ? c->name : "", epoch, NULL};
+		const char *env[] = {e1, e2, e3, NULL};
+		ha_hook_run(a->loop, "post_failover", a->cfg.hook_post_failover, args, env, NULL,
+			    NULL);
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+/* ---- divergence: agents report it, the coordinator records it ---- */
+
+static bool record_divergence(struct ha_agent *a, const struct ha_fsm_state *st)
+{
+	for (unsigned i = 0; i < st->n_members; i++) {
+		const struct ha_member *m = &st->members[i];
+		bool fresh;
+		const Haagent__Health *h = health_of(a, m->id, &fresh);
+		if (!h || !fresh || h->epoch_seen != st->epoch || m->id == st->primary_id)
+			continue;
+		bool recorded = (m->flags & HA_MEMBER_DIVERGED) != 0;
+		bool reported = h->diverged;
+		/* cleared only once the node is back replicating from the primary */
+		if (recorded && !reported && !(h->replicating && h->io_running))
+			continue;
+		if (recorded == reported && (!reported || !strcmp(m->errant_gtid, h->errant_gtid)))
+			continue;
+		uint8_t *buf;
+		size_t len;
+		if (ha_fsm_cmd_node_diverged(m->id, reported, h->errant_gtid, ha_unix_ms(),
+					     raft_malloc, &buf, &len) == 0) {
+			ha_warn(reported ? "node-diverged" : "node-converged", "node=%s errant=%s",
+				m->name, h->errant_gtid);
+			ha_agent_propose(a, buf, len);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- the live plan shown by status ---- */
+
+static void plan(struct ha_agent *a, const struct ha_fsm_state *st)
+{
+	a->co.n_plan_blockers = 0;
+	a->co.plan_candidate[0] = '\0';
+#define BLOCK(...)                                                                                 \
+	do {                                                                                       \
+		if (a->co.n_plan_blockers < 4)                                                     \
+			snprintf(a->co.plan_blockers[a->co.n_plan_blockers++],                     \
+				 sizeof(a->co.plan_blockers[0]), __VA_ARGS__);                     \
+	} while (0)
+	if (!a->cfg.auto_failover)
+		BLOCK("automatic failover is disabled in the configuration");
+	if (ha_now_ms() < a->co.tilt_until_ms)
+		BLOCK("tilt: the coordinator's loop was stalled; no decision for a few seconds");
+	if (st->primary_id == 0 || ha_fsm_failover_active(st)) {
+		if (ha_fsm_failover_active(st))
+			BLOCK("a failover is in progress (%s)", ha_fo_phase_name(st->failover.phase));
+		return;
+	}
+	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
+	size_t n = build_view(a, st, st->primary_id, nodes, false);
+	char why[1024];
+	int best = ha_fo_choose(nodes, n, false, why, sizeof(why));
+	if (best >= 0)
+		snprintf(a->co.plan_candidate, sizeof(a->co.plan_candidate), "%s", nodes[best].name);
+	else
+		BLOCK("%s", why);
+	unsigned reachable = 1;
+	for (unsigned i = 0; i < a->cfg.n_nodes; i++)
+		if ((int)i != a->cfg.self && ha_agent_fresh(a, (int)i))
+			reachable++;
+	if (reachable * 2 <= a->cfg.n_nodes)
+		BLOCK("no quorum: only %u of %u agents reachable", reachable, a->cfg.n_nodes);
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i].fresh && nodes[i].lag_seconds > 60)
+			BLOCK("%s lags %lld s", nodes[i].name, (long long)nodes[i].lag_seconds);
+#undef BLOCK
+}
+
+/* ---- tick ---- */
+
+void ha_coord_tick(struct ha_agent *a)
+{
+	uint64_t now = ha_now_ms();
+	if (a->co.ready_since_ms == 0) {
+		a->co.ready_since_ms = now;
+		a->co.last_tick_ms = now;
+	}
+	/* TILT: the timer fired far too late, so every "last seen" looks old. */
+	if (now - a->co.last_tick_ms > a->cfg.report_interval_ms + TILT_LATE_MS) {
+		a->co.tilt_until_ms = now + TILT_HOLD_MS;
+		ha_warn("tilt", "late_ms=%llu hold_ms=%d",
+			(unsigned long long)(now - a->co.last_tick_ms), TILT_HOLD_MS);
+	}
+	a->co.last_tick_ms = now;
+
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	plan(a, st);
+	if (a->proposing)
+		return;
+	if (st->n_members == 0) {
+		init_members(a);
+		return;
+	}
+	if (st->primary_id == 0 && st->epoch == 0) {
+		bootstrap_primary(a, st);
+		return;
+	}
+	set_note(a, "");
+	if (ha_fsm_failover_active(st)) {
+		run_failover(a, st);
+		return;
+	}
+	if (record_divergence(a, st))
+		return;
+	if (st->primary_id != 0)
+		detect(a, st);
+}
+
+void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp,
+			  Haagent__Failover *fo)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	if (st->failover.id) {
+		ha_fsm_failover_to_pb(&st->failover, fo);
+		resp->failover = fo;
+	}
+	resp->plan_candidate = a->co.plan_candidate;
+	resp->paused = !a->cfg.auto_failover;
+}

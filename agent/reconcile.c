@@ -1,0 +1,141 @@
+/* Every agent converges its own server to the replicated state (one action at a time, on the
+ * action worker; the loop only decides):
+ *
+ *   1. writable only if this node is the epoch's primary AND holds the write lease; otherwise
+ *      read_only=ON and client sessions killed (fencing, including self-fencing on a partition);
+ *   2. the epoch's primary stops replicating, records the epoch in haagent.heartbeat, and turns
+ *      read_only off once it holds the lease;
+ *   3. every other node replicates from the epoch's primary, but only when its own GTID history
+ *      is contained in the primary's; otherwise it is diverged and is left alone.
+ *
+ * A coordinator crash loses nothing here: agents act on the replicated state, whoever leads. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent_int.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "hooks.h"
+
+#define BACKOFF_MS 1000
+#define DIVERGED_RECHECK_MS 30000
+
+static const char *my_role(const struct ha_fsm_state *st, uint32_t me)
+{
+	if (st->primary_id == me)
+		return "primary";
+	if (st->primary_id == 0)
+		return "none";
+	const struct ha_member *m = ha_fsm_member(st, me);
+	if (m && (m->flags & HA_MEMBER_DIVERGED))
+		return "diverged";
+	return "replica";
+}
+
+static void role_hook(struct ha_agent *a, const struct ha_fsm_state *st)
+{
+	const char *role = my_role(st, a->self->id);
+	if (!strcmp(role, a->rc.role) && a->rc.role_epoch == st->epoch)
+		return;
+	bool changed = strcmp(role, a->rc.role) != 0;
+	snprintf(a->rc.role, sizeof(a->rc.role), "%s", role);
+	a->rc.role_epoch = st->epoch;
+	if (!changed)
+		return;
+	const struct ha_member *p = ha_fsm_member(st, st->primary_id);
+	char epoch[24];
+	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)st->epoch);
+	ha_info("role-change", "role=%s epoch=%s primary=%s", role, epoch, p ? p->name : "none");
+	char e1[96], e2[96], e3[128], e4[96];
+	snprintf(e1, sizeof(e1), "HAAGENT_NODE=%s", a->self->name);
+	snprintf(e2, sizeof(e2), "HAAGENT_ROLE=%s", role);
+	snprintf(e3, sizeof(e3), "HAAGENT_PRIMARY=%s", p ? p->name : "");
+	snprintf(e4, sizeof(e4), "HAAGENT_EPOCH=%s", epoch);
+	const char *args[] = {role, epoch, p ? p->name : "", NULL};
+	const char *env[] = {e1, e2, e3, e4, NULL};
+	ha_hook_run(a->loop, "on_role_change", a->cfg.hook_on_role_change, args, env, NULL, NULL);
+}
+
+static void submit(struct ha_agent *a, const struct ha_action_req *q, const char *why)
+{
+	if (ha_action_submit(a->action, q) == 0)
+		ha_info("reconcile", "action=%s why=\"%s\"", ha_action_name(q->kind), why);
+}
+
+void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	if (st->n_members == 0)
+		return; /* not bootstrapped: leave the servers as the operator set them up */
+	role_hook(a, st);
+	if (s->db != HA_DB_UP || ha_action_busy(a->action) || ha_now_ms() < a->rc.backoff_until_ms)
+		return;
+	if (st->primary_id == 0 && st->epoch == 0)
+		return; /* bootstrap has not established a primary yet */
+
+	uint32_t me = a->self->id;
+	bool primary = st->primary_id == me;
+	bool lease = ha_agent_lease_held(a);
+	struct ha_action_req q = {0};
+
+	if (!s->read_only && !(primary && lease)) {
+		q.kind = HA_ACT_FENCE;
+		submit(a, &q, primary ? "write lease lost" : "not the primary of this epoch");
+		return;
+	}
+	if (primary) {
+		if (s->replicating || (s->read_only && lease)) {
+			q.kind = HA_ACT_PROMOTE;
+			q.writable = lease;
+			q.epoch = st->epoch;
+			snprintf(q.node, sizeof(q.node), "%s", a->self->name);
+			submit(a, &q, "primary of this epoch");
+		}
+		return;
+	}
+	if (st->primary_id == 0)
+		return; /* between fencing and promotion: keep replicating from whoever it was */
+	const struct ha_member *p = ha_fsm_member(st, st->primary_id);
+	if (p == NULL)
+		return;
+	const struct ha_member *mine = ha_fsm_member(st, me);
+	bool diverged = a->rc.diverged || (mine && (mine->flags & HA_MEMBER_DIVERGED));
+	if (diverged && ha_now_ms() - a->rc.diverged_checked_ms < DIVERGED_RECHECK_MS)
+		return; /* never repointed automatically; rechecked now and then (re-cloned?) */
+	bool pointed = s->replicating && !strcmp(s->master_host, p->address) &&
+		       s->master_port == p->db_port;
+	if (pointed && !diverged)
+		return;
+	q.kind = HA_ACT_REPOINT;
+	snprintf(q.target_host, sizeof(q.target_host), "%s", p->address);
+	q.target_port = p->db_port;
+	a->rc.diverged_checked_ms = ha_now_ms();
+	submit(a, &q, diverged ? "recheck diverged node" : "primary of this epoch changed");
+}
+
+void ha_reconcile_done(void *data, const struct ha_action_result *r)
+{
+	struct ha_agent *a = data;
+	snprintf(a->rc.last_action, sizeof(a->rc.last_action), "%s: %s%s", ha_action_name(r->kind),
+		 r->rc ? "failed: " : "", r->msg);
+	if (r->rc) {
+		ha_warn("reconcile-failed", "action=%s error=\"%s\"", ha_action_name(r->kind), r->msg);
+		a->rc.backoff_until_ms = ha_now_ms() + BACKOFF_MS;
+	} else {
+		ha_info("reconcile-done", "action=%s result=\"%s\"", ha_action_name(r->kind), r->msg);
+		/* act again only on a sample taken after this action */
+		a->rc.backoff_until_ms = ha_now_ms() + a->cfg.probe_interval_ms + 50;
+	}
+	if (r->kind == HA_ACT_REPOINT && r->rc == 0) {
+		if (r->diverged && !a->rc.diverged)
+			ha_warn("diverged", "errant=%s", r->errant);
+		a->rc.diverged = r->diverged;
+		snprintf(a->rc.errant, sizeof(a->rc.errant), "%s", r->diverged ? r->errant : "");
+	}
+	if (r->kind == HA_ACT_PROMOTE && r->rc == 0 && strstr(r->msg, "writable"))
+		a->rc.writable_epoch = r->epoch;
+	if (r->kind == HA_ACT_FENCE && r->rc == 0)
+		a->rc.writable_epoch = 0;
+	if (!a->stopping)
+		ha_agent_report_now(a);
+}
