@@ -216,6 +216,44 @@ static int cmd_status(struct globals *g, int argc, char **argv)
 	return rc;
 }
 
+static int cmd_events(struct globals *g, int argc, char **argv)
+{
+	int rc = parse_cmd_opts(g, argc, argv, "events", NULL);
+	if (rc != 0)
+		return rc;
+	struct target t[MAX_TARGETS];
+	unsigned n;
+	struct ha_err e = {0};
+	if ((rc = targets_of(g, t, &n, &e)) != 0) {
+		fprintf(stderr, "haadm: events: %s\n", e.msg);
+		return rc;
+	}
+	Haagent__EventsRequest req = HAAGENT__EVENTS_REQUEST__INIT;
+	/* the history is replicated: the first agent that answers has it */
+	for (unsigned i = 0; i < n; i++) {
+		int type;
+		uint8_t *buf;
+		size_t len;
+		if (ha_call(t[i].host, t[i].port, HA_MSG_EVENTS_REQUEST, &req, g->timeout_ms, &type,
+			    &buf, &len, &e) != 0)
+			continue;
+		Haagent__EventsResponse *r = type == HA_MSG_EVENTS_RESPONSE
+						 ? haagent__events_response__unpack(NULL, len, buf)
+						 : NULL;
+		free(buf);
+		if (r == NULL) {
+			ha_err_set(&e, HA_EPROTO, "%s:%u sent an unexpected reply", t[i].host,
+				   t[i].port);
+			continue;
+		}
+		ha_render_events(stdout, r, g->json);
+		haagent__events_response__free_unpacked(r, NULL);
+		return 0;
+	}
+	fprintf(stderr, "haadm: events: no agent answered: %s\n", e.msg);
+	return HA_ECONNECT;
+}
+
 static int cmd_version(struct globals *g, int argc, char **argv)
 {
 	int rc = parse_cmd_opts(g, argc, argv, "version", NULL);
@@ -257,6 +295,15 @@ static const struct command commands[] = {
      "Exit status: 0 authoritative answer (or --local), 6 no leader (local view printed),\n"
      "4 no agent reachable.",
      cmd_status},
+    {"events", "the cluster's decisions: failovers, fencing, promotions, divergence",
+     "events [--json]",
+     "Prints the replicated event history (the last 64 decisions), oldest first: every\n"
+     "failover step (failover-begin, old-primary-fenced, candidate-chosen, failover-done),\n"
+     "held decisions (failover-held-disabled/-tilt/-cooldown) and divergence\n"
+     "(node-diverged, node-converged). Any agent answers from its replicated copy.\n"
+     "\n"
+     "  --json    stable JSON for scripts (docs/json.md)",
+     cmd_events},
     {"version", "print haadm's version", "version [--json]", "Prints the version.", cmd_version},
     {"help", "describe a command", "help [COMMAND]", "Describes COMMAND, or lists commands.",
      cmd_help},

@@ -1,6 +1,7 @@
 #include "render.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "../common/buf.h"
 
@@ -25,6 +26,55 @@ static bool db_up(const Haagent__NodeStatus *n)
 	return n->has_health && n->health && n->health->db == HAAGENT__DB_STATE__DB_UP;
 }
 
+static const char *name_of(const Haagent__StatusResponse *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (s->nodes[i]->id == id)
+			return s->nodes[i]->name;
+	return NULL;
+}
+
+static const char *phase_name(uint32_t p)
+{
+	static const char *const names[] = {"none", "fencing", "fenced", "promoting", "done",
+					    "aborted"};
+	return p < 6 ? names[p] : "?";
+}
+
+static uint64_t span(uint64_t from, uint64_t to)
+{
+	return from && to >= from ? to - from : 0;
+}
+
+static void failover_json(struct ha_json *j, const Haagent__StatusResponse *s)
+{
+	const Haagent__Failover *f = s->failover;
+	if (f == NULL || f->id == 0) {
+		ha_json_null(j, "failover");
+		return;
+	}
+	ha_json_obj_begin(j, "failover");
+	ha_json_uint(j, "id", f->id);
+	ha_json_str(j, "phase", phase_name(f->phase));
+	ha_json_bool(j, "planned", f->planned);
+	ha_json_str_or_null(j, "old_primary", name_of(s, f->old_primary));
+	ha_json_str_or_null(j, "new_primary", f->candidate ? name_of(s, f->candidate) : NULL);
+	ha_json_uint(j, "epoch", f->epoch);
+	ha_json_str(j, "reason", f->reason);
+	ha_json_str_or_null(j, "fenced_by", f->fenced_by);
+	ha_json_str_or_null(j, "detail", f->detail);
+	ha_json_str_or_null(j, "lost_gtid", f->lost_gtid);
+	ha_json_uint(j, "lost_count", f->lost_count);
+	ha_json_uint(j, "begin_unix_ms", f->begin_unix_ms);
+	ha_json_obj_begin(j, "phase_ms");
+	ha_json_uint(j, "fence", span(f->begin_unix_ms, f->fenced_unix_ms));
+	ha_json_uint(j, "choose", span(f->fenced_unix_ms, f->promoting_unix_ms));
+	ha_json_uint(j, "promote", span(f->promoting_unix_ms, f->done_unix_ms));
+	ha_json_uint(j, "total", span(f->begin_unix_ms, f->done_unix_ms));
+	ha_json_obj_end(j);
+	ha_json_obj_end(j);
+}
+
 void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 {
 	struct ha_buf b = HA_BUF_INIT;
@@ -41,6 +91,15 @@ void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 	ha_json_str(&j, "served_by", s->served_by);
 	ha_json_str_or_null(&j, "note", s->note);
 	ha_json_uint(&j, "commit_index", s->commit_index);
+	ha_json_bool(&j, "auto_failover", !s->paused);
+	failover_json(&j, s);
+	ha_json_obj_begin(&j, "plan");
+	ha_json_str_or_null(&j, "candidate", s->plan_candidate);
+	ha_json_arr_begin(&j, "blockers");
+	for (size_t i = 0; i < s->n_plan_blockers; i++)
+		ha_json_str(&j, NULL, s->plan_blockers[i]);
+	ha_json_arr_end(&j);
+	ha_json_obj_end(&j);
 	ha_json_arr_begin(&j, "nodes");
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		const Haagent__NodeStatus *n = s->nodes[i];
@@ -105,6 +164,17 @@ void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 			ha_json_uint(&j, "probe_ms", h->probe_ms);
 		else
 			ha_json_null(&j, "probe_ms");
+		ha_json_str_or_null(&j, "errant_gtid", h ? h->errant_gtid : NULL);
+		if (h) {
+			ha_json_uint(&j, "epoch_seen", h->epoch_seen);
+			ha_json_bool(&j, "write_lease", h->lease_held);
+			ha_json_uint(&j, "master_rx_age_ms", h->master_rx_age_ms);
+		} else {
+			ha_json_null(&j, "epoch_seen");
+			ha_json_null(&j, "write_lease");
+			ha_json_null(&j, "master_rx_age_ms");
+		}
+		ha_json_str_or_null(&j, "last_action", h ? h->action : NULL);
 		ha_json_str(&j, "agent", n->agent_reachable ? "reachable" : "unreachable");
 		if (n->has_health)
 			ha_json_uint(&j, "report_age_ms", n->report_age_ms);
@@ -139,6 +209,28 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 		fprintf(f, "(answered by %s, which does not know a ready leader)\n", s->served_by);
 	if (s->note && s->note[0])
 		fprintf(f, "note: %s\n", s->note);
+	const Haagent__Failover *fo = s->failover;
+	if (fo && fo->id) {
+		const char *o = name_of(s, fo->old_primary), *c = name_of(s, fo->candidate);
+		fprintf(f, "%s #%llu: %s, %s -> %s at epoch %llu", fo->planned ? "switchover" : "failover",
+			(unsigned long long)fo->id, phase_name(fo->phase), o ? o : "?",
+			c ? c : "(choosing)", (unsigned long long)fo->epoch);
+		if (fo->done_unix_ms)
+			fprintf(f, " in %.2f s (fence %.2f, choose %.2f, promote %.2f), lost %llu",
+				span(fo->begin_unix_ms, fo->done_unix_ms) / 1000.0,
+				span(fo->begin_unix_ms, fo->fenced_unix_ms) / 1000.0,
+				span(fo->fenced_unix_ms, fo->promoting_unix_ms) / 1000.0,
+				span(fo->promoting_unix_ms, fo->done_unix_ms) / 1000.0,
+				(unsigned long long)fo->lost_count);
+		fprintf(f, "\n  reason: %s\n", fo->reason);
+	}
+	if (s->authoritative) {
+		fprintf(f, "failover plan: %s%s", s->plan_candidate[0] ? "would promote " : "",
+			s->plan_candidate[0] ? s->plan_candidate : "no candidate");
+		for (size_t i = 0; i < s->n_plan_blockers; i++)
+			fprintf(f, "%s%s", i ? "; " : " (blocked: ", s->plan_blockers[i]);
+		fprintf(f, "%s\n", s->n_plan_blockers ? ")" : "");
+	}
 	fprintf(f, "\n%-10s %-10s %-7s %-4s %-24s %-5s %-11s %-10s %-11s\n", "NODE", "ROLE", "DB",
 	        "RO", "GTID", "LAG", "IO/SQL", "LOAD", "AGENT");
 	for (size_t i = 0; i < s->n_nodes; i++) {
@@ -171,14 +263,57 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 		const Haagent__Health *h = n->has_health ? n->health : NULL;
 		if (h == NULL)
 			continue;
-		const char *err = h->db != HAAGENT__DB_STATE__DB_UP ? h->db_error
-		                  : h->last_error[0]                ? h->last_error
-		                                                    : NULL;
+				const char *err = h->db != HAAGENT__DB_STATE__DB_UP ? h->db_error
+				  : h->errant_gtid[0]               ? h->action
+				  : h->last_error[0]                ? h->last_error
+								    : NULL;
 		if (err && err[0]) {
 			if (!any)
 				fprintf(f, "\n");
 			any = true;
 			fprintf(f, "%s: %s\n", n->name, err);
 		}
+	}
+}
+
+void ha_render_events(FILE *f, const Haagent__EventsResponse *r, bool json)
+{
+	if (json) {
+		struct ha_buf b = HA_BUF_INIT;
+		struct ha_json j;
+		ha_json_init(&j, &b, true);
+		ha_json_obj_begin(&j, NULL);
+		ha_json_uint(&j, "format", 1);
+		ha_json_arr_begin(&j, "events");
+		for (size_t i = 0; i < r->n_events; i++) {
+			const Haagent__Event *e = r->events[i];
+			ha_json_obj_begin(&j, NULL);
+			ha_json_uint(&j, "seq", e->seq);
+			ha_json_uint(&j, "unix_ms", e->unix_ms);
+			ha_json_str(&j, "name", e->name);
+			ha_json_str_or_null(&j, "node", e->node);
+			ha_json_uint(&j, "epoch", e->epoch);
+			ha_json_str_or_null(&j, "detail", e->detail);
+			ha_json_obj_end(&j);
+		}
+		ha_json_arr_end(&j);
+		ha_json_obj_end(&j);
+		fprintf(f, "%s\n", ha_buf_cstr(&b));
+		ha_buf_free(&b);
+		return;
+	}
+	for (size_t i = 0; i < r->n_events; i++) {
+		const Haagent__Event *e = r->events[i];
+		char when[32] = "-";
+		if (e->unix_ms) {
+			time_t t = (time_t)(e->unix_ms / 1000);
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+				 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+				 tm.tm_sec, (int)(e->unix_ms % 1000));
+		}
+		fprintf(f, "%4llu %-24s %-22s %-8s epoch=%llu %s\n", (unsigned long long)e->seq, when,
+			e->name, e->node, (unsigned long long)e->epoch, e->detail);
 	}
 }
