@@ -1,0 +1,209 @@
+"""Automatic failover with real mariadbd and haagentd: no acknowledged write lost, the old primary
+fenced, replicas repointed, the old primary rejoining; and the cases that must not fail over."""
+
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from harness import Sandbox
+from writer import Writer
+
+
+def gtid(sb, n):
+    return sb.sql(n, "SELECT @@gtid_current_pos")
+
+
+class FailoverTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Sandbox(first=41)
+        cls.addClassCleanup(cls.sb.destroy)
+        cls.sb.up()
+
+    def setUp(self):
+        self.sb.up()
+        s = self.sb.wait_leader()
+        # every node up, replicating from the primary, nobody diverged
+        self.sb.wait_for(lambda: self._whole(), 30, what="a whole cluster")
+
+    def _whole(self):
+        s = self.sb.status()
+        if not s["primary"]:
+            return None
+        for n in s["nodes"]:
+            if n["db"] != "up" or n["agent"] != "reachable":
+                return None
+            if n["name"] != s["primary"] and not (n["role"] == "replica" and n["io_running"]):
+                return None
+        return s
+
+    def _events(self):
+        r = self.sb.haadm("events", "--json")
+        import json
+        return json.loads(r.stdout)["events"]
+
+    def _wait_new_primary(self, old, timeout=15):
+        def pred():
+            s = self.sb.status(conf_node=1 if old != "node1" else 2)
+            p = s.get("primary")
+            if p and p != old and self.sb.node(s, p)["read_only"] is False:
+                return s
+            return None
+        return self.sb.wait_for(pred, timeout, interval=0.05, what=f"a primary other than {old}")
+
+    def _check_after(self, w, old, new):
+        sb = self.sb
+        n_new = int(new[-1])
+        # every acknowledged write is on the new primary
+        missing = w.missing_on(n_new)
+        self.assertEqual(missing, [], f"acknowledged writes lost: {missing[:20]}")
+        # the other replica(s) follow the new primary and converge
+        def converged():
+            s = sb.status()
+            want = gtid(sb, n_new)
+            for x in s["nodes"]:
+                if x["name"] in (new, old):
+                    continue
+                if x["master"] != f"{sb.ip(n_new)}:3306" or x["gtid"] != want:
+                    return None
+            return s
+        sb.wait_for(converged, 15, what=f"replicas following {new}")
+        ev = [e["name"] for e in self._events()]
+        for name in ("failover-begin", "old-primary-fenced", "candidate-chosen", "failover-done"):
+            self.assertIn(name, ev)
+
+    def _check_rejoin(self, old, new):
+        sb = self.sb
+        n_old, n_new = int(old[-1]), int(new[-1])
+        sb.up()  # restarts what is missing
+        def rejoined():
+            s = sb.status()
+            x = sb.node(s, old)
+            return (x["role"] == "replica" and x["read_only"] is True and x["io_running"]
+                    and x["master"] == f"{sb.ip(n_new)}:3306" and x["gtid"] == gtid(sb, n_new))
+        sb.wait_for(rejoined, 30, what=f"{old} rejoined as a replica of {new}")
+        # the old primary accepted no write of its own after it was fenced: its history is a
+        # prefix of the new primary's
+        self.assertEqual(sb.sql(n_old, "SELECT COUNT(*) FROM sandbox.ledger"),
+                         sb.sql(n_new, "SELECT COUNT(*) FROM sandbox.ledger"))
+
+    def test_1_kill_primary_mariadbd_under_load(self):
+        sb = self.sb
+        s = sb.status()
+        old = s["primary"]
+        epoch = s["epoch"]
+        w = Writer(sb)
+        w.setup()
+        w.start()
+        try:
+            w.wait_acks(100)
+            os.kill(sb.db_pid(int(old[-1])), signal.SIGKILL)
+            t0 = time.monotonic()
+            s2 = self._wait_new_primary(old)
+            took = time.monotonic() - t0
+            w.wait_acks(100)
+        finally:
+            w.stop()
+        new = s2["primary"]
+        self.assertGreater(s2["epoch"], epoch)
+        print(f"mariadbd kill -9: {new} writable {took:.2f}s later; {len(w.acked)} acked writes")
+        self._check_after(w, old, new)
+        fo = sb.status()["failover"]
+        self.assertEqual(fo["phase"], "done")
+        self.assertIn("mariadbd down", fo["fenced_by"])
+        self._check_rejoin(old, new)
+
+    def test_2_kill_whole_primary_node(self):
+        sb = self.sb
+        s = sb.status()
+        old = s["primary"]
+        n_old = int(old[-1])
+        w = Writer(sb)
+        w.setup()
+        w.start()
+        try:
+            w.wait_acks(100)
+            os.kill(sb.agent_pid(n_old), signal.SIGKILL)
+            os.kill(sb.db_pid(n_old), signal.SIGKILL)
+            t0 = time.monotonic()
+            s2 = self._wait_new_primary(old, timeout=20)
+            took = time.monotonic() - t0
+            w.wait_acks(100)
+        finally:
+            w.stop()
+        new = s2["primary"]
+        print(f"node kill -9: {new} writable {took:.2f}s later")
+        self._check_after(w, old, new)
+        fo = sb.status(conf_node=int(new[-1]))["failover"]
+        self.assertTrue("lease expired" in fo["fenced_by"] or "fence hook" in fo["fenced_by"],
+                        fo["fenced_by"])
+        self._check_rejoin(old, new)
+
+    def _restart_agents_with(self, extra):
+        """Restarts every agent with `extra` appended to its config ("" restores it)."""
+        sb = self.sb
+        for n in (1, 2, 3):
+            pid = sb.agent_pid(n)
+            if pid:
+                os.kill(pid, signal.SIGTERM)
+        sb.wait_for(lambda: all(sb.agent_pid(n) is None for n in (1, 2, 3)), 15,
+                    what="agents stopped")
+        for n in (1, 2, 3):
+            conf = sb.conf(n)
+            with open(conf) as f:
+                text = f.read().split("\n# test hooks\n")[0]
+            with open(conf, "w") as f:
+                f.write(text + (f"\n# test hooks\n{extra}" if extra else ""))
+        sb.up()
+        sb.wait_leader()
+
+    def test_3_coordinator_killed_in_the_middle(self):
+        """The coordinator's agent dies at the moment it begins a failover (a one-shot
+        pre_failover hook kills it); the next coordinator finishes the job."""
+        sb = self.sb
+        marker = os.path.join(sb.dir, "coordinator-killed")
+        hook = os.path.join(sb.dir, "kill-coordinator.sh")
+        with open(hook, "w") as f:
+            f.write(f"#!/bin/sh\n[ -e {marker} ] && exit 0\necho $PPID > {marker}\nkill -9 $PPID\n")
+        os.chmod(hook, 0o755)
+        self._restart_agents_with(f"[hooks]\npre_failover = {hook}\n")
+        try:
+            self.sb.wait_for(lambda: self._whole(), 30, what="a whole cluster")
+            s = sb.status()
+            old = s["primary"]
+            n_old = int(old[-1])
+            n_events = len([e for e in self._events() if e["name"] == "failover-begin"])
+            w = Writer(sb)
+            w.setup()
+            w.start()
+            try:
+                w.wait_acks(50)
+                os.kill(sb.db_pid(n_old), signal.SIGKILL)
+                s2 = self._wait_new_primary(old, timeout=20)
+                w.wait_acks(50)
+            finally:
+                w.stop()
+            # the hook ran on the coordinator and killed it
+            self.assertTrue(os.path.exists(marker), "pre_failover hook did not run")
+            with open(marker) as f:
+                dead = int(f.read())
+            alive = [sb.agent_pid(n) for n in (1, 2, 3)]
+            self.assertNotIn(dead, alive, "the coordinator that began the failover must be dead")
+            new = s2["primary"]
+            self._check_after(w, old, new)
+            # one failover, not two; and exactly one writable primary
+            begins = [e for e in self._events() if e["name"] == "failover-begin"]
+            self.assertEqual(len(begins), n_events + 1)
+            s3 = sb.status(conf_node=int(new[-1]))
+            writable = [x["name"] for x in s3["nodes"] if x["read_only"] is False]
+            self.assertEqual(writable, [new])
+            print(f"coordinator (pid {dead}) killed at failover begin; {new} promoted by its successor")
+        finally:
+            self._restart_agents_with("")
+        self._check_rejoin(old, new)
+
+
+if __name__ == "__main__":
+    unittest.main()
