@@ -86,6 +86,20 @@ need_bins() {
 	[ -x "$haadm" ] || die "$haadm not found; build first or set HAADM"
 }
 
+# Starts a node's process in the background. With HA_SANDBOX_CGROUP=PREFIX (a path in a cgroup v2
+# hierarchy; tests use it to inject network faults), node N's processes start inside PREFIX-nodeN,
+# so that every socket they open belongs to that cgroup.
+launch() { # node command...
+	local n=$1
+	shift
+	if [ -n "${HA_SANDBOX_CGROUP:-}" ]; then
+		mkdir -p "$HA_SANDBOX_CGROUP-node$n"
+		setsid sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$HA_SANDBOX_CGROUP-node$n" "$@" &
+	else
+		setsid "$@" &
+	fi
+}
+
 port_busy() { # ip port -> 0 when something listens there
 	ss -Hltn "src $1:$2" 2>/dev/null | grep -q .
 }
@@ -170,7 +184,7 @@ start_db() {
 	ip=$(ip_of "$n")
 	if alive "$d/mariadbd.pid"; then return 0; fi
 	port_busy "$ip" "$db_port" && die "port $ip:$db_port is already in use (by another process); choose --db-port or --net"
-	setsid mariadbd --defaults-file="$d/my.cnf" </dev/null >>"$d/mariadbd.out" 2>&1 &
+	launch "$n" mariadbd --defaults-file="$d/my.cnf" </dev/null >>"$d/mariadbd.out" 2>&1
 	for i in $(seq 1 150); do
 		if mariadb-admin --no-defaults -uroot --socket="$d/mariadbd.sock" --connect-timeout=1 ping >/dev/null 2>&1; then
 			return 0
@@ -238,7 +252,7 @@ start_agent() {
 	if alive "$d/agent.pid"; then return 0; fi
 	port_busy "$ip" "$raft_port" && die "port $ip:$raft_port (raft) is already in use"
 	port_busy "$ip" "$rpc_port" && die "port $ip:$rpc_port (rpc) is already in use"
-	setsid "$haagentd" -c "$(conf_of "$n")" </dev/null >>"$d/agent.log" 2>&1 &
+	launch "$n" "$haagentd" -c "$(conf_of "$n")" </dev/null >>"$d/agent.log" 2>&1
 	echo $! >"$d/agent.pid"
 }
 

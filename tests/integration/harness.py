@@ -43,13 +43,15 @@ def wait_for(pred, timeout, interval=0.1, what="condition"):
 
 
 class Sandbox:
-    def __init__(self, first, snapshot_threshold=None):
+    def __init__(self, first, snapshot_threshold=None, cgroup_prefix=None):
         self.dir = tempfile.mkdtemp(prefix="haagent-it-")
         self.first = first
         self.args = ["bash", SANDBOX, "--dir", self.dir, "--net", "127.0.0.", "--first", str(first)]
         if snapshot_threshold:
             self.args += ["--snapshot-threshold", str(snapshot_threshold)]
         self.env = dict(os.environ, HAADM=HAADM, HAAGENTD=HAAGENTD)
+        if cgroup_prefix:
+            self.env["HA_SANDBOX_CGROUP"] = cgroup_prefix
         self.destroyed = False
         _live.append(self)
 
