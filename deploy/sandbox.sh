@@ -8,6 +8,7 @@
 #   deploy/sandbox.sh destroy   stop and remove the sandbox directory
 #   deploy/sandbox.sh env       print shell variables for the sandbox (eval "$(... env)")
 #   deploy/sandbox.sh sql N SQL run SQL on node N as root (over its socket)
+#   deploy/sandbox.sh start-db N start node N's mariadbd only (not its agent)
 #
 # Options (before the command), with defaults:
 #   --dir DIR        ./sandbox under the repository      ($HA_SANDBOX_DIR)
@@ -44,7 +45,7 @@ while [ $# -gt 0 ]; do
 	--raft-port) raft_port=$2; shift 2 ;;
 	--rpc-port) rpc_port=$2; shift 2 ;;
 	--snapshot-threshold) snapshot_threshold=$2; shift 2 ;;
-	-h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) break ;;
 	esac
@@ -343,6 +344,10 @@ env)
 		echo "NODE${n}_IP=$(ip_of "$n") NODE${n}_CONF=$(conf_of "$n") NODE${n}_DIR=$(ndir "$n")"
 	done
 	echo "DB_PORT=$db_port RAFT_PORT=$raft_port RPC_PORT=$rpc_port"
+	;;
+start-db)
+	[ $# -ge 1 ] || die "usage: start-db N"
+	start_db "$1"
 	;;
 sql)
 	[ $# -ge 2 ] || die "usage: sql N 'SQL'"

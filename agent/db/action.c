@@ -202,8 +202,9 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	if ((rc = exec(m, "START SLAVE", r)))
 		return rc;
 	/* A target whose binlog lacks our exact GTIDs refuses us (strict mode): that is divergence
-	 * that sequence numbers alone cannot show. Give the IO thread a moment to say so. */
-	for (int i = 0; i < 10; i++) {
+	 * that sequence numbers alone cannot show (the same sequence number written by another
+	 * server). Wait until the master either refuses (1236) or starts sending (the dump began). */
+	for (int i = 0; i < 30; i++) {
 		usleep(100 * 1000);
 		if (mysql_real_query(m, "SHOW SLAVE STATUS", 17) != 0)
 			break;
@@ -211,7 +212,7 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
 		unsigned io_errno = 0;
 		char io_error[256] = "";
-		bool running = false;
+		bool running = false, streaming = false;
 		if (row) {
 			MYSQL_FIELD *f = mysql_fetch_fields(res);
 			for (unsigned c = 0; c < mysql_num_fields(res); c++) {
@@ -221,19 +222,23 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 					snprintf(io_error, sizeof(io_error), "%s", row[c]);
 				else if (!strcmp(f[c].name, "Slave_IO_Running") && row[c])
 					running = !strcmp(row[c], "Yes");
+				else if (!strcmp(f[c].name, "Slave_IO_State") && row[c])
+					streaming = strstr(row[c], "Waiting for master to send") != NULL;
 			}
 		}
 		if (res)
 			mysql_free_result(res);
 		if (io_errno == 1236) {
+			/* leave no replication configured: a diverged node replicates from nobody */
 			exec(m, "STOP SLAVE", r);
+			exec(m, "RESET SLAVE ALL", r);
 			r->diverged = true;
 			snprintf(r->errant, sizeof(r->errant), "%s", local);
 			snprintf(r->msg, sizeof(r->msg), "diverged: new primary refused position %s: %s",
 				 local, io_error);
 			return 0;
 		}
-		if (running)
+		if (running && streaming)
 			break;
 	}
 	snprintf(r->msg, sizeof(r->msg), "replicating from %s:%u", q->target_host, q->target_port);
