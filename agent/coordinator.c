@@ -367,6 +367,15 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		bool waited = now - a->co.phase_seen_ms >= a->cfg.apply_timeout_ms;
 		char why[1024];
 		int best = ha_fo_choose(nodes, n, !waited, why, sizeof(why));
+		/* No acknowledged write may be lost: an acknowledged transaction is on at least one
+		 * replica, not necessarily an eligible one. Until apply_timeout_ms, wait for every
+		 * replica to report at the new epoch, and for a candidate that contains what every
+		 * reporting node has. */
+		if (best >= 0 && !waited) {
+			const char *unsafe = ha_fo_unsafe(nodes, n, best, why, sizeof(why));
+			if (unsafe)
+				best = -1;
+		}
 		if (best < 0) {
 			/* All are still applying, or nobody is eligible: keep waiting, say why. */
 			if (strcmp(why, a->co.last_why) != 0) {

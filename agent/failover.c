@@ -167,3 +167,31 @@ int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied,
 		 (long long)nodes[best].lag_seconds);
 	return best;
 }
+
+const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, char *why,
+			 size_t why_size)
+{
+	struct ha_gtid_pos cand, other;
+	if (ha_gtid_parse(nodes[best].gtid_current, &cand, NULL))
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if ((int)i == best)
+			continue;
+		if (!nodes[i].fresh) {
+			snprintf(why, why_size,
+				 "waiting for %s to report its position (it may hold transactions %s "
+				 "lacks)",
+				 nodes[i].name, nodes[best].name);
+			return why;
+		}
+		if (nodes[i].db != DB_UP || ha_gtid_parse(nodes[i].gtid_current, &other, NULL))
+			continue;
+		if (!ha_gtid_contains(&cand, &other)) {
+			snprintf(why, why_size, "%s has transactions %s lacks (%s vs %s); waiting",
+				 nodes[i].name, nodes[best].name, nodes[i].gtid_current,
+				 nodes[best].gtid_current);
+			return why;
+		}
+	}
+	return NULL;
+}

@@ -65,4 +65,10 @@ bool ha_fo_relay_applied(const struct ha_fo_node *n);
 int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied, char *why,
 		 size_t why_size);
 
+/* Why promoting nodes[best] could lose transactions, or NULL when it cannot: a node has not
+ * reported (its position is unknown), or a reporting node (eligible or not, its database up) has
+ * transactions nodes[best] lacks. Writes the sentence into why. */
+const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, char *why,
+			 size_t why_size);
+
 #endif

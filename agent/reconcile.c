@@ -84,12 +84,17 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		return;
 	}
 	if (primary) {
-		if (s->replicating || (s->read_only && lease)) {
+		/* First writable (SQL thread stopped, so nothing relayed mixes with new writes), then
+		 * the replication configuration goes, which may be slow. */
+		if (s->read_only && (lease || (s->replicating && s->sql_running))) {
 			q.kind = HA_ACT_PROMOTE;
 			q.writable = lease;
 			q.epoch = st->epoch;
 			snprintf(q.node, sizeof(q.node), "%s", a->self->name);
 			submit(a, &q, "primary of this epoch");
+		} else if (s->replicating && (!s->read_only || !lease)) {
+			q.kind = HA_ACT_DETACH;
+			submit(a, &q, "primary of this epoch: replication no longer needed");
 		}
 		return;
 	}

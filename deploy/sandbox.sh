@@ -9,6 +9,7 @@
 #   deploy/sandbox.sh env       print shell variables for the sandbox (eval "$(... env)")
 #   deploy/sandbox.sh sql N SQL run SQL on node N as root (over its socket)
 #   deploy/sandbox.sh start-db N start node N's mariadbd only (not its agent)
+#   deploy/sandbox.sh start-agent N   start node N's agent only
 #
 # Options (before the command), with defaults:
 #   --dir DIR        ./sandbox under the repository      ($HA_SANDBOX_DIR)
@@ -138,7 +139,10 @@ slave-net-timeout=4
 rpl-semi-sync-master-enabled=ON
 rpl-semi-sync-slave-enabled=ON
 rpl-semi-sync-master-wait-point=AFTER_SYNC
-rpl-semi-sync-master-timeout=2000
+# Longer than the agents' write lease (2 s): an isolated primary fences itself while its writers
+# still wait for a replica's acknowledgement, instead of semi-sync silently falling back to
+# asynchronous and acknowledging writes no replica has.
+rpl-semi-sync-master-timeout=30000
 # A crashed primary restarts as a semi-sync replica: binlog recovery drops transactions that no
 # replica acknowledged (MDEV-21117), so it can rejoin instead of being diverged.
 init-rpl-role=SLAVE
@@ -348,6 +352,11 @@ env)
 start-db)
 	[ $# -ge 1 ] || die "usage: start-db N"
 	start_db "$1"
+	;;
+start-agent)
+	[ $# -ge 1 ] || die "usage: start-agent N"
+	need_bins
+	start_agent "$1"
 	;;
 sql)
 	[ $# -ge 2 ] || die "usage: sql N 'SQL'"

@@ -40,6 +40,8 @@ const char *ha_action_name(enum ha_action_kind k)
 		return "promote";
 	case HA_ACT_REPOINT:
 		return "repoint";
+	case HA_ACT_DETACH:
+		return "detach";
 	}
 	return "?";
 }
@@ -94,12 +96,9 @@ static int query_one(MYSQL *m, const char *sql, char *out, size_t size,
 	return 0;
 }
 
-static int do_fence(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
+/* Kills client sessions (not replication, not system, not the agent's own); returns how many. */
+static unsigned kill_clients(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
 {
-	int rc = exec(m, "SET GLOBAL read_only=ON", r);
-	if (rc)
-		return rc;
-	/* Sessions that could still write (a transaction open before read_only) are killed. */
 	char sql[512];
 	snprintf(sql, sizeof(sql),
 		 "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
@@ -109,7 +108,7 @@ static int do_fence(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
 		 a->user, a->repl_user);
 	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
 		snprintf(r->msg, sizeof(r->msg), "list sessions: %s", mysql_error(m));
-		return HA_EDB;
+		return 0;
 	}
 	MYSQL_RES *res = mysql_store_result(m);
 	unsigned long ids[1024];
@@ -120,11 +119,26 @@ static int do_fence(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
 			ids[n++] = strtoul(row[0], NULL, 10);
 	if (res)
 		mysql_free_result(res);
+	unsigned killed = 0;
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(sql, sizeof(sql), "KILL CONNECTION %lu", ids[i]);
 		if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) == 0)
-			r->killed++; /* a session that ended meanwhile is not an error */
+			killed++; /* a session that ended meanwhile is not an error */
 	}
+	return killed;
+}
+
+/* Sessions go first: a commit waiting for a semi-sync acknowledgement holds up
+ * SET GLOBAL read_only until the semi-sync timeout, and when that expires the commit is
+ * acknowledged asynchronously. Killed while waiting, it is never acknowledged. Then read_only,
+ * then whoever connected in between. */
+static int do_fence(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
+{
+	r->killed = kill_clients(a, m, r);
+	int rc = exec(m, "SET GLOBAL read_only=ON", r);
+	if (rc)
+		return rc;
+	r->killed += kill_clients(a, m, r);
 	snprintf(r->msg, sizeof(r->msg), "read_only=ON, %u client sessions killed", r->killed);
 	return 0;
 }
@@ -134,10 +148,10 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 {
 	(void)a;
 	int rc;
-	if ((rc = exec(m, "STOP SLAVE", r)) || (rc = exec(m, "RESET SLAVE ALL", r)))
+	if ((rc = exec(m, "STOP SLAVE SQL_THREAD", r)))
 		return rc;
 	if (!q->writable) {
-		snprintf(r->msg, sizeof(r->msg), "replication stopped; waiting for the write lease");
+		snprintf(r->msg, sizeof(r->msg), "SQL thread stopped; waiting for the write lease");
 		return 0;
 	}
 	char sql[512];
@@ -266,6 +280,10 @@ static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_ac
 		break;
 	case HA_ACT_REPOINT:
 		r->rc = do_repoint(a, q, m, r);
+		break;
+	case HA_ACT_DETACH:
+		if ((r->rc = exec(m, "STOP SLAVE", r)) == 0 && (r->rc = exec(m, "RESET SLAVE ALL", r)) == 0)
+			snprintf(r->msg, sizeof(r->msg), "replication removed");
 		break;
 	}
 	mysql_close(m);

@@ -4,8 +4,12 @@
  *
  *   FENCE    SET GLOBAL read_only=ON, then kill client sessions (not replication, not system,
  *            not the agent's own): a primary that may no longer write stops writing.
- *   PROMOTE  STOP SLAVE; RESET SLAVE ALL; and, when `writable` is set, record the epoch in
- *            haagent.heartbeat and SET GLOBAL read_only=OFF.
+ *   PROMOTE  STOP SLAVE SQL_THREAD (local and instant: nothing relayed is applied any more),
+ *            then, when `writable` is set, record the epoch in haagent.heartbeat and
+ *            SET GLOBAL read_only=OFF.
+ *   DETACH   STOP SLAVE; RESET SLAVE ALL. Separate from PROMOTE because stopping an IO thread
+ *            stuck on an unreachable old primary can take seconds: the new primary takes writes
+ *            before that.
  *   REPOINT  replicate from target with MASTER_USE_GTID=current_pos, but only when the local GTID
  *            history is contained in the target's; otherwise report the node diverged with the
  *            errant set. A target that refuses our position (error 1236) also means diverged. */
@@ -18,7 +22,7 @@
 
 #include "../common/err.h"
 
-enum ha_action_kind { HA_ACT_FENCE = 1, HA_ACT_PROMOTE = 2, HA_ACT_REPOINT = 3 };
+enum ha_action_kind { HA_ACT_FENCE = 1, HA_ACT_PROMOTE = 2, HA_ACT_REPOINT = 3, HA_ACT_DETACH = 4 };
 
 struct ha_action_req {
 	enum ha_action_kind kind;

@@ -62,6 +62,13 @@ class Sandbox:
             raise AssertionError(f"sandbox up failed ({r.returncode}):\n{r.stdout}\n{r.stderr}\n{self.logs()}")
         return r.stdout
 
+    def run_sandbox(self, *args, timeout=60):
+        r = subprocess.run(self.args + list(args), env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        if r.returncode != 0:
+            raise AssertionError(f"sandbox {' '.join(args)} failed: {r.stderr}")
+        return r.stdout
+
     def destroy(self):
         if self.destroyed:
             return
@@ -76,7 +83,10 @@ class Sandbox:
                         pass
         subprocess.run(self.args + ["stop"], env=self.env, capture_output=True, timeout=120)
         findings = self.sanitizer_reports()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get("HA_KEEP_SANDBOX"):
+            print(f"kept {self.dir} (HA_KEEP_SANDBOX)")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
         if self in _live:
             _live.remove(self)
         if findings:

@@ -155,13 +155,27 @@ class PartitionTest(unittest.TestCase):
         self.assertEqual(missing, [], f"acknowledged writes lost: {missing[:20]}")
         fo = sb.status(conf_node=others[0])["failover"]
         self.assertIn("lease expired", fo["fenced_by"])
-        # healed: the old primary rejoins as a replica of the new one
-        def rejoined():
+        # healed: the old primary rejoins as a replica of the new one — unless it holds a write
+        # that was in flight at the partition (binlogged, waiting for a semi-sync ack that never
+        # came, killed by the fence, never acknowledged): then it is diverged, and only by such
+        # writes.
+        def settled():
             st = sb.status(conf_node=others[0])
             x = sb.node(st, old)
-            return (x["role"] == "replica" and x["io_running"] and x["read_only"] is True and
-                    x["master"] == f"{sb.ip(int(new[-1]))}:3306")
-        sb.wait_for(rejoined, 30, what=f"{old} rejoined after the partition healed")
+            if (x["role"] == "replica" and x["io_running"] and x["read_only"] is True and
+                    x["master"] == f"{sb.ip(int(new[-1]))}:3306"):
+                return "rejoined"
+            if x["role"] == "diverged" and x["errant_gtid"] and x["read_only"] is True:
+                return "diverged"
+            return None
+        outcome = sb.wait_for(settled, 30, what=f"{old} rejoined or diverged after healing")
+        old_rows = set(int(v) for v in sb.sql(p, "SELECT id FROM sandbox.ledger").split())
+        new_rows = set(int(v) for v in sb.sql(int(new[-1]), "SELECT id FROM sandbox.ledger").split())
+        extra = old_rows - new_rows
+        self.assertFalse(extra & set(w.acked), "the old primary kept acknowledged writes the new lacks")
+        if outcome == "rejoined":
+            self.assertEqual(extra, set())
+        print(f"after healing, {old} {outcome}; writes only it has (never acknowledged): {sorted(extra)}")
 
 
 if __name__ == "__main__":

@@ -115,11 +115,40 @@ static void choose(void **state)
 	assert_true(ha_fo_relay_applied(&k[0]));
 }
 
+static void unsafe(void **state)
+{
+	(void)state;
+	char why[512];
+	struct ha_fo_node n[3] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-12"),
+				  node(4, "node4", "0-1-12")};
+	n[1].flags = HA_MEMBER_NO_PROMOTE; /* the most advanced cannot be promoted */
+	int best = ha_fo_choose(n, 3, false, why, sizeof(why));
+	assert_int_equal(best, 2);
+	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	n[2].gtid_current = "0-1-11";
+	best = ha_fo_choose(n, 3, false, why, sizeof(why));
+	assert_int_equal(best, 2);
+	/* node3 (no-promote) has 0-1-12 that node4 lacks: not safe yet */
+	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	assert_non_null(strstr(why, "node3 has transactions node4 lacks"));
+	/* an unreported node may hold anything */
+	n[1].gtid_current = "0-1-11";
+	n[0].fresh = false;
+	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	assert_non_null(strstr(why, "waiting for node2"));
+	/* a node whose database is down cannot be read: not a reason to wait */
+	n[0].fresh = true;
+	n[0].db = 2;
+	n[0].gtid_current = "0-1-99";
+	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(detection),
 	    cmocka_unit_test(choose),
+	    cmocka_unit_test(unsafe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
