@@ -78,6 +78,9 @@ static const struct key keys[] = {
 	   "how long candidates may take to apply their relay logs before one is chosen"),
     C_UINT("failover", "cooldown_ms", cooldown_ms, 0, 86400000, "30000",
 	   "after a failover, weak evidence (a hung primary) waits this long (docs/failover.md)"),
+    C_UINT("failover", "semi_sync_timeout_ms", semi_sync_timeout_ms, 0, 3600000, "30000",
+	   "semi-sync timeout set on the primary when promoted (0: leave semi-sync alone); keep "
+	   "it above lease_ms"),
     C_STR("hooks", "on_role_change", hook_on_role_change, "",
 	  "run on every node whose role changes: ROLE EPOCH PRIMARY"),
     C_STR("hooks", "pre_failover", hook_pre_failover, "",
@@ -359,6 +362,11 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 	if (!c->db_password_file[0])
 		return ha_err_set(e, HA_ECONFIG, "%s: [agent] db_password_file: missing (required)",
 		                  c->path);
+	if (c->semi_sync_timeout_ms && c->semi_sync_timeout_ms <= c->lease_ms)
+		return ha_err_set(e, HA_ECONFIG,
+				  "%s: [failover] semi_sync_timeout_ms: %u must exceed lease_ms (%u), "
+				  "or an isolated primary acknowledges writes no replica has",
+				  c->path, c->semi_sync_timeout_ms, c->lease_ms);
 	if (c->heartbeat_timeout_ms * 2 > c->election_timeout_ms)
 		return ha_err_set(e, HA_ECONFIG,
 		                  "%s: [raft] heartbeat_timeout_ms: %u must be at most half of "

@@ -55,6 +55,7 @@ struct ha_config {
 	unsigned stream_timeout_ms;
 	unsigned apply_timeout_ms;
 	unsigned cooldown_ms;
+	unsigned semi_sync_timeout_ms; /* 0: the agent leaves semi-sync alone */
 
 	/* [hooks]: executables, run with documented arguments and environment */
 	char hook_on_role_change[PATH_MAX];

@@ -90,6 +90,7 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 			q.kind = HA_ACT_PROMOTE;
 			q.writable = lease;
 			q.epoch = st->epoch;
+			q.semi_sync_timeout_ms = a->cfg.semi_sync_timeout_ms;
 			snprintf(q.node, sizeof(q.node), "%s", a->self->name);
 			submit(a, &q, "primary of this epoch");
 		} else if (s->replicating && (!s->read_only || !lease)) {

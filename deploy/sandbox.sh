@@ -136,13 +136,11 @@ innodb-buffer-pool-size=64M
 innodb-log-file-size=32M
 max-connections=200
 slave-net-timeout=4
-rpl-semi-sync-master-enabled=ON
+# Semi-sync: every node can acknowledge as a replica; the agent enables the master side on the
+# primary only (with a timeout above its write lease) and disables it when fencing.
+rpl-semi-sync-master-enabled=OFF
 rpl-semi-sync-slave-enabled=ON
 rpl-semi-sync-master-wait-point=AFTER_SYNC
-# Longer than the agents' write lease (2 s): an isolated primary fences itself while its writers
-# still wait for a replica's acknowledgement, instead of semi-sync silently falling back to
-# asynchronous and acknowledging writes no replica has.
-rpl-semi-sync-master-timeout=30000
 # A crashed primary restarts as a semi-sync replica: binlog recovery drops transactions that no
 # replica acknowledged (MDEV-21117), so it can rejoin instead of being diverged.
 init-rpl-role=SLAVE

@@ -139,6 +139,10 @@ static int do_fence(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
 	if (rc)
 		return rc;
 	r->killed += kill_clients(a, m, r);
+	/* no writer is left waiting for an acknowledgement: semi-sync can go (a server that is not
+	 * the primary must not wait for replicas, e.g. at shutdown) */
+	if ((rc = exec(m, "SET GLOBAL rpl_semi_sync_master_enabled=OFF", r)))
+		return rc;
 	snprintf(r->msg, sizeof(r->msg), "read_only=ON, %u client sessions killed", r->killed);
 	return 0;
 }
@@ -163,6 +167,16 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		       "ts TIMESTAMP(3) NOT NULL)",
 		       r)))
 		return rc;
+	/* Semi-sync on the primary only, with a timeout longer than the write lease: an isolated
+	 * primary fences itself while its writers still wait, instead of falling back to
+	 * asynchronous replication and acknowledging writes no replica has. */
+	if (q->semi_sync_timeout_ms) {
+		snprintf(sql, sizeof(sql),
+			 "SET GLOBAL rpl_semi_sync_master_timeout=%u, rpl_semi_sync_master_enabled=ON",
+			 q->semi_sync_timeout_ms);
+		if ((rc = exec(m, sql, r)))
+			return rc;
+	}
 	snprintf(sql, sizeof(sql), "REPLACE INTO haagent.heartbeat VALUES (1, %llu, '%s', NOW(3))",
 		 (unsigned long long)q->epoch, q->node);
 	if ((rc = exec(m, sql, r)) || (rc = exec(m, "SET GLOBAL read_only=OFF", r)))

@@ -29,6 +29,7 @@ struct ha_action_req {
 	bool writable;       /* PROMOTE: also make the server writable */
 	uint64_t epoch;      /* PROMOTE: written to haagent.heartbeat */
 	char node[64];       /* PROMOTE: this node's name, for the heartbeat row */
+	unsigned semi_sync_timeout_ms; /* PROMOTE: 0 leaves semi-sync alone, else enables it */
 	char target_host[64]; /* REPOINT */
 	unsigned target_port;
 };
