@@ -100,7 +100,7 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		return;
 	}
 	if (st->primary_id == 0)
-		return; /* between fencing and promotion: keep replicating from whoever it was */
+		return; /* between fencing and promotion: the SQL thread applies what was relayed */
 	const struct ha_member *p = ha_fsm_member(st, st->primary_id);
 	if (p == NULL)
 		return;

@@ -141,6 +141,10 @@ slave-net-timeout=4
 rpl-semi-sync-master-enabled=OFF
 rpl-semi-sync-slave-enabled=ON
 rpl-semi-sync-master-wait-point=AFTER_SYNC
+# STOP SLAVE on a semi-sync replica first connects to the master to kill its dump thread; with
+# the master unreachable (a partition, a dead host) that waits for this timeout, which delays
+# repointing the replicas and therefore the new primary's first acknowledged write.
+rpl-semi-sync-slave-kill-conn-timeout=1
 # A crashed primary restarts as a semi-sync replica: binlog recovery drops transactions that no
 # replica acknowledged (MDEV-21117), so it can rejoin instead of being diverged.
 init-rpl-role=SLAVE

@@ -22,7 +22,12 @@
 
 #include "../common/err.h"
 
-enum ha_action_kind { HA_ACT_FENCE = 1, HA_ACT_PROMOTE = 2, HA_ACT_REPOINT = 3, HA_ACT_DETACH = 4 };
+enum ha_action_kind {
+	HA_ACT_FENCE = 1,
+	HA_ACT_PROMOTE = 2,
+	HA_ACT_REPOINT = 3,
+	HA_ACT_DETACH = 4,
+};
 
 struct ha_action_req {
 	enum ha_action_kind kind;

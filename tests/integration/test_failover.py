@@ -89,6 +89,55 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(sb.sql(n_old, "SELECT COUNT(*) FROM sandbox.ledger"),
                          sb.sql(n_new, "SELECT COUNT(*) FROM sandbox.ledger"))
 
+    def test_0_fence_and_post_failover_hooks(self):
+        """With a write lease far longer than the failover should take, an unreachable old
+        primary can only be fenced by the fence hook; post_failover reports the outcome."""
+        sb = self.sb
+        calls = os.path.join(sb.dir, "hooks.log")
+        fence = os.path.join(sb.dir, "fence.sh")
+        post = os.path.join(sb.dir, "post.sh")
+        with open(fence, "w") as f:
+            f.write(f'#!/bin/sh\necho "fence $1 $2" >> {calls}\nexit 0\n')
+        with open(post, "w") as f:
+            f.write(f'#!/bin/sh\necho "post $1 $2 $3 $HAAGENT_EPOCH" >> {calls}\n')
+        os.chmod(fence, 0o755)
+        os.chmod(post, 0o755)
+        self._restart_agents_with("[failover]\nlease_ms = 20000\nsemi_sync_timeout_ms = 30000\n"
+                                  f"[hooks]\nfence = {fence}\npost_failover = {post}\n")
+        try:
+            self.sb.wait_for(lambda: self._whole(), 30, what="a whole cluster")
+
+            def table():
+                # right after all agents restart, the primary may still be re-acquiring its
+                # write lease (read-only meanwhile): retry
+                try:
+                    Writer(sb).setup()
+                    return True
+                except Exception:  # noqa: BLE001
+                    return False
+            sb.wait_for(table, 20, interval=0.2, what="the ledger table created")
+            s = sb.status()
+            old = s["primary"]
+            n_old = int(old[-1])
+            os.kill(sb.agent_pid(n_old), signal.SIGKILL)
+            os.kill(sb.db_pid(n_old), signal.SIGKILL)
+            t0 = time.monotonic()
+            s2 = self._wait_new_primary(old, timeout=15)
+            took = time.monotonic() - t0
+            self.assertLess(took, 15)  # far less than the 20 s lease: the hook fenced it
+            fo = sb.status(conf_node=int(s2["primary"][-1]))["failover"]
+            self.assertEqual(fo["fenced_by"], "fence hook succeeded")
+            new = s2["primary"]
+            def logged():
+                with open(calls) as f:
+                    text = f.read()
+                return (f"fence {old} {sb.ip(n_old)}" in text and
+                        f"post {old} {new} {fo['epoch']} {fo['epoch']}" in text)
+            sb.wait_for(logged, 5, what="fence and post_failover hooks with their arguments")
+        finally:
+            self._restart_agents_with("")
+        self._check_rejoin(old, new)
+
     def test_1_kill_primary_mariadbd_under_load(self):
         sb = self.sb
         s = sb.status()
