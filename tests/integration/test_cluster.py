@@ -17,9 +17,16 @@ class ClusterTest(unittest.TestCase):
         cls.sb.up()
 
     def setUp(self):
-        # every test starts from a whole, settled cluster
+        # every test starts from a whole, settled cluster with a writable primary (a test that
+        # stopped an agent for longer than the write lease leaves the primary fenced until its
+        # agent holds the lease again)
         self.sb.up()
         self.sb.wait_leader()
+
+        def writable():
+            s = self.sb.status()
+            return s["primary"] and self.sb.node(s, s["primary"])["read_only"] is False
+        self.sb.wait_for(writable, 15, what="a writable primary")
 
     def test_status_shows_the_cluster(self):
         sb = self.sb
