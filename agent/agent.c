@@ -114,7 +114,7 @@ static void store_report(struct ha_agent *a, Haagent__HealthReport *r)
 	a->health[i].recv_ms = ha_now_ms();
 	if (r->health->db == HAAGENT__DB_STATE__DB_UP && r->health->gtid_binlog)
 		snprintf(a->health[i].last_binlog, sizeof(a->health[i].last_binlog), "%s",
-			 r->health->gtid_binlog);
+		         r->health->gtid_binlog);
 }
 
 static void store_own(struct ha_agent *a, const Haagent__HealthReport *r)
@@ -329,12 +329,11 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 			haagent__health_report__free_unpacked(r, NULL);
 			return -1;
 		}
-		bool changed = !a->health[i].report || !a->health[i].report->health ||
-			       !r->health ||
-			       a->health[i].report->health->db != r->health->db ||
-			       a->health[i].report->health->epoch_seen != r->health->epoch_seen ||
-			       a->health[i].report->health->writable_epoch !=
-				   r->health->writable_epoch;
+		bool changed =
+		    !a->health[i].report || !a->health[i].report->health || !r->health ||
+		    a->health[i].report->health->db != r->health->db ||
+		    a->health[i].report->health->epoch_seen != r->health->epoch_seen ||
+		    a->health[i].report->health->writable_epoch != r->health->writable_epoch;
 		store_report(a, r);
 		/* Only a ready leader acknowledges: an ack renews the sender's write lease. */
 		if (ha_raft_ready(a->raft)) {
@@ -404,7 +403,7 @@ static void on_signal(uv_signal_t *s, int signum)
 }
 
 int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent **out,
-		   struct ha_err *e)
+                   struct ha_err *e)
 {
 	struct ha_agent *a = calloc(1, sizeof(*a));
 	if (a == NULL)
@@ -420,8 +419,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 		return ha_err_wrap(e, "start raft");
 	}
 	ha_raft_on_applied(a->raft, on_applied, a);
-	if ((rc = ha_rpc_server_start(loop, a->self->address, a->self->rpc_port, on_rpc, a,
-				      &a->rpc, e)) != 0)
+	if ((rc = ha_rpc_server_start(loop, a->self->address, a->self->rpc_port, on_rpc, a, &a->rpc,
+	                              e)) != 0)
 		return ha_err_wrap(e, "start rpc");
 	struct ha_probe_conf pc = {
 	    .host = a->self->address,
@@ -460,8 +459,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&a->sigint, on_signal, SIGINT);
 	ha_info("agent-started", "node=%s id=%u address=%s raft_port=%u rpc_port=%u db=%s:%u",
-		a->self->name, a->self->id, a->self->address, a->self->raft_port,
-		a->self->rpc_port, a->self->address, a->self->db_port);
+	        a->self->name, a->self->id, a->self->address, a->self->raft_port, a->self->rpc_port,
+	        a->self->address, a->self->db_port);
 	*out = a;
 	return 0;
 }

@@ -15,10 +15,10 @@
 #include "rpc/rpc.h"
 
 struct node_health {
-	Haagent__HealthReport *report; /* unpacked, owned; NULL when none received */
-	uint64_t recv_ms;              /* monotonic */
+	Haagent__HealthReport *report;     /* unpacked, owned; NULL when none received */
+	uint64_t recv_ms;                  /* monotonic */
 	char last_binlog[HA_GTID_STR_MAX]; /* gtid_binlog_pos of the last report with the db up */
-	uint64_t last_ack_sent_ms;     /* coordinator: last HealthAck sent to that node */
+	uint64_t last_ack_sent_ms;         /* coordinator: last HealthAck sent to that node */
 };
 
 /* The coordinator's soft state: rebuilt from the replicated state and fresh reports by every new
@@ -50,7 +50,7 @@ struct reconcile {
 	char errant[512];
 	uint64_t writable_epoch; /* epoch at which this agent made its server writable */
 	uint64_t diverged_checked_ms;
-	char role[16];         /* last role the on_role_change hook was told */
+	char role[16]; /* last role the on_role_change hook was told */
 	uint64_t role_epoch;
 };
 
@@ -87,8 +87,7 @@ bool ha_agent_lease_held(struct ha_agent *a);
 /* coordinator.c */
 void ha_coord_tick(struct ha_agent *a);
 void ha_coord_reset(struct ha_agent *a);
-void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp,
-			  Haagent__Failover *fo);
+void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp, Haagent__Failover *fo);
 
 /* reconcile.c */
 void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s);

@@ -34,9 +34,13 @@ struct key {
 		sec, k, K_UINT, offsetof(struct ha_config, field), 0, lo, hi, def, doc             \
 	}
 #define C_BOOL(sec, k, field, def, doc)                                                            \
-	{sec, k, K_BOOL, offsetof(struct ha_config, field), 0, 0, 1, def, doc}
+	{                                                                                          \
+		sec, k, K_BOOL, offsetof(struct ha_config, field), 0, 0, 1, def, doc               \
+	}
 #define N_BOOL(k, field, doc)                                                                      \
-	{"node", k, K_BOOL, offsetof(struct ha_node_conf, field), 0, 0, 1, "no", doc}
+	{                                                                                          \
+		"node", k, K_BOOL, offsetof(struct ha_node_conf, field), 0, 0, 1, "no", doc        \
+	}
 #define N_UINT(k, field, lo, hi, doc)                                                              \
 	{                                                                                          \
 		"node", k, K_UINT, offsetof(struct ha_node_conf, field), 0, lo, hi, NULL, doc      \
@@ -61,34 +65,35 @@ static const struct key keys[] = {
     {"agent", "log_level", K_LEVEL, offsetof(struct ha_config, log_level),
      sizeof(((struct ha_config *)0)->log_level), 0, 0, "info", "debug, info, warn or error"},
     C_STR("agent", "repl_user", repl_user, "repl",
-	  "replication user that replicas connect as (CHANGE MASTER)"),
+          "replication user that replicas connect as (CHANGE MASTER)"),
     C_STR("agent", "repl_password_file", repl_password_file, NULL,
-	  "file whose first line is the replication password; must not be world-readable"),
+          "file whose first line is the replication password; must not be world-readable"),
     C_BOOL("failover", "auto_failover", auto_failover, "yes",
-	   "promote a replica automatically when the primary fails"),
+           "promote a replica automatically when the primary fails"),
     C_UINT("failover", "lease_ms", lease_ms, 500, 60000, "2000",
-	   "the primary stays writable only while it heard from a raft majority this recently"),
+           "the primary stays writable only while it heard from a raft majority this recently"),
     C_UINT("failover", "confirm_ms", confirm_ms, 0, 60000, "500",
-	   "a failure must persist this long before it is acted on"),
+           "a failure must persist this long before it is acted on"),
     C_UINT("failover", "hang_timeout_ms", hang_timeout_ms, 1000, 600000, "8000",
-	   "a primary whose mariadbd does not answer this long has failed"),
+           "a primary whose mariadbd does not answer this long has failed"),
     C_UINT("failover", "stream_timeout_ms", stream_timeout_ms, 500, 600000, "2500",
-	   "a replica without event or heartbeat from the primary this long lost its stream"),
+           "a replica without event or heartbeat from the primary this long lost its stream"),
     C_UINT("failover", "apply_timeout_ms", apply_timeout_ms, 0, 3600000, "10000",
-	   "how long candidates may take to apply their relay logs before one is chosen"),
+           "how long candidates may take to apply their relay logs before one is chosen"),
     C_UINT("failover", "cooldown_ms", cooldown_ms, 0, 86400000, "30000",
-	   "after a failover, weak evidence (a hung primary) waits this long (docs/failover.md)"),
+           "after a failover, weak evidence (a hung primary) waits this long (docs/failover.md)"),
     C_UINT("failover", "semi_sync_timeout_ms", semi_sync_timeout_ms, 0, 3600000, "30000",
-	   "semi-sync timeout set on the primary when promoted (0: leave semi-sync alone); keep "
-	   "it above lease_ms"),
+           "semi-sync timeout set on the primary when promoted (0: leave semi-sync alone); keep "
+           "it above lease_ms"),
     C_STR("hooks", "on_role_change", hook_on_role_change, "",
-	  "run on every node whose role changes: ROLE EPOCH PRIMARY"),
+          "run on every node whose role changes: ROLE EPOCH PRIMARY"),
     C_STR("hooks", "pre_failover", hook_pre_failover, "",
-	  "run by the coordinator before a failover begins: OLD_PRIMARY REASON"),
+          "run by the coordinator before a failover begins: OLD_PRIMARY REASON"),
     C_STR("hooks", "post_failover", hook_post_failover, "",
-	  "run by the coordinator after a failover: OLD_PRIMARY NEW_PRIMARY EPOCH"),
+          "run by the coordinator after a failover: OLD_PRIMARY NEW_PRIMARY EPOCH"),
     C_STR("hooks", "fence", hook_fence, "",
-	  "run by the coordinator to fence an unreachable old primary: NODE ADDRESS; exit 0 = fenced"),
+          "run by the coordinator to fence an unreachable old primary: NODE ADDRESS; exit 0 = "
+          "fenced"),
     C_UINT("raft", "election_timeout_ms", election_timeout_ms, 50, 60000, "300",
            "raft election timeout"),
     C_UINT("raft", "heartbeat_timeout_ms", heartbeat_timeout_ms, 10, 10000, "50",
@@ -169,7 +174,7 @@ static int set_value(struct parse_state *st, const struct key *k, void *base, co
 		    !strcmp(value, "1"))
 			*(unsigned *)field = 1;
 		else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "off") ||
-			 !strcmp(value, "0"))
+		         !strcmp(value, "0"))
 			*(unsigned *)field = 0;
 		else
 			return fail(st, section, k->name, "'%s' is not yes or no", value);
@@ -219,13 +224,14 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			memset(st->cur_node, 0, sizeof(*st->cur_node));
 			snprintf(st->cur_node->name, HA_NAME_MAX, "%s", nm);
 			st->cur_node->line = st->line;
-					st->cur_node->priority = 100;
+			st->cur_node->priority = 100;
 		} else if (strcmp(section, "cluster") && strcmp(section, "agent") &&
-			   strcmp(section, "raft") && strcmp(section, "failover") &&
-			   strcmp(section, "hooks")) {
-			return fail(st, section, name, "%s",
-				    "unknown section (known: cluster, agent, raft, failover, hooks, "
-				    "node NAME)");
+		           strcmp(section, "raft") && strcmp(section, "failover") &&
+		           strcmp(section, "hooks")) {
+			return fail(
+			    st, section, name, "%s",
+			    "unknown section (known: cluster, agent, raft, failover, hooks, "
+			    "node NAME)");
 		}
 	}
 	if (value == NULL || value[0] == '\0')
@@ -272,24 +278,24 @@ static void set_defaults(struct ha_config *c)
 
 /* Reads the first line of a credentials file at path (named by key at line ln) into out. */
 static int load_secret(struct ha_config *c, const char *key, const char *p, int ln, char *out,
-		       size_t out_size, struct ha_err *e)
+                       size_t out_size, struct ha_err *e)
 {
 	struct stat sb;
 	if (stat(p, &sb) != 0)
 		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: cannot read %s: %s", c->path,
-				  ln, key, p, strerror(errno));
+		                  ln, key, p, strerror(errno));
 	if (!S_ISREG(sb.st_mode))
 		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: %s is not a file", c->path, ln,
-				  key, p);
+		                  key, p);
 	if (sb.st_mode & (S_IROTH | S_IWOTH))
 		return ha_err_set(e, HA_ECONFIG,
-				  "%s:%d: [agent] %s: %s is world-readable (mode %03o); "
-				  "HINT: chmod 600 %s",
-				  c->path, ln, key, p, (unsigned)(sb.st_mode & 0777), p);
+		                  "%s:%d: [agent] %s: %s is world-readable (mode %03o); "
+		                  "HINT: chmod 600 %s",
+		                  c->path, ln, key, p, (unsigned)(sb.st_mode & 0777), p);
 	FILE *f = fopen(p, "r");
 	if (f == NULL)
 		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: cannot read %s: %s", c->path,
-				  ln, key, p, strerror(errno));
+		                  ln, key, p, strerror(errno));
 	char line[512];
 	if (fgets(line, sizeof(line), f) == NULL)
 		line[0] = '\0';
@@ -297,8 +303,8 @@ static int load_secret(struct ha_config *c, const char *key, const char *p, int 
 	line[strcspn(line, "\r\n")] = '\0';
 	size_t len = strlen(line);
 	if (len >= out_size)
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: password too long", c->path, ln,
-				  key);
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: password too long", c->path,
+		                  ln, key);
 	memcpy(out, line, len + 1);
 	memset(line, 0, sizeof(line));
 	return 0;
@@ -363,21 +369,22 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 		return ha_err_set(e, HA_ECONFIG, "%s: [agent] db_password_file: missing (required)",
 		                  c->path);
 	if (c->semi_sync_timeout_ms && c->semi_sync_timeout_ms <= c->lease_ms)
-		return ha_err_set(e, HA_ECONFIG,
-				  "%s: [failover] semi_sync_timeout_ms: %u must exceed lease_ms (%u), "
-				  "or an isolated primary acknowledges writes no replica has",
-				  c->path, c->semi_sync_timeout_ms, c->lease_ms);
+		return ha_err_set(
+		    e, HA_ECONFIG,
+		    "%s: [failover] semi_sync_timeout_ms: %u must exceed lease_ms (%u), "
+		    "or an isolated primary acknowledges writes no replica has",
+		    c->path, c->semi_sync_timeout_ms, c->lease_ms);
 	if (c->heartbeat_timeout_ms * 2 > c->election_timeout_ms)
 		return ha_err_set(e, HA_ECONFIG,
 		                  "%s: [raft] heartbeat_timeout_ms: %u must be at most half of "
 		                  "election_timeout_ms (%u)",
 		                  c->path, c->heartbeat_timeout_ms, c->election_timeout_ms);
 	int rc = load_secret(c, "db_password_file", c->db_password_file, c->line_of_password_file,
-			     c->db_password, sizeof(c->db_password), e);
+	                     c->db_password, sizeof(c->db_password), e);
 	if (rc == 0 && c->repl_password_file[0])
 		rc = load_secret(c, "repl_password_file", c->repl_password_file,
-				 c->line_of_repl_password_file, c->repl_password,
-				 sizeof(c->repl_password), e);
+		                 c->line_of_repl_password_file, c->repl_password,
+		                 sizeof(c->repl_password), e);
 	return rc;
 }
 

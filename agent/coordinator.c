@@ -26,8 +26,8 @@
 /* Bootstrap waits this long for every node before deciding from a majority. */
 #define BOOTSTRAP_WAIT_ALL_MS 10000
 /* A tick this late means the loop was stalled: every timeout looks expired. Decide nothing. */
-#define TILT_LATE_MS 1000
-#define TILT_HOLD_MS 3000
+#define TILT_LATE_MS    1000
+#define TILT_HOLD_MS    3000
 #define LEASE_MARGIN_MS 250
 
 static void set_note(struct ha_agent *a, const char *note)
@@ -56,7 +56,7 @@ static const Haagent__Health *health_of(struct ha_agent *a, uint32_t id, bool *f
 }
 
 static void propose_event(struct ha_agent *a, const char *name, const char *node,
-			  const char *detail)
+                          const char *detail)
 {
 	uint8_t *buf;
 	size_t len;
@@ -131,7 +131,7 @@ static void bootstrap_primary(struct ha_agent *a, const struct ha_fsm_state *st)
 /* ---- views for failover.c ---- */
 
 static size_t build_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t primary,
-			 struct ha_fo_node *out, bool replicas_of_primary_only)
+                         struct ha_fo_node *out, bool replicas_of_primary_only)
 {
 	size_t n = 0;
 	const struct ha_member *p = ha_fsm_member(st, primary);
@@ -156,9 +156,9 @@ static size_t build_view(struct ha_agent *a, const struct ha_fsm_state *st, uint
 		if (h) {
 			v->db = (int)h->db;
 			v->db_error = h->db_error;
-			v->replicating = h->replicating &&
-					 (!p || (!strcmp(h->master_host, p->address) &&
-						 h->master_port == p->db_port));
+			v->replicating =
+			    h->replicating && (!p || (!strcmp(h->master_host, p->address) &&
+			                              h->master_port == p->db_port));
 			v->io_running = h->io_running;
 			v->sql_running = h->sql_running;
 			v->last_error = h->last_error;
@@ -179,7 +179,7 @@ static size_t build_view(struct ha_agent *a, const struct ha_fsm_state *st, uint
 }
 
 static void primary_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
-			 struct ha_fo_node *v)
+                         struct ha_fo_node *v)
 {
 	const struct ha_member *m = ha_fsm_member(st, id);
 	bool fresh;
@@ -211,8 +211,8 @@ static void detect(struct ha_agent *a, const struct ha_fsm_state *st)
 	primary_view(a, st, st->primary_id, &p);
 	size_t n = build_view(a, st, st->primary_id, reps, false);
 	struct ha_fo_conf fc = {.confirm_ms = a->cfg.confirm_ms,
-				.hang_timeout_ms = a->cfg.hang_timeout_ms,
-				.stream_timeout_ms = a->cfg.stream_timeout_ms};
+	                        .hang_timeout_ms = a->cfg.hang_timeout_ms,
+	                        .stream_timeout_ms = a->cfg.stream_timeout_ms};
 	/* The suspicion clock: the same kind of suspicion, continuously. A primary whose agent has
 	 * not reported since this leader took over counts from then. */
 	const char *kind;
@@ -222,7 +222,8 @@ static void detect(struct ha_agent *a, const struct ha_fsm_state *st)
 	if (v == HA_PRIMARY_OK) {
 		a->co.held[0] = '\0';
 		if (a->co.suspect_kind[0])
-			ha_info("primary-ok", "primary=%s after=\"%s\"", p.name, a->co.suspect_kind);
+			ha_info("primary-ok", "primary=%s after=\"%s\"", p.name,
+			        a->co.suspect_kind);
 		a->co.suspect_kind[0] = '\0';
 		return;
 	}
@@ -260,7 +261,7 @@ static void detect(struct ha_agent *a, const struct ha_fsm_state *st)
 	uint8_t *buf;
 	size_t len;
 	if (ha_fsm_cmd_failover_begin(st->epoch, st->primary_id, why, ha_unix_ms(), false,
-				      raft_malloc, &buf, &len) == 0)
+	                              raft_malloc, &buf, &len) == 0)
 		ha_agent_propose(a, buf, len);
 }
 
@@ -283,26 +284,27 @@ static void fence_hook_done(void *data, int status)
 
 /* How the old primary is known to be unable to write, or NULL. */
 static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
-			     const struct ha_failover *f, char *buf, size_t size)
+                             const struct ha_failover *f, char *buf, size_t size)
 {
 	bool fresh;
 	const Haagent__Health *h = health_of(a, f->old_primary, &fresh);
 	if (h && fresh && h->epoch_seen >= f->epoch) {
 		if (h->db != HAAGENT__DB_STATE__DB_UP) {
 			snprintf(buf, size, "own agent: mariadbd %s at epoch %llu",
-				 h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung" : "down",
-				 (unsigned long long)f->epoch);
+			         h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung" : "down",
+			         (unsigned long long)f->epoch);
 			return buf;
 		}
 		if (h->read_only) {
 			snprintf(buf, size, "own agent: read_only=ON at epoch %llu",
-				 (unsigned long long)f->epoch);
+			         (unsigned long long)f->epoch);
 			return buf;
 		}
 	}
-	/* The lease: the old primary stays writable only while acked by a ready leader (or, leading,
-	 * while it hears from a majority). This leader's last ack to it, or its own start, plus the
-	 * lease, plus an election timeout for a deposed leader that might still have acked it. */
+	/* The lease: the old primary stays writable only while acked by a ready leader (or,
+	 * leading, while it hears from a majority). This leader's last ack to it, or its own start,
+	 * plus the lease, plus an election timeout for a deposed leader that might still have acked
+	 * it. */
 	int i = ha_agent_node_index(a, f->old_primary);
 	uint64_t last = a->co.ready_since_ms;
 	if (i >= 0 && a->health[i].last_ack_sent_ms > last)
@@ -310,7 +312,7 @@ static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
 	uint64_t wait = a->cfg.lease_ms + ha_raft_election_timeout(a->raft) + LEASE_MARGIN_MS;
 	if (ha_now_ms() - last >= wait) {
 		snprintf(buf, size, "write lease expired (%llu ms without contact)",
-			 (unsigned long long)(ha_now_ms() - last));
+		         (unsigned long long)(ha_now_ms() - last));
 		return buf;
 	}
 	if (a->cfg.hook_fence[0]) {
@@ -320,7 +322,7 @@ static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
 			a->co.fence_hook_failover = f->id;
 			a->co.fence_hook_result = -2;
 			if (ha_hook_run(a->loop, "fence", a->cfg.hook_fence, args, NULL,
-					fence_hook_done, a) == 0)
+			                fence_hook_done, a) == 0)
 				a->co.fence_hook_running = true;
 		}
 		if (!a->co.fence_hook_running && a->co.fence_hook_result == 0) {
@@ -348,7 +350,7 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		if (how == NULL)
 			return;
 		ha_info("old-primary-fenced", "failover=%llu how=\"%s\"", (unsigned long long)f->id,
-			how);
+		        how);
 		adv.phase = HA_FO_FENCED;
 		adv.fenced_by = how;
 		advance(a, &adv);
@@ -380,7 +382,7 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			/* All are still applying, or nobody is eligible: keep waiting, say why. */
 			if (strcmp(why, a->co.last_why) != 0) {
 				ha_warn("failover-waiting", "failover=%llu why=\"%s\"",
-					(unsigned long long)f->id, why);
+				        (unsigned long long)f->id, why);
 				snprintf(a->co.last_why, sizeof(a->co.last_why), "%s", why);
 			}
 			return;
@@ -397,8 +399,8 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			lost_count = ha_gtid_count_missing(&old, &cand);
 		}
 		ha_info("candidate-chosen", "failover=%llu candidate=%s why=\"%s\" lost=%llu",
-			(unsigned long long)f->id, nodes[best].name, why,
-			(unsigned long long)lost_count);
+		        (unsigned long long)f->id, nodes[best].name, why,
+		        (unsigned long long)lost_count);
 		adv.phase = HA_FO_PROMOTING;
 		adv.candidate = nodes[best].id;
 		adv.lost_gtid = lost;
@@ -415,9 +417,9 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		const struct ha_member *o = ha_fsm_member(st, f->old_primary);
 		const struct ha_member *c = ha_fsm_member(st, f->candidate);
 		char detail[256];
-		snprintf(detail, sizeof(detail), "%s writable at epoch %llu; lost %llu transactions",
-			 c ? c->name : "?", (unsigned long long)f->epoch,
-			 (unsigned long long)f->lost_count);
+		snprintf(detail, sizeof(detail),
+		         "%s writable at epoch %llu; lost %llu transactions", c ? c->name : "?",
+		         (unsigned long long)f->epoch, (unsigned long long)f->lost_count);
 		ha_info("failover-done", "failover=%llu %s", (unsigned long long)f->id, detail);
 		adv.phase = HA_FO_DONE;
 		adv.detail = detail;
@@ -430,7 +432,7 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		const char *args[] = {o ? o->name : "", c ? c->name : "", epoch, NULL};
 		const char *env[] = {e1, e2, e3, NULL};
 		ha_hook_run(a->loop, "post_failover", a->cfg.hook_post_failover, args, env, NULL,
-			    NULL);
+		            NULL);
 		return;
 	}
 	default:
@@ -458,9 +460,9 @@ static bool record_divergence(struct ha_agent *a, const struct ha_fsm_state *st)
 		uint8_t *buf;
 		size_t len;
 		if (ha_fsm_cmd_node_diverged(m->id, reported, h->errant_gtid, ha_unix_ms(),
-					     raft_malloc, &buf, &len) == 0) {
+		                             raft_malloc, &buf, &len) == 0) {
 			ha_warn(reported ? "node-diverged" : "node-converged", "node=%s errant=%s",
-				m->name, h->errant_gtid);
+			        m->name, h->errant_gtid);
 			ha_agent_propose(a, buf, len);
 			return true;
 		}
@@ -478,7 +480,7 @@ static void plan(struct ha_agent *a, const struct ha_fsm_state *st)
 	do {                                                                                       \
 		if (a->co.n_plan_blockers < 4)                                                     \
 			snprintf(a->co.plan_blockers[a->co.n_plan_blockers++],                     \
-				 sizeof(a->co.plan_blockers[0]), __VA_ARGS__);                     \
+			         sizeof(a->co.plan_blockers[0]), __VA_ARGS__);                     \
 	} while (0)
 	if (!a->cfg.auto_failover)
 		BLOCK("automatic failover is disabled in the configuration");
@@ -486,7 +488,8 @@ static void plan(struct ha_agent *a, const struct ha_fsm_state *st)
 		BLOCK("tilt: the coordinator's loop was stalled; no decision for a few seconds");
 	if (st->primary_id == 0 || ha_fsm_failover_active(st)) {
 		if (ha_fsm_failover_active(st))
-			BLOCK("a failover is in progress (%s)", ha_fo_phase_name(st->failover.phase));
+			BLOCK("a failover is in progress (%s)",
+			      ha_fo_phase_name(st->failover.phase));
 		return;
 	}
 	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
@@ -494,7 +497,8 @@ static void plan(struct ha_agent *a, const struct ha_fsm_state *st)
 	char why[1024];
 	int best = ha_fo_choose(nodes, n, false, why, sizeof(why));
 	if (best >= 0)
-		snprintf(a->co.plan_candidate, sizeof(a->co.plan_candidate), "%s", nodes[best].name);
+		snprintf(a->co.plan_candidate, sizeof(a->co.plan_candidate), "%s",
+		         nodes[best].name);
 	else
 		BLOCK("%s", why);
 	unsigned reachable = 1;
@@ -522,7 +526,7 @@ void ha_coord_tick(struct ha_agent *a)
 	if (now - a->co.last_tick_ms > a->cfg.report_interval_ms + TILT_LATE_MS) {
 		a->co.tilt_until_ms = now + TILT_HOLD_MS;
 		ha_warn("tilt", "late_ms=%llu hold_ms=%d",
-			(unsigned long long)(now - a->co.last_tick_ms), TILT_HOLD_MS);
+		        (unsigned long long)(now - a->co.last_tick_ms), TILT_HOLD_MS);
 	}
 	a->co.last_tick_ms = now;
 
@@ -549,8 +553,7 @@ void ha_coord_tick(struct ha_agent *a)
 		detect(a, st);
 }
 
-void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp,
-			  Haagent__Failover *fo)
+void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp, Haagent__Failover *fo)
 {
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	if (st->failover.id) {

@@ -7,7 +7,7 @@
 #include "common/buf.h"
 #include "common/gtid.h"
 
-#define DB_UP 1
+#define DB_UP   1
 #define DB_DOWN 2
 #define DB_HUNG 3
 
@@ -23,8 +23,8 @@ static bool lost_stream(const struct ha_fo_node *r, const struct ha_fo_conf *c)
 }
 
 enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node *replicas,
-			    size_t n_replicas, const struct ha_fo_conf *c, uint64_t suspect_for_ms,
-			    const char **kind, char *why, size_t why_size)
+                            size_t n_replicas, const struct ha_fo_conf *c, uint64_t suspect_for_ms,
+                            const char **kind, char *why, size_t why_size)
 {
 	struct ha_buf b = HA_BUF_INIT;
 	*kind = "";
@@ -34,20 +34,22 @@ enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node 
 			return HA_PRIMARY_OK;
 		if (p->db == DB_DOWN) {
 			*kind = "db-down";
-			ha_buf_printf(&b, "%s's agent reports mariadbd down (%s) for %llu ms", p->name,
-				      p->db_error && p->db_error[0] ? p->db_error : "no detail",
-				      (unsigned long long)suspect_for_ms);
+			ha_buf_printf(&b, "%s's agent reports mariadbd down (%s) for %llu ms",
+			              p->name,
+			              p->db_error && p->db_error[0] ? p->db_error : "no detail",
+			              (unsigned long long)suspect_for_ms);
 			put(why, why_size, &b);
 			return suspect_for_ms >= c->confirm_ms ? HA_PRIMARY_FAILED
-							       : HA_PRIMARY_SUSPECT;
+			                                       : HA_PRIMARY_SUSPECT;
 		}
 		if (p->db == DB_HUNG) {
 			*kind = "db-hung";
-			ha_buf_printf(&b, "%s's mariadbd does not answer for %llu ms (hang timeout %u ms)",
-				      p->name, (unsigned long long)suspect_for_ms, c->hang_timeout_ms);
+			ha_buf_printf(
+			    &b, "%s's mariadbd does not answer for %llu ms (hang timeout %u ms)",
+			    p->name, (unsigned long long)suspect_for_ms, c->hang_timeout_ms);
 			put(why, why_size, &b);
 			return suspect_for_ms >= c->hang_timeout_ms ? HA_PRIMARY_FAILED
-								    : HA_PRIMARY_SUSPECT;
+			                                            : HA_PRIMARY_SUSPECT;
 		}
 		*kind = "db-unknown";
 		ha_buf_printf(&b, "%s's agent has not probed its database yet", p->name);
@@ -65,8 +67,8 @@ enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node 
 		if (lost_stream(r, c))
 			lost++;
 	}
-	ha_buf_printf(&b, "%s's agent is unreachable; %zu of %zu replicas lost their stream", p->name,
-		      lost, witnesses);
+	ha_buf_printf(&b, "%s's agent is unreachable; %zu of %zu replicas lost their stream",
+	              p->name, lost, witnesses);
 	if (witnesses == 0) {
 		ha_buf_puts(&b, " (no replica can vouch either way: no decision)");
 		put(why, why_size, &b);
@@ -138,7 +140,7 @@ static bool better(const struct ha_fo_node *a, const struct ha_fo_node *b)
 }
 
 int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied, char *why,
-		 size_t why_size)
+                 size_t why_size)
 {
 	struct ha_buf b = HA_BUF_INIT;
 	int best = -1;
@@ -156,20 +158,21 @@ int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied,
 	if (best < 0) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "no eligible replica (%s)",
-			 b.len ? ha_buf_cstr(&b) : "no replicas");
+		         b.len ? ha_buf_cstr(&b) : "no replicas");
 		ha_buf_free(&b);
 		snprintf(why, why_size, "%s", tmp);
 		return -1;
 	}
 	ha_buf_free(&b);
-	snprintf(why, why_size, "%s: most advanced of %zu eligible (gtid %s, priority %u, lag %lld s)",
-		 nodes[best].name, n_eligible, nodes[best].gtid_current, nodes[best].priority,
-		 (long long)nodes[best].lag_seconds);
+	snprintf(why, why_size,
+	         "%s: most advanced of %zu eligible (gtid %s, priority %u, lag %lld s)",
+	         nodes[best].name, n_eligible, nodes[best].gtid_current, nodes[best].priority,
+	         (long long)nodes[best].lag_seconds);
 	return best;
 }
 
 const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, char *why,
-			 size_t why_size)
+                         size_t why_size)
 {
 	struct ha_gtid_pos cand, other;
 	if (ha_gtid_parse(nodes[best].gtid_current, &cand, NULL))
@@ -178,18 +181,19 @@ const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, cha
 		if ((int)i == best)
 			continue;
 		if (!nodes[i].fresh) {
-			snprintf(why, why_size,
-				 "waiting for %s to report its position (it may hold transactions %s "
-				 "lacks)",
-				 nodes[i].name, nodes[best].name);
+			snprintf(
+			    why, why_size,
+			    "waiting for %s to report its position (it may hold transactions %s "
+			    "lacks)",
+			    nodes[i].name, nodes[best].name);
 			return why;
 		}
 		if (nodes[i].db != DB_UP || ha_gtid_parse(nodes[i].gtid_current, &other, NULL))
 			continue;
 		if (!ha_gtid_contains(&cand, &other)) {
 			snprintf(why, why_size, "%s has transactions %s lacks (%s vs %s); waiting",
-				 nodes[i].name, nodes[best].name, nodes[i].gtid_current,
-				 nodes[best].gtid_current);
+			         nodes[i].name, nodes[best].name, nodes[i].gtid_current,
+			         nodes[best].gtid_current);
 			return why;
 		}
 	}

@@ -17,10 +17,10 @@
 struct ha_fo_node {
 	uint32_t id;
 	const char *name;
-	bool fresh;           /* a health report within agent_timeout_ms */
-	int db;               /* HAAGENT__DB_STATE__* (1 up, 2 down, 3 hung) */
+	bool fresh; /* a health report within agent_timeout_ms */
+	int db;     /* HAAGENT__DB_STATE__* (1 up, 2 down, 3 hung) */
 	const char *db_error;
-	bool replicating;     /* from the primary being judged */
+	bool replicating; /* from the primary being judged */
 	bool io_running;
 	bool sql_running;
 	const char *last_error;
@@ -30,28 +30,29 @@ struct ha_fo_node {
 	int64_t lag_seconds;
 	unsigned threads_running;
 	double loadavg1;
-	uint32_t flags;       /* HA_MEMBER_* */
+	uint32_t flags; /* HA_MEMBER_* */
 	uint32_t priority;
 };
 
 struct ha_fo_conf {
 	unsigned confirm_ms;      /* a down primary must stay down this long */
 	unsigned hang_timeout_ms; /* a hung primary must stay hung this long */
-	unsigned stream_timeout_ms; /* a replica without event/heartbeat this long lost its stream */
+	unsigned
+	    stream_timeout_ms; /* a replica without event/heartbeat this long lost its stream */
 };
 
 enum ha_verdict {
 	HA_PRIMARY_OK = 0,
-	HA_PRIMARY_SUSPECT = 1,   /* something is wrong, not (yet) enough evidence */
-	HA_PRIMARY_FAILED = 2,    /* confirmed: fail over */
+	HA_PRIMARY_SUSPECT = 1, /* something is wrong, not (yet) enough evidence */
+	HA_PRIMARY_FAILED = 2,  /* confirmed: fail over */
 };
 
 /* Judges the primary. `suspect_for_ms` is how long the caller has seen the same suspicion (the
  * caller keeps that clock, so this stays pure). `kind` receives a stable word for the kind of
  * suspicion ("db-down", "db-hung", "agent-unreachable"; "" when OK) and why a sentence. */
 enum ha_verdict ha_fo_judge(const struct ha_fo_node *primary, const struct ha_fo_node *replicas,
-			    size_t n_replicas, const struct ha_fo_conf *c, uint64_t suspect_for_ms,
-			    const char **kind, char *why, size_t why_size);
+                            size_t n_replicas, const struct ha_fo_conf *c, uint64_t suspect_for_ms,
+                            const char **kind, char *why, size_t why_size);
 
 /* True when the replica has applied everything its IO thread received. */
 bool ha_fo_relay_applied(const struct ha_fo_node *n);
@@ -63,12 +64,12 @@ bool ha_fo_relay_applied(const struct ha_fo_node *n);
  * or every reason each node was not eligible). When require_applied is set, a node that has not
  * applied its relay log is not eligible yet. */
 int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied, char *why,
-		 size_t why_size);
+                 size_t why_size);
 
 /* Why promoting nodes[best] could lose transactions, or NULL when it cannot: a node has not
  * reported (its position is unknown), or a reporting node (eligible or not, its database up) has
  * transactions nodes[best] lacks. Writes the sentence into why. */
 const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, char *why,
-			 size_t why_size);
+                         size_t why_size);
 
 #endif

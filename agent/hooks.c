@@ -35,7 +35,7 @@ static void on_exit_(uv_process_t *p, int64_t status, int term_signal)
 	struct hook *k = p->data;
 	k->status = term_signal ? -1 : (int)status;
 	ha_info("hook-exit", "hook=%s status=%lld signal=%d", k->name, (long long)status,
-		term_signal);
+	        term_signal);
 	k->closing = 2;
 	uv_close((uv_handle_t *)&k->timer, hook_closed);
 	uv_close((uv_handle_t *)&k->proc, hook_closed);
@@ -49,7 +49,7 @@ static void on_timeout(uv_timer_t *t)
 }
 
 int ha_hook_run(uv_loop_t *loop, const char *name, const char *path, const char *const *args,
-		const char *const *env, ha_hook_cb cb, void *data)
+                const char *const *env, ha_hook_cb cb, void *data)
 {
 	if (path == NULL || path[0] == '\0')
 		return 1;
@@ -77,11 +77,15 @@ int ha_hook_run(uv_loop_t *loop, const char *name, const char *path, const char 
 	k->cb = cb;
 	k->data = data;
 	snprintf(k->name, sizeof(k->name), "%s", name);
-	uv_stdio_container_t stdio[3] = {
-	    {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 2},
-	    {.flags = UV_INHERIT_FD, .data.fd = 2}};
-	uv_process_options_t o = {.exit_cb = on_exit_, .file = path, .args = argv, .env = envp,
-				  .stdio_count = 3, .stdio = stdio};
+	uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+	                                 {.flags = UV_INHERIT_FD, .data.fd = 2},
+	                                 {.flags = UV_INHERIT_FD, .data.fd = 2}};
+	uv_process_options_t o = {.exit_cb = on_exit_,
+	                          .file = path,
+	                          .args = argv,
+	                          .env = envp,
+	                          .stdio_count = 3,
+	                          .stdio = stdio};
 	k->proc.data = k;
 	int rc = uv_spawn(loop, &k->proc, &o);
 	free(envp);

@@ -15,6 +15,6 @@ typedef void (*ha_hook_cb)(void *data, int exit_status);
  * ("KEY=value", NULL-terminated) added to the agent's own. cb (may be NULL) fires exactly once
  * unless this returns an error. An empty path runs nothing and returns 1 (cb is not called). */
 int ha_hook_run(uv_loop_t *loop, const char *name, const char *path, const char *const *args,
-		const char *const *env, ha_hook_cb cb, void *data);
+                const char *const *env, ha_hook_cb cb, void *data);
 
 #endif

@@ -17,7 +17,7 @@
 #include "common/log.h"
 #include "hooks.h"
 
-#define BACKOFF_MS 1000
+#define BACKOFF_MS          1000
 #define DIVERGED_RECHECK_MS 30000
 
 static const char *my_role(const struct ha_fsm_state *st, uint32_t me)
@@ -84,8 +84,8 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		return;
 	}
 	if (primary) {
-		/* First writable (SQL thread stopped, so nothing relayed mixes with new writes), then
-		 * the replication configuration goes, which may be slow. */
+		/* First writable (SQL thread stopped, so nothing relayed mixes with new writes),
+		 * then the replication configuration goes, which may be slow. */
 		if (s->read_only && (lease || (s->replicating && s->sql_running))) {
 			q.kind = HA_ACT_PROMOTE;
 			q.writable = lease;
@@ -108,8 +108,8 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 	bool diverged = a->rc.diverged || (mine && (mine->flags & HA_MEMBER_DIVERGED));
 	if (diverged && ha_now_ms() - a->rc.diverged_checked_ms < DIVERGED_RECHECK_MS)
 		return; /* never repointed automatically; rechecked now and then (re-cloned?) */
-	bool pointed = s->replicating && !strcmp(s->master_host, p->address) &&
-		       s->master_port == p->db_port;
+	bool pointed =
+	    s->replicating && !strcmp(s->master_host, p->address) && s->master_port == p->db_port;
 	if (pointed && !diverged)
 		return;
 	q.kind = HA_ACT_REPOINT;
@@ -123,12 +123,14 @@ void ha_reconcile_done(void *data, const struct ha_action_result *r)
 {
 	struct ha_agent *a = data;
 	snprintf(a->rc.last_action, sizeof(a->rc.last_action), "%s: %s%s", ha_action_name(r->kind),
-		 r->rc ? "failed: " : "", r->msg);
+	         r->rc ? "failed: " : "", r->msg);
 	if (r->rc) {
-		ha_warn("reconcile-failed", "action=%s error=\"%s\"", ha_action_name(r->kind), r->msg);
+		ha_warn("reconcile-failed", "action=%s error=\"%s\"", ha_action_name(r->kind),
+		        r->msg);
 		a->rc.backoff_until_ms = ha_now_ms() + BACKOFF_MS;
 	} else {
-		ha_info("reconcile-done", "action=%s result=\"%s\"", ha_action_name(r->kind), r->msg);
+		ha_info("reconcile-done", "action=%s result=\"%s\"", ha_action_name(r->kind),
+		        r->msg);
 		/* act again only on a sample taken after this action */
 		a->rc.backoff_until_ms = ha_now_ms() + a->cfg.probe_interval_ms + 50;
 	}

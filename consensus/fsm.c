@@ -67,10 +67,11 @@ static const char *member_name(const struct ha_fsm_state *s, uint32_t id)
 /* Appends to the bounded history (the oldest entry goes). Texts are truncated, never refused:
  * every caller already validated its inputs. */
 static void add_event(struct ha_fsm_state *s, const char *name, const char *node,
-		      const char *detail, uint64_t unix_ms)
+                      const char *detail, uint64_t unix_ms)
 {
 	if (s->n_events == HA_FSM_MAX_EVENTS) {
-		memmove(&s->events[0], &s->events[1], sizeof(s->events[0]) * (HA_FSM_MAX_EVENTS - 1));
+		memmove(&s->events[0], &s->events[1],
+		        sizeof(s->events[0]) * (HA_FSM_MAX_EVENTS - 1));
 		s->n_events--;
 	}
 	struct ha_event *ev = &s->events[s->n_events++];
@@ -107,7 +108,8 @@ static int load_members(Haagent__Member **in, size_t n, struct ha_member *out, u
 		o->db_port = m->db_port;
 		o->flags = m->flags;
 		o->priority = m->priority;
-		if (copy_opt(o->errant_gtid, sizeof(o->errant_gtid), m->errant_gtid, "errant gtid", e))
+		if (copy_opt(o->errant_gtid, sizeof(o->errant_gtid), m->errant_gtid, "errant gtid",
+		             e))
 			return HA_EINVAL;
 		for (size_t j = 0; j < i; j++)
 			if (out[j].id == o->id || !strcmp(out[j].name, o->name))
@@ -153,7 +155,7 @@ static int apply_set_primary(struct ha_fsm_state *s, const Haagent__CmdSetPrimar
 }
 
 static int apply_failover_begin(struct ha_fsm_state *s, const Haagent__CmdFailoverBegin *c,
-				struct ha_err *e)
+                                struct ha_err *e)
 {
 	char reason[256];
 	if (copy_opt(reason, sizeof(reason), c->reason, "failover reason", e))
@@ -176,13 +178,13 @@ static int apply_failover_begin(struct ha_fsm_state *s, const Haagent__CmdFailov
 	s->epoch++;
 	f->epoch = s->epoch;
 	s->primary_id = 0;
-	add_event(s, c->planned ? "switchover-begin" : "failover-begin", member_name(s, c->old_primary),
-		  reason, c->unix_ms);
+	add_event(s, c->planned ? "switchover-begin" : "failover-begin",
+	          member_name(s, c->old_primary), reason, c->unix_ms);
 	return HA_FSM_APPLIED;
 }
 
 static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
-				  struct ha_err *e)
+                                  struct ha_err *e)
 {
 	struct ha_failover *f = &s->failover;
 	char fenced_by[sizeof(f->fenced_by)], lost[sizeof(f->lost_gtid)], detail[sizeof(f->detail)];
@@ -195,8 +197,9 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 	if ((c->phase == HA_FO_PROMOTING || (c->phase == HA_FO_ABORTED && c->candidate)) &&
 	    ha_fsm_member(s, c->candidate) == NULL)
 		return ha_err_set(e, HA_EINVAL, "failover: candidate %u is not a member",
-				  c->candidate);
-	/* Forward only, for the current failover; ABORTED only before promotion; DONE only after. */
+		                  c->candidate);
+	/* Forward only, for the current failover; ABORTED only before promotion; DONE only after.
+	 */
 	if (c->id != f->id || !ha_fsm_failover_active(s) || c->phase <= f->phase)
 		return HA_FSM_NOOP;
 	if (c->phase == HA_FO_ABORTED && f->phase >= HA_FO_PROMOTING)
@@ -211,7 +214,7 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 		f->fenced_ms = c->unix_ms;
 		memcpy(f->fenced_by, fenced_by, sizeof(fenced_by));
 		add_event(s, "old-primary-fenced", member_name(s, f->old_primary), fenced_by,
-			  c->unix_ms);
+		          c->unix_ms);
 		break;
 	case HA_FO_PROMOTING:
 		f->promoting_ms = c->unix_ms;
@@ -225,7 +228,7 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 	case HA_FO_DONE:
 		f->done_ms = c->unix_ms;
 		add_event(s, f->planned ? "switchover-done" : "failover-done",
-			  member_name(s, f->candidate), detail, c->unix_ms);
+		          member_name(s, f->candidate), detail, c->unix_ms);
 		break;
 	case HA_FO_ABORTED:
 		f->done_ms = c->unix_ms;
@@ -233,7 +236,7 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 		memcpy(f->detail, detail, sizeof(detail));
 		s->primary_id = c->candidate;
 		add_event(s, f->planned ? "switchover-aborted" : "failover-aborted",
-			  member_name(s, f->old_primary), detail, c->unix_ms);
+		          member_name(s, f->old_primary), detail, c->unix_ms);
 		break;
 	default:
 		break;
@@ -242,7 +245,7 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 }
 
 static int apply_node_diverged(struct ha_fsm_state *s, const Haagent__CmdNodeDiverged *c,
-			       struct ha_err *e)
+                               struct ha_err *e)
 {
 	struct ha_member *m = (struct ha_member *)ha_fsm_member(s, c->node);
 	char errant[HA_FSM_TEXT_MAX];
@@ -402,8 +405,8 @@ int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const c
 }
 
 int ha_fsm_cmd_failover_begin(uint64_t expected_epoch, uint32_t old_primary, const char *reason,
-			      uint64_t unix_ms, bool planned, ha_alloc_fn alloc, uint8_t **out,
-			      size_t *len)
+                              uint64_t unix_ms, bool planned, ha_alloc_fn alloc, uint8_t **out,
+                              size_t *len)
 {
 	Haagent__CmdFailoverBegin b = HAAGENT__CMD_FAILOVER_BEGIN__INIT;
 	b.expected_epoch = expected_epoch;
@@ -418,7 +421,7 @@ int ha_fsm_cmd_failover_begin(uint64_t expected_epoch, uint32_t old_primary, con
 }
 
 int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc, uint8_t **out,
-				size_t *len)
+                                size_t *len)
 {
 	Haagent__CmdFailoverAdvance v = HAAGENT__CMD_FAILOVER_ADVANCE__INIT;
 	v.id = a->id;
@@ -436,7 +439,7 @@ int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc
 }
 
 int ha_fsm_cmd_node_diverged(uint32_t node, bool diverged, const char *errant, uint64_t unix_ms,
-			     ha_alloc_fn alloc, uint8_t **out, size_t *len)
+                             ha_alloc_fn alloc, uint8_t **out, size_t *len)
 {
 	Haagent__CmdNodeDiverged d = HAAGENT__CMD_NODE_DIVERGED__INIT;
 	d.node = node;
@@ -450,7 +453,7 @@ int ha_fsm_cmd_node_diverged(uint32_t node, bool diverged, const char *errant, u
 }
 
 int ha_fsm_cmd_event(const char *name, const char *node, const char *detail, uint64_t unix_ms,
-		     ha_alloc_fn alloc, uint8_t **out, size_t *len)
+                     ha_alloc_fn alloc, uint8_t **out, size_t *len)
 {
 	Haagent__CmdEvent ev = HAAGENT__CMD_EVENT__INIT;
 	ev.name = (char *)name;

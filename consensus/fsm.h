@@ -55,7 +55,8 @@ struct ha_failover {
 	uint64_t epoch;
 	bool planned;
 	char reason[256];
-	uint64_t begin_ms, fenced_ms, promoting_ms, done_ms; /* leader's wall clock, from commands */
+	uint64_t begin_ms, fenced_ms, promoting_ms,
+	    done_ms; /* leader's wall clock, from commands */
 	char fenced_by[128];
 	char lost_gtid[HA_FSM_TEXT_MAX];
 	uint64_t lost_count;
@@ -75,8 +76,9 @@ struct ha_fsm_state {
 	char cluster[HA_FSM_NAME_MAX];
 	struct ha_member members[HA_FSM_MAX_MEMBERS];
 	unsigned n_members;
-	uint32_t primary_id; /* 0: not established, or a failover is between fencing and promotion */
-	uint64_t epoch;      /* bumped by every change of primary; the fencing token */
+	uint32_t
+	    primary_id; /* 0: not established, or a failover is between fencing and promotion */
+	uint64_t epoch; /* bumped by every change of primary; the fencing token */
 	char primary_reason[256];
 	uint64_t applied_commands;
 	struct ha_failover failover; /* the current or the last one (id 0: never) */
@@ -110,8 +112,8 @@ int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const c
                            ha_alloc_fn alloc, uint8_t **out, size_t *len);
 
 int ha_fsm_cmd_failover_begin(uint64_t expected_epoch, uint32_t old_primary, const char *reason,
-			      uint64_t unix_ms, bool planned, ha_alloc_fn alloc, uint8_t **out,
-			      size_t *len);
+                              uint64_t unix_ms, bool planned, ha_alloc_fn alloc, uint8_t **out,
+                              size_t *len);
 /* fields used per phase: FENCED fenced_by; PROMOTING candidate, lost_gtid, lost_count, detail;
  * ABORTED candidate (who is primary afterwards, 0 for none) and detail. */
 struct ha_fo_advance {
@@ -123,11 +125,11 @@ struct ha_fo_advance {
 	uint64_t lost_count;
 };
 int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc, uint8_t **out,
-				size_t *len);
+                                size_t *len);
 int ha_fsm_cmd_node_diverged(uint32_t node, bool diverged, const char *errant, uint64_t unix_ms,
-			     ha_alloc_fn alloc, uint8_t **out, size_t *len);
+                             ha_alloc_fn alloc, uint8_t **out, size_t *len);
 int ha_fsm_cmd_event(const char *name, const char *node, const char *detail, uint64_t unix_ms,
-		     ha_alloc_fn alloc, uint8_t **out, size_t *len);
+                     ha_alloc_fn alloc, uint8_t **out, size_t *len);
 
 /* Snapshot encode (allocated by alloc, or malloc when NULL) and restore (replaces *s only when
  * the whole snapshot decodes and validates). */

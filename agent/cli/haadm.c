@@ -235,15 +235,15 @@ static int cmd_events(struct globals *g, int argc, char **argv)
 		uint8_t *buf;
 		size_t len;
 		if (ha_call(t[i].host, t[i].port, HA_MSG_EVENTS_REQUEST, &req, g->timeout_ms, &type,
-			    &buf, &len, &e) != 0)
+		            &buf, &len, &e) != 0)
 			continue;
 		Haagent__EventsResponse *r = type == HA_MSG_EVENTS_RESPONSE
-						 ? haagent__events_response__unpack(NULL, len, buf)
-						 : NULL;
+		                                 ? haagent__events_response__unpack(NULL, len, buf)
+		                                 : NULL;
 		free(buf);
 		if (r == NULL) {
 			ha_err_set(&e, HA_EPROTO, "%s:%u sent an unexpected reply", t[i].host,
-				   t[i].port);
+			           t[i].port);
 			continue;
 		}
 		ha_render_events(stdout, r, g->json);

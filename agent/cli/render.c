@@ -36,8 +36,8 @@ static const char *name_of(const Haagent__StatusResponse *s, uint32_t id)
 
 static const char *phase_name(uint32_t p)
 {
-	static const char *const names[] = {"none", "fencing", "fenced", "promoting", "done",
-					    "aborted"};
+	static const char *const names[] = {"none",      "fencing", "fenced",
+	                                    "promoting", "done",    "aborted"};
 	return p < 6 ? names[p] : "?";
 }
 
@@ -212,21 +212,22 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 	const Haagent__Failover *fo = s->failover;
 	if (fo && fo->id) {
 		const char *o = name_of(s, fo->old_primary), *c = name_of(s, fo->candidate);
-		fprintf(f, "%s #%llu: %s, %s -> %s at epoch %llu", fo->planned ? "switchover" : "failover",
-			(unsigned long long)fo->id, phase_name(fo->phase), o ? o : "?",
-			c ? c : "(choosing)", (unsigned long long)fo->epoch);
+		fprintf(f, "%s #%llu: %s, %s -> %s at epoch %llu",
+		        fo->planned ? "switchover" : "failover", (unsigned long long)fo->id,
+		        phase_name(fo->phase), o ? o : "?", c ? c : "(choosing)",
+		        (unsigned long long)fo->epoch);
 		if (fo->done_unix_ms)
 			fprintf(f, " in %.2f s (fence %.2f, choose %.2f, promote %.2f), lost %llu",
-				span(fo->begin_unix_ms, fo->done_unix_ms) / 1000.0,
-				span(fo->begin_unix_ms, fo->fenced_unix_ms) / 1000.0,
-				span(fo->fenced_unix_ms, fo->promoting_unix_ms) / 1000.0,
-				span(fo->promoting_unix_ms, fo->done_unix_ms) / 1000.0,
-				(unsigned long long)fo->lost_count);
+			        span(fo->begin_unix_ms, fo->done_unix_ms) / 1000.0,
+			        span(fo->begin_unix_ms, fo->fenced_unix_ms) / 1000.0,
+			        span(fo->fenced_unix_ms, fo->promoting_unix_ms) / 1000.0,
+			        span(fo->promoting_unix_ms, fo->done_unix_ms) / 1000.0,
+			        (unsigned long long)fo->lost_count);
 		fprintf(f, "\n  reason: %s\n", fo->reason);
 	}
 	if (s->authoritative) {
 		fprintf(f, "failover plan: %s%s", s->plan_candidate[0] ? "would promote " : "",
-			s->plan_candidate[0] ? s->plan_candidate : "no candidate");
+		        s->plan_candidate[0] ? s->plan_candidate : "no candidate");
 		for (size_t i = 0; i < s->n_plan_blockers; i++)
 			fprintf(f, "%s%s", i ? "; " : " (blocked: ", s->plan_blockers[i]);
 		fprintf(f, "%s\n", s->n_plan_blockers ? ")" : "");
@@ -263,10 +264,10 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 		const Haagent__Health *h = n->has_health ? n->health : NULL;
 		if (h == NULL)
 			continue;
-				const char *err = h->db != HAAGENT__DB_STATE__DB_UP ? h->db_error
-				  : h->errant_gtid[0]               ? h->action
-				  : h->last_error[0]                ? h->last_error
-								    : NULL;
+		const char *err = h->db != HAAGENT__DB_STATE__DB_UP ? h->db_error
+		                  : h->errant_gtid[0]               ? h->action
+		                  : h->last_error[0]                ? h->last_error
+		                                                    : NULL;
 		if (err && err[0]) {
 			if (!any)
 				fprintf(f, "\n");
@@ -310,10 +311,10 @@ void ha_render_events(FILE *f, const Haagent__EventsResponse *r, bool json)
 			struct tm tm;
 			gmtime_r(&t, &tm);
 			snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-				 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-				 tm.tm_sec, (int)(e->unix_ms % 1000));
+			         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			         tm.tm_min, tm.tm_sec, (int)(e->unix_ms % 1000));
 		}
-		fprintf(f, "%4llu %-24s %-22s %-8s epoch=%llu %s\n", (unsigned long long)e->seq, when,
-			e->name, e->node, (unsigned long long)e->epoch, e->detail);
+		fprintf(f, "%4llu %-24s %-22s %-8s epoch=%llu %s\n", (unsigned long long)e->seq,
+		        when, e->name, e->node, (unsigned long long)e->epoch, e->detail);
 	}
 }

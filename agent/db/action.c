@@ -24,8 +24,8 @@ struct ha_action {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	bool busy;       /* loop side: a request is queued or running */
-	bool have_req;   /* under mu */
+	bool busy;        /* loop side: a request is queued or running */
+	bool have_req;    /* under mu */
 	bool have_result; /* under mu */
 	struct ha_action_req req;
 	struct ha_action_result result;
@@ -49,7 +49,7 @@ const char *ha_action_name(enum ha_action_kind k)
 /* ---- worker ---- */
 
 static MYSQL *open_conn(struct ha_action *a, const char *host, unsigned port, char *err,
-			size_t err_size)
+                        size_t err_size)
 {
 	MYSQL *m = mysql_init(NULL);
 	if (m == NULL) {
@@ -71,7 +71,8 @@ static MYSQL *open_conn(struct ha_action *a, const char *host, unsigned port, ch
 static int exec(MYSQL *m, const char *sql, struct ha_action_result *r)
 {
 	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
-		snprintf(r->msg, sizeof(r->msg), "%.80s: %s (%u)", sql, mysql_error(m), mysql_errno(m));
+		snprintf(r->msg, sizeof(r->msg), "%.80s: %s (%u)", sql, mysql_error(m),
+		         mysql_errno(m));
 		return HA_EDB;
 	}
 	MYSQL_RES *res = mysql_store_result(m);
@@ -81,8 +82,7 @@ static int exec(MYSQL *m, const char *sql, struct ha_action_result *r)
 }
 
 /* First column of the first row into out; 0 or HA_EDB. */
-static int query_one(MYSQL *m, const char *sql, char *out, size_t size,
-		     struct ha_action_result *r)
+static int query_one(MYSQL *m, const char *sql, char *out, size_t size, struct ha_action_result *r)
 {
 	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
 		snprintf(r->msg, sizeof(r->msg), "%.80s: %s", sql, mysql_error(m));
@@ -101,11 +101,11 @@ static unsigned kill_clients(struct ha_action *a, MYSQL *m, struct ha_action_res
 {
 	char sql[512];
 	snprintf(sql, sizeof(sql),
-		 "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
-		 "USER NOT IN ('system user', 'event_scheduler', '%s', '%s') AND COMMAND NOT IN "
-		 "('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', "
-		 "'Slave_worker')",
-		 a->user, a->repl_user);
+	         "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
+	         "USER NOT IN ('system user', 'event_scheduler', '%s', '%s') AND COMMAND NOT IN "
+	         "('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', "
+	         "'Slave_worker')",
+	         a->user, a->repl_user);
 	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
 		snprintf(r->msg, sizeof(r->msg), "list sessions: %s", mysql_error(m));
 		return 0;
@@ -148,7 +148,7 @@ static int do_fence(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
 }
 
 static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
-		      struct ha_action_result *r)
+                      struct ha_action_result *r)
 {
 	(void)a;
 	int rc;
@@ -162,23 +162,24 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	/* The epoch goes into a heartbeat table so that writes can be attributed to an epoch. */
 	if ((rc = exec(m, "CREATE DATABASE IF NOT EXISTS haagent", r)) ||
 	    (rc = exec(m,
-		       "CREATE TABLE IF NOT EXISTS haagent.heartbeat (id TINYINT PRIMARY KEY, "
-		       "epoch BIGINT UNSIGNED NOT NULL, node VARCHAR(64) NOT NULL, "
-		       "ts TIMESTAMP(3) NOT NULL)",
-		       r)))
+	               "CREATE TABLE IF NOT EXISTS haagent.heartbeat (id TINYINT PRIMARY KEY, "
+	               "epoch BIGINT UNSIGNED NOT NULL, node VARCHAR(64) NOT NULL, "
+	               "ts TIMESTAMP(3) NOT NULL)",
+	               r)))
 		return rc;
 	/* Semi-sync on the primary only, with a timeout longer than the write lease: an isolated
 	 * primary fences itself while its writers still wait, instead of falling back to
 	 * asynchronous replication and acknowledging writes no replica has. */
 	if (q->semi_sync_timeout_ms) {
-		snprintf(sql, sizeof(sql),
-			 "SET GLOBAL rpl_semi_sync_master_timeout=%u, rpl_semi_sync_master_enabled=ON",
-			 q->semi_sync_timeout_ms);
+		snprintf(
+		    sql, sizeof(sql),
+		    "SET GLOBAL rpl_semi_sync_master_timeout=%u, rpl_semi_sync_master_enabled=ON",
+		    q->semi_sync_timeout_ms);
 		if ((rc = exec(m, sql, r)))
 			return rc;
 	}
 	snprintf(sql, sizeof(sql), "REPLACE INTO haagent.heartbeat VALUES (1, %llu, '%s', NOW(3))",
-		 (unsigned long long)q->epoch, q->node);
+	         (unsigned long long)q->epoch, q->node);
 	if ((rc = exec(m, sql, r)) || (rc = exec(m, "SET GLOBAL read_only=OFF", r)))
 		return rc;
 	snprintf(r->msg, sizeof(r->msg), "writable at epoch %llu", (unsigned long long)q->epoch);
@@ -186,7 +187,7 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 }
 
 static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
-		      struct ha_action_result *r)
+                      struct ha_action_result *r)
 {
 	char local[HA_GTID_MAX_DOMAINS * 48], remote[HA_GTID_MAX_DOMAINS * 48], err[256];
 	int rc;
@@ -210,16 +211,16 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	if (ha_gtid_missing_from(&lp, &rp, &miss, NULL) > 0) {
 		r->diverged = true;
 		ha_gtid_format(&miss, r->errant, sizeof(r->errant));
-		snprintf(r->msg, sizeof(r->msg), "diverged: local %s has %s that %s:%u lacks", local,
-			 r->errant, q->target_host, q->target_port);
+		snprintf(r->msg, sizeof(r->msg), "diverged: local %s has %s that %s:%u lacks",
+		         local, r->errant, q->target_host, q->target_port);
 		return 0;
 	}
 	char sql[1024];
 	snprintf(sql, sizeof(sql),
-		 "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, MASTER_USER='%s', "
-		 "MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, MASTER_HEARTBEAT_PERIOD=0.5, "
-		 "MASTER_CONNECT_RETRY=1",
-		 q->target_host, q->target_port, a->repl_user, a->repl_password);
+	         "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, MASTER_USER='%s', "
+	         "MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, MASTER_HEARTBEAT_PERIOD=0.5, "
+	         "MASTER_CONNECT_RETRY=1",
+	         q->target_host, q->target_port, a->repl_user, a->repl_password);
 	if ((rc = exec(m, "STOP SLAVE", r)))
 		return rc;
 	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
@@ -231,7 +232,8 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		return rc;
 	/* A target whose binlog lacks our exact GTIDs refuses us (strict mode): that is divergence
 	 * that sequence numbers alone cannot show (the same sequence number written by another
-	 * server). Wait until the master either refuses (1236) or starts sending (the dump began). */
+	 * server). Wait until the master either refuses (1236) or starts sending (the dump began).
+	 */
 	for (int i = 0; i < 30; i++) {
 		usleep(100 * 1000);
 		if (mysql_real_query(m, "SHOW SLAVE STATUS", 17) != 0)
@@ -251,19 +253,21 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 				else if (!strcmp(f[c].name, "Slave_IO_Running") && row[c])
 					running = !strcmp(row[c], "Yes");
 				else if (!strcmp(f[c].name, "Slave_IO_State") && row[c])
-					streaming = strstr(row[c], "Waiting for master to send") != NULL;
+					streaming =
+					    strstr(row[c], "Waiting for master to send") != NULL;
 			}
 		}
 		if (res)
 			mysql_free_result(res);
 		if (io_errno == 1236) {
-			/* leave no replication configured: a diverged node replicates from nobody */
+			/* leave no replication configured: a diverged node replicates from nobody
+			 */
 			exec(m, "STOP SLAVE", r);
 			exec(m, "RESET SLAVE ALL", r);
 			r->diverged = true;
 			snprintf(r->errant, sizeof(r->errant), "%s", local);
-			snprintf(r->msg, sizeof(r->msg), "diverged: new primary refused position %s: %s",
-				 local, io_error);
+			snprintf(r->msg, sizeof(r->msg),
+			         "diverged: new primary refused position %s: %s", local, io_error);
 			return 0;
 		}
 		if (running && streaming)
@@ -296,7 +300,8 @@ static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_ac
 		r->rc = do_repoint(a, q, m, r);
 		break;
 	case HA_ACT_DETACH:
-		if ((r->rc = exec(m, "STOP SLAVE", r)) == 0 && (r->rc = exec(m, "RESET SLAVE ALL", r)) == 0)
+		if ((r->rc = exec(m, "STOP SLAVE", r)) == 0 &&
+		    (r->rc = exec(m, "RESET SLAVE ALL", r)) == 0)
 			snprintf(r->msg, sizeof(r->msg), "replication removed");
 		break;
 	}
@@ -348,8 +353,8 @@ static void on_async(uv_async_t *h)
 		a->cb(a->cb_data, &r);
 }
 
-int ha_action_start(uv_loop_t *loop, const struct ha_action_conf *conf, ha_action_cb cb,
-		    void *data, struct ha_action **out, struct ha_err *e)
+int ha_action_start(uv_loop_t *loop, const struct ha_action_conf *conf, ha_action_cb cb, void *data,
+                    struct ha_action **out, struct ha_err *e)
 {
 	struct ha_action *a = calloc(1, sizeof(*a));
 	if (a == NULL)

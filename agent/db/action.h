@@ -31,22 +31,22 @@ enum ha_action_kind {
 
 struct ha_action_req {
 	enum ha_action_kind kind;
-	bool writable;       /* PROMOTE: also make the server writable */
-	uint64_t epoch;      /* PROMOTE: written to haagent.heartbeat */
-	char node[64];       /* PROMOTE: this node's name, for the heartbeat row */
+	bool writable;                 /* PROMOTE: also make the server writable */
+	uint64_t epoch;                /* PROMOTE: written to haagent.heartbeat */
+	char node[64];                 /* PROMOTE: this node's name, for the heartbeat row */
 	unsigned semi_sync_timeout_ms; /* PROMOTE: 0 leaves semi-sync alone, else enables it */
-	char target_host[64]; /* REPOINT */
+	char target_host[64];          /* REPOINT */
 	unsigned target_port;
 };
 
 struct ha_action_result {
 	enum ha_action_kind kind;
-	int rc;             /* 0 or a negative HA_E... code */
-	char msg[512];      /* what was done, or why it failed */
-	bool diverged;      /* REPOINT: local history is not contained in the target's */
+	int rc;        /* 0 or a negative HA_E... code */
+	char msg[512]; /* what was done, or why it failed */
+	bool diverged; /* REPOINT: local history is not contained in the target's */
 	char errant[512];
-	unsigned killed;    /* FENCE: client sessions killed */
-	uint64_t epoch;     /* PROMOTE: the request's epoch */
+	unsigned killed; /* FENCE: client sessions killed */
+	uint64_t epoch;  /* PROMOTE: the request's epoch */
 };
 
 struct ha_action_conf {
@@ -60,8 +60,8 @@ struct ha_action_conf {
 struct ha_action;
 typedef void (*ha_action_cb)(void *data, const struct ha_action_result *r);
 
-int ha_action_start(uv_loop_t *loop, const struct ha_action_conf *conf, ha_action_cb cb,
-		    void *data, struct ha_action **out, struct ha_err *e);
+int ha_action_start(uv_loop_t *loop, const struct ha_action_conf *conf, ha_action_cb cb, void *data,
+                    struct ha_action **out, struct ha_err *e);
 /* Queues req when idle; HA_EREFUSED while another action runs. Loop thread. */
 int ha_action_submit(struct ha_action *a, const struct ha_action_req *req);
 bool ha_action_busy(const struct ha_action *a);

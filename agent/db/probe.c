@@ -106,7 +106,7 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 	if (query(m,
 	          "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
 	          "WHERE VARIABLE_NAME IN ('THREADS_RUNNING', 'RPL_SEMI_SYNC_MASTER_STATUS', "
-		  "'RPL_SEMI_SYNC_SLAVE_STATUS', 'SLAVE_RECEIVED_HEARTBEATS')",
+	          "'RPL_SEMI_SYNC_SLAVE_STATUS', 'SLAVE_RECEIVED_HEARTBEATS')",
 	          &r))
 		return -1;
 	while (r && (row = mysql_fetch_row(r)) != NULL) {
@@ -129,7 +129,7 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 /* The IO thread's last contact with the master: a new event (read position) or heartbeat
  * since the previous probe. 10.11 has no "last heartbeat" field, so it is tracked here. */
 static void track_rx(struct ha_probe *p, struct ha_probe_sample *s, uint64_t heartbeats,
-		     const char *file, uint64_t pos)
+                     const char *file, uint64_t pos)
 {
 	uint64_t now = ha_now_ms();
 	if (p->rx_last_ms == 0 || heartbeats != p->rx_heartbeats || pos != p->rx_pos ||
@@ -144,7 +144,7 @@ static void track_rx(struct ha_probe *p, struct ha_probe_sample *s, uint64_t hea
 }
 
 static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_probe *p,
-			     uint64_t heartbeats)
+                             uint64_t heartbeats)
 {
 	MYSQL_RES *r;
 	if (query(m, "SHOW SLAVE STATUS", &r))

@@ -43,7 +43,7 @@ struct ha_probe_sample {
 	uint64_t sampled_unix_ms;
 	char gtid_io_pos[HA_GTID_STR_MAX];
 	uint64_t master_rx_age_ms; /* since the last event or heartbeat from the master */
-	uint64_t seq; /* increments with every published sample */
+	uint64_t seq;              /* increments with every published sample */
 };
 
 struct ha_probe_conf {

@@ -9,20 +9,30 @@
 #include "../consensus/fsm.h"
 #include "failover.h"
 
-static const struct ha_fo_conf conf = {.confirm_ms = 500, .hang_timeout_ms = 8000,
-				       .stream_timeout_ms = 2500};
+static const struct ha_fo_conf conf = {
+    .confirm_ms = 500, .hang_timeout_ms = 8000, .stream_timeout_ms = 2500};
 
 static struct ha_fo_node node(uint32_t id, const char *name, const char *gtid)
 {
-	struct ha_fo_node n = {.id = id, .name = name, .fresh = true, .db = 1, .db_error = "",
-			       .replicating = true, .io_running = true, .sql_running = true,
-			       .last_error = "", .rx_age_ms = 300, .gtid_current = gtid,
-			       .gtid_io_pos = gtid, .lag_seconds = 0, .priority = 100};
+	struct ha_fo_node n = {.id = id,
+	                       .name = name,
+	                       .fresh = true,
+	                       .db = 1,
+	                       .db_error = "",
+	                       .replicating = true,
+	                       .io_running = true,
+	                       .sql_running = true,
+	                       .last_error = "",
+	                       .rx_age_ms = 300,
+	                       .gtid_current = gtid,
+	                       .gtid_io_pos = gtid,
+	                       .lag_seconds = 0,
+	                       .priority = 100};
 	return n;
 }
 
 static enum ha_verdict judge(struct ha_fo_node *p, struct ha_fo_node *r, uint64_t for_ms,
-			     const char **kind)
+                             const char **kind)
 {
 	char why[512];
 	return ha_fo_judge(p, r, 2, &conf, for_ms, kind, why, sizeof(why));
@@ -74,7 +84,7 @@ static void choose(void **state)
 	(void)state;
 	char why[1024];
 	struct ha_fo_node n[3] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-12"),
-				  node(4, "node4", "0-1-12")};
+	                          node(4, "node4", "0-1-12")};
 	/* most advanced wins; equal positions: higher priority, then lower lag, then id */
 	n[2].priority = 200;
 	assert_int_equal(ha_fo_choose(n, 3, false, why, sizeof(why)), 2);
@@ -95,7 +105,7 @@ static void choose(void **state)
 	assert_non_null(strstr(why, "node4: diverged"));
 	/* broken replication, unreachable agent, dead database */
 	struct ha_fo_node m[3] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10"),
-				  node(4, "node4", "0-1-10")};
+	                          node(4, "node4", "0-1-10")};
 	m[0].sql_running = false;
 	m[0].last_error = "Duplicate entry";
 	m[1].fresh = false;
@@ -120,7 +130,7 @@ static void unsafe(void **state)
 	(void)state;
 	char why[512];
 	struct ha_fo_node n[3] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-12"),
-				  node(4, "node4", "0-1-12")};
+	                          node(4, "node4", "0-1-12")};
 	n[1].flags = HA_MEMBER_NO_PROMOTE; /* the most advanced cannot be promoted */
 	int best = ha_fo_choose(n, 3, false, why, sizeof(why));
 	assert_int_equal(best, 2);

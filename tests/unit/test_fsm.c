@@ -169,15 +169,21 @@ static int begin(struct ha_fsm_state *s, uint64_t expected, uint32_t old)
 {
 	uint8_t *buf;
 	size_t len;
-	assert_int_equal(ha_fsm_cmd_failover_begin(expected, old, "db down", 1000, false, NULL, &buf, &len), 0);
+	assert_int_equal(
+	    ha_fsm_cmd_failover_begin(expected, old, "db down", 1000, false, NULL, &buf, &len), 0);
 	return apply_buf(s, buf, len);
 }
 
 static int advance(struct ha_fsm_state *s, uint64_t id, enum ha_fo_phase phase, uint32_t cand)
 {
-	struct ha_fo_advance a = {.id = id, .phase = phase, .candidate = cand, .unix_ms = 2000 + phase,
-				  .fenced_by = "own agent: mariadbd down", .lost_gtid = "0-1-7",
-				  .lost_count = 2, .detail = "most advanced"};
+	struct ha_fo_advance a = {.id = id,
+	                          .phase = phase,
+	                          .candidate = cand,
+	                          .unix_ms = 2000 + phase,
+	                          .fenced_by = "own agent: mariadbd down",
+	                          .lost_gtid = "0-1-7",
+	                          .lost_count = 2,
+	                          .detail = "most advanced"};
 	uint8_t *buf;
 	size_t len;
 	assert_int_equal(ha_fsm_cmd_failover_advance(&a, NULL, &buf, &len), 0);
@@ -233,8 +239,8 @@ static void failover_lifecycle(void **state)
 	assert_false(ha_fsm_failover_active(&s));
 	/* events were recorded in order */
 	const char *want[] = {"primary-established", "failover-begin", "old-primary-fenced",
-			      "candidate-chosen",    "failover-done",  "failover-begin",
-			      "failover-aborted"};
+	                      "candidate-chosen",    "failover-done",  "failover-begin",
+	                      "failover-aborted"};
 	assert_int_equal(s.n_events, 7);
 	for (unsigned i = 0; i < 7; i++) {
 		assert_string_equal(s.events[i].name, want[i]);
@@ -261,7 +267,8 @@ static void diverged_and_events(void **state)
 	for (int i = 0; i < HA_FSM_MAX_EVENTS + 10; i++) {
 		char d[16];
 		snprintf(d, sizeof(d), "%d", i);
-		assert_int_equal(ha_fsm_cmd_event("test-event", "node1", d, (uint64_t)i, NULL, &buf, &len), 0);
+		assert_int_equal(
+		    ha_fsm_cmd_event("test-event", "node1", d, (uint64_t)i, NULL, &buf, &len), 0);
 		assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
 	}
 	assert_int_equal(s.n_events, HA_FSM_MAX_EVENTS);
@@ -293,12 +300,9 @@ static void diverged_and_events(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(init_members_once),
-	    cmocka_unit_test(set_primary_is_compare_and_set),
-	    cmocka_unit_test(snapshot_round_trip),
-	    cmocka_unit_test(hostile_input),
-	    cmocka_unit_test(failover_lifecycle),
-	    cmocka_unit_test(diverged_and_events),
+	    cmocka_unit_test(init_members_once),   cmocka_unit_test(set_primary_is_compare_and_set),
+	    cmocka_unit_test(snapshot_round_trip), cmocka_unit_test(hostile_input),
+	    cmocka_unit_test(failover_lifecycle),  cmocka_unit_test(diverged_and_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a three-node sandbox whose agents run under valgrind memcheck, exercises it (status,
-# redirects, a stopped mariadbd, hostile RPC input, leader loss and restart, SIGTERM shutdown), and
+# redirects, a stopped mariadbd, hostile RPC input, a failover and rejoin, leader loss and restart,
+# SIGTERM shutdown), and
 # fails if valgrind reports any error or leak in any agent. Slow (a minute or two); not in ctest.
 #
 #   tests/valgrind/run.sh [BUILD_DIR]
@@ -39,6 +40,15 @@ for payload in (b"garbage\r\n\r\n", b"HA\x01\x01" + struct.pack(">I", 0xFFFFFFFF
 PY
 kill -STOP "$(cat "$work/sb/node2/mariadbd.pid")"; sleep 3
 kill -CONT "$(cat "$work/sb/node2/mariadbd.pid")"
+# an automatic failover (fence, promote, repoint) and the old primary's rejoin
+kill -KILL "$(cat "$work/sb/node1/mariadbd.pid")"
+for i in $(seq 1 100); do
+	p=$("$HAADM" -c "$work/sb/node2/haagent.conf" status --json 2>/dev/null | sed -n 's/^  "primary": "\(node[0-9]\)",/\1/p' || true)
+	[ -n "$p" ] && [ "$p" != node1 ] && break
+	sleep 0.2
+done
+[ -n "$p" ] && [ "$p" != node1 ] || { echo "valgrind: no failover under memcheck" >&2; exit 1; }
+"${sb[@]}" up >/dev/null
 leader=$("$HAADM" -c "$work/sb/node1/haagent.conf" status --json | sed -n 's/^  "leader": "node\(.\)",/\1/p')
 kill -TERM "$(cat "$work/sb/node$leader/agent.pid")"; sleep 3
 "${sb[@]}" up >/dev/null
