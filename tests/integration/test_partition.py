@@ -33,7 +33,7 @@ class PartitionTest(unittest.TestCase):
 
     def _whole(self):
         s = self.sb.status()
-        if not s["primary"]:
+        if not s["primary"] or self.sb.node(s, s["primary"])["read_only"] is not False:
             return None
         for n in s["nodes"]:
             if n["db"] != "up" or n["agent"] != "reachable":

@@ -39,12 +39,21 @@ class Writer:
                                connect_timeout=2, read_timeout=3, write_timeout=3,
                                autocommit=True)
 
-    def setup(self):
-        c = self._connect(self._wait_primary(30))
-        with c.cursor() as cur:
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} "
-                        "(id BIGINT PRIMARY KEY, at TIMESTAMP(3) DEFAULT NOW(3))")
-        c.close()
+    def setup(self, timeout=30):
+        """Creates the table on the primary (retrying while the primary is briefly read-only)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                c = self._connect(self._wait_primary(30))
+                with c.cursor() as cur:
+                    cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} "
+                                "(id BIGINT PRIMARY KEY, at TIMESTAMP(3) DEFAULT NOW(3))")
+                c.close()
+                return
+            except pymysql.err.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _wait_primary(self, timeout):
         deadline = time.monotonic() + timeout
