@@ -43,22 +43,10 @@ def try_write(sb, name, i):
         c.close()
 
 
-def whole(sb):
-    s = sb.status()
-    if not s["primary"]:
-        return None
-    for n in s["nodes"]:
-        if n["db"] != "up" or n["agent"] != "reachable":
-            return None
-        if n["name"] != s["primary"] and not (n["role"] == "replica" and n["io_running"]):
-            return None
-    return s
-
-
 def one_run(sb, net, scenario, seq):
     net.heal()
     sb.up()
-    s = sb.wait_for(lambda: whole(sb), 60, what="a whole cluster")
+    s = sb.wait_for(sb.whole, 60, what="a whole cluster")
     old = s["primary"]
     p = int(old[-1])
     try_write(sb, old, seq * 1000)  # the primary takes writes before the fault

@@ -187,6 +187,19 @@ class Sandbox:
         except AssertionError as e:
             raise AssertionError(f"{e}\n{self.logs()}") from None
 
+    def whole(self):
+        """The status when the cluster is whole (every database up and every agent reachable,
+        a writable primary, every other node replicating), else None."""
+        s = self.status()
+        if not s["primary"] or self.node(s, s["primary"])["read_only"] is not False:
+            return None
+        for n in s["nodes"]:
+            if n["db"] != "up" or n["agent"] != "reachable":
+                return None
+            if n["name"] != s["primary"] and not (n["role"] == "replica" and n["io_running"]):
+                return None
+        return s
+
     def leader_of(self, s):
         return s.get("leader") if s.get("authoritative") else None
 

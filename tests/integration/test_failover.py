@@ -26,18 +26,7 @@ class FailoverTest(unittest.TestCase):
         self.sb.up()
         s = self.sb.wait_leader()
         # every node up, replicating from the primary, nobody diverged
-        self.sb.wait_for(lambda: self._whole(), 30, what="a whole cluster")
-
-    def _whole(self):
-        s = self.sb.status()
-        if not s["primary"] or self.sb.node(s, s["primary"])["read_only"] is not False:
-            return None
-        for n in s["nodes"]:
-            if n["db"] != "up" or n["agent"] != "reachable":
-                return None
-            if n["name"] != s["primary"] and not (n["role"] == "replica" and n["io_running"]):
-                return None
-        return s
+        self.sb.wait_for(lambda: self.sb.whole(), 30, what="a whole cluster")
 
     def _events(self):
         r = self.sb.haadm("events", "--json")
@@ -105,7 +94,7 @@ class FailoverTest(unittest.TestCase):
         self._restart_agents_with("[failover]\nlease_ms = 20000\nsemi_sync_timeout_ms = 30000\n"
                                   f"[hooks]\nfence = {fence}\npost_failover = {post}\n")
         try:
-            self.sb.wait_for(lambda: self._whole(), 30, what="a whole cluster")
+            self.sb.wait_for(lambda: self.sb.whole(), 30, what="a whole cluster")
             Writer(sb).setup()
             s = sb.status()
             old = s["primary"]
@@ -200,7 +189,7 @@ class FailoverTest(unittest.TestCase):
         sb.wait_leader()
         # restarting every agent at once loses the quorum for a moment: the primary is fenced
         # until its agent holds the write lease again
-        sb.wait_for(self._whole, 30, what="a whole cluster after restarting the agents")
+        sb.wait_for(self.sb.whole, 30, what="a whole cluster after restarting the agents")
 
     def test_3_coordinator_killed_in_the_middle(self):
         """The coordinator's agent dies at the moment it begins a failover (a one-shot
@@ -218,7 +207,7 @@ class FailoverTest(unittest.TestCase):
         os.chmod(role_hook, 0o755)
         self._restart_agents_with(f"[hooks]\npre_failover = {hook}\non_role_change = {role_hook}\n")
         try:
-            self.sb.wait_for(lambda: self._whole(), 30, what="a whole cluster")
+            self.sb.wait_for(lambda: self.sb.whole(), 30, what="a whole cluster")
             s = sb.status()
             old = s["primary"]
             n_old = int(old[-1])

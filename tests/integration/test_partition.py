@@ -26,21 +26,10 @@ class PartitionTest(unittest.TestCase):
         self.net.heal()
         self.sb.up()
         self.sb.wait_leader()
-        self.sb.wait_for(self._whole, 30, what="a whole cluster")
+        self.sb.wait_for(self.sb.whole, 30, what="a whole cluster")
         for n in (1, 2, 3):  # every process started inside its node's cgroup
             self.assertIn(self.sb.agent_pid(n), self.net.members(n))
             self.assertIn(self.sb.db_pid(n), self.net.members(n))
-
-    def _whole(self):
-        s = self.sb.status()
-        if not s["primary"] or self.sb.node(s, s["primary"])["read_only"] is not False:
-            return None
-        for n in s["nodes"]:
-            if n["db"] != "up" or n["agent"] != "reachable":
-                return None
-            if n["name"] != s["primary"] and not (n["role"] == "replica" and n["io_running"]):
-                return None
-        return s
 
     def _begins(self):
         r = self.sb.haadm("events", "--json")
