@@ -47,12 +47,15 @@ void ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len)
 /* ---- lease ----
  * The primary may be writable only while it is in contact with a raft majority. A follower
  * holds the lease while the ready leader acknowledged one of its reports within lease_ms; the
- * leader holds it while a majority (itself included) reported to it within lease_ms. The
- * coordinator never promotes before an unreachable old primary's lease has surely run out. */
+ * leader holds it for lease_ms after winning its election (a majority voted for it) and then
+ * while a majority (itself included) reported to it within lease_ms. The coordinator never
+ * promotes before an unreachable old primary's lease has surely run out. */
 bool ha_agent_lease_held(struct ha_agent *a)
 {
 	uint64_t now = ha_now_ms();
 	if (ha_raft_ready(a->raft)) {
+		if (now - ha_raft_ready_since(a->raft) <= a->cfg.lease_ms)
+			return true;
 		unsigned n = 0;
 		for (unsigned i = 0; i < a->cfg.n_nodes; i++)
 			if ((int)i == a->cfg.self ||

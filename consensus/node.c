@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../agent/common/clock.h"
 #include "../agent/common/log.h"
 
 struct ha_raft {
@@ -27,6 +28,7 @@ struct ha_raft {
 	raft_term barrier_term; /* term in which a barrier was issued */
 	bool barrier_pending;
 	bool ready;
+	uint64_t ready_since_ms;
 	enum raft_state last_state;
 	raft_id last_leader;
 
@@ -114,6 +116,7 @@ static void barrier_cb(struct raft_barrier *req, int status)
 	if (status == 0 && raft_state(&n->raft) == RAFT_LEADER &&
 	    raft_current_term(&n->raft) == term) {
 		n->ready = true;
+		n->ready_since_ms = ha_now_ms();
 		ha_info("raft-leader-ready", "term=%llu", (unsigned long long)term);
 	} else if (status != 0) {
 		ha_warn("raft-barrier-failed", "term=%llu error=\"%s\"", (unsigned long long)term,
@@ -398,6 +401,11 @@ uint32_t ha_raft_leader_id(struct ha_raft *n)
 	const char *addr;
 	raft_leader(&n->raft, &id, &addr);
 	return (uint32_t)id;
+}
+
+uint64_t ha_raft_ready_since(struct ha_raft *n)
+{
+	return ha_raft_ready(n) ? n->ready_since_ms : 0;
 }
 
 uint64_t ha_raft_term(struct ha_raft *n)

@@ -48,6 +48,10 @@ void ha_raft_on_applied(struct ha_raft *n, ha_raft_applied_cb cb, void *data);
  * the raft election timeout in force (for lease arithmetic). */
 unsigned ha_raft_election_timeout(struct ha_raft *n);
 
+/* Monotonic ms at which this node last became the ready leader (0 when not ready). Winning the
+ * election that led there was contact with a majority at that time. */
+uint64_t ha_raft_ready_since(struct ha_raft *n);
+
 /* True when this node is the leader and its post-election barrier has applied. */
 bool ha_raft_ready(struct ha_raft *n);
 bool ha_raft_is_leader(struct ha_raft *n);
