@@ -69,9 +69,9 @@ alive() { # pidfile: the process exists, is not a zombie, and is a haagentd or m
 	[ -s "$1" ] || return 1
 	pid=$(cat "$1")
 	[ -r "/proc/$pid/stat" ] || return 1
-	state=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
+	state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
 	[ "$state" != Z ] || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq 'haagentd|mariadbd'
+	{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -Eq 'haagentd|mariadbd'
 }
 
 sql() { # node sql...
