@@ -181,12 +181,8 @@ static void tick(struct ha_agent *a)
 		ha_coord_reset(a);
 }
 
+/* The periodic tick, and the "kick" that runs one now. */
 static void on_tick(uv_timer_t *t)
-{
-	tick(t->data);
-}
-
-static void on_kick(uv_timer_t *t)
 {
 	tick(t->data);
 }
@@ -196,22 +192,17 @@ static void on_applied(void *data)
 {
 	struct ha_agent *a = data;
 	if (!a->stopping)
-		uv_timer_start(&a->kick, on_kick, 0, 0);
+		uv_timer_start(&a->kick, on_tick, 0, 0);
 }
 
 /* A new sample: a change of database state is reported at once. */
 static void on_probe(void *data)
 {
 	struct ha_agent *a = data;
-	struct ha_probe_sample *s = malloc(sizeof(*s));
-	if (s == NULL)
-		return;
-	ha_probe_latest(a->probe, s);
-	int db = (int)s->db;
-	free(s);
+	int db = (int)ha_probe_db_state(a->probe);
 	if (db != a->last_db_state && !a->stopping) {
 		a->last_db_state = db;
-		uv_timer_start(&a->kick, on_kick, 0, 0);
+		uv_timer_start(&a->kick, on_tick, 0, 0);
 	}
 }
 
@@ -346,7 +337,7 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 			if (ha_rpc_send(c, HA_MSG_HEALTH_ACK, &ack) == 0)
 				a->health[i].last_ack_sent_ms = ha_now_ms();
 			if (changed && !a->stopping)
-				uv_timer_start(&a->kick, on_kick, 0, 0);
+				uv_timer_start(&a->kick, on_tick, 0, 0);
 		}
 		return 0;
 	}

@@ -51,7 +51,6 @@ struct reconcile {
 	uint64_t writable_epoch; /* epoch at which this agent made its server writable */
 	uint64_t diverged_checked_ms;
 	char role[16]; /* last role the on_role_change hook was told */
-	uint64_t role_epoch;
 };
 
 struct ha_agent {

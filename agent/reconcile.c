@@ -35,13 +35,9 @@ static const char *my_role(const struct ha_fsm_state *st, uint32_t me)
 static void role_hook(struct ha_agent *a, const struct ha_fsm_state *st)
 {
 	const char *role = my_role(st, a->self->id);
-	if (!strcmp(role, a->rc.role) && a->rc.role_epoch == st->epoch)
+	if (!strcmp(role, a->rc.role))
 		return;
-	bool changed = strcmp(role, a->rc.role) != 0;
 	snprintf(a->rc.role, sizeof(a->rc.role), "%s", role);
-	a->rc.role_epoch = st->epoch;
-	if (!changed)
-		return;
 	const struct ha_member *p = ha_fsm_member(st, st->primary_id);
 	char epoch[24];
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)st->epoch);

@@ -110,8 +110,6 @@ static void barrier_cb(struct raft_barrier *req, int status)
 	struct ha_raft *n = req->data;
 	raft_term term = n->barrier_term;
 	free(req);
-	if (n == NULL)
-		return;
 	n->barrier_pending = false;
 	if (status == 0 && raft_state(&n->raft) == RAFT_LEADER &&
 	    raft_current_term(&n->raft) == term) {

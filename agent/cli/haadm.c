@@ -154,7 +154,8 @@ static int fetch_status(const struct globals *g, bool local_only, Haagent__Statu
 		return 0;
 	}
 	*e = last;
-	return ha_err_wrap(e, "no agent answered (tried %u)", n) ? HA_ECONNECT : HA_ECONNECT;
+	ha_err_wrap(e, "no agent answered (tried %u)", n);
+	return HA_ECONNECT;
 }
 
 /* ---- commands ---- */

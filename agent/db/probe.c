@@ -351,17 +351,35 @@ int ha_probe_start(uv_loop_t *loop, const struct ha_probe_conf *conf, ha_probe_c
 	return 0;
 }
 
+/* How long the probe in flight has overrun its timeout's start, or 0 when none overran. */
+static uint64_t overrun_ms(struct ha_probe *p)
+{
+	uint64_t since = atomic_load(&p->inflight_since_ms);
+	uint64_t now = ha_now_ms();
+	return since && now - since > p->timeout_ms ? now - since : 0;
+}
+
 void ha_probe_latest(struct ha_probe *p, struct ha_probe_sample *out)
 {
 	pthread_mutex_lock(&p->mu);
 	*out = p->latest;
 	pthread_mutex_unlock(&p->mu);
-	uint64_t since = atomic_load(&p->inflight_since_ms);
-	if (since && ha_now_ms() - since > p->timeout_ms) {
+	uint64_t over = overrun_ms(p);
+	if (over) {
 		out->db = HA_DB_HUNG;
 		snprintf(out->db_error, sizeof(out->db_error), "no answer for %llu ms",
-		         (unsigned long long)(ha_now_ms() - since));
+		         (unsigned long long)over);
 	}
+}
+
+enum ha_db_state ha_probe_db_state(struct ha_probe *p)
+{
+	if (overrun_ms(p))
+		return HA_DB_HUNG;
+	pthread_mutex_lock(&p->mu);
+	enum ha_db_state db = p->latest.db;
+	pthread_mutex_unlock(&p->mu);
+	return db;
 }
 
 void ha_probe_stop(struct ha_probe *p)

@@ -67,6 +67,9 @@ int ha_probe_start(uv_loop_t *loop, const struct ha_probe_conf *conf, ha_probe_c
 /* Copies the latest sample (db = HUNG when the current probe overran its timeout). Any thread. */
 void ha_probe_latest(struct ha_probe *p, struct ha_probe_sample *out);
 
+/* The database state of ha_probe_latest() without copying the sample. Any thread. */
+enum ha_db_state ha_probe_db_state(struct ha_probe *p);
+
 /* Asks the worker to stop and closes the async handle (loop thread). ha_probe_join() must be
  * called after the loop has finished: it joins the worker and frees everything. */
 void ha_probe_stop(struct ha_probe *p);
