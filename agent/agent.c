@@ -38,10 +38,12 @@ static void proposed(void *data, int status, int result)
 		on_applied(a);
 }
 
-void ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len)
+int ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len)
 {
-	if (ha_raft_propose(a->raft, buf, len, proposed, a) == 0)
+	int rc = ha_raft_propose(a->raft, buf, len, proposed, a);
+	if (rc == 0)
 		a->proposing = true;
+	return rc;
 }
 
 /* ---- lease ----
@@ -102,6 +104,8 @@ static void sample_to_pb(struct ha_agent *a, const struct ha_probe_sample *s, Ha
 	h->errant_gtid = a->rc.errant;
 	h->action = a->rc.last_action;
 	h->writable_epoch = a->rc.writable_epoch;
+	h->fenced_epoch = a->rc.fenced_epoch;
+	h->fenced_gtid = a->rc.fenced_gtid;
 }
 
 static void store_report(struct ha_agent *a, Haagent__HealthReport *r)
@@ -195,15 +199,22 @@ static void on_applied(void *data)
 		uv_timer_start(&a->kick, on_tick, 0, 0);
 }
 
-/* A new sample: a change of database state is reported at once. */
+/* A new sample: a change of database state, or the first sample after an action, is acted on
+ * and reported at once. */
 static void on_probe(void *data)
 {
 	struct ha_agent *a = data;
+	if (a->stopping)
+		return;
 	int db = (int)ha_probe_db_state(a->probe);
-	if (db != a->last_db_state && !a->stopping) {
-		a->last_db_state = db;
-		uv_timer_start(&a->kick, on_tick, 0, 0);
+	bool kick = db != a->last_db_state;
+	a->last_db_state = db;
+	if (a->rc.kick_on_sample && ha_probe_latest_started(a->probe) >= a->rc.after_ms) {
+		a->rc.kick_on_sample = false;
+		kick = true;
 	}
+	if (kick)
+		uv_timer_start(&a->kick, on_tick, 0, 0);
 }
 
 /* ---- RPC ---- */
@@ -274,6 +285,7 @@ static void answer_status(struct ha_agent *a, struct ha_rpc_conn *c, bool local_
 		x->report_age_ms = usable ? now - a->health[i].recv_ms : 0;
 		x->agent_reachable = (int)i == a->cfg.self || (usable && ha_agent_fresh(a, (int)i));
 		const struct ha_member *m = ha_fsm_member(st, n->id);
+		x->flags = m ? m->flags : 0;
 		if (st->primary_id == n->id)
 			x->role = "primary";
 		else if (m && (m->flags & HA_MEMBER_DIVERGED))
@@ -363,6 +375,9 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 		answer_events(a, c, limit);
 		return 0;
 	}
+	case HA_MSG_ADMIN_REQUEST:
+		ha_admin_request(a, c, p, n);
+		return 0;
 	default: {
 		Haagent__ErrorResponse er = HAAGENT__ERROR_RESPONSE__INIT;
 		er.code = HA_EPROTO;

@@ -34,6 +34,7 @@ struct coord {
 	uint64_t phase_seen_ms; /* when this leader first saw the current failover phase */
 	uint64_t phase_seen_id;
 	unsigned phase_seen;
+	uint64_t first_seen_ms; /* when this leader first saw the current failover */
 	bool fence_hook_running;
 	int fence_hook_result; /* -2 not run, else exit status */
 	uint64_t fence_hook_failover;
@@ -50,7 +51,11 @@ struct reconcile {
 	char errant[512];
 	uint64_t writable_epoch; /* epoch at which this agent made its server writable */
 	uint64_t diverged_checked_ms;
-	char role[16]; /* last role the on_role_change hook was told */
+	char role[16];         /* last role the on_role_change hook was told */
+	uint64_t after_ms;     /* the last action ended then: act on samples started later */
+	bool kick_on_sample;   /* tick as soon as such a sample arrives */
+	uint64_t fenced_epoch; /* FENCE succeeded at this epoch, */
+	char fenced_gtid[HA_ACTION_GTID_MAX]; /* leaving the binlog here */
 };
 
 struct ha_agent {
@@ -77,8 +82,9 @@ struct ha_agent {
 
 int ha_agent_node_index(const struct ha_agent *a, uint32_t id);
 bool ha_agent_fresh(const struct ha_agent *a, int i);
-/* Proposes an encoded command (one at a time); logs and drops it when raft refuses. */
-void ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len);
+/* Proposes an encoded command (one at a time); logs and drops it when raft refuses (and returns
+ * nonzero). */
+int ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len);
 /* Sends this node's health now (to the leader, or stores it when leading). */
 void ha_agent_report_now(struct ha_agent *a);
 bool ha_agent_lease_held(struct ha_agent *a);
@@ -87,6 +93,15 @@ bool ha_agent_lease_held(struct ha_agent *a);
 void ha_coord_tick(struct ha_agent *a);
 void ha_coord_reset(struct ha_agent *a);
 void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp, Haagent__Failover *fo);
+/* The failover views of the replicas of `primary` (or of every node but it) and of the primary. */
+struct ha_fo_node;
+size_t ha_coord_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t primary,
+                     struct ha_fo_node *out, bool replicas_of_primary_only);
+void ha_coord_primary_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
+                           struct ha_fo_node *v);
+
+/* admin.c: operator requests (switchover, maintenance, pause), answered by the ready leader. */
+void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *p, size_t n);
 
 /* reconcile.c */
 void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s);

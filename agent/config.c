@@ -85,6 +85,14 @@ static const struct key keys[] = {
     C_UINT("failover", "semi_sync_timeout_ms", semi_sync_timeout_ms, 0, 3600000, "30000",
            "semi-sync timeout set on the primary when promoted (0: leave semi-sync alone); keep "
            "it above lease_ms"),
+    C_UINT("switchover", "timeout_ms", switchover_timeout_ms, 500, 3600000, "10000",
+           "planned switchover: fencing and catch-up must finish within this, else it rolls "
+           "back (haadm failover --timeout)"),
+    C_UINT("switchover", "grace_ms", switchover_grace_ms, 0, 600000, "2000",
+           "planned switchover: open transactions on the old primary may still commit for this "
+           "long after it turned read-only; then sessions are killed (haadm failover --grace)"),
+    C_UINT("switchover", "max_lag_ms", switchover_max_lag_ms, 0, 86400000, "10000",
+           "planned switchover: refuse a target whose replication lags more than this"),
     C_STR("hooks", "on_role_change", hook_on_role_change, "",
           "run on every node whose role changes: ROLE EPOCH PRIMARY"),
     C_STR("hooks", "pre_failover", hook_pre_failover, "",
@@ -227,11 +235,10 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			st->cur_node->priority = 100;
 		} else if (strcmp(section, "cluster") && strcmp(section, "agent") &&
 		           strcmp(section, "raft") && strcmp(section, "failover") &&
-		           strcmp(section, "hooks")) {
-			return fail(
-			    st, section, name, "%s",
-			    "unknown section (known: cluster, agent, raft, failover, hooks, "
-			    "node NAME)");
+		           strcmp(section, "switchover") && strcmp(section, "hooks")) {
+			return fail(st, section, name, "%s",
+			            "unknown section (known: cluster, agent, raft, failover, "
+			            "switchover, hooks, node NAME)");
 		}
 	}
 	if (value == NULL || value[0] == '\0')

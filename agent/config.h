@@ -57,6 +57,11 @@ struct ha_config {
 	unsigned cooldown_ms;
 	unsigned semi_sync_timeout_ms; /* 0: the agent leaves semi-sync alone */
 
+	/* [switchover] */
+	unsigned switchover_timeout_ms;
+	unsigned switchover_grace_ms;
+	unsigned switchover_max_lag_ms;
+
 	/* [hooks]: executables, run with documented arguments and environment */
 	char hook_on_role_change[PATH_MAX];
 	char hook_pre_failover[PATH_MAX];

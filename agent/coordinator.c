@@ -11,7 +11,13 @@
  *   4. promoting: once the replicas applied their relay logs (bounded wait), the most advanced
  *      eligible one is recorded as primary; its agent stops replication and turns writable, the
  *      other agents repoint to it;
- *   5. done: the new primary reports itself writable at the new epoch. */
+ *   5. done: the new primary reports itself writable at the new epoch.
+ *
+ * A planned switchover (admin.c starts it) takes the same steps with a chosen target and
+ * stricter rules: only the old primary's own fence counts, with its final binlog position; the
+ * target is promoted only once it has applied up to that position (zero loss); and if either
+ * does not happen within the switchover's timeout the old primary is handed back its role
+ * (ABORTED), since no other node was promoted. */
 #include <stdio.h>
 #include <string.h>
 
@@ -130,8 +136,8 @@ static void bootstrap_primary(struct ha_agent *a, const struct ha_fsm_state *st)
 
 /* ---- views for failover.c ---- */
 
-static size_t build_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t primary,
-                         struct ha_fo_node *out, bool replicas_of_primary_only)
+size_t ha_coord_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t primary,
+                     struct ha_fo_node *out, bool replicas_of_primary_only)
 {
 	size_t n = 0;
 	const struct ha_member *p = ha_fsm_member(st, primary);
@@ -168,6 +174,7 @@ static size_t build_view(struct ha_agent *a, const struct ha_fsm_state *st, uint
 			v->lag_seconds = h->lag_seconds;
 			v->threads_running = h->threads_running;
 			v->loadavg1 = h->loadavg1;
+			v->server_id = h->server_id;
 			if (h->diverged)
 				v->flags |= HA_MEMBER_DIVERGED;
 		}
@@ -178,8 +185,8 @@ static size_t build_view(struct ha_agent *a, const struct ha_fsm_state *st, uint
 	return n;
 }
 
-static void primary_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
-                         struct ha_fo_node *v)
+void ha_coord_primary_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
+                           struct ha_fo_node *v)
 {
 	const struct ha_member *m = ha_fsm_member(st, id);
 	bool fresh;
@@ -190,6 +197,13 @@ static void primary_view(struct ha_agent *a, const struct ha_fsm_state *st, uint
 	v->fresh = fresh && h;
 	v->db = h ? (int)h->db : 0;
 	v->db_error = h ? h->db_error : "";
+	v->read_only = h ? h->read_only : true;
+	v->lease_held = h ? h->lease_held : false;
+	v->server_id = h ? h->server_id : 0;
+	v->gtid_current = h ? h->gtid_current : "";
+	v->gtid_io_pos = "";
+	v->last_error = "";
+	v->lag_seconds = -1;
 }
 
 /* ---- detection ---- */
@@ -208,8 +222,8 @@ static void detect(struct ha_agent *a, const struct ha_fsm_state *st)
 {
 	uint64_t now = ha_now_ms();
 	struct ha_fo_node p, reps[HA_FSM_MAX_MEMBERS];
-	primary_view(a, st, st->primary_id, &p);
-	size_t n = build_view(a, st, st->primary_id, reps, false);
+	ha_coord_primary_view(a, st, st->primary_id, &p);
+	size_t n = ha_coord_view(a, st, st->primary_id, reps, false);
 	struct ha_fo_conf fc = {.confirm_ms = a->cfg.confirm_ms,
 	                        .hang_timeout_ms = a->cfg.hang_timeout_ms,
 	                        .stream_timeout_ms = a->cfg.stream_timeout_ms};
@@ -240,6 +254,8 @@ static void detect(struct ha_agent *a, const struct ha_fsm_state *st)
 	const char *held = NULL;
 	if (!a->cfg.auto_failover)
 		held = "failover-held-disabled";
+	else if (st->paused)
+		held = "failover-held-paused";
 	else if (now < a->co.tilt_until_ms)
 		held = "failover-held-tilt";
 	/* Anti-flapping: within cooldown_ms of the last failover, only strong evidence acts. */
@@ -260,8 +276,11 @@ static void detect(struct ha_agent *a, const struct ha_fsm_state *st)
 	hook_pre_failover(a, p.name, why);
 	uint8_t *buf;
 	size_t len;
-	if (ha_fsm_cmd_failover_begin(st->epoch, st->primary_id, why, ha_unix_ms(), false,
-	                              raft_malloc, &buf, &len) == 0)
+	struct ha_fo_begin b = {.expected_epoch = st->epoch,
+	                        .old_primary = st->primary_id,
+	                        .reason = why,
+	                        .unix_ms = ha_unix_ms()};
+	if (ha_fsm_cmd_failover_begin(&b, raft_malloc, &buf, &len) == 0)
 		ha_agent_propose(a, buf, len);
 }
 
@@ -288,15 +307,18 @@ static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
 {
 	bool fresh;
 	const Haagent__Health *h = health_of(a, f->old_primary, &fresh);
+	/* its agent's fence at this epoch: read_only, no client session left, final binlog */
+	if (h && h->fenced_epoch >= f->epoch) {
+		snprintf(buf, size, "own agent: read-only, client sessions gone, binlog at %s",
+		         h->fenced_gtid[0] ? h->fenced_gtid : "(empty)");
+		return buf;
+	}
+	if (f->planned)
+		return NULL; /* zero loss needs that final position: nothing else will do */
 	if (h && fresh && h->epoch_seen >= f->epoch) {
 		if (h->db != HAAGENT__DB_STATE__DB_UP) {
 			snprintf(buf, size, "own agent: mariadbd %s at epoch %llu",
 			         h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung" : "down",
-			         (unsigned long long)f->epoch);
-			return buf;
-		}
-		if (h->read_only) {
-			snprintf(buf, size, "own agent: read_only=ON at epoch %llu",
 			         (unsigned long long)f->epoch);
 			return buf;
 		}
@@ -333,32 +355,127 @@ static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
 	return NULL;
 }
 
+/* Rolls a planned switchover back before promotion: the old primary is the primary again. */
+static void roll_back(struct ha_agent *a, const struct ha_failover *f, const char *why)
+{
+	ha_warn("switchover-rollback", "failover=%llu why=\"%s\"", (unsigned long long)f->id, why);
+	struct ha_fo_advance adv = {.id = f->id,
+	                            .phase = HA_FO_ABORTED,
+	                            .candidate = f->old_primary,
+	                            .unix_ms = ha_unix_ms(),
+	                            .detail = why};
+	advance(a, &adv);
+}
+
+/* Planned switchover, FENCED: promote the target once it applied the old primary's final
+ * position; roll back when it cannot. */
+static void switchover_fenced(struct ha_agent *a, const struct ha_fsm_state *st,
+                              const struct ha_failover *f, bool late)
+{
+	const struct ha_member *t = ha_fsm_member(st, f->target);
+	bool fresh;
+	const Haagent__Health *h = health_of(a, f->target, &fresh);
+	char why[HA_FSM_TEXT_MAX];
+	const char *name = t ? t->name : "?";
+	if (t == NULL || (t->flags & (HA_MEMBER_DIVERGED | HA_MEMBER_MAINTENANCE))) {
+		snprintf(why, sizeof(why), "target %s became %s", name,
+		         t && (t->flags & HA_MEMBER_DIVERGED) ? "diverged" : "unavailable");
+		roll_back(a, f, why);
+		return;
+	}
+	if (h && fresh && h->db != HAAGENT__DB_STATE__DB_UP) {
+		snprintf(why, sizeof(why), "target %s: database %s", name,
+		         h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung" : "down");
+		roll_back(a, f, why);
+		return;
+	}
+	struct ha_gtid_pos want, cur;
+	bool reached = h && fresh && h->epoch_seen >= f->epoch &&
+	               ha_gtid_parse(f->fenced_gtid, &want, NULL) == 0 &&
+	               ha_gtid_parse(h->gtid_current, &cur, NULL) == 0 &&
+	               ha_gtid_contains(&cur, &want);
+	if (!reached) {
+		if (late) {
+			snprintf(why, sizeof(why),
+			         "target %s did not apply up to %s within %u ms (it is at %s)",
+			         name, f->fenced_gtid, f->timeout_ms,
+			         h && h->gtid_current ? h->gtid_current : "unknown");
+			roll_back(a, f, why);
+		}
+		return;
+	}
+	snprintf(why, sizeof(why), "switchover: %s applied everything up to %s", name,
+	         f->fenced_gtid[0] ? f->fenced_gtid : "(empty)");
+	ha_info("candidate-chosen", "failover=%llu candidate=%s why=\"%s\" lost=0",
+	        (unsigned long long)f->id, name, why);
+	struct ha_fo_advance adv = {.id = f->id,
+	                            .phase = HA_FO_PROMOTING,
+	                            .candidate = f->target,
+	                            .unix_ms = ha_unix_ms(),
+	                            .detail = why};
+	advance(a, &adv);
+}
+
 static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 {
 	const struct ha_failover *f = &st->failover;
 	uint64_t now = ha_now_ms();
 	if (a->co.phase_seen_id != f->id || a->co.phase_seen != f->phase) {
+		if (a->co.phase_seen_id != f->id)
+			a->co.first_seen_ms = now;
 		a->co.phase_seen_id = f->id;
 		a->co.phase_seen = f->phase;
 		a->co.phase_seen_ms = now;
 	}
+	/* a switchover's budget, counted from when this leader first saw it */
+	bool late = f->planned && now - a->co.first_seen_ms >= f->timeout_ms;
 	struct ha_fo_advance adv = {.id = f->id, .unix_ms = ha_unix_ms()};
-	char buf[256];
+	char buf[HA_FSM_GTID_MAX + 128];
 	switch (f->phase) {
 	case HA_FO_BEGIN: {
 		const char *how = fenced_by(a, st, f, buf, sizeof(buf));
+		if (how == NULL && f->planned) {
+			const struct ha_member *o = ha_fsm_member(st, f->old_primary);
+			bool fresh;
+			const Haagent__Health *h = health_of(a, f->old_primary, &fresh);
+			char why[512];
+			if (h && fresh && h->epoch_seen >= f->epoch &&
+			    h->db != HAAGENT__DB_STATE__DB_UP)
+				snprintf(why, sizeof(why), "old primary %s: database %s",
+				         o ? o->name : "?",
+				         h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung" : "down");
+			else if (late)
+				snprintf(why, sizeof(why),
+				         "old primary %s was not fenced within %u ms (%s)",
+				         o ? o->name : "?", f->timeout_ms,
+				         h && h->action && h->action[0]
+				             ? h->action
+				             : "its agent did not answer");
+			else
+				return;
+			roll_back(a, f, why);
+			return;
+		}
 		if (how == NULL)
 			return;
 		ha_info("old-primary-fenced", "failover=%llu how=\"%s\"", (unsigned long long)f->id,
 		        how);
 		adv.phase = HA_FO_FENCED;
 		adv.fenced_by = how;
+		bool fresh;
+		const Haagent__Health *h = health_of(a, f->old_primary, &fresh);
+		if (h && h->fenced_epoch >= f->epoch)
+			adv.fenced_gtid = h->fenced_gtid;
 		advance(a, &adv);
 		return;
 	}
 	case HA_FO_FENCED: {
+		if (f->planned) {
+			switchover_fenced(a, st, f, late);
+			return;
+		}
 		struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
-		size_t n = build_view(a, st, f->old_primary, nodes, false);
+		size_t n = ha_coord_view(a, st, f->old_primary, nodes, false);
 		/* only reports taken at the new epoch count: they were sampled after the fence */
 		for (size_t i = 0; i < n; i++) {
 			bool fresh;
@@ -420,7 +537,8 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		snprintf(detail, sizeof(detail),
 		         "%s writable at epoch %llu; lost %llu transactions", c ? c->name : "?",
 		         (unsigned long long)f->epoch, (unsigned long long)f->lost_count);
-		ha_info("failover-done", "failover=%llu %s", (unsigned long long)f->id, detail);
+		ha_info(f->planned ? "switchover-done" : "failover-done", "failover=%llu %s",
+		        (unsigned long long)f->id, detail);
 		adv.phase = HA_FO_DONE;
 		adv.detail = detail;
 		advance(a, &adv);
@@ -484,6 +602,9 @@ static void plan(struct ha_agent *a, const struct ha_fsm_state *st)
 	} while (0)
 	if (!a->cfg.auto_failover)
 		BLOCK("automatic failover is disabled in the configuration");
+	if (st->paused)
+		BLOCK("paused by an operator%s%s (haadm resume)", st->pause_reason[0] ? ": " : "",
+		      st->pause_reason);
 	if (ha_now_ms() < a->co.tilt_until_ms)
 		BLOCK("tilt: the coordinator's loop was stalled; no decision for a few seconds");
 	if (st->primary_id == 0 || ha_fsm_failover_active(st)) {
@@ -493,7 +614,7 @@ static void plan(struct ha_agent *a, const struct ha_fsm_state *st)
 		return;
 	}
 	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
-	size_t n = build_view(a, st, st->primary_id, nodes, false);
+	size_t n = ha_coord_view(a, st, st->primary_id, nodes, false);
 	char why[1024];
 	int best = ha_fo_choose(nodes, n, false, why, sizeof(why));
 	if (best >= 0)
@@ -561,5 +682,9 @@ void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp, Haa
 		resp->failover = fo;
 	}
 	resp->plan_candidate = a->co.plan_candidate;
-	resp->paused = !a->cfg.auto_failover;
+	resp->paused = !a->cfg.auto_failover || st->paused;
+	if (st->paused)
+		resp->pause_reason = st->pause_reason[0] ? (char *)st->pause_reason : "paused";
+	else if (!a->cfg.auto_failover)
+		resp->pause_reason = "auto_failover = no in the configuration";
 }

@@ -1,5 +1,6 @@
 #include "failover.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,7 +62,9 @@ enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node 
 	size_t witnesses = 0, lost = 0;
 	for (size_t i = 0; i < n_replicas; i++) {
 		const struct ha_fo_node *r = &replicas[i];
-		if (!r->fresh || r->db != DB_UP || !r->replicating)
+		/* a node in maintenance may have its replication stopped on purpose */
+		if (!r->fresh || r->db != DB_UP || !r->replicating ||
+		    (r->flags & HA_MEMBER_MAINTENANCE))
 			continue;
 		witnesses++;
 		if (lost_stream(r, c))
@@ -198,4 +201,151 @@ const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, cha
 		}
 	}
 	return NULL;
+}
+
+/* ---- planned switchover ---- */
+
+/* Transactions n wrote itself that primary p lacks: a domain p does not have, or a sequence
+ * number beyond p's under n's own server id. (A replica merely ahead of p's last report has p's
+ * server id there: reports are not taken at the same instant.) */
+static bool errant(const struct ha_fo_node *n, const struct ha_fo_node *p)
+{
+	struct ha_gtid_pos a, b;
+	if (ha_gtid_parse(n->gtid_current, &a, NULL) || ha_gtid_parse(p->gtid_current, &b, NULL))
+		return false;
+	for (size_t i = 0; i < a.n; i++) {
+		const struct ha_gtid *x = &a.g[i], *y = NULL;
+		for (size_t j = 0; j < b.n; j++)
+			if (b.g[j].domain == x->domain)
+				y = &b.g[j];
+		if (y == NULL || (x->seq > y->seq && x->server == n->server_id))
+			return true;
+	}
+	return false;
+}
+
+/* Why replica n cannot be a switchover target from p, or NULL. */
+static const char *so_unfit(const struct ha_fo_node *n, const struct ha_fo_node *p,
+                            unsigned max_lag_ms, char *buf, size_t size)
+{
+	const char *no = ineligible(n, false);
+	if (no)
+		return no;
+	if (errant(n, p)) {
+		snprintf(buf, size, "has transactions the primary lacks (%s vs %s)",
+		         n->gtid_current, p->gtid_current);
+		return buf;
+	}
+	if (!n->replicating)
+		return "not replicating from the primary";
+	if (!n->io_running || !n->sql_running)
+		return "replication threads not both running";
+	if (n->lag_seconds < 0)
+		return "lag unknown";
+	if ((uint64_t)n->lag_seconds * 1000 > max_lag_ms) {
+		snprintf(buf, size, "lags %lld s (limit %u ms)", (long long)n->lag_seconds,
+		         max_lag_ms);
+		return buf;
+	}
+	return NULL;
+}
+
+/* What the operator can do about a reason given by so_unfit. */
+static const char *so_advice(const char *no)
+{
+	if (!strcmp(no, "agent unreachable"))
+		return "start its haagentd";
+	if (!strcmp(no, "database down") || !strcmp(no, "database hung"))
+		return "bring its mariadbd back";
+	if (!strcmp(no, "in maintenance"))
+		return "end it with 'haadm node maintenance NODE off'";
+	if (!strcmp(no, "no-promote"))
+		return "it has no_promote in its [node] section";
+	if (!strcmp(no, "diverged") || !strncmp(no, "has transactions", 16))
+		return "it holds transactions the primary lacks; re-clone it";
+	if (!strncmp(no, "lags", 4) || !strcmp(no, "lag unknown"))
+		return "wait until it has caught up, or raise [switchover] max_lag_ms";
+	return "check its replication (SHOW SLAVE STATUS)";
+}
+
+static void so_add(struct ha_so_check *c, size_t *n, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void so_add(struct ha_so_check *c, size_t *n, bool ok, const char *fmt, ...)
+{
+	if (*n >= HA_SO_MAX_CHECKS)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c[*n].text, sizeof(c[*n].text), fmt, ap);
+	va_end(ap);
+	c[(*n)++].ok = ok;
+}
+
+int ha_so_plan(const struct ha_fo_node *p, const struct ha_fo_node *replicas, size_t n,
+               const char *target, unsigned max_lag_ms, struct ha_so_check *checks,
+               size_t *n_checks, char *why, size_t why_size)
+{
+	*n_checks = 0;
+	bool up = p->fresh && p->db == DB_UP, writable = up && !p->read_only && p->lease_held;
+	so_add(checks, n_checks, up, "%s (primary): agent reporting, database up", p->name);
+	so_add(checks, n_checks, writable, "%s (primary): writable, holds its write lease",
+	       p->name);
+	if (!writable) {
+		snprintf(
+		    why, why_size,
+		    "the primary %s is not healthy (%s): a switchover needs a working primary; "
+		    "a failed one is replaced by automatic failover (see haadm status)",
+		    p->name,
+		    !p->fresh        ? "its agent is not reporting"
+		    : p->db != DB_UP ? "its database is not up"
+		    : p->read_only   ? "it is read-only"
+		                     : "it does not hold its write lease");
+		return -1;
+	}
+	char buf[200];
+	if (target && target[0]) {
+		if (!strcmp(target, p->name)) {
+			snprintf(why, why_size, "%s is already the primary", target);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(replicas[i].name, target) != 0)
+				continue;
+			const char *no = so_unfit(&replicas[i], p, max_lag_ms, buf, sizeof(buf));
+			so_add(checks, n_checks, no == NULL, "%s (target): %s", target,
+			       no ? no : "healthy, replicating, lag within the limit");
+			if (no) {
+				snprintf(why, why_size, "cannot switch over to %s: %s; %s", target,
+				         no, so_advice(no));
+				return -1;
+			}
+			return (int)i;
+		}
+		struct ha_buf b = HA_BUF_INIT;
+		for (size_t i = 0; i < n; i++)
+			ha_buf_printf(&b, "%s%s", i ? ", " : "", replicas[i].name);
+		snprintf(why, why_size, "no node named %s (replicas: %s)", target,
+		         ha_buf_failed(&b) ? "?" : ha_buf_cstr(&b));
+		ha_buf_free(&b);
+		return -1;
+	}
+	int best = -1;
+	struct ha_buf b = HA_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		const char *no = so_unfit(&replicas[i], p, max_lag_ms, buf, sizeof(buf));
+		so_add(checks, n_checks, no == NULL, "%s: %s", replicas[i].name,
+		       no ? no : "healthy, replicating, lag within the limit");
+		if (no) {
+			ha_buf_printf(&b, "%s%s: %s (%s)", b.len ? "; " : "", replicas[i].name, no,
+			              so_advice(no));
+			continue;
+		}
+		if (best < 0 || better(&replicas[i], &replicas[best]))
+			best = (int)i;
+	}
+	if (best < 0)
+		snprintf(why, why_size, "no replica can take over: %s",
+		         b.len ? (ha_buf_failed(&b) ? "?" : ha_buf_cstr(&b)) : "there are none");
+	ha_buf_free(&b);
+	return best;
 }

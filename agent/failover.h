@@ -32,6 +32,9 @@ struct ha_fo_node {
 	double loadavg1;
 	uint32_t flags; /* HA_MEMBER_* */
 	uint32_t priority;
+	uint32_t server_id;
+	bool read_only;  /* the primary's view only */
+	bool lease_held; /* the primary's view only */
 };
 
 struct ha_fo_conf {
@@ -71,5 +74,22 @@ int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied,
  * transactions nodes[best] lacks. Writes the sentence into why. */
 const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, char *why,
                          size_t why_size);
+
+/* ---- planned switchover ---- */
+
+#define HA_SO_MAX_CHECKS 12
+
+struct ha_so_check {
+	bool ok;
+	char text[200];
+};
+
+/* Checks a planned switchover from primary p to the replica named target (NULL or "": the best
+ * one that passes), and records every check made, passed or failed, in checks[] (at most
+ * HA_SO_MAX_CHECKS). Returns the index in replicas[] of the node to promote, or -1 with why set
+ * to the reason and what to do about it. max_lag_ms: the most a target may lag. */
+int ha_so_plan(const struct ha_fo_node *p, const struct ha_fo_node *replicas, size_t n,
+               const char *target, unsigned max_lag_ms, struct ha_so_check *checks,
+               size_t *n_checks, char *why, size_t why_size);
 
 #endif

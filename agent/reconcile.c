@@ -6,7 +6,14 @@
  *   2. the epoch's primary stops replicating, records the epoch in haagent.heartbeat, and turns
  *      read_only off once it holds the lease;
  *   3. every other node replicates from the epoch's primary, but only when its own GTID history
- *      is contained in the primary's; otherwise it is diverged and is left alone.
+ *      is contained in the primary's; otherwise it is diverged and is left alone. A node in
+ *      maintenance keeps its replication as the operator left it (it is still fenced);
+ *   4. during a failover the old primary's agent proves its fence: read_only, every client
+ *      session gone, and the final binlog position, reported as fenced_epoch/fenced_gtid; the
+ *      target of a planned switchover waits until it has applied up to that position.
+ *
+ * Decisions are taken on samples: after an action, the next one waits for a sample that began
+ * after it (requested at once), so it never acts twice on a stale view.
  *
  * A coordinator crash loses nothing here: agents act on the replicated state, whoever leads. */
 #include <stdio.h>
@@ -14,11 +21,13 @@
 
 #include "agent_int.h"
 #include "common/clock.h"
+#include "common/gtid.h"
 #include "common/log.h"
 #include "hooks.h"
 
 #define BACKOFF_MS          1000
 #define DIVERGED_RECHECK_MS 30000
+#define CATCHUP_WAIT_MS     1000
 
 static const char *my_role(const struct ha_fsm_state *st, uint32_t me)
 {
@@ -64,7 +73,8 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 	if (st->n_members == 0)
 		return; /* not bootstrapped: leave the servers as the operator set them up */
 	role_hook(a, st);
-	if (s->db != HA_DB_UP || ha_action_busy(a->action) || ha_now_ms() < a->rc.backoff_until_ms)
+	if (s->db != HA_DB_UP || ha_action_busy(a->action) ||
+	    ha_now_ms() < a->rc.backoff_until_ms || s->started_ms < a->rc.after_ms)
 		return;
 	if (st->primary_id == 0 && st->epoch == 0)
 		return; /* bootstrap has not established a primary yet */
@@ -72,11 +82,21 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 	uint32_t me = a->self->id;
 	bool primary = st->primary_id == me;
 	bool lease = ha_agent_lease_held(a);
+	const struct ha_failover *f = &st->failover;
+	bool failing = ha_fsm_failover_active(st);
+	/* the coordinator waits for this node's proof that it stopped writing */
+	bool prove = !primary && failing && f->phase == HA_FO_BEGIN && f->old_primary == me &&
+	             a->rc.fenced_epoch != f->epoch;
 	struct ha_action_req q = {0};
 
-	if (!s->read_only && !(primary && lease)) {
+	if ((!s->read_only && !(primary && lease)) || prove) {
 		q.kind = HA_ACT_FENCE;
-		submit(a, &q, primary ? "write lease lost" : "not the primary of this epoch");
+		q.epoch = st->epoch;
+		q.grace_ms = prove && f->planned ? f->grace_ms : 0;
+		submit(a, &q,
+		       primary ? "write lease lost"
+		       : prove ? "old primary of this failover: fence and report the final position"
+		               : "not the primary of this epoch");
 		return;
 	}
 	if (primary) {
@@ -95,12 +115,29 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		}
 		return;
 	}
+	if (failing && f->planned && f->phase == HA_FO_FENCED && f->target == me) {
+		struct ha_gtid_pos want, cur;
+		if (ha_gtid_parse(f->fenced_gtid, &want, NULL) == 0 &&
+		    ha_gtid_parse(s->gtid_current, &cur, NULL) == 0 &&
+		    !ha_gtid_contains(&cur, &want)) {
+			q.kind = HA_ACT_CATCHUP;
+			q.epoch = st->epoch;
+			snprintf(q.gtid, sizeof(q.gtid), "%s", f->fenced_gtid);
+			q.wait_ms = CATCHUP_WAIT_MS;
+			submit(a, &q,
+			       "switchover target: apply the old primary's last transactions");
+		}
+		return;
+	}
 	if (st->primary_id == 0)
 		return; /* between fencing and promotion: the SQL thread applies what was relayed */
 	const struct ha_member *p = ha_fsm_member(st, st->primary_id);
 	if (p == NULL)
 		return;
 	const struct ha_member *mine = ha_fsm_member(st, me);
+	if (mine && (mine->flags & HA_MEMBER_MAINTENANCE))
+		return; /* the operator is working on this node: replication stays as they left it
+		         */
 	bool diverged = a->rc.diverged || (mine && (mine->flags & HA_MEMBER_DIVERGED));
 	if (diverged && ha_now_ms() - a->rc.diverged_checked_ms < DIVERGED_RECHECK_MS)
 		return; /* never repointed automatically; rechecked now and then (re-cloned?) */
@@ -127,19 +164,27 @@ void ha_reconcile_done(void *data, const struct ha_action_result *r)
 	} else {
 		ha_info("reconcile-done", "action=%s result=\"%s\"", ha_action_name(r->kind),
 		        r->msg);
-		/* act again only on a sample taken after this action */
-		a->rc.backoff_until_ms = ha_now_ms() + a->cfg.probe_interval_ms + 50;
 	}
+	/* act again only on a sample taken after this action: ask for one now */
+	a->rc.after_ms = ha_now_ms();
+	a->rc.kick_on_sample = true;
+	ha_probe_now(a->probe);
 	if (r->kind == HA_ACT_REPOINT && r->rc == 0) {
 		if (r->diverged && !a->rc.diverged)
 			ha_warn("diverged", "errant=%s", r->errant);
 		a->rc.diverged = r->diverged;
 		snprintf(a->rc.errant, sizeof(a->rc.errant), "%s", r->diverged ? r->errant : "");
 	}
-	if (r->kind == HA_ACT_PROMOTE && r->rc == 0 && strstr(r->msg, "writable"))
+	if (r->kind == HA_ACT_PROMOTE && r->rc == 0 && strstr(r->msg, "writable")) {
 		a->rc.writable_epoch = r->epoch;
-	if (r->kind == HA_ACT_FENCE && r->rc == 0)
+		a->rc.fenced_epoch = 0;
+		a->rc.fenced_gtid[0] = '\0';
+	}
+	if (r->kind == HA_ACT_FENCE && r->rc == 0) {
 		a->rc.writable_epoch = 0;
+		a->rc.fenced_epoch = r->epoch;
+		snprintf(a->rc.fenced_gtid, sizeof(a->rc.fenced_gtid), "%s", r->gtid);
+	}
 	if (!a->stopping)
 		ha_agent_report_now(a);
 }

@@ -164,6 +164,9 @@ static int apply_failover_begin(struct ha_fsm_state *s, const Haagent__CmdFailov
 		return ha_err_set(e, HA_EINVAL, "failover: %u is not a member", c->old_primary);
 	/* Compare-and-set: only from the expected epoch, with that node as primary, and only one
 	 * failover at a time. A repeated proposal is a no-op. */
+	if (c->planned && (ha_fsm_member(s, c->target) == NULL || c->target == c->old_primary))
+		return ha_err_set(e, HA_EINVAL, "switchover: target %u is not another member",
+		                  c->target);
 	if (c->expected_epoch != s->epoch || s->primary_id != c->old_primary ||
 	    ha_fsm_failover_active(s))
 		return HA_FSM_NOOP;
@@ -175,6 +178,11 @@ static int apply_failover_begin(struct ha_fsm_state *s, const Haagent__CmdFailov
 	f->planned = c->planned;
 	memcpy(f->reason, reason, sizeof(reason));
 	f->begin_ms = c->unix_ms;
+	if (c->planned) {
+		f->target = c->target;
+		f->timeout_ms = c->timeout_ms;
+		f->grace_ms = c->grace_ms;
+	}
 	s->epoch++;
 	f->epoch = s->epoch;
 	s->primary_id = 0;
@@ -188,7 +196,9 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 {
 	struct ha_failover *f = &s->failover;
 	char fenced_by[sizeof(f->fenced_by)], lost[sizeof(f->lost_gtid)], detail[sizeof(f->detail)];
+	char fenced_gtid[sizeof(f->fenced_gtid)];
 	if (copy_opt(fenced_by, sizeof(fenced_by), c->fenced_by, "fenced_by", e) ||
+	    copy_opt(fenced_gtid, sizeof(fenced_gtid), c->fenced_gtid, "fenced gtid", e) ||
 	    copy_opt(lost, sizeof(lost), c->lost_gtid, "lost gtid", e) ||
 	    copy_opt(detail, sizeof(detail), c->detail, "detail", e))
 		return HA_EINVAL;
@@ -213,6 +223,7 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 	case HA_FO_FENCED:
 		f->fenced_ms = c->unix_ms;
 		memcpy(f->fenced_by, fenced_by, sizeof(fenced_by));
+		memcpy(f->fenced_gtid, fenced_gtid, sizeof(fenced_gtid));
 		add_event(s, "old-primary-fenced", member_name(s, f->old_primary), fenced_by,
 		          c->unix_ms);
 		break;
@@ -265,6 +276,38 @@ static int apply_node_diverged(struct ha_fsm_state *s, const Haagent__CmdNodeDiv
 	return HA_FSM_APPLIED;
 }
 
+static int apply_set_maintenance(struct ha_fsm_state *s, const Haagent__CmdSetMaintenance *c,
+                                 struct ha_err *e)
+{
+	struct ha_member *m = (struct ha_member *)ha_fsm_member(s, c->node);
+	if (m == NULL)
+		return ha_err_set(e, HA_EINVAL, "maintenance: %u is not a member", c->node);
+	bool was = (m->flags & HA_MEMBER_MAINTENANCE) != 0;
+	/* the primary's role must move first: a primary in maintenance would be left unwatched */
+	if (was == c->on || (c->on && s->primary_id == c->node))
+		return HA_FSM_NOOP;
+	if (c->on)
+		m->flags |= HA_MEMBER_MAINTENANCE;
+	else
+		m->flags &= ~(uint32_t)HA_MEMBER_MAINTENANCE;
+	add_event(s, c->on ? "maintenance-on" : "maintenance-off", m->name, "", c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+static int apply_set_paused(struct ha_fsm_state *s, const Haagent__CmdSetPaused *c,
+                            struct ha_err *e)
+{
+	char reason[sizeof(s->pause_reason)];
+	if (copy_opt(reason, sizeof(reason), c->reason, "pause reason", e))
+		return HA_EINVAL;
+	if (s->paused == c->paused)
+		return HA_FSM_NOOP;
+	s->paused = c->paused;
+	memcpy(s->pause_reason, c->paused ? reason : "", c->paused ? sizeof(reason) : 1);
+	add_event(s, c->paused ? "paused" : "resumed", "", reason, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
 static int apply_event(struct ha_fsm_state *s, const Haagent__CmdEvent *c, struct ha_err *e)
 {
 	char name[48], node[HA_FSM_NAME_MAX], detail[256];
@@ -313,6 +356,12 @@ int ha_fsm_apply(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct 
 		break;
 	case HAAGENT__FSM_COMMAND__CMD_EVENT:
 		rc = apply_event(s, cmd->event, e);
+		break;
+	case HAAGENT__FSM_COMMAND__CMD_SET_MAINTENANCE:
+		rc = apply_set_maintenance(s, cmd->set_maintenance, e);
+		break;
+	case HAAGENT__FSM_COMMAND__CMD_SET_PAUSED:
+		rc = apply_set_paused(s, cmd->set_paused, e);
 		break;
 	default:
 		rc = ha_err_set(e, HA_EPROTO, "fsm: unknown command %d", (int)cmd->cmd_case);
@@ -404,16 +453,18 @@ int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const c
 	return pack_cmd(&cmd, alloc, out, len);
 }
 
-int ha_fsm_cmd_failover_begin(uint64_t expected_epoch, uint32_t old_primary, const char *reason,
-                              uint64_t unix_ms, bool planned, ha_alloc_fn alloc, uint8_t **out,
+int ha_fsm_cmd_failover_begin(const struct ha_fo_begin *in, ha_alloc_fn alloc, uint8_t **out,
                               size_t *len)
 {
 	Haagent__CmdFailoverBegin b = HAAGENT__CMD_FAILOVER_BEGIN__INIT;
-	b.expected_epoch = expected_epoch;
-	b.old_primary = old_primary;
-	b.reason = (char *)(reason ? reason : "");
-	b.unix_ms = unix_ms;
-	b.planned = planned;
+	b.expected_epoch = in->expected_epoch;
+	b.old_primary = in->old_primary;
+	b.reason = (char *)(in->reason ? in->reason : "");
+	b.unix_ms = in->unix_ms;
+	b.planned = in->planned;
+	b.target = in->target;
+	b.timeout_ms = in->timeout_ms;
+	b.grace_ms = in->grace_ms;
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_FAILOVER_BEGIN;
 	cmd.failover_begin = &b;
@@ -432,6 +483,7 @@ int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc
 	v.lost_gtid = (char *)(a->lost_gtid ? a->lost_gtid : "");
 	v.lost_count = a->lost_count;
 	v.detail = (char *)(a->detail ? a->detail : "");
+	v.fenced_gtid = (char *)(a->fenced_gtid ? a->fenced_gtid : "");
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_FAILOVER_ADVANCE;
 	cmd.failover_advance = &v;
@@ -449,6 +501,32 @@ int ha_fsm_cmd_node_diverged(uint32_t node, bool diverged, const char *errant, u
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_NODE_DIVERGED;
 	cmd.node_diverged = &d;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_set_maintenance(uint32_t node, bool on, uint64_t unix_ms, ha_alloc_fn alloc,
+                               uint8_t **out, size_t *len)
+{
+	Haagent__CmdSetMaintenance m = HAAGENT__CMD_SET_MAINTENANCE__INIT;
+	m.node = node;
+	m.on = on;
+	m.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_SET_MAINTENANCE;
+	cmd.set_maintenance = &m;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_set_paused(bool paused, const char *reason, uint64_t unix_ms, ha_alloc_fn alloc,
+                          uint8_t **out, size_t *len)
+{
+	Haagent__CmdSetPaused p = HAAGENT__CMD_SET_PAUSED__INIT;
+	p.paused = paused;
+	p.reason = (char *)(reason ? reason : "");
+	p.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_SET_PAUSED;
+	cmd.set_paused = &p;
 	return pack_cmd(&cmd, alloc, out, len);
 }
 
@@ -484,6 +562,10 @@ void ha_fsm_failover_to_pb(const struct ha_failover *f, Haagent__Failover *pb)
 	pb->lost_gtid = (char *)f->lost_gtid;
 	pb->lost_count = f->lost_count;
 	pb->detail = (char *)f->detail;
+	pb->target = f->target;
+	pb->timeout_ms = f->timeout_ms;
+	pb->grace_ms = f->grace_ms;
+	pb->fenced_gtid = (char *)f->fenced_gtid;
 }
 
 void ha_fsm_event_to_pb(const struct ha_event *ev, Haagent__Event *pb)
@@ -515,7 +597,11 @@ static int failover_from_pb(const Haagent__Failover *pb, struct ha_failover *f, 
 	f->promoting_ms = pb->promoting_unix_ms;
 	f->done_ms = pb->done_unix_ms;
 	f->lost_count = pb->lost_count;
+	f->target = pb->target;
+	f->timeout_ms = pb->timeout_ms;
+	f->grace_ms = pb->grace_ms;
 	if (copy_opt(f->reason, sizeof(f->reason), pb->reason, "reason", e) ||
+	    copy_opt(f->fenced_gtid, sizeof(f->fenced_gtid), pb->fenced_gtid, "fenced gtid", e) ||
 	    copy_opt(f->fenced_by, sizeof(f->fenced_by), pb->fenced_by, "fenced_by", e) ||
 	    copy_opt(f->lost_gtid, sizeof(f->lost_gtid), pb->lost_gtid, "lost", e) ||
 	    copy_opt(f->detail, sizeof(f->detail), pb->detail, "detail", e))
@@ -553,6 +639,8 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 	snap.n_events = s->n_events;
 	snap.events = evp;
 	snap.next_event_seq = s->next_event_seq;
+	snap.paused = s->paused;
+	snap.pause_reason = (char *)s->pause_reason;
 	return pack(&snap.base, alloc, out, len);
 }
 
@@ -611,6 +699,12 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 	}
 	n.n_events = (unsigned)snap->n_events;
 	n.next_event_seq = snap->next_event_seq;
+	n.paused = snap->paused;
+	if (copy_opt(n.pause_reason, sizeof(n.pause_reason), snap->pause_reason, "pause reason",
+	             e)) {
+		rc = HA_EINVAL;
+		goto out;
+	}
 	*s = n;
 out:
 	haagent__fsm_snapshot__free_unpacked(snap, NULL);

@@ -20,6 +20,7 @@
 #define HA_FSM_NAME_MAX    64
 #define HA_FSM_MAX_EVENTS  64
 #define HA_FSM_TEXT_MAX    512
+#define HA_FSM_GTID_MAX    2048 /* a GTID position of up to 64 domains */
 
 enum {
 	HA_MEMBER_MAINTENANCE = 1 << 0,
@@ -61,6 +62,11 @@ struct ha_failover {
 	char lost_gtid[HA_FSM_TEXT_MAX];
 	uint64_t lost_count;
 	char detail[256];
+	/* planned switchovers */
+	uint32_t target;                   /* the node to promote */
+	uint32_t timeout_ms;               /* fencing + catch-up budget before rolling back */
+	uint32_t grace_ms;                 /* drain time on the old primary */
+	char fenced_gtid[HA_FSM_GTID_MAX]; /* the old primary's final position */
 };
 
 struct ha_event {
@@ -86,6 +92,8 @@ struct ha_fsm_state {
 	struct ha_event events[HA_FSM_MAX_EVENTS]; /* oldest first */
 	unsigned n_events;
 	uint64_t next_event_seq;
+	bool paused; /* automatic failover paused by an operator */
+	char pause_reason[256];
 };
 
 /* True while a failover is between BEGIN and PROMOTING. */
@@ -111,8 +119,17 @@ int ha_fsm_cmd_init_members(const char *cluster, const struct ha_member *m, unsi
 int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const char *reason,
                            ha_alloc_fn alloc, uint8_t **out, size_t *len);
 
-int ha_fsm_cmd_failover_begin(uint64_t expected_epoch, uint32_t old_primary, const char *reason,
-                              uint64_t unix_ms, bool planned, ha_alloc_fn alloc, uint8_t **out,
+/* A failover (planned false) or a planned switchover to target, with its budget and drain time.
+ */
+struct ha_fo_begin {
+	uint64_t expected_epoch;
+	uint32_t old_primary;
+	const char *reason;
+	uint64_t unix_ms;
+	bool planned;
+	uint32_t target, timeout_ms, grace_ms; /* planned only */
+};
+int ha_fsm_cmd_failover_begin(const struct ha_fo_begin *b, ha_alloc_fn alloc, uint8_t **out,
                               size_t *len);
 /* fields used per phase: FENCED fenced_by; PROMOTING candidate, lost_gtid, lost_count, detail;
  * ABORTED candidate (who is primary afterwards, 0 for none) and detail. */
@@ -123,11 +140,16 @@ struct ha_fo_advance {
 	uint64_t unix_ms;
 	const char *fenced_by, *lost_gtid, *detail;
 	uint64_t lost_count;
+	const char *fenced_gtid; /* FENCED */
 };
 int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc, uint8_t **out,
                                 size_t *len);
 int ha_fsm_cmd_node_diverged(uint32_t node, bool diverged, const char *errant, uint64_t unix_ms,
                              ha_alloc_fn alloc, uint8_t **out, size_t *len);
+int ha_fsm_cmd_set_maintenance(uint32_t node, bool on, uint64_t unix_ms, ha_alloc_fn alloc,
+                               uint8_t **out, size_t *len);
+int ha_fsm_cmd_set_paused(bool paused, const char *reason, uint64_t unix_ms, ha_alloc_fn alloc,
+                          uint8_t **out, size_t *len);
 int ha_fsm_cmd_event(const char *name, const char *node, const char *detail, uint64_t unix_ms,
                      ha_alloc_fn alloc, uint8_t **out, size_t *len);
 

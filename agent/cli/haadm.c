@@ -11,6 +11,7 @@
 #include "../common/frame.h"
 #include "../config.h"
 #include "call.h"
+#include "haadm.h"
 #include "haagent.pb-c.h"
 #include "render.h"
 
@@ -19,15 +20,8 @@
 #endif
 
 #define DEFAULT_CONF  "/etc/haagent/haagent.conf"
-#define MAX_TARGETS   HA_MAX_NODES
-#define MAX_REDIRECTS 3
-
-struct globals {
-	const char *conf;
-	const char *addr;
-	unsigned timeout_ms;
-	bool json;
-};
+#define MAX_TARGETS   HA_CLI_MAX_TARGETS
+#define MAX_REDIRECTS HA_CLI_MAX_REDIRECTS
 
 struct command {
 	const char *name;
@@ -42,12 +36,7 @@ static void print_usage(FILE *f);
 
 /* ---- talking to the cluster ---- */
 
-struct target {
-	char host[64];
-	unsigned port;
-};
-
-static int targets_of(const struct globals *g, struct target *t, unsigned *n, struct ha_err *e)
+int ha_cli_targets(const struct globals *g, struct target *t, unsigned *n, struct ha_err *e)
 {
 	*n = 0;
 	if (g->addr) {
@@ -89,12 +78,12 @@ static int targets_of(const struct globals *g, struct target *t, unsigned *n, st
 
 /* Fetches the status from the leader: asks the targets in turn, follows redirects. Falls back
  * to the first local view it got when no leader answers. */
-static int fetch_status(const struct globals *g, bool local_only, Haagent__StatusResponse **out,
-                        struct ha_err *e)
+int ha_cli_status(const struct globals *g, bool local_only, Haagent__StatusResponse **out,
+                  struct ha_err *e)
 {
 	struct target t[MAX_TARGETS];
 	unsigned n;
-	int rc = targets_of(g, t, &n, e);
+	int rc = ha_cli_targets(g, t, &n, e);
 	if (rc != 0)
 		return rc;
 	Haagent__StatusRequest req = HAAGENT__STATUS_REQUEST__INIT;
@@ -169,7 +158,7 @@ static int parse_cmd_opts(struct globals *g, int argc, char **argv, const char *
 	    {NULL, 0, NULL, 0},
 	};
 	int o;
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc then re-reads the ordering from optstring */
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'j':
@@ -180,11 +169,9 @@ static int parse_cmd_opts(struct globals *g, int argc, char **argv, const char *
 				goto bad;
 			*local = true;
 			break;
-		case 'h': {
-			const struct command *c = find_command(cmd);
-			printf("usage: haadm %s\n\n%s\n", c->usage, c->help);
+		case 'h':
+			ha_cli_help(cmd);
 			exit(0);
-		}
 		default:
 			goto bad;
 		}
@@ -204,7 +191,7 @@ static int cmd_status(struct globals *g, int argc, char **argv)
 		return rc;
 	Haagent__StatusResponse *s;
 	struct ha_err e = {0};
-	if ((rc = fetch_status(g, local, &s, &e)) != 0) {
+	if ((rc = ha_cli_status(g, local, &s, &e)) != 0) {
 		fprintf(stderr, "haadm: status: %s\n", e.msg);
 		return rc;
 	}
@@ -225,7 +212,7 @@ static int cmd_events(struct globals *g, int argc, char **argv)
 	struct target t[MAX_TARGETS];
 	unsigned n;
 	struct ha_err e = {0};
-	if ((rc = targets_of(g, t, &n, &e)) != 0) {
+	if ((rc = ha_cli_targets(g, t, &n, &e)) != 0) {
 		fprintf(stderr, "haadm: events: %s\n", e.msg);
 		return rc;
 	}
@@ -274,13 +261,19 @@ static int cmd_help(struct globals *g, int argc, char **argv)
 		print_usage(stdout);
 		return 0;
 	}
-	const struct command *c = find_command(argv[1]);
-	if (c == NULL) {
+	if (find_command(argv[1]) == NULL) {
 		fprintf(stderr, "haadm: unknown command '%s'; see 'haadm --help'\n", argv[1]);
 		return HA_EUSAGE;
 	}
-	printf("usage: haadm %s\n\n%s\n", c->usage, c->help);
+	ha_cli_help(argv[1]);
 	return 0;
+}
+
+void ha_cli_help(const char *name)
+{
+	const struct command *c = find_command(name);
+	if (c)
+		printf("usage: haadm %s\n\n%s\n", c->usage, c->help);
 }
 
 static const struct command commands[] = {
@@ -305,6 +298,53 @@ static const struct command commands[] = {
      "\n"
      "  --json    stable JSON for scripts (docs/json.md)",
      cmd_events},
+    {"failover", "planned switchover: move the primary role to another node, losing nothing",
+     "failover [--to NODE] [--dry-run] [--timeout MS] [--grace MS] [--kill-now] [--no-wait] "
+     "[--json]",
+     "Moves the primary role from the current primary to NODE (default: the best healthy\n"
+     "replica, as automatic failover would choose). The coordinator checks first and refuses\n"
+     "with the reason when the primary is not healthy, the target is unreachable, down, lagging,\n"
+     "diverged, in maintenance or has no_promote, a failover is running, or there is no quorum.\n"
+     "\n"
+     "Steps, each committed through raft and shown as it completes:\n"
+     "  1. the old primary turns read_only; transactions already open may still commit during\n"
+     "     the grace, then every client session is killed and its final GTID position read;\n"
+     "  2. the target applies everything up to that position (nothing acknowledged is lost);\n"
+     "  3. the target becomes the primary at a new epoch and turns writable;\n"
+     "  4. the old primary and the other replicas replicate from it.\n"
+     "If step 1 or 2 does not finish within the timeout, it rolls back: the old primary is made\n"
+     "writable again and the reason is printed. A coordinator that dies midway is replaced and\n"
+     "the next one carries on from the recorded step.\n"
+     "\n"
+     "  --to NODE      the node to promote\n"
+     "  --dry-run      check and print the plan; change nothing\n"
+     "  --timeout MS   budget for steps 1 and 2 ([switchover] timeout_ms, default 10000)\n"
+     "  --grace MS     how long open transactions may still commit ([switchover] grace_ms,\n"
+     "                 default 2000)\n"
+     "  --kill-now     no grace: kill client sessions at once\n"
+     "  --no-wait      return once the switchover has started; follow it with 'haadm status'\n"
+     "  --json         one JSON object with the result (docs/json.md)\n"
+     "\n"
+     "Exit status: 0 done (or dry run possible), 14 refused or rolled back, 11 no outcome\n"
+     "within the timeout (see haadm status), 4 no agent reachable, 6 no leader.",
+     ha_cmd_failover},
+    {"node", "node maintenance NODE on|off: keep a node out of promotion and failover",
+     "node maintenance NODE on|off [--json]",
+     "Maintenance on: NODE is never promoted, its own outage triggers nothing, and its agent\n"
+     "leaves its replication as you set it (it still keeps it read-only). Use it to restart or\n"
+     "upgrade a replica. The primary cannot go into maintenance: move the role first with\n"
+     "'haadm failover'. Maintenance off: the agent repoints the node to the primary if needed.\n"
+     "The flag is replicated (survives restarts) and shown by 'haadm status'.",
+     ha_cmd_node},
+    {"pause", "pause automatic failover cluster-wide", "pause [--reason TEXT] [--json]",
+     "Automatic failover stops acting: failures are still detected and reported (events\n"
+     "failover-held-paused), not acted on. Planned switchovers ('haadm failover') still work.\n"
+     "Replicated; shown by 'haadm status' until 'haadm resume'.\n"
+     "\n"
+     "  --reason TEXT  recorded with the pause and shown by status",
+     ha_cmd_pause},
+    {"resume", "resume automatic failover", "resume [--json]",
+     "Ends 'haadm pause': automatic failover acts again.", ha_cmd_resume},
     {"version", "print haadm's version", "version [--json]", "Prints the version.", cmd_version},
     {"help", "describe a command", "help [COMMAND]", "Describes COMMAND, or lists commands.",
      cmd_help},

@@ -65,6 +65,15 @@ static void failover_json(struct ha_json *j, const Haagent__StatusResponse *s)
 	ha_json_str_or_null(j, "detail", f->detail);
 	ha_json_str_or_null(j, "lost_gtid", f->lost_gtid);
 	ha_json_uint(j, "lost_count", f->lost_count);
+	ha_json_str_or_null(j, "target", f->planned ? name_of(s, f->target) : NULL);
+	ha_json_str_or_null(j, "fenced_gtid", f->planned ? f->fenced_gtid : NULL);
+	if (f->planned) {
+		ha_json_uint(j, "timeout_ms", f->timeout_ms);
+		ha_json_uint(j, "grace_ms", f->grace_ms);
+	} else {
+		ha_json_null(j, "timeout_ms");
+		ha_json_null(j, "grace_ms");
+	}
 	ha_json_uint(j, "begin_unix_ms", f->begin_unix_ms);
 	ha_json_obj_begin(j, "phase_ms");
 	ha_json_uint(j, "fence", span(f->begin_unix_ms, f->fenced_unix_ms));
@@ -92,6 +101,7 @@ void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 	ha_json_str_or_null(&j, "note", s->note);
 	ha_json_uint(&j, "commit_index", s->commit_index);
 	ha_json_bool(&j, "auto_failover", !s->paused);
+	ha_json_str_or_null(&j, "pause_reason", s->paused ? s->pause_reason : NULL);
 	failover_json(&j, s);
 	ha_json_obj_begin(&j, "plan");
 	ha_json_str_or_null(&j, "candidate", s->plan_candidate);
@@ -112,6 +122,8 @@ void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 		ha_json_str(&j, "db_address", n->db_address);
 		ha_json_str(&j, "rpc_address", n->rpc_address);
 		ha_json_str(&j, "role", n->role);
+		ha_json_bool(&j, "maintenance", n->flags & 1);
+		ha_json_bool(&j, "no_promote", n->flags & 2);
 		ha_json_str(&j, "db", db_name(n));
 		if (up)
 			ha_json_bool(&j, "read_only", h->read_only);
@@ -209,6 +221,8 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 		fprintf(f, "(answered by %s, which does not know a ready leader)\n", s->served_by);
 	if (s->note && s->note[0])
 		fprintf(f, "note: %s\n", s->note);
+	if (s->paused)
+		fprintf(f, "automatic failover PAUSED: %s\n", s->pause_reason);
 	const Haagent__Failover *fo = s->failover;
 	if (fo && fo->id) {
 		const char *o = name_of(s, fo->old_primary), *c = name_of(s, fo->candidate);
@@ -232,8 +246,8 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 			fprintf(f, "%s%s", i ? "; " : " (blocked: ", s->plan_blockers[i]);
 		fprintf(f, "%s\n", s->n_plan_blockers ? ")" : "");
 	}
-	fprintf(f, "\n%-10s %-10s %-7s %-4s %-24s %-5s %-11s %-10s %-11s\n", "NODE", "ROLE", "DB",
-	        "RO", "GTID", "LAG", "IO/SQL", "LOAD", "AGENT");
+	fprintf(f, "\n%-10s %-10s %-7s %-4s %-24s %-5s %-11s %-10s %-11s %s\n", "NODE", "ROLE",
+	        "DB", "RO", "GTID", "LAG", "IO/SQL", "LOAD", "AGENT", "FLAGS");
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		const Haagent__NodeStatus *n = s->nodes[i];
 		const Haagent__Health *h = n->has_health ? n->health : NULL;
@@ -254,9 +268,13 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 			}
 			snprintf(load, sizeof(load), "%.2f/%u", h->loadavg1, h->threads_running);
 		}
-		fprintf(f, "%-10s %-10s %-7s %-4s %-24s %-5s %-11s %-10s %-11s\n", n->name, n->role,
-		        db_name(n), up ? (h->read_only ? "on" : "off") : "-", gtid, lag, iosql,
-		        load, n->agent_reachable ? "ok" : "UNREACHABLE");
+		char flags[48];
+		snprintf(flags, sizeof(flags), "%s%s%s", n->flags & 1 ? "maintenance" : "",
+		         (n->flags & 3) == 3 ? "," : "", n->flags & 2 ? "no-promote" : "");
+		fprintf(f, "%-10s %-10s %-7s %-4s %-24s %-5s %-11s %-10s %-11s %s\n", n->name,
+		        n->role, db_name(n), up ? (h->read_only ? "on" : "off") : "-", gtid, lag,
+		        iosql, load, n->agent_reachable ? "ok" : "UNREACHABLE",
+		        flags[0] ? flags : "-");
 	}
 	bool any = false;
 	for (size_t i = 0; i < s->n_nodes; i++) {

@@ -27,7 +27,8 @@
 	X(HA_EINVAL, 12, "invalid argument")                                                       \
 	X(HA_ETOOBIG, 13, "message too large")                                                     \
 	X(HA_EREFUSED, 14, "refused")                                                              \
-	X(HA_EINTERNAL, 15, "internal error")
+	X(HA_EINTERNAL, 15, "internal error")                                                      \
+	X(HA_EBUSY, 16, "busy, retry")
 
 enum {
 #define HA_ERR_ENUM(name, num, text) name##_ = num,
@@ -50,6 +51,7 @@ enum {
 #define HA_ETOOBIG       HA_ERR_NEG(HA_ETOOBIG)
 #define HA_EREFUSED      HA_ERR_NEG(HA_EREFUSED)
 #define HA_EINTERNAL     HA_ERR_NEG(HA_EINTERNAL)
+#define HA_EBUSY         HA_ERR_NEG(HA_EBUSY)
 
 #define HA_ERR_MSG_MAX 1024
 

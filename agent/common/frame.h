@@ -29,7 +29,9 @@ enum ha_msg_type {
 	HA_MSG_ERROR = 5,
 	HA_MSG_EVENTS_REQUEST = 6,
 	HA_MSG_EVENTS_RESPONSE = 7,
-	HA_MSG_MAX_ = 7,
+	HA_MSG_ADMIN_REQUEST = 8,
+	HA_MSG_ADMIN_RESPONSE = 9,
+	HA_MSG_MAX_ = 9,
 };
 
 /* Writes a header for a payload of `len` bytes into hdr. */

@@ -42,23 +42,26 @@ const char *ha_action_name(enum ha_action_kind k)
 		return "repoint";
 	case HA_ACT_DETACH:
 		return "detach";
+	case HA_ACT_CATCHUP:
+		return "catch-up";
 	}
 	return "?";
 }
 
 /* ---- worker ---- */
 
-static MYSQL *open_conn(struct ha_action *a, const char *host, unsigned port, char *err,
-                        size_t err_size)
+/* extra_ms: added to the read timeout, for a statement that may wait that long on purpose */
+static MYSQL *open_conn(struct ha_action *a, const char *host, unsigned port, unsigned extra_ms,
+                        char *err, size_t err_size)
 {
 	MYSQL *m = mysql_init(NULL);
 	if (m == NULL) {
 		snprintf(err, err_size, "out of memory");
 		return NULL;
 	}
-	unsigned t = (a->timeout_ms + 999) / 1000;
+	unsigned t = (a->timeout_ms + 999) / 1000, rt = (a->timeout_ms + extra_ms + 999) / 1000;
 	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &t);
-	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &t);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rt);
 	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &t);
 	if (mysql_real_connect(m, host, a->user, a->password, NULL, port, NULL, 0) == NULL) {
 		snprintf(err, err_size, "connect %s:%u: %s", host, port, mysql_error(m));
@@ -96,54 +99,175 @@ static int query_one(MYSQL *m, const char *sql, char *out, size_t size, struct h
 	return 0;
 }
 
-/* Kills client sessions (not replication, not system, not the agent's own); returns how many. */
-static unsigned kill_clients(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
+#define MAX_SESSIONS 4096
+
+/* The client sessions: not replication, not system threads, not the agent's own user. */
+#define CLIENTS_WHERE                                                                              \
+	"ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', '%s', '%s') "    \
+	"AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', "            \
+	"'Slave_SQL', 'Slave_worker')"
+
+/* Ids of client sessions; -1 when the list cannot be read. */
+static int list_clients(struct ha_action *a, MYSQL *m, unsigned long *ids, unsigned max)
 {
 	char sql[512];
 	snprintf(sql, sizeof(sql),
-	         "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
-	         "USER NOT IN ('system user', 'event_scheduler', '%s', '%s') AND COMMAND NOT IN "
-	         "('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', "
-	         "'Slave_worker')",
-	         a->user, a->repl_user);
-	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
-		snprintf(r->msg, sizeof(r->msg), "list sessions: %s", mysql_error(m));
-		return 0;
-	}
+	         "SELECT ID FROM information_schema.PROCESSLIST WHERE " CLIENTS_WHERE, a->user,
+	         a->repl_user);
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
+		return -1;
 	MYSQL_RES *res = mysql_store_result(m);
-	unsigned long ids[1024];
 	unsigned n = 0;
 	MYSQL_ROW row;
-	while (res && (row = mysql_fetch_row(res)) != NULL && n < 1024)
+	while (res && (row = mysql_fetch_row(res)) != NULL && n < max)
 		if (row[0])
 			ids[n++] = strtoul(row[0], NULL, 10);
 	if (res)
 		mysql_free_result(res);
+	return (int)n;
+}
+
+/* Kills client sessions; adds their ids to ids[*n] (up to max); returns how many it killed. */
+static unsigned kill_clients(struct ha_action *a, MYSQL *m, unsigned long *ids, unsigned *n,
+                             unsigned max, struct ha_action_result *r)
+{
+	unsigned long found[MAX_SESSIONS];
+	int k = list_clients(a, m, found, MAX_SESSIONS);
+	if (k < 0) {
+		snprintf(r->msg, sizeof(r->msg), "list sessions: %s", mysql_error(m));
+		return 0;
+	}
 	unsigned killed = 0;
-	for (unsigned i = 0; i < n; i++) {
-		snprintf(sql, sizeof(sql), "KILL CONNECTION %lu", ids[i]);
+	char sql[64];
+	for (int i = 0; i < k; i++) {
+		snprintf(sql, sizeof(sql), "KILL CONNECTION %lu", found[i]);
 		if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) == 0)
 			killed++; /* a session that ended meanwhile is not an error */
+		if (*n < max)
+			ids[(*n)++] = found[i];
 	}
 	return killed;
+}
+
+/* Waits (bounded) until none of ids[] is still a session: a killed session may be in the middle
+ * of a commit, which it finishes before it goes. Returns how many are left. */
+static unsigned wait_gone(struct ha_action *a, MYSQL *m, const unsigned long *ids, unsigned n,
+                          unsigned wait_ms)
+{
+	uint64_t deadline = ha_now_ms() + wait_ms;
+	for (;;) {
+		unsigned long now[MAX_SESSIONS];
+		int k = list_clients(a, m, now, MAX_SESSIONS);
+		unsigned left = 0;
+		for (int i = 0; i < k; i++)
+			for (unsigned j = 0; j < n; j++)
+				if (now[i] == ids[j]) {
+					left++;
+					break;
+				}
+		if (k < 0)
+			left = n;
+		if (left == 0 || ha_now_ms() >= deadline)
+			return left;
+		usleep(5 * 1000);
+	}
+}
+
+/* Client transactions that wrote and have not committed yet. -1 when unknown. */
+static int open_writers(struct ha_action *a, MYSQL *m)
+{
+	char sql[768], out[32];
+	struct ha_action_result scratch;
+	snprintf(sql, sizeof(sql),
+	         "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN "
+	         "information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE "
+	         "t.trx_rows_modified > 0 AND p.ID <> CONNECTION_ID() AND p.USER NOT IN "
+	         "('system user', '%s', '%s')",
+	         a->user, a->repl_user);
+	if (query_one(m, sql, out, sizeof(out), &scratch) != 0)
+		return -1;
+	return atoi(out);
 }
 
 /* Sessions go first: a commit waiting for a semi-sync acknowledgement holds up
  * SET GLOBAL read_only until the semi-sync timeout, and when that expires the commit is
  * acknowledged asynchronously. Killed while waiting, it is never acknowledged. Then read_only,
  * then whoever connected in between. */
-static int do_fence(struct ha_action *a, MYSQL *m, struct ha_action_result *r)
+static int do_fence(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
+                    struct ha_action_result *r)
 {
-	r->killed = kill_clients(a, m, r);
-	int rc = exec(m, "SET GLOBAL read_only=ON", r);
-	if (rc)
+	unsigned long ids[MAX_SESSIONS];
+	unsigned n = 0;
+	int rc;
+	char sql[128], drained[128] = "";
+	bool read_only = false;
+	if (q->grace_ms) {
+		/* Planned: read_only first. It waits for running writes and commits, at most the
+		 * grace (a commit stuck on semi-sync would otherwise hold it for the semi-sync
+		 * timeout); then transactions that already wrote may still commit, for the rest of
+		 * the grace. */
+		uint64_t t0 = ha_now_ms();
+		snprintf(sql, sizeof(sql), "SET SESSION lock_wait_timeout=%u",
+		         (q->grace_ms + 999) / 1000);
+		if ((rc = exec(m, sql, r)))
+			return rc;
+		if (exec(m, "SET GLOBAL read_only=ON", r) == 0) {
+			read_only = true;
+			int w;
+			while ((w = open_writers(a, m)) > 0 && ha_now_ms() - t0 < q->grace_ms)
+				usleep(10 * 1000);
+			snprintf(drained, sizeof(drained), "; drained %llu ms%s",
+			         (unsigned long long)(ha_now_ms() - t0),
+			         w > 0 ? ", open transactions left" : "");
+		} else if (mysql_errno(m) != 1205 /* ER_LOCK_WAIT_TIMEOUT */) {
+			return HA_EDB;
+		}
+	}
+	r->killed = kill_clients(a, m, ids, &n, MAX_SESSIONS, r);
+	if (!read_only && (rc = exec(m, "SET GLOBAL read_only=ON", r)))
 		return rc;
-	r->killed += kill_clients(a, m, r);
+	r->killed += kill_clients(a, m, ids, &n, MAX_SESSIONS, r);
+	unsigned left = wait_gone(a, m, ids, n, 2000);
+	if (left) {
+		snprintf(r->msg, sizeof(r->msg),
+		         "read_only=ON but %u killed sessions have not ended yet", left);
+		return HA_ETIMEOUT;
+	}
 	/* no writer is left waiting for an acknowledgement: semi-sync can go (a server that is not
 	 * the primary must not wait for replicas, e.g. at shutdown) */
-	if ((rc = exec(m, "SET GLOBAL rpl_semi_sync_master_enabled=OFF", r)))
+	if ((rc = exec(m, "SET GLOBAL rpl_semi_sync_master_enabled=OFF", r)) ||
+	    (rc = query_one(m, "SELECT @@global.gtid_binlog_pos", r->gtid, sizeof(r->gtid), r)))
 		return rc;
-	snprintf(r->msg, sizeof(r->msg), "read_only=ON, %u client sessions killed", r->killed);
+	snprintf(r->msg, sizeof(r->msg), "read_only=ON, %u client sessions killed%s; binlog at %s",
+	         r->killed, drained, r->gtid[0] ? r->gtid : "(empty)");
+	return 0;
+}
+
+static int do_catchup(const struct ha_action_req *q, MYSQL *m, struct ha_action_result *r)
+{
+	struct ha_gtid_pos want, cur;
+	struct ha_err ge = {0};
+	if (ha_gtid_parse(q->gtid, &want, &ge)) {
+		snprintf(r->msg, sizeof(r->msg), "bad position %s: %s", q->gtid, ge.msg);
+		return HA_EINVAL;
+	}
+	uint64_t deadline = ha_now_ms() + q->wait_ms;
+	for (;;) {
+		int rc =
+		    query_one(m, "SELECT @@global.gtid_current_pos", r->gtid, sizeof(r->gtid), r);
+		if (rc)
+			return rc;
+		if (ha_gtid_parse(r->gtid, &cur, &ge) == 0 && ha_gtid_contains(&cur, &want)) {
+			r->reached = true;
+			snprintf(r->msg, sizeof(r->msg), "applied up to %s", q->gtid);
+			return 0;
+		}
+		if (ha_now_ms() >= deadline)
+			break;
+		usleep(5 * 1000);
+	}
+	snprintf(r->msg, sizeof(r->msg), "not yet at %s after %u ms (at %s)", q->gtid, q->wait_ms,
+	         r->gtid);
 	return 0;
 }
 
@@ -159,14 +283,6 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		return 0;
 	}
 	char sql[512];
-	/* The epoch goes into a heartbeat table so that writes can be attributed to an epoch. */
-	if ((rc = exec(m, "CREATE DATABASE IF NOT EXISTS haagent", r)) ||
-	    (rc = exec(m,
-	               "CREATE TABLE IF NOT EXISTS haagent.heartbeat (id TINYINT PRIMARY KEY, "
-	               "epoch BIGINT UNSIGNED NOT NULL, node VARCHAR(64) NOT NULL, "
-	               "ts TIMESTAMP(3) NOT NULL)",
-	               r)))
-		return rc;
 	/* Semi-sync on the primary only, with a timeout longer than the write lease: an isolated
 	 * primary fences itself while its writers still wait, instead of falling back to
 	 * asynchronous replication and acknowledging writes no replica has. */
@@ -178,11 +294,32 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		if ((rc = exec(m, sql, r)))
 			return rc;
 	}
+	if ((rc = exec(m, "SET GLOBAL read_only=OFF", r)))
+		return rc;
+	/* Then the epoch goes into a heartbeat table, so that writes can be attributed to an
+	 * epoch. Like any write it may wait for a semi-sync acknowledgement (no replica connected
+	 * yet, or none at all): that does not undo the promotion, so it is reported, not failed. */
+	char have[8] = "";
+	struct ha_action_result hb = {0};
+	int hrc = query_one(m,
+	                    "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+	                    "TABLE_SCHEMA='haagent' AND TABLE_NAME='heartbeat'",
+	                    have, sizeof(have), &hb);
+	if (hrc == 0 && strcmp(have, "1") != 0)
+		hrc = exec(m, "CREATE DATABASE IF NOT EXISTS haagent", &hb);
+	if (hrc == 0 && strcmp(have, "1") != 0)
+		hrc = exec(m,
+		           "CREATE TABLE IF NOT EXISTS haagent.heartbeat (id TINYINT PRIMARY KEY, "
+		           "epoch BIGINT UNSIGNED NOT NULL, node VARCHAR(64) NOT NULL, "
+		           "ts TIMESTAMP(3) NOT NULL)",
+		           &hb);
 	snprintf(sql, sizeof(sql), "REPLACE INTO haagent.heartbeat VALUES (1, %llu, '%s', NOW(3))",
 	         (unsigned long long)q->epoch, q->node);
-	if ((rc = exec(m, sql, r)) || (rc = exec(m, "SET GLOBAL read_only=OFF", r)))
-		return rc;
-	snprintf(r->msg, sizeof(r->msg), "writable at epoch %llu", (unsigned long long)q->epoch);
+	if (hrc == 0)
+		hrc = exec(m, sql, &hb);
+	snprintf(r->msg, sizeof(r->msg), "writable at epoch %llu%s%.400s",
+	         (unsigned long long)q->epoch, hrc ? "; heartbeat not written: " : "",
+	         hrc ? hb.msg : "");
 	return 0;
 }
 
@@ -193,7 +330,7 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	int rc;
 	if ((rc = query_one(m, "SELECT @@global.gtid_current_pos", local, sizeof(local), r)))
 		return rc;
-	MYSQL *t = open_conn(a, q->target_host, q->target_port, err, sizeof(err));
+	MYSQL *t = open_conn(a, q->target_host, q->target_port, 0, err, sizeof(err));
 	if (t == NULL) {
 		snprintf(r->msg, sizeof(r->msg), "new primary: %s", err);
 		return HA_EDB;
@@ -283,7 +420,8 @@ static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_ac
 	memset(r, 0, sizeof(*r));
 	r->kind = q->kind;
 	r->epoch = q->epoch;
-	MYSQL *m = open_conn(a, a->host, a->port, err, sizeof(err));
+	MYSQL *m = open_conn(a, a->host, a->port, q->kind == HA_ACT_FENCE ? q->grace_ms : 0, err,
+	                     sizeof(err));
 	if (m == NULL) {
 		snprintf(r->msg, sizeof(r->msg), "%s", err);
 		r->rc = HA_EDB;
@@ -291,7 +429,10 @@ static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_ac
 	}
 	switch (q->kind) {
 	case HA_ACT_FENCE:
-		r->rc = do_fence(a, m, r);
+		r->rc = do_fence(a, q, m, r);
+		break;
+	case HA_ACT_CATCHUP:
+		r->rc = do_catchup(q, m, r);
 		break;
 	case HA_ACT_PROMOTE:
 		r->rc = do_promote(a, q, m, r);

@@ -2,11 +2,19 @@
  * mysql_*). One action at a time; each opens its own connection with connect/read/write timeouts
  * and reports back on the loop thread through uv_async.
  *
- *   FENCE    SET GLOBAL read_only=ON, then kill client sessions (not replication, not system,
- *            not the agent's own): a primary that may no longer write stops writing.
+ *   FENCE    a primary that may no longer write stops writing: client sessions (not
+ *            replication, not system, not the agent's own) are killed, read_only=ON, the sessions
+ *            that connected meanwhile are killed, and once every killed session is gone the
+ *            binlog position is read: it is final, since under read_only a session that had
+ *            written before could still commit (MariaDB checks read_only per statement), and no
+ *            session is left. With a grace (planned switchover) read_only comes first, bounded by
+ *            the grace as lock_wait_timeout, and open transactions may commit during the grace.
+ *   CATCHUP  wait (bounded) until gtid_current_pos contains a position: a switchover target
+ *            applying the old primary's last transactions.
  *   PROMOTE  STOP SLAVE SQL_THREAD (local and instant: nothing relayed is applied any more),
- *            then, when `writable` is set, record the epoch in haagent.heartbeat and
- *            SET GLOBAL read_only=OFF.
+ *            then, when `writable` is set, semi-sync on, SET GLOBAL read_only=OFF, and the
+ *            epoch recorded in haagent.heartbeat (best effort: like any write it may wait for
+ *            a semi-sync acknowledgement).
  *   DETACH   STOP SLAVE; RESET SLAVE ALL. Separate from PROMOTE because stopping an IO thread
  *            stuck on an unreachable old primary can take seconds: the new primary takes writes
  *            before that.
@@ -27,7 +35,10 @@ enum ha_action_kind {
 	HA_ACT_PROMOTE = 2,
 	HA_ACT_REPOINT = 3,
 	HA_ACT_DETACH = 4,
+	HA_ACT_CATCHUP = 5,
 };
+
+#define HA_ACTION_GTID_MAX 2048
 
 struct ha_action_req {
 	enum ha_action_kind kind;
@@ -37,6 +48,9 @@ struct ha_action_req {
 	unsigned semi_sync_timeout_ms; /* PROMOTE: 0 leaves semi-sync alone, else enables it */
 	char target_host[64];          /* REPOINT */
 	unsigned target_port;
+	unsigned grace_ms;             /* FENCE: drain time (0: kill at once) */
+	char gtid[HA_ACTION_GTID_MAX]; /* CATCHUP: the position to reach */
+	unsigned wait_ms;              /* CATCHUP: at most this long */
 };
 
 struct ha_action_result {
@@ -45,8 +59,10 @@ struct ha_action_result {
 	char msg[512]; /* what was done, or why it failed */
 	bool diverged; /* REPOINT: local history is not contained in the target's */
 	char errant[512];
-	unsigned killed; /* FENCE: client sessions killed */
-	uint64_t epoch;  /* PROMOTE: the request's epoch */
+	unsigned killed;               /* FENCE: client sessions killed */
+	uint64_t epoch;                /* the request's epoch */
+	char gtid[HA_ACTION_GTID_MAX]; /* FENCE: the final binlog position; CATCHUP: reached */
+	bool reached;                  /* CATCHUP: gtid_current_pos contains the position */
 };
 
 struct ha_action_conf {

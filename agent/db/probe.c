@@ -27,7 +27,8 @@ struct ha_probe {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	struct ha_probe_sample latest;      /* under mu */
+	bool now;                      /* under mu: probe again without waiting for the interval */
+	struct ha_probe_sample latest; /* under mu */
 	_Atomic uint64_t inflight_since_ms; /* 0 when idle */
 	uint64_t seq;
 
@@ -260,10 +261,14 @@ static void *worker(void *arg)
 		if (stop)
 			break;
 
+		pthread_mutex_lock(&p->mu);
+		p->now = false;
+		pthread_mutex_unlock(&p->mu);
 		uint64_t start = ha_now_ms();
 		struct ha_probe_sample *s = calloc(1, sizeof(*s));
 		if (s == NULL)
 			break;
+		s->started_ms = start;
 		atomic_store(&p->inflight_since_ms, start);
 		m = probe_once(p, m, s);
 		atomic_store(&p->inflight_since_ms, 0);
@@ -291,7 +296,7 @@ static void *worker(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_mutex_lock(&p->mu);
-		while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
+		while (!p->stop && !p->now && pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
 			;
 		pthread_mutex_unlock(&p->mu);
 	}
@@ -372,6 +377,14 @@ void ha_probe_latest(struct ha_probe *p, struct ha_probe_sample *out)
 	}
 }
 
+uint64_t ha_probe_latest_started(struct ha_probe *p)
+{
+	pthread_mutex_lock(&p->mu);
+	uint64_t t = p->latest.started_ms;
+	pthread_mutex_unlock(&p->mu);
+	return t;
+}
+
 enum ha_db_state ha_probe_db_state(struct ha_probe *p)
 {
 	if (overrun_ms(p))
@@ -380,6 +393,14 @@ enum ha_db_state ha_probe_db_state(struct ha_probe *p)
 	enum ha_db_state db = p->latest.db;
 	pthread_mutex_unlock(&p->mu);
 	return db;
+}
+
+void ha_probe_now(struct ha_probe *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->now = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 void ha_probe_stop(struct ha_probe *p)

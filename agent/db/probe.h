@@ -44,6 +44,7 @@ struct ha_probe_sample {
 	char gtid_io_pos[HA_GTID_STR_MAX];
 	uint64_t master_rx_age_ms; /* since the last event or heartbeat from the master */
 	uint64_t seq;              /* increments with every published sample */
+	uint64_t started_ms; /* monotonic: when this probe began (it reflects no earlier state) */
 };
 
 struct ha_probe_conf {
@@ -64,8 +65,15 @@ typedef void (*ha_probe_cb)(void *data);
 int ha_probe_start(uv_loop_t *loop, const struct ha_probe_conf *conf, ha_probe_cb cb, void *data,
                    struct ha_probe **out, struct ha_err *e);
 
+/* Asks for a probe now rather than at the next interval (after a change to the server, so that
+ * the next sample shows it). A probe in flight finishes first. Loop thread. */
+void ha_probe_now(struct ha_probe *p);
+
 /* Copies the latest sample (db = HUNG when the current probe overran its timeout). Any thread. */
 void ha_probe_latest(struct ha_probe *p, struct ha_probe_sample *out);
+
+/* When the latest sample's probe began (monotonic ms). Any thread. */
+uint64_t ha_probe_latest_started(struct ha_probe *p);
 
 /* The database state of ha_probe_latest() without copying the sample. Any thread. */
 enum ha_db_state ha_probe_db_state(struct ha_probe *p);

@@ -153,12 +153,123 @@ static void unsafe(void **state)
 	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
 }
 
+static bool has_check(const struct ha_so_check *c, size_t n, bool ok, const char *text)
+{
+	for (size_t i = 0; i < n; i++)
+		if (c[i].ok == ok && strstr(c[i].text, text))
+			return true;
+	return false;
+}
+
+static void switchover_plan(void **state)
+{
+	(void)state;
+	struct ha_fo_node p = node(1, "node1", "0-1-10");
+	p.replicating = false;
+	p.read_only = false;
+	p.lease_held = true;
+	p.server_id = 1;
+	struct ha_fo_node r[2] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10")};
+	r[0].server_id = 2;
+	r[1].server_id = 3;
+	r[1].priority = 200;
+	struct ha_so_check c[HA_SO_MAX_CHECKS];
+	size_t n;
+	char why[1024];
+	/* no target: the best healthy replica (equal positions: priority) */
+	assert_int_equal(ha_so_plan(&p, r, 2, NULL, 10000, c, &n, why, sizeof(why)), 1);
+	assert_true(has_check(c, n, true, "node1 (primary): writable"));
+	assert_true(has_check(c, n, true, "node2: healthy"));
+	/* named target */
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), 0);
+	/* the primary itself, an unknown node */
+	assert_int_equal(ha_so_plan(&p, r, 2, "node1", 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "already the primary"));
+	assert_int_equal(ha_so_plan(&p, r, 2, "node9", 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "no node named node9 (replicas: node2, node3)"));
+	/* lagging beyond the limit, with advice */
+	r[0].lag_seconds = 30;
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "lags 30 s (limit 10000 ms)"));
+	assert_non_null(strstr(why, "max_lag_ms"));
+	assert_true(has_check(c, n, false, "node2 (target): lags 30 s"));
+	/* ...and then the automatic pick skips it even with the better priority */
+	r[0].priority = 500;
+	assert_int_equal(ha_so_plan(&p, r, 2, NULL, 10000, c, &n, why, sizeof(why)), 1);
+	r[0].lag_seconds = 0;
+	/* stopped SQL thread, database down, maintenance, no-promote, diverged */
+	r[0].sql_running = false;
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "not both running"));
+	r[0].sql_running = true;
+	r[0].db = 2;
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "database down"));
+	r[0].db = 1;
+	r[0].flags = HA_MEMBER_MAINTENANCE;
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "haadm node maintenance NODE off"));
+	r[0].flags = HA_MEMBER_NO_PROMOTE;
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), -1);
+	r[0].flags = HA_MEMBER_DIVERGED;
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "diverged"));
+	r[0].flags = 0;
+	/* errant transactions: its own server id beyond the primary, or a domain the primary lacks
+	 */
+	r[0].gtid_current = "0-2-11";
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "transactions the primary lacks"));
+	r[0].gtid_current = "0-1-10,9-2-1";
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), -1);
+	/* ahead of the primary's last report with the primary's server id: only a newer sample */
+	r[0].gtid_current = "0-1-12";
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), 0);
+	/* an unhealthy primary: no switchover (automatic failover's job) */
+	p.read_only = true;
+	assert_int_equal(ha_so_plan(&p, r, 2, NULL, 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "read-only"));
+	p.read_only = false;
+	p.lease_held = false;
+	assert_int_equal(ha_so_plan(&p, r, 2, NULL, 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "write lease"));
+	/* nobody fit */
+	p.lease_held = true;
+	r[0].db = 2;
+	r[1].flags = HA_MEMBER_MAINTENANCE;
+	assert_int_equal(ha_so_plan(&p, r, 2, NULL, 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "no replica can take over"));
+	assert_non_null(strstr(why, "node3: in maintenance"));
+}
+
+static void maintenance_is_no_witness(void **state)
+{
+	(void)state;
+	const char *kind;
+	struct ha_fo_node p = node(1, "node1", "0-1-10");
+	p.fresh = false; /* the primary's agent is silent */
+	struct ha_fo_node r[2] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10")};
+	/* node3's replication was stopped by an operator during maintenance: not evidence */
+	r[1].io_running = false;
+	r[1].flags = HA_MEMBER_MAINTENANCE;
+	assert_int_equal(judge(&p, r, 5000, &kind), HA_PRIMARY_SUSPECT);
+	/* so the one real witness decides: it lost its stream too */
+	r[0].io_running = false;
+	assert_int_equal(judge(&p, r, 5000, &kind), HA_PRIMARY_FAILED);
+	r[0].io_running = true;
+	r[1].flags = 0;
+	/* out of maintenance node3 is a witness again, and 1 of 2 is no majority */
+	assert_int_equal(judge(&p, r, 5000, &kind), HA_PRIMARY_SUSPECT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(detection),
 	    cmocka_unit_test(choose),
 	    cmocka_unit_test(unsafe),
+	    cmocka_unit_test(switchover_plan),
+	    cmocka_unit_test(maintenance_is_no_witness),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

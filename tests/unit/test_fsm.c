@@ -169,8 +169,25 @@ static int begin(struct ha_fsm_state *s, uint64_t expected, uint32_t old)
 {
 	uint8_t *buf;
 	size_t len;
-	assert_int_equal(
-	    ha_fsm_cmd_failover_begin(expected, old, "db down", 1000, false, NULL, &buf, &len), 0);
+	struct ha_fo_begin b = {
+	    .expected_epoch = expected, .old_primary = old, .reason = "db down", .unix_ms = 1000};
+	assert_int_equal(ha_fsm_cmd_failover_begin(&b, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static int switchover(struct ha_fsm_state *s, uint64_t expected, uint32_t old, uint32_t target)
+{
+	uint8_t *buf;
+	size_t len;
+	struct ha_fo_begin b = {.expected_epoch = expected,
+	                        .old_primary = old,
+	                        .reason = "operator",
+	                        .unix_ms = 1000,
+	                        .planned = true,
+	                        .target = target,
+	                        .timeout_ms = 5000,
+	                        .grace_ms = 700};
+	assert_int_equal(ha_fsm_cmd_failover_begin(&b, NULL, &buf, &len), 0);
 	return apply_buf(s, buf, len);
 }
 
@@ -297,12 +314,114 @@ static void diverged_and_events(void **state)
 	assert_int_equal(r.primary_id, 2);
 }
 
+static void planned_switchover(void **state)
+{
+	(void)state;
+	struct ha_fsm_state s, r;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	apply_set(&s, 0, 1);
+	/* the target must be another member */
+	assert_true(switchover(&s, 1, 1, 1) < 0);
+	assert_true(switchover(&s, 1, 1, 42) < 0);
+	assert_false(ha_fsm_failover_active(&s));
+	assert_int_equal(switchover(&s, 1, 1, 2), HA_FSM_APPLIED);
+	assert_true(s.failover.planned);
+	assert_int_equal(s.failover.target, 2);
+	assert_int_equal(s.failover.timeout_ms, 5000);
+	assert_int_equal(s.failover.grace_ms, 700);
+	assert_int_equal(s.primary_id, 0);
+	assert_int_equal(s.epoch, 2);
+	/* a second request while one runs is a no-op */
+	assert_int_equal(switchover(&s, 2, 1, 3), HA_FSM_NOOP);
+	struct ha_fo_advance a = {.id = 1,
+	                          .phase = HA_FO_FENCED,
+	                          .unix_ms = 3,
+	                          .fenced_by = "own agent",
+	                          .fenced_gtid = "0-1-99"};
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_failover_advance(&a, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_string_equal(s.failover.fenced_gtid, "0-1-99");
+	/* the planned fields survive a snapshot */
+	assert_int_equal(ha_fsm_snapshot(&s, NULL, &buf, &len), 0);
+	ha_fsm_init(&r);
+	struct ha_err e = {0};
+	assert_int_equal(ha_fsm_restore(&r, buf, len, &e), 0);
+	free(buf);
+	assert_true(r.failover.planned);
+	assert_int_equal(r.failover.target, 2);
+	assert_int_equal(r.failover.grace_ms, 700);
+	assert_string_equal(r.failover.fenced_gtid, "0-1-99");
+	/* rollback: the old primary is the primary again, at the switchover's epoch */
+	assert_int_equal(advance(&r, 1, HA_FO_ABORTED, 1), HA_FSM_APPLIED);
+	assert_int_equal(r.primary_id, 1);
+	assert_int_equal(r.epoch, 2);
+	assert_string_equal(r.events[r.n_events - 1].name, "switchover-aborted");
+}
+
+static int set_maint(struct ha_fsm_state *s, uint32_t node, bool on)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_set_maintenance(node, on, 5, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static int set_paused(struct ha_fsm_state *s, bool on, const char *reason)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_set_paused(on, reason, 6, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static void maintenance_and_pause(void **state)
+{
+	(void)state;
+	struct ha_fsm_state s, r;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	apply_set(&s, 0, 1);
+	assert_true(set_maint(&s, 42, true) < 0);
+	/* never the primary */
+	assert_int_equal(set_maint(&s, 1, true), HA_FSM_NOOP);
+	assert_false(ha_fsm_member(&s, 1)->flags & HA_MEMBER_MAINTENANCE);
+	assert_int_equal(set_maint(&s, 2, true), HA_FSM_APPLIED);
+	assert_true(ha_fsm_member(&s, 2)->flags & HA_MEMBER_MAINTENANCE);
+	assert_int_equal(set_maint(&s, 2, true), HA_FSM_NOOP);
+	assert_string_equal(s.events[s.n_events - 1].name, "maintenance-on");
+	assert_int_equal(set_paused(&s, true, "upgrade window"), HA_FSM_APPLIED);
+	assert_true(s.paused);
+	assert_int_equal(set_paused(&s, true, "again"), HA_FSM_NOOP);
+	assert_string_equal(s.pause_reason, "upgrade window");
+	/* both survive a snapshot */
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_snapshot(&s, NULL, &buf, &len), 0);
+	ha_fsm_init(&r);
+	struct ha_err e = {0};
+	assert_int_equal(ha_fsm_restore(&r, buf, len, &e), 0);
+	free(buf);
+	assert_true(r.paused);
+	assert_string_equal(r.pause_reason, "upgrade window");
+	assert_true(ha_fsm_member(&r, 2)->flags & HA_MEMBER_MAINTENANCE);
+	assert_int_equal(set_maint(&r, 2, false), HA_FSM_APPLIED);
+	assert_false(ha_fsm_member(&r, 2)->flags & HA_MEMBER_MAINTENANCE);
+	assert_int_equal(set_paused(&r, false, ""), HA_FSM_APPLIED);
+	assert_false(r.paused);
+	assert_string_equal(r.pause_reason, "");
+	assert_string_equal(r.events[r.n_events - 1].name, "resumed");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(init_members_once),   cmocka_unit_test(set_primary_is_compare_and_set),
 	    cmocka_unit_test(snapshot_round_trip), cmocka_unit_test(hostile_input),
 	    cmocka_unit_test(failover_lifecycle),  cmocka_unit_test(diverged_and_events),
+	    cmocka_unit_test(planned_switchover),  cmocka_unit_test(maintenance_and_pause),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

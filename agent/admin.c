@@ -1,0 +1,310 @@
+/* Operator requests that change the cluster: `haadm failover` (planned switchover),
+ * `haadm node maintenance`, `haadm pause` / `resume`.
+ *
+ * Only the ready leader decides (a follower answers with a redirect). It checks the request
+ * against the replicated state and the latest health reports, and either refuses it, saying why
+ * and what to do, or writes it into the raft log and answers at once. The answer does not wait
+ * for the commit: the requester follows the outcome in `status` (the failover record), which
+ * survives a change of leader, where a pending answer would not. Loop thread. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent_int.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "failover.h"
+
+struct answer {
+	Haagent__AdminResponse pb;
+	char message[1024];
+	char redirect[96];
+	char old_primary[HA_FSM_NAME_MAX], target[HA_FSM_NAME_MAX];
+	char checks[HA_SO_MAX_CHECKS + 4][224];
+	char *check_ptrs[HA_SO_MAX_CHECKS + 4];
+	char steps[4][320];
+	char *step_ptrs[4];
+};
+
+static void say(struct answer *ans, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(struct answer *ans, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ans->message, sizeof(ans->message), fmt, ap);
+	va_end(ap);
+	ans->pb.code = code;
+	ans->pb.message = ans->message;
+}
+
+static void add_check(struct answer *ans, bool ok, const char *text)
+{
+	size_t i = ans->pb.n_checks;
+	if (i >= sizeof(ans->checks) / sizeof(ans->checks[0]))
+		return;
+	snprintf(ans->checks[i], sizeof(ans->checks[i]), "%s %s", ok ? "ok  " : "FAIL", text);
+	ans->check_ptrs[i] = ans->checks[i];
+	ans->pb.checks = ans->check_ptrs;
+	ans->pb.n_checks = i + 1;
+}
+
+static void add_step(struct answer *ans, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void add_step(struct answer *ans, const char *fmt, ...)
+{
+	size_t i = ans->pb.n_steps;
+	if (i >= sizeof(ans->steps) / sizeof(ans->steps[0]))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ans->steps[i], sizeof(ans->steps[i]), fmt, ap);
+	va_end(ap);
+	ans->step_ptrs[i] = ans->steps[i];
+	ans->pb.steps = ans->step_ptrs;
+	ans->pb.n_steps = i + 1;
+}
+
+/* Proposes an encoded command; false (with the answer set) when it cannot be proposed now. */
+static bool propose(struct ha_agent *a, struct answer *ans, int rc, uint8_t *buf, size_t len)
+{
+	if (rc != 0) {
+		say(ans, rc, "cannot encode the command");
+		return false;
+	}
+	if (ha_agent_propose(a, buf, len) != 0) {
+		say(ans, HA_ERAFT, "raft did not accept the command (leadership changing?); retry");
+		return false;
+	}
+	return true;
+}
+
+/* Cluster-wide preconditions of any change: a majority of agents reporting, no decision being
+ * committed. */
+static bool cluster_ready(struct ha_agent *a, struct answer *ans, bool checks)
+{
+	unsigned reachable = 0;
+	for (unsigned i = 0; i < a->cfg.n_nodes; i++)
+		if ((int)i == a->cfg.self || ha_agent_fresh(a, (int)i))
+			reachable++;
+	bool quorum = reachable * 2 > a->cfg.n_nodes;
+	if (checks) {
+		char t[128];
+		snprintf(t, sizeof(t), "quorum: %u of %u agents reporting", reachable,
+		         a->cfg.n_nodes);
+		add_check(ans, quorum, t);
+	}
+	if (!quorum) {
+		say(ans, HA_EREFUSED,
+		    "no quorum: only %u of %u agents report to the coordinator; bring agents back "
+		    "first",
+		    reachable, a->cfg.n_nodes);
+		return false;
+	}
+	if (a->proposing) {
+		say(ans, HA_EBUSY, "the coordinator is committing another decision; retry");
+		return false;
+	}
+	return true;
+}
+
+static void switchover(struct ha_agent *a, const Haagent__SwitchoverRequest *r, struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	if (ha_fsm_failover_active(st)) {
+		const struct ha_failover *f = &st->failover;
+		add_check(ans, false, "no failover or switchover in progress");
+		say(ans, HA_EREFUSED,
+		    "%s %llu is in progress (%s); wait for it to end (haadm status)",
+		    f->planned ? "switchover" : "failover", (unsigned long long)f->id,
+		    ha_fo_phase_name(f->phase));
+		return;
+	}
+	add_check(ans, true, "no failover or switchover in progress");
+	if (st->primary_id == 0) {
+		say(ans, HA_EREFUSED, "no primary is established yet (haadm status says why)");
+		return;
+	}
+	if (!cluster_ready(a, ans, true))
+		return;
+	struct ha_fo_node p, reps[HA_FSM_MAX_MEMBERS];
+	ha_coord_primary_view(a, st, st->primary_id, &p);
+	size_t n = ha_coord_view(a, st, st->primary_id, reps, false);
+	struct ha_so_check checks[HA_SO_MAX_CHECKS];
+	size_t n_checks;
+	char why[1024];
+	int t = ha_so_plan(&p, reps, n, r->target, a->cfg.switchover_max_lag_ms, checks, &n_checks,
+	                   why, sizeof(why));
+	for (size_t i = 0; i < n_checks; i++)
+		add_check(ans, checks[i].ok, checks[i].text);
+	snprintf(ans->old_primary, sizeof(ans->old_primary), "%s", p.name);
+	ans->pb.old_primary = ans->old_primary;
+	if (t < 0) {
+		say(ans, HA_EREFUSED, "%s", why);
+		return;
+	}
+	uint32_t timeout = r->timeout_ms ? r->timeout_ms : a->cfg.switchover_timeout_ms;
+	uint32_t grace = r->kill_now ? 0 : r->grace_ms ? r->grace_ms : a->cfg.switchover_grace_ms;
+	snprintf(ans->target, sizeof(ans->target), "%s", reps[t].name);
+	ans->pb.target = ans->target;
+	ans->pb.failover_id = st->next_failover_id + 1;
+	ans->pb.epoch = st->epoch + 1;
+	ans->pb.timeout_ms = timeout;
+	ans->pb.grace_ms = grace;
+	if (grace)
+		add_step(ans,
+		         "%s: read_only=ON; transactions already open may commit for up to %u ms; "
+		         "then every client session is killed and its final binlog position read",
+		         p.name, grace);
+	else
+		add_step(ans,
+		         "%s: client sessions killed, read_only=ON; its final binlog position read",
+		         p.name);
+	add_step(ans,
+	         "%s: applies everything up to that position (rolled back to %s if this "
+	         "and the previous step take more than %u ms)",
+	         reps[t].name, p.name, timeout);
+	add_step(ans, "%s: primary at epoch %llu: replication stopped, semi-sync on, read_only=OFF",
+	         reps[t].name, (unsigned long long)st->epoch + 1);
+	add_step(ans, "%s and the other replicas replicate from %s", p.name, reps[t].name);
+	if (r->dry_run) {
+		say(ans, 0, "dry run: would switch over from %s to %s", p.name, reps[t].name);
+		return;
+	}
+	char reason[256];
+	snprintf(reason, sizeof(reason), "operator switchover to %s", reps[t].name);
+	struct ha_fo_begin b = {.expected_epoch = st->epoch,
+	                        .old_primary = st->primary_id,
+	                        .reason = reason,
+	                        .unix_ms = ha_unix_ms(),
+	                        .planned = true,
+	                        .target = reps[t].id,
+	                        .timeout_ms = timeout,
+	                        .grace_ms = grace};
+	uint8_t *buf;
+	size_t len;
+	int rc = ha_fsm_cmd_failover_begin(&b, raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
+		return;
+	ha_info("switchover-requested", "from=%s to=%s epoch=%llu timeout_ms=%u grace_ms=%u",
+	        p.name, reps[t].name, (unsigned long long)st->epoch + 1, timeout, grace);
+	say(ans, 0, "switchover %llu from %s to %s started",
+	    (unsigned long long)ans->pb.failover_id, p.name, reps[t].name);
+}
+
+static void maintenance(struct ha_agent *a, const Haagent__MaintenanceRequest *r,
+                        struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const struct ha_member *m = NULL;
+	for (unsigned i = 0; i < st->n_members; i++)
+		if (r->node && !strcmp(st->members[i].name, r->node))
+			m = &st->members[i];
+	if (m == NULL) {
+		say(ans, HA_EINVAL, "no node named %s", r->node ? r->node : "");
+		return;
+	}
+	bool on = (m->flags & HA_MEMBER_MAINTENANCE) != 0;
+	if (on == r->on) {
+		say(ans, 0, "%s is already %s maintenance", m->name, on ? "in" : "out of");
+		return;
+	}
+	if (r->on && m->id == st->primary_id) {
+		say(ans, HA_EREFUSED,
+		    "%s is the primary: move the role first ('haadm failover'), then put it in "
+		    "maintenance",
+		    m->name);
+		return;
+	}
+	if (r->on && ha_fsm_failover_active(st) &&
+	    (st->failover.target == m->id || st->failover.old_primary == m->id)) {
+		say(ans, HA_EREFUSED,
+		    "%s takes part in the failover in progress; wait for it to end", m->name);
+		return;
+	}
+	if (!cluster_ready(a, ans, false))
+		return;
+	uint8_t *buf;
+	size_t len;
+	int rc = ha_fsm_cmd_set_maintenance(m->id, r->on, ha_unix_ms(), raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
+		return;
+	ha_info("maintenance-requested", "node=%s on=%d", m->name, r->on);
+	say(ans, 0,
+	    r->on ? "%s is in maintenance: never promoted, its outage triggers nothing, its "
+	            "replication is left as you set it"
+	          : "%s is out of maintenance: the agent repoints it to the primary if needed",
+	    m->name);
+}
+
+static void pause_resume(struct ha_agent *a, const Haagent__PauseRequest *r, struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	if (st->paused == r->paused) {
+		say(ans, 0, "automatic failover is already %s", r->paused ? "paused" : "running");
+		return;
+	}
+	if (r->reason && strlen(r->reason) >= sizeof(st->pause_reason)) {
+		say(ans, HA_EINVAL, "the reason is too long (at most %zu characters)",
+		    sizeof(st->pause_reason) - 1);
+		return;
+	}
+	if (!cluster_ready(a, ans, false))
+		return;
+	uint8_t *buf;
+	size_t len;
+	int rc = ha_fsm_cmd_set_paused(r->paused, r->reason, ha_unix_ms(), raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
+		return;
+	ha_info(r->paused ? "pause-requested" : "resume-requested", "reason=\"%s\"",
+	        r->reason ? r->reason : "");
+	say(ans, 0,
+	    r->paused ? "automatic failover paused: failures are reported, not acted on ('haadm "
+	                "resume' ends it; 'haadm failover' still works)"
+	              : "automatic failover resumed");
+}
+
+void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *p, size_t n)
+{
+	static struct answer ans; /* loop thread only; too big for comfort on its stack */
+	memset(&ans, 0, sizeof(ans));
+	haagent__admin_response__init(&ans.pb);
+	ans.pb.message = "";
+	Haagent__AdminRequest *r = haagent__admin_request__unpack(NULL, n, p);
+	if (r == NULL) {
+		say(&ans, HA_EPROTO, "the request does not decode");
+		ha_rpc_send(c, HA_MSG_ADMIN_RESPONSE, &ans.pb);
+		return;
+	}
+	uint32_t leader = ha_raft_leader_id(a->raft);
+	if (leader != a->self->id) {
+		const struct ha_node_conf *l =
+		    leader ? ha_config_node_by_id(&a->cfg, leader) : NULL;
+		if (l) {
+			snprintf(ans.redirect, sizeof(ans.redirect), "%s:%u", l->address,
+			         l->rpc_port);
+			ans.pb.redirect = ans.redirect;
+			say(&ans, HA_ENOLEADER, "not the leader: ask %s", ans.redirect);
+		} else {
+			say(&ans, HA_ENOLEADER, "no raft leader is known; retry in a moment");
+		}
+	} else if (!ha_raft_ready(a->raft)) {
+		say(&ans, HA_EBUSY, "the leader is not ready yet (barrier pending); retry");
+	} else {
+		switch (r->op_case) {
+		case HAAGENT__ADMIN_REQUEST__OP_SWITCHOVER:
+			switchover(a, r->switchover, &ans);
+			break;
+		case HAAGENT__ADMIN_REQUEST__OP_MAINTENANCE:
+			maintenance(a, r->maintenance, &ans);
+			break;
+		case HAAGENT__ADMIN_REQUEST__OP_PAUSE:
+			pause_resume(a, r->pause, &ans);
+			break;
+		default:
+			say(&ans, HA_EPROTO, "unknown request");
+		}
+	}
+	ha_rpc_send(c, HA_MSG_ADMIN_RESPONSE, &ans.pb);
+	haagent__admin_request__free_unpacked(r, NULL);
+}

@@ -1,0 +1,43 @@
+/* Shared by haadm's command files: global options, finding agents, fetching the status. */
+#ifndef HA_CLI_HAADM_H
+#define HA_CLI_HAADM_H
+
+#include <stdbool.h>
+
+#include "../common/err.h"
+#include "../config.h"
+#include "haagent.pb-c.h"
+
+#define HA_CLI_MAX_TARGETS   HA_MAX_NODES
+#define HA_CLI_MAX_REDIRECTS 3
+
+struct globals {
+	const char *conf;
+	const char *addr;
+	unsigned timeout_ms;
+	bool json;
+};
+
+struct target {
+	char host[64];
+	unsigned port;
+};
+
+/* The agents to ask, this node's own first (from -a, or from the config). */
+int ha_cli_targets(const struct globals *g, struct target *t, unsigned *n, struct ha_err *e);
+
+/* The status from the leader (redirects followed), or the first local view when no leader
+ * answers. */
+int ha_cli_status(const struct globals *g, bool local_only, Haagent__StatusResponse **out,
+                  struct ha_err *e);
+
+/* Prints `usage: haadm USAGE` and the help of a command (for --help). */
+void ha_cli_help(const char *command);
+
+/* change.c: commands that change the cluster */
+int ha_cmd_failover(struct globals *g, int argc, char **argv);
+int ha_cmd_node(struct globals *g, int argc, char **argv);
+int ha_cmd_pause(struct globals *g, int argc, char **argv);
+int ha_cmd_resume(struct globals *g, int argc, char **argv);
+
+#endif
