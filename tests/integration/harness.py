@@ -200,6 +200,42 @@ class Sandbox:
                 return None
         return s
 
+    def restart_agents_with(self, extra):
+        """Restarts every agent with `extra` appended to its config ("" restores it), and waits
+        for a whole cluster."""
+        for n in (1, 2, 3):
+            pid = self.agent_pid(n)
+            if pid:
+                os.kill(pid, signal.SIGTERM)
+        self.wait_for(lambda: all(self.agent_pid(n) is None for n in (1, 2, 3)), 15,
+                      what="agents stopped")
+        for n in (1, 2, 3):
+            conf = self.conf(n)
+            with open(conf) as f:
+                text = f.read().split("\n# test settings\n")[0]
+            with open(conf, "w") as f:
+                f.write(text + (f"\n# test settings\n{extra}" if extra else ""))
+        self.up()
+        self.wait_leader()
+        # restarting every agent at once loses the quorum for a moment: the primary is fenced
+        # until its agent holds the write lease again
+        self.wait_for(self.whole, 30, what="a whole cluster after restarting the agents")
+
+    def events(self):
+        r = self.haadm("events", "--json")
+        return json.loads(r.stdout)["events"]
+
+    def writable_nodes(self):
+        """Nodes whose mariadbd answers read_only=0 (asked directly, over the socket)."""
+        out = []
+        for n in (1, 2, 3):
+            try:
+                if self.sql(n, "SELECT @@global.read_only", timeout=5) == "0":
+                    out.append(f"node{n}")
+            except Exception:  # noqa: BLE001 - a stopped database is not writable
+                pass
+        return out
+
     def leader_of(self, s):
         return s.get("leader") if s.get("authoritative") else None
 

@@ -28,11 +28,6 @@ class FailoverTest(unittest.TestCase):
         # every node up, replicating from the primary, nobody diverged
         self.sb.wait_for(lambda: self.sb.whole(), 30, what="a whole cluster")
 
-    def _events(self):
-        r = self.sb.haadm("events", "--json")
-        import json
-        return json.loads(r.stdout)["events"]
-
     def _wait_new_primary(self, old, timeout=15):
         def pred():
             s = self.sb.status(conf_node=1 if old != "node1" else 2)
@@ -59,7 +54,7 @@ class FailoverTest(unittest.TestCase):
                     return None
             return s
         sb.wait_for(converged, 15, what=f"replicas following {new}")
-        ev = [e["name"] for e in self._events()]
+        ev = [e["name"] for e in self.sb.events()]
         for name in ("failover-begin", "old-primary-fenced", "candidate-chosen", "failover-done"):
             self.assertIn(name, ev)
 
@@ -91,7 +86,7 @@ class FailoverTest(unittest.TestCase):
             f.write(f'#!/bin/sh\necho "post $1 $2 $3 $HAAGENT_EPOCH" >> {calls}\n')
         os.chmod(fence, 0o755)
         os.chmod(post, 0o755)
-        self._restart_agents_with("[failover]\nlease_ms = 20000\nsemi_sync_timeout_ms = 30000\n"
+        self.sb.restart_agents_with("[failover]\nlease_ms = 20000\nsemi_sync_timeout_ms = 30000\n"
                                   f"[hooks]\nfence = {fence}\npost_failover = {post}\n")
         try:
             self.sb.wait_for(lambda: self.sb.whole(), 30, what="a whole cluster")
@@ -115,7 +110,7 @@ class FailoverTest(unittest.TestCase):
                         f"post {old} {new} {fo['epoch']} {fo['epoch']}" in text)
             sb.wait_for(logged, 5, what="fence and post_failover hooks with their arguments")
         finally:
-            self._restart_agents_with("")
+            self.sb.restart_agents_with("")
         self._check_rejoin(old, new)
 
     def test_1_kill_primary_mariadbd_under_load(self):
@@ -170,27 +165,6 @@ class FailoverTest(unittest.TestCase):
                         fo["fenced_by"])
         self._check_rejoin(old, new)
 
-    def _restart_agents_with(self, extra):
-        """Restarts every agent with `extra` appended to its config ("" restores it)."""
-        sb = self.sb
-        for n in (1, 2, 3):
-            pid = sb.agent_pid(n)
-            if pid:
-                os.kill(pid, signal.SIGTERM)
-        sb.wait_for(lambda: all(sb.agent_pid(n) is None for n in (1, 2, 3)), 15,
-                    what="agents stopped")
-        for n in (1, 2, 3):
-            conf = sb.conf(n)
-            with open(conf) as f:
-                text = f.read().split("\n# test hooks\n")[0]
-            with open(conf, "w") as f:
-                f.write(text + (f"\n# test hooks\n{extra}" if extra else ""))
-        sb.up()
-        sb.wait_leader()
-        # restarting every agent at once loses the quorum for a moment: the primary is fenced
-        # until its agent holds the write lease again
-        sb.wait_for(self.sb.whole, 30, what="a whole cluster after restarting the agents")
-
     def test_3_coordinator_killed_in_the_middle(self):
         """The coordinator's agent dies at the moment it begins a failover (a one-shot
         pre_failover hook kills it); the next coordinator finishes the job."""
@@ -205,13 +179,13 @@ class FailoverTest(unittest.TestCase):
         with open(role_hook, "w") as f:
             f.write(f'#!/bin/sh\necho "$HAAGENT_NODE $1 $2 $3" >> {roles}\n')
         os.chmod(role_hook, 0o755)
-        self._restart_agents_with(f"[hooks]\npre_failover = {hook}\non_role_change = {role_hook}\n")
+        self.sb.restart_agents_with(f"[hooks]\npre_failover = {hook}\non_role_change = {role_hook}\n")
         try:
             self.sb.wait_for(lambda: self.sb.whole(), 30, what="a whole cluster")
             s = sb.status()
             old = s["primary"]
             n_old = int(old[-1])
-            n_events = len([e for e in self._events() if e["name"] == "failover-begin"])
+            n_events = len([e for e in self.sb.events() if e["name"] == "failover-begin"])
             w = Writer(sb)
             w.setup()
             w.start()
@@ -235,7 +209,7 @@ class FailoverTest(unittest.TestCase):
             new = s2["primary"]
             self._check_after(w, old, new)
             # one failover, not two; and exactly one writable primary
-            begins = [e for e in self._events() if e["name"] == "failover-begin"]
+            begins = [e for e in self.sb.events() if e["name"] == "failover-begin"]
             self.assertEqual(len(begins), n_events + 1)
             s3 = sb.status(conf_node=int(new[-1]))
             writable = [x["name"] for x in s3["nodes"] if x["read_only"] is False]
@@ -247,7 +221,7 @@ class FailoverTest(unittest.TestCase):
                     return f"{new} primary {s3['epoch']} {new}" in f.read()
             sb.wait_for(told, 5, what="on_role_change hook run on the new primary")
         finally:
-            self._restart_agents_with("")
+            self.sb.restart_agents_with("")
         self._check_rejoin(old, new)
 
 
@@ -280,7 +254,7 @@ class FailoverTest(unittest.TestCase):
         self.assertIn(errant_pos.split("-")[0] + "-", x["errant_gtid"])
         self.assertFalse(x["replicating"], "a diverged node must not be repointed")
         self.assertTrue(x["read_only"])
-        ev = [e for e in self._events() if e["name"] == "node-diverged"]
+        ev = [e for e in self.sb.events() if e["name"] == "node-diverged"]
         self.assertTrue(ev and ev[-1]["node"] == old)
         time.sleep(2)
         self.assertFalse(sb.node(sb.status(conf_node=int(new[-1])), old)["replicating"])

@@ -48,6 +48,9 @@ class Writer:
                 with c.cursor() as cur:
                     cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} "
                                 "(id BIGINT PRIMARY KEY, at TIMESTAMP(3) DEFAULT NOW(3))")
+                    # a table left by an earlier writer: carry on after its ids
+                    cur.execute(f"SELECT COALESCE(MAX(id), 0) FROM {self.table}")
+                    self.next_id = int(cur.fetchone()[0]) + 1
                 c.close()
                 return
             except pymysql.err.OperationalError:
