@@ -456,6 +456,10 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	memset(a->cfg.repl_password, 0, sizeof(a->cfg.repl_password));
 	if (ha_rpc_client_new(loop, a->self->address, on_reporter_msg, a, &a->reporter) != 0)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	if (a->self->http_port &&
+	    (rc = ha_http_server_start(loop, a->self->address, a->self->http_port,
+	                               ha_endpoints_handle, a, &a->http, e)) != 0)
+		return ha_err_wrap(e, "start http");
 
 	uv_timer_init(loop, &a->tick);
 	a->tick.data = a;
@@ -467,9 +471,10 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	a->sigterm.data = a->sigint.data = a;
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&a->sigint, on_signal, SIGINT);
-	ha_info("agent-started", "node=%s id=%u address=%s raft_port=%u rpc_port=%u db=%s:%u",
+	ha_info("agent-started",
+	        "node=%s id=%u address=%s raft_port=%u rpc_port=%u http_port=%u db=%s:%u",
 	        a->self->name, a->self->id, a->self->address, a->self->raft_port, a->self->rpc_port,
-	        a->self->address, a->self->db_port);
+	        a->self->http_port, a->self->address, a->self->db_port);
 	*out = a;
 	return 0;
 }
@@ -491,6 +496,7 @@ void ha_agent_stop(struct ha_agent *a)
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
 	uv_close((uv_handle_t *)&a->sigint, NULL);
 	ha_rpc_server_close(a->rpc);
+	ha_http_server_close(a->http);
 	ha_rpc_client_close(a->reporter);
 	ha_probe_stop(a->probe);
 	ha_action_stop(a->action);

@@ -12,6 +12,7 @@
 #include "db/action.h"
 #include "db/probe.h"
 #include "haagent.pb-c.h"
+#include "http/server.h"
 #include "rpc/rpc.h"
 
 struct node_health {
@@ -50,6 +51,7 @@ struct reconcile {
 	bool diverged;
 	char errant[512];
 	uint64_t writable_epoch; /* epoch at which this agent made its server writable */
+	uint64_t writable_ms;    /* when (monotonic) */
 	uint64_t diverged_checked_ms;
 	char role[16];         /* last role the on_role_change hook was told */
 	uint64_t after_ms;     /* the last action ended then: act on samples started later */
@@ -67,6 +69,7 @@ struct ha_agent {
 	struct ha_action *action;
 	struct ha_rpc_server *rpc;
 	struct ha_rpc_client *reporter;
+	struct ha_http_server *http; /* NULL when http_port = 0 */
 	uv_timer_t tick;
 	uv_timer_t kick; /* a tick now, after an FSM change or a new sample */
 	uv_signal_t sigterm, sigint;
@@ -99,6 +102,9 @@ size_t ha_coord_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t
                      struct ha_fo_node *out, bool replicas_of_primary_only);
 void ha_coord_primary_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
                            struct ha_fo_node *v);
+
+/* endpoints.c: GET /primary, /replica, /health, /metrics */
+void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_http_resp *resp);
 
 /* admin.c: operator requests (switchover, maintenance, pause), answered by the ready leader. */
 void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *p, size_t n);

@@ -116,6 +116,8 @@ static const struct key keys[] = {
     N_UINT("raft_port", raft_port, 1, 65535, "raft TCP port"),
     N_UINT("rpc_port", rpc_port, 1, 65535, "agent RPC TCP port (haadm talks to it)"),
     N_UINT("db_port", db_port, 1, 65535, "mariadbd TCP port on the node address"),
+    N_UINT("http_port", http_port, 0, 65535,
+           "HTTP port for /primary, /replica, /health, /metrics (default 7300; 0: off)"),
     N_UINT("priority", priority, 0, 1000000, "promotion preference among equals (default 100)"),
     N_BOOL("no_promote", no_promote, "never promote this node (yes/no)"),
 };
@@ -219,9 +221,13 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			const char *nm = section + 5;
 			while (*nm == ' ')
 				nm++;
-			if (*nm == '\0' || strlen(nm) >= HA_NAME_MAX)
-				return fail(st, section, name, "%s",
-				            "bad node name in section header");
+			if (*nm == '\0' || strlen(nm) >= HA_NAME_MAX ||
+			    strspn(nm, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			               "0123456789_.-") != strlen(nm))
+				return fail(
+				    st, section, name, "%s",
+				    "bad node name in section header (letters, digits, _ . - "
+				    "only)");
 			for (unsigned i = 0; i < c->n_nodes; i++)
 				if (strcmp(c->nodes[i].name, nm) == 0)
 					return fail(st, section, name, "node '%s' defined twice",
@@ -233,6 +239,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			snprintf(st->cur_node->name, HA_NAME_MAX, "%s", nm);
 			st->cur_node->line = st->line;
 			st->cur_node->priority = 100;
+			st->cur_node->http_port = 7300;
 		} else if (strcmp(section, "cluster") && strcmp(section, "agent") &&
 		           strcmp(section, "raft") && strcmp(section, "failover") &&
 		           strcmp(section, "switchover") && strcmp(section, "hooks")) {
@@ -334,6 +341,11 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 		if (missing)
 			return ha_err_set(e, HA_ECONFIG, "%s:%d: [node %s] %s: missing (required)",
 			                  c->path, n->line, n->name, missing);
+		if (n->http_port && (n->http_port == n->raft_port || n->http_port == n->rpc_port))
+			return ha_err_set(
+			    e, HA_ECONFIG,
+			    "%s:%d: [node %s] http_port: same as raft_port or rpc_port (%u)",
+			    c->path, n->line, n->name, n->http_port);
 		if (n->raft_port == n->rpc_port)
 			return ha_err_set(e, HA_ECONFIG,
 			                  "%s:%d: [node %s] rpc_port: same as raft_port (%u)",

@@ -23,6 +23,7 @@ struct ha_node_conf {
 	unsigned raft_port;
 	unsigned rpc_port;
 	unsigned db_port;
+	unsigned http_port;  /* 0: no HTTP endpoint */
 	unsigned priority;   /* higher is preferred among equally advanced candidates */
 	unsigned no_promote; /* 1: never promote this node */
 	int line;            /* where the [node NAME] section starts */

@@ -177,6 +177,7 @@ void ha_reconcile_done(void *data, const struct ha_action_result *r)
 	}
 	if (r->kind == HA_ACT_PROMOTE && r->rc == 0 && strstr(r->msg, "writable")) {
 		a->rc.writable_epoch = r->epoch;
+		a->rc.writable_ms = ha_now_ms();
 		a->rc.fenced_epoch = 0;
 		a->rc.fenced_gtid[0] = '\0';
 	}

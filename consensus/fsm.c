@@ -238,11 +238,16 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 		break;
 	case HA_FO_DONE:
 		f->done_ms = c->unix_ms;
+		if (f->planned)
+			s->switchovers_done++;
+		else
+			s->failovers_done++;
 		add_event(s, f->planned ? "switchover-done" : "failover-done",
 		          member_name(s, f->candidate), detail, c->unix_ms);
 		break;
 	case HA_FO_ABORTED:
 		f->done_ms = c->unix_ms;
+		s->aborted++;
 		f->candidate = c->candidate;
 		memcpy(f->detail, detail, sizeof(detail));
 		s->primary_id = c->candidate;
@@ -640,6 +645,9 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 	snap.events = evp;
 	snap.next_event_seq = s->next_event_seq;
 	snap.paused = s->paused;
+	snap.failovers_done = s->failovers_done;
+	snap.switchovers_done = s->switchovers_done;
+	snap.aborted = s->aborted;
 	snap.pause_reason = (char *)s->pause_reason;
 	return pack(&snap.base, alloc, out, len);
 }
@@ -700,6 +708,9 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 	n.n_events = (unsigned)snap->n_events;
 	n.next_event_seq = snap->next_event_seq;
 	n.paused = snap->paused;
+	n.failovers_done = snap->failovers_done;
+	n.switchovers_done = snap->switchovers_done;
+	n.aborted = snap->aborted;
 	if (copy_opt(n.pause_reason, sizeof(n.pause_reason), snap->pause_reason, "pause reason",
 	             e)) {
 		rc = HA_EINVAL;

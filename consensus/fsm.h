@@ -94,6 +94,7 @@ struct ha_fsm_state {
 	uint64_t next_event_seq;
 	bool paused; /* automatic failover paused by an operator */
 	char pause_reason[256];
+	uint64_t failovers_done, switchovers_done, aborted; /* counters, for metrics */
 };
 
 /* True while a failover is between BEGIN and PROMOTING. */

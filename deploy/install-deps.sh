@@ -53,7 +53,8 @@ apt-get install -y -q --no-install-recommends \
 	libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
 	default-libmysqlclient-dev libcmocka-dev libssl-dev libzstd-dev libinih-dev \
 	mariadb-server mariadb-client mariadb-backup \
-	iproute2 procps psmisc python3 python3-pymysql nftables clang-format
+	iproute2 procps psmisc python3 python3-pymysql python3-prometheus-client nftables clang-format \
+	haproxy
 
 apt-get install -y -q --no-install-recommends -t bookworm-backports libraft-dev
 

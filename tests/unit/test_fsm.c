@@ -245,6 +245,7 @@ static void failover_lifecycle(void **state)
 	assert_int_equal(advance(&s, 1, HA_FO_DONE, 0), HA_FSM_APPLIED);
 	assert_false(ha_fsm_failover_active(&s));
 	assert_int_equal(s.failover.done_ms, 2000 + HA_FO_DONE);
+	assert_int_equal(s.failovers_done, 1);
 	/* the next failover starts from the new primary and epoch */
 	assert_int_equal(begin(&s, 2, 1), HA_FSM_NOOP);
 	assert_int_equal(begin(&s, 2, 3), HA_FSM_APPLIED);
@@ -359,6 +360,8 @@ static void planned_switchover(void **state)
 	assert_int_equal(r.primary_id, 1);
 	assert_int_equal(r.epoch, 2);
 	assert_string_equal(r.events[r.n_events - 1].name, "switchover-aborted");
+	assert_int_equal(r.aborted, 1);
+	assert_int_equal(r.switchovers_done, 0);
 }
 
 static int set_maint(struct ha_fsm_state *s, uint32_t node, bool on)
