@@ -345,6 +345,18 @@ static const struct command commands[] = {
      ha_cmd_pause},
     {"resume", "resume automatic failover", "resume [--json]",
      "Ends 'haadm pause': automatic failover acts again.", ha_cmd_resume},
+    {"config", "config check: validate a configuration and the databases it points at",
+     "config check [-c FILE] [--json]",
+     "Validates FILE (default: -c before the command, $HAAGENT_CONF, then\n"
+     "/etc/haagent/haagent.conf) without starting anything: syntax, keys, bounds, addresses,\n"
+     "ports, credentials files and their permissions. With an [agent] section it then connects\n"
+     "to this node's database with those credentials and lists what is missing: privileges the\n"
+     "agent uses (with the GRANT to run), the replication user, log_bin, log_slave_updates,\n"
+     "gtid_strict_mode; and whether every other node's database answers.\n"
+     "\n"
+     "Exit status: 0 all checks pass (warnings allowed), 3 the file is invalid, 10 a database\n"
+     "check failed.",
+     ha_cmd_config},
     {"version", "print haadm's version", "version [--json]", "Prints the version.", cmd_version},
     {"help", "describe a command", "help [COMMAND]", "Describes COMMAND, or lists commands.",
      cmd_help},

@@ -39,5 +39,7 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv);
 int ha_cmd_node(struct globals *g, int argc, char **argv);
 int ha_cmd_pause(struct globals *g, int argc, char **argv);
 int ha_cmd_resume(struct globals *g, int argc, char **argv);
+/* check.c */
+int ha_cmd_config(struct globals *g, int argc, char **argv);
 
 #endif

@@ -1,0 +1,238 @@
+#include "check.h"
+
+#include <mysql.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void ha_check_add(struct ha_check_list *l, enum ha_check_level level, const char *what,
+                  const char *fmt, ...)
+{
+	if (l->n >= HA_CHECK_MAX)
+		return;
+	struct ha_check *k = &l->c[l->n++];
+	k->level = level;
+	snprintf(k->what, sizeof(k->what), "%s", what);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(k->detail, sizeof(k->detail), fmt, ap);
+	va_end(ap);
+}
+
+static unsigned last_errno; /* of the last failed connect_db (CLI: one thread) */
+
+static MYSQL *connect_db(const char *host, unsigned port, const char *user, const char *password,
+                         unsigned timeout_ms, char *err, size_t err_size)
+{
+	MYSQL *m = mysql_init(NULL);
+	if (m == NULL) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	unsigned t = (timeout_ms + 999) / 1000;
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &t);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &t);
+	if (mysql_real_connect(m, host, user, password, NULL, port, NULL, 0) == NULL) {
+		snprintf(err, err_size, "%s (%u)", mysql_error(m), mysql_errno(m));
+		last_errno = mysql_errno(m);
+		mysql_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* The first column of each row, joined with ','. */
+static int query_list(MYSQL *m, const char *sql, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
+		return -1;
+	MYSQL_RES *res = mysql_store_result(m);
+	MYSQL_ROW row;
+	size_t len = 0;
+	while (res && (row = mysql_fetch_row(res)) != NULL)
+		if (row[0] && len + strlen(row[0]) + 2 < size)
+			len += (size_t)snprintf(out + len, size - len, ",%s", row[0]);
+	if (res)
+		mysql_free_result(res);
+	if (len < size - 1)
+		snprintf(out + len, size - len, ",");
+	return 0;
+}
+
+static bool has(const char *list, const char *priv)
+{
+	char needle[64];
+	snprintf(needle, sizeof(needle), ",%s,", priv);
+	return strstr(list, needle) != NULL;
+}
+
+/* What the agent does, and the global privileges that allow it (any one of them). */
+static const struct need {
+	const char *does;
+	const char *privs[3];
+} needs[] = {
+    {"set read_only (fence, promote)", {"READ_ONLY ADMIN", "SUPER", NULL}},
+    {"kill client sessions (fence)", {"CONNECTION ADMIN", "SUPER", NULL}},
+    {"see every session and open transaction", {"PROCESS", NULL, NULL}},
+    {"stop/start replication, CHANGE MASTER", {"REPLICATION SLAVE ADMIN", "SUPER", NULL}},
+    {"read SHOW SLAVE STATUS", {"SLAVE MONITOR", "SUPER", NULL}},
+    {"set the semi-sync master variables", {"REPLICATION MASTER ADMIN", "SUPER", NULL}},
+    {"create haagent.heartbeat", {"CREATE", NULL, NULL}},
+    {"write haagent.heartbeat (REPLACE)", {"INSERT", NULL, NULL}},
+    {"write haagent.heartbeat (REPLACE)", {"DELETE", NULL, NULL}},
+};
+
+static void check_privileges(MYSQL *m, const char *user, struct ha_check_list *out)
+{
+	char global[4096], schema[2048];
+	const char *gq =
+	    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
+	    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+	    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+	const char *sq =
+	    "SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = "
+	    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+	    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') AND TABLE_SCHEMA = 'haagent'";
+	if (query_list(m, gq, global, sizeof(global)) != 0 ||
+	    query_list(m, sq, schema, sizeof(schema)) != 0) {
+		ha_check_add(out, HA_CHECK_FAIL, "privileges", "cannot read them: %s",
+		             mysql_error(m));
+		return;
+	}
+	char missing[512] = "", grant[512] = "";
+	size_t ml = 0, gl = 0;
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+		const struct need *nd = &needs[i];
+		bool ok = false;
+		for (int k = 0; k < 3 && nd->privs[k] && !ok; k++)
+			ok = has(global, nd->privs[k]) ||
+			     (i >= 6 && has(schema, nd->privs[k])); /* heartbeat: on haagent.* */
+		if (ok || strstr(missing, nd->does))
+			continue;
+		ml += (size_t)snprintf(missing + ml, sizeof(missing) - ml, "%s%s", ml ? "; " : "",
+		                       nd->does);
+		gl += (size_t)snprintf(grant + gl, sizeof(grant) - gl, "%s%s", gl ? ", " : "",
+		                       nd->privs[0]);
+		if (ml >= sizeof(missing) || gl >= sizeof(grant))
+			break;
+	}
+	if (missing[0])
+		ha_check_add(out, HA_CHECK_FAIL, "agent user privileges",
+		             "missing for: %s. HINT: GRANT %s ON *.* TO '%s'@'%%'", missing, grant,
+		             user);
+	else
+		ha_check_add(out, HA_CHECK_OK, "agent user privileges",
+		             "everything the agent uses");
+}
+
+static void check_settings(MYSQL *m, struct ha_check_list *out)
+{
+	const char *sql = "SELECT @@log_bin, @@log_slave_updates, @@gtid_strict_mode, @@read_only, "
+	                  "@@server_id, @@version";
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+		ha_check_add(out, HA_CHECK_FAIL, "server settings", "cannot read them: %s",
+		             mysql_error(m));
+		return;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	MYSQL_ROW r = res ? mysql_fetch_row(res) : NULL;
+	if (r == NULL || !r[0] || !r[1] || !r[2] || !r[3] || !r[4] || !r[5]) {
+		ha_check_add(out, HA_CHECK_FAIL, "server settings", "unexpected answer");
+	} else {
+		ha_check_add(out, strcmp(r[0], "1") ? HA_CHECK_FAIL : HA_CHECK_OK, "log_bin", "%s",
+		             strcmp(r[0], "1") ? "OFF: a replica without a binary log cannot "
+		                                 "be promoted. HINT: log-bin in my.cnf"
+		                               : "ON");
+		ha_check_add(out, strcmp(r[1], "1") ? HA_CHECK_FAIL : HA_CHECK_OK,
+		             "log_slave_updates", "%s",
+		             strcmp(r[1], "1") ? "OFF: a promoted replica would lack the "
+		                                 "transactions it replicated. HINT: "
+		                                 "log-slave-updates in my.cnf"
+		                               : "ON");
+		ha_check_add(out, strcmp(r[2], "1") ? HA_CHECK_WARN : HA_CHECK_OK,
+		             "gtid_strict_mode", "%s",
+		             strcmp(r[2], "1") ? "OFF: divergence is detected later. HINT: "
+		                                 "gtid-strict-mode in my.cnf"
+		                               : "ON");
+		ha_check_add(out, HA_CHECK_OK, "server", "MariaDB %s, server_id %s, read_only %s",
+		             r[5], r[4], strcmp(r[3], "1") ? "OFF" : "ON");
+	}
+	if (res)
+		mysql_free_result(res);
+}
+
+void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check_list *out)
+{
+	const struct ha_node_conf *self = &c->nodes[c->self];
+	char err[512], what[96];
+	MYSQL *m = connect_db(self->address, self->db_port, c->db_user, c->db_password, timeout_ms,
+	                      err, sizeof(err));
+	snprintf(what, sizeof(what), "connect %s:%u as %s", self->address, self->db_port,
+	         c->db_user);
+	if (m == NULL) {
+		ha_check_add(
+		    out, HA_CHECK_FAIL, what,
+		    "%s. HINT: is mariadbd running and listening on %s? CREATE USER '%s'@'%%' "
+		    "IDENTIFIED BY '...' and put the password in db_password_file",
+		    err, self->address, c->db_user);
+	} else {
+		ha_check_add(out, HA_CHECK_OK, what, "connected");
+		check_privileges(m, c->db_user, out);
+		check_settings(m, out);
+		mysql_close(m);
+	}
+	/* the replication user, as replicas will connect with it */
+	snprintf(what, sizeof(what), "connect %s:%u as %s (replication)", self->address,
+	         self->db_port, c->repl_user);
+	MYSQL *r = connect_db(self->address, self->db_port, c->repl_user, c->repl_password,
+	                      timeout_ms, err, sizeof(err));
+	if (r == NULL) {
+		ha_check_add(
+		    out, HA_CHECK_FAIL, what,
+		    "%s. HINT: CREATE USER '%s'@'%%' IDENTIFIED BY '...'; GRANT REPLICATION "
+		    "SLAVE ON *.* TO '%s'@'%%'",
+		    err, c->repl_user, c->repl_user);
+	} else {
+		char privs[1024];
+		const char *q =
+		    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
+		    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+		    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+		bool ok =
+		    query_list(r, q, privs, sizeof(privs)) == 0 && has(privs, "REPLICATION SLAVE");
+		ha_check_add(out, ok ? HA_CHECK_OK : HA_CHECK_FAIL, what, "%s",
+		             ok ? "connected, has REPLICATION SLAVE"
+		                : "connected but lacks REPLICATION SLAVE. HINT: GRANT REPLICATION "
+		                  "SLAVE ON *.* TO the replication user");
+		mysql_close(r);
+	}
+	/* every other node's database, with the agent's credentials */
+	for (unsigned i = 0; i < c->n_nodes; i++) {
+		const struct ha_node_conf *n = &c->nodes[i];
+		if ((int)i == c->self)
+			continue;
+		snprintf(what, sizeof(what), "reach %s's database %s:%u", n->name, n->address,
+		         n->db_port);
+		MYSQL *o = connect_db(n->address, n->db_port, c->db_user, c->db_password,
+		                      timeout_ms, err, sizeof(err));
+		if (o) {
+			mysql_close(o);
+			ha_check_add(out, HA_CHECK_OK, what, "connected");
+		} else if (last_errno == 1045 || last_errno == 1044) {
+			ha_check_add(
+			    out, HA_CHECK_FAIL, what,
+			    "%s: the agent's user must exist with the same password on every "
+			    "node (this node reads a new primary's position before "
+			    "repointing to it)",
+			    err);
+		} else {
+			ha_check_add(
+			    out, HA_CHECK_WARN, what,
+			    "%s (needed when this node repoints to it; fine if that node is "
+			    "down right now)",
+			    err);
+		}
+	}
+}
