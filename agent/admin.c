@@ -13,13 +13,16 @@
 #include "agent_int.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "backup/policy.h"
 #include "failover.h"
+#include <time.h>
 
 struct answer {
 	Haagent__AdminResponse pb;
 	char message[1024];
 	char redirect[96];
 	char old_primary[HA_FSM_NAME_MAX], target[HA_FSM_NAME_MAX];
+	char backup_name[96];
 	char checks[HA_SO_MAX_CHECKS + 4][224];
 	char *check_ptrs[HA_SO_MAX_CHECKS + 4];
 	char steps[4][320];
@@ -264,6 +267,130 @@ static void pause_resume(struct ha_agent *a, const Haagent__PauseRequest *r, str
 	              : "automatic failover resumed");
 }
 
+static void backup_run(struct ha_agent *a, const Haagent__BackupRunRequest *r, struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const char *type = r->type && r->type[0] ? r->type : "full";
+	if (strcmp(type, "full") && strcmp(type, "differential") && strcmp(type, "incremental")) {
+		say(ans, HA_EINVAL, "--type %s: expected full, differential or incremental", type);
+		return;
+	}
+	if (!a->cfg.backup_repository[0]) {
+		say(ans, HA_EREFUSED,
+		    "no [backup] repository in the coordinator's configuration (docs/backup.md)");
+		return;
+	}
+	const struct ha_backup_rec *running = ha_fsm_backup_running(st);
+	if (running) {
+		say(ans, HA_EREFUSED, "backup %llu (%s) is running; one at a time",
+		    (unsigned long long)running->id, running->name);
+		return;
+	}
+	if (ha_fsm_failover_active(st)) {
+		say(ans, HA_EREFUSED, "a failover is in progress; retry when it is done");
+		return;
+	}
+	long long parent = ha_bk_parent(st, type);
+	if (parent < 0) {
+		say(ans, HA_EREFUSED,
+		    "no finished full backup to base a%s %s backup on: run 'haadm backup run "
+		    "--type "
+		    "full' first",
+		    type[0] == 'i' ? "n" : "", type);
+		return;
+	}
+	if (!cluster_ready(a, ans, false))
+		return;
+	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
+	size_t n = ha_coord_view(a, st, st->primary_id, nodes, false);
+	char why[1024];
+	int best = -1;
+	if (r->node && r->node[0]) {
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(nodes[i].name, r->node))
+				best = (int)i;
+		const char *no =
+		    best >= 0 ? ha_bk_unfit(&nodes[best], a->cfg.backup_max_lag_ms) : NULL;
+		const struct ha_member *pm = ha_fsm_member(st, st->primary_id);
+		if (best < 0 && pm && !strcmp(pm->name, r->node))
+			no = a->cfg.backup_allow_primary ? NULL
+			                                 : "it is the primary (allow_primary = no)";
+		else if (best < 0) {
+			say(ans, HA_EINVAL, "no node named %s", r->node);
+			return;
+		}
+		if (no) {
+			say(ans, HA_EREFUSED, "cannot back up %s: %s", r->node, no);
+			return;
+		}
+		snprintf(why, sizeof(why), "%s: requested by the operator%s", r->node,
+		         best < 0 ? " (the primary: last resort)" : "");
+	} else {
+		best = ha_bk_choose(nodes, n, a->cfg.backup_max_lag_ms, why, sizeof(why));
+		if (best < 0 && !a->cfg.backup_allow_primary) {
+			say(ans, HA_EREFUSED, "%s; the primary is not used (allow_primary = no)",
+			    why);
+			return;
+		}
+		if (best < 0) {
+			char tmp[1100];
+			snprintf(tmp, sizeof(tmp), "the primary: last resort (%s)", why);
+			snprintf(why, sizeof(why), "%s", tmp);
+		}
+	}
+	uint32_t node = best >= 0 ? nodes[best].id : st->primary_id;
+	const struct ha_member *m = ha_fsm_member(st, node);
+	char stamp[32];
+	time_t now = (time_t)(ha_unix_ms() / 1000);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	uint64_t id = st->next_backup_id + 1;
+	snprintf(ans->backup_name, sizeof(ans->backup_name), "%06llu-%s-%s", (unsigned long long)id,
+	         type, stamp);
+	struct ha_bk_begin b = {.expected_id = id,
+	                        .name = ans->backup_name,
+	                        .type = type,
+	                        .detail = why,
+	                        .parent = (uint64_t)parent,
+	                        .node = node,
+	                        .unix_ms = ha_unix_ms()};
+	uint8_t *buf;
+	size_t len;
+	int rc = ha_fsm_cmd_backup_begin(&b, raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
+		return;
+	ans->pb.backup_id = id;
+	ans->pb.backup_name = ans->backup_name;
+	snprintf(ans->target, sizeof(ans->target), "%s", m ? m->name : "?");
+	ans->pb.target = ans->target;
+	ha_info("backup-requested", "id=%llu type=%s node=%s why=\"%s\"", (unsigned long long)id,
+	        type, m ? m->name : "?", why);
+	say(ans, 0, "backup %llu (%s) started on %s: %s", (unsigned long long)id, type,
+	    m ? m->name : "?", why);
+}
+
+static void backup_verified(struct ha_agent *a, const Haagent__BackupVerifiedRequest *r,
+                            struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const struct ha_backup_rec *b = ha_fsm_backup(st, r->id);
+	if (b == NULL || b->state != HA_BK_DONE) {
+		say(ans, HA_EINVAL, "backup %llu is not a finished backup",
+		    (unsigned long long)r->id);
+		return;
+	}
+	if (!cluster_ready(a, ans, false))
+		return;
+	uint8_t *buf;
+	size_t len;
+	int rc = ha_fsm_cmd_backup_verified(r->id, r->ok, r->drill, r->detail, r->drill_ms,
+	                                    ha_unix_ms(), raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
+		return;
+	say(ans, 0, "recorded");
+}
+
 void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *p, size_t n)
 {
 	static struct answer ans; /* loop thread only; too big for comfort on its stack */
@@ -300,6 +427,12 @@ void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *
 			break;
 		case HAAGENT__ADMIN_REQUEST__OP_PAUSE:
 			pause_resume(a, r->pause, &ans);
+			break;
+		case HAAGENT__ADMIN_REQUEST__OP_BACKUP_RUN:
+			backup_run(a, r->backup_run, &ans);
+			break;
+		case HAAGENT__ADMIN_REQUEST__OP_BACKUP_VERIFIED:
+			backup_verified(a, r->backup_verified, &ans);
 			break;
 		default:
 			say(&ans, HA_EPROTO, "unknown request");

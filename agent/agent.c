@@ -106,6 +106,10 @@ static void sample_to_pb(struct ha_agent *a, const struct ha_probe_sample *s, Ha
 	h->writable_epoch = a->rc.writable_epoch;
 	h->fenced_epoch = a->rc.fenced_epoch;
 	h->fenced_gtid = a->rc.fenced_gtid;
+	if (a->bk) {
+		ha_bkrun_report(a, &a->bk_report);
+		h->backup = &a->bk_report;
+	}
 }
 
 static void store_report(struct ha_agent *a, Haagent__HealthReport *r)
@@ -177,6 +181,7 @@ static void tick(struct ha_agent *a)
 		return;
 	ha_probe_latest(a->probe, s);
 	ha_reconcile(a, s);
+	ha_bkrun_tick(a, s);
 	report(a, s);
 	free(s);
 	if (ha_raft_ready(a->raft))
@@ -378,6 +383,21 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 	case HA_MSG_ADMIN_REQUEST:
 		ha_admin_request(a, c, p, n);
 		return 0;
+	case HA_MSG_BACKUPS_REQUEST: {
+		/* the catalog is replicated: any agent answers from its own copy */
+		const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+		static Haagent__BackupRecord recs[HA_FSM_MAX_BACKUPS];
+		static Haagent__BackupRecord *ptrs[HA_FSM_MAX_BACKUPS];
+		for (unsigned i = 0; i < st->n_backups; i++) {
+			ha_fsm_backup_to_pb(&st->backups[i], &recs[i]);
+			ptrs[i] = &recs[i];
+		}
+		Haagent__BackupsResponse resp = HAAGENT__BACKUPS_RESPONSE__INIT;
+		resp.n_backups = st->n_backups;
+		resp.backups = ptrs;
+		ha_rpc_send(c, HA_MSG_BACKUPS_RESPONSE, &resp);
+		return 0;
+	}
 	default: {
 		Haagent__ErrorResponse er = HAAGENT__ERROR_RESPONSE__INIT;
 		er.code = HA_EPROTO;
@@ -452,6 +472,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	};
 	if ((rc = ha_action_start(loop, &ac, ha_reconcile_done, a, &a->action, e)) != 0)
 		return ha_err_wrap(e, "start action worker");
+	if ((rc = ha_bkrun_start(a, e)) != 0)
+		return ha_err_wrap(e, "start backup runner");
 	memset(a->cfg.db_password, 0, sizeof(a->cfg.db_password));
 	memset(a->cfg.repl_password, 0, sizeof(a->cfg.repl_password));
 	if (ha_rpc_client_new(loop, a->self->address, on_reporter_msg, a, &a->reporter) != 0)
@@ -500,6 +522,7 @@ void ha_agent_stop(struct ha_agent *a)
 	ha_rpc_client_close(a->reporter);
 	ha_probe_stop(a->probe);
 	ha_action_stop(a->action);
+	ha_bkrun_stop(a);
 	ha_raft_close(a->raft, raft_closed, a);
 }
 
@@ -507,6 +530,7 @@ void ha_agent_free(struct ha_agent *a)
 {
 	ha_probe_join(a->probe);
 	ha_action_join(a->action);
+	ha_bkrun_free(a);
 	for (unsigned i = 0; i < HA_MAX_NODES; i++)
 		if (a->health[i].report)
 			haagent__health_report__free_unpacked(a->health[i].report, NULL);

@@ -36,6 +36,7 @@ struct coord {
 	uint64_t phase_seen_id;
 	unsigned phase_seen;
 	uint64_t first_seen_ms; /* when this leader first saw the current failover */
+	uint64_t bk_seen_id, bk_seen_ms, bk_fresh_ms; /* the running backup job, as followed */
 	bool fence_hook_running;
 	int fence_hook_result; /* -2 not run, else exit status */
 	uint64_t fence_hook_failover;
@@ -70,6 +71,8 @@ struct ha_agent {
 	struct ha_rpc_server *rpc;
 	struct ha_rpc_client *reporter;
 	struct ha_http_server *http; /* NULL when http_port = 0 */
+	struct ha_bkrun *bk;         /* backupjob.c */
+	Haagent__BackupReport bk_report;
 	uv_timer_t tick;
 	uv_timer_t kick; /* a tick now, after an FSM change or a new sample */
 	uv_signal_t sigterm, sigint;
@@ -102,6 +105,17 @@ size_t ha_coord_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t
                      struct ha_fo_node *out, bool replicas_of_primary_only);
 void ha_coord_primary_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
                            struct ha_fo_node *v);
+
+/* backupjob.c: runs the catalog's backup jobs assigned to this node */
+struct ha_bkrun;
+int ha_bkrun_start(struct ha_agent *a, struct ha_err *e);
+void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s);
+void ha_bkrun_report(struct ha_agent *a, Haagent__BackupReport *r);
+void ha_bkrun_stop(struct ha_agent *a);
+void ha_bkrun_free(struct ha_agent *a);
+
+/* backupcoord.c: the coordinator's backup duties and the backup requests */
+void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st);
 
 /* endpoints.c: GET /primary, /replica, /health, /metrics */
 void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_http_resp *resp);

@@ -93,6 +93,23 @@ static const struct key keys[] = {
            "long after it turned read-only; then sessions are killed (haadm failover --grace)"),
     C_UINT("switchover", "max_lag_ms", switchover_max_lag_ms, 0, 86400000, "10000",
            "planned switchover: refuse a target whose replication lags more than this"),
+    C_STR("backup", "repository", backup_repository, "",
+          "backup repository directory, the same path on every node (a shared mount); empty: "
+          "no backups"),
+    C_STR("backup", "key_file", backup_key_file, "",
+          "file whose first line is the repository master key, 64 hex characters (openssl rand "
+          "-hex 32); must not be world-readable"),
+    C_STR("backup", "tool", backup_tool, "mariadb-backup", "the mariadb-backup executable"),
+    C_STR("backup", "mbstream", backup_mbstream, "mbstream", "the mbstream executable"),
+    C_UINT("backup", "compress_level", backup_compress_level, 1, 19, "1", "zstd level"),
+    C_UINT("backup", "chunk_kb", backup_chunk_kb, 64, 8192, "4096",
+           "the stream is cut into chunks of this size, each compressed, encrypted, hashed"),
+    C_UINT("backup", "workers", backup_workers, 0, 16, "0",
+           "compression and encryption threads (0: the number of cores)"),
+    C_UINT("backup", "max_lag_ms", backup_max_lag_ms, 0, 86400000, "60000",
+           "a replica lagging more than this is not chosen for a backup"),
+    C_BOOL("backup", "allow_primary", backup_allow_primary, "no",
+           "back up the primary when no replica is fit (last resort)"),
     C_STR("hooks", "on_role_change", hook_on_role_change, "",
           "run on every node whose role changes: ROLE EPOCH PRIMARY"),
     C_STR("hooks", "pre_failover", hook_pre_failover, "",
@@ -242,10 +259,11 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			st->cur_node->http_port = 7300;
 		} else if (strcmp(section, "cluster") && strcmp(section, "agent") &&
 		           strcmp(section, "raft") && strcmp(section, "failover") &&
-		           strcmp(section, "switchover") && strcmp(section, "hooks")) {
+		           strcmp(section, "switchover") && strcmp(section, "backup") &&
+		           strcmp(section, "hooks")) {
 			return fail(st, section, name, "%s",
 			            "unknown section (known: cluster, agent, raft, failover, "
-			            "switchover, hooks, node NAME)");
+			            "switchover, backup, hooks, node NAME)");
 		}
 	}
 	if (value == NULL || value[0] == '\0')

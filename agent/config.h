@@ -63,6 +63,17 @@ struct ha_config {
 	unsigned switchover_grace_ms;
 	unsigned switchover_max_lag_ms;
 
+	/* [backup] */
+	char backup_repository[PATH_MAX]; /* "" : backups off */
+	char backup_key_file[PATH_MAX];
+	char backup_tool[PATH_MAX];
+	char backup_mbstream[PATH_MAX];
+	unsigned backup_compress_level;
+	unsigned backup_chunk_kb;
+	unsigned backup_workers;
+	unsigned backup_max_lag_ms;
+	unsigned backup_allow_primary;
+
 	/* [hooks]: executables, run with documented arguments and environment */
 	char hook_on_role_change[PATH_MAX];
 	char hook_pre_failover[PATH_MAX];

@@ -666,12 +666,16 @@ void ha_coord_tick(struct ha_agent *a)
 	set_note(a, "");
 	if (ha_fsm_failover_active(st)) {
 		run_failover(a, st);
+		if (!a->proposing)
+			ha_backup_coord_tick(a, st); /* abandons a job whose node is involved */
 		return;
 	}
 	if (record_divergence(a, st))
 		return;
 	if (st->primary_id != 0)
 		detect(a, st);
+	if (!a->proposing)
+		ha_backup_coord_tick(a, st);
 }
 
 void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp, Haagent__Failover *fo)

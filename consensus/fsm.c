@@ -85,6 +85,16 @@ static void add_event(struct ha_fsm_state *s, const char *name, const char *node
 }
 
 /* Converts and validates protobuf members into out[]. */
+static int apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin *c,
+                              struct ha_err *e);
+static int apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c,
+                            struct ha_err *e);
+static int apply_backup_verified(struct ha_fsm_state *s, const Haagent__CmdBackupVerified *c,
+                                 struct ha_err *e);
+static int apply_backup_deleted(struct ha_fsm_state *s, const Haagent__CmdBackupDeleted *c);
+static int backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r,
+                          struct ha_err *e);
+
 static int load_members(Haagent__Member **in, size_t n, struct ha_member *out, unsigned *n_out,
                         struct ha_err *e)
 {
@@ -368,6 +378,18 @@ int ha_fsm_apply(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct 
 	case HAAGENT__FSM_COMMAND__CMD_SET_PAUSED:
 		rc = apply_set_paused(s, cmd->set_paused, e);
 		break;
+	case HAAGENT__FSM_COMMAND__CMD_BACKUP_BEGIN:
+		rc = apply_backup_begin(s, cmd->backup_begin, e);
+		break;
+	case HAAGENT__FSM_COMMAND__CMD_BACKUP_END:
+		rc = apply_backup_end(s, cmd->backup_end, e);
+		break;
+	case HAAGENT__FSM_COMMAND__CMD_BACKUP_VERIFIED:
+		rc = apply_backup_verified(s, cmd->backup_verified, e);
+		break;
+	case HAAGENT__FSM_COMMAND__CMD_BACKUP_DELETED:
+		rc = apply_backup_deleted(s, cmd->backup_deleted);
+		break;
 	default:
 		rc = ha_err_set(e, HA_EPROTO, "fsm: unknown command %d", (int)cmd->cmd_case);
 	}
@@ -645,6 +667,15 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 	snap.events = evp;
 	snap.next_event_seq = s->next_event_seq;
 	snap.paused = s->paused;
+	Haagent__BackupRecord bks[HA_FSM_MAX_BACKUPS];
+	Haagent__BackupRecord *bkp[HA_FSM_MAX_BACKUPS];
+	for (unsigned i = 0; i < s->n_backups; i++) {
+		ha_fsm_backup_to_pb(&s->backups[i], &bks[i]);
+		bkp[i] = &bks[i];
+	}
+	snap.n_backups = s->n_backups;
+	snap.backups = bkp;
+	snap.next_backup_id = s->next_backup_id;
 	snap.failovers_done = s->failovers_done;
 	snap.switchovers_done = s->switchovers_done;
 	snap.aborted = s->aborted;
@@ -708,6 +739,17 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 	n.n_events = (unsigned)snap->n_events;
 	n.next_event_seq = snap->next_event_seq;
 	n.paused = snap->paused;
+	if (snap->n_backups > HA_FSM_MAX_BACKUPS) {
+		rc = ha_err_set(e, HA_EINVAL, "fsm: snapshot has %zu backups", snap->n_backups);
+		goto out;
+	}
+	for (size_t i = 0; i < snap->n_backups; i++)
+		if (backup_from_pb(snap->backups[i], &n.backups[i], e)) {
+			rc = HA_EINVAL;
+			goto out;
+		}
+	n.n_backups = (unsigned)snap->n_backups;
+	n.next_backup_id = snap->next_backup_id;
 	n.failovers_done = snap->failovers_done;
 	n.switchovers_done = snap->switchovers_done;
 	n.aborted = snap->aborted;
@@ -720,4 +762,290 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 out:
 	haagent__fsm_snapshot__free_unpacked(snap, NULL);
 	return rc;
+}
+
+/* ---- backup catalog ---- */
+
+const char *ha_backup_state_name(enum ha_backup_state st)
+{
+	switch (st) {
+	case HA_BK_RUNNING:
+		return "running";
+	case HA_BK_DONE:
+		return "done";
+	case HA_BK_FAILED:
+		return "failed";
+	case HA_BK_ABANDONED:
+		return "abandoned";
+	case HA_BK_DELETED:
+		return "deleted";
+	}
+	return "?";
+}
+
+const struct ha_backup_rec *ha_fsm_backup(const struct ha_fsm_state *s, uint64_t id)
+{
+	for (unsigned i = 0; i < s->n_backups; i++)
+		if (s->backups[i].id == id)
+			return &s->backups[i];
+	return NULL;
+}
+
+const struct ha_backup_rec *ha_fsm_backup_running(const struct ha_fsm_state *s)
+{
+	for (unsigned i = 0; i < s->n_backups; i++)
+		if (s->backups[i].state == HA_BK_RUNNING)
+			return &s->backups[i];
+	return NULL;
+}
+
+/* Makes room for one more record: drops the oldest that nothing needs (failed, abandoned,
+ * deleted). Returns false when every slot holds a backup that exists. */
+static bool backup_room(struct ha_fsm_state *s)
+{
+	if (s->n_backups < HA_FSM_MAX_BACKUPS)
+		return true;
+	for (unsigned i = 0; i < s->n_backups; i++) {
+		enum ha_backup_state st = s->backups[i].state;
+		if (st == HA_BK_FAILED || st == HA_BK_ABANDONED || st == HA_BK_DELETED) {
+			memmove(&s->backups[i], &s->backups[i + 1],
+			        sizeof(s->backups[0]) * (s->n_backups - i - 1));
+			s->n_backups--;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool valid_type(const char *t)
+{
+	return !strcmp(t, "full") || !strcmp(t, "differential") || !strcmp(t, "incremental");
+}
+
+static int apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin *c,
+                              struct ha_err *e)
+{
+	struct ha_backup_rec r;
+	memset(&r, 0, sizeof(r));
+	if (copy_str(r.name, sizeof(r.name), c->name, "backup name", e) ||
+	    copy_str(r.type, sizeof(r.type), c->type, "backup type", e) ||
+	    copy_opt(r.detail, sizeof(r.detail), c->detail, "backup detail", e))
+		return HA_EINVAL;
+	if (!valid_type(r.type) || ha_fsm_member(s, c->node) == NULL ||
+	    strspn(r.name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+	        strlen(r.name) ||
+	    r.name[0] == '.')
+		return ha_err_set(e, HA_EINVAL, "backup begin: bad type, node or name");
+	if ((strcmp(r.type, "full") != 0) != (c->parent != 0))
+		return ha_err_set(e, HA_EINVAL,
+		                  "backup begin: a full backup has no parent, others do");
+	if (c->expected_id != s->next_backup_id + 1 || ha_fsm_backup_running(s))
+		return HA_FSM_NOOP;
+	if (c->parent) {
+		const struct ha_backup_rec *p = ha_fsm_backup(s, c->parent);
+		if (p == NULL || p->state != HA_BK_DONE)
+			return HA_FSM_NOOP;
+	}
+	if (!backup_room(s))
+		return HA_FSM_NOOP;
+	r.id = ++s->next_backup_id;
+	r.parent = c->parent;
+	r.node = c->node;
+	r.state = HA_BK_RUNNING;
+	r.requested_ms = c->unix_ms;
+	s->backups[s->n_backups++] = r;
+	add_event(s, "backup-begin", member_name(s, c->node), r.name, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+static int apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c,
+                            struct ha_err *e)
+{
+	struct ha_backup_rec *r = (struct ha_backup_rec *)ha_fsm_backup(s, c->id);
+	char detail[256], gtid[HA_FSM_TEXT_MAX];
+	if (copy_opt(detail, sizeof(detail), c->detail, "detail", e) ||
+	    copy_opt(gtid, sizeof(gtid), c->gtid, "gtid", e))
+		return HA_EINVAL;
+	if (c->state != HA_BK_DONE && c->state != HA_BK_FAILED && c->state != HA_BK_ABANDONED)
+		return ha_err_set(e, HA_EINVAL, "backup end: bad state %u", c->state);
+	if (r == NULL || r->state != HA_BK_RUNNING)
+		return HA_FSM_NOOP;
+	r->state = (enum ha_backup_state)c->state;
+	memcpy(r->detail, detail, sizeof(detail));
+	r->finished_ms = c->finished_unix_ms;
+	r->started_ms = c->started_unix_ms;
+	if (r->state == HA_BK_DONE) {
+		r->from_lsn = c->from_lsn;
+		r->to_lsn = c->to_lsn;
+		memcpy(r->gtid, gtid, sizeof(gtid));
+		r->bytes_in = c->bytes_in;
+		r->bytes_stored = c->bytes_stored;
+		r->chunks = c->chunks;
+	}
+	add_event(s,
+	          r->state == HA_BK_DONE     ? "backup-done"
+	          : r->state == HA_BK_FAILED ? "backup-failed"
+	                                     : "backup-abandoned",
+	          member_name(s, r->node), r->state == HA_BK_DONE ? r->name : detail,
+	          c->finished_unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+static int apply_backup_verified(struct ha_fsm_state *s, const Haagent__CmdBackupVerified *c,
+                                 struct ha_err *e)
+{
+	struct ha_backup_rec *r = (struct ha_backup_rec *)ha_fsm_backup(s, c->id);
+	char detail[256];
+	if (copy_opt(detail, sizeof(detail), c->detail, "detail", e))
+		return HA_EINVAL;
+	if (r == NULL || r->state != HA_BK_DONE)
+		return HA_FSM_NOOP;
+	r->verified = c->ok ? 1 : -1;
+	r->verified_ms = c->unix_ms;
+	r->drilled = c->drill;
+	r->drill_ms = c->drill_ms;
+	memcpy(r->verify_detail, detail, sizeof(detail));
+	add_event(s, c->ok ? "backup-verified" : "backup-verify-failed", "", r->name, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+static int apply_backup_deleted(struct ha_fsm_state *s, const Haagent__CmdBackupDeleted *c)
+{
+	struct ha_backup_rec *r = (struct ha_backup_rec *)ha_fsm_backup(s, c->id);
+	if (r == NULL || r->state == HA_BK_RUNNING || r->state == HA_BK_DELETED)
+		return HA_FSM_NOOP;
+	r->state = HA_BK_DELETED;
+	add_event(s, "backup-deleted", "", r->name, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+int ha_fsm_cmd_backup_begin(const struct ha_bk_begin *b, ha_alloc_fn alloc, uint8_t **out,
+                            size_t *len)
+{
+	Haagent__CmdBackupBegin c = HAAGENT__CMD_BACKUP_BEGIN__INIT;
+	c.expected_id = b->expected_id;
+	c.name = (char *)b->name;
+	c.type = (char *)b->type;
+	c.parent = b->parent;
+	c.node = b->node;
+	c.detail = (char *)(b->detail ? b->detail : "");
+	c.unix_ms = b->unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_BEGIN;
+	cmd.backup_begin = &c;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *detail,
+                          const struct ha_backup_rec *res, uint64_t unix_ms, ha_alloc_fn alloc,
+                          uint8_t **out, size_t *len)
+{
+	Haagent__CmdBackupEnd c = HAAGENT__CMD_BACKUP_END__INIT;
+	c.id = id;
+	c.state = state;
+	c.detail = (char *)(detail ? detail : "");
+	c.finished_unix_ms = unix_ms;
+	c.gtid = "";
+	if (res) {
+		c.started_unix_ms = res->started_ms;
+		if (res->finished_ms)
+			c.finished_unix_ms = res->finished_ms;
+		c.from_lsn = res->from_lsn;
+		c.to_lsn = res->to_lsn;
+		c.gtid = (char *)res->gtid;
+		c.bytes_in = res->bytes_in;
+		c.bytes_stored = res->bytes_stored;
+		c.chunks = res->chunks;
+	}
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_END;
+	cmd.backup_end = &c;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_backup_verified(uint64_t id, bool ok, bool drill, const char *detail,
+                               uint64_t drill_ms, uint64_t unix_ms, ha_alloc_fn alloc,
+                               uint8_t **out, size_t *len)
+{
+	Haagent__CmdBackupVerified c = HAAGENT__CMD_BACKUP_VERIFIED__INIT;
+	c.id = id;
+	c.ok = ok;
+	c.drill = drill;
+	c.detail = (char *)(detail ? detail : "");
+	c.drill_ms = drill_ms;
+	c.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_VERIFIED;
+	cmd.backup_verified = &c;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_backup_deleted(uint64_t id, uint64_t unix_ms, ha_alloc_fn alloc, uint8_t **out,
+                              size_t *len)
+{
+	Haagent__CmdBackupDeleted c = HAAGENT__CMD_BACKUP_DELETED__INIT;
+	c.id = id;
+	c.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_DELETED;
+	cmd.backup_deleted = &c;
+	return pack_cmd(&cmd, alloc, out, len);
+}
+
+void ha_fsm_backup_to_pb(const struct ha_backup_rec *r, Haagent__BackupRecord *pb)
+{
+	haagent__backup_record__init(pb);
+	pb->id = r->id;
+	pb->name = (char *)r->name;
+	pb->type = (char *)r->type;
+	pb->parent = r->parent;
+	pb->node = r->node;
+	pb->state = r->state;
+	pb->requested_unix_ms = r->requested_ms;
+	pb->started_unix_ms = r->started_ms;
+	pb->finished_unix_ms = r->finished_ms;
+	pb->from_lsn = r->from_lsn;
+	pb->to_lsn = r->to_lsn;
+	pb->gtid = (char *)r->gtid;
+	pb->bytes_in = r->bytes_in;
+	pb->bytes_stored = r->bytes_stored;
+	pb->chunks = r->chunks;
+	pb->detail = (char *)r->detail;
+	pb->verified = r->verified;
+	pb->verified_unix_ms = r->verified_ms;
+	pb->verify_detail = (char *)r->verify_detail;
+	pb->drill_ms = r->drill_ms;
+	pb->drilled = r->drilled;
+}
+
+static int backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r,
+                          struct ha_err *e)
+{
+	memset(r, 0, sizeof(*r));
+	if (copy_str(r->name, sizeof(r->name), pb->name, "backup name", e) ||
+	    copy_str(r->type, sizeof(r->type), pb->type, "backup type", e) ||
+	    copy_opt(r->gtid, sizeof(r->gtid), pb->gtid, "backup gtid", e) ||
+	    copy_opt(r->detail, sizeof(r->detail), pb->detail, "backup detail", e) ||
+	    copy_opt(r->verify_detail, sizeof(r->verify_detail), pb->verify_detail, "verify", e))
+		return HA_EINVAL;
+	if (pb->state < HA_BK_RUNNING || pb->state > HA_BK_DELETED || !valid_type(r->type))
+		return ha_err_set(e, HA_EINVAL, "snapshot: bad backup record %llu",
+		                  (unsigned long long)pb->id);
+	r->id = pb->id;
+	r->parent = pb->parent;
+	r->node = pb->node;
+	r->state = (enum ha_backup_state)pb->state;
+	r->requested_ms = pb->requested_unix_ms;
+	r->started_ms = pb->started_unix_ms;
+	r->finished_ms = pb->finished_unix_ms;
+	r->from_lsn = pb->from_lsn;
+	r->to_lsn = pb->to_lsn;
+	r->bytes_in = pb->bytes_in;
+	r->bytes_stored = pb->bytes_stored;
+	r->chunks = pb->chunks;
+	r->verified = pb->verified;
+	r->verified_ms = pb->verified_unix_ms;
+	r->drill_ms = pb->drill_ms;
+	r->drilled = pb->drilled;
+	return 0;
 }

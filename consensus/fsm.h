@@ -69,6 +69,35 @@ struct ha_failover {
 	char fenced_gtid[HA_FSM_GTID_MAX]; /* the old primary's final position */
 };
 
+#define HA_FSM_MAX_BACKUPS 64
+
+enum ha_backup_state {
+	HA_BK_RUNNING = 1,
+	HA_BK_DONE = 2,
+	HA_BK_FAILED = 3,
+	HA_BK_ABANDONED = 4,
+	HA_BK_DELETED = 5,
+};
+
+struct ha_backup_rec {
+	uint64_t id;
+	char name[96];
+	char type[16];
+	uint64_t parent;
+	uint32_t node;
+	enum ha_backup_state state;
+	uint64_t requested_ms, started_ms, finished_ms;
+	uint64_t from_lsn, to_lsn;
+	char gtid[HA_FSM_TEXT_MAX];
+	uint64_t bytes_in, bytes_stored;
+	uint32_t chunks;
+	char detail[256];
+	int verified; /* 0 never, 1 passed, -1 failed */
+	bool drilled;
+	uint64_t verified_ms, drill_ms;
+	char verify_detail[256];
+};
+
 struct ha_event {
 	uint64_t seq;
 	uint64_t unix_ms;
@@ -95,7 +124,15 @@ struct ha_fsm_state {
 	bool paused; /* automatic failover paused by an operator */
 	char pause_reason[256];
 	uint64_t failovers_done, switchovers_done, aborted; /* counters, for metrics */
+	struct ha_backup_rec backups[HA_FSM_MAX_BACKUPS];   /* the catalog, oldest first */
+	unsigned n_backups;
+	uint64_t next_backup_id;
 };
+
+const struct ha_backup_rec *ha_fsm_backup(const struct ha_fsm_state *s, uint64_t id);
+/* The running backup job, or NULL. */
+const struct ha_backup_rec *ha_fsm_backup_running(const struct ha_fsm_state *s);
+const char *ha_backup_state_name(enum ha_backup_state st);
 
 /* True while a failover is between BEGIN and PROMOTING. */
 bool ha_fsm_failover_active(const struct ha_fsm_state *s);
@@ -151,6 +188,27 @@ int ha_fsm_cmd_set_maintenance(uint32_t node, bool on, uint64_t unix_ms, ha_allo
                                uint8_t **out, size_t *len);
 int ha_fsm_cmd_set_paused(bool paused, const char *reason, uint64_t unix_ms, ha_alloc_fn alloc,
                           uint8_t **out, size_t *len);
+struct ha_bk_begin {
+	uint64_t expected_id;
+	const char *name, *type, *detail;
+	uint64_t parent;
+	uint32_t node;
+	uint64_t unix_ms;
+};
+int ha_fsm_cmd_backup_begin(const struct ha_bk_begin *b, ha_alloc_fn alloc, uint8_t **out,
+                            size_t *len);
+/* state DONE carries the results (from rec: started/finished, lsns, gtid, sizes, chunks) */
+int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *detail,
+                          const struct ha_backup_rec *results, uint64_t unix_ms, ha_alloc_fn alloc,
+                          uint8_t **out, size_t *len);
+int ha_fsm_cmd_backup_verified(uint64_t id, bool ok, bool drill, const char *detail,
+                               uint64_t drill_ms, uint64_t unix_ms, ha_alloc_fn alloc,
+                               uint8_t **out, size_t *len);
+int ha_fsm_cmd_backup_deleted(uint64_t id, uint64_t unix_ms, ha_alloc_fn alloc, uint8_t **out,
+                              size_t *len);
+struct Haagent__BackupRecord;
+void ha_fsm_backup_to_pb(const struct ha_backup_rec *r, struct Haagent__BackupRecord *pb);
+
 int ha_fsm_cmd_event(const char *name, const char *node, const char *detail, uint64_t unix_ms,
                      ha_alloc_fn alloc, uint8_t **out, size_t *len);
 

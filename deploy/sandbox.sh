@@ -167,6 +167,10 @@ write_agent_conf() {
 		echo "repl_user = repl"
 		echo "repl_password_file = $dir/repl.password"
 		echo
+		echo "[backup]"
+		echo "repository = $dir/backups"
+		echo "key_file = $dir/backup.key"
+		echo
 		if [ -n "$snapshot_threshold" ]; then
 			echo "[raft]"
 			echo "snapshot_threshold = $snapshot_threshold"
@@ -209,8 +213,9 @@ create() {
 	umask 077
 	[ -s "$dir/haagent.password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/haagent.password"
 	[ -s "$dir/repl.password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/repl.password"
+	[ -s "$dir/backup.key" ] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dir/backup.key"
 	umask 022
-	chmod 600 "$dir/haagent.password" "$dir/repl.password"
+	chmod 600 "$dir/haagent.password" "$dir/repl.password" "$dir/backup.key"
 	rm -rf "$tmpl"
 	mariadb-install-db --no-defaults --user=root --datadir="$tmpl" --auth-root-authentication-method=socket \
 		--skip-test-db >"$dir/install-db.log" 2>&1 || { tail -20 "$dir/install-db.log" >&2; die "mariadb-install-db failed"; }

@@ -21,8 +21,8 @@
 #define COMMIT_WAIT_MS 5000  /* a started switchover must show up in status within this */
 
 /* One request to the leader: tries every agent, follows redirects, retries while busy. */
-static int admin_call(const struct globals *g, const Haagent__AdminRequest *req,
-                      Haagent__AdminResponse **out, struct ha_err *e)
+int ha_cli_admin(const struct globals *g, const Haagent__AdminRequest *req,
+                 Haagent__AdminResponse **out, struct ha_err *e)
 {
 	struct target t[HA_CLI_MAX_TARGETS];
 	unsigned n;
@@ -135,7 +135,7 @@ static int simple(struct globals *g, const Haagent__AdminRequest *req, const cha
 {
 	Haagent__AdminResponse *r;
 	struct ha_err e = {0};
-	int rc = admin_call(g, req, &r, &e);
+	int rc = ha_cli_admin(g, req, &r, &e);
 	if (rc != 0) {
 		fprintf(stderr, "haadm: %s: %s\n", cmd, e.msg);
 		return rc;
@@ -399,7 +399,7 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 	req.switchover = &so;
 	Haagent__AdminResponse *r;
 	struct ha_err e = {0};
-	int rc = admin_call(g, &req, &r, &e);
+	int rc = ha_cli_admin(g, &req, &r, &e);
 	if (rc != 0) {
 		fprintf(stderr, "haadm: failover: %s\n", e.msg);
 		return rc;

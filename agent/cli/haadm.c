@@ -345,6 +345,32 @@ static const struct command commands[] = {
      ha_cmd_pause},
     {"resume", "resume automatic failover", "resume [--json]",
      "Ends 'haadm pause': automatic failover acts again.", ha_cmd_resume},
+    {"backup", "backups: run, list, show, verify (docs/backup.md)",
+     "backup run [--type full|differential|incremental] [--node NODE] [--wait] | backup list | "
+     "backup show ID | backup verify ID [--drill]   [--json]",
+     "run      asks the coordinator for a backup now: it picks the least-loaded healthy\n"
+     "         replica (or NODE), records the job in the replicated catalog, and that node's\n"
+     "         agent streams mariadb-backup through compression, encryption and hashing into\n"
+     "         the repository. differential = against the last full backup; incremental =\n"
+     "         against the last backup of any type. --wait follows it to the end.\n"
+     "list     the catalog (any agent answers); show ID: one backup.\n"
+     "verify   checks every chunk's SHA-256 and decryption, here, from the repository\n"
+     "         ([backup] repository and key_file of the config); --drill also restores the\n"
+     "         chain into a scratch directory, prepares it, starts a throwaway mariadbd on it\n"
+     "         (no network) and runs CHECK TABLE on every table. The result goes into the\n"
+     "         catalog.\n"
+     "\n"
+     "Exit status: 0 ok, 14 refused (the reason is printed), 10 the backup failed, 5 verify\n"
+     "found damage.",
+     ha_cmd_backup},
+    {"restore", "restore a backup (and its chain) into a directory, ready to start",
+     "restore ID --target-dir DIR [--json]",
+     "Fetches the full backup and the differential/incremental backups ID builds on, checks\n"
+     "every chunk (SHA-256, authenticated decryption), extracts them with mbstream and\n"
+     "prepares them in order with mariadb-backup --prepare: DIR is then a datadir a mariadbd\n"
+     "can start on. DIR must not exist or be empty. Refuses on a broken chain, a wrong key or\n"
+     "a damaged chunk, naming it. To re-clone a node: docs/runbook.md.",
+     ha_cmd_restore},
     {"config", "config check: validate a configuration and the databases it points at",
      "config check [-c FILE] [--json]",
      "Validates FILE (default: -c before the command, $HAAGENT_CONF, then\n"

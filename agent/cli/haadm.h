@@ -34,6 +34,14 @@ int ha_cli_status(const struct globals *g, bool local_only, Haagent__StatusRespo
 /* Prints `usage: haadm USAGE` and the help of a command (for --help). */
 void ha_cli_help(const char *command);
 
+/* change.c: one AdminRequest to the leader (redirects followed, retried while busy) */
+int ha_cli_admin(const struct globals *g, const Haagent__AdminRequest *req,
+                 Haagent__AdminResponse **out, struct ha_err *e);
+
+/* backup.c */
+int ha_cmd_backup(struct globals *g, int argc, char **argv);
+int ha_cmd_restore(struct globals *g, int argc, char **argv);
+
 /* change.c: commands that change the cluster */
 int ha_cmd_failover(struct globals *g, int argc, char **argv);
 int ha_cmd_node(struct globals *g, int argc, char **argv);

@@ -31,7 +31,9 @@ enum ha_msg_type {
 	HA_MSG_EVENTS_RESPONSE = 7,
 	HA_MSG_ADMIN_REQUEST = 8,
 	HA_MSG_ADMIN_RESPONSE = 9,
-	HA_MSG_MAX_ = 9,
+	HA_MSG_BACKUPS_REQUEST = 10,
+	HA_MSG_BACKUPS_RESPONSE = 11,
+	HA_MSG_MAX_ = 11,
 };
 
 /* Writes a header for a payload of `len` bytes into hdr. */

@@ -1,0 +1,166 @@
+#include "manifest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ha_manifest_write(const struct ha_manifest *m, struct ha_buf *b)
+{
+	ha_buf_printf(b, "haagent-backup 1\n");
+	ha_buf_printf(b, "id %llu\nname %s\ntype %s\nparent %llu\nparent_name %s\nnode %s\n",
+	              (unsigned long long)m->id, m->name, m->type, (unsigned long long)m->parent,
+	              m->parent_name[0] ? m->parent_name : "-", m->node);
+	ha_buf_printf(b, "server_version %s\nfrom_lsn %llu\nto_lsn %llu\ngtid %s\nbinlog %s\n",
+	              m->server_version[0] ? m->server_version : "-",
+	              (unsigned long long)m->from_lsn, (unsigned long long)m->to_lsn,
+	              m->gtid[0] ? m->gtid : "-", m->binlog[0] ? m->binlog : "-");
+	ha_buf_printf(b,
+	              "started_unix_ms %llu\nfinished_unix_ms %llu\nlag_seconds %lld\nload %.2f\n",
+	              (unsigned long long)m->started_ms, (unsigned long long)m->finished_ms,
+	              (long long)m->lag_seconds, m->load);
+	ha_buf_printf(b, "bytes_in %llu\nbytes_stored %llu\nwrapped_key %s\nchunks %zu\n",
+	              (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_stored,
+	              m->wrapped_key, m->n_chunks);
+	for (size_t i = 0; i < m->n_chunks; i++)
+		ha_buf_printf(b, "chunk %zu %u %u %s\n", i, m->chunks[i].stored, m->chunks[i].plain,
+		              m->chunks[i].sha);
+	ha_buf_puts(b, "end\n");
+}
+
+void ha_manifest_free(struct ha_manifest *m)
+{
+	free(m->chunks);
+	m->chunks = NULL;
+	m->n_chunks = 0;
+}
+
+static int word(const char *v, char *out, size_t size)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n >= size)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] >= 0x7f)
+			return -1;
+	memcpy(out, strcmp(v, "-") ? v : "", strcmp(v, "-") ? n + 1 : 1);
+	return 0;
+}
+
+static int num(const char *v, uint64_t *out)
+{
+	char *end;
+	if (*v < '0' || *v > '9')
+		return -1;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (*end)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struct ha_err *e)
+{
+	memset(m, 0, sizeof(*m));
+	char line[2200];
+	size_t pos = 0, ln = 0, expected = 0, next_chunk = 0;
+	int have_end = 0;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		ln++;
+		if (l >= sizeof(line) || memchr(text + pos, '\0', l)) {
+			ha_manifest_free(m);
+			return ha_err_set(e, HA_EPROTO, "manifest line %zu: too long or binary",
+			                  ln);
+		}
+		memcpy(line, text + pos, l);
+		line[l] = '\0';
+		pos += l + (nl ? 1 : 0);
+		if (have_end)
+			goto bad; /* nothing after "end" */
+		char *sp = strchr(line, ' ');
+		const char *k = line, *v = sp ? sp + 1 : "";
+		if (sp)
+			*sp = '\0';
+		int rc = 0;
+		uint64_t x = 0;
+		if (ln == 1)
+			rc = strcmp(k, "haagent-backup") || strcmp(v, "1");
+		else if (!strcmp(k, "id"))
+			rc = num(v, &m->id);
+		else if (!strcmp(k, "name"))
+			rc = word(v, m->name, sizeof(m->name));
+		else if (!strcmp(k, "type"))
+			rc = word(v, m->type, sizeof(m->type)) ||
+			     (strcmp(m->type, "full") && strcmp(m->type, "differential") &&
+			      strcmp(m->type, "incremental"));
+		else if (!strcmp(k, "parent"))
+			rc = num(v, &m->parent);
+		else if (!strcmp(k, "parent_name"))
+			rc = word(v, m->parent_name, sizeof(m->parent_name));
+		else if (!strcmp(k, "node"))
+			rc = word(v, m->node, sizeof(m->node));
+		else if (!strcmp(k, "server_version"))
+			rc = strlen(v) >= sizeof(m->server_version) ||
+			     !memcpy(m->server_version, v, strlen(v) + 1);
+		else if (!strcmp(k, "from_lsn"))
+			rc = num(v, &m->from_lsn);
+		else if (!strcmp(k, "to_lsn"))
+			rc = num(v, &m->to_lsn);
+		else if (!strcmp(k, "gtid"))
+			rc = word(v, m->gtid, sizeof(m->gtid));
+		else if (!strcmp(k, "binlog"))
+			rc = word(v, m->binlog, sizeof(m->binlog));
+		else if (!strcmp(k, "started_unix_ms"))
+			rc = num(v, &m->started_ms);
+		else if (!strcmp(k, "finished_unix_ms"))
+			rc = num(v, &m->finished_ms);
+		else if (!strcmp(k, "lag_seconds"))
+			rc = sscanf(v, "%lld", (long long *)&m->lag_seconds) != 1;
+		else if (!strcmp(k, "load"))
+			rc = sscanf(v, "%lf", &m->load) != 1;
+		else if (!strcmp(k, "bytes_in"))
+			rc = num(v, &m->bytes_in);
+		else if (!strcmp(k, "bytes_stored"))
+			rc = num(v, &m->bytes_stored);
+		else if (!strcmp(k, "wrapped_key"))
+			rc = word(v, m->wrapped_key, sizeof(m->wrapped_key));
+		else if (!strcmp(k, "chunks")) {
+			rc = num(v, &x) || x > HA_MANIFEST_MAX_CHUNKS || m->chunks;
+			if (!rc) {
+				expected = (size_t)x;
+				m->chunks = calloc(expected ? expected : 1, sizeof(*m->chunks));
+				rc = m->chunks == NULL;
+			}
+		} else if (!strcmp(k, "chunk")) {
+			unsigned long long idx;
+			unsigned stored, plain;
+			char sha[80];
+			rc = !m->chunks || next_chunk >= expected ||
+			     sscanf(v, "%llu %u %u %79s", &idx, &stored, &plain, sha) != 4 ||
+			     idx != next_chunk || strlen(sha) != 64 ||
+			     strspn(sha, "0123456789abcdef") != 64 || plain > (8u << 20);
+			if (!rc) {
+				m->chunks[next_chunk].stored = stored;
+				m->chunks[next_chunk].plain = plain;
+				memcpy(m->chunks[next_chunk].sha, sha, 65);
+				next_chunk++;
+			}
+		} else if (!strcmp(k, "end"))
+			have_end = 1;
+		else
+			rc = 1; /* unknown key: a newer format, or damage */
+		if (rc)
+			goto bad;
+	}
+	if (!have_end || next_chunk != expected || !m->chunks || !m->name[0] || !m->type[0] ||
+	    !m->wrapped_key[0]) {
+		ha_manifest_free(m);
+		return ha_err_set(e, HA_EPROTO, "manifest incomplete (no end, or chunks missing)");
+	}
+	m->n_chunks = expected;
+	return 0;
+bad:
+	ha_manifest_free(m);
+	return ha_err_set(e, HA_EPROTO, "manifest line %zu: malformed", ln);
+}

@@ -1,0 +1,744 @@
+#include "pipeline.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/buf.h"
+#include "../common/clock.h"
+
+extern char **environ;
+
+/* ---- small file helpers ---- */
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(tmp, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int rm_rf(const char *path)
+{
+	struct stat sb;
+	if (lstat(path, &sb) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (S_ISDIR(sb.st_mode)) {
+		DIR *d = opendir(path);
+		if (d == NULL)
+			return -1;
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			char sub[PATH_MAX];
+			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+			rm_rf(sub);
+		}
+		closedir(d);
+		return rmdir(path);
+	}
+	return unlink(path);
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n) {
+		ssize_t k = write(fd, b, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		b += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static ssize_t read_full(int fd, uint8_t *p, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = read(fd, p + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+static void fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+static int write_file(const char *path, const void *data, size_t n, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	int rc = write_all(fd, data, n) || fsync(fd);
+	close(fd);
+	return rc ? -1 : 0;
+}
+
+/* The last lines of a log file, for error messages. */
+static void tail_of(const char *path, char *out, size_t size)
+{
+	out[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	char line[512], keep[3][512] = {"", "", ""};
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		memmove(keep[0], keep[1], sizeof(keep[0]) * 2);
+		snprintf(keep[2], sizeof(keep[2]), "%s", line);
+	}
+	fclose(f);
+	snprintf(out, size, "%s | %s | %s", keep[0], keep[1], keep[2]);
+}
+
+/* "key = value" from a mariadb-backup info file. */
+static int info_value(const char *path, const char *key, char *out, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	char line[1024];
+	int rc = -1;
+	size_t kl = strlen(key);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, kl) == 0 && line[kl] == ' ' && line[kl + 1] == '=') {
+			char *v = line + kl + 2;
+			while (*v == ' ')
+				v++;
+			v[strcspn(v, "\n")] = '\0';
+			snprintf(out, size, "%s", v);
+			rc = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* ---- the parallel sealing pipeline ---- */
+
+enum slot_state { SLOT_EMPTY, SLOT_FILLED, SLOT_SEALING, SLOT_SEALED };
+
+struct slot {
+	enum slot_state state;
+	uint64_t index;
+	uint8_t *plain;
+	size_t plain_len;
+	uint8_t *sealed;
+	size_t sealed_len;
+	int rc;
+	char err[256];
+};
+
+struct seal_ctx {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct slot *slots;
+	unsigned n_slots;
+	bool eof;        /* the reader is done; total chunks = n_read */
+	uint64_t n_read; /* chunks handed to the workers */
+	uint64_t n_written;
+	bool failed;
+	char err[512];
+	const uint8_t *key;
+	const char *name;
+	int level;
+	char dir[PATH_MAX];
+	struct ha_manifest *m;
+	size_t chunks_cap;
+	uint64_t bytes_stored;
+};
+
+static void fail_locked(struct seal_ctx *c, const char *msg)
+{
+	if (!c->failed) {
+		c->failed = true;
+		snprintf(c->err, sizeof(c->err), "%s", msg);
+	}
+	pthread_cond_broadcast(&c->cv);
+}
+
+static void *seal_worker(void *arg)
+{
+	struct seal_ctx *c = arg;
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		struct slot *s = NULL;
+		while (!c->failed) {
+			uint64_t low = UINT64_MAX;
+			for (unsigned i = 0; i < c->n_slots; i++)
+				if (c->slots[i].state == SLOT_FILLED && c->slots[i].index < low) {
+					low = c->slots[i].index;
+					s = &c->slots[i];
+				}
+			if (s || c->eof)
+				break;
+			pthread_cond_wait(&c->cv, &c->mu);
+		}
+		if (s == NULL)
+			break;
+		s->state = SLOT_SEALING;
+		pthread_mutex_unlock(&c->mu);
+		struct ha_err e = {0};
+		s->rc = ha_chunk_seal(c->key, c->name, s->index, c->level, s->plain, s->plain_len,
+		                      s->sealed, &s->sealed_len, &e);
+		if (s->rc)
+			snprintf(s->err, sizeof(s->err), "%s", e.msg);
+		pthread_mutex_lock(&c->mu);
+		s->state = SLOT_SEALED;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static void *seal_writer(void *arg)
+{
+	struct seal_ctx *c = arg;
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		struct slot *s = NULL;
+		while (!c->failed) {
+			if (c->eof && c->n_written == c->n_read)
+				break;
+			struct slot *x = &c->slots[c->n_written % c->n_slots];
+			if (x->state == SLOT_SEALED && x->index == c->n_written) {
+				s = x;
+				break;
+			}
+			pthread_cond_wait(&c->cv, &c->mu);
+		}
+		if (s == NULL)
+			break;
+		pthread_mutex_unlock(&c->mu);
+		char path[PATH_MAX], sha[65], msg[512] = "";
+		if (s->rc) {
+			snprintf(msg, sizeof(msg), "%s", s->err);
+		} else {
+			snprintf(path, sizeof(path), "%s/chunks/%08llu", c->dir,
+			         (unsigned long long)s->index);
+			ha_sha256_hex(s->sealed, s->sealed_len, sha);
+			if (write_file(path, s->sealed, s->sealed_len, 0640) != 0)
+				snprintf(msg, sizeof(msg), "write %s: %s", path, strerror(errno));
+		}
+		pthread_mutex_lock(&c->mu);
+		if (msg[0]) {
+			fail_locked(c, msg);
+			break;
+		}
+		if (c->m->n_chunks == c->chunks_cap) {
+			size_t cap = c->chunks_cap ? c->chunks_cap * 2 : 256;
+			struct ha_chunk_ref *n = realloc(c->m->chunks, cap * sizeof(*n));
+			if (n == NULL) {
+				fail_locked(c, "out of memory");
+				break;
+			}
+			c->m->chunks = n;
+			c->chunks_cap = cap;
+		}
+		struct ha_chunk_ref *r = &c->m->chunks[c->m->n_chunks++];
+		r->stored = (uint32_t)s->sealed_len;
+		r->plain = (uint32_t)s->plain_len;
+		memcpy(r->sha, sha, 65);
+		c->bytes_stored += s->sealed_len;
+		s->state = SLOT_EMPTY;
+		c->n_written++;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* Reads fd to its end through the sealing pipeline into dir/chunks. */
+static int seal_stream(int fd, struct ha_backup_spec *sp, const uint8_t key[HA_KEY_LEN],
+                       const char *dir, uint64_t *bytes_in, struct ha_err *e)
+{
+	unsigned workers = sp->workers ? sp->workers : 2;
+	size_t chunk = sp->chunk_bytes ? sp->chunk_bytes : (4u << 20);
+	if (chunk > HA_CHUNK_MAX)
+		chunk = HA_CHUNK_MAX;
+	struct seal_ctx c;
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	c.n_slots = workers * 2 + 1;
+	c.slots = calloc(c.n_slots, sizeof(*c.slots));
+	c.key = key;
+	c.name = sp->m->name;
+	c.level = sp->level ? sp->level : 1;
+	c.m = sp->m;
+	snprintf(c.dir, sizeof(c.dir), "%s", dir);
+	int rc = 0;
+	for (unsigned i = 0; c.slots && i < c.n_slots; i++) {
+		c.slots[i].plain = malloc(chunk);
+		c.slots[i].sealed = malloc(ha_chunk_bound(chunk));
+		if (!c.slots[i].plain || !c.slots[i].sealed)
+			rc = HA_ENOMEM;
+	}
+	if (!c.slots || rc) {
+		rc = ha_err_set(e, HA_ENOMEM, "out of memory");
+		goto out;
+	}
+	pthread_t th[17], wr;
+	if (workers > 16)
+		workers = 16;
+	for (unsigned i = 0; i < workers; i++)
+		pthread_create(&th[i], NULL, seal_worker, &c);
+	pthread_create(&wr, NULL, seal_writer, &c);
+	uint64_t total = 0;
+	for (uint64_t idx = 0;; idx++) {
+		struct slot *s = &c.slots[idx % c.n_slots];
+		pthread_mutex_lock(&c.mu);
+		while (!c.failed && s->state != SLOT_EMPTY)
+			pthread_cond_wait(&c.cv, &c.mu);
+		bool stop = c.failed;
+		pthread_mutex_unlock(&c.mu);
+		if (stop || (sp->cancel && atomic_load(sp->cancel)))
+			break;
+		ssize_t k = read_full(fd, s->plain, chunk);
+		pthread_mutex_lock(&c.mu);
+		if (k < 0)
+			fail_locked(&c, "reading the backup stream failed");
+		if (k <= 0) {
+			c.eof = true;
+			pthread_cond_broadcast(&c.cv);
+			pthread_mutex_unlock(&c.mu);
+			break;
+		}
+		total += (uint64_t)k;
+		s->plain_len = (size_t)k;
+		s->index = idx;
+		s->state = SLOT_FILLED;
+		c.n_read = idx + 1;
+		pthread_cond_broadcast(&c.cv);
+		pthread_mutex_unlock(&c.mu);
+	}
+	pthread_mutex_lock(&c.mu);
+	if (sp->cancel && atomic_load(sp->cancel))
+		fail_locked(&c, "cancelled");
+	c.eof = true;
+	pthread_cond_broadcast(&c.cv);
+	pthread_mutex_unlock(&c.mu);
+	for (unsigned i = 0; i < workers; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(wr, NULL);
+	if (c.failed)
+		rc = ha_err_set(e, HA_EIO, "%s", c.err);
+	*bytes_in = total;
+	sp->m->bytes_stored = c.bytes_stored;
+out:
+	for (unsigned i = 0; c.slots && i < c.n_slots; i++) {
+		free(c.slots[i].plain);
+		free(c.slots[i].sealed);
+	}
+	free(c.slots);
+	pthread_mutex_destroy(&c.mu);
+	pthread_cond_destroy(&c.cv);
+	return rc;
+}
+
+/* ---- backup ---- */
+
+int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
+{
+	struct ha_manifest *m = sp->m;
+	char partial[PATH_MAX], final[PATH_MAX], path[PATH_MAX], cnf[PATH_MAX], log[PATH_MAX];
+	snprintf(partial, sizeof(partial), "%s/.partial/%s/%s", sp->repo, m->node, m->name);
+	snprintf(final, sizeof(final), "%s/backups/%s", sp->repo, m->name);
+	snprintf(path, sizeof(path), "%s/chunks", partial);
+	snprintf(cnf, sizeof(cnf), "%s/client.cnf", partial);
+	snprintf(log, sizeof(log), "%s/mariadb-backup.log", partial);
+	char lsndir[PATH_MAX], tmpdir[PATH_MAX];
+	snprintf(lsndir, sizeof(lsndir), "%s/lsn", partial);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", partial);
+	rm_rf(partial);
+	if (mkdir_p(path, 0750) != 0 || mkdir_p(lsndir, 0700) != 0 || mkdir_p(tmpdir, 0700) != 0)
+		return ha_err_set(e, HA_EIO, "create %s: %s", partial, strerror(errno));
+	mkdir_p(final, 0750);
+	rmdir(final); /* only its parent is wanted now; the rename below creates it */
+	struct stat sb;
+	if (stat(final, &sb) == 0)
+		return ha_err_set(e, HA_EIO, "%s exists already", final);
+
+	uint8_t key[HA_KEY_LEN];
+	if (ha_key_random(key) || ha_key_wrap(sp->master_key, key, m->wrapped_key))
+		return ha_err_set(e, HA_EINTERNAL, "cannot create the data key");
+	/* the password goes in a private defaults file, never in argv */
+	char secret[400];
+	int sl = snprintf(secret, sizeof(secret), "[mariadb-backup]\npassword=%s\n", sp->password);
+	int rc = write_file(cnf, secret, (size_t)sl, 0600);
+	memset(secret, 0, sizeof(secret));
+	if (rc != 0)
+		return ha_err_set(e, HA_EIO, "write %s: %s", cnf, strerror(errno));
+
+	char a_cnf[PATH_MAX + 32], a_target[PATH_MAX + 16], a_lsn[PATH_MAX + 16], a_host[96],
+	    a_port[32], a_user[128], a_inc[64];
+	snprintf(a_cnf, sizeof(a_cnf), "--defaults-extra-file=%s", cnf);
+	snprintf(a_target, sizeof(a_target), "--target-dir=%s", tmpdir);
+	snprintf(a_lsn, sizeof(a_lsn), "--extra-lsndir=%s", lsndir);
+	snprintf(a_host, sizeof(a_host), "--host=%s", sp->host);
+	snprintf(a_port, sizeof(a_port), "--port=%u", sp->port);
+	snprintf(a_user, sizeof(a_user), "--user=%s", sp->user);
+	snprintf(a_inc, sizeof(a_inc), "--incremental-lsn=%llu",
+	         (unsigned long long)sp->incremental_lsn);
+	char *argv[] = {(char *)sp->tool,
+	                a_cnf,
+	                "--backup",
+	                "--stream=mbstream",
+	                a_target,
+	                a_lsn,
+	                a_host,
+	                a_port,
+	                a_user,
+	                sp->incremental_lsn ? a_inc : NULL,
+	                NULL};
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return ha_err_set(e, HA_EIO, "pipe: %s", strerror(errno));
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	pid_t pid;
+	uint64_t t0 = ha_unix_ms();
+	m->started_ms = t0;
+	rc = posix_spawnp(&pid, sp->tool, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[1]);
+	if (rc != 0) {
+		close(pfd[0]);
+		unlink(cnf);
+		return ha_err_set(e, HA_EIO, "cannot run %s: %s", sp->tool, strerror(rc));
+	}
+	if (sp->child_pid)
+		atomic_store(sp->child_pid, pid);
+	uint64_t bytes_in = 0;
+	struct ha_err se = {0};
+	int src = seal_stream(pfd[0], sp, key, partial, &bytes_in, &se);
+	memset(key, 0, sizeof(key));
+	if (src != 0)
+		kill(pid, SIGKILL); /* do not leave it writing into a closed pipe */
+	close(pfd[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (sp->child_pid)
+		atomic_store(sp->child_pid, 0);
+	unlink(cnf);
+	if (src != 0) {
+		rm_rf(partial);
+		*e = se;
+		return ha_err_wrap(e, "backup");
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char tail[1600];
+		tail_of(log, tail, sizeof(tail));
+		rm_rf(partial);
+		return ha_err_set(e, HA_EDB, "mariadb-backup failed (%s %d): %s",
+		                  WIFEXITED(status) ? "exit" : "signal",
+		                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail);
+	}
+	/* what the backup covers */
+	char ck[PATH_MAX + 32], info[PATH_MAX + 32], v[1024];
+	snprintf(ck, sizeof(ck), "%s/xtrabackup_checkpoints", lsndir);
+	snprintf(info, sizeof(info), "%s/xtrabackup_info", lsndir);
+	if (info_value(ck, "from_lsn", v, sizeof(v)) == 0)
+		m->from_lsn = strtoull(v, NULL, 10);
+	if (info_value(ck, "to_lsn", v, sizeof(v)) == 0)
+		m->to_lsn = strtoull(v, NULL, 10);
+	if (info_value(info, "server_version", v, sizeof(v)) == 0)
+		snprintf(m->server_version, sizeof(m->server_version), "%s", v);
+	if (info_value(info, "binlog_pos", v, sizeof(v)) == 0) {
+		/* filename 'F', position 'P', GTID of the last change 'G' */
+		char f[128] = "", p[32] = "", g[1024] = "";
+		char *a = strstr(v, "filename '"), *b = strstr(v, "position '"),
+		     *c = strstr(v, "GTID of the last change '");
+		if (a)
+			sscanf(a + 10, "%127[^']", f);
+		if (b)
+			sscanf(b + 10, "%31[^']", p);
+		if (c)
+			sscanf(c + 25, "%1023[^']", g);
+		snprintf(m->binlog, sizeof(m->binlog), "%s:%s", f, p);
+		for (char *x = g; *x; x++)
+			if (*x == ' ')
+				*x = '\0';
+		snprintf(m->gtid, sizeof(m->gtid), "%s", g);
+	}
+	if (m->to_lsn == 0) {
+		rm_rf(partial);
+		return ha_err_set(e, HA_EDB, "mariadb-backup reported no LSN range");
+	}
+	m->bytes_in = bytes_in;
+	m->finished_ms = ha_unix_ms();
+	/* the manifest last, then the rename: the backup appears whole or not at all */
+	rm_rf(tmpdir);
+	struct ha_buf b = HA_BUF_INIT;
+	ha_manifest_write(m, &b);
+	snprintf(path, sizeof(path), "%s/manifest", partial);
+	rc = ha_buf_failed(&b) ? -1 : write_file(path, b.data, b.len, 0640);
+	ha_buf_free(&b);
+	char chunks[PATH_MAX + 16];
+	snprintf(chunks, sizeof(chunks), "%s/chunks", partial);
+	fsync_dir(chunks);
+	fsync_dir(partial);
+	if (rc != 0 || rename(partial, final) != 0) {
+		rm_rf(partial);
+		return ha_err_set(e, HA_EIO, "store %s: %s", final, strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/backups", sp->repo);
+	fsync_dir(path);
+	return 0;
+}
+
+/* ---- reading ---- */
+
+int ha_backup_manifest(const char *repo, const char *name, struct ha_manifest *m, struct ha_err *e)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/backups/%s/manifest", repo, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ha_err_set(e, HA_EIO, "%s: %s", path, strerror(errno));
+	struct stat sb;
+	if (fstat(fd, &sb) != 0 || sb.st_size > (64 << 20)) {
+		close(fd);
+		return ha_err_set(e, HA_EPROTO, "%s: too large", path);
+	}
+	char *buf = malloc((size_t)sb.st_size + 1);
+	ssize_t k = buf ? read_full(fd, (uint8_t *)buf, (size_t)sb.st_size) : -1;
+	close(fd);
+	if (k != sb.st_size) {
+		free(buf);
+		return ha_err_set(e, HA_EIO, "%s: cannot read", path);
+	}
+	int rc = ha_manifest_parse(buf, (size_t)k, m, e);
+	free(buf);
+	if (rc == 0 && strcmp(m->name, name) != 0) {
+		ha_manifest_free(m);
+		return ha_err_set(e, HA_EPROTO, "%s names another backup (%s)", path, m->name);
+	}
+	return rc ? ha_err_wrap(e, "%s", path) : 0;
+}
+
+struct open_ctx {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const char *repo;
+	const struct ha_manifest *m;
+	const uint8_t *key;
+	size_t next;     /* next chunk to take */
+	size_t next_out; /* next chunk to write */
+	int out_fd;
+	bool failed;
+	char err[512];
+	uint8_t **done; /* plain buffers ready, by index % window */
+	size_t *done_len;
+	size_t window;
+};
+
+static void *open_worker(void *arg)
+{
+	struct open_ctx *c = arg;
+	uint8_t *in = malloc(ha_chunk_bound(HA_CHUNK_MAX));
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		while (!c->failed && c->next < c->m->n_chunks && c->next >= c->next_out + c->window)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->failed || c->next >= c->m->n_chunks || in == NULL) {
+			if (in == NULL && !c->failed) {
+				c->failed = true;
+				snprintf(c->err, sizeof(c->err), "out of memory");
+			}
+			pthread_cond_broadcast(&c->cv);
+			pthread_mutex_unlock(&c->mu);
+			break;
+		}
+		size_t i = c->next++;
+		pthread_mutex_unlock(&c->mu);
+		char path[PATH_MAX], sha[65], msg[512] = "";
+		snprintf(path, sizeof(path), "%s/backups/%s/chunks/%08zu", c->repo, c->m->name, i);
+		const struct ha_chunk_ref *r = &c->m->chunks[i];
+		uint8_t *plain = malloc(HA_CHUNK_MAX);
+		size_t plen = 0;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t k = fd >= 0 && r->stored <= ha_chunk_bound(HA_CHUNK_MAX)
+		                ? read_full(fd, in, (size_t)r->stored + 1)
+		                : -1;
+		if (fd >= 0)
+			close(fd);
+		struct ha_err e = {0};
+		if (plain == NULL)
+			snprintf(msg, sizeof(msg), "out of memory");
+		else if (k != (ssize_t)r->stored)
+			snprintf(msg, sizeof(msg), "chunk %zu: missing or of the wrong size", i);
+		else if (ha_sha256_hex(in, (size_t)k, sha), strcmp(sha, r->sha) != 0)
+			snprintf(msg, sizeof(msg),
+			         "chunk %zu: SHA-256 mismatch (the file was altered)", i);
+		else if (ha_chunk_open(c->key, c->m->name, i, in, (size_t)k, plain, &plen, &e) != 0)
+			snprintf(msg, sizeof(msg), "%s", e.msg);
+		else if (plen != r->plain)
+			snprintf(msg, sizeof(msg), "chunk %zu: unexpected length", i);
+		pthread_mutex_lock(&c->mu);
+		if (msg[0]) {
+			if (!c->failed) {
+				c->failed = true;
+				snprintf(c->err, sizeof(c->err), "%s", msg);
+			}
+			free(plain);
+			pthread_cond_broadcast(&c->cv);
+			pthread_mutex_unlock(&c->mu);
+			break;
+		}
+		/* write in order: wait for our turn */
+		while (!c->failed && c->next_out != i)
+			pthread_cond_wait(&c->cv, &c->mu);
+		bool failed = c->failed;
+		pthread_mutex_unlock(&c->mu);
+		int wrc = failed || c->out_fd < 0 ? 0 : write_all(c->out_fd, plain, plen);
+		free(plain);
+		pthread_mutex_lock(&c->mu);
+		if (wrc && !c->failed) {
+			c->failed = true;
+			snprintf(c->err, sizeof(c->err), "writing to mbstream failed");
+		}
+		c->next_out++;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+	free(in);
+	return NULL;
+}
+
+int ha_backup_extract(const char *repo, const uint8_t *master_key, const struct ha_manifest *m,
+                      const char *mbstream, const char *dir, unsigned workers, struct ha_err *e)
+{
+	uint8_t key[HA_KEY_LEN];
+	int rc = ha_key_unwrap(master_key, m->wrapped_key, key, e);
+	if (rc != 0)
+		return ha_err_wrap(e, "backup %s", m->name);
+	pid_t pid = 0;
+	int out_fd = -1;
+	char log[PATH_MAX + 32] = "";
+	if (mbstream && dir) {
+		int pfd[2];
+		if (pipe2(pfd, O_CLOEXEC) != 0)
+			return ha_err_set(e, HA_EIO, "pipe: %s", strerror(errno));
+		snprintf(log, sizeof(log), "%s/.mbstream.log", dir);
+		char *argv[] = {(char *)mbstream, "-x", "-C", (char *)dir, NULL};
+		posix_spawn_file_actions_t fa;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+		posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		rc = posix_spawnp(&pid, mbstream, &fa, NULL, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		close(pfd[0]);
+		if (rc != 0) {
+			close(pfd[1]);
+			return ha_err_set(e, HA_EIO, "cannot run %s: %s", mbstream, strerror(rc));
+		}
+		out_fd = pfd[1];
+	}
+	struct open_ctx c;
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	c.repo = repo;
+	c.m = m;
+	c.key = key;
+	c.out_fd = out_fd;
+	if (workers == 0)
+		workers = 2;
+	if (workers > 16)
+		workers = 16;
+	c.window = workers * 2;
+	pthread_t th[16];
+	for (unsigned i = 0; i < workers; i++)
+		pthread_create(&th[i], NULL, open_worker, &c);
+	for (unsigned i = 0; i < workers; i++)
+		pthread_join(th[i], NULL);
+	memset(key, 0, sizeof(key));
+	if (out_fd >= 0)
+		close(out_fd);
+	int status = 0;
+	if (pid) {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	pthread_mutex_destroy(&c.mu);
+	pthread_cond_destroy(&c.cv);
+	if (c.failed)
+		return ha_err_set(e, HA_EPROTO, "backup %s: %s", m->name, c.err);
+	if (pid && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+		char tail[1600];
+		tail_of(log, tail, sizeof(tail));
+		return ha_err_set(e, HA_EIO, "backup %s: mbstream failed: %s", m->name, tail);
+	}
+	if (log[0])
+		unlink(log);
+	return 0;
+}
+
+int ha_backup_delete(const char *repo, const char *name, struct ha_err *e)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/backups/%s", repo, name);
+	if (rm_rf(path) != 0)
+		return ha_err_set(e, HA_EIO, "delete %s: %s", path, strerror(errno));
+	return 0;
+}
+
+void ha_backup_clean_partial(const char *repo, const char *node)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/.partial/%s", repo, node);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char sub[PATH_MAX];
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		rm_rf(sub);
+	}
+	closedir(d);
+}

@@ -1,0 +1,250 @@
+/* The agent's part in backups: when the replicated catalog has a running job for this node, run
+ * the backup pipeline (backup/pipeline.c) on a dedicated thread and report its progress and
+ * result in the health reports; the coordinator records the outcome. A job that is no longer
+ * running in the catalog (abandoned) is cancelled and its child killed. The loop only decides
+ * and never blocks. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_int.h"
+#include "backup/pipeline.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+struct ha_bkrun {
+	uv_async_t async;
+	pthread_t thread;
+	bool busy; /* loop side: a thread runs */
+	atomic_int cancel;
+	atomic_int child;
+	pthread_mutex_t mu;
+	bool finished; /* under mu */
+	int rc;        /* under mu */
+	char err[1024];
+	struct ha_manifest m;
+	struct ha_backup_spec spec;
+	char repo[PATH_MAX], tool[PATH_MAX], host[64], user[64], password[256];
+	uint8_t master[HA_KEY_LEN];
+	bool have_key;
+	char key_error[256];
+	/* loop side: what is reported */
+	uint64_t id;
+	int state; /* 0 none, 1 running, 2 done, 3 failed */
+	char detail[512];
+	struct ha_backup_rec res;
+};
+
+static void *run(void *arg)
+{
+	struct ha_bkrun *b = arg;
+	struct ha_err e = {0};
+	ha_backup_clean_partial(b->repo, b->m.node);
+	int rc = ha_backup_create(&b->spec, &e);
+	pthread_mutex_lock(&b->mu);
+	b->rc = rc;
+	snprintf(b->err, sizeof(b->err), "%s", rc ? e.msg : "");
+	b->finished = true;
+	pthread_mutex_unlock(&b->mu);
+	uv_async_send(&b->async);
+	return NULL;
+}
+
+static void on_done(uv_async_t *h)
+{
+	struct ha_agent *a = h->data;
+	struct ha_bkrun *b = a->bk;
+	pthread_mutex_lock(&b->mu);
+	bool finished = b->finished;
+	b->finished = false;
+	pthread_mutex_unlock(&b->mu);
+	if (!finished || !b->busy)
+		return;
+	pthread_join(b->thread, NULL);
+	b->busy = false;
+	struct ha_manifest *m = &b->m;
+	if (b->rc == 0) {
+		b->state = 2;
+		snprintf(b->detail, sizeof(b->detail), "%llu bytes read, %llu stored in %zu chunks",
+		         (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_stored,
+		         m->n_chunks);
+		b->res.started_ms = m->started_ms;
+		b->res.finished_ms = m->finished_ms;
+		b->res.from_lsn = m->from_lsn;
+		b->res.to_lsn = m->to_lsn;
+		snprintf(b->res.gtid, sizeof(b->res.gtid), "%s", m->gtid);
+		b->res.bytes_in = m->bytes_in;
+		b->res.bytes_stored = m->bytes_stored;
+		b->res.chunks = (uint32_t)m->n_chunks;
+		ha_info("backup-done", "id=%llu name=%s bytes_in=%llu bytes_stored=%llu ms=%llu",
+		        (unsigned long long)b->id, m->name, (unsigned long long)m->bytes_in,
+		        (unsigned long long)m->bytes_stored,
+		        (unsigned long long)(m->finished_ms - m->started_ms));
+	} else {
+		b->state = 3;
+		snprintf(b->detail, sizeof(b->detail), "%s", b->err);
+		ha_warn("backup-failed", "id=%llu error=\"%s\"", (unsigned long long)b->id, b->err);
+	}
+	ha_manifest_free(m);
+	if (!a->stopping)
+		ha_agent_report_now(a);
+}
+
+int ha_bkrun_start(struct ha_agent *a, struct ha_err *e)
+{
+	struct ha_bkrun *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	pthread_mutex_init(&b->mu, NULL);
+	uv_async_init(a->loop, &b->async, on_done);
+	b->async.data = a;
+	snprintf(b->repo, sizeof(b->repo), "%s", a->cfg.backup_repository);
+	snprintf(b->tool, sizeof(b->tool), "%s", a->cfg.backup_tool);
+	snprintf(b->host, sizeof(b->host), "%s", a->self->address);
+	snprintf(b->user, sizeof(b->user), "%s", a->cfg.db_user);
+	snprintf(b->password, sizeof(b->password), "%s", a->cfg.db_password);
+	if (b->repo[0]) {
+		struct ha_err ke = {0};
+		if (ha_key_load(a->cfg.backup_key_file, b->master, &ke) == 0)
+			b->have_key = true;
+		else
+			snprintf(b->key_error, sizeof(b->key_error), "%s", ke.msg);
+	}
+	a->bk = b;
+	return 0;
+}
+
+/* Called on every tick: start the job the catalog gives this node, cancel one it no longer
+ * does. */
+void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
+{
+	struct ha_bkrun *b = a->bk;
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
+	if (b->busy) {
+		if (job == NULL || job->id != b->id) {
+			if (!atomic_load(&b->cancel))
+				ha_warn("backup-cancel",
+				        "id=%llu why=\"no longer running in the catalog\"",
+				        (unsigned long long)b->id);
+			atomic_store(&b->cancel, 1);
+			int pid = atomic_load(&b->child);
+			if (pid > 0)
+				kill(pid, SIGKILL);
+		}
+		return;
+	}
+	if (job == NULL || job->node != a->self->id || job->id == b->id)
+		return;
+	/* a new job for this node */
+	b->id = job->id;
+	memset(&b->res, 0, sizeof(b->res));
+	if (!b->repo[0] || !b->have_key) {
+		b->state = 3;
+		snprintf(b->detail, sizeof(b->detail), "%s",
+		         !b->repo[0] ? "no [backup] repository configured on this node"
+		                     : b->key_error);
+		ha_agent_report_now(a);
+		return;
+	}
+	const struct ha_backup_rec *parent = job->parent ? ha_fsm_backup(st, job->parent) : NULL;
+	if (job->parent && (parent == NULL || parent->state != HA_BK_DONE)) {
+		b->state = 3;
+		snprintf(b->detail, sizeof(b->detail), "its parent backup %llu is not available",
+		         (unsigned long long)job->parent);
+		ha_agent_report_now(a);
+		return;
+	}
+	struct ha_manifest *m = &b->m;
+	memset(m, 0, sizeof(*m));
+	m->id = job->id;
+	snprintf(m->name, sizeof(m->name), "%s", job->name);
+	snprintf(m->type, sizeof(m->type), "%s", job->type);
+	m->parent = job->parent;
+	if (parent)
+		snprintf(m->parent_name, sizeof(m->parent_name), "%s", parent->name);
+	snprintf(m->node, sizeof(m->node), "%s", a->self->name);
+	m->lag_seconds = s->lag_seconds;
+	m->load = s->loadavg1;
+	struct ha_backup_spec *sp = &b->spec;
+	memset(sp, 0, sizeof(*sp));
+	sp->repo = b->repo;
+	sp->master_key = b->master;
+	sp->tool = b->tool;
+	sp->host = b->host;
+	sp->port = a->self->db_port;
+	sp->user = b->user;
+	sp->password = b->password;
+	sp->incremental_lsn = parent ? parent->to_lsn : 0;
+	sp->level = (int)a->cfg.backup_compress_level;
+	sp->chunk_bytes = a->cfg.backup_chunk_kb * 1024;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	sp->workers =
+	    a->cfg.backup_workers ? a->cfg.backup_workers : (unsigned)(cores > 0 ? cores : 2);
+	sp->cancel = &b->cancel;
+	sp->child_pid = &b->child;
+	sp->m = m;
+	atomic_store(&b->cancel, 0);
+	atomic_store(&b->child, 0);
+	b->state = 1;
+	snprintf(b->detail, sizeof(b->detail), "running");
+	if (pthread_create(&b->thread, NULL, run, b) != 0) {
+		b->state = 3;
+		snprintf(b->detail, sizeof(b->detail), "cannot start the backup thread");
+	} else {
+		b->busy = true;
+		ha_info("backup-start", "id=%llu name=%s type=%s incremental_lsn=%llu",
+		        (unsigned long long)job->id, job->name, job->type,
+		        (unsigned long long)sp->incremental_lsn);
+	}
+	ha_agent_report_now(a);
+}
+
+void ha_bkrun_report(struct ha_agent *a, Haagent__BackupReport *r)
+{
+	struct ha_bkrun *b = a->bk;
+	haagent__backup_report__init(r);
+	r->id = b->id;
+	r->state = (uint32_t)b->state;
+	r->detail = b->detail;
+	r->gtid = b->res.gtid;
+	if (b->state == 2) {
+		r->from_lsn = b->res.from_lsn;
+		r->to_lsn = b->res.to_lsn;
+		r->bytes_in = b->res.bytes_in;
+		r->bytes_stored = b->res.bytes_stored;
+		r->chunks = b->res.chunks;
+		r->started_unix_ms = b->res.started_ms;
+		r->finished_unix_ms = b->res.finished_ms;
+	}
+}
+
+void ha_bkrun_stop(struct ha_agent *a)
+{
+	struct ha_bkrun *b = a->bk;
+	if (b == NULL)
+		return;
+	atomic_store(&b->cancel, 1);
+	int pid = atomic_load(&b->child);
+	if (pid > 0)
+		kill(pid, SIGKILL);
+	uv_close((uv_handle_t *)&b->async, NULL);
+}
+
+void ha_bkrun_free(struct ha_agent *a)
+{
+	struct ha_bkrun *b = a->bk;
+	if (b == NULL)
+		return;
+	if (b->busy)
+		pthread_join(b->thread, NULL);
+	ha_manifest_free(&b->m);
+	memset(b->password, 0, sizeof(b->password));
+	memset(b->master, 0, sizeof(b->master));
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+	a->bk = NULL;
+}

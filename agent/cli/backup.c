@@ -1,0 +1,697 @@
+/* haadm backup run|list|show|verify and haadm restore. The catalog is read from any agent (it
+ * is replicated); verify and restore read the repository directly (the same path on every
+ * node) with the master key from [backup] key_file, and run here, in haadm. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <getopt.h>
+#include <limits.h>
+#include <mysql.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../backup/pipeline.h"
+#include "../common/buf.h"
+#include "../common/clock.h"
+#include "../common/frame.h"
+#include "call.h"
+#include "haadm.h"
+
+extern char **environ;
+
+#define DEFAULT_CONF "/etc/haagent/haagent.conf"
+
+static const char *const state_names[] = {"?", "running", "done", "failed", "abandoned", "deleted"};
+
+static const char *st_name(uint32_t s)
+{
+	return s <= 5 ? state_names[s] : "?";
+}
+
+static int bad(const char *cmd)
+{
+	fprintf(stderr, "haadm %s: bad arguments; see 'haadm help %s'\n", cmd, cmd);
+	return HA_EUSAGE;
+}
+
+/* The catalog, from the first agent that answers. */
+static int fetch(const struct globals *g, Haagent__BackupsResponse **out, struct ha_err *e)
+{
+	struct target t[HA_CLI_MAX_TARGETS];
+	unsigned n;
+	int rc = ha_cli_targets(g, t, &n, e);
+	if (rc != 0)
+		return rc;
+	Haagent__BackupsRequest req = HAAGENT__BACKUPS_REQUEST__INIT;
+	for (unsigned i = 0; i < n; i++) {
+		int type;
+		uint8_t *buf;
+		size_t len;
+		if (ha_call(t[i].host, t[i].port, HA_MSG_BACKUPS_REQUEST, &req, g->timeout_ms,
+		            &type, &buf, &len, e) != 0)
+			continue;
+		Haagent__BackupsResponse *r =
+		    type == HA_MSG_BACKUPS_RESPONSE
+		        ? haagent__backups_response__unpack(NULL, len, buf)
+		        : NULL;
+		free(buf);
+		if (r) {
+			*out = r;
+			return 0;
+		}
+	}
+	return ha_err_wrap(e, "no agent answered");
+}
+
+static const Haagent__BackupRecord *find(const Haagent__BackupsResponse *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->n_backups; i++)
+		if (r->backups[i]->id == id)
+			return r->backups[i];
+	return NULL;
+}
+
+static void record_json(struct ha_json *j, const Haagent__BackupRecord *b, const char *node)
+{
+	ha_json_obj_begin(j, NULL);
+	ha_json_uint(j, "id", b->id);
+	ha_json_str(j, "name", b->name);
+	ha_json_str(j, "type", b->type);
+	if (b->parent)
+		ha_json_uint(j, "parent", b->parent);
+	else
+		ha_json_null(j, "parent");
+	ha_json_str(j, "node", node);
+	ha_json_str(j, "state", st_name(b->state));
+	ha_json_uint(j, "requested_unix_ms", b->requested_unix_ms);
+	ha_json_uint(j, "started_unix_ms", b->started_unix_ms);
+	ha_json_uint(j, "finished_unix_ms", b->finished_unix_ms);
+	ha_json_uint(j, "from_lsn", b->from_lsn);
+	ha_json_uint(j, "to_lsn", b->to_lsn);
+	ha_json_str_or_null(j, "gtid", b->gtid);
+	ha_json_uint(j, "bytes_in", b->bytes_in);
+	ha_json_uint(j, "bytes_stored", b->bytes_stored);
+	ha_json_uint(j, "chunks", b->chunks);
+	ha_json_str_or_null(j, "detail", b->detail);
+	ha_json_str(j, "verified",
+	            b->verified > 0   ? "passed"
+	            : b->verified < 0 ? "failed"
+	                              : "never");
+	ha_json_bool(j, "drilled", b->drilled);
+	ha_json_uint(j, "drill_ms", b->drill_ms);
+	ha_json_str_or_null(j, "verify_detail", b->verify_detail);
+	ha_json_obj_end(j);
+}
+
+/* Node names by id, from the config (the catalog stores ids). */
+static void node_name(const struct globals *g, uint32_t id, char *out, size_t size)
+{
+	snprintf(out, size, "%u", id);
+	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
+	struct ha_config *c = calloc(1, sizeof(*c));
+	struct ha_err e = {0};
+	if (c && ha_config_load(path ? path : DEFAULT_CONF, 0, c, &e) == 0) {
+		const struct ha_node_conf *n = ha_config_node_by_id(c, id);
+		if (n)
+			snprintf(out, size, "%s", n->name);
+	}
+	free(c);
+}
+
+static int list(struct globals *g, const char *show_id)
+{
+	Haagent__BackupsResponse *r;
+	struct ha_err e = {0};
+	if (fetch(g, &r, &e) != 0) {
+		fprintf(stderr, "haadm: backup: %s\n", e.msg);
+		return HA_ECONNECT;
+	}
+	uint64_t want = show_id ? strtoull(show_id, NULL, 10) : 0;
+	if (show_id && find(r, want) == NULL) {
+		fprintf(stderr, "haadm: backup show: no backup %s in the catalog\n", show_id);
+		haagent__backups_response__free_unpacked(r, NULL);
+		return HA_EINVAL;
+	}
+	char nn[64];
+	if (g->json) {
+		struct ha_buf b = HA_BUF_INIT;
+		struct ha_json j;
+		ha_json_init(&j, &b, true);
+		if (!show_id) {
+			ha_json_obj_begin(&j, NULL);
+			ha_json_uint(&j, "format", 1);
+			ha_json_arr_begin(&j, "backups");
+		}
+		for (size_t i = 0; i < r->n_backups; i++) {
+			if (show_id && r->backups[i]->id != want)
+				continue;
+			node_name(g, r->backups[i]->node, nn, sizeof(nn));
+			record_json(&j, r->backups[i], nn);
+		}
+		if (!show_id) {
+			ha_json_arr_end(&j);
+			ha_json_obj_end(&j);
+		}
+		printf("%s\n", ha_buf_cstr(&b));
+		ha_buf_free(&b);
+	} else if (!show_id) {
+		printf("%-4s %-40s %-12s %-6s %-9s %-10s %10s %10s %-8s\n", "ID", "NAME", "TYPE",
+		       "PARENT", "STATE", "NODE", "READ MB", "STORED MB", "VERIFIED");
+		for (size_t i = 0; i < r->n_backups; i++) {
+			const Haagent__BackupRecord *b = r->backups[i];
+			char parent[24] = "-";
+			if (b->parent)
+				snprintf(parent, sizeof(parent), "%llu",
+				         (unsigned long long)b->parent);
+			node_name(g, b->node, nn, sizeof(nn));
+			printf("%-4llu %-40s %-12s %-6s %-9s %-10s %10.1f %10.1f %-8s\n",
+			       (unsigned long long)b->id, b->name, b->type, parent,
+			       st_name(b->state), nn, b->bytes_in / 1048576.0,
+			       b->bytes_stored / 1048576.0,
+			       b->verified > 0   ? (b->drilled ? "drilled" : "ok")
+			       : b->verified < 0 ? "FAILED"
+			                         : "-");
+		}
+	} else {
+		const Haagent__BackupRecord *b = find(r, want);
+		node_name(g, b->node, nn, sizeof(nn));
+		printf("backup %llu: %s\n  type %s, parent %llu, node %s, state %s\n  %s\n",
+		       (unsigned long long)b->id, b->name, b->type, (unsigned long long)b->parent,
+		       nn, st_name(b->state), b->detail);
+		printf("  LSN %llu..%llu, GTID %s\n  %llu bytes read, %llu stored in %u chunks, "
+		       "%.1f s\n",
+		       (unsigned long long)b->from_lsn, (unsigned long long)b->to_lsn,
+		       b->gtid[0] ? b->gtid : "-", (unsigned long long)b->bytes_in,
+		       (unsigned long long)b->bytes_stored, b->chunks,
+		       b->finished_unix_ms > b->started_unix_ms
+		           ? (b->finished_unix_ms - b->started_unix_ms) / 1000.0
+		           : 0.0);
+		printf("  verified: %s%s%s\n",
+		       b->verified > 0   ? "passed"
+		       : b->verified < 0 ? "FAILED"
+		                         : "never",
+		       b->verify_detail[0] ? ": " : "", b->verify_detail);
+	}
+	haagent__backups_response__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* ---- the repository, from the config ---- */
+
+struct repo {
+	char path[PATH_MAX];
+	char mbstream[PATH_MAX];
+	char tool[PATH_MAX];
+	uint8_t key[HA_KEY_LEN];
+	unsigned workers;
+};
+
+static int open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
+{
+	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
+	struct ha_config *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	int rc = ha_config_load(path ? path : DEFAULT_CONF, 0, c, e);
+	if (rc == 0 && !c->backup_repository[0])
+		rc = ha_err_set(e, HA_ECONFIG, "no [backup] repository in %s", c->path);
+	if (rc == 0) {
+		snprintf(rp->path, sizeof(rp->path), "%s", c->backup_repository);
+		snprintf(rp->mbstream, sizeof(rp->mbstream), "%s", c->backup_mbstream);
+		snprintf(rp->tool, sizeof(rp->tool), "%s", c->backup_tool);
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		rp->workers =
+		    c->backup_workers ? c->backup_workers : (unsigned)(cores > 0 ? cores : 2);
+		rc = ha_key_load(c->backup_key_file, rp->key, e);
+	}
+	free(c);
+	return rc;
+}
+
+static int run_tool(char *const argv[], const char *log, struct ha_err *e)
+{
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0)
+		return ha_err_set(e, HA_EIO, "cannot run %s: %s", argv[0], strerror(rc));
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return ha_err_set(e, HA_EIO, "%s %s failed; see %s", argv[0], argv[1], log);
+	return 0;
+}
+
+/* Restores backup id (with its chain) into dir, ready to start. */
+static int restore_chain(const struct globals *g, const struct repo *rp,
+                         const Haagent__BackupsResponse *cat, uint64_t id, const char *dir,
+                         unsigned *n_out, struct ha_err *e)
+{
+	uint64_t chain[64];
+	int n = 0;
+	for (uint64_t cur = id; n < 64;) {
+		const Haagent__BackupRecord *b = find(cat, cur);
+		if (b == NULL || b->state != 2)
+			return ha_err_set(e, HA_EINVAL, "backup %llu %s: broken chain",
+			                  (unsigned long long)cur,
+			                  b == NULL ? "is not in the catalog" : st_name(b->state));
+		chain[n++] = cur;
+		if (!strcmp(b->type, "full"))
+			break;
+		cur = b->parent;
+	}
+	(void)g;
+	struct stat sb;
+	if (stat(dir, &sb) == 0) {
+		if (rmdir(dir) != 0)
+			return ha_err_set(e, HA_EINVAL, "%s exists and is not empty", dir);
+	}
+	if (mkdir(dir, 0750) != 0)
+		return ha_err_set(e, HA_EIO, "mkdir %s: %s", dir, strerror(errno));
+	char log[PATH_MAX + 32];
+	snprintf(log, sizeof(log), "%s/.haagent-restore.log", dir);
+	for (int k = n - 1; k >= 0; k--) {
+		const Haagent__BackupRecord *b = find(cat, chain[k]);
+		struct ha_manifest m;
+		if (ha_backup_manifest(rp->path, b->name, &m, e) != 0)
+			return HA_EIO;
+		char inc[PATH_MAX];
+		snprintf(inc, sizeof(inc), "%s/.haagent-inc-%llu", dir, (unsigned long long)b->id);
+		const char *into = k == n - 1 ? dir : inc;
+		if (k != n - 1 && mkdir(inc, 0750) != 0) {
+			ha_manifest_free(&m);
+			return ha_err_set(e, HA_EIO, "mkdir %s: %s", inc, strerror(errno));
+		}
+		int rc =
+		    ha_backup_extract(rp->path, rp->key, &m, rp->mbstream, into, rp->workers, e);
+		ha_manifest_free(&m);
+		if (rc != 0)
+			return rc;
+		char a_target[PATH_MAX + 16], a_inc[PATH_MAX + 32];
+		snprintf(a_target, sizeof(a_target), "--target-dir=%s", dir);
+		snprintf(a_inc, sizeof(a_inc), "--incremental-dir=%s", inc);
+		char *argv[] = {(char *)rp->tool, "--prepare", a_target, k == n - 1 ? NULL : a_inc,
+		                NULL};
+		if ((rc = run_tool(argv, log, e)) != 0)
+			return rc;
+		if (k != n - 1) {
+			char *rm[] = {"rm", "-rf", inc, NULL};
+			run_tool(rm, log, e);
+		}
+	}
+	*n_out = (unsigned)n;
+	return 0;
+}
+
+/* ---- drill: start a throwaway mariadbd on the restored datadir, CHECK TABLE everything ---- */
+
+static int drill(const char *dir, char *detail, size_t size, struct ha_err *e)
+{
+	char a_dir[PATH_MAX + 16], a_sock[PATH_MAX + 16], a_pid[PATH_MAX + 16],
+	    a_err[PATH_MAX + 16], sock[PATH_MAX];
+	snprintf(sock, sizeof(sock), "%s/drill.sock", dir);
+	snprintf(a_dir, sizeof(a_dir), "--datadir=%s", dir);
+	snprintf(a_sock, sizeof(a_sock), "--socket=%s", sock);
+	snprintf(a_pid, sizeof(a_pid), "--pid-file=%s/drill.pid", dir);
+	snprintf(a_err, sizeof(a_err), "--log-error=%s/drill.err", dir);
+	char *argv[] = {"mariadbd",
+	                "--no-defaults",
+	                a_dir,
+	                a_sock,
+	                a_pid,
+	                a_err,
+	                "--skip-networking",
+	                "--skip-grant-tables",
+	                "--skip-slave-start",
+	                "--user=root",
+	                "--innodb-buffer-pool-size=64M",
+	                NULL};
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	int rc = posix_spawnp(&pid, "mariadbd", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0)
+		return ha_err_set(e, HA_EIO, "cannot start mariadbd: %s", strerror(rc));
+	MYSQL *m = NULL;
+	uint64_t deadline = ha_now_ms() + 60000;
+	while (ha_now_ms() < deadline) {
+		m = mysql_init(NULL);
+		if (mysql_real_connect(m, NULL, "root", NULL, NULL, 0, sock, 0))
+			break;
+		mysql_close(m);
+		m = NULL;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			pid = 0;
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	if (m == NULL) {
+		if (pid) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		return ha_err_set(e, HA_EDB,
+		                  "the restored datadir does not start (see %s/drill.err)", dir);
+	}
+	const char *q =
+	    "SELECT CONCAT('`', TABLE_SCHEMA, '`.`', TABLE_NAME, '`') FROM "
+	    "information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA "
+	    "NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')";
+	unsigned tables = 0, bad_tables = 0;
+	char first_bad[256] = "";
+	if (mysql_query(m, q) == 0) {
+		MYSQL_RES *res = mysql_store_result(m);
+		MYSQL_ROW row;
+		while (res && (row = mysql_fetch_row(res))) {
+			char sql[600];
+			snprintf(sql, sizeof(sql), "CHECK TABLE %s", row[0]);
+			tables++;
+			bool ok = false;
+			if (mysql_query(m, sql) == 0) {
+				MYSQL_RES *cr = mysql_store_result(m);
+				MYSQL_ROW x;
+				ok = true;
+				while (cr && (x = mysql_fetch_row(cr)))
+					if (x[2] && !strcmp(x[2], "error"))
+						ok = false;
+					else if (x[2] && !strcmp(x[2], "status") && x[3] &&
+					         strcmp(x[3], "OK") != 0)
+						ok = false;
+				if (cr)
+					mysql_free_result(cr);
+			}
+			if (!ok && !bad_tables++)
+				snprintf(first_bad, sizeof(first_bad), "%s", row[0]);
+		}
+		if (res)
+			mysql_free_result(res);
+	} else {
+		bad_tables = 1;
+		snprintf(first_bad, sizeof(first_bad), "(cannot list tables: %s)", mysql_error(m));
+	}
+	mysql_query(m, "SHUTDOWN");
+	mysql_close(m);
+	int status;
+	uint64_t stop = ha_now_ms() + 30000;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (ha_now_ms() > stop) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	if (bad_tables)
+		return ha_err_set(e, HA_EDB, "CHECK TABLE failed on %u of %u tables (first: %s)",
+		                  bad_tables, tables, first_bad);
+	snprintf(detail, size, "restored, started, CHECK TABLE passed on %u tables", tables);
+	return 0;
+}
+
+static void report_verified(struct globals *g, uint64_t id, bool ok, bool drilled,
+                            const char *detail, uint64_t ms)
+{
+	Haagent__BackupVerifiedRequest v = HAAGENT__BACKUP_VERIFIED_REQUEST__INIT;
+	v.id = id;
+	v.ok = ok;
+	v.drill = drilled;
+	v.detail = (char *)detail;
+	v.drill_ms = ms;
+	Haagent__AdminRequest req = HAAGENT__ADMIN_REQUEST__INIT;
+	req.op_case = HAAGENT__ADMIN_REQUEST__OP_BACKUP_VERIFIED;
+	req.backup_verified = &v;
+	Haagent__AdminResponse *r = NULL;
+	struct ha_err e = {0};
+	if (ha_cli_admin(g, &req, &r, &e) != 0 || r->code != 0)
+		fprintf(stderr, "haadm: the result could not be recorded in the catalog: %s\n",
+		        r ? r->message : e.msg);
+	if (r)
+		haagent__admin_response__free_unpacked(r, NULL);
+}
+
+static void result_json(const char *result, uint64_t id, const char *detail, uint64_t ms,
+                        const char *dir)
+{
+	struct ha_buf b = HA_BUF_INIT;
+	struct ha_json j;
+	ha_json_init(&j, &b, true);
+	ha_json_obj_begin(&j, NULL);
+	ha_json_uint(&j, "format", 1);
+	ha_json_str(&j, "result", result);
+	ha_json_uint(&j, "id", id);
+	ha_json_str(&j, "detail", detail);
+	ha_json_uint(&j, "ms", ms);
+	ha_json_str_or_null(&j, "target_dir", dir);
+	ha_json_obj_end(&j);
+	printf("%s\n", ha_buf_cstr(&b));
+	ha_buf_free(&b);
+}
+
+static int verify(struct globals *g, uint64_t id, bool drilling)
+{
+	struct repo rp;
+	struct ha_err e = {0};
+	Haagent__BackupsResponse *cat = NULL;
+	uint64_t t0 = ha_now_ms();
+	int rc = open_repo(g, &rp, &e);
+	if (rc == 0 && (rc = fetch(g, &cat, &e)) == 0 && find(cat, id) == NULL)
+		rc = ha_err_set(&e, HA_EINVAL, "no backup %llu in the catalog",
+		                (unsigned long long)id);
+	const Haagent__BackupRecord *b = rc == 0 ? find(cat, id) : NULL;
+	if (rc == 0 && b->state != 2)
+		rc = ha_err_set(&e, HA_EINVAL, "backup %llu is %s, not a finished backup",
+		                (unsigned long long)id, st_name(b->state));
+	if (rc != 0) {
+		fprintf(stderr, "haadm: backup verify: %s\n", e.msg);
+		if (cat)
+			haagent__backups_response__free_unpacked(cat, NULL);
+		return rc;
+	}
+	char detail[1024] = "";
+	bool recordable = true;
+	if (!drilling) {
+		struct ha_manifest m;
+		rc = ha_backup_manifest(rp.path, b->name, &m, &e);
+		if (rc == 0) {
+			rc = ha_backup_extract(rp.path, rp.key, &m, NULL, NULL, rp.workers, &e);
+			if (rc == 0)
+				snprintf(detail, sizeof(detail),
+				         "%zu chunks: hashes and decryption ok (%llu bytes)",
+				         m.n_chunks, (unsigned long long)m.bytes_in);
+			ha_manifest_free(&m);
+		}
+	} else {
+		char tmpl[] = "/tmp/haagent-drill-XXXXXX";
+		char *base = mkdtemp(tmpl);
+		char dir[PATH_MAX];
+		unsigned links = 0;
+		if (base == NULL) {
+			rc = ha_err_set(&e, HA_EIO, "mkdtemp: %s", strerror(errno));
+			recordable = false;
+		} else {
+			snprintf(dir, sizeof(dir), "%s/datadir", base);
+			rc = restore_chain(g, &rp, cat, id, dir, &links, &e);
+			char d2[600] = "";
+			if (rc == 0 && (rc = drill(dir, d2, sizeof(d2), &e)) == 0)
+				snprintf(detail, sizeof(detail), "drill: chain of %u, %s", links,
+				         d2);
+			char *rm[] = {"rm", "-rf", base, NULL};
+			pid_t pid;
+			if (posix_spawnp(&pid, "rm", NULL, NULL, rm, environ) == 0)
+				waitpid(pid, NULL, 0);
+		}
+	}
+	uint64_t ms = ha_now_ms() - t0;
+	if (rc != 0)
+		snprintf(detail, sizeof(detail), "%s", e.msg);
+	if (recordable)
+		report_verified(g, id, rc == 0, drilling, detail, ms);
+	if (g->json)
+		result_json(rc == 0 ? "passed" : "failed", id, detail, ms, NULL);
+	else
+		fprintf(rc == 0 ? stdout : stderr, "%sbackup %llu: %s (%.1f s)\n",
+		        rc == 0 ? "" : "haadm: verify FAILED: ", (unsigned long long)id, detail,
+		        ms / 1000.0);
+	haagent__backups_response__free_unpacked(cat, NULL);
+	return rc == 0 ? 0 : HA_EPROTO;
+}
+
+static int run(struct globals *g, const char *type, const char *node, bool wait)
+{
+	Haagent__BackupRunRequest br = HAAGENT__BACKUP_RUN_REQUEST__INIT;
+	br.type = (char *)(type ? type : "full");
+	br.node = (char *)(node ? node : "");
+	Haagent__AdminRequest req = HAAGENT__ADMIN_REQUEST__INIT;
+	req.op_case = HAAGENT__ADMIN_REQUEST__OP_BACKUP_RUN;
+	req.backup_run = &br;
+	Haagent__AdminResponse *r;
+	struct ha_err e = {0};
+	if (ha_cli_admin(g, &req, &r, &e) != 0) {
+		fprintf(stderr, "haadm: backup run: %s\n", e.msg);
+		return HA_ECONNECT;
+	}
+	int rc = r->code;
+	uint64_t id = r->backup_id;
+	if (rc != 0 || !wait) {
+		if (g->json)
+			result_json(rc ? "refused" : "started", id, r->message, 0, NULL);
+		else
+			fprintf(rc ? stderr : stdout, "%s%s\n", rc ? "haadm: refused: " : "",
+			        r->message);
+		haagent__admin_response__free_unpacked(r, NULL);
+		return rc;
+	}
+	if (!g->json)
+		printf("%s\n", r->message);
+	haagent__admin_response__free_unpacked(r, NULL);
+	/* follow it in the catalog */
+	uint64_t t0 = ha_now_ms();
+	for (;;) {
+		Haagent__BackupsResponse *cat;
+		if (fetch(g, &cat, &e) == 0) {
+			const Haagent__BackupRecord *b = find(cat, id);
+			if (b && b->state != 1) {
+				rc = b->state == 2 ? 0 : HA_EDB;
+				char detail[600];
+				snprintf(detail, sizeof(detail), "%s: %s%s%s", st_name(b->state),
+				         b->name, b->state == 2 ? "" : ": ",
+				         b->state == 2 ? "" : b->detail);
+				if (g->json)
+					result_json(st_name(b->state), id, detail, ha_now_ms() - t0,
+					            NULL);
+				else
+					fprintf(rc ? stderr : stdout, "backup %llu %s\n",
+					        (unsigned long long)id, detail);
+				haagent__backups_response__free_unpacked(cat, NULL);
+				return rc;
+			}
+			haagent__backups_response__free_unpacked(cat, NULL);
+		}
+		usleep(200 * 1000);
+	}
+}
+
+int ha_cmd_backup(struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"type", required_argument, NULL, 't'},
+	    {"node", required_argument, NULL, 'n'},
+	    {"wait", no_argument, NULL, 'w'},
+	    {"drill", no_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *type = NULL, *node = NULL;
+	bool wait = false, drilling = false;
+	int o;
+	optind = 0; /* 0, not 1: glibc then re-reads the ordering from optstring */
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 't':
+			type = optarg;
+			break;
+		case 'n':
+			node = optarg;
+			break;
+		case 'w':
+			wait = true;
+			break;
+		case 'd':
+			drilling = true;
+			break;
+		case 'j':
+			g->json = true;
+			break;
+		case 'h':
+			ha_cli_help("backup");
+			return 0;
+		default:
+			return bad("backup");
+		}
+	}
+	int np = argc - optind;
+	const char *sub = np > 0 ? argv[optind] : "";
+	if (!strcmp(sub, "run") && np == 1)
+		return run(g, type, node, wait);
+	if (!strcmp(sub, "list") && np == 1)
+		return list(g, NULL);
+	if (!strcmp(sub, "show") && np == 2)
+		return list(g, argv[optind + 1]);
+	if (!strcmp(sub, "verify") && np == 2)
+		return verify(g, strtoull(argv[optind + 1], NULL, 10), drilling);
+	return bad("backup");
+}
+
+int ha_cmd_restore(struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"target-dir", required_argument, NULL, 'T'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *dir = NULL;
+	int o;
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'T':
+			dir = optarg;
+			break;
+		case 'j':
+			g->json = true;
+			break;
+		case 'h':
+			ha_cli_help("restore");
+			return 0;
+		default:
+			return bad("restore");
+		}
+	}
+	if (argc - optind != 1 || dir == NULL)
+		return bad("restore");
+	uint64_t id = strtoull(argv[optind], NULL, 10);
+	struct repo rp;
+	struct ha_err e = {0};
+	Haagent__BackupsResponse *cat = NULL;
+	uint64_t t0 = ha_now_ms();
+	unsigned links = 0;
+	int rc = open_repo(g, &rp, &e);
+	if (rc == 0)
+		rc = fetch(g, &cat, &e);
+	if (rc == 0)
+		rc = restore_chain(g, &rp, cat, id, dir, &links, &e);
+	uint64_t ms = ha_now_ms() - t0;
+	char detail[1100];
+	if (rc == 0)
+		snprintf(detail, sizeof(detail),
+		         "restored a chain of %u backup%s, prepared: start mariadbd with "
+		         "--datadir=%s",
+		         links, links == 1 ? "" : "s", dir);
+	else
+		snprintf(detail, sizeof(detail), "%s", e.msg);
+	if (g->json)
+		result_json(rc == 0 ? "restored" : "failed", id, detail, ms, dir);
+	else
+		fprintf(rc ? stderr : stdout, "%s%s (%.1f s)\n", rc ? "haadm: restore: " : "",
+		        detail, ms / 1000.0);
+	if (cat)
+		haagent__backups_response__free_unpacked(cat, NULL);
+	return rc == 0 ? 0 : (rc == HA_EPROTO ? HA_EPROTO : rc);
+}
