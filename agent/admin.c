@@ -15,7 +15,6 @@
 #include "common/log.h"
 #include "backup/policy.h"
 #include "failover.h"
-#include <time.h>
 
 struct answer {
 	Haagent__AdminResponse pb;
@@ -269,105 +268,57 @@ static void pause_resume(struct ha_agent *a, const Haagent__PauseRequest *r, str
 
 static void backup_run(struct ha_agent *a, const Haagent__BackupRunRequest *r, struct answer *ans)
 {
-	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	const char *type = r->type && r->type[0] ? r->type : "full";
-	if (strcmp(type, "full") && strcmp(type, "differential") && strcmp(type, "incremental")) {
-		say(ans, HA_EINVAL, "--type %s: expected full, differential or incremental", type);
+	if (!cluster_ready(a, ans, false))
+		return;
+	struct ha_bk_started out;
+	int rc = ha_backup_start(a, r->type && r->type[0] ? r->type : "full", r->node,
+	                         "requested by an operator", &out);
+	if (rc != 0) {
+		say(ans, rc, "%s", out.msg);
 		return;
 	}
-	if (!a->cfg.backup_repository[0]) {
-		say(ans, HA_EREFUSED,
-		    "no [backup] repository in the coordinator's configuration (docs/backup.md)");
-		return;
-	}
-	const struct ha_backup_rec *running = ha_fsm_backup_running(st);
-	if (running) {
-		say(ans, HA_EREFUSED, "backup %llu (%s) is running; one at a time",
-		    (unsigned long long)running->id, running->name);
-		return;
-	}
-	if (ha_fsm_failover_active(st)) {
-		say(ans, HA_EREFUSED, "a failover is in progress; retry when it is done");
-		return;
-	}
-	long long parent = ha_bk_parent(st, type);
-	if (parent < 0) {
-		say(ans, HA_EREFUSED,
-		    "no finished full backup to base a%s %s backup on: run 'haadm backup run "
-		    "--type "
-		    "full' first",
-		    type[0] == 'i' ? "n" : "", type);
-		return;
+	ans->pb.backup_id = out.id;
+	snprintf(ans->backup_name, sizeof(ans->backup_name), "%s", out.name);
+	ans->pb.backup_name = ans->backup_name;
+	snprintf(ans->target, sizeof(ans->target), "%s", out.node);
+	ans->pb.target = ans->target;
+	say(ans, 0, "%s", out.msg);
+}
+
+static void backup_policy(struct ha_agent *a, const Haagent__CmdSetBackupPolicy *r,
+                          struct answer *ans)
+{
+	const char *sched[] = {r->full, r->differential, r->incremental};
+	const char *names[] = {"--full", "--differential", "--incremental"};
+	for (int i = 0; i < 3; i++) {
+		struct ha_cron c;
+		char why[256];
+		if (sched[i] && sched[i][0] && ha_cron_parse(sched[i], &c, why, sizeof(why)) != 0) {
+			say(ans, HA_EINVAL, "%s %s", names[i], why);
+			return;
+		}
+		if (sched[i] && strlen(sched[i]) >= 64) {
+			say(ans, HA_EINVAL, "%s: too long", names[i]);
+			return;
+		}
 	}
 	if (!cluster_ready(a, ans, false))
 		return;
-	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
-	size_t n = ha_coord_view(a, st, st->primary_id, nodes, false);
-	char why[1024];
-	int best = -1;
-	if (r->node && r->node[0]) {
-		for (size_t i = 0; i < n; i++)
-			if (!strcmp(nodes[i].name, r->node))
-				best = (int)i;
-		const char *no =
-		    best >= 0 ? ha_bk_unfit(&nodes[best], a->cfg.backup_max_lag_ms) : NULL;
-		const struct ha_member *pm = ha_fsm_member(st, st->primary_id);
-		if (best < 0 && pm && !strcmp(pm->name, r->node))
-			no = a->cfg.backup_allow_primary ? NULL
-			                                 : "it is the primary (allow_primary = no)";
-		else if (best < 0) {
-			say(ans, HA_EINVAL, "no node named %s", r->node);
-			return;
-		}
-		if (no) {
-			say(ans, HA_EREFUSED, "cannot back up %s: %s", r->node, no);
-			return;
-		}
-		snprintf(why, sizeof(why), "%s: requested by the operator%s", r->node,
-		         best < 0 ? " (the primary: last resort)" : "");
-	} else {
-		best = ha_bk_choose(nodes, n, a->cfg.backup_max_lag_ms, why, sizeof(why));
-		if (best < 0 && !a->cfg.backup_allow_primary) {
-			say(ans, HA_EREFUSED, "%s; the primary is not used (allow_primary = no)",
-			    why);
-			return;
-		}
-		if (best < 0) {
-			char tmp[1100];
-			snprintf(tmp, sizeof(tmp), "the primary: last resort (%s)", why);
-			snprintf(why, sizeof(why), "%s", tmp);
-		}
-	}
-	uint32_t node = best >= 0 ? nodes[best].id : st->primary_id;
-	const struct ha_member *m = ha_fsm_member(st, node);
-	char stamp[32];
-	time_t now = (time_t)(ha_unix_ms() / 1000);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	uint64_t id = st->next_backup_id + 1;
-	snprintf(ans->backup_name, sizeof(ans->backup_name), "%06llu-%s-%s", (unsigned long long)id,
-	         type, stamp);
-	struct ha_bk_begin b = {.expected_id = id,
-	                        .name = ans->backup_name,
-	                        .type = type,
-	                        .detail = why,
-	                        .parent = (uint64_t)parent,
-	                        .node = node,
-	                        .unix_ms = ha_unix_ms()};
+	struct ha_backup_policy p;
+	memset(&p, 0, sizeof(p));
+	p.set = true;
+	snprintf(p.full, sizeof(p.full), "%s", r->full ? r->full : "");
+	snprintf(p.differential, sizeof(p.differential), "%s",
+	         r->differential ? r->differential : "");
+	snprintf(p.incremental, sizeof(p.incremental), "%s", r->incremental ? r->incremental : "");
+	p.keep_full = r->keep_full;
+	p.keep_days = r->keep_days;
 	uint8_t *buf;
 	size_t len;
-	int rc = ha_fsm_cmd_backup_begin(&b, raft_malloc, &buf, &len);
+	int rc = ha_fsm_cmd_set_backup_policy(&p, ha_unix_ms(), raft_malloc, &buf, &len);
 	if (!propose(a, ans, rc, buf, len))
 		return;
-	ans->pb.backup_id = id;
-	ans->pb.backup_name = ans->backup_name;
-	snprintf(ans->target, sizeof(ans->target), "%s", m ? m->name : "?");
-	ans->pb.target = ans->target;
-	ha_info("backup-requested", "id=%llu type=%s node=%s why=\"%s\"", (unsigned long long)id,
-	        type, m ? m->name : "?", why);
-	say(ans, 0, "backup %llu (%s) started on %s: %s", (unsigned long long)id, type,
-	    m ? m->name : "?", why);
+	say(ans, 0, "backup policy set");
 }
 
 static void backup_verified(struct ha_agent *a, const Haagent__BackupVerifiedRequest *r,
@@ -433,6 +384,9 @@ void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *
 			break;
 		case HAAGENT__ADMIN_REQUEST__OP_BACKUP_VERIFIED:
 			backup_verified(a, r->backup_verified, &ans);
+			break;
+		case HAAGENT__ADMIN_REQUEST__OP_BACKUP_POLICY:
+			backup_policy(a, r->backup_policy, &ans);
 			break;
 		default:
 			say(&ans, HA_EPROTO, "unknown request");

@@ -395,6 +395,17 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 		Haagent__BackupsResponse resp = HAAGENT__BACKUPS_RESPONSE__INIT;
 		resp.n_backups = st->n_backups;
 		resp.backups = ptrs;
+		Haagent__CmdSetBackupPolicy pol = HAAGENT__CMD_SET_BACKUP_POLICY__INIT;
+		const struct ha_backup_policy *bp = &st->backup_policy;
+		pol.full = (char *)(bp->set ? bp->full : a->cfg.backup_schedule_full);
+		pol.differential =
+		    (char *)(bp->set ? bp->differential : a->cfg.backup_schedule_differential);
+		pol.incremental =
+		    (char *)(bp->set ? bp->incremental : a->cfg.backup_schedule_incremental);
+		pol.keep_full = bp->set ? bp->keep_full : a->cfg.backup_keep_full;
+		pol.keep_days = bp->set ? bp->keep_days : a->cfg.backup_keep_days;
+		resp.policy = &pol;
+		resp.policy_from_config = !bp->set;
 		ha_rpc_send(c, HA_MSG_BACKUPS_RESPONSE, &resp);
 		return 0;
 	}

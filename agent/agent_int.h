@@ -37,6 +37,7 @@ struct coord {
 	unsigned phase_seen;
 	uint64_t first_seen_ms; /* when this leader first saw the current failover */
 	uint64_t bk_seen_id, bk_seen_ms, bk_fresh_ms; /* the running backup job, as followed */
+	int64_t bk_minute;                            /* the last minute the schedules were read */
 	bool fence_hook_running;
 	int fence_hook_result; /* -2 not run, else exit status */
 	uint64_t fence_hook_failover;
@@ -114,8 +115,17 @@ void ha_bkrun_report(struct ha_agent *a, Haagent__BackupReport *r);
 void ha_bkrun_stop(struct ha_agent *a);
 void ha_bkrun_free(struct ha_agent *a);
 
-/* backupcoord.c: the coordinator's backup duties and the backup requests */
+/* backupcoord.c: the coordinator's backup duties: follow the running job, the schedules,
+ * retention; and starting a job (haadm backup run, or a schedule) */
 void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st);
+struct ha_bk_started {
+	uint64_t id;
+	char name[96];
+	char node[64];
+	char msg[1200]; /* what was started, or why not */
+};
+int ha_backup_start(struct ha_agent *a, const char *type, const char *node, const char *trigger,
+                    struct ha_bk_started *out);
 
 /* endpoints.c: GET /primary, /replica, /health, /metrics */
 void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_http_resp *resp);

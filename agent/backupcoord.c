@@ -7,7 +7,10 @@
 
 #include "agent_int.h"
 #include "common/clock.h"
+#include "backup/policy.h"
 #include "common/log.h"
+#include "failover.h"
+#include <time.h>
 
 #define TAKE_MS        30000 /* an agent must report the job within this */
 #define UNREACHABLE_MS 15000 /* a silent agent's job is abandoned after this */
@@ -24,12 +27,162 @@ static void end(struct ha_agent *a, const struct ha_backup_rec *job, enum ha_bac
 		ha_agent_propose(a, buf, len);
 }
 
+int ha_backup_start(struct ha_agent *a, const char *type, const char *node, const char *trigger,
+                    struct ha_bk_started *out)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	memset(out, 0, sizeof(*out));
+#define REFUSE(code, ...)                                                                          \
+	do {                                                                                       \
+		snprintf(out->msg, sizeof(out->msg), __VA_ARGS__);                                 \
+		return code;                                                                       \
+	} while (0)
+	if (strcmp(type, "full") && strcmp(type, "differential") && strcmp(type, "incremental"))
+		REFUSE(HA_EINVAL, "--type %s: expected full, differential or incremental", type);
+	if (!a->cfg.backup_repository[0])
+		REFUSE(
+		    HA_EREFUSED,
+		    "no [backup] repository in the coordinator's configuration (docs/backup.md)");
+	const struct ha_backup_rec *running = ha_fsm_backup_running(st);
+	if (running)
+		REFUSE(HA_EREFUSED, "backup %llu (%s) is running; one at a time",
+		       (unsigned long long)running->id, running->name);
+	if (ha_fsm_failover_active(st))
+		REFUSE(HA_EREFUSED, "a failover is in progress; retry when it is done");
+	if (a->proposing)
+		REFUSE(HA_EBUSY, "the coordinator is committing another decision; retry");
+	long long parent = ha_bk_parent(st, type);
+	if (parent < 0)
+		REFUSE(HA_EREFUSED,
+		       "no finished full backup to base a%s %s backup on: run 'haadm backup run "
+		       "--type full' first",
+		       type[0] == 'i' ? "n" : "", type);
+	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
+	size_t n = ha_coord_view(a, st, st->primary_id, nodes, false);
+	char why[1024];
+	int best = -1;
+	const struct ha_member *pm = ha_fsm_member(st, st->primary_id);
+	if (node && node[0]) {
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(nodes[i].name, node))
+				best = (int)i;
+		bool primary = best < 0 && pm && !strcmp(pm->name, node);
+		if (best < 0 && !primary)
+			REFUSE(HA_EINVAL, "no node named %s", node);
+		const char *no = primary ? (a->cfg.backup_allow_primary
+		                                ? NULL
+		                                : "it is the primary ([backup] allow_primary = no)")
+		                         : ha_bk_unfit(&nodes[best], a->cfg.backup_max_lag_ms);
+		if (no)
+			REFUSE(HA_EREFUSED, "cannot back up %s: %s", node, no);
+		snprintf(why, sizeof(why), "%s: %s%s", node, trigger,
+		         primary ? " (the primary: last resort)" : "");
+	} else {
+		best = ha_bk_choose(nodes, n, a->cfg.backup_max_lag_ms, why, sizeof(why));
+		if (best < 0 && !a->cfg.backup_allow_primary)
+			REFUSE(HA_EREFUSED,
+			       "%s; the primary is not used ([backup] allow_primary = no)", why);
+		if (best < 0) {
+			char tmp[1100];
+			snprintf(tmp, sizeof(tmp), "the primary: last resort (%s)", why);
+			snprintf(why, sizeof(why), "%s", tmp);
+		}
+	}
+#undef REFUSE
+	uint32_t id_node = best >= 0 ? nodes[best].id : st->primary_id;
+	const struct ha_member *m = ha_fsm_member(st, id_node);
+	char stamp[32];
+	time_t now = (time_t)(ha_unix_ms() / 1000);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	out->id = st->next_backup_id + 1;
+	snprintf(out->name, sizeof(out->name), "%06llu-%s-%s", (unsigned long long)out->id, type,
+	         stamp);
+	snprintf(out->node, sizeof(out->node), "%s", m ? m->name : "?");
+	struct ha_bk_begin b = {.expected_id = out->id,
+	                        .name = out->name,
+	                        .type = type,
+	                        .detail = why,
+	                        .parent = (uint64_t)parent,
+	                        .node = id_node,
+	                        .unix_ms = ha_unix_ms()};
+	uint8_t *buf;
+	size_t len;
+	if (ha_fsm_cmd_backup_begin(&b, raft_malloc, &buf, &len) != 0 ||
+	    ha_agent_propose(a, buf, len) != 0) {
+		snprintf(out->msg, sizeof(out->msg), "raft did not accept the job; retry");
+		return HA_ERAFT;
+	}
+	ha_info("backup-requested", "id=%llu type=%s node=%s trigger=\"%s\" why=\"%s\"",
+	        (unsigned long long)out->id, type, out->node, trigger, why);
+	snprintf(out->msg, sizeof(out->msg), "backup %llu (%s) started on %s: %s",
+	         (unsigned long long)out->id, type, out->node, why);
+	return 0;
+}
+
+/* The schedules, read once a minute: full before differential before incremental when several
+ * fall in the same minute. */
+static void schedules(struct ha_agent *a, const struct ha_fsm_state *st)
+{
+	int64_t minute = (int64_t)(ha_unix_ms() / 60000);
+	if (minute == a->co.bk_minute)
+		return;
+	if (a->co.bk_minute == 0) { /* a new coordinator does not replay the current minute */
+		a->co.bk_minute = minute;
+		return;
+	}
+	a->co.bk_minute = minute;
+	const struct ha_backup_policy *p = &st->backup_policy;
+	const char *sched[] = {p->set ? p->full : a->cfg.backup_schedule_full,
+	                       p->set ? p->differential : a->cfg.backup_schedule_differential,
+	                       p->set ? p->incremental : a->cfg.backup_schedule_incremental};
+	const char *types[] = {"full", "differential", "incremental"};
+	for (int i = 0; i < 3; i++) {
+		struct ha_cron c;
+		char why[256];
+		if (!sched[i][0] || ha_cron_parse(sched[i], &c, why, sizeof(why)) != 0 ||
+		    !ha_cron_due(&c, minute * 60))
+			continue;
+		struct ha_bk_started out;
+		char trigger[96];
+		snprintf(trigger, sizeof(trigger), "scheduled (%s)", sched[i]);
+		if (ha_backup_start(a, types[i], NULL, trigger, &out) != 0)
+			ha_warn("backup-not-started", "type=%s why=\"%s\"", types[i], out.msg);
+		return;
+	}
+}
+
+/* Retention, one deletion per tick: the catalog first (nothing restores from it any more),
+ * then the files (the agents sweep them, backupjob.c). */
+static void retention(struct ha_agent *a, const struct ha_fsm_state *st)
+{
+	const struct ha_backup_policy *p = &st->backup_policy;
+	unsigned keep_full = p->set ? p->keep_full : a->cfg.backup_keep_full;
+	unsigned keep_days = p->set ? p->keep_days : a->cfg.backup_keep_days;
+	uint64_t ids[HA_FSM_MAX_BACKUPS];
+	int n = ha_bk_expired(st, keep_full, keep_days, ha_unix_ms(), ids, HA_FSM_MAX_BACKUPS);
+	if (n <= 0)
+		return;
+	uint8_t *buf;
+	size_t len;
+	ha_info("backup-expired", "id=%llu keep_full=%u keep_days=%u", (unsigned long long)ids[0],
+	        keep_full, keep_days);
+	if (ha_fsm_cmd_backup_deleted(ids[0], ha_unix_ms(), raft_malloc, &buf, &len) == 0)
+		ha_agent_propose(a, buf, len);
+}
+
 void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 {
 	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
 	uint64_t now = ha_now_ms();
 	if (job == NULL) {
 		a->co.bk_seen_id = 0;
+		if (!ha_fsm_failover_active(st)) {
+			retention(a, st);
+			if (!a->proposing)
+				schedules(a, st);
+		}
 		return;
 	}
 	if (a->co.bk_seen_id != job->id) {

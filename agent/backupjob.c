@@ -31,6 +31,13 @@ struct ha_bkrun {
 	uint8_t master[HA_KEY_LEN];
 	bool have_key;
 	char key_error[256];
+	/* retention: directories of deleted backups, removed by the leader's runner */
+	bool sweeping;
+	char sweep_names[HA_FSM_MAX_BACKUPS][96];
+	uint64_t sweep_ids[HA_FSM_MAX_BACKUPS];
+	unsigned n_sweep;
+	uint64_t swept[HA_FSM_MAX_BACKUPS];
+	unsigned n_swept;
 	/* loop side: what is reported */
 	uint64_t id;
 	int state; /* 0 none, 1 running, 2 done, 3 failed */
@@ -53,6 +60,23 @@ static void *run(void *arg)
 	return NULL;
 }
 
+static void *sweep(void *arg)
+{
+	struct ha_bkrun *b = arg;
+	for (unsigned i = 0; i < b->n_sweep; i++) {
+		struct ha_err e = {0};
+		if (ha_backup_delete(b->repo, b->sweep_names[i], &e) != 0)
+			ha_warn("backup-delete-failed", "error=\"%s\"", e.msg);
+		else
+			ha_info("backup-deleted", "name=%s", b->sweep_names[i]);
+	}
+	pthread_mutex_lock(&b->mu);
+	b->finished = true;
+	pthread_mutex_unlock(&b->mu);
+	uv_async_send(&b->async);
+	return NULL;
+}
+
 static void on_done(uv_async_t *h)
 {
 	struct ha_agent *a = h->data;
@@ -65,6 +89,12 @@ static void on_done(uv_async_t *h)
 		return;
 	pthread_join(b->thread, NULL);
 	b->busy = false;
+	if (b->sweeping) {
+		b->sweeping = false;
+		for (unsigned i = 0; i < b->n_sweep && b->n_swept < HA_FSM_MAX_BACKUPS; i++)
+			b->swept[b->n_swept++] = b->sweep_ids[i];
+		return;
+	}
 	struct ha_manifest *m = &b->m;
 	if (b->rc == 0) {
 		b->state = 2;
@@ -125,7 +155,7 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
 	if (b->busy) {
-		if (job == NULL || job->id != b->id) {
+		if (!b->sweeping && (job == NULL || job->id != b->id)) {
 			if (!atomic_load(&b->cancel))
 				ha_warn("backup-cancel",
 				        "id=%llu why=\"no longer running in the catalog\"",
@@ -135,6 +165,29 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 			if (pid > 0)
 				kill(pid, SIGKILL);
 		}
+		return;
+	}
+	if (job == NULL && b->repo[0] && ha_raft_ready(a->raft)) {
+		/* the coordinator's agent removes what retention deleted from the catalog */
+		b->n_sweep = 0;
+		for (unsigned i = 0; i < st->n_backups && b->n_sweep < HA_FSM_MAX_BACKUPS; i++) {
+			const struct ha_backup_rec *r = &st->backups[i];
+			bool done = false;
+			for (unsigned k = 0; k < b->n_swept; k++)
+				done = done || b->swept[k] == r->id;
+			if (r->state != HA_BK_DELETED || done)
+				continue;
+			b->sweep_ids[b->n_sweep] = r->id;
+			snprintf(b->sweep_names[b->n_sweep++], sizeof(b->sweep_names[0]), "%s",
+			         r->name);
+		}
+		if (b->n_sweep && b->n_swept + b->n_sweep <= HA_FSM_MAX_BACKUPS &&
+		    pthread_create(&b->thread, NULL, sweep, b) == 0) {
+			b->busy = true;
+			b->sweeping = true;
+		}
+		if (b->n_swept + b->n_sweep > HA_FSM_MAX_BACKUPS)
+			b->n_swept = 0; /* forget: deleting twice is harmless */
 		return;
 	}
 	if (job == NULL || job->node != a->self->id || job->id == b->id)
@@ -179,6 +232,7 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	sp->user = b->user;
 	sp->password = b->password;
 	sp->incremental_lsn = parent ? parent->to_lsn : 0;
+	sp->throttle = a->cfg.backup_throttle;
 	sp->level = (int)a->cfg.backup_compress_level;
 	sp->chunk_bytes = a->cfg.backup_chunk_kb * 1024;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);

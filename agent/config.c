@@ -108,8 +108,23 @@ static const struct key keys[] = {
            "compression and encryption threads (0: the number of cores)"),
     C_UINT("backup", "max_lag_ms", backup_max_lag_ms, 0, 86400000, "60000",
            "a replica lagging more than this is not chosen for a backup"),
+    C_UINT("backup", "throttle", backup_throttle, 0, 100000, "0",
+           "limit mariadb-backup to this many 1 MiB I/O operations per second (its --throttle; "
+           "0: no limit), to spare a replica that also serves reads"),
     C_BOOL("backup", "allow_primary", backup_allow_primary, "no",
            "back up the primary when no replica is fit (last resort)"),
+    C_STR("backup", "schedule_full", backup_schedule_full, "",
+          "when full backups run: cron, 5 fields, UTC (e.g. 0 3 * * 0); empty: never; "
+          "'haadm backup policy' overrides"),
+    C_STR("backup", "schedule_differential", backup_schedule_differential, "",
+          "when differential backups run (e.g. 0 3 * * 1-6)"),
+    C_STR("backup", "schedule_incremental", backup_schedule_incremental, "",
+          "when incremental backups run (e.g. 0 * * * *)"),
+    C_UINT("backup", "keep_full", backup_keep_full, 0, 1000, "0",
+           "retention: keep the newest N full backups and what they anchor (0: no limit)"),
+    C_UINT("backup", "keep_days", backup_keep_days, 0, 36500, "0",
+           "retention: keep full backups younger than this, with what they anchor (0: no "
+           "limit)"),
     C_STR("hooks", "on_role_change", hook_on_role_change, "",
           "run on every node whose role changes: ROLE EPOCH PRIMARY"),
     C_STR("hooks", "pre_failover", hook_pre_failover, "",

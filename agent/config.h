@@ -73,6 +73,10 @@ struct ha_config {
 	unsigned backup_workers;
 	unsigned backup_max_lag_ms;
 	unsigned backup_allow_primary;
+	unsigned backup_throttle;
+	char backup_schedule_full[64], backup_schedule_differential[64],
+	    backup_schedule_incremental[64];
+	unsigned backup_keep_full, backup_keep_days;
 
 	/* [hooks]: executables, run with documented arguments and environment */
 	char hook_on_role_change[PATH_MAX];

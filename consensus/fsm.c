@@ -94,6 +94,25 @@ static int apply_backup_verified(struct ha_fsm_state *s, const Haagent__CmdBacku
 static int apply_backup_deleted(struct ha_fsm_state *s, const Haagent__CmdBackupDeleted *c);
 static int backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r,
                           struct ha_err *e);
+static int policy_from_pb(const Haagent__CmdSetBackupPolicy *c, struct ha_backup_policy *p,
+                          struct ha_err *e);
+
+static int apply_backup_policy(struct ha_fsm_state *s, const Haagent__CmdSetBackupPolicy *c,
+                               struct ha_err *e)
+{
+	struct ha_backup_policy p;
+	if (policy_from_pb(c, &p, e))
+		return HA_EINVAL;
+	if (s->backup_policy.set && !memcmp(&p, &s->backup_policy, sizeof(p)))
+		return HA_FSM_NOOP;
+	s->backup_policy = p;
+	char d[300];
+	snprintf(d, sizeof(d),
+	         "full '%s', differential '%s', incremental '%s', keep %u full, %u days", p.full,
+	         p.differential, p.incremental, p.keep_full, p.keep_days);
+	add_event(s, "backup-policy", "", d, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
 
 static int load_members(Haagent__Member **in, size_t n, struct ha_member *out, unsigned *n_out,
                         struct ha_err *e)
@@ -390,6 +409,9 @@ int ha_fsm_apply(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct 
 	case HAAGENT__FSM_COMMAND__CMD_BACKUP_DELETED:
 		rc = apply_backup_deleted(s, cmd->backup_deleted);
 		break;
+	case HAAGENT__FSM_COMMAND__CMD_SET_BACKUP_POLICY:
+		rc = apply_backup_policy(s, cmd->set_backup_policy, e);
+		break;
 	default:
 		rc = ha_err_set(e, HA_EPROTO, "fsm: unknown command %d", (int)cmd->cmd_case);
 	}
@@ -676,6 +698,15 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 	snap.n_backups = s->n_backups;
 	snap.backups = bkp;
 	snap.next_backup_id = s->next_backup_id;
+	Haagent__CmdSetBackupPolicy pol = HAAGENT__CMD_SET_BACKUP_POLICY__INIT;
+	if (s->backup_policy.set) {
+		pol.full = (char *)s->backup_policy.full;
+		pol.differential = (char *)s->backup_policy.differential;
+		pol.incremental = (char *)s->backup_policy.incremental;
+		pol.keep_full = s->backup_policy.keep_full;
+		pol.keep_days = s->backup_policy.keep_days;
+		snap.backup_policy = &pol;
+	}
 	snap.failovers_done = s->failovers_done;
 	snap.switchovers_done = s->switchovers_done;
 	snap.aborted = s->aborted;
@@ -750,6 +781,10 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 		}
 	n.n_backups = (unsigned)snap->n_backups;
 	n.next_backup_id = snap->next_backup_id;
+	if (snap->backup_policy && policy_from_pb(snap->backup_policy, &n.backup_policy, e)) {
+		rc = HA_EINVAL;
+		goto out;
+	}
 	n.failovers_done = snap->failovers_done;
 	n.switchovers_done = snap->switchovers_done;
 	n.aborted = snap->aborted;
@@ -1048,4 +1083,36 @@ static int backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec 
 	r->drill_ms = pb->drill_ms;
 	r->drilled = pb->drilled;
 	return 0;
+}
+
+static int policy_from_pb(const Haagent__CmdSetBackupPolicy *c, struct ha_backup_policy *p,
+                          struct ha_err *e)
+{
+	memset(p, 0, sizeof(*p));
+	if (copy_opt(p->full, sizeof(p->full), c->full, "full schedule", e) ||
+	    copy_opt(p->differential, sizeof(p->differential), c->differential,
+	             "differential schedule", e) ||
+	    copy_opt(p->incremental, sizeof(p->incremental), c->incremental, "incremental schedule",
+	             e))
+		return HA_EINVAL;
+	p->set = true;
+	p->keep_full = c->keep_full;
+	p->keep_days = c->keep_days;
+	return 0;
+}
+
+int ha_fsm_cmd_set_backup_policy(const struct ha_backup_policy *p, uint64_t unix_ms,
+                                 ha_alloc_fn alloc, uint8_t **out, size_t *len)
+{
+	Haagent__CmdSetBackupPolicy c = HAAGENT__CMD_SET_BACKUP_POLICY__INIT;
+	c.full = (char *)p->full;
+	c.differential = (char *)p->differential;
+	c.incremental = (char *)p->incremental;
+	c.keep_full = p->keep_full;
+	c.keep_days = p->keep_days;
+	c.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_SET_BACKUP_POLICY;
+	cmd.set_backup_policy = &c;
+	return pack_cmd(&cmd, alloc, out, len);
 }

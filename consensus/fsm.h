@@ -127,6 +127,11 @@ struct ha_fsm_state {
 	struct ha_backup_rec backups[HA_FSM_MAX_BACKUPS];   /* the catalog, oldest first */
 	unsigned n_backups;
 	uint64_t next_backup_id;
+	struct ha_backup_policy {
+		bool set; /* false: the coordinator's configuration applies */
+		char full[64], differential[64], incremental[64];
+		unsigned keep_full, keep_days;
+	} backup_policy;
 };
 
 const struct ha_backup_rec *ha_fsm_backup(const struct ha_fsm_state *s, uint64_t id);
@@ -204,6 +209,8 @@ int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *d
 int ha_fsm_cmd_backup_verified(uint64_t id, bool ok, bool drill, const char *detail,
                                uint64_t drill_ms, uint64_t unix_ms, ha_alloc_fn alloc,
                                uint8_t **out, size_t *len);
+int ha_fsm_cmd_set_backup_policy(const struct ha_backup_policy *p, uint64_t unix_ms,
+                                 ha_alloc_fn alloc, uint8_t **out, size_t *len);
 int ha_fsm_cmd_backup_deleted(uint64_t id, uint64_t unix_ms, ha_alloc_fn alloc, uint8_t **out,
                               size_t *len);
 struct Haagent__BackupRecord;

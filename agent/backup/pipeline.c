@@ -407,7 +407,7 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		return ha_err_set(e, HA_EIO, "write %s: %s", cnf, strerror(errno));
 
 	char a_cnf[PATH_MAX + 32], a_target[PATH_MAX + 16], a_lsn[PATH_MAX + 16], a_host[96],
-	    a_port[32], a_user[128], a_inc[64];
+	    a_port[32], a_user[128], a_inc[64], a_thr[48];
 	snprintf(a_cnf, sizeof(a_cnf), "--defaults-extra-file=%s", cnf);
 	snprintf(a_target, sizeof(a_target), "--target-dir=%s", tmpdir);
 	snprintf(a_lsn, sizeof(a_lsn), "--extra-lsndir=%s", lsndir);
@@ -416,17 +416,16 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 	snprintf(a_user, sizeof(a_user), "--user=%s", sp->user);
 	snprintf(a_inc, sizeof(a_inc), "--incremental-lsn=%llu",
 	         (unsigned long long)sp->incremental_lsn);
-	char *argv[] = {(char *)sp->tool,
-	                a_cnf,
-	                "--backup",
-	                "--stream=mbstream",
-	                a_target,
-	                a_lsn,
-	                a_host,
-	                a_port,
-	                a_user,
-	                sp->incremental_lsn ? a_inc : NULL,
-	                NULL};
+	snprintf(a_thr, sizeof(a_thr), "--throttle=%u", sp->throttle);
+	char *argv[12] = {
+	    (char *)sp->tool, a_cnf,  "--backup", "--stream=mbstream", a_target, a_lsn,
+	    a_host,           a_port, a_user};
+	int argc = 9;
+	if (sp->incremental_lsn)
+		argv[argc++] = a_inc;
+	if (sp->throttle)
+		argv[argc++] = a_thr;
+	argv[argc] = NULL;
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) != 0)
 		return ha_err_set(e, HA_EIO, "pipe: %s", strerror(errno));

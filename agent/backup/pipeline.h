@@ -30,6 +30,7 @@ struct ha_backup_spec {
 	unsigned port;
 	const char *user, *password;
 	uint64_t incremental_lsn; /* 0: full */
+	unsigned throttle;        /* mariadb-backup --throttle (0: none) */
 	int level;                /* zstd level */
 	unsigned chunk_bytes;
 	unsigned workers;

@@ -1,7 +1,9 @@
 #include "policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/buf.h"
 
@@ -97,4 +99,139 @@ int ha_bk_chain(const struct ha_fsm_state *st, uint64_t id, uint64_t *chain, int
 	for (int i = 0; i < n; i++)
 		chain[i] = rev[n - 1 - i];
 	return n;
+}
+
+/* ---- retention ---- */
+
+static const struct ha_backup_rec *root_of(const struct ha_fsm_state *st,
+                                           const struct ha_backup_rec *r)
+{
+	for (int hops = 0; r && strcmp(r->type, "full") != 0 && hops < HA_FSM_MAX_BACKUPS; hops++)
+		r = ha_fsm_backup(st, r->parent);
+	return r && !strcmp(r->type, "full") ? r : NULL;
+}
+
+int ha_bk_expired(const struct ha_fsm_state *st, unsigned keep_full, unsigned keep_days,
+                  uint64_t now_ms, uint64_t *out, int max)
+{
+	if (keep_full == 0 && keep_days == 0)
+		return 0;
+	uint64_t keep[HA_FSM_MAX_BACKUPS];
+	int n_keep = 0;
+	unsigned seen = 0;
+	for (unsigned i = st->n_backups; i-- > 0;) {
+		const struct ha_backup_rec *r = &st->backups[i];
+		if (r->state != HA_BK_DONE || strcmp(r->type, "full") != 0)
+			continue;
+		seen++;
+		bool recent =
+		    keep_days && r->finished_ms + (uint64_t)keep_days * 86400000ULL >= now_ms;
+		if (seen == 1 || (keep_full && seen <= keep_full) || recent)
+			keep[n_keep++] = r->id;
+	}
+	int n = 0;
+	for (unsigned i = 0; i < st->n_backups && n < max; i++) {
+		const struct ha_backup_rec *r = &st->backups[i];
+		if (r->state != HA_BK_DONE)
+			continue;
+		const struct ha_backup_rec *root = root_of(st, r);
+		bool kept = false;
+		for (int k = 0; root && k < n_keep; k++)
+			kept = kept || keep[k] == root->id;
+		/* a backup whose full backup is gone is useless, but only deleted along with it */
+		if (!kept && root)
+			out[n++] = r->id;
+	}
+	return n;
+}
+
+/* ---- cron ---- */
+
+static int field(const char *s, int lo, int hi, uint64_t *bits, bool *any)
+{
+	*bits = 0;
+	*any = !strcmp(s, "*");
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		int a = lo, b = hi, step = 1;
+		char *slash = strchr(tok, '/');
+		if (slash) {
+			*slash = '\0';
+			char *end;
+			long v = strtol(slash + 1, &end, 10);
+			if (*end || v < 1 || v > hi)
+				return -1;
+			step = (int)v;
+		}
+		if (strcmp(tok, "*") != 0) {
+			char *end;
+			long v = strtol(tok, &end, 10);
+			if (end == tok)
+				return -1;
+			a = b = (int)v;
+			if (*end == '-') {
+				char *e2;
+				long w = strtol(end + 1, &e2, 10);
+				if (e2 == end + 1 || *e2)
+					return -1;
+				b = (int)w;
+			} else if (*end) {
+				return -1;
+			} else if (slash) {
+				b = hi;
+			}
+		}
+		if (a < lo || b > hi || a > b)
+			return -1;
+		for (int x = a; x <= b; x += step)
+			*bits |= 1ULL << x;
+	}
+	return *bits ? 0 : -1;
+}
+
+int ha_cron_parse(const char *s, struct ha_cron *c, char *why, size_t why_size)
+{
+	memset(c, 0, sizeof(*c));
+	char f[5][128];
+	int n = s ? sscanf(s, "%127s %127s %127s %127s %127s", f[0], f[1], f[2], f[3], f[4]) : 0;
+	char extra[8];
+	if (n != 5 || sscanf(s, "%*s %*s %*s %*s %*s %7s", extra) == 1) {
+		snprintf(why, why_size, "'%s': expected 5 fields: minute hour day month weekday",
+		         s ? s : "");
+		return -1;
+	}
+	static const char *names[] = {"minute", "hour", "day of month", "month", "day of week"};
+	static const int lo[] = {0, 0, 1, 1, 0}, hi[] = {59, 23, 31, 12, 7};
+	uint64_t bits[5];
+	bool any[5];
+	for (int i = 0; i < 5; i++)
+		if (field(f[i], lo[i], hi[i], &bits[i], &any[i]) != 0) {
+			snprintf(why, why_size, "'%s': bad %s field '%s'", s, names[i], f[i]);
+			return -1;
+		}
+	c->minute = bits[0];
+	c->hour = (uint32_t)bits[1];
+	c->dom = (uint32_t)bits[2];
+	c->month = (uint16_t)bits[3];
+	c->dow = (uint8_t)((bits[4] | (bits[4] >> 7)) & 0x7f); /* 7 is Sunday too */
+	c->dom_any = any[2];
+	c->dow_any = any[4];
+	return 0;
+}
+
+bool ha_cron_due(const struct ha_cron *c, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	if (!(c->minute >> tm.tm_min & 1) || !(c->hour >> tm.tm_hour & 1) ||
+	    !(c->month >> (tm.tm_mon + 1) & 1))
+		return false;
+	bool dom = c->dom >> tm.tm_mday & 1, dow = c->dow >> tm.tm_wday & 1;
+	/* as cron: when both are restricted, either matches */
+	if (!c->dom_any && !c->dow_any)
+		return dom || dow;
+	return dom && dow;
 }

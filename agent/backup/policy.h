@@ -28,4 +28,27 @@ long long ha_bk_parent(const struct ha_fsm_state *st, const char *type);
 int ha_bk_chain(const struct ha_fsm_state *st, uint64_t id, uint64_t *chain, int max, char *why,
                 size_t why_size);
 
+/* Retention: the backups to delete now (ids into out, at most max; returns how many). A full
+ * backup is kept when it is one of the newest keep_full (keep_full > 0) or finished within
+ * keep_days of now_ms (keep_days > 0); the newest full backup is always kept; with both 0
+ * nothing is deleted. A differential or incremental backup lives and dies with the full backup
+ * its chain starts from, so a kept backup never loses what it depends on. */
+int ha_bk_expired(const struct ha_fsm_state *st, unsigned keep_full, unsigned keep_days,
+                  uint64_t now_ms, uint64_t *out, int max);
+
+/* A cron-like schedule: five fields "minute hour day-of-month month day-of-week" (UTC), each
+ * '*', a number, a range a-b, a list a,b,c, or a step * / n or a-b/n. Day of week 0-7 (0 and 7
+ * are Sunday). */
+struct ha_cron {
+	uint64_t minute; /* bits 0-59 */
+	uint32_t hour;   /* bits 0-23 */
+	uint32_t dom;    /* bits 1-31 */
+	uint16_t month;  /* bits 1-12 */
+	uint8_t dow;     /* bits 0-6 */
+	bool dom_any, dow_any;
+};
+int ha_cron_parse(const char *s, struct ha_cron *c, char *why, size_t why_size);
+/* Whether the schedule fires in the minute that contains unix time t (seconds). */
+bool ha_cron_due(const struct ha_cron *c, int64_t t);
+
 #endif

@@ -586,6 +586,75 @@ static int run(struct globals *g, const char *type, const char *node, bool wait)
 	}
 }
 
+struct policy_args {
+	const char *full, *differential, *incremental;
+	long keep_full, keep_days;
+};
+
+static int policy(struct globals *g, const struct policy_args *pa)
+{
+	Haagent__BackupsResponse *cat;
+	struct ha_err e = {0};
+	if (fetch(g, &cat, &e) != 0) {
+		fprintf(stderr, "haadm: backup policy: %s\n", e.msg);
+		return HA_ECONNECT;
+	}
+	const Haagent__CmdSetBackupPolicy *cur = cat->policy;
+	bool change = pa->full || pa->differential || pa->incremental || pa->keep_full >= 0 ||
+	              pa->keep_days >= 0;
+	int rc = 0;
+	if (change && cur) {
+		Haagent__CmdSetBackupPolicy p = HAAGENT__CMD_SET_BACKUP_POLICY__INIT;
+		p.full = (char *)(pa->full ? pa->full : cur->full);
+		p.differential = (char *)(pa->differential ? pa->differential : cur->differential);
+		p.incremental = (char *)(pa->incremental ? pa->incremental : cur->incremental);
+		p.keep_full = pa->keep_full >= 0 ? (uint32_t)pa->keep_full : cur->keep_full;
+		p.keep_days = pa->keep_days >= 0 ? (uint32_t)pa->keep_days : cur->keep_days;
+		Haagent__AdminRequest req = HAAGENT__ADMIN_REQUEST__INIT;
+		req.op_case = HAAGENT__ADMIN_REQUEST__OP_BACKUP_POLICY;
+		req.backup_policy = &p;
+		Haagent__AdminResponse *r = NULL;
+		if (ha_cli_admin(g, &req, &r, &e) != 0) {
+			rc = HA_ECONNECT;
+			fprintf(stderr, "haadm: backup policy: %s\n", e.msg);
+		} else {
+			rc = r->code;
+			if (rc)
+				fprintf(stderr, "haadm: refused: %s\n", r->message);
+			haagent__admin_response__free_unpacked(r, NULL);
+		}
+		haagent__backups_response__free_unpacked(cat, NULL);
+		if (rc)
+			return rc;
+		usleep(300 * 1000); /* committed by now, normally: show it */
+		if (fetch(g, &cat, &e) != 0)
+			return 0;
+		cur = cat->policy;
+	}
+	if (cur && g->json) {
+		printf(
+		    "{\"format\": 1, \"full\": \"%s\", \"differential\": \"%s\", \"incremental\": "
+		    "\"%s\", \"keep_full\": %u, \"keep_days\": %u, \"from_config\": %s}\n",
+		    cur->full, cur->differential, cur->incremental, cur->keep_full, cur->keep_days,
+		    cat->policy_from_config ? "true" : "false");
+	} else if (cur) {
+		printf(
+		    "full:         %s\ndifferential: %s\nincremental:  %s\nretention:    keep %u "
+		    "full backups%s, %u days%s\n%s",
+		    cur->full[0] ? cur->full : "never",
+		    cur->differential[0] ? cur->differential : "never",
+		    cur->incremental[0] ? cur->incremental : "never", cur->keep_full,
+		    cur->keep_full ? "" : " (no limit)", cur->keep_days,
+		    cur->keep_days ? "" : " (no limit)",
+		    cat->policy_from_config
+		        ? "(from the configuration; 'haadm backup policy --...' "
+		          "sets it cluster-wide)\n"
+		        : "");
+	}
+	haagent__backups_response__free_unpacked(cat, NULL);
+	return 0;
+}
+
 int ha_cmd_backup(struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -595,8 +664,14 @@ int ha_cmd_backup(struct globals *g, int argc, char **argv)
 	    {"drill", no_argument, NULL, 'd'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"full", required_argument, NULL, 'F'},
+	    {"differential", required_argument, NULL, 'D'},
+	    {"incremental", required_argument, NULL, 'I'},
+	    {"keep-full", required_argument, NULL, 'K'},
+	    {"keep-days", required_argument, NULL, 'Y'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct policy_args pa = {.keep_full = -1, .keep_days = -1};
 	const char *type = NULL, *node = NULL;
 	bool wait = false, drilling = false;
 	int o;
@@ -618,6 +693,24 @@ int ha_cmd_backup(struct globals *g, int argc, char **argv)
 		case 'j':
 			g->json = true;
 			break;
+		case 'F':
+			pa.full = optarg;
+			break;
+		case 'D':
+			pa.differential = optarg;
+			break;
+		case 'I':
+			pa.incremental = optarg;
+			break;
+		case 'K':
+		case 'Y': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 0 || v > 36500)
+				return bad("backup");
+			*(o == 'K' ? &pa.keep_full : &pa.keep_days) = v;
+			break;
+		}
 		case 'h':
 			ha_cli_help("backup");
 			return 0;
@@ -629,6 +722,8 @@ int ha_cmd_backup(struct globals *g, int argc, char **argv)
 	const char *sub = np > 0 ? argv[optind] : "";
 	if (!strcmp(sub, "run") && np == 1)
 		return run(g, type, node, wait);
+	if (!strcmp(sub, "policy") && np == 1)
+		return policy(g, &pa);
 	if (!strcmp(sub, "list") && np == 1)
 		return list(g, NULL);
 	if (!strcmp(sub, "show") && np == 2)

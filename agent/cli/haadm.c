@@ -347,7 +347,8 @@ static const struct command commands[] = {
      "Ends 'haadm pause': automatic failover acts again.", ha_cmd_resume},
     {"backup", "backups: run, list, show, verify (docs/backup.md)",
      "backup run [--type full|differential|incremental] [--node NODE] [--wait] | backup list | "
-     "backup show ID | backup verify ID [--drill]   [--json]",
+     "backup show ID | backup verify ID [--drill] | backup policy [--full CRON] "
+     "[--differential CRON] [--incremental CRON] [--keep-full N] [--keep-days N]   [--json]",
      "run      asks the coordinator for a backup now: it picks the least-loaded healthy\n"
      "         replica (or NODE), records the job in the replicated catalog, and that node's\n"
      "         agent streams mariadb-backup through compression, encryption and hashing into\n"
@@ -359,6 +360,9 @@ static const struct command commands[] = {
      "         chain into a scratch directory, prepares it, starts a throwaway mariadbd on it\n"
      "         (no network) and runs CHECK TABLE on every table. The result goes into the\n"
      "         catalog.\n"
+     "policy   shows, or with options sets (cluster-wide, replicated), the schedules (cron,\n"
+     "         5 fields, UTC; \"\" turns one off) and retention (the newest N full backups\n"
+     "         and/or those younger than N days, each with everything based on it).\n"
      "\n"
      "Exit status: 0 ok, 14 refused (the reason is printed), 10 the backup failed, 5 verify\n"
      "found damage.",

@@ -1,0 +1,279 @@
+"""Backups with real mariadbd and mariadb-backup: jobs run on the least-loaded replica and never
+on the primary, a full + differential + incremental chain restores into a datadir whose tables
+match the source, damage and a wrong key are refused, a backup killed midway leaves nothing in
+the catalog or the repository, and retention deletes exactly what the policy no longer keeps."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import HAADM, Sandbox, wait_for
+
+FIRST = 121
+TABLES = ("sandbox.bk_a", "sandbox.bk_b")
+
+
+class BackupTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Sandbox(first=FIRST)
+        cls.addClassCleanup(cls.sb.destroy)
+        cls.sb.up()
+        cls.sb.wait_for(cls.sb.whole, 30, what="a whole cluster")
+        p = cls.primary()
+        cls.sb.sql(p, "USE sandbox; CREATE TABLE IF NOT EXISTS sandbox.bk_a (id INT PRIMARY KEY, k INT, "
+                      "c CHAR(120), pad CHAR(60), KEY (k)); "
+                      "INSERT INTO sandbox.bk_a SELECT seq, seq % 1000, REPEAT(CHAR(65 + seq % 26), "
+                      "120), MD5(seq) FROM seq_1_to_20000; "
+                      "CREATE TABLE IF NOT EXISTS sandbox.bk_b (id INT PRIMARY KEY, v TEXT)")
+
+    @classmethod
+    def primary(cls):
+        return int(cls.sb.status()["primary"][-1])
+
+    def setUp(self):
+        self.sb.up()
+        self.sb.wait_for(self.sb.whole, 30, what="a whole cluster")
+
+    # ---- helpers ----
+    def haadm(self, *args, conf=None, timeout=300):
+        cmd = [HAADM, "-c", conf or self.sb.conf(1)] + list(args)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def run_backup(self, *args):
+        r = self.haadm("backup", "run", "--wait", "--json", *args)
+        out = json.loads(r.stdout)
+        self.assertEqual((r.returncode, out["result"]), (0, "done"), r.stdout + r.stderr)
+        return self.record(out["id"])
+
+    def catalog(self):
+        r = self.haadm("backup", "list", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)["backups"]
+
+    def record(self, bid):
+        return next(b for b in self.catalog() if b["id"] == bid)
+
+    def repo(self):
+        return os.path.join(self.sb.dir, "backups")
+
+    def checksums(self, sql):
+        return {t: sql(f"CHECKSUM TABLE {t}").split()[-1] for t in TABLES}
+
+    def converged(self, p):
+        """Every node at the primary's binlog position, as read from the primary itself."""
+        want = self.sb.sql(p, "SELECT @@gtid_binlog_pos")
+
+        def pred():
+            s = self.sb.whole()
+            return s if s and {x["gtid"] for x in s["nodes"]} == {want} else None
+        self.sb.wait_for(pred, 30, what=f"every node at {want}")
+        return want
+
+    def start_mariadbd(self, datadir):
+        sock = os.path.join(datadir, "t.sock")
+        p = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={datadir}",
+                              f"--socket={sock}", "--skip-networking", "--user=root",
+                              "--skip-slave-start", f"--log-error={datadir}/t.err",
+                              f"--pid-file={datadir}/t.pid"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (p.poll() is None and (p.kill(), p.wait())))
+
+        def sql(q):
+            r = subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={sock}", "-N",
+                                "-B", "-e", q], capture_output=True, text=True, timeout=30)
+            if r.returncode:
+                raise AssertionError(r.stderr)
+            return r.stdout.strip()
+        wait_for(lambda: sql("SELECT 1") == "1", 60, what="mariadbd on the restored datadir")
+        return sql
+
+    # ---- tests ----
+    def test_0_runs_on_the_least_loaded_replica(self):
+        sb = self.sb
+        s = sb.status()
+        primary = s["primary"]
+        b = self.run_backup()
+        self.assertNotEqual(b["node"], primary)
+        self.assertIn("least-loaded healthy replica", b["detail"])
+        self.assertEqual(b["type"], "full")
+        self.assertGreater(b["bytes_in"], b["bytes_stored"])  # compressed
+        self.assertTrue(os.path.isfile(os.path.join(self.repo(), "backups", b["name"],
+                                                    "manifest")))
+        # load one replica: the other is chosen
+        replicas = [x["name"] for x in s["nodes"] if x["name"] != primary]
+        busy = replicas[0]
+        stop = threading.Event()
+
+        def sleeper():
+            while not stop.is_set():
+                subprocess.run(["mariadb", "--no-defaults", "-uroot",
+                                f"--socket={sb.node_dir(int(busy[-1]))}/mariadbd.sock", "-e",
+                                "SELECT SLEEP(1)"], capture_output=True, timeout=10)
+        threads = [threading.Thread(target=sleeper, daemon=True) for _ in range(12)]
+        for t in threads:
+            t.start()
+        try:
+            sb.wait_for(lambda: sb.node(sb.status(), busy)["threads_running"] >= 8, 10,
+                        what=f"{busy} loaded")
+            b2 = self.run_backup("--type", "incremental")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(15)
+        self.assertEqual(b2["node"], replicas[1], b2["detail"])
+        self.assertEqual(b2["parent"], b["id"])
+        # never the primary unless allowed
+        r = self.haadm("backup", "run", "--node", primary)
+        self.assertEqual(r.returncode, 14)
+        self.assertIn("allow_primary", r.stderr)
+        r = self.haadm("backup", "run", "--type", "weekly")
+        self.assertEqual(r.returncode, 12)
+
+    def test_1_chain_restores_to_the_same_tables(self):
+        sb = self.sb
+        p = self.primary()
+        full = self.run_backup("--type", "full")
+        sb.sql(p, "USE sandbox; UPDATE sandbox.bk_a SET k = k + 1 WHERE id % 7 = 0; "
+                  "INSERT INTO sandbox.bk_b SELECT seq, REPEAT('x', seq % 500) FROM seq_1_to_3000")
+        diff = self.run_backup("--type", "differential")
+        self.assertEqual(diff["parent"], full["id"])
+        sb.sql(p, "USE sandbox; DELETE FROM sandbox.bk_a WHERE id % 11 = 0; "
+                  "INSERT INTO sandbox.bk_b SELECT seq + 3000, 'y' FROM seq_1_to_500")
+        gtid = self.converged(p)
+        want = self.checksums(lambda q: sb.sql(p, q))
+        inc = self.run_backup("--type", "incremental")
+        self.assertEqual(inc["parent"], diff["id"])
+        self.assertEqual(inc["gtid"], gtid)
+        d = tempfile.mkdtemp(prefix="haagent-restore-", dir=sb.dir)
+        target = os.path.join(d, "datadir")
+        r = self.haadm("restore", str(inc["id"]), "--target-dir", target, "--json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("chain of 3", json.loads(r.stdout)["detail"])
+        sql = self.start_mariadbd(target)
+        self.assertEqual(self.checksums(sql), want)
+        self.assertEqual(sql("SELECT COUNT(*) FROM sandbox.bk_b"), "3500")
+        # the drill does the same by itself and records it
+        r = self.haadm("backup", "verify", str(inc["id"]), "--drill", "--json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rec = sb.wait_for(lambda: (lambda b: b if b["verified"] != "never" else None)(
+            self.record(inc["id"])), 10, what="the drill recorded in the catalog")
+        self.assertEqual((rec["verified"], rec["drilled"]), ("passed", True))
+        self.assertIn("CHECK TABLE passed", rec["verify_detail"])
+
+    def test_2_damage_and_wrong_key_are_refused(self):
+        b = self.run_backup()
+        r = self.haadm("backup", "verify", str(b["id"]))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        chunk = os.path.join(self.repo(), "backups", b["name"], "chunks", "00000001")
+        with open(chunk, "r+b") as f:
+            f.seek(100)
+            byte = f.read(1)
+            f.seek(100)
+            f.write(bytes([byte[0] ^ 0x01]))
+        try:
+            r = self.haadm("backup", "verify", str(b["id"]))
+            self.assertEqual(r.returncode, 5)
+            self.assertIn("chunk 1: SHA-256 mismatch", r.stderr)
+            self.sb.wait_for(lambda: self.record(b["id"])["verified"] == "failed", 10,
+                             what="the failed verify recorded")
+            target = os.path.join(tempfile.mkdtemp(dir=self.sb.dir), "d")
+            r = self.haadm("restore", str(b["id"]), "--target-dir", target)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("chunk 1", r.stderr)
+        finally:
+            with open(chunk, "r+b") as f:
+                f.seek(100)
+                f.write(byte)
+        # a wrong master key
+        key = os.path.join(self.sb.dir, "wrong.key")
+        with open(key, "w") as f:
+            f.write("00" * 32 + "\n")
+        os.chmod(key, 0o600)
+        conf = os.path.join(self.sb.dir, "wrongkey.conf")
+        with open(self.sb.conf(1)) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace(os.path.join(self.sb.dir, "backup.key"), key))
+        r = self.haadm("backup", "verify", str(b["id"]), conf=conf)
+        self.assertEqual(r.returncode, 5)
+        self.assertIn("wrong key", r.stderr)
+        r = self.haadm("backup", "verify", str(b["id"]))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def _throttled(self):
+        self.sb.restart_agents_with("[backup]\nthrottle = 3\n")
+        self.addCleanup(self.sb.restart_agents_with, "")
+
+    def _start_slow_backup(self):
+        r = self.haadm("backup", "run", "--json")
+        out = json.loads(r.stdout)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rec = self.sb.wait_for(lambda: (lambda b: b if b["state"] == "running" else None)(
+            self.record(out["id"])), 10, what="the job running")
+        n = int(rec["node"][-1])
+        # its mariadb-backup, a child of that node's agent
+        def child():
+            r = subprocess.run(["pgrep", "-P", str(self.sb.agent_pid(n)), "-f", "mariadb-backup"],
+                               capture_output=True, text=True)
+            return int(r.stdout.split()[0]) if r.stdout.split() else None
+        pid = self.sb.wait_for(child, 10, interval=0.05, what="mariadb-backup running")
+        return rec, n, pid
+
+    def test_3_killed_midway_leaves_nothing(self):
+        self._throttled()
+        p = self.primary()
+        for what in ("mariadb-backup", "agent"):
+            rec, n, pid = self._start_slow_backup()
+            os.kill(pid if what == "mariadb-backup" else self.sb.agent_pid(n), signal.SIGKILL)
+            end = self.sb.wait_for(lambda: (lambda b: b if b["state"] != "running" else None)(
+                self.record(rec["id"])), 40, what=f"the job ended after killing {what}")
+            self.assertEqual(end["state"], "failed" if what == "mariadb-backup" else "abandoned",
+                             end)
+            self.assertFalse(os.path.exists(os.path.join(self.repo(), "backups", rec["name"])))
+            # nothing else was disturbed: the primary still takes writes, no failover
+            self.sb.sql(p, "INSERT INTO sandbox.bk_b VALUES (100000 + UNIX_TIMESTAMP(), 'k') "
+                           "ON DUPLICATE KEY UPDATE v = 'k'")
+            self.assertEqual(self.sb.status()["primary"], f"node{p}")
+            self.sb.up()
+            self.sb.wait_for(self.sb.whole, 30, what="a whole cluster")
+        # the next backup works, on whichever node
+        b = self.run_backup()
+        self.assertEqual(b["state"], "done")
+        self.assertEqual(os.listdir(os.path.join(self.repo(), ".partial", b["node"])), [])
+
+    def test_4_retention_deletes_exactly_what_is_not_kept(self):
+        r = self.haadm("backup", "policy", "--keep-full", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            chains = []
+            for _ in range(3):
+                f = self.run_backup("--type", "full")
+                i = self.run_backup("--type", "incremental")
+                chains.append((f, i))
+            keep = {x["id"] for c in chains[-2:] for x in c}
+
+            def settled():
+                live = {b["id"] for b in self.catalog() if b["state"] == "done"}
+                return live if not (live - keep) else None
+            live = self.sb.wait_for(settled, 20, what="retention")
+            self.assertEqual(live & {x["id"] for c in chains for x in c}, keep)
+            for b in self.catalog():
+                path = os.path.join(self.repo(), "backups", b["name"])
+                if b["state"] == "deleted":
+                    self.sb.wait_for(lambda: not os.path.exists(path), 10,
+                                     what=f"{b['name']} removed from the repository")
+                elif b["id"] in keep:
+                    self.assertTrue(os.path.exists(path))
+        finally:
+            self.haadm("backup", "policy", "--keep-full", "0")
+
+
+if __name__ == "__main__":
+    unittest.main()
