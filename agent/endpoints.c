@@ -253,6 +253,51 @@ static void metrics(struct ha_agent *a, const struct ha_fsm_state *st,
 	}
 }
 
+static void backup_metrics(const char *n, const struct ha_fsm_state *st, struct ha_buf *b)
+{
+	metric(b, "haagent_backup_running", "gauge", "1 while a backup job runs");
+	ha_buf_printf(b, "haagent_backup_running{node=\"%s\"} %d\n", n,
+	              ha_fsm_backup_running(st) != NULL);
+	metric(b, "haagent_backup_last_success_timestamp_seconds", "gauge",
+	       "when the last successful backup of each type finished (unix time)");
+	metric(b, "haagent_backup_last_duration_seconds", "gauge",
+	       "duration of the last successful backup of each type");
+	metric(b, "haagent_backup_last_bytes", "gauge",
+	       "size of the last successful backup of each type: read from mariadb-backup, stored");
+	metric(b, "haagent_backup_last_verified", "gauge",
+	       "verify result of the last successful backup of each type: 1 passed, 0 never, -1 "
+	       "failed");
+	static const char *types[] = {"full", "differential", "incremental"};
+	for (int t = 0; t < 3; t++) {
+		const struct ha_backup_rec *last = NULL;
+		for (unsigned i = 0; i < st->n_backups; i++)
+			if (st->backups[i].state == HA_BK_DONE &&
+			    !strcmp(st->backups[i].type, types[t]))
+				last = &st->backups[i];
+		if (last == NULL)
+			continue;
+		ha_buf_printf(
+		    b,
+		    "haagent_backup_last_success_timestamp_seconds{node=\"%s\",type=\"%s\"} "
+		    "%.3f\n",
+		    n, types[t], last->finished_ms / 1000.0);
+		ha_buf_printf(
+		    b, "haagent_backup_last_duration_seconds{node=\"%s\",type=\"%s\"} %.3f\n", n,
+		    types[t],
+		    last->finished_ms > last->started_ms
+		        ? (last->finished_ms - last->started_ms) / 1000.0
+		        : 0.0);
+		ha_buf_printf(
+		    b, "haagent_backup_last_bytes{node=\"%s\",type=\"%s\",kind=\"read\"} %llu\n", n,
+		    types[t], (unsigned long long)last->bytes_in);
+		ha_buf_printf(
+		    b, "haagent_backup_last_bytes{node=\"%s\",type=\"%s\",kind=\"stored\"} %llu\n",
+		    n, types[t], (unsigned long long)last->bytes_stored);
+		ha_buf_printf(b, "haagent_backup_last_verified{node=\"%s\",type=\"%s\"} %d\n", n,
+		              types[t], last->verified);
+	}
+}
+
 void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_http_resp *resp)
 {
 	struct ha_agent *a = data;
@@ -292,6 +337,7 @@ void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_ht
 		resp->status = 200;
 		resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 		metrics(a, st, s, &resp->body);
+		backup_metrics(a->self->name, st, &resp->body);
 	} else {
 		resp->status = 404;
 		ha_buf_puts(&resp->body, "not found: try /primary, /replica, /health, /metrics\n");

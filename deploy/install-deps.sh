@@ -54,7 +54,7 @@ apt-get install -y -q --no-install-recommends \
 	default-libmysqlclient-dev libcmocka-dev libssl-dev libzstd-dev libinih-dev \
 	mariadb-server mariadb-client mariadb-backup \
 	iproute2 procps psmisc python3 python3-pymysql python3-prometheus-client nftables clang-format \
-	haproxy
+	haproxy mydumper sysbench zstd
 
 apt-get install -y -q --no-install-recommends -t bookworm-backports libraft-dev
 

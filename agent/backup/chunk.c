@@ -67,7 +67,11 @@ int ha_chunk_seal(const uint8_t key[HA_KEY_LEN], const char *name, uint64_t inde
 		return ha_err_set(e, HA_EINVAL, "chunk of %zu bytes is too large", n);
 	size_t cap = ZSTD_compressBound(n);
 	/* compress straight into the ciphertext area, then encrypt in place */
-	size_t z = ZSTD_compress(out + 8, cap, plain, n, level);
+	/* one compression context per thread, reused: no allocation per chunk */
+	static _Thread_local ZSTD_CCtx *cctx;
+	if (cctx == NULL && (cctx = ZSTD_createCCtx()) == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	size_t z = ZSTD_compressCCtx(cctx, out + 8, cap, plain, n, level);
 	if (ZSTD_isError(z))
 		return ha_err_set(e, HA_EINTERNAL, "zstd: %s", ZSTD_getErrorName(z));
 	memcpy(out, "HAC1", 4);

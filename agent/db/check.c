@@ -127,6 +127,46 @@ static void check_privileges(MYSQL *m, const char *user, struct ha_check_list *o
 		             "everything the agent uses");
 }
 
+static const char *const backup_privs[][2] = {
+    {"RELOAD", NULL}, {"PROCESS", NULL}, {"BINLOG MONITOR", "SUPER"}};
+
+static int backup_missing(MYSQL *m, char *missing, size_t size)
+{
+	char global[4096];
+	const char *gq =
+	    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
+	    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+	    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+	missing[0] = '\0';
+	if (query_list(m, gq, global, sizeof(global)) != 0) {
+		snprintf(missing, size, "cannot read privileges: %s", mysql_error(m));
+		return -1;
+	}
+	size_t len = 0;
+	for (size_t i = 0; i < sizeof(backup_privs) / sizeof(backup_privs[0]); i++) {
+		bool ok = has(global, backup_privs[i][0]) ||
+		          (backup_privs[i][1] && has(global, backup_privs[i][1]));
+		if (!ok && len < size)
+			len += (size_t)snprintf(missing + len, size - len, "%s%s", len ? ", " : "",
+			                        backup_privs[i][0]);
+	}
+	return len ? 1 : 0;
+}
+
+int ha_db_backup_privileges(const char *host, unsigned port, const char *user, const char *password,
+                            unsigned timeout_ms, char *missing, size_t size)
+{
+	char err[512];
+	MYSQL *m = connect_db(host, port, user, password, timeout_ms, err, sizeof(err));
+	if (m == NULL) {
+		snprintf(missing, size, "cannot connect to check privileges: %s", err);
+		return -1;
+	}
+	int rc = backup_missing(m, missing, size);
+	mysql_close(m);
+	return rc;
+}
+
 static void check_settings(MYSQL *m, struct ha_check_list *out)
 {
 	const char *sql = "SELECT @@log_bin, @@log_slave_updates, @@gtid_strict_mode, @@read_only, "
@@ -180,6 +220,23 @@ void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check
 	} else {
 		ha_check_add(out, HA_CHECK_OK, what, "connected");
 		check_privileges(m, c->db_user, out);
+		if (c->backup_repository[0]) {
+			char missing[256];
+			int rc = backup_missing(m, missing, sizeof(missing));
+			if (rc == 0)
+				ha_check_add(out, HA_CHECK_OK, "backup privileges",
+				             "RELOAD, PROCESS, BINLOG MONITOR (mariadb-backup)");
+			else
+				ha_check_add(
+				    out, HA_CHECK_FAIL, "backup privileges",
+				    "%s%s. HINT: GRANT %s ON *.* TO '%s'@'%%' (mariadb-backup "
+				    "needs them; without BINLOG MONITOR it fails at the very end)",
+				    rc > 0 ? "missing: " : "", missing,
+				    rc > 0 ? missing
+				           : "RELOAD, "
+				             "PROCESS, BINLOG MONITOR",
+				    c->db_user);
+		}
 		check_settings(m, out);
 		mysql_close(m);
 	}

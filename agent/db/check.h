@@ -29,6 +29,12 @@ struct ha_check_list {
 void ha_check_add(struct ha_check_list *l, enum ha_check_level level, const char *what,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* What mariadb-backup needs that user lacks (RELOAD, PROCESS, BINLOG MONITOR; without the last
+ * it fails only at the very end): 0 with missing = "" when nothing, 1 with the list, -1 when
+ * the check itself failed (missing then says why). */
+int ha_db_backup_privileges(const char *host, unsigned port, const char *user, const char *password,
+                            unsigned timeout_ms, char *missing, size_t size);
+
 /* Runs the database checks of an agent configuration (c->self >= 0, credentials loaded). */
 void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check_list *out);
 
