@@ -10,6 +10,7 @@
 
 #include "backup/chunk.h"
 #include "backup/manifest.h"
+#include "backup/policy.h"
 
 static void chunks(void **state)
 {
@@ -131,12 +132,140 @@ static void manifests(void **state)
 	ha_buf_free(&b);
 }
 
+static void add(struct ha_fsm_state *st, uint64_t id, const char *type, uint64_t parent,
+                enum ha_backup_state state, uint64_t finished_ms)
+{
+	struct ha_backup_rec *r = &st->backups[st->n_backups++];
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	snprintf(r->name, sizeof(r->name), "%06llu-%s", (unsigned long long)id, type);
+	snprintf(r->type, sizeof(r->type), "%s", type);
+	r->parent = parent;
+	r->state = state;
+	r->finished_ms = finished_ms;
+}
+
+static void retention_and_chains(void **state)
+{
+	(void)state;
+	static struct ha_fsm_state st;
+	memset(&st, 0, sizeof(st));
+	const uint64_t day = 86400000ULL;
+	add(&st, 1, "full", 0, HA_BK_DONE, 1 * day);
+	add(&st, 2, "incremental", 1, HA_BK_DONE, 1 * day);
+	add(&st, 3, "full", 0, HA_BK_FAILED, 2 * day);
+	add(&st, 4, "full", 0, HA_BK_DONE, 3 * day);
+	add(&st, 5, "differential", 4, HA_BK_DONE, 4 * day);
+	add(&st, 6, "incremental", 5, HA_BK_DONE, 5 * day);
+	add(&st, 7, "full", 0, HA_BK_DONE, 6 * day);
+	add(&st, 8, "incremental", 7, HA_BK_DONE, 7 * day);
+	/* parents */
+	assert_int_equal(ha_bk_parent(&st, "full"), 0);
+	assert_int_equal(ha_bk_parent(&st, "differential"), 7);
+	assert_int_equal(ha_bk_parent(&st, "incremental"), 8);
+	/* chains */
+	uint64_t chain[8];
+	char why[256];
+	assert_int_equal(ha_bk_chain(&st, 6, chain, 8, why, sizeof(why)), 3);
+	assert_int_equal(chain[0], 4);
+	assert_int_equal(chain[1], 5);
+	assert_int_equal(chain[2], 6);
+	assert_int_equal(ha_bk_chain(&st, 3, chain, 8, why, sizeof(why)), -1);
+	/* keep everything without limits */
+	uint64_t out[16];
+	assert_int_equal(ha_bk_expired(&st, 0, 0, 8 * day, out, 16), 0);
+	/* keep the newest 2 full backups with their chains: 1 and 2 go */
+	assert_int_equal(ha_bk_expired(&st, 2, 0, 8 * day, out, 16), 2);
+	assert_int_equal(out[0], 1);
+	assert_int_equal(out[1], 2);
+	/* keep 1: the chain of 4 (4, 5, 6) goes too, never 7 or 8 */
+	int n = ha_bk_expired(&st, 1, 0, 8 * day, out, 16);
+	assert_int_equal(n, 5);
+	for (int i = 0; i < n; i++)
+		assert_true(out[i] != 7 && out[i] != 8);
+	/* a time window: full backups younger than 3 days at day 8 (7 only); or 6 days (4, 7) */
+	assert_int_equal(ha_bk_expired(&st, 0, 3, 8 * day, out, 16), 5);
+	assert_int_equal(ha_bk_expired(&st, 0, 6, 9 * day, out, 16), 2);
+	/* the newest full backup is kept even when everything is old */
+	assert_int_equal(ha_bk_expired(&st, 0, 1, 100 * day, out, 16), 5);
+	/* a deleted link breaks the chain */
+	st.backups[3].state = HA_BK_DELETED;
+	assert_int_equal(ha_bk_chain(&st, 6, chain, 8, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "deleted"));
+}
+
+static void choosing(void **state)
+{
+	(void)state;
+	struct ha_fo_node n[3];
+	memset(n, 0, sizeof(n));
+	const char *names[] = {"node1", "node2", "node3"};
+	for (int i = 0; i < 3; i++) {
+		n[i].id = (uint32_t)i + 1;
+		n[i].name = names[i];
+		n[i].fresh = true;
+		n[i].db = 1;
+		n[i].replicating = n[i].io_running = n[i].sql_running = true;
+		n[i].lag_seconds = 0;
+		n[i].threads_running = 2;
+		n[i].loadavg1 = 0.5;
+	}
+	char why[512];
+	assert_int_equal(ha_bk_choose(n, 3, 60000, why, sizeof(why)), 0);
+	n[0].threads_running = 20; /* busy */
+	assert_int_equal(ha_bk_choose(n, 3, 60000, why, sizeof(why)), 1);
+	n[1].lag_seconds = 120; /* too far behind */
+	assert_int_equal(ha_bk_choose(n, 3, 60000, why, sizeof(why)), 2);
+	n[2].flags = HA_MEMBER_MAINTENANCE;
+	assert_int_equal(ha_bk_choose(n, 3, 60000, why, sizeof(why)), 0);
+	n[0].sql_running = false;
+	assert_int_equal(ha_bk_choose(n, 3, 60000, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "node3: in maintenance"));
+	assert_non_null(strstr(why, "node2: lagging"));
+}
+
+static void cron(void **state)
+{
+	(void)state;
+	struct ha_cron c;
+	char why[256];
+	/* 2026-11-22 was a Sunday; 03:00 UTC */
+	int64_t sun3 = 1795316400;
+	assert_int_equal(ha_cron_parse("0 3 * * 0", &c, why, sizeof(why)), 0);
+	assert_true(ha_cron_due(&c, sun3));
+	assert_true(ha_cron_due(&c, sun3 + 59));
+	assert_false(ha_cron_due(&c, sun3 + 60));
+	assert_false(ha_cron_due(&c, sun3 + 86400));
+	assert_int_equal(ha_cron_parse("0 3 * * 7", &c, why, sizeof(why)), 0); /* 7 = Sunday */
+	assert_true(ha_cron_due(&c, sun3));
+	assert_int_equal(ha_cron_parse("*/15 * * * *", &c, why, sizeof(why)), 0);
+	assert_true(ha_cron_due(&c, sun3 + 15 * 60));
+	assert_false(ha_cron_due(&c, sun3 + 16 * 60));
+	assert_int_equal(ha_cron_parse("30 1-5/2 * * 1-5", &c, why, sizeof(why)), 0);
+	assert_true(ha_cron_due(&c, sun3 + 86400 - 3 * 3600 + 3 * 3600 + 30 * 60)); /* Mon 03:30 */
+	assert_false(ha_cron_due(&c, sun3 + 30 * 60));                              /* Sunday */
+	/* both day fields restricted: either matches (as cron) */
+	assert_int_equal(ha_cron_parse("0 3 1 * 0", &c, why, sizeof(why)), 0);
+	assert_true(ha_cron_due(&c, sun3));
+	/* refused */
+	assert_int_equal(ha_cron_parse("0 3 * *", &c, why, sizeof(why)), -1);
+	assert_int_equal(ha_cron_parse("0 3 * * * *", &c, why, sizeof(why)), -1);
+	assert_int_equal(ha_cron_parse("60 * * * *", &c, why, sizeof(why)), -1);
+	assert_int_equal(ha_cron_parse("0 24 * * *", &c, why, sizeof(why)), -1);
+	assert_int_equal(ha_cron_parse("0 3 0 * *", &c, why, sizeof(why)), -1);
+	assert_int_equal(ha_cron_parse("5-1 * * * *", &c, why, sizeof(why)), -1);
+	assert_int_equal(ha_cron_parse("*/0 * * * *", &c, why, sizeof(why)), -1);
+	assert_int_equal(ha_cron_parse("a * * * *", &c, why, sizeof(why)), -1);
+	assert_int_equal(ha_cron_parse(NULL, &c, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "5 fields"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(chunks),
-	    cmocka_unit_test(keys),
-	    cmocka_unit_test(manifests),
+	    cmocka_unit_test(chunks),    cmocka_unit_test(keys),
+	    cmocka_unit_test(manifests), cmocka_unit_test(retention_and_chains),
+	    cmocka_unit_test(choosing),  cmocka_unit_test(cron),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
