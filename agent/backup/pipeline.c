@@ -741,16 +741,5 @@ void ha_backup_clean_partial(const char *repo, const char *node)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/.partial/%s", repo, node);
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		char sub[PATH_MAX];
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		rm_rf(sub);
-	}
-	closedir(d);
+	rm_rf(path); /* recreated by the next backup */
 }

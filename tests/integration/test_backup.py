@@ -274,6 +274,32 @@ class BackupTest(unittest.TestCase):
         finally:
             self.haadm("backup", "policy", "--keep-full", "0")
 
+    def test_5_reclone_a_node_from_a_backup(self):
+        """The runbook's re-clone: a replica's datadir replaced by a restored backup; it rejoins
+        by itself (the backup's mysql.gtid_slave_pos carries its position) and catches up."""
+        sb = self.sb
+        p = self.primary()
+        b = self.run_backup()
+        sb.sql(p, "INSERT INTO sandbox.bk_b SELECT seq + 200000, 'after' FROM sandbox.seq_1_to_100")
+        t = next(n for n in (1, 2, 3) if n != p)
+        r = self.haadm("node", "maintenance", f"node{t}", "on")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = sb.db_pid(t)
+        os.kill(pid, signal.SIGKILL)
+        sb.wait_for(lambda: sb.db_pid(t) is None, 10, what="the old mariadbd gone")
+        data = os.path.join(sb.node_dir(t), "data")
+        os.rename(data, data + ".replaced")
+        r = self.haadm("restore", str(b["id"]), "--target-dir", data)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        sb.run_sandbox("start-db", str(t))
+        r = self.haadm("node", "maintenance", f"node{t}", "off")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        gtid = self.converged(p)
+        self.assertEqual(sb.sql(t, "SELECT @@gtid_current_pos"), gtid)
+        self.assertEqual(self.checksums(lambda q: sb.sql(t, q)),
+                         self.checksums(lambda q: sb.sql(p, q)))
+        shutil.rmtree(data + ".replaced", ignore_errors=True)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -38,7 +38,8 @@ class ProxyWriter(Writer):
     the server that took it."""
 
     def __init__(self, sb, port):
-        super().__init__(sb, table="sandbox.proxied")
+        super().__init__(sb, table="sandbox.proxied", columns="id BIGINT PRIMARY KEY, sid INT",
+                         insert="INSERT INTO {table} VALUES (%s, @@server_id)")
         self.port = port
 
     def _primary(self):
@@ -48,54 +49,6 @@ class ProxyWriter(Writer):
         return pymysql.connect(host=PROXY_IP, port=self.port, user="app", password="app",
                                connect_timeout=2, read_timeout=3, write_timeout=3,
                                autocommit=True)
-
-    def setup(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                c = self._connect("proxy")
-                with c.cursor() as cur:
-                    cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (id BIGINT PRIMARY "
-                                "KEY, sid INT NOT NULL)")
-                    cur.execute(f"SELECT COALESCE(MAX(id), 0) FROM {self.table}")
-                    self.next_id = int(cur.fetchone()[0]) + 1
-                c.close()
-                return
-            except pymysql.err.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    def _run(self):
-        conn = None
-        while not self._stop.is_set():
-            if conn is None:
-                try:
-                    conn = self._connect("proxy")
-                except Exception as e:  # noqa: BLE001
-                    self.errors.append(f"connect: {e}")
-                    time.sleep(0.05)
-                    continue
-            i = self.next_id
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(f"INSERT INTO {self.table} VALUES (%s, @@server_id)", (i,))
-                self.acked.append(i)
-                self.ack_times.append((time.monotonic(), "proxy"))
-                self.next_id += 1
-            except pymysql.err.IntegrityError:
-                self.next_id += 1
-            except Exception as e:  # noqa: BLE001
-                self.errors.append(str(e))
-                try:
-                    conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                conn = None
-                self.next_id += 1
-            time.sleep(0.005)
-        if conn:
-            conn.close()
 
     def longest_gap(self, since):
         """The longest time without an acknowledged write from the last ack before `since`."""

@@ -9,9 +9,13 @@ import pymysql
 
 
 class Writer:
-    def __init__(self, sb, table="sandbox.ledger"):
+    def __init__(self, sb, table="sandbox.ledger",
+                 columns="id BIGINT PRIMARY KEY, at TIMESTAMP(3) DEFAULT NOW(3)",
+                 insert="INSERT INTO {table} (id) VALUES (%s)"):
         self.sb = sb
         self.table = table
+        self.columns = columns
+        self.insert = insert.format(table=table)
         self.acked = []          # ids whose COMMIT returned OK
         self.errors = []
         self.ack_times = []      # (monotonic time, primary name) per acked write
@@ -46,8 +50,7 @@ class Writer:
             try:
                 c = self._connect(self._wait_primary(30))
                 with c.cursor() as cur:
-                    cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} "
-                                "(id BIGINT PRIMARY KEY, at TIMESTAMP(3) DEFAULT NOW(3))")
+                    cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} ({self.columns})")
                     # a table left by an earlier writer: carry on after its ids
                     cur.execute(f"SELECT COALESCE(MAX(id), 0) FROM {self.table}")
                     self.next_id = int(cur.fetchone()[0]) + 1
@@ -85,7 +88,7 @@ class Writer:
             i = self.next_id
             try:
                 with conn.cursor() as cur:
-                    cur.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (i,))
+                    cur.execute(self.insert, (i,))
                 self.acked.append(i)
                 self.ack_times.append((time.monotonic(), name))
                 self.next_id += 1

@@ -418,6 +418,90 @@ static void maintenance_and_pause(void **state)
 	assert_string_equal(r.events[r.n_events - 1].name, "resumed");
 }
 
+static int bk_begin(struct ha_fsm_state *s, uint64_t id, const char *type, uint64_t parent)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%06llu-%s", (unsigned long long)id, type);
+	struct ha_bk_begin b = {
+	    .expected_id = id, .name = name, .type = type, .parent = parent, .node = 2};
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_backup_begin(&b, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static int bk_end(struct ha_fsm_state *s, uint64_t id, enum ha_backup_state st)
+{
+	struct ha_backup_rec res = {.to_lsn = 100 * id, .bytes_in = 10, .chunks = 1};
+	snprintf(res.gtid, sizeof(res.gtid), "0-1-%llu", (unsigned long long)id);
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_backup_end(id, st, "x", &res, 5, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static void backup_catalog(void **state)
+{
+	(void)state;
+	static struct ha_fsm_state s, r;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	/* an incremental needs a finished parent; a full one has none */
+	assert_true(bk_begin(&s, 1, "incremental", 0) < 0);
+	assert_true(bk_begin(&s, 1, "full", 3) < 0);
+	assert_int_equal(bk_begin(&s, 1, "incremental", 9), HA_FSM_NOOP);
+	assert_int_equal(bk_begin(&s, 1, "full", 0), HA_FSM_APPLIED);
+	/* one job at a time, compare-and-set on the id */
+	assert_int_equal(bk_begin(&s, 2, "full", 0), HA_FSM_NOOP);
+	assert_int_equal(bk_begin(&s, 1, "full", 0), HA_FSM_NOOP);
+	assert_non_null(ha_fsm_backup_running(&s));
+	assert_int_equal(bk_begin(&s, 2, "incremental", 1), HA_FSM_NOOP); /* parent running */
+	assert_int_equal(bk_end(&s, 1, HA_BK_DONE), HA_FSM_APPLIED);
+	assert_int_equal(bk_end(&s, 1, HA_BK_FAILED), HA_FSM_NOOP); /* ended once */
+	assert_null(ha_fsm_backup_running(&s));
+	assert_int_equal(ha_fsm_backup(&s, 1)->to_lsn, 100);
+	assert_string_equal(ha_fsm_backup(&s, 1)->gtid, "0-1-1");
+	assert_int_equal(bk_begin(&s, 2, "incremental", 1), HA_FSM_APPLIED);
+	assert_int_equal(bk_end(&s, 2, HA_BK_ABANDONED), HA_FSM_APPLIED);
+	assert_int_equal(ha_fsm_backup(&s, 2)->to_lsn, 0); /* no results unless done */
+	/* verify and delete */
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_backup_verified(1, true, true, "ok", 1500, 7, NULL, &buf, &len),
+	                 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_int_equal(ha_fsm_backup(&s, 1)->verified, 1);
+	assert_true(ha_fsm_backup(&s, 1)->drilled);
+	assert_int_equal(ha_fsm_cmd_backup_deleted(1, 8, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_int_equal(ha_fsm_backup(&s, 1)->state, HA_BK_DELETED);
+	assert_int_equal(bk_begin(&s, 3, "incremental", 1), HA_FSM_NOOP); /* parent deleted */
+	/* the policy */
+	struct ha_backup_policy p = {.set = true, .keep_full = 3};
+	snprintf(p.full, sizeof(p.full), "0 3 * * 0");
+	assert_int_equal(ha_fsm_cmd_set_backup_policy(&p, 9, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	/* all of it survives a snapshot */
+	assert_int_equal(ha_fsm_snapshot(&s, NULL, &buf, &len), 0);
+	ha_fsm_init(&r);
+	struct ha_err e = {0};
+	assert_int_equal(ha_fsm_restore(&r, buf, len, &e), 0);
+	free(buf);
+	assert_int_equal(r.n_backups, 2);
+	assert_int_equal(r.next_backup_id, 2);
+	assert_int_equal(ha_fsm_backup(&r, 1)->state, HA_BK_DELETED);
+	assert_int_equal(ha_fsm_backup(&r, 2)->state, HA_BK_ABANDONED);
+	assert_true(r.backup_policy.set);
+	assert_int_equal(r.backup_policy.keep_full, 3);
+	assert_string_equal(r.backup_policy.full, "0 3 * * 0");
+	/* the catalog is bounded: failed, abandoned and deleted records make room */
+	for (uint64_t id = 3; id < 3 + 2 * HA_FSM_MAX_BACKUPS; id++) {
+		assert_int_equal(bk_begin(&r, id, "full", 0), HA_FSM_APPLIED);
+		assert_int_equal(bk_end(&r, id, HA_BK_FAILED), HA_FSM_APPLIED);
+	}
+	assert_int_equal(r.n_backups, HA_FSM_MAX_BACKUPS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +509,7 @@ int main(void)
 	    cmocka_unit_test(snapshot_round_trip), cmocka_unit_test(hostile_input),
 	    cmocka_unit_test(failover_lifecycle),  cmocka_unit_test(diverged_and_events),
 	    cmocka_unit_test(planned_switchover),  cmocka_unit_test(maintenance_and_pause),
+	    cmocka_unit_test(backup_catalog),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a three-node sandbox whose agents run under valgrind memcheck, exercises it (status,
-# redirects, a stopped mariadbd, hostile RPC input, a failover and rejoin, leader loss and restart,
+# redirects, a stopped mariadbd, hostile RPC input, a failover and rejoin, a switchover,
+# maintenance, pause, the HTTP endpoints with hostile input, backups, leader loss and restart,
 # SIGTERM shutdown), and
 # fails if valgrind reports any error or leak in any agent. Slow (a minute or two); not in ctest.
 #
@@ -49,6 +50,29 @@ for i in $(seq 1 100); do
 done
 [ -n "$p" ] && [ "$p" != node1 ] || { echo "valgrind: no failover under memcheck" >&2; exit 1; }
 "${sb[@]}" up >/dev/null
+# a planned switchover, maintenance, pause; the HTTP endpoints, hostile HTTP input; a backup
+c2="$work/sb/node2/haagent.conf"
+"$HAADM" -c "$c2" failover --timeout 30000 >/dev/null || true
+"$HAADM" -c "$c2" node maintenance node3 on >/dev/null || true
+"$HAADM" -c "$c2" node maintenance node3 off >/dev/null || true
+"$HAADM" -c "$c2" pause --reason valgrind >/dev/null || true
+"$HAADM" -c "$c2" resume >/dev/null || true
+/usr/bin/python3 - <<'PY'
+import socket
+for n in (61, 62, 63):
+    for req in (b"GET /primary HTTP/1.0\r\n\r\n", b"GET /metrics HTTP/1.0\r\n\r\n",
+                b"GET /health HTTP/1.0\r\n\r\n", b"GET /replica?max_lag=x HTTP/1.0\r\n\r\n",
+                b"POST / HTTP/1.0\r\n\r\n", b"\x00" * 5000, b"GET /pri"):
+        s = socket.create_connection((f"127.0.0.{n}", 7300), timeout=10)
+        s.sendall(req)
+        try:
+            s.recv(65536)
+        except OSError:
+            pass
+        s.close()
+PY
+"$HAADM" -c "$c2" backup run --wait >/dev/null || { echo "valgrind: backup failed" >&2; exit 1; }
+"$HAADM" -c "$c2" backup run --type incremental --wait >/dev/null || { echo "valgrind: incremental failed" >&2; exit 1; }
 leader=$("$HAADM" -c "$work/sb/node1/haagent.conf" status --json | sed -n 's/^  "leader": "node\(.\)",/\1/p')
 kill -TERM "$(cat "$work/sb/node$leader/agent.pid")"; sleep 3
 "${sb[@]}" up >/dev/null
