@@ -158,6 +158,12 @@ class OperationsTest(unittest.TestCase):
             example = f.read()
         for k in keys:
             self.assertRegex(example, rf"(?m)^#?{k} =", f"{k} is not in the example")
+        # and it is what the generator makes of the current keys
+        gen = subprocess.run(["/usr/bin/python3", os.path.join(SRC, "deploy",
+                              "gen-example-config.py"), HAAGENTD], capture_output=True, text=True)
+        self.assertEqual(gen.stdout, example,
+                         "regenerate: deploy/gen-example-config.py build/haagentd > "
+                         "deploy/haagent.conf.example")
         d = tempfile.mkdtemp(prefix="haagent-example-")
         try:
             for name in ("db.password", "repl.password"):
