@@ -28,7 +28,8 @@ struct ha_bkrun {
 	char err[1024];
 	struct ha_manifest m;
 	struct ha_backup_spec spec;
-	char repo[PATH_MAX], tool[PATH_MAX], host[64], user[64], password[256];
+	char repo[PATH_MAX], work[PATH_MAX], tool[PATH_MAX], host[64], user[64], password[256];
+	struct ha_store store;
 	uint8_t master[HA_KEY_LEN];
 	bool have_key;
 	char key_error[256];
@@ -50,7 +51,7 @@ static void *run(void *arg)
 {
 	struct ha_bkrun *b = arg;
 	struct ha_err e = {0};
-	ha_backup_clean_partial(b->repo, b->m.node);
+	b->store.ops->clean(&b->store, b->m.node);
 	/* mariadb-backup lacking BINLOG MONITOR fails only at the very end: check first */
 	char missing[256];
 	int rc = ha_db_backup_privileges(b->host, b->spec.port, b->user, b->password, 5000, missing,
@@ -75,7 +76,7 @@ static void *sweep(void *arg)
 	struct ha_bkrun *b = arg;
 	for (unsigned i = 0; i < b->n_sweep; i++) {
 		struct ha_err e = {0};
-		if (ha_backup_delete(b->repo, b->sweep_names[i], &e) != 0)
+		if (b->store.ops->remove(&b->store, b->sweep_names[i], &e) != 0)
 			ha_warn("backup-delete-failed", "error=\"%s\"", e.msg);
 		else
 			ha_info("backup-deleted", "name=%s", b->sweep_names[i]);
@@ -142,6 +143,8 @@ int ha_bkrun_start(struct ha_agent *a, struct ha_err *e)
 	uv_async_init(a->loop, &b->async, on_done);
 	b->async.data = a;
 	snprintf(b->repo, sizeof(b->repo), "%s", a->cfg.backup_repository);
+	snprintf(b->work, sizeof(b->work), "%s/backup-work", a->cfg.data_dir);
+	ha_store_dir_init(&b->store, b->repo);
 	snprintf(b->tool, sizeof(b->tool), "%s", a->cfg.backup_tool);
 	snprintf(b->host, sizeof(b->host), "%s", a->self->address);
 	snprintf(b->user, sizeof(b->user), "%s", a->cfg.db_user);
@@ -234,7 +237,8 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	m->load = s->loadavg1;
 	struct ha_backup_spec *sp = &b->spec;
 	memset(sp, 0, sizeof(*sp));
-	sp->repo = b->repo;
+	sp->store = &b->store;
+	sp->work_dir = b->work;
 	sp->master_key = b->master;
 	sp->tool = b->tool;
 	sp->host = b->host;

@@ -15,97 +15,9 @@
 
 #include "../common/buf.h"
 #include "../common/clock.h"
+#include "fsutil.h"
 
 extern char **environ;
-
-/* ---- small file helpers ---- */
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	return mkdir(tmp, mode) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-static int rm_rf(const char *path)
-{
-	struct stat sb;
-	if (lstat(path, &sb) != 0)
-		return errno == ENOENT ? 0 : -1;
-	if (S_ISDIR(sb.st_mode)) {
-		DIR *d = opendir(path);
-		if (d == NULL)
-			return -1;
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			char sub[PATH_MAX];
-			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-			rm_rf(sub);
-		}
-		closedir(d);
-		return rmdir(path);
-	}
-	return unlink(path);
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	while (n) {
-		ssize_t k = write(fd, b, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		b += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-static ssize_t read_full(int fd, uint8_t *p, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t k = read(fd, p + got, n - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	return (ssize_t)got;
-}
-
-static void fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-static int write_file(const char *path, const void *data, size_t n, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	int rc = write_all(fd, data, n) || fsync(fd);
-	close(fd);
-	return rc ? -1 : 0;
-}
 
 /* The last lines of a log file, for error messages. */
 static void tail_of(const char *path, char *out, size_t size)
@@ -179,7 +91,8 @@ struct seal_ctx {
 	const uint8_t *key;
 	const char *name;
 	int level;
-	char dir[PATH_MAX];
+	struct ha_store *store;
+	const char *node;
 	struct ha_manifest *m;
 	size_t chunks_cap;
 	uint64_t bytes_stored;
@@ -249,20 +162,15 @@ static void *seal_writer(void *arg)
 		if (s == NULL)
 			break;
 		pthread_mutex_unlock(&c->mu);
-		char path[PATH_MAX], sha[65], msg[512] = "";
+		char sha[65], msg[512] = "";
 		if (s->rc) {
 			snprintf(msg, sizeof(msg), "%s", s->err);
 		} else {
-			snprintf(path, sizeof(path), "%s/chunks/%08llu", c->dir,
-			         (unsigned long long)s->index);
+			struct ha_err we = {0};
 			memcpy(sha, s->sha, sizeof(sha));
-			/* no fsync per chunk: one syncfs before the manifest covers them all */
-			int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-			int wrc = fd < 0 || write_all(fd, s->sealed, s->sealed_len);
-			if (fd >= 0)
-				close(fd);
-			if (wrc)
-				snprintf(msg, sizeof(msg), "write %s: %s", path, strerror(errno));
+			if (c->store->ops->put_chunk(c->store, c->node, c->name, s->index,
+			                             s->sealed, s->sealed_len, &we) != 0)
+				snprintf(msg, sizeof(msg), "%s", we.msg);
 		}
 		pthread_mutex_lock(&c->mu);
 		if (msg[0]) {
@@ -294,7 +202,7 @@ static void *seal_writer(void *arg)
 
 /* Reads fd to its end through the sealing pipeline into dir/chunks. */
 static int seal_stream(int fd, struct ha_backup_spec *sp, const uint8_t key[HA_KEY_LEN],
-                       const char *dir, uint64_t *bytes_in, struct ha_err *e)
+                       uint64_t *bytes_in, struct ha_err *e)
 {
 	unsigned workers = sp->workers ? sp->workers : 2;
 	size_t chunk = sp->chunk_bytes ? sp->chunk_bytes : (4u << 20);
@@ -310,7 +218,8 @@ static int seal_stream(int fd, struct ha_backup_spec *sp, const uint8_t key[HA_K
 	c.name = sp->m->name;
 	c.level = sp->level ? sp->level : 1;
 	c.m = sp->m;
-	snprintf(c.dir, sizeof(c.dir), "%s", dir);
+	c.store = sp->store;
+	c.node = sp->m->node;
 	int rc = 0;
 	for (unsigned i = 0; c.slots && i < c.n_slots; i++) {
 		c.slots[i].plain = malloc(chunk);
@@ -338,7 +247,7 @@ static int seal_stream(int fd, struct ha_backup_spec *sp, const uint8_t key[HA_K
 		pthread_mutex_unlock(&c.mu);
 		if (stop || (sp->cancel && atomic_load(sp->cancel)))
 			break;
-		ssize_t k = read_full(fd, s->plain, chunk);
+		ssize_t k = ha_read_full(fd, s->plain, chunk);
 		pthread_mutex_lock(&c.mu);
 		if (k < 0)
 			fail_locked(&c, "reading the backup stream failed");
@@ -382,26 +291,31 @@ out:
 
 /* ---- backup ---- */
 
+static void fail_cleanup(struct ha_backup_spec *sp, const char *work)
+{
+	sp->store->ops->abort(sp->store, sp->m->node, sp->m->name);
+	ha_rm_rf(work);
+}
+
 int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 {
 	struct ha_manifest *m = sp->m;
-	char partial[PATH_MAX], final[PATH_MAX], path[PATH_MAX], cnf[PATH_MAX], log[PATH_MAX];
-	snprintf(partial, sizeof(partial), "%s/.partial/%s/%s", sp->repo, m->node, m->name);
-	snprintf(final, sizeof(final), "%s/backups/%s", sp->repo, m->name);
-	snprintf(path, sizeof(path), "%s/chunks", partial);
-	snprintf(cnf, sizeof(cnf), "%s/client.cnf", partial);
-	snprintf(log, sizeof(log), "%s/mariadb-backup.log", partial);
-	char lsndir[PATH_MAX], tmpdir[PATH_MAX];
-	snprintf(lsndir, sizeof(lsndir), "%s/lsn", partial);
-	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", partial);
-	rm_rf(partial);
-	if (mkdir_p(path, 0750) != 0 || mkdir_p(lsndir, 0700) != 0 || mkdir_p(tmpdir, 0700) != 0)
-		return ha_err_set(e, HA_EIO, "create %s: %s", partial, strerror(errno));
-	mkdir_p(final, 0750);
-	rmdir(final); /* only its parent is wanted now; the rename below creates it */
-	struct stat sb;
-	if (stat(final, &sb) == 0)
-		return ha_err_set(e, HA_EIO, "%s exists already", final);
+	/* local scratch (never the store): the password file, mariadb-backup's log and LSN files */
+	char work[PATH_MAX], cnf[PATH_MAX + 16], log[PATH_MAX + 32];
+	snprintf(work, sizeof(work), "%s/%s", sp->work_dir, m->name);
+	snprintf(cnf, sizeof(cnf), "%s/client.cnf", work);
+	snprintf(log, sizeof(log), "%s/mariadb-backup.log", work);
+	char lsndir[PATH_MAX + 8], tmpdir[PATH_MAX + 8];
+	snprintf(lsndir, sizeof(lsndir), "%s/lsn", work);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", work);
+	ha_rm_rf(work);
+	if (ha_mkdir_p(lsndir, 0700) != 0 || ha_mkdir_p(tmpdir, 0700) != 0)
+		return ha_err_set(e, HA_EIO, "create %s: %s", work, strerror(errno));
+	int rc = sp->store->ops->begin(sp->store, m->node, m->name, e);
+	if (rc != 0) {
+		ha_rm_rf(work);
+		return rc;
+	}
 
 	uint8_t key[HA_KEY_LEN];
 	if (ha_key_random(key) || ha_key_wrap(sp->master_key, key, m->wrapped_key))
@@ -409,7 +323,7 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 	/* the password goes in a private defaults file, never in argv */
 	char secret[400];
 	int sl = snprintf(secret, sizeof(secret), "[mariadb-backup]\npassword=%s\n", sp->password);
-	int rc = write_file(cnf, secret, (size_t)sl, 0600);
+	rc = ha_write_file(cnf, secret, (size_t)sl, 0600);
 	memset(secret, 0, sizeof(secret));
 	if (rc != 0)
 		return ha_err_set(e, HA_EIO, "write %s: %s", cnf, strerror(errno));
@@ -457,7 +371,7 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		atomic_store(sp->child_pid, pid);
 	uint64_t bytes_in = 0;
 	struct ha_err se = {0};
-	int src = seal_stream(pfd[0], sp, key, partial, &bytes_in, &se);
+	int src = seal_stream(pfd[0], sp, key, &bytes_in, &se);
 	memset(key, 0, sizeof(key));
 	if (src != 0)
 		kill(pid, SIGKILL); /* do not leave it writing into a closed pipe */
@@ -469,14 +383,14 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		atomic_store(sp->child_pid, 0);
 	unlink(cnf);
 	if (src != 0) {
-		rm_rf(partial);
+		fail_cleanup(sp, work);
 		*e = se;
 		return ha_err_wrap(e, "backup");
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char tail[1600];
 		tail_of(log, tail, sizeof(tail));
-		rm_rf(partial);
+		fail_cleanup(sp, work);
 		return ha_err_set(e, HA_EDB, "mariadb-backup failed (%s %d): %s",
 		                  WIFEXITED(status) ? "exit" : "signal",
 		                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail);
@@ -509,70 +423,48 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		snprintf(m->gtid, sizeof(m->gtid), "%s", g);
 	}
 	if (m->to_lsn == 0) {
-		rm_rf(partial);
+		fail_cleanup(sp, work);
 		return ha_err_set(e, HA_EDB, "mariadb-backup reported no LSN range");
 	}
 	m->bytes_in = bytes_in;
 	m->finished_ms = ha_unix_ms();
 	/* the manifest last, then the rename: the backup appears whole or not at all */
-	rm_rf(tmpdir);
+	ha_rm_rf(tmpdir);
 	struct ha_buf b = HA_BUF_INIT;
 	ha_manifest_write(m, &b);
-	snprintf(path, sizeof(path), "%s/manifest", partial);
-	rc = ha_buf_failed(&b) ? -1 : write_file(path, b.data, b.len, 0640);
+	rc = ha_buf_failed(&b)
+	         ? ha_err_set(e, HA_ENOMEM, "out of memory")
+	         : sp->store->ops->commit(sp->store, m->node, m->name, b.data, b.len, e);
 	ha_buf_free(&b);
-	char chunks[PATH_MAX + 16];
-	snprintf(chunks, sizeof(chunks), "%s/chunks", partial);
-	int dfd = open(chunks, O_RDONLY | O_DIRECTORY);
-	if (dfd >= 0) {
-		syncfs(dfd); /* every chunk on disk before the manifest says they are */
-		close(dfd);
-	}
-	fsync_dir(chunks);
-	fsync_dir(partial);
-	if (rc != 0 || rename(partial, final) != 0) {
-		rm_rf(partial);
-		return ha_err_set(e, HA_EIO, "store %s: %s", final, strerror(errno));
-	}
-	snprintf(path, sizeof(path), "%s/backups", sp->repo);
-	fsync_dir(path);
-	return 0;
+	if (rc != 0)
+		sp->store->ops->abort(sp->store, m->node, m->name);
+	ha_rm_rf(work);
+	return rc;
 }
 
 /* ---- reading ---- */
 
-int ha_backup_manifest(const char *repo, const char *name, struct ha_manifest *m, struct ha_err *e)
+int ha_backup_manifest(struct ha_store *store, const char *name, struct ha_manifest *m,
+                       struct ha_err *e)
 {
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/backups/%s/manifest", repo, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ha_err_set(e, HA_EIO, "%s: %s", path, strerror(errno));
-	struct stat sb;
-	if (fstat(fd, &sb) != 0 || sb.st_size > (64 << 20)) {
-		close(fd);
-		return ha_err_set(e, HA_EPROTO, "%s: too large", path);
-	}
-	char *buf = malloc((size_t)sb.st_size + 1);
-	ssize_t k = buf ? read_full(fd, (uint8_t *)buf, (size_t)sb.st_size) : -1;
-	close(fd);
-	if (k != sb.st_size) {
-		free(buf);
-		return ha_err_set(e, HA_EIO, "%s: cannot read", path);
-	}
-	int rc = ha_manifest_parse(buf, (size_t)k, m, e);
-	free(buf);
+	char *text = NULL;
+	size_t len = 0;
+	if (store->ops->get_manifest(store, name, &text, &len, e) != 0)
+		return ha_err_wrap(e, "backup %s", name);
+	int rc = ha_manifest_parse(text, len, m, e);
+	free(text);
 	if (rc == 0 && strcmp(m->name, name) != 0) {
 		ha_manifest_free(m);
-		return ha_err_set(e, HA_EPROTO, "%s names another backup (%s)", path, m->name);
+		return ha_err_set(e, HA_EPROTO, "the manifest of %s names another backup (%s)",
+		                  name, m->name);
 	}
-	return rc ? ha_err_wrap(e, "%s", path) : 0;
+	return rc ? ha_err_wrap(e, "backup %s", name) : 0;
 }
 
 struct open_ctx {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	const char *repo;
+	struct ha_store *store;
 	const struct ha_manifest *m;
 	const uint8_t *key;
 	size_t next;     /* next chunk to take */
@@ -604,18 +496,15 @@ static void *open_worker(void *arg)
 		}
 		size_t i = c->next++;
 		pthread_mutex_unlock(&c->mu);
-		char path[PATH_MAX], sha[65], msg[512] = "";
-		snprintf(path, sizeof(path), "%s/backups/%s/chunks/%08zu", c->repo, c->m->name, i);
+		char sha[65], msg[512] = "";
 		const struct ha_chunk_ref *r = &c->m->chunks[i];
 		uint8_t *plain = malloc(HA_CHUNK_MAX);
-		size_t plen = 0;
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t k = fd >= 0 && r->stored <= ha_chunk_bound(HA_CHUNK_MAX)
-		                ? read_full(fd, in, (size_t)r->stored + 1)
-		                : -1;
-		if (fd >= 0)
-			close(fd);
+		size_t plen = 0, got = 0;
 		struct ha_err e = {0};
+		ssize_t k = c->store->ops->get_chunk(c->store, c->m->name, i, in,
+		                                     ha_chunk_bound(HA_CHUNK_MAX), &got, &e) == 0
+		                ? (ssize_t)got
+		                : -1;
 		if (plain == NULL)
 			snprintf(msg, sizeof(msg), "out of memory");
 		else if (k != (ssize_t)r->stored)
@@ -643,7 +532,7 @@ static void *open_worker(void *arg)
 			pthread_cond_wait(&c->cv, &c->mu);
 		bool failed = c->failed;
 		pthread_mutex_unlock(&c->mu);
-		int wrc = failed || c->out_fd < 0 ? 0 : write_all(c->out_fd, plain, plen);
+		int wrc = failed || c->out_fd < 0 ? 0 : ha_write_all(c->out_fd, plain, plen);
 		free(plain);
 		pthread_mutex_lock(&c->mu);
 		if (wrc && !c->failed) {
@@ -658,8 +547,9 @@ static void *open_worker(void *arg)
 	return NULL;
 }
 
-int ha_backup_extract(const char *repo, const uint8_t *master_key, const struct ha_manifest *m,
-                      const char *mbstream, const char *dir, unsigned workers, struct ha_err *e)
+int ha_backup_extract(struct ha_store *store, const uint8_t *master_key,
+                      const struct ha_manifest *m, const char *mbstream, const char *dir,
+                      unsigned workers, struct ha_err *e)
 {
 	uint8_t key[HA_KEY_LEN];
 	int rc = ha_key_unwrap(master_key, m->wrapped_key, key, e);
@@ -692,7 +582,7 @@ int ha_backup_extract(const char *repo, const uint8_t *master_key, const struct 
 	memset(&c, 0, sizeof(c));
 	pthread_mutex_init(&c.mu, NULL);
 	pthread_cond_init(&c.cv, NULL);
-	c.repo = repo;
+	c.store = store;
 	c.m = m;
 	c.key = key;
 	c.out_fd = out_fd;
@@ -726,20 +616,4 @@ int ha_backup_extract(const char *repo, const uint8_t *master_key, const struct 
 	if (log[0])
 		unlink(log);
 	return 0;
-}
-
-int ha_backup_delete(const char *repo, const char *name, struct ha_err *e)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/backups/%s", repo, name);
-	if (rm_rf(path) != 0)
-		return ha_err_set(e, HA_EIO, "delete %s: %s", path, strerror(errno));
-	return 0;
-}
-
-void ha_backup_clean_partial(const char *repo, const char *node)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/.partial/%s", repo, node);
-	rm_rf(path); /* recreated by the next backup */
 }

@@ -3,9 +3,8 @@
  *
  * Backup: `mariadb-backup --backup --stream=mbstream` runs as a child (its password in a 0600
  * defaults file, never in argv); its output is cut into chunks that worker threads compress and
- * encrypt (chunk.h) while a writer thread stores them in order with their SHA-256. The backup is
- * built under REPO/.partial/NODE/NAME and renamed to REPO/backups/NAME only once its manifest is
- * written and synced: a half-written backup never appears.
+ * encrypt (chunk.h) while a writer thread hands them in order, with their SHA-256, to the store
+ * (store.h), which makes the backup visible only whole, with its manifest.
  *
  * Restore: every chunk is checked (hash, then authenticated decryption) and the stream fed to
  * `mbstream -x`; any damage stops it with the chunk named. */
@@ -21,9 +20,11 @@
 #include "../common/err.h"
 #include "chunk.h"
 #include "manifest.h"
+#include "store.h"
 
 struct ha_backup_spec {
-	const char *repo;
+	struct ha_store *store;
+	const char *work_dir; /* local scratch: password file, logs, LSN files */
 	const uint8_t *master_key;
 	const char *tool; /* mariadb-backup */
 	const char *host;
@@ -42,18 +43,14 @@ struct ha_backup_spec {
 
 int ha_backup_create(struct ha_backup_spec *s, struct ha_err *e);
 
-/* Reads REPO/backups/NAME/manifest. */
-int ha_backup_manifest(const char *repo, const char *name, struct ha_manifest *m, struct ha_err *e);
+/* Reads and parses a backup's manifest from the store. */
+int ha_backup_manifest(struct ha_store *store, const char *name, struct ha_manifest *m,
+                       struct ha_err *e);
 
 /* Checks every chunk of a backup (hash and decryption); with mbstream and dir set, also
  * extracts it into dir (which must exist). workers: decryption threads. */
-int ha_backup_extract(const char *repo, const uint8_t *master_key, const struct ha_manifest *m,
-                      const char *mbstream, const char *dir, unsigned workers, struct ha_err *e);
-
-/* Deletes REPO/backups/NAME. */
-int ha_backup_delete(const char *repo, const char *name, struct ha_err *e);
-
-/* Removes what a node left under REPO/.partial/NODE (a backup interrupted by a crash). */
-void ha_backup_clean_partial(const char *repo, const char *node);
+int ha_backup_extract(struct ha_store *store, const uint8_t *master_key,
+                      const struct ha_manifest *m, const char *mbstream, const char *dir,
+                      unsigned workers, struct ha_err *e);
 
 #endif

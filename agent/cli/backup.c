@@ -206,6 +206,7 @@ static int list(struct globals *g, const char *show_id)
 
 struct repo {
 	char path[PATH_MAX];
+	struct ha_store store;
 	char mbstream[PATH_MAX];
 	char tool[PATH_MAX];
 	uint8_t key[HA_KEY_LEN];
@@ -223,6 +224,7 @@ static int open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
 		rc = ha_err_set(e, HA_ECONFIG, "no [backup] repository in %s", c->path);
 	if (rc == 0) {
 		snprintf(rp->path, sizeof(rp->path), "%s", c->backup_repository);
+		ha_store_dir_init(&rp->store, rp->path);
 		snprintf(rp->mbstream, sizeof(rp->mbstream), "%s", c->backup_mbstream);
 		snprintf(rp->tool, sizeof(rp->tool), "%s", c->backup_tool);
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -254,7 +256,7 @@ static int run_tool(char *const argv[], const char *log, struct ha_err *e)
 }
 
 /* Restores backup id (with its chain) into dir, ready to start. */
-static int restore_chain(const struct globals *g, const struct repo *rp,
+static int restore_chain(const struct globals *g, struct repo *rp,
                          const Haagent__BackupsResponse *cat, uint64_t id, const char *dir,
                          unsigned *n_out, struct ha_err *e)
 {
@@ -284,7 +286,7 @@ static int restore_chain(const struct globals *g, const struct repo *rp,
 	for (int k = n - 1; k >= 0; k--) {
 		const Haagent__BackupRecord *b = find(cat, chain[k]);
 		struct ha_manifest m;
-		if (ha_backup_manifest(rp->path, b->name, &m, e) != 0)
+		if (ha_backup_manifest(&rp->store, b->name, &m, e) != 0)
 			return HA_EIO;
 		char inc[PATH_MAX];
 		snprintf(inc, sizeof(inc), "%s/.haagent-inc-%llu", dir, (unsigned long long)b->id);
@@ -294,7 +296,7 @@ static int restore_chain(const struct globals *g, const struct repo *rp,
 			return ha_err_set(e, HA_EIO, "mkdir %s: %s", inc, strerror(errno));
 		}
 		int rc =
-		    ha_backup_extract(rp->path, rp->key, &m, rp->mbstream, into, rp->workers, e);
+		    ha_backup_extract(&rp->store, rp->key, &m, rp->mbstream, into, rp->workers, e);
 		ha_manifest_free(&m);
 		if (rc != 0)
 			return rc;
@@ -486,9 +488,9 @@ static int verify(struct globals *g, uint64_t id, bool drilling)
 	bool recordable = true;
 	if (!drilling) {
 		struct ha_manifest m;
-		rc = ha_backup_manifest(rp.path, b->name, &m, &e);
+		rc = ha_backup_manifest(&rp.store, b->name, &m, &e);
 		if (rc == 0) {
-			rc = ha_backup_extract(rp.path, rp.key, &m, NULL, NULL, rp.workers, &e);
+			rc = ha_backup_extract(&rp.store, rp.key, &m, NULL, NULL, rp.workers, &e);
 			if (rc == 0)
 				snprintf(detail, sizeof(detail),
 				         "%zu chunks: hashes and decryption ok (%llu bytes)",

@@ -1,0 +1,18 @@
+/* Small blocking file helpers for the backup code (never on the event loop). */
+#ifndef HA_BACKUP_FSUTIL_H
+#define HA_BACKUP_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+int ha_mkdir_p(const char *path, mode_t mode);
+int ha_rm_rf(const char *path);
+int ha_write_all(int fd, const void *p, size_t n);
+/* reads until n bytes or end of file; returns the count or -1 */
+ssize_t ha_read_full(int fd, uint8_t *p, size_t n);
+/* creates or truncates, writes, fsyncs */
+int ha_write_file(const char *path, const void *data, size_t n, mode_t mode);
+void ha_fsync_dir(const char *path);
+
+#endif

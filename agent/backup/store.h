@@ -1,0 +1,46 @@
+/* Where backups are kept. The pipeline talks only to a store: a staging area per backup that
+ * readers never see, chunks written into it, and a commit that makes the backup appear whole
+ * (with its manifest) or not at all. The directory store (store_dir.c: local disk or a mounted
+ * share) is the one there is; an object store implements the same operations (staging under a
+ * prefix, commit by writing the manifest last). Blocking; any thread but the event loop. */
+#ifndef HA_BACKUP_STORE_H
+#define HA_BACKUP_STORE_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+
+struct ha_store;
+
+struct ha_store_ops {
+	/* a fresh staging area for backup name, written by node */
+	int (*begin)(struct ha_store *s, const char *node, const char *name, struct ha_err *e);
+	int (*put_chunk)(struct ha_store *s, const char *node, const char *name, uint64_t index,
+	                 const uint8_t *data, size_t len, struct ha_err *e);
+	/* every chunk durable, then the manifest, then the backup visible: atomic */
+	int (*commit)(struct ha_store *s, const char *node, const char *name, const char *manifest,
+	              size_t len, struct ha_err *e);
+	void (*abort)(struct ha_store *s, const char *node, const char *name);
+	/* *text malloc'd (free it) */
+	int (*get_manifest)(struct ha_store *s, const char *name, char **text, size_t *len,
+	                    struct ha_err *e);
+	/* a chunk larger than cap is an error (damage) */
+	int (*get_chunk)(struct ha_store *s, const char *name, uint64_t index, uint8_t *buf,
+	                 size_t cap, size_t *len, struct ha_err *e);
+	int (*remove)(struct ha_store *s, const char *name, struct ha_err *e);
+	/* drops whatever node left staged (a crash midway) */
+	void (*clean)(struct ha_store *s, const char *node);
+};
+
+struct ha_store {
+	const struct ha_store_ops *ops;
+	char root[PATH_MAX];
+};
+
+/* The directory store: ROOT/backups/NAME/{manifest,chunks/NNNNNNNN}, staging under
+ * ROOT/.partial/NODE/NAME, committed by rename. */
+void ha_store_dir_init(struct ha_store *s, const char *root);
+
+#endif

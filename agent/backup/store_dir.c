@@ -1,0 +1,158 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "store.h"
+
+static void staging(const struct ha_store *s, const char *node, const char *name, char *out,
+                    size_t size)
+{
+	snprintf(out, size, "%s/.partial/%s/%s", s->root, node, name);
+}
+
+static int dir_begin(struct ha_store *s, const char *node, const char *name, struct ha_err *e)
+{
+	char path[PATH_MAX], final[PATH_MAX];
+	staging(s, node, name, path, sizeof(path));
+	snprintf(final, sizeof(final), "%s/backups/%s", s->root, name);
+	struct stat sb;
+	if (stat(final, &sb) == 0)
+		return ha_err_set(e, HA_EIO, "%s exists already", final);
+	ha_rm_rf(path);
+	char chunks[PATH_MAX + 8], backups[PATH_MAX];
+	snprintf(chunks, sizeof(chunks), "%s/chunks", path);
+	snprintf(backups, sizeof(backups), "%s/backups", s->root);
+	if (ha_mkdir_p(chunks, 0750) != 0 || ha_mkdir_p(backups, 0750) != 0)
+		return ha_err_set(e, HA_EIO, "create %s: %s", chunks, strerror(errno));
+	return 0;
+}
+
+static int dir_put_chunk(struct ha_store *s, const char *node, const char *name, uint64_t index,
+                         const uint8_t *data, size_t len, struct ha_err *e)
+{
+	char path[PATH_MAX], file[PATH_MAX + 32];
+	staging(s, node, name, path, sizeof(path));
+	snprintf(file, sizeof(file), "%s/chunks/%08llu", path, (unsigned long long)index);
+	/* no fsync per chunk: commit syncs them all at once */
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	int rc = fd < 0 || ha_write_all(fd, data, len);
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	return rc ? ha_err_set(e, HA_EIO, "write %s: %s", file, strerror(err)) : 0;
+}
+
+static int dir_commit(struct ha_store *s, const char *node, const char *name, const char *manifest,
+                      size_t len, struct ha_err *e)
+{
+	char path[PATH_MAX], file[PATH_MAX + 32], final[PATH_MAX], backups[PATH_MAX];
+	staging(s, node, name, path, sizeof(path));
+	snprintf(final, sizeof(final), "%s/backups/%s", s->root, name);
+	snprintf(backups, sizeof(backups), "%s/backups", s->root);
+	snprintf(file, sizeof(file), "%s/chunks", path);
+	int dfd = open(file, O_RDONLY | O_DIRECTORY);
+	if (dfd >= 0) {
+		syncfs(dfd); /* every chunk on disk before the manifest says they are */
+		close(dfd);
+	}
+	ha_fsync_dir(file);
+	snprintf(file, sizeof(file), "%s/manifest", path);
+	if (ha_write_file(file, manifest, len, 0640) != 0)
+		return ha_err_set(e, HA_EIO, "write %s: %s", file, strerror(errno));
+	ha_fsync_dir(path);
+	if (rename(path, final) != 0)
+		return ha_err_set(e, HA_EIO, "rename %s to %s: %s", path, final, strerror(errno));
+	ha_fsync_dir(backups);
+	return 0;
+}
+
+static void dir_abort(struct ha_store *s, const char *node, const char *name)
+{
+	char path[PATH_MAX];
+	staging(s, node, name, path, sizeof(path));
+	ha_rm_rf(path);
+}
+
+static int read_file(const char *path, size_t max, uint8_t *buf, size_t cap, char **alloc,
+                     size_t *len, struct ha_err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ha_err_set(e, HA_EIO, "%s: %s", path, strerror(errno));
+	struct stat sb;
+	if (fstat(fd, &sb) != 0 || (size_t)sb.st_size > max) {
+		close(fd);
+		return ha_err_set(e, HA_EPROTO, "%s: larger than expected", path);
+	}
+	if (alloc) {
+		*alloc = malloc((size_t)sb.st_size + 1);
+		buf = (uint8_t *)*alloc;
+		cap = (size_t)sb.st_size;
+	}
+	ssize_t k = buf ? ha_read_full(fd, buf, cap) : -1;
+	close(fd);
+	if (k != sb.st_size) {
+		if (alloc) {
+			free(*alloc);
+			*alloc = NULL;
+		}
+		return ha_err_set(e, HA_EIO, "%s: cannot read it whole", path);
+	}
+	*len = (size_t)k;
+	return 0;
+}
+
+static int dir_get_manifest(struct ha_store *s, const char *name, char **text, size_t *len,
+                            struct ha_err *e)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/backups/%s/manifest", s->root, name);
+	return read_file(path, 64u << 20, NULL, 0, text, len, e);
+}
+
+static int dir_get_chunk(struct ha_store *s, const char *name, uint64_t index, uint8_t *buf,
+                         size_t cap, size_t *len, struct ha_err *e)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/backups/%s/chunks/%08llu", s->root, name,
+	         (unsigned long long)index);
+	return read_file(path, cap, buf, cap, NULL, len, e);
+}
+
+static int dir_remove(struct ha_store *s, const char *name, struct ha_err *e)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/backups/%s", s->root, name);
+	if (ha_rm_rf(path) != 0)
+		return ha_err_set(e, HA_EIO, "delete %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static void dir_clean(struct ha_store *s, const char *node)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/.partial/%s", s->root, node);
+	ha_rm_rf(path);
+}
+
+static const struct ha_store_ops dir_ops = {
+    .begin = dir_begin,
+    .put_chunk = dir_put_chunk,
+    .commit = dir_commit,
+    .abort = dir_abort,
+    .get_manifest = dir_get_manifest,
+    .get_chunk = dir_get_chunk,
+    .remove = dir_remove,
+    .clean = dir_clean,
+};
+
+void ha_store_dir_init(struct ha_store *s, const char *root)
+{
+	s->ops = &dir_ops;
+	snprintf(s->root, sizeof(s->root), "%s", root);
+}
