@@ -318,15 +318,20 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 	}
 
 	uint8_t key[HA_KEY_LEN];
-	if (ha_key_random(key) || ha_key_wrap(sp->master_key, key, m->wrapped_key))
+	if (ha_key_random(key) || ha_key_wrap(sp->master_key, key, m->wrapped_key)) {
+		fail_cleanup(sp, work);
 		return ha_err_set(e, HA_EINTERNAL, "cannot create the data key");
+	}
 	/* the password goes in a private defaults file, never in argv */
 	char secret[400];
 	int sl = snprintf(secret, sizeof(secret), "[mariadb-backup]\npassword=%s\n", sp->password);
 	rc = ha_write_file(cnf, secret, (size_t)sl, 0600);
 	memset(secret, 0, sizeof(secret));
-	if (rc != 0)
-		return ha_err_set(e, HA_EIO, "write %s: %s", cnf, strerror(errno));
+	if (rc != 0) {
+		rc = ha_err_set(e, HA_EIO, "write %s: %s", cnf, strerror(errno));
+		fail_cleanup(sp, work);
+		return rc;
+	}
 
 	char a_cnf[PATH_MAX + 32], a_target[PATH_MAX + 16], a_lsn[PATH_MAX + 16], a_host[96],
 	    a_port[32], a_user[128], a_inc[64], a_thr[48];
@@ -349,8 +354,12 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		argv[argc++] = a_thr;
 	argv[argc] = NULL;
 	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) != 0)
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		fail_cleanup(sp, work);
 		return ha_err_set(e, HA_EIO, "pipe: %s", strerror(errno));
+	}
+	/* a larger pipe: fewer wake-ups of mariadb-backup and of the reader (best effort) */
+	fcntl(pfd[0], F_SETPIPE_SZ, 1 << 20);
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
@@ -364,8 +373,10 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 	close(pfd[1]);
 	if (rc != 0) {
 		close(pfd[0]);
-		unlink(cnf);
-		return ha_err_set(e, HA_EIO, "cannot run %s: %s", sp->tool, strerror(rc));
+		int err = rc;
+		rc = ha_err_set(e, HA_EIO, "cannot run %s: %s", sp->tool, strerror(err));
+		fail_cleanup(sp, work);
+		return rc;
 	}
 	if (sp->child_pid)
 		atomic_store(sp->child_pid, pid);
@@ -577,6 +588,7 @@ int ha_backup_extract(struct ha_store *store, const uint8_t *master_key,
 			return ha_err_set(e, HA_EIO, "cannot run %s: %s", mbstream, strerror(rc));
 		}
 		out_fd = pfd[1];
+		fcntl(out_fd, F_SETPIPE_SZ, 1 << 20); /* best effort, as for backups */
 	}
 	struct open_ctx c;
 	memset(&c, 0, sizeof(c));
