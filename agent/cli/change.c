@@ -468,40 +468,9 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 
 /* ---- node, pause, resume ---- */
 
-static int parse_simple(struct globals *g, int argc, char **argv, const char *cmd,
-                        const char **reason)
-{
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"reason", required_argument, NULL, 'r'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int o;
-	optind = 0; /* 0, not 1: glibc then re-reads the ordering from optstring */
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			g->json = true;
-			break;
-		case 'r':
-			if (reason == NULL)
-				return bad_args(cmd);
-			*reason = optarg;
-			break;
-		case 'h':
-			ha_cli_help(cmd);
-			exit(0);
-		default:
-			return bad_args(cmd);
-		}
-	}
-	return 0;
-}
-
 int ha_cmd_node(struct globals *g, int argc, char **argv)
 {
-	int rc = parse_simple(g, argc, argv, "node", NULL);
+	int rc = ha_cli_opts(g, argc, argv, "node", NULL, NULL, true);
 	if (rc != 0)
 		return rc;
 	/* positional: maintenance NODE on|off */
@@ -520,7 +489,7 @@ int ha_cmd_node(struct globals *g, int argc, char **argv)
 static int pause_or_resume(struct globals *g, int argc, char **argv, bool pause)
 {
 	const char *cmd = pause ? "pause" : "resume", *reason = "";
-	int rc = parse_simple(g, argc, argv, cmd, pause ? &reason : NULL);
+	int rc = ha_cli_opts(g, argc, argv, cmd, NULL, pause ? &reason : NULL, true);
 	if (rc != 0)
 		return rc;
 	if (optind != argc)

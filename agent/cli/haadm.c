@@ -149,11 +149,13 @@ int ha_cli_status(const struct globals *g, bool local_only, Haagent__StatusRespo
 
 /* ---- commands ---- */
 
-static int parse_cmd_opts(struct globals *g, int argc, char **argv, const char *cmd, bool *local)
+int ha_cli_opts(struct globals *g, int argc, char **argv, const char *cmd, bool *local,
+                const char **reason, bool positional)
 {
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"local", no_argument, NULL, 'l'},
+	    {"reason", required_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -169,6 +171,11 @@ static int parse_cmd_opts(struct globals *g, int argc, char **argv, const char *
 				goto bad;
 			*local = true;
 			break;
+		case 'r':
+			if (reason == NULL)
+				goto bad;
+			*reason = optarg;
+			break;
 		case 'h':
 			ha_cli_help(cmd);
 			exit(0);
@@ -176,7 +183,7 @@ static int parse_cmd_opts(struct globals *g, int argc, char **argv, const char *
 			goto bad;
 		}
 	}
-	if (optind == argc)
+	if (positional || optind == argc)
 		return 0;
 bad:
 	fprintf(stderr, "haadm %s: bad arguments; see 'haadm help %s'\n", cmd, cmd);
@@ -186,7 +193,7 @@ bad:
 static int cmd_status(struct globals *g, int argc, char **argv)
 {
 	bool local = false;
-	int rc = parse_cmd_opts(g, argc, argv, "status", &local);
+	int rc = ha_cli_opts(g, argc, argv, "status", &local, NULL, false);
 	if (rc != 0)
 		return rc;
 	Haagent__StatusResponse *s;
@@ -206,7 +213,7 @@ static int cmd_status(struct globals *g, int argc, char **argv)
 
 static int cmd_events(struct globals *g, int argc, char **argv)
 {
-	int rc = parse_cmd_opts(g, argc, argv, "events", NULL);
+	int rc = ha_cli_opts(g, argc, argv, "events", NULL, NULL, false);
 	if (rc != 0)
 		return rc;
 	struct target t[MAX_TARGETS];
@@ -244,7 +251,7 @@ static int cmd_events(struct globals *g, int argc, char **argv)
 
 static int cmd_version(struct globals *g, int argc, char **argv)
 {
-	int rc = parse_cmd_opts(g, argc, argv, "version", NULL);
+	int rc = ha_cli_opts(g, argc, argv, "version", NULL, NULL, false);
 	if (rc != 0)
 		return rc;
 	if (g->json)

@@ -31,6 +31,12 @@ int ha_cli_targets(const struct globals *g, struct target *t, unsigned *n, struc
 int ha_cli_status(const struct globals *g, bool local_only, Haagent__StatusResponse **out,
                   struct ha_err *e);
 
+/* The options every simple command takes: --json, --help, and --local or --reason TEXT where
+ * the caller gives somewhere to put them. With positional, arguments are left in
+ * argv[optind..]; without, any is an error. Returns 0 or HA_EUSAGE (message printed). */
+int ha_cli_opts(struct globals *g, int argc, char **argv, const char *cmd, bool *local,
+                const char **reason, bool positional);
+
 /* Prints `usage: haadm USAGE` and the help of a command (for --help). */
 void ha_cli_help(const char *command);
 
