@@ -60,18 +60,26 @@ static size_t aad_of(const char *name, uint64_t index, char *aad, size_t size)
 	return k < 0 ? 0 : (size_t)k < size ? (size_t)k : size - 1;
 }
 
-int ha_chunk_seal(const uint8_t key[HA_KEY_LEN], const char *name, uint64_t index, int level,
-                  const uint8_t *plain, size_t n, uint8_t *out, size_t *out_len, struct ha_err *e)
+struct ha_chunk_ctx *ha_chunk_ctx_new(void)
+{
+	return (struct ha_chunk_ctx *)ZSTD_createCCtx();
+}
+
+void ha_chunk_ctx_free(struct ha_chunk_ctx *c)
+{
+	ZSTD_freeCCtx((ZSTD_CCtx *)c);
+}
+
+int ha_chunk_seal(struct ha_chunk_ctx *ctx, const uint8_t key[HA_KEY_LEN], const char *name,
+                  uint64_t index, int level, const uint8_t *plain, size_t n, uint8_t *out,
+                  size_t *out_len, struct ha_err *e)
 {
 	if (n > HA_CHUNK_MAX)
 		return ha_err_set(e, HA_EINVAL, "chunk of %zu bytes is too large", n);
 	size_t cap = ZSTD_compressBound(n);
 	/* compress straight into the ciphertext area, then encrypt in place */
-	/* one compression context per thread, reused: no allocation per chunk */
-	static _Thread_local ZSTD_CCtx *cctx;
-	if (cctx == NULL && (cctx = ZSTD_createCCtx()) == NULL)
-		return ha_err_set(e, HA_ENOMEM, "out of memory");
-	size_t z = ZSTD_compressCCtx(cctx, out + 8, cap, plain, n, level);
+	size_t z = ctx ? ZSTD_compressCCtx((ZSTD_CCtx *)ctx, out + 8, cap, plain, n, level)
+	               : ZSTD_compress(out + 8, cap, plain, n, level);
 	if (ZSTD_isError(z))
 		return ha_err_set(e, HA_EINTERNAL, "zstd: %s", ZSTD_getErrorName(z));
 	memcpy(out, "HAC1", 4);

@@ -25,10 +25,16 @@
 /* Upper bound of a sealed chunk of n plain bytes. */
 size_t ha_chunk_bound(size_t n);
 
+/* A compression context for one thread, reused across chunks (NULL: one is made per call). */
+struct ha_chunk_ctx;
+struct ha_chunk_ctx *ha_chunk_ctx_new(void);
+void ha_chunk_ctx_free(struct ha_chunk_ctx *c);
+
 /* Seals plain[n] (n <= HA_CHUNK_MAX) into out (capacity ha_chunk_bound(n)); *out_len set.
  * level: zstd level (1 fast .. 19). */
-int ha_chunk_seal(const uint8_t key[HA_KEY_LEN], const char *name, uint64_t index, int level,
-                  const uint8_t *plain, size_t n, uint8_t *out, size_t *out_len, struct ha_err *e);
+int ha_chunk_seal(struct ha_chunk_ctx *ctx, const uint8_t key[HA_KEY_LEN], const char *name,
+                  uint64_t index, int level, const uint8_t *plain, size_t n, uint8_t *out,
+                  size_t *out_len, struct ha_err *e);
 
 /* Opens a sealed chunk into plain (capacity HA_CHUNK_MAX); *plain_len set. Fails (HA_EPROTO)
  * on a malformed chunk, a wrong key, a chunk from another position or backup, any bit flipped. */

@@ -110,6 +110,7 @@ static void fail_locked(struct seal_ctx *c, const char *msg)
 static void *seal_worker(void *arg)
 {
 	struct seal_ctx *c = arg;
+	struct ha_chunk_ctx *zc = ha_chunk_ctx_new(); /* NULL: one per chunk, slower */
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		struct slot *s = NULL;
@@ -129,8 +130,8 @@ static void *seal_worker(void *arg)
 		s->state = SLOT_SEALING;
 		pthread_mutex_unlock(&c->mu);
 		struct ha_err e = {0};
-		s->rc = ha_chunk_seal(c->key, c->name, s->index, c->level, s->plain, s->plain_len,
-		                      s->sealed, &s->sealed_len, &e);
+		s->rc = ha_chunk_seal(zc, c->key, c->name, s->index, c->level, s->plain,
+		                      s->plain_len, s->sealed, &s->sealed_len, &e);
 		if (s->rc == 0)
 			ha_sha256_hex(s->sealed, s->sealed_len, s->sha);
 		if (s->rc)
@@ -140,6 +141,7 @@ static void *seal_worker(void *arg)
 		pthread_cond_broadcast(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
+	ha_chunk_ctx_free(zc);
 	return NULL;
 }
 

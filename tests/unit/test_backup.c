@@ -25,7 +25,7 @@ static void chunks(void **state)
 		plain[i] = (uint8_t)(i % 251 < 100 ? 'a' : i % 7);
 	size_t slen, olen;
 	struct ha_err e = {0};
-	assert_int_equal(ha_chunk_seal(key, "b1", 5, 1, plain, n, sealed, &slen, &e), 0);
+	assert_int_equal(ha_chunk_seal(NULL, key, "b1", 5, 1, plain, n, sealed, &slen, &e), 0);
 	assert_true(slen < n); /* compressible data is compressed */
 	assert_int_equal(ha_chunk_open(key, "b1", 5, sealed, slen, out, &olen, &e), 0);
 	assert_int_equal(olen, n);
@@ -46,7 +46,7 @@ static void chunks(void **state)
 	sealed[4] = 0xff;
 	assert_int_equal(ha_chunk_open(key, "b1", 5, sealed, slen, out, &olen, &e), HA_EPROTO);
 	/* empty chunk */
-	assert_int_equal(ha_chunk_seal(key, "b1", 0, 1, plain, 0, sealed, &slen, &e), 0);
+	assert_int_equal(ha_chunk_seal(NULL, key, "b1", 0, 1, plain, 0, sealed, &slen, &e), 0);
 	assert_int_equal(ha_chunk_open(key, "b1", 0, sealed, slen, out, &olen, &e), 0);
 	assert_int_equal(olen, 0);
 	free(plain);
