@@ -80,10 +80,16 @@ kill -TERM "$(cat "$work/sb/node$leader/agent.pid")"; sleep 3
 sleep 1
 bad=0
 for f in "$work"/vg.*.log; do
+	# a child the agent forked to exec something else (mariadb-backup, a hook) leaves a log
+	# with no summary; its parent is one of the agents under valgrind
+	parent=$(sed -n 's/^==[0-9]*== Parent PID: \([0-9]*\)$/\1/p' "$f")
+	if ! grep -q "ERROR SUMMARY" "$f" && [ -n "$parent" ] && [ -e "$work/vg.$parent.log" ]; then
+		continue
+	fi
 	if ! grep -q "ERROR SUMMARY: 0 errors" "$f"; then
 		bad=1
 		echo "== $f"; grep -A20 "^==[0-9]*== [A-Z]" "$f" | head -60
 	fi
 done
-n=$(ls "$work"/vg.*.log | wc -l)
+n=$(grep -l "ERROR SUMMARY" "$work"/vg.*.log | wc -l)
 if [ "$bad" = 0 ]; then echo "valgrind: $n agent runs, 0 errors, 0 leaks"; else exit 1; fi
