@@ -18,6 +18,10 @@
 static void end(struct ha_agent *a, const struct ha_backup_rec *job, enum ha_backup_state state,
                 const char *detail, const struct ha_backup_rec *res)
 {
+	/* the catalog keeps 255 characters of detail: longer would be refused by the FSM */
+	char shortened[256];
+	snprintf(shortened, sizeof(shortened), "%s", detail ? detail : "");
+	detail = shortened;
 	uint8_t *buf;
 	size_t len;
 	ha_info("backup-end", "id=%llu state=%s detail=\"%s\"", (unsigned long long)job->id,
@@ -100,10 +104,12 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 	snprintf(out->name, sizeof(out->name), "%06llu-%s-%s", (unsigned long long)out->id, type,
 	         stamp);
 	snprintf(out->node, sizeof(out->node), "%s", m ? m->name : "?");
+	char detail[256]; /* what the catalog keeps */
+	snprintf(detail, sizeof(detail), "%s", why);
 	struct ha_bk_begin b = {.expected_id = out->id,
 	                        .name = out->name,
 	                        .type = type,
-	                        .detail = why,
+	                        .detail = detail,
 	                        .parent = (uint64_t)parent,
 	                        .node = id_node,
 	                        .unix_ms = ha_unix_ms()};
@@ -210,7 +216,9 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 		res.bytes_in = r->bytes_in;
 		res.bytes_stored = r->bytes_stored;
 		res.chunks = r->chunks;
-		end(a, job, HA_BK_DONE, job->detail, &res);
+		char detail[512];
+		snprintf(detail, sizeof(detail), "%s; %s", job->detail, r->detail ? r->detail : "");
+		end(a, job, HA_BK_DONE, detail, &res);
 		return;
 	}
 	if (r && r->state == 3) {

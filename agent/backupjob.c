@@ -22,6 +22,7 @@ struct ha_bkrun {
 	bool busy; /* loop side: a thread runs */
 	atomic_int cancel;
 	atomic_int child;
+	atomic_int hold;
 	pthread_mutex_t mu;
 	bool finished; /* under mu */
 	int rc;        /* under mu */
@@ -109,9 +110,15 @@ static void on_done(uv_async_t *h)
 	struct ha_manifest *m = &b->m;
 	if (b->rc == 0) {
 		b->state = 2;
-		snprintf(b->detail, sizeof(b->detail), "%llu bytes read, %llu stored in %zu chunks",
+		snprintf(b->detail, sizeof(b->detail),
+		         "%llu bytes read, %llu stored in %zu chunks%s",
 		         (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_stored,
-		         m->n_chunks);
+		         m->n_chunks, b->spec.held_ms ? "" : "");
+		if (b->spec.held_ms)
+			snprintf(b->detail + strlen(b->detail),
+			         sizeof(b->detail) - strlen(b->detail),
+			         "; paused %.1f s while the replica lagged",
+			         (double)b->spec.held_ms / 1000.0);
 		b->res.started_ms = m->started_ms;
 		b->res.finished_ms = m->finished_ms;
 		b->res.from_lsn = m->from_lsn;
@@ -167,6 +174,16 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	struct ha_bkrun *b = a->bk;
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
+	if (b->busy && !b->sweeping) {
+		/* a lagging source: hold the stream (bounded, see pipeline.h) */
+		unsigned limit = a->cfg.backup_lag_pause_ms;
+		bool lag = limit && s->db == HA_DB_UP && s->lag_seconds >= 0 &&
+		           (uint64_t)s->lag_seconds * 1000 > limit;
+		if (lag != (atomic_load(&b->hold) != 0))
+			ha_info(lag ? "backup-hold" : "backup-resume", "id=%llu lag_seconds=%lld",
+			        (unsigned long long)b->id, (long long)s->lag_seconds);
+		atomic_store(&b->hold, lag);
+	}
 	if (b->busy) {
 		if (!b->sweeping && (job == NULL || job->id != b->id)) {
 			if (!atomic_load(&b->cancel))
@@ -247,6 +264,9 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	sp->password = b->password;
 	sp->incremental_lsn = parent ? parent->to_lsn : 0;
 	sp->throttle = a->cfg.backup_throttle;
+	sp->hold = &b->hold;
+	sp->hold_max_ms = a->cfg.backup_lag_pause_max_ms;
+	atomic_store(&b->hold, 0);
 	sp->level = (int)a->cfg.backup_compress_level;
 	sp->chunk_bytes = a->cfg.backup_chunk_kb * 1024;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -111,6 +111,11 @@ static const struct key keys[] = {
     C_UINT("backup", "throttle", backup_throttle, 0, 100000, "0",
            "limit mariadb-backup to this many 1 MiB I/O operations per second (its --throttle; "
            "0: no limit), to spare a replica that also serves reads"),
+    C_UINT("backup", "lag_pause_ms", backup_lag_pause_ms, 0, 86400000, "30000",
+           "while the backed-up replica lags more than this, the backup stops reading "
+           "(mariadb-backup waits) so the replica can catch up; 0: never"),
+    C_UINT("backup", "lag_pause_max_ms", backup_lag_pause_max_ms, 0, 3600000, "60000",
+           "at most this long in total per backup (mariadb-backup's redo copy waits too)"),
     C_BOOL("backup", "allow_primary", backup_allow_primary, "no",
            "back up the primary when no replica is fit (last resort)"),
     C_STR("backup", "schedule_full", backup_schedule_full, "",

@@ -74,6 +74,7 @@ struct ha_config {
 	unsigned backup_max_lag_ms;
 	unsigned backup_allow_primary;
 	unsigned backup_throttle;
+	unsigned backup_lag_pause_ms, backup_lag_pause_max_ms;
 	char backup_schedule_full[64], backup_schedule_differential[64],
 	    backup_schedule_incremental[64];
 	unsigned backup_keep_full, backup_keep_days;

@@ -249,6 +249,13 @@ static int seal_stream(int fd, struct ha_backup_spec *sp, const uint8_t key[HA_K
 		pthread_mutex_unlock(&c.mu);
 		if (stop || (sp->cancel && atomic_load(sp->cancel)))
 			break;
+		/* the source replica lags: stop reading, so mariadb-backup waits on the pipe and
+		 * its I/O leaves the replica to catch up; bounded, since its redo copy waits too */
+		while (sp->hold && atomic_load(sp->hold) && sp->held_ms < sp->hold_max_ms &&
+		       !(sp->cancel && atomic_load(sp->cancel))) {
+			usleep(50 * 1000);
+			sp->held_ms += 50;
+		}
 		ssize_t k = ha_read_full(fd, s->plain, chunk);
 		pthread_mutex_lock(&c.mu);
 		if (k < 0)

@@ -32,7 +32,10 @@ struct ha_backup_spec {
 	const char *user, *password;
 	uint64_t incremental_lsn; /* 0: full */
 	unsigned throttle;        /* mariadb-backup --throttle (0: none) */
-	int level;                /* zstd level */
+	atomic_int *hold;         /* nonzero: stop reading the stream for now (source lagging) */
+	unsigned hold_max_ms; /* at most this long in total (mariadb-backup's redo copy waits) */
+	uint64_t held_ms;     /* out: how long it was held */
+	int level;            /* zstd level */
 	unsigned chunk_bytes;
 	unsigned workers;
 	atomic_int *cancel;    /* nonzero: stop (the child is killed) */

@@ -300,6 +300,38 @@ class BackupTest(unittest.TestCase):
                          self.checksums(lambda q: sb.sql(p, q)))
         shutil.rmtree(data + ".replaced", ignore_errors=True)
 
+    def test_6_pauses_while_its_replica_lags(self):
+        """[backup] lag_pause_ms: the stream stops being read while the source replica lags, so
+        mariadb-backup waits and the replica catches up; bounded by lag_pause_max_ms."""
+        sb = self.sb
+        sb.restart_agents_with("[backup]\nthrottle = 5\nlag_pause_ms = 1000\n"
+                               "lag_pause_max_ms = 3000\n")
+        self.addCleanup(sb.restart_agents_with, "")
+        p = self.primary()
+        t = next(n for n in (1, 2, 3) if n != p)
+        sb.sql(t, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=4; START SLAVE")
+        self.addCleanup(sb.sql, t, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE")
+        stop = threading.Event()
+
+        def writes():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                sb.sql(p, f"REPLACE INTO sandbox.bk_b VALUES ({300000 + i % 50}, 'lag')")
+                time.sleep(0.2)
+        w = threading.Thread(target=writes, daemon=True)
+        w.start()
+        try:
+            sb.wait_for(lambda: (sb.node(sb.status(), f"node{t}")["lag_seconds"] or 0) >= 2, 20,
+                        what=f"node{t} lagging")
+            b = self.run_backup("--node", f"node{t}")
+        finally:
+            stop.set()
+            w.join(10)
+        self.assertEqual(b["node"], f"node{t}")
+        self.assertIn("paused", b["detail"])
+        self.assertIn("while the replica lagged", b["detail"])
+
 
 if __name__ == "__main__":
     unittest.main()
