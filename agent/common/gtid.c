@@ -1,6 +1,7 @@
 #include "gtid.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -104,7 +105,8 @@ int ha_gtid_contains(const struct ha_gtid_pos *outer, const struct ha_gtid_pos *
 		if (inner->g[i].seq == 0)
 			continue;
 		const struct ha_gtid *o = find(outer, inner->g[i].domain);
-		if (o == NULL || o->seq < inner->g[i].seq)
+		if (o == NULL || o->seq < inner->g[i].seq ||
+		    (o->seq == inner->g[i].seq && o->server != inner->g[i].server))
 			return 0;
 	}
 	return 1;
@@ -145,9 +147,10 @@ size_t ha_gtid_missing_from(const struct ha_gtid_pos *a, const struct ha_gtid_po
 	for (size_t i = 0; i < a->n; i++) {
 		const struct ha_gtid *o = find(b, a->g[i].domain);
 		uint64_t have = o ? o->seq : 0;
-		if (a->g[i].seq > have) {
+		bool other = o && o->seq == a->g[i].seq && o->server != a->g[i].server;
+		if (a->g[i].seq > have || other) {
 			if (from)
-				from[missing->n] = have + 1;
+				from[missing->n] = other ? have : have + 1;
 			missing->g[missing->n++] = a->g[i];
 		}
 	}
@@ -160,10 +163,41 @@ uint64_t ha_gtid_count_missing(const struct ha_gtid_pos *a, const struct ha_gtid
 	for (size_t i = 0; i < a->n; i++) {
 		const struct ha_gtid *o = find(b, a->g[i].domain);
 		uint64_t have = o ? o->seq : 0;
-		if (a->g[i].seq > have) {
-			uint64_t d = a->g[i].seq - have;
-			total = (total > UINT64_MAX - d) ? UINT64_MAX : total + d;
-		}
+		uint64_t d = a->g[i].seq > have ? a->g[i].seq - have
+		             : o && o->seq == a->g[i].seq && o->server != a->g[i].server ? 1
+		                                                                         : 0;
+		total = (total > UINT64_MAX - d) ? UINT64_MAX : total + d;
 	}
 	return total;
+}
+
+int ha_gtid_state_held(const char *state, uint32_t server, uint32_t except,
+                       const struct ha_gtid_pos *pos, char *missing, size_t size)
+{
+	if (missing && size)
+		missing[0] = '\0';
+	for (const char *p = state ? state : ""; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char one[80];
+		if (len >= sizeof(one))
+			return HA_EINVAL;
+		memcpy(one, p, len);
+		one[len] = '\0';
+		struct ha_gtid_pos e;
+		if (ha_gtid_parse(one, &e, NULL) != 0 || e.n > 1)
+			return HA_EINVAL;
+		p += len + (comma ? 1 : 0);
+		if (e.n == 0)
+			continue;
+		const struct ha_gtid *g = &e.g[0];
+		bool mine = server ? g->server == server : g->server != except;
+		if (mine && !ha_gtid_contains(pos, &e)) {
+			if (missing && size)
+				snprintf(missing, size, "%u-%u-%llu", g->domain, g->server,
+				         (unsigned long long)g->seq);
+			return 0;
+		}
+	}
+	return 1;
 }

@@ -2,8 +2,11 @@
  * per replication domain (the form of @@gtid_current_pos, @@gtid_slave_pos, @@gtid_binlog_pos).
  *
  * Comparison follows MariaDB's strict-mode model: within a domain, sequence numbers are totally
- * ordered, so position A contains position B when, for every domain of B, A has that domain with a
- * sequence number at least B's. The server id does not take part in ordering.
+ * ordered and each is used once, so position A contains position B when, for every domain of B,
+ * A has that domain with a sequence number above B's, or the same GTID. The server id does not
+ * take part in ordering, but the same sequence number from two servers is two different
+ * transactions: neither position contains the other (an old primary's last write and the new
+ * primary's first one, say).
  *
  * Pure functions, any thread. Parsing treats its input as hostile. */
 #ifndef HA_GTID_H
@@ -53,6 +56,15 @@ const char *ha_gtid_cmp_name(enum ha_gtid_cmp c);
  * Returns the number of domains in which a has transactions b lacks. */
 size_t ha_gtid_missing_from(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b,
                             struct ha_gtid_pos *missing, uint64_t from[HA_GTID_MAX_DOMAINS]);
+
+/* Whether position pos holds, in each domain, the last transaction that server `server` logged
+ * according to the binary log state `state` (the form of @@gtid_binlog_state: one
+ * "domain-server-seq" per domain and server; a server's own transactions are what a MariaDB
+ * replica skips when they come back to it, so a server restored at pos must already have
+ * them). server 0: every server but `except`. Returns 1, or 0 with the first entry pos lacks
+ * in missing, or HA_EINVAL on a malformed state. */
+int ha_gtid_state_held(const char *state, uint32_t server, uint32_t except,
+                       const struct ha_gtid_pos *pos, char *missing, size_t size);
 
 /* Total number of transactions of a that b lacks (saturating). */
 uint64_t ha_gtid_count_missing(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b);

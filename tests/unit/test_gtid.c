@@ -104,6 +104,20 @@ static void containment(void **state)
 	/* a domain only one side has */
 	struct ha_gtid_pos z = P("0-1-100,5-9-1");
 	assert_int_equal(ha_gtid_compare(&z, &a0), HA_GTID_AHEAD);
+	/* the same sequence number from two servers: two transactions, diverged (an old primary's
+	 * last write against the new primary's first) */
+	struct ha_gtid_pos o9 = P("0-1-9"), n9 = P("0-2-9"), n10 = P("0-2-10");
+	assert_false(ha_gtid_contains(&n9, &o9));
+	assert_false(ha_gtid_contains(&o9, &n9));
+	assert_int_equal(ha_gtid_compare(&o9, &n9), HA_GTID_DIVERGED);
+	assert_true(ha_gtid_contains(&n10, &o9)); /* beyond it: ordered by seq, as before */
+	struct ha_gtid_pos m;
+	uint64_t from[HA_GTID_MAX_DOMAINS];
+	assert_int_equal(ha_gtid_missing_from(&o9, &n9, &m, from), 1);
+	assert_true(from[0] == 9);
+	assert_true(ha_gtid_count_missing(&o9, &n9) == 1);
+	struct ha_gtid_pos o9b = P("0-1-9");
+	assert_true(ha_gtid_count_missing(&o9, &o9b) == 0);
 	assert_string_equal(ha_gtid_cmp_name(HA_GTID_DIVERGED), "diverged");
 }
 
@@ -127,12 +141,44 @@ static void missing_from(void **state)
 	assert_int_equal(ha_gtid_missing_from(&behind, &new_primary, &miss, NULL), 0);
 }
 
+/* A restored server must already hold its own server id's transactions (a replica skips them). */
+static void binlog_state_held(void **state)
+{
+	(void)state;
+	struct ha_gtid_pos pos;
+	char miss[64];
+	/* node 1 was primary up to 0-1-150, then node 2 wrote up to 0-2-160 */
+	const char *st = "0-1-150,0-2-160,1-1-7";
+	assert_int_equal(ha_gtid_parse("0-2-120,1-1-7", &pos, NULL), 0);
+	assert_int_equal(ha_gtid_state_held(st, 1, 0, &pos, miss, sizeof(miss)), 0);
+	assert_string_equal(miss, "0-1-150");
+	assert_int_equal(ha_gtid_state_held(st, 3, 0, &pos, miss, sizeof(miss)),
+	                 1); /* never wrote */
+	assert_int_equal(ha_gtid_parse("0-2-151,1-1-7", &pos, NULL), 0);
+	assert_int_equal(ha_gtid_state_held(st, 1, 0, &pos, miss, sizeof(miss)),
+	                 1);                                             /* seq orders */
+	assert_int_equal(ha_gtid_parse("0-2-150,1-1-7", &pos, NULL), 0); /* another 150th */
+	assert_int_equal(ha_gtid_state_held(st, 1, 0, &pos, miss, sizeof(miss)), 0);
+	assert_int_equal(ha_gtid_parse("0-2-155", &pos, NULL), 0);
+	assert_int_equal(ha_gtid_state_held(st, 1, 0, &pos, miss, sizeof(miss)), 0);
+	assert_string_equal(miss, "1-1-7"); /* domain 1 missing altogether */
+	/* the server unknown: every server but the primary's (2) */
+	assert_int_equal(ha_gtid_parse("0-2-155,1-1-7", &pos, NULL), 0);
+	assert_int_equal(ha_gtid_state_held(st, 0, 2, &pos, miss, sizeof(miss)), 1);
+	assert_int_equal(ha_gtid_parse("0-2-149,1-1-7", &pos, NULL), 0);
+	assert_int_equal(ha_gtid_state_held(st, 0, 2, &pos, miss, sizeof(miss)), 0);
+	assert_int_equal(ha_gtid_state_held("", 1, 0, &pos, miss, sizeof(miss)), 1);
+	assert_int_equal(ha_gtid_state_held(NULL, 1, 0, &pos, NULL, 0), 1);
+	assert_int_equal(ha_gtid_state_held("0-1-x", 1, 0, &pos, miss, sizeof(miss)), HA_EINVAL);
+	assert_int_equal(ha_gtid_state_held("0-1-5 0-1-6", 1, 0, &pos, miss, sizeof(miss)),
+	                 HA_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(parse_single_and_multi),
-	    cmocka_unit_test(parse_rejects_garbage),
-	    cmocka_unit_test(containment),
+	    cmocka_unit_test(binlog_state_held),     cmocka_unit_test(parse_single_and_multi),
+	    cmocka_unit_test(parse_rejects_garbage), cmocka_unit_test(containment),
 	    cmocka_unit_test(missing_from),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
