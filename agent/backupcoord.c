@@ -53,6 +53,11 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 		       (unsigned long long)running->id, running->name);
 	if (ha_fsm_failover_active(st))
 		REFUSE(HA_EREFUSED, "a failover is in progress; retry when it is done");
+	if (!ha_fsm_backup_room(st))
+		REFUSE(HA_EREFUSED,
+		       "the catalog is full: it keeps %d backups; let retention delete old ones "
+		       "(haadm backup policy --keep-full N or --keep-days N)",
+		       HA_FSM_MAX_BACKUPS);
 	if (a->proposing)
 		REFUSE(HA_EBUSY, "the coordinator is committing another decision; retry");
 	long long parent = ha_bk_parent(st, type);

@@ -689,8 +689,14 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 	snap.events = evp;
 	snap.next_event_seq = s->next_event_seq;
 	snap.paused = s->paused;
-	Haagent__BackupRecord bks[HA_FSM_MAX_BACKUPS];
-	Haagent__BackupRecord *bkp[HA_FSM_MAX_BACKUPS];
+	/* the catalog is large: its messages on the heap, not the stack */
+	Haagent__BackupRecord *bks = calloc(s->n_backups ? s->n_backups : 1, sizeof(*bks));
+	Haagent__BackupRecord **bkp = calloc(s->n_backups ? s->n_backups : 1, sizeof(*bkp));
+	if (bks == NULL || bkp == NULL) {
+		free(bks);
+		free(bkp);
+		return HA_ENOMEM;
+	}
 	for (unsigned i = 0; i < s->n_backups; i++) {
 		ha_fsm_backup_to_pb(&s->backups[i], &bks[i]);
 		bkp[i] = &bks[i];
@@ -711,7 +717,10 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 	snap.switchovers_done = s->switchovers_done;
 	snap.aborted = s->aborted;
 	snap.pause_reason = (char *)s->pause_reason;
-	return pack(&snap.base, alloc, out, len);
+	int rc = pack(&snap.base, alloc, out, len);
+	free(bks);
+	free(bkp);
+	return rc;
 }
 
 int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct ha_err *e)
@@ -719,44 +728,50 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 	Haagent__FsmSnapshot *snap = haagent__fsm_snapshot__unpack(NULL, len, buf);
 	if (snap == NULL)
 		return ha_err_set(e, HA_EPROTO, "fsm: snapshot does not decode (%zu bytes)", len);
-	struct ha_fsm_state n;
-	ha_fsm_init(&n);
+	/* the new state is built aside (a bad snapshot changes nothing), on the heap: it is large
+	 */
+	struct ha_fsm_state *np = malloc(sizeof(*np));
+	if (np == NULL) {
+		haagent__fsm_snapshot__free_unpacked(snap, NULL);
+		return ha_err_set(e, HA_ENOMEM, "fsm: out of memory");
+	}
+	ha_fsm_init(np);
 	int rc = 0;
 	if (snap->format != 1) {
 		rc = ha_err_set(e, HA_EPROTO, "fsm: unknown snapshot format %u", snap->format);
 		goto out;
 	}
-	if (copy_str(n.cluster, sizeof(n.cluster), snap->cluster, "cluster name", e) ||
-	    copy_str(n.primary_reason, sizeof(n.primary_reason), snap->primary_reason, "reason",
+	if (copy_str(np->cluster, sizeof(np->cluster), snap->cluster, "cluster name", e) ||
+	    copy_str(np->primary_reason, sizeof(np->primary_reason), snap->primary_reason, "reason",
 	             e)) {
 		rc = HA_EINVAL;
 		goto out;
 	}
 	if (snap->n_members > 0 &&
-	    load_members(snap->members, snap->n_members, n.members, &n.n_members, e)) {
+	    load_members(snap->members, snap->n_members, np->members, &np->n_members, e)) {
 		rc = HA_EINVAL;
 		goto out;
 	}
-	if (snap->primary_id && ha_fsm_member(&n, snap->primary_id) == NULL) {
+	if (snap->primary_id && ha_fsm_member(np, snap->primary_id) == NULL) {
 		rc = ha_err_set(e, HA_EINVAL, "fsm: snapshot primary %u is not a member",
 		                snap->primary_id);
 		goto out;
 	}
-	n.primary_id = snap->primary_id;
-	n.epoch = snap->epoch;
-	n.applied_commands = snap->applied_commands;
-	if (failover_from_pb(snap->failover, &n.failover, e)) {
+	np->primary_id = snap->primary_id;
+	np->epoch = snap->epoch;
+	np->applied_commands = snap->applied_commands;
+	if (failover_from_pb(snap->failover, &np->failover, e)) {
 		rc = HA_EINVAL;
 		goto out;
 	}
-	n.next_failover_id = snap->next_failover_id;
+	np->next_failover_id = snap->next_failover_id;
 	if (snap->n_events > HA_FSM_MAX_EVENTS) {
 		rc = ha_err_set(e, HA_EINVAL, "fsm: snapshot has %zu events", snap->n_events);
 		goto out;
 	}
 	for (size_t i = 0; i < snap->n_events; i++) {
 		const Haagent__Event *ev = snap->events[i];
-		struct ha_event *o = &n.events[i];
+		struct ha_event *o = &np->events[i];
 		o->seq = ev->seq;
 		o->unix_ms = ev->unix_ms;
 		o->epoch = ev->epoch;
@@ -767,34 +782,44 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 			goto out;
 		}
 	}
-	n.n_events = (unsigned)snap->n_events;
-	n.next_event_seq = snap->next_event_seq;
-	n.paused = snap->paused;
+	np->n_events = (unsigned)snap->n_events;
+	np->next_event_seq = snap->next_event_seq;
+	np->paused = snap->paused;
 	if (snap->n_backups > HA_FSM_MAX_BACKUPS) {
 		rc = ha_err_set(e, HA_EINVAL, "fsm: snapshot has %zu backups", snap->n_backups);
 		goto out;
 	}
-	for (size_t i = 0; i < snap->n_backups; i++)
-		if (backup_from_pb(snap->backups[i], &n.backups[i], e)) {
+	for (size_t i = 0; i < snap->n_backups; i++) {
+		if (backup_from_pb(snap->backups[i], &np->backups[i], e)) {
 			rc = HA_EINVAL;
 			goto out;
 		}
-	n.n_backups = (unsigned)snap->n_backups;
-	n.next_backup_id = snap->next_backup_id;
-	if (snap->backup_policy && policy_from_pb(snap->backup_policy, &n.backup_policy, e)) {
+		if (i > 0 && np->backups[i].id <= np->backups[i - 1].id) {
+			rc = ha_err_set(e, HA_EINVAL, "fsm: snapshot backups out of order");
+			goto out;
+		}
+	}
+	if (snap->n_backups && np->backups[snap->n_backups - 1].id > snap->next_backup_id) {
+		rc = ha_err_set(e, HA_EINVAL, "fsm: snapshot backup id beyond next_backup_id");
+		goto out;
+	}
+	np->n_backups = (unsigned)snap->n_backups;
+	np->next_backup_id = snap->next_backup_id;
+	if (snap->backup_policy && policy_from_pb(snap->backup_policy, &np->backup_policy, e)) {
 		rc = HA_EINVAL;
 		goto out;
 	}
-	n.failovers_done = snap->failovers_done;
-	n.switchovers_done = snap->switchovers_done;
-	n.aborted = snap->aborted;
-	if (copy_opt(n.pause_reason, sizeof(n.pause_reason), snap->pause_reason, "pause reason",
+	np->failovers_done = snap->failovers_done;
+	np->switchovers_done = snap->switchovers_done;
+	np->aborted = snap->aborted;
+	if (copy_opt(np->pause_reason, sizeof(np->pause_reason), snap->pause_reason, "pause reason",
 	             e)) {
 		rc = HA_EINVAL;
 		goto out;
 	}
-	*s = n;
+	*s = *np;
 out:
+	free(np);
 	haagent__fsm_snapshot__free_unpacked(snap, NULL);
 	return rc;
 }
@@ -818,12 +843,19 @@ const char *ha_backup_state_name(enum ha_backup_state st)
 	return "?";
 }
 
+/* The catalog is in ascending id order (appended in order, evicted in place, checked on
+ * restore): a binary search. */
 const struct ha_backup_rec *ha_fsm_backup(const struct ha_fsm_state *s, uint64_t id)
 {
-	for (unsigned i = 0; i < s->n_backups; i++)
-		if (s->backups[i].id == id)
-			return &s->backups[i];
-	return NULL;
+	unsigned lo = 0, hi = s->n_backups;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		if (s->backups[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->n_backups && s->backups[lo].id == id ? &s->backups[lo] : NULL;
 }
 
 const struct ha_backup_rec *ha_fsm_backup_running(const struct ha_fsm_state *s)
@@ -834,22 +866,44 @@ const struct ha_backup_rec *ha_fsm_backup_running(const struct ha_fsm_state *s)
 	return NULL;
 }
 
-/* Makes room for one more record: drops the oldest that nothing needs (failed, abandoned,
- * deleted). Returns false when every slot holds a backup that exists. */
+/* The oldest record nothing needs (failed, abandoned, or deleted and no recorded backup's
+ * parent, so that retention can still find what a deleted full backup anchored), or -1. */
+static int evictable(const struct ha_fsm_state *s)
+{
+	for (unsigned i = 0; i < s->n_backups; i++) {
+		enum ha_backup_state st = s->backups[i].state;
+		if (st == HA_BK_FAILED || st == HA_BK_ABANDONED)
+			return (int)i;
+		if (st != HA_BK_DELETED)
+			continue;
+		bool parent = false;
+		for (unsigned k = i + 1; k < s->n_backups && !parent; k++)
+			parent = s->backups[k].parent == s->backups[i].id &&
+			         s->backups[k].state != HA_BK_DELETED;
+		if (!parent)
+			return (int)i;
+	}
+	return -1;
+}
+
+bool ha_fsm_backup_room(const struct ha_fsm_state *s)
+{
+	return s->n_backups < HA_FSM_MAX_BACKUPS || evictable(s) >= 0;
+}
+
+/* Makes room for one more record by dropping the oldest that nothing needs. Returns false
+ * when every slot holds a backup that exists or is needed. */
 static bool backup_room(struct ha_fsm_state *s)
 {
 	if (s->n_backups < HA_FSM_MAX_BACKUPS)
 		return true;
-	for (unsigned i = 0; i < s->n_backups; i++) {
-		enum ha_backup_state st = s->backups[i].state;
-		if (st == HA_BK_FAILED || st == HA_BK_ABANDONED || st == HA_BK_DELETED) {
-			memmove(&s->backups[i], &s->backups[i + 1],
-			        sizeof(s->backups[0]) * (s->n_backups - i - 1));
-			s->n_backups--;
-			return true;
-		}
-	}
-	return false;
+	int i = evictable(s);
+	if (i < 0)
+		return false;
+	memmove(&s->backups[i], &s->backups[i + 1],
+	        sizeof(s->backups[0]) * (s->n_backups - (unsigned)i - 1));
+	s->n_backups--;
+	return true;
 }
 
 static bool valid_type(const char *t)

@@ -69,7 +69,7 @@ struct ha_failover {
 	char fenced_gtid[HA_FSM_GTID_MAX]; /* the old primary's final position */
 };
 
-#define HA_FSM_MAX_BACKUPS 64
+#define HA_FSM_MAX_BACKUPS 512 /* the catalog: every record fits one 1 MiB RPC frame */
 
 enum ha_backup_state {
 	HA_BK_RUNNING = 1,
@@ -135,6 +135,9 @@ struct ha_fsm_state {
 };
 
 const struct ha_backup_rec *ha_fsm_backup(const struct ha_fsm_state *s, uint64_t id);
+/* Whether the catalog can take one more record (it is full only of backups that exist or
+ * that an existing one builds on). */
+bool ha_fsm_backup_room(const struct ha_fsm_state *s);
 /* The running backup job, or NULL. */
 const struct ha_backup_rec *ha_fsm_backup_running(const struct ha_fsm_state *s);
 const char *ha_backup_state_name(enum ha_backup_state st);

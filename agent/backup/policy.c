@@ -103,21 +103,21 @@ int ha_bk_chain(const struct ha_fsm_state *st, uint64_t id, uint64_t *chain, int
 
 /* ---- retention ---- */
 
-static const struct ha_backup_rec *root_of(const struct ha_fsm_state *st,
-                                           const struct ha_backup_rec *r)
-{
-	for (int hops = 0; r && strcmp(r->type, "full") != 0 && hops < HA_FSM_MAX_BACKUPS; hops++)
-		r = ha_fsm_backup(st, r->parent);
-	return r && !strcmp(r->type, "full") ? r : NULL;
-}
-
 int ha_bk_expired(const struct ha_fsm_state *st, unsigned keep_full, unsigned keep_days,
                   uint64_t now_ms, uint64_t *out, int max)
 {
 	if (keep_full == 0 && keep_days == 0)
 		return 0;
-	uint64_t keep[HA_FSM_MAX_BACKUPS];
-	int n_keep = 0;
+	/* The full backup each record's chain starts from, in one pass: a parent always comes
+	 * before its children (ids ascend). 0: none (its full backup is no longer recorded). */
+	uint64_t root[HA_FSM_MAX_BACKUPS];
+	bool keep_root[HA_FSM_MAX_BACKUPS];
+	for (unsigned i = 0; i < st->n_backups; i++) {
+		const struct ha_backup_rec *r = &st->backups[i];
+		const struct ha_backup_rec *p = r->parent ? ha_fsm_backup(st, r->parent) : NULL;
+		root[i] = !strcmp(r->type, "full") ? r->id : p && p < r ? root[p - st->backups] : 0;
+		keep_root[i] = false;
+	}
 	unsigned seen = 0;
 	for (unsigned i = st->n_backups; i-- > 0;) {
 		const struct ha_backup_rec *r = &st->backups[i];
@@ -126,20 +126,16 @@ int ha_bk_expired(const struct ha_fsm_state *st, unsigned keep_full, unsigned ke
 		seen++;
 		bool recent =
 		    keep_days && r->finished_ms + (uint64_t)keep_days * 86400000ULL >= now_ms;
-		if (seen == 1 || (keep_full && seen <= keep_full) || recent)
-			keep[n_keep++] = r->id;
+		keep_root[i] = seen == 1 || (keep_full && seen <= keep_full) || recent;
 	}
 	int n = 0;
 	for (unsigned i = 0; i < st->n_backups && n < max; i++) {
 		const struct ha_backup_rec *r = &st->backups[i];
-		if (r->state != HA_BK_DONE)
-			continue;
-		const struct ha_backup_rec *root = root_of(st, r);
-		bool kept = false;
-		for (int k = 0; root && k < n_keep; k++)
-			kept = kept || keep[k] == root->id;
-		/* a backup whose full backup is gone is useless, but only deleted along with it */
-		if (!kept && root)
+		if (r->state != HA_BK_DONE || root[i] == 0)
+			continue; /* a backup whose full backup is gone is useless, but only deleted
+			             along with it */
+		const struct ha_backup_rec *full = ha_fsm_backup(st, root[i]);
+		if (!keep_root[full - st->backups])
 			out[n++] = r->id;
 	}
 	return n;

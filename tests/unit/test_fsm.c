@@ -502,6 +502,55 @@ static void backup_catalog(void **state)
 	assert_int_equal(r.n_backups, HA_FSM_MAX_BACKUPS);
 }
 
+/* A catalog full of backups that exist takes no more (and says so through room); a deleted
+ * full backup is evicted only once nothing recorded builds on it. */
+static void backup_catalog_full(void **state)
+{
+	(void)state;
+	static struct ha_fsm_state s;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	uint64_t id = 1;
+	assert_int_equal(bk_begin(&s, id, "full", 0), HA_FSM_APPLIED);
+	assert_int_equal(bk_end(&s, id, HA_BK_DONE), HA_FSM_APPLIED);
+	for (id = 2; id <= HA_FSM_MAX_BACKUPS; id++) {
+		assert_int_equal(bk_begin(&s, id, "incremental", id - 1), HA_FSM_APPLIED);
+		assert_int_equal(bk_end(&s, id, HA_BK_DONE), HA_FSM_APPLIED);
+	}
+	assert_int_equal(s.n_backups, HA_FSM_MAX_BACKUPS);
+	assert_false(ha_fsm_backup_room(&s));
+	assert_int_equal(bk_begin(&s, id, "full", 0), HA_FSM_NOOP);
+	/* the full backup deleted, its first incremental still there: not evictable */
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_backup_deleted(1, 9, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_false(ha_fsm_backup_room(&s));
+	/* its child deleted too: both can go, the oldest first */
+	assert_int_equal(ha_fsm_cmd_backup_deleted(2, 9, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_true(ha_fsm_backup_room(&s));
+	assert_int_equal(bk_begin(&s, id, "full", 0), HA_FSM_APPLIED);
+	assert_null(ha_fsm_backup(&s, 1));
+	assert_non_null(ha_fsm_backup(&s, 2));
+	assert_non_null(ha_fsm_backup(&s, id));
+	assert_null(ha_fsm_backup(&s, id + 1));
+	/* lookups by id across the whole catalog */
+	for (uint64_t k = 2; k <= id; k++)
+		assert_int_equal(ha_fsm_backup(&s, k)->id, k);
+	/* a snapshot whose catalog is out of order is refused */
+	struct ha_backup_rec tmp = s.backups[3];
+	s.backups[3] = s.backups[4];
+	s.backups[4] = tmp;
+	assert_int_equal(ha_fsm_snapshot(&s, NULL, &buf, &len), 0);
+	static struct ha_fsm_state r;
+	ha_fsm_init(&r);
+	struct ha_err e = {0};
+	assert_int_equal(ha_fsm_restore(&r, buf, len, &e), HA_EINVAL);
+	assert_non_null(strstr(e.msg, "out of order"));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,7 +558,7 @@ int main(void)
 	    cmocka_unit_test(snapshot_round_trip), cmocka_unit_test(hostile_input),
 	    cmocka_unit_test(failover_lifecycle),  cmocka_unit_test(diverged_and_events),
 	    cmocka_unit_test(planned_switchover),  cmocka_unit_test(maintenance_and_pause),
-	    cmocka_unit_test(backup_catalog),
+	    cmocka_unit_test(backup_catalog),      cmocka_unit_test(backup_catalog_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
