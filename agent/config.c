@@ -492,6 +492,14 @@ void ha_config_print_reference(void)
 			printf("\n[%s]\n", strcmp(k->section, "node") ? k->section : "node NAME");
 			last = k->section;
 		}
-		printf("  %-22s %-10s %s\n", k->name, k->def ? k->def : "(required)", k->doc);
+		/* a default that is empty or has spaces is quoted: one word per column */
+		char def[PATH_MAX + 2];
+		if (k->def == NULL)
+			snprintf(def, sizeof(def), "(required)");
+		else if (!k->def[0] || strchr(k->def, ' '))
+			snprintf(def, sizeof(def), "\"%s\"", k->def);
+		else
+			snprintf(def, sizeof(def), "%s", k->def);
+		printf("  %-22s %-10s %s\n", k->name, def, k->doc);
 	}
 }

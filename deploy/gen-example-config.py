@@ -3,6 +3,7 @@
 documentation declared once in agent/config.c), so the example lists every key:
     /usr/bin/python3 deploy/gen-example-config.py build/haagentd > deploy/haagent.conf.example
 tests/integration/test_operations.py checks that it is complete."""
+import re
 import subprocess
 import sys
 import textwrap
@@ -27,8 +28,11 @@ for line in text.splitlines():
             break
         out.append(f"\n{line}")
         continue
-    # "  %-22s %-10s %s": key, default (blank when empty), documentation
-    key, default, doc = line[2:24].strip(), line[25:35].strip(), line[36:].strip()
+    # "  KEY DEFAULT DOC": a default that is empty or has spaces is quoted
+    m = re.match(r'^  (\S+) +("[^"]*"|\S+) +(.*)$', line)
+    if not m:
+        sys.exit(f"gen-example-config: cannot read: {line!r}")
+    key, default, doc = m.group(1), m.group(2).strip('"'), m.group(3).strip()
     out += [f"# {x}" for x in textwrap.wrap(doc, 94)]
     if default == "(required)":
         out.append(f"{key} = {REQUIRED[key]}")
