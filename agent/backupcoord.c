@@ -221,8 +221,9 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 		res.bytes_in = r->bytes_in;
 		res.bytes_stored = r->bytes_stored;
 		res.chunks = r->chunks;
+		/* the outcome first: the catalog keeps 255 characters, the choice's scores last */
 		char detail[512];
-		snprintf(detail, sizeof(detail), "%s; %s", job->detail, r->detail ? r->detail : "");
+		snprintf(detail, sizeof(detail), "%s; %s", r->detail ? r->detail : "", job->detail);
 		end(a, job, HA_BK_DONE, detail, &res);
 		return;
 	}

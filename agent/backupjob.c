@@ -13,6 +13,7 @@
 #include "agent_int.h"
 #include "backup/pipeline.h"
 #include "db/check.h"
+#include "db/tables.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -30,6 +31,8 @@ struct ha_bkrun {
 	struct ha_manifest m;
 	struct ha_backup_spec spec;
 	char repo[PATH_MAX], work[PATH_MAX], tool[PATH_MAX], host[64], user[64], password[256];
+	uint64_t checksum_max_bytes;
+	uint64_t sums_ms; /* how long recording the checksums took */
 	struct ha_store store;
 	uint8_t master[HA_KEY_LEN];
 	bool have_key;
@@ -47,6 +50,22 @@ struct ha_bkrun {
 	char detail[512];
 	struct ha_backup_rec res;
 };
+
+/* Before the manifest: the tables' checksums at the backup's position, when the replica
+ * stood still there (db/tables.h). Backup thread. */
+static void record_sums(struct ha_backup_spec *sp)
+{
+	struct ha_bkrun *b = sp->arg;
+	struct ha_db_where w = {.host = b->host,
+	                        .port = sp->port,
+	                        .user = b->user,
+	                        .password = b->password,
+	                        .timeout_ms = 5000,
+	                        .statement_ms = 600000};
+	uint64_t t0 = ha_now_ms();
+	ha_db_record_sums(&w, sp->m->gtid, b->checksum_max_bytes, sp->cancel, sp->m);
+	b->sums_ms = ha_now_ms() - t0;
+}
 
 static void *run(void *arg)
 {
@@ -110,15 +129,23 @@ static void on_done(uv_async_t *h)
 	struct ha_manifest *m = &b->m;
 	if (b->rc == 0) {
 		b->state = 2;
-		snprintf(b->detail, sizeof(b->detail),
-		         "%llu bytes read, %llu stored in %zu chunks%s",
+		snprintf(b->detail, sizeof(b->detail), "%llu bytes read, %llu stored in %zu chunks",
 		         (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_stored,
-		         m->n_chunks, b->spec.held_ms ? "" : "");
+		         m->n_chunks);
 		if (b->spec.held_ms)
 			snprintf(b->detail + strlen(b->detail),
 			         sizeof(b->detail) - strlen(b->detail),
 			         "; paused %.1f s while the replica lagged",
 			         (double)b->spec.held_ms / 1000.0);
+		if (m->n_sums)
+			snprintf(b->detail + strlen(b->detail),
+			         sizeof(b->detail) - strlen(b->detail),
+			         "; checksums of %zu tables recorded (%.1f s)", m->n_sums,
+			         (double)b->sums_ms / 1000.0);
+		else if (m->sums_note[0])
+			snprintf(b->detail + strlen(b->detail),
+			         sizeof(b->detail) - strlen(b->detail), "; table checksums %s",
+			         m->sums_note);
 		b->res.started_ms = m->started_ms;
 		b->res.finished_ms = m->finished_ms;
 		b->res.from_lsn = m->from_lsn;
@@ -156,6 +183,7 @@ int ha_bkrun_start(struct ha_agent *a, struct ha_err *e)
 	snprintf(b->host, sizeof(b->host), "%s", a->self->address);
 	snprintf(b->user, sizeof(b->user), "%s", a->cfg.db_user);
 	snprintf(b->password, sizeof(b->password), "%s", a->cfg.db_password);
+	b->checksum_max_bytes = (uint64_t)a->cfg.backup_checksum_max_mb << 20;
 	if (b->repo[0]) {
 		struct ha_err ke = {0};
 		if (ha_key_load(a->cfg.backup_key_file, b->master, &ke) == 0)
@@ -275,6 +303,8 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	sp->cancel = &b->cancel;
 	sp->child_pid = &b->child;
 	sp->m = m;
+	sp->before_commit = record_sums;
+	sp->arg = b;
 	atomic_store(&b->cancel, 0);
 	atomic_store(&b->child, 0);
 	b->state = 1;

@@ -116,6 +116,9 @@ static const struct key keys[] = {
            "(mariadb-backup waits) so the replica can catch up; 0: never"),
     C_UINT("backup", "lag_pause_max_ms", backup_lag_pause_max_ms, 0, 3600000, "60000",
            "at most this long in total per backup (mariadb-backup's redo copy waits too)"),
+    C_UINT("backup", "checksum_max_mb", backup_checksum_max_mb, 0, 100000000, "1024",
+           "after a backup, record CHECKSUM TABLE of every user table for restore drills to "
+           "compare, when they hold at most this much data (0: never)"),
     C_BOOL("backup", "allow_primary", backup_allow_primary, "no",
            "back up the primary when no replica is fit (last resort)"),
     C_STR("backup", "schedule_full", backup_schedule_full, "",

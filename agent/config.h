@@ -75,8 +75,10 @@ struct ha_config {
 	unsigned backup_allow_primary;
 	unsigned backup_throttle;
 	unsigned backup_lag_pause_ms, backup_lag_pause_max_ms;
+	unsigned backup_checksum_max_mb;
 	char backup_schedule_full[64], backup_schedule_differential[64],
 	    backup_schedule_incremental[64];
+	unsigned backup_schedule_catch_up_min;
 	unsigned backup_keep_full, backup_keep_days;
 
 	/* [hooks]: executables, run with documented arguments and environment */

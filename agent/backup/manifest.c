@@ -6,10 +6,10 @@
 
 void ha_manifest_write(const struct ha_manifest *m, struct ha_buf *b)
 {
-	ha_buf_printf(b, "haagent-backup 1\n");
+	ha_buf_printf(b, "haagent-backup 2\n");
 	ha_buf_printf(b, "id %llu\nname %s\ntype %s\nparent %llu\nparent_name %s\nnode %s\n",
 	              (unsigned long long)m->id, m->name, m->type, (unsigned long long)m->parent,
-	              m->parent_name[0] ? m->parent_name : "-", m->node);
+	              m->parent_name[0] ? m->parent_name : "-", m->node[0] ? m->node : "-");
 	ha_buf_printf(b, "server_version %s\nfrom_lsn %llu\nto_lsn %llu\ngtid %s\nbinlog %s\n",
 	              m->server_version[0] ? m->server_version : "-",
 	              (unsigned long long)m->from_lsn, (unsigned long long)m->to_lsn,
@@ -24,6 +24,12 @@ void ha_manifest_write(const struct ha_manifest *m, struct ha_buf *b)
 	for (size_t i = 0; i < m->n_chunks; i++)
 		ha_buf_printf(b, "chunk %zu %u %u %s\n", i, m->chunks[i].stored, m->chunks[i].plain,
 		              m->chunks[i].sha);
+	if (m->sums_note[0])
+		ha_buf_printf(b, "checksums_note %s\n", m->sums_note);
+	ha_buf_printf(b, "checksums %zu\n", m->n_sums);
+	for (size_t i = 0; i < m->n_sums; i++)
+		ha_buf_printf(b, "checksum %llu %s\n", (unsigned long long)m->sums[i].sum,
+		              m->sums[i].name);
 	ha_buf_puts(b, "end\n");
 }
 
@@ -32,6 +38,22 @@ void ha_manifest_free(struct ha_manifest *m)
 	free(m->chunks);
 	m->chunks = NULL;
 	m->n_chunks = 0;
+	free(m->sums);
+	m->sums = NULL;
+	m->n_sums = 0;
+}
+
+/* Text to the end of the line: printable (UTF-8 allowed), no control characters. */
+static int line_text(const char *v, char *out, size_t size)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n >= size)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] == 0x7f)
+			return -1;
+	memcpy(out, v, n + 1);
+	return 0;
 }
 
 static int word(const char *v, char *out, size_t size)
@@ -62,7 +84,8 @@ int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struc
 {
 	memset(m, 0, sizeof(*m));
 	char line[2200];
-	size_t pos = 0, ln = 0, expected = 0, next_chunk = 0;
+	size_t pos = 0, ln = 0, expected = 0, next_chunk = 0, sums_expected = 0;
+	int have_sums = 0;
 	int have_end = 0;
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
@@ -85,7 +108,7 @@ int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struc
 		int rc = 0;
 		uint64_t x = 0;
 		if (ln == 1)
-			rc = strcmp(k, "haagent-backup") || strcmp(v, "1");
+			rc = strcmp(k, "haagent-backup") || (strcmp(v, "1") && strcmp(v, "2"));
 		else if (!strcmp(k, "id"))
 			rc = num(v, &m->id);
 		else if (!strcmp(k, "name"))
@@ -146,6 +169,27 @@ int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struc
 				memcpy(m->chunks[next_chunk].sha, sha, 65);
 				next_chunk++;
 			}
+		} else if (!strcmp(k, "checksums_note")) {
+			rc = line_text(v, m->sums_note, sizeof(m->sums_note));
+		} else if (!strcmp(k, "checksums")) {
+			rc = num(v, &x) || x > HA_MANIFEST_MAX_SUMS || have_sums;
+			if (!rc) {
+				have_sums = 1;
+				sums_expected = (size_t)x;
+				m->sums =
+				    calloc(sums_expected ? sums_expected : 1, sizeof(*m->sums));
+				rc = m->sums == NULL;
+			}
+		} else if (!strcmp(k, "checksum")) {
+			char *name = strchr(v, ' ');
+			rc = !have_sums || m->n_sums >= sums_expected || name == NULL;
+			if (!rc) {
+				*name++ = '\0';
+				struct ha_table_sum *t = &m->sums[m->n_sums];
+				rc = num(v, &t->sum) || line_text(name, t->name, sizeof(t->name));
+				if (!rc)
+					m->n_sums++;
+			}
 		} else if (!strcmp(k, "end"))
 			have_end = 1;
 		else
@@ -154,7 +198,7 @@ int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struc
 			goto bad;
 	}
 	if (!have_end || next_chunk != expected || !m->chunks || !m->name[0] || !m->type[0] ||
-	    !m->wrapped_key[0]) {
+	    !m->wrapped_key[0] || m->n_sums != sums_expected) {
 		ha_manifest_free(m);
 		return ha_err_set(e, HA_EPROTO, "manifest incomplete (no end, or chunks missing)");
 	}

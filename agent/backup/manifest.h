@@ -11,10 +11,18 @@
 #include "../common/err.h"
 
 #define HA_MANIFEST_MAX_CHUNKS (1u << 20)
+#define HA_MANIFEST_MAX_SUMS   10000 /* tables with a recorded checksum */
+#define HA_SUM_NAME_MAX        272   /* `schema`.`table`, quoted as in SQL */
 
 struct ha_chunk_ref {
 	uint32_t stored, plain;
 	char sha[65];
+};
+
+/* CHECKSUM TABLE of one table at the backup's position (recorded on the source). */
+struct ha_table_sum {
+	uint64_t sum;
+	char name[HA_SUM_NAME_MAX];
 };
 
 struct ha_manifest {
@@ -35,6 +43,9 @@ struct ha_manifest {
 	char wrapped_key[128];
 	size_t n_chunks;
 	struct ha_chunk_ref *chunks; /* malloc'd; ha_manifest_free */
+	size_t n_sums;
+	struct ha_table_sum *sums; /* malloc'd; ha_manifest_free; may be none */
+	char sums_note[200];       /* when there are none: why ("" when never tried) */
 };
 
 void ha_manifest_write(const struct ha_manifest *m, struct ha_buf *out);

@@ -448,6 +448,12 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 	}
 	m->bytes_in = bytes_in;
 	m->finished_ms = ha_unix_ms();
+	if (sp->before_commit)
+		sp->before_commit(sp);
+	if (sp->cancel && atomic_load(sp->cancel)) {
+		fail_cleanup(sp, work);
+		return ha_err_set(e, HA_EIO, "backup: cancelled");
+	}
 	/* the manifest last, then the rename: the backup appears whole or not at all */
 	ha_rm_rf(tmpdir);
 	struct ha_buf b = HA_BUF_INIT;

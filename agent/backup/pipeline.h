@@ -42,6 +42,10 @@ struct ha_backup_spec {
 	atomic_int *child_pid; /* the running mariadb-backup, for the caller's information */
 	struct ha_manifest *m; /* in: id, name, type, parent, parent_name, node, lag, load;
 	                          out: everything else */
+	/* Called once mariadb-backup succeeded and m describes the backup, before the manifest
+	 * is written: may add to m (the table checksums). NULL: nothing. */
+	void (*before_commit)(struct ha_backup_spec *s);
+	void *arg; /* the caller's, for before_commit */
 };
 
 int ha_backup_create(struct ha_backup_spec *s, struct ha_err *e);

@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <getopt.h>
 #include <limits.h>
-#include <mysql.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,16 +15,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../backup/fsutil.h"
 #include "../backup/pipeline.h"
 #include "../common/buf.h"
 #include "../common/clock.h"
 #include "../common/frame.h"
+#include "../db/tables.h"
+#include "backup.h"
 #include "call.h"
 #include "haadm.h"
 
 extern char **environ;
 
-#define DEFAULT_CONF "/etc/haagent/haagent.conf"
+#define DEFAULT_CONF   "/etc/haagent/haagent.conf"
+#define RECORD_WAIT_MS 15000 /* an accepted job must appear in the catalog within this */
 
 static const char *const state_names[] = {"?", "running", "done", "failed", "abandoned", "deleted"};
 
@@ -41,7 +44,7 @@ static int bad(const char *cmd)
 }
 
 /* The catalog, from the first agent that answers. */
-static int fetch(const struct globals *g, Haagent__BackupsResponse **out, struct ha_err *e)
+int ha_cli_catalog(const struct globals *g, Haagent__BackupsResponse **out, struct ha_err *e)
 {
 	struct target t[HA_CLI_MAX_TARGETS];
 	unsigned n;
@@ -69,7 +72,7 @@ static int fetch(const struct globals *g, Haagent__BackupsResponse **out, struct
 	return ha_err_wrap(e, "no agent answered");
 }
 
-static const Haagent__BackupRecord *find(const Haagent__BackupsResponse *r, uint64_t id)
+const Haagent__BackupRecord *ha_cli_backup_find(const Haagent__BackupsResponse *r, uint64_t id)
 {
 	for (size_t i = 0; i < r->n_backups; i++)
 		if (r->backups[i]->id == id)
@@ -128,12 +131,12 @@ static int list(struct globals *g, const char *show_id)
 {
 	Haagent__BackupsResponse *r;
 	struct ha_err e = {0};
-	if (fetch(g, &r, &e) != 0) {
+	if (ha_cli_catalog(g, &r, &e) != 0) {
 		fprintf(stderr, "haadm: backup: %s\n", e.msg);
 		return HA_ECONNECT;
 	}
 	uint64_t want = show_id ? strtoull(show_id, NULL, 10) : 0;
-	if (show_id && find(r, want) == NULL) {
+	if (show_id && ha_cli_backup_find(r, want) == NULL) {
 		fprintf(stderr, "haadm: backup show: no backup %s in the catalog\n", show_id);
 		haagent__backups_response__free_unpacked(r, NULL);
 		return HA_EINVAL;
@@ -179,7 +182,7 @@ static int list(struct globals *g, const char *show_id)
 			                         : "-");
 		}
 	} else {
-		const Haagent__BackupRecord *b = find(r, want);
+		const Haagent__BackupRecord *b = ha_cli_backup_find(r, want);
 		node_name(g, b->node, nn, sizeof(nn));
 		printf("backup %llu: %s\n  type %s, parent %llu, node %s, state %s\n  %s\n",
 		       (unsigned long long)b->id, b->name, b->type, (unsigned long long)b->parent,
@@ -204,16 +207,7 @@ static int list(struct globals *g, const char *show_id)
 
 /* ---- the repository, from the config ---- */
 
-struct repo {
-	char path[PATH_MAX];
-	struct ha_store store;
-	char mbstream[PATH_MAX];
-	char tool[PATH_MAX];
-	uint8_t key[HA_KEY_LEN];
-	unsigned workers;
-};
-
-static int open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
+int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
 {
 	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
 	struct ha_config *c = calloc(1, sizeof(*c));
@@ -255,15 +249,18 @@ static int run_tool(char *const argv[], const char *log, struct ha_err *e)
 	return 0;
 }
 
-/* Restores backup id (with its chain) into dir, ready to start. */
-static int restore_chain(const struct globals *g, struct repo *rp,
-                         const Haagent__BackupsResponse *cat, uint64_t id, const char *dir,
-                         unsigned *n_out, struct ha_err *e)
+/* Restores backup id (with its chain) into dir, ready to start. The datadir is built in a
+ * staging directory beside dir (DIR.haagent-partial, the same file system) and renamed into
+ * place at the end: dir appears whole or not at all, and a damaged chunk, a failed prepare or
+ * an interruption leaves no half-restored datadir where a server could be started on it. The
+ * tools' log goes to DIR.haagent-restore.log, kept when something fails. */
+int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,
+                         const char *dir, unsigned *n_out, struct ha_err *e)
 {
 	uint64_t chain[64];
 	int n = 0;
 	for (uint64_t cur = id; n < 64;) {
-		const Haagent__BackupRecord *b = find(cat, cur);
+		const Haagent__BackupRecord *b = ha_cli_backup_find(cat, cur);
 		if (b == NULL || b->state != 2)
 			return ha_err_set(e, HA_EINVAL, "backup %llu %s: broken chain",
 			                  (unsigned long long)cur,
@@ -273,52 +270,63 @@ static int restore_chain(const struct globals *g, struct repo *rp,
 			break;
 		cur = b->parent;
 	}
-	(void)g;
 	struct stat sb;
-	if (stat(dir, &sb) == 0) {
-		if (rmdir(dir) != 0)
-			return ha_err_set(e, HA_EINVAL, "%s exists and is not empty", dir);
-	}
-	if (mkdir(dir, 0750) != 0)
-		return ha_err_set(e, HA_EIO, "mkdir %s: %s", dir, strerror(errno));
-	char log[PATH_MAX + 32];
-	snprintf(log, sizeof(log), "%s/.haagent-restore.log", dir);
-	for (int k = n - 1; k >= 0; k--) {
-		const Haagent__BackupRecord *b = find(cat, chain[k]);
+	if (stat(dir, &sb) == 0 && (!S_ISDIR(sb.st_mode) || rmdir(dir) != 0))
+		return ha_err_set(e, HA_EINVAL, "%s exists and is not an empty directory", dir);
+	char stage[PATH_MAX], log[PATH_MAX];
+	if ((size_t)snprintf(stage, sizeof(stage), "%s.haagent-partial", dir) >= sizeof(stage) ||
+	    (size_t)snprintf(log, sizeof(log), "%s.haagent-restore.log", dir) >= sizeof(log))
+		return ha_err_set(e, HA_EINVAL, "%s: path too long", dir);
+	ha_rm_rf(stage); /* what an interrupted restore left */
+	if (mkdir(stage, 0750) != 0)
+		return ha_err_set(e, HA_EIO, "mkdir %s: %s", stage, strerror(errno));
+	unlink(log);
+	int rc = 0;
+	for (int k = n - 1; k >= 0 && rc == 0; k--) {
+		const Haagent__BackupRecord *b = ha_cli_backup_find(cat, chain[k]);
 		struct ha_manifest m;
-		if (ha_backup_manifest(&rp->store, b->name, &m, e) != 0)
-			return HA_EIO;
-		char inc[PATH_MAX];
-		snprintf(inc, sizeof(inc), "%s/.haagent-inc-%llu", dir, (unsigned long long)b->id);
-		const char *into = k == n - 1 ? dir : inc;
+		if ((rc = ha_backup_manifest(&rp->store, b->name, &m, e)) != 0)
+			break;
+		char inc[PATH_MAX + 32];
+		snprintf(inc, sizeof(inc), "%s/.haagent-inc-%llu", stage,
+		         (unsigned long long)b->id);
+		const char *into = k == n - 1 ? stage : inc;
 		if (k != n - 1 && mkdir(inc, 0750) != 0) {
 			ha_manifest_free(&m);
-			return ha_err_set(e, HA_EIO, "mkdir %s: %s", inc, strerror(errno));
+			rc = ha_err_set(e, HA_EIO, "mkdir %s: %s", inc, strerror(errno));
+			break;
 		}
-		int rc =
-		    ha_backup_extract(&rp->store, rp->key, &m, rp->mbstream, into, rp->workers, e);
+		rc = ha_backup_extract(&rp->store, rp->key, &m, rp->mbstream, into, rp->workers, e);
 		ha_manifest_free(&m);
 		if (rc != 0)
-			return rc;
-		char a_target[PATH_MAX + 16], a_inc[PATH_MAX + 32];
-		snprintf(a_target, sizeof(a_target), "--target-dir=%s", dir);
+			break;
+		char a_target[PATH_MAX + 16], a_inc[PATH_MAX + 64];
+		snprintf(a_target, sizeof(a_target), "--target-dir=%s", stage);
 		snprintf(a_inc, sizeof(a_inc), "--incremental-dir=%s", inc);
 		char *argv[] = {(char *)rp->tool, "--prepare", a_target, k == n - 1 ? NULL : a_inc,
 		                NULL};
-		if ((rc = run_tool(argv, log, e)) != 0)
-			return rc;
-		if (k != n - 1) {
-			char *rm[] = {"rm", "-rf", inc, NULL};
-			run_tool(rm, log, e);
-		}
+		rc = run_tool(argv, log, e);
+		if (k != n - 1)
+			ha_rm_rf(inc);
 	}
+	if (rc == 0 && rename(stage, dir) != 0)
+		rc = ha_err_set(e, HA_EIO, "rename %s to %s: %s", stage, dir, strerror(errno));
+	if (rc != 0) {
+		ha_rm_rf(stage);
+		return rc;
+	}
+	unlink(log);
 	*n_out = (unsigned)n;
 	return 0;
 }
 
-/* ---- drill: start a throwaway mariadbd on the restored datadir, CHECK TABLE everything ---- */
+/* ---- drill: start a throwaway mariadbd on the restored datadir, check every table ---- */
 
-static int drill(const char *dir, char *detail, size_t size, struct ha_err *e)
+#define DRILL_START_MS 120000 /* crash recovery of a large datadir may take a while */
+#define DRILL_STOP_MS  60000
+
+static int drill(const char *dir, const struct ha_manifest *m, char *detail, size_t size,
+                 struct ha_err *e)
 {
 	char a_dir[PATH_MAX + 16], a_sock[PATH_MAX + 16], a_pid[PATH_MAX + 16],
 	    a_err[PATH_MAX + 16], sock[PATH_MAX];
@@ -348,81 +356,42 @@ static int drill(const char *dir, char *detail, size_t size, struct ha_err *e)
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0)
 		return ha_err_set(e, HA_EIO, "cannot start mariadbd: %s", strerror(rc));
-	MYSQL *m = NULL;
-	uint64_t deadline = ha_now_ms() + 60000;
-	while (ha_now_ms() < deadline) {
-		m = mysql_init(NULL);
-		if (mysql_real_connect(m, NULL, "root", NULL, NULL, 0, sock, 0))
+	struct ha_db_where w = {
+	    .socket = sock, .user = "root", .timeout_ms = 2000, .statement_ms = 3600 * 1000};
+	bool up = false;
+	for (uint64_t deadline = ha_now_ms() + DRILL_START_MS; ha_now_ms() < deadline;) {
+		if (ha_db_ping(&w) == 0) {
+			up = true;
 			break;
-		mysql_close(m);
-		m = NULL;
+		}
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			pid = 0;
 			break;
 		}
 		usleep(100 * 1000);
 	}
-	if (m == NULL) {
-		if (pid) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
-		return ha_err_set(e, HA_EDB,
-		                  "the restored datadir does not start (see %s/drill.err)", dir);
-	}
-	const char *q =
-	    "SELECT CONCAT('`', TABLE_SCHEMA, '`.`', TABLE_NAME, '`') FROM "
-	    "information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA "
-	    "NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')";
-	unsigned tables = 0, bad_tables = 0;
-	char first_bad[256] = "";
-	if (mysql_query(m, q) == 0) {
-		MYSQL_RES *res = mysql_store_result(m);
-		MYSQL_ROW row;
-		while (res && (row = mysql_fetch_row(res))) {
-			char sql[600];
-			snprintf(sql, sizeof(sql), "CHECK TABLE %s", row[0]);
-			tables++;
-			bool ok = false;
-			if (mysql_query(m, sql) == 0) {
-				MYSQL_RES *cr = mysql_store_result(m);
-				MYSQL_ROW x;
-				ok = true;
-				while (cr && (x = mysql_fetch_row(cr)))
-					if (x[2] && !strcmp(x[2], "error"))
-						ok = false;
-					else if (x[2] && !strcmp(x[2], "status") && x[3] &&
-					         strcmp(x[3], "OK") != 0)
-						ok = false;
-				if (cr)
-					mysql_free_result(cr);
+	if (up)
+		rc = ha_db_drill_tables(&w, m->sums, m->n_sums, m->sums_note, detail, size);
+	else
+		rc = ha_err_set(e, HA_EDB, "the restored datadir does not start (see %s/drill.err)",
+		                dir);
+	/* SIGTERM is a clean shutdown */
+	if (pid) {
+		kill(pid, SIGTERM);
+		int status;
+		uint64_t stop = ha_now_ms() + DRILL_STOP_MS;
+		while (waitpid(pid, &status, WNOHANG) == 0) {
+			if (ha_now_ms() > stop) {
+				kill(pid, SIGKILL);
+				waitpid(pid, &status, 0);
+				break;
 			}
-			if (!ok && !bad_tables++)
-				snprintf(first_bad, sizeof(first_bad), "%s", row[0]);
+			usleep(100 * 1000);
 		}
-		if (res)
-			mysql_free_result(res);
-	} else {
-		bad_tables = 1;
-		snprintf(first_bad, sizeof(first_bad), "(cannot list tables: %s)", mysql_error(m));
 	}
-	mysql_query(m, "SHUTDOWN");
-	mysql_close(m);
-	int status;
-	uint64_t stop = ha_now_ms() + 30000;
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (ha_now_ms() > stop) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			break;
-		}
-		usleep(100 * 1000);
-	}
-	if (bad_tables)
-		return ha_err_set(e, HA_EDB, "CHECK TABLE failed on %u of %u tables (first: %s)",
-		                  bad_tables, tables, first_bad);
-	snprintf(detail, size, "restored, started, CHECK TABLE passed on %u tables", tables);
-	return 0;
+	if (up && rc != 0)
+		return ha_err_set(e, HA_EDB, "%s", detail);
+	return rc;
 }
 
 static void report_verified(struct globals *g, uint64_t id, bool ok, bool drilled,
@@ -470,11 +439,12 @@ static int verify(struct globals *g, uint64_t id, bool drilling)
 	struct ha_err e = {0};
 	Haagent__BackupsResponse *cat = NULL;
 	uint64_t t0 = ha_now_ms();
-	int rc = open_repo(g, &rp, &e);
-	if (rc == 0 && (rc = fetch(g, &cat, &e)) == 0 && find(cat, id) == NULL)
+	int rc = ha_cli_open_repo(g, &rp, &e);
+	if (rc == 0 && (rc = ha_cli_catalog(g, &cat, &e)) == 0 &&
+	    ha_cli_backup_find(cat, id) == NULL)
 		rc = ha_err_set(&e, HA_EINVAL, "no backup %llu in the catalog",
 		                (unsigned long long)id);
-	const Haagent__BackupRecord *b = rc == 0 ? find(cat, id) : NULL;
+	const Haagent__BackupRecord *b = rc == 0 ? ha_cli_backup_find(cat, id) : NULL;
 	if (rc == 0 && b->state != 2)
 		rc = ha_err_set(&e, HA_EINVAL, "backup %llu is %s, not a finished backup",
 		                (unsigned long long)id, st_name(b->state));
@@ -507,11 +477,16 @@ static int verify(struct globals *g, uint64_t id, bool drilling)
 			recordable = false;
 		} else {
 			snprintf(dir, sizeof(dir), "%s/datadir", base);
-			rc = restore_chain(g, &rp, cat, id, dir, &links, &e);
-			char d2[600] = "";
-			if (rc == 0 && (rc = drill(dir, d2, sizeof(d2), &e)) == 0)
-				snprintf(detail, sizeof(detail), "drill: chain of %u, %s", links,
-				         d2);
+			rc = ha_cli_restore_chain(&rp, cat, id, dir, &links, &e);
+			char d2[700] = "";
+			struct ha_manifest m;
+			if (rc == 0 && (rc = ha_backup_manifest(&rp.store, b->name, &m, &e)) == 0) {
+				rc = drill(dir, &m, d2, sizeof(d2), &e);
+				ha_manifest_free(&m);
+			}
+			if (rc == 0)
+				snprintf(detail, sizeof(detail), "drill: chain of %u restored, %s",
+				         links, d2);
 			char *rm[] = {"rm", "-rf", base, NULL};
 			pid_t pid;
 			if (posix_spawnp(&pid, "rm", NULL, NULL, rm, environ) == 0)
@@ -561,12 +536,27 @@ static int run(struct globals *g, const char *type, const char *node, bool wait)
 	if (!g->json)
 		printf("%s\n", r->message);
 	haagent__admin_response__free_unpacked(r, NULL);
-	/* follow it in the catalog */
+	/* follow it in the catalog; a job that never shows up there was not committed (a change
+	 * of leader between the answer and the commit) */
 	uint64_t t0 = ha_now_ms();
 	for (;;) {
 		Haagent__BackupsResponse *cat;
-		if (fetch(g, &cat, &e) == 0) {
-			const Haagent__BackupRecord *b = find(cat, id);
+		if (ha_cli_catalog(g, &cat, &e) == 0) {
+			const Haagent__BackupRecord *b = ha_cli_backup_find(cat, id);
+			if (b == NULL && ha_now_ms() - t0 > RECORD_WAIT_MS) {
+				haagent__backups_response__free_unpacked(cat, NULL);
+				char msg[160];
+				snprintf(
+				    msg, sizeof(msg),
+				    "backup %llu was accepted but never recorded in the catalog "
+				    "(leader changed?); see 'haadm backup list' and retry",
+				    (unsigned long long)id);
+				if (g->json)
+					result_json("unrecorded", id, msg, ha_now_ms() - t0, NULL);
+				else
+					fprintf(stderr, "haadm: backup run: %s\n", msg);
+				return HA_ETIMEOUT;
+			}
 			if (b && b->state != 1) {
 				rc = b->state == 2 ? 0 : HA_EDB;
 				char detail[600];
@@ -597,7 +587,7 @@ static int policy(struct globals *g, const struct policy_args *pa)
 {
 	Haagent__BackupsResponse *cat;
 	struct ha_err e = {0};
-	if (fetch(g, &cat, &e) != 0) {
+	if (ha_cli_catalog(g, &cat, &e) != 0) {
 		fprintf(stderr, "haadm: backup policy: %s\n", e.msg);
 		return HA_ECONNECT;
 	}
@@ -629,7 +619,7 @@ static int policy(struct globals *g, const struct policy_args *pa)
 		if (rc)
 			return rc;
 		usleep(300 * 1000); /* committed by now, normally: show it */
-		if (fetch(g, &cat, &e) != 0)
+		if (ha_cli_catalog(g, &cat, &e) != 0)
 			return 0;
 		cur = cat->policy;
 	}
@@ -769,11 +759,11 @@ int ha_cmd_restore(struct globals *g, int argc, char **argv)
 	Haagent__BackupsResponse *cat = NULL;
 	uint64_t t0 = ha_now_ms();
 	unsigned links = 0;
-	int rc = open_repo(g, &rp, &e);
+	int rc = ha_cli_open_repo(g, &rp, &e);
 	if (rc == 0)
-		rc = fetch(g, &cat, &e);
+		rc = ha_cli_catalog(g, &cat, &e);
 	if (rc == 0)
-		rc = restore_chain(g, &rp, cat, id, dir, &links, &e);
+		rc = ha_cli_restore_chain(&rp, cat, id, dir, &links, &e);
 	uint64_t ms = ha_now_ms() - t0;
 	char detail[1100];
 	if (rc == 0)

@@ -1,6 +1,7 @@
 #include "check.h"
 
-#include <mysql.h>
+#include "conn.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,22 +25,13 @@ static unsigned last_errno; /* of the last failed connect_db (CLI: one thread) *
 static MYSQL *connect_db(const char *host, unsigned port, const char *user, const char *password,
                          unsigned timeout_ms, char *err, size_t err_size)
 {
-	MYSQL *m = mysql_init(NULL);
-	if (m == NULL) {
-		snprintf(err, err_size, "out of memory");
-		return NULL;
-	}
-	unsigned t = (timeout_ms + 999) / 1000;
-	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &t);
-	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &t);
-	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &t);
-	if (mysql_real_connect(m, host, user, password, NULL, port, NULL, 0) == NULL) {
-		snprintf(err, err_size, "%s (%u)", mysql_error(m), mysql_errno(m));
-		last_errno = mysql_errno(m);
-		mysql_close(m);
-		return NULL;
-	}
-	return m;
+	struct ha_db_target t = {.host = host,
+	                         .port = port,
+	                         .user = user,
+	                         .password = password,
+	                         .connect_ms = timeout_ms,
+	                         .read_ms = timeout_ms};
+	return ha_db_open(&t, err, err_size, &last_errno);
 }
 
 /* The first column of each row, joined with ','. */

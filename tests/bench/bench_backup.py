@@ -157,6 +157,9 @@ def main():
     print(f"haagent restore vs extract+prepare+copy-back of the plain backup: "
           f"{(t_plainx + t_prep + t_copy) / t_rest:.2f}x; vs copy-back alone: "
           f"{t_copy / t_rest:.2f}x")
+    sums = next((part.strip() for part in rec["detail"].split(";")
+                 if "checksums" in part), "table checksums: not reported")
+    print(f"after the backup (not in its time above): {sums}")
     print()
     print(f"primary write throughput (sysbench oltp_write_only, 2 threads): {base:.0f} tps "
           f"alone, {during:.0f} tps while a backup ran on node{node2} "

@@ -166,6 +166,30 @@ class BackupTest(unittest.TestCase):
             self.record(inc["id"])), 10, what="the drill recorded in the catalog")
         self.assertEqual((rec["verified"], rec["drilled"]), ("passed", True))
         self.assertIn("CHECK TABLE passed", rec["verify_detail"])
+        self.assertRegex(rec["verify_detail"],
+                         r"checksums match those recorded at backup time on \d+ tables")
+        # the manifest holds the source's checksums at the backup's position
+        path = os.path.join(self.repo(), "backups", inc["name"], "manifest")
+        with open(path) as f:
+            manifest = f.read()
+        sums = dict(line.split(" ", 2)[:0:-1] for line in manifest.splitlines()
+                    if line.startswith("checksum "))
+        self.assertEqual(sums["`sandbox`.`bk_a`"], want["sandbox.bk_a"])
+        self.assertEqual(sums["`sandbox`.`bk_b`"], want["sandbox.bk_b"])
+        # a restored table that does not match what was recorded fails the drill
+        bad = manifest.replace(f"checksum {want['sandbox.bk_a']} `sandbox`.`bk_a`",
+                               "checksum 12345 `sandbox`.`bk_a`")
+        self.assertNotEqual(bad, manifest)
+        with open(path, "w") as f:
+            f.write(bad)
+        try:
+            r = self.haadm("backup", "verify", str(inc["id"]), "--drill", "--json")
+        finally:
+            with open(path, "w") as f:
+                f.write(manifest)
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+        self.assertIn(f"checksum of `sandbox`.`bk_a` differs: 12345 at backup time, "
+                      f"{want['sandbox.bk_a']} restored", json.loads(r.stdout)["detail"])
 
     def test_2_damage_and_wrong_key_are_refused(self):
         b = self.run_backup()
@@ -187,6 +211,8 @@ class BackupTest(unittest.TestCase):
             r = self.haadm("restore", str(b["id"]), "--target-dir", target)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("chunk 1", r.stderr)
+            # nothing half-restored is left where a server could be started on it
+            self.assertEqual(os.listdir(os.path.dirname(target)), [])
         finally:
             with open(chunk, "r+b") as f:
                 f.seek(100)

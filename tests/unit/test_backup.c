@@ -132,6 +132,79 @@ static void manifests(void **state)
 	ha_buf_free(&b);
 }
 
+/* Table checksums recorded at backup time: written, read back, and hostile lines refused. */
+static void manifest_checksums(void **state)
+{
+	(void)state;
+	struct ha_manifest m, r;
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "000001-full-x");
+	snprintf(m.type, sizeof(m.type), "full");
+	snprintf(m.wrapped_key, sizeof(m.wrapped_key), "%0120d", 0);
+	struct ha_chunk_ref c = {10, 20, ""};
+	memset(c.sha, 'a', 64);
+	m.chunks = &c;
+	m.n_chunks = 1;
+	struct ha_table_sum sums[2] = {{4021871634u, "`shop`.`orders`"},
+	                               {18446744073709551615ull, "`odd ``name`.`t 1`"}};
+	m.sums = sums;
+	m.n_sums = 2;
+	struct ha_buf b = HA_BUF_INIT;
+	ha_manifest_write(&m, &b);
+	struct ha_err e = {0};
+	assert_int_equal(ha_manifest_parse(b.data, b.len, &r, &e), 0);
+	assert_int_equal(r.n_sums, 2);
+	assert_true(r.sums[0].sum == 4021871634u);
+	assert_string_equal(r.sums[1].name, "`odd ``name`.`t 1`"); /* spaces kept */
+	assert_true(r.sums[1].sum == 18446744073709551615ull);
+	assert_string_equal(r.sums_note, "");
+	ha_manifest_free(&r);
+	assert_null(r.sums);
+	/* one checksum line missing, one too many, a bad number, a control character */
+	char *t = strdup(b.data);
+	char *l = strstr(t, "checksum 4021871634");
+	memmove(l, strchr(l, '\n') + 1, strlen(strchr(l, '\n') + 1) + 1);
+	assert_true(ha_manifest_parse(t, strlen(t), &r, &e) < 0);
+	free(t);
+	t = strdup(b.data);
+	memcpy(strstr(t, "checksums 2"), "checksums 1", 11);
+	assert_true(ha_manifest_parse(t, strlen(t), &r, &e) < 0);
+	free(t);
+	t = strdup(b.data);
+	memcpy(strstr(t, "checksum 4021871634"), "checksum x021871634", 19);
+	assert_true(ha_manifest_parse(t, strlen(t), &r, &e) < 0);
+	free(t);
+	t = strdup(b.data);
+	*strstr(t, "`shop`") = '\x07';
+	assert_true(ha_manifest_parse(t, strlen(t), &r, &e) < 0);
+	free(t);
+	t = strdup(b.data);
+	memcpy(strstr(t, "checksums 2"), "checksums 9", 11); /* over the count: ends too early */
+	assert_true(ha_manifest_parse(t, strlen(t), &r, &e) < 0);
+	free(t);
+	ha_buf_free(&b);
+	/* none, with the reason; and a version 1 manifest (no checksum lines) still reads */
+	m.sums = NULL;
+	m.n_sums = 0;
+	snprintf(m.sums_note, sizeof(m.sums_note), "not recorded: the replica applied more");
+	b = (struct ha_buf)HA_BUF_INIT;
+	ha_manifest_write(&m, &b);
+	assert_int_equal(ha_manifest_parse(b.data, b.len, &r, &e), 0);
+	assert_int_equal(r.n_sums, 0);
+	assert_string_equal(r.sums_note, "not recorded: the replica applied more");
+	ha_manifest_free(&r);
+	t = strdup(b.data);
+	memcpy(t, "haagent-backup 1", 16);
+	char *cs = strstr(t, "checksums_note");
+	memmove(cs, strstr(cs, "end\n"), 5);
+	assert_int_equal(ha_manifest_parse(t, strlen(t), &r, &e), 0);
+	assert_int_equal(r.n_sums, 0);
+	ha_manifest_free(&r);
+	free(t);
+	ha_buf_free(&b);
+	assert_true(ha_manifest_parse("haagent-backup 3\n", 17, &r, &e) < 0);
+}
+
 static void add(struct ha_fsm_state *st, uint64_t id, const char *type, uint64_t parent,
                 enum ha_backup_state state, uint64_t finished_ms)
 {
@@ -263,9 +336,13 @@ static void cron(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(chunks),    cmocka_unit_test(keys),
-	    cmocka_unit_test(manifests), cmocka_unit_test(retention_and_chains),
-	    cmocka_unit_test(choosing),  cmocka_unit_test(cron),
+	    cmocka_unit_test(chunks),
+	    cmocka_unit_test(keys),
+	    cmocka_unit_test(manifests),
+	    cmocka_unit_test(manifest_checksums),
+	    cmocka_unit_test(retention_and_chains),
+	    cmocka_unit_test(choosing),
+	    cmocka_unit_test(cron),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,39 @@
+/* haadm's access to the backups, shared by backup.c (backup, restore) and reclone.c: the
+ * replicated catalog from any agent, the repository and its key from the configuration, and
+ * restoring a chain into a datadir. Blocking; haadm only. */
+#ifndef HA_CLI_BACKUP_H
+#define HA_CLI_BACKUP_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "../backup/chunk.h"
+#include "../backup/store.h"
+#include "../common/err.h"
+#include "haadm.h"
+
+struct repo {
+	char path[PATH_MAX];
+	struct ha_store store;
+	char mbstream[PATH_MAX];
+	char tool[PATH_MAX];
+	uint8_t key[HA_KEY_LEN];
+	unsigned workers;
+};
+
+/* The catalog, from the first agent that answers. */
+int ha_cli_catalog(const struct globals *g, Haagent__BackupsResponse **out, struct ha_err *e);
+
+/* Backup id in the catalog, or NULL. */
+const Haagent__BackupRecord *ha_cli_backup_find(const Haagent__BackupsResponse *r, uint64_t id);
+
+/* The repository and the master key of haadm's configuration ([backup]). */
+int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e);
+
+/* Restores backup id with its chain (full, then each differential or incremental backup) into
+ * dir, prepared and ready to start; dir must not exist or be empty. Atomic: dir appears whole
+ * or not at all. n_out: the length of the chain. */
+int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,
+                         const char *dir, unsigned *n_out, struct ha_err *e);
+
+#endif

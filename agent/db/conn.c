@@ -1,0 +1,101 @@
+#include "conn.h"
+
+#include "../common/err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static unsigned seconds(unsigned ms)
+{
+	return ms ? (ms + 999) / 1000 : 1;
+}
+
+MYSQL *ha_db_open(const struct ha_db_target *t, char *err, size_t err_size, unsigned *errnum)
+{
+	if (errnum)
+		*errnum = 0;
+	MYSQL *m = mysql_init(NULL);
+	if (m == NULL) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	unsigned ct = seconds(t->connect_ms), rt = seconds(t->read_ms);
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rt);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &ct);
+	if (mysql_real_connect(m, t->socket ? NULL : t->host, t->user, t->password, NULL,
+	                       t->socket ? 0 : t->port, t->socket, 0) == NULL) {
+		snprintf(err, err_size, "%s (%u)", mysql_error(m), mysql_errno(m));
+		if (errnum)
+			*errnum = mysql_errno(m);
+		mysql_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+int ha_db_exec(MYSQL *m, const char *sql, char *err, size_t err_size)
+{
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+		snprintf(err, err_size, "%.80s: %s (%u)", sql, mysql_error(m), mysql_errno(m));
+		return -1;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	if (res)
+		mysql_free_result(res);
+	return 0;
+}
+
+int ha_db_query_one(MYSQL *m, const char *sql, char *out, size_t size, char *err, size_t err_size)
+{
+	out[0] = '\0';
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+		snprintf(err, err_size, "%.80s: %s (%u)", sql, mysql_error(m), mysql_errno(m));
+		return -1;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	snprintf(out, size, "%s", row && row[0] ? row[0] : "");
+	if (res)
+		mysql_free_result(res);
+	return 0;
+}
+
+MYSQL *ha_db_open_where(const struct ha_db_where *w, char *err, size_t err_size)
+{
+	struct ha_db_target t = {.host = w->host,
+	                         .port = w->port,
+	                         .socket = w->socket,
+	                         .user = w->user,
+	                         .password = w->password,
+	                         .connect_ms = w->timeout_ms,
+	                         .read_ms = w->statement_ms ? w->statement_ms : w->timeout_ms};
+	return ha_db_open(&t, err, err_size, NULL);
+}
+
+int ha_db_ping(const struct ha_db_where *w)
+{
+	char err[256];
+	MYSQL *m = ha_db_open_where(w, err, sizeof(err));
+	if (m == NULL)
+		return -1;
+	int rc = mysql_ping(m) == 0 ? 0 : -1;
+	mysql_close(m);
+	return rc;
+}
+
+int ha_db_read(const struct ha_db_where *w, const char *expr, char *out, size_t size, char *why,
+               size_t why_size)
+{
+	char err[512], sql[512];
+	out[0] = '\0';
+	MYSQL *m = ha_db_open_where(w, err, sizeof(err));
+	if (m == NULL) {
+		snprintf(why, why_size, "connect: %s", err);
+		return HA_EDB;
+	}
+	snprintf(sql, sizeof(sql), "SELECT %s", expr);
+	int rc = ha_db_query_one(m, sql, out, size, why, why_size) == 0 ? 0 : HA_EDB;
+	mysql_close(m);
+	return rc;
+}

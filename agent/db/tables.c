@@ -1,0 +1,279 @@
+#include "tables.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/err.h"
+#include "../common/gtid.h"
+#include "conn.h"
+
+#define USER_TABLES                                                                                \
+	"FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN "  \
+	"('mysql', 'information_schema', 'performance_schema', 'sys') AND ENGINE IN ('InnoDB', "   \
+	"'Aria', 'MyISAM')"
+
+struct table {
+	char name[HA_SUM_NAME_MAX];
+	uint64_t bytes;
+};
+
+/* The user tables, quoted, sorted by name; -1 with err set when they cannot be listed or there
+ * are more than max. */
+static int list_tables(MYSQL *m, struct table **out, size_t *n, size_t max, char *err, size_t size)
+{
+	*out = NULL;
+	*n = 0;
+	const char *q =
+	    "SELECT CONCAT('`', REPLACE(TABLE_SCHEMA, '`', '``'), '`.`', "
+	    "REPLACE(TABLE_NAME, '`', '``'), '`'), COALESCE(DATA_LENGTH, 0) " USER_TABLES
+	    " ORDER BY 1";
+	if (mysql_real_query(m, q, (unsigned long)strlen(q)) != 0) {
+		snprintf(err, size, "cannot list the tables: %s", mysql_error(m));
+		return -1;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	if (res == NULL) {
+		snprintf(err, size, "cannot list the tables: %s", mysql_error(m));
+		return -1;
+	}
+	size_t rows = (size_t)mysql_num_rows(res);
+	if (rows > max) {
+		snprintf(err, size, "%zu tables, more than %zu", rows, max);
+		mysql_free_result(res);
+		return -1;
+	}
+	struct table *t = calloc(rows ? rows : 1, sizeof(*t));
+	if (t == NULL) {
+		snprintf(err, size, "out of memory");
+		mysql_free_result(res);
+		return -1;
+	}
+	MYSQL_ROW row;
+	size_t k = 0;
+	while ((row = mysql_fetch_row(res)) != NULL && k < rows) {
+		if (row[0] == NULL || strlen(row[0]) >= sizeof(t[k].name))
+			continue; /* cannot be named in a manifest line: left out */
+		snprintf(t[k].name, sizeof(t[k].name), "%s", row[0]);
+		t[k].bytes = row[1] ? strtoull(row[1], NULL, 10) : 0;
+		k++;
+	}
+	mysql_free_result(res);
+	*out = t;
+	*n = k;
+	return 0;
+}
+
+/* CHECKSUM TABLE name: 1 with the sum, 0 when the server has none (no such table), -1 on an
+ * error (err set). */
+static int checksum(MYSQL *m, const char *name, uint64_t *sum, char *err, size_t size)
+{
+	char sql[HA_SUM_NAME_MAX + 32];
+	snprintf(sql, sizeof(sql), "CHECKSUM TABLE %s", name);
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+		snprintf(err, size, "CHECKSUM TABLE %s: %s", name, mysql_error(m));
+		return -1;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	int rc = 0;
+	if (row && mysql_num_fields(res) >= 2 && row[1]) {
+		*sum = strtoull(row[1], NULL, 10);
+		rc = 1;
+	}
+	if (res)
+		mysql_free_result(res);
+	return rc;
+}
+
+/* Whether the server's @@gtid_binlog_pos is the position want. */
+static int at_position(MYSQL *m, const char *want, char *now, size_t now_size, char *err,
+                       size_t size)
+{
+	if (ha_db_query_one(m, "SELECT @@gtid_binlog_pos", now, now_size, err, size) != 0)
+		return -1;
+	struct ha_gtid_pos a, b;
+	if (ha_gtid_parse(now, &a, NULL) == 0 && ha_gtid_parse(want, &b, NULL) == 0)
+		return ha_gtid_compare(&a, &b) == HA_GTID_EQUAL;
+	return strcmp(now, want) == 0;
+}
+
+size_t ha_db_record_sums(const struct ha_db_where *w, const char *gtid, uint64_t max_bytes,
+                         atomic_int *cancel, struct ha_manifest *m)
+{
+	free(m->sums);
+	m->sums = NULL;
+	m->n_sums = 0;
+	m->sums_note[0] = '\0';
+	char *note = m->sums_note;
+	size_t ns = sizeof(m->sums_note);
+	if (max_bytes == 0) {
+		snprintf(note, ns, "not recorded: [backup] checksum_max_mb = 0");
+		return 0;
+	}
+	if (gtid == NULL || !gtid[0]) {
+		snprintf(note, ns, "not recorded: the backup has no GTID position");
+		return 0;
+	}
+	char err[512], now[2048];
+	MYSQL *db = ha_db_open_where(w, err, sizeof(err));
+	if (db == NULL) {
+		snprintf(note, ns, "not recorded: cannot connect: %s", err);
+		return 0;
+	}
+	struct table *t = NULL;
+	size_t n = 0, k = 0;
+	struct ha_table_sum *sums = NULL;
+	int at = at_position(db, gtid, now, sizeof(now), err, sizeof(err));
+	if (at <= 0) {
+		snprintf(note, ns,
+		         at < 0 ? "not recorded: %.150s"
+		                : "not recorded: the replica had applied more by the end of the "
+		                  "backup (%.60s)",
+		         at < 0 ? err : now);
+		goto out;
+	}
+	if (list_tables(db, &t, &n, HA_MANIFEST_MAX_SUMS, err, sizeof(err)) != 0) {
+		snprintf(note, ns, "not recorded: %.170s", err);
+		goto out;
+	}
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += t[i].bytes;
+	if (bytes > max_bytes) {
+		snprintf(note, ns,
+		         "not recorded: the tables hold %llu MiB, more than [backup] "
+		         "checksum_max_mb (%llu)",
+		         (unsigned long long)(bytes >> 20), (unsigned long long)(max_bytes >> 20));
+		goto out;
+	}
+	sums = calloc(n ? n : 1, sizeof(*sums));
+	if (sums == NULL) {
+		snprintf(note, ns, "not recorded: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (cancel && atomic_load(cancel)) {
+			snprintf(note, ns, "not recorded: cancelled");
+			goto out;
+		}
+		int rc = checksum(db, t[i].name, &sums[k].sum, err, sizeof(err));
+		if (rc < 0) {
+			snprintf(note, ns, "not recorded: %.170s", err);
+			goto out;
+		}
+		if (rc > 0)
+			snprintf(sums[k++].name, sizeof(sums[0].name), "%s", t[i].name);
+	}
+	/* the position did not move while they were computed: they are the backup's */
+	at = at_position(db, gtid, now, sizeof(now), err, sizeof(err));
+	if (at <= 0) {
+		snprintf(note, ns, "not recorded: the replica applied transactions meanwhile");
+		goto out;
+	}
+	m->sums = sums;
+	m->n_sums = k;
+	sums = NULL;
+out:
+	free(sums);
+	free(t);
+	mysql_close(db);
+	return m->n_sums;
+}
+
+/* CHECK TABLE name: 1 when every status row says OK (or the table needs no check), 0 when a
+ * row reports an error or another status, -1 when the statement fails (err set). */
+static int check_table(MYSQL *m, const char *name, char *err, size_t size)
+{
+	char sql[HA_SUM_NAME_MAX + 32];
+	snprintf(sql, sizeof(sql), "CHECK TABLE %s", name);
+	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+		snprintf(err, size, "CHECK TABLE %s: %s", name, mysql_error(m));
+		return -1;
+	}
+	MYSQL_RES *res = mysql_store_result(m);
+	MYSQL_ROW x;
+	int ok = 1;
+	/* Table, Op, Msg_type, Msg_text */
+	while (res && mysql_num_fields(res) >= 4 && (x = mysql_fetch_row(res)) != NULL) {
+		if (x[2] && !strcmp(x[2], "error"))
+			ok = 0;
+		else if (x[2] && !strcmp(x[2], "status") && x[3] && strcmp(x[3], "OK") != 0)
+			ok = 0;
+	}
+	if (res)
+		mysql_free_result(res);
+	return ok;
+}
+
+int ha_db_drill_tables(const struct ha_db_where *w, const struct ha_table_sum *want, size_t n_want,
+                       const char *no_sums_note, char *detail, size_t size)
+{
+	char err[512];
+	MYSQL *db = ha_db_open_where(w, err, sizeof(err));
+	if (db == NULL) {
+		snprintf(detail, size, "cannot connect to the restored server: %s", err);
+		return HA_EDB;
+	}
+	struct table *t = NULL;
+	size_t n = 0;
+	int rc = HA_EDB;
+	if (list_tables(db, &t, &n, (size_t)-1 / sizeof(*t), err, sizeof(err)) != 0) {
+		snprintf(detail, size, "%s", err);
+		goto out;
+	}
+	unsigned bad = 0;
+	char first_bad[HA_SUM_NAME_MAX + 80] = "";
+	for (size_t i = 0; i < n; i++) {
+		int ok = check_table(db, t[i].name, err, sizeof(err));
+		if (ok > 0)
+			continue;
+		if (!bad++)
+			snprintf(first_bad, sizeof(first_bad), "%s", ok < 0 ? err : t[i].name);
+	}
+	if (bad) {
+		snprintf(detail, size, "CHECK TABLE failed on %u of %zu tables (first: %s)", bad, n,
+		         first_bad);
+		goto out;
+	}
+	for (size_t i = 0; i < n_want; i++) {
+		uint64_t sum = 0;
+		int got = checksum(db, want[i].name, &sum, err, sizeof(err));
+		if (got < 0 && mysql_errno(db) == 1146) /* ER_NO_SUCH_TABLE */
+			got = 0;
+		if (got < 0) {
+			snprintf(detail, size, "%s", err);
+			goto out;
+		}
+		if (got == 0) {
+			snprintf(detail, size,
+			         "%s is missing from the restored datadir (it had a checksum at "
+			         "backup time)",
+			         want[i].name);
+			goto out;
+		}
+		if (sum != want[i].sum) {
+			snprintf(detail, size,
+			         "checksum of %s differs: %llu at backup time, %llu restored",
+			         want[i].name, (unsigned long long)want[i].sum,
+			         (unsigned long long)sum);
+			goto out;
+		}
+	}
+	if (n_want)
+		snprintf(
+		    detail, size,
+		    "CHECK TABLE passed on %zu tables; checksums match those recorded at backup "
+		    "time on %zu tables",
+		    n, n_want);
+	else
+		snprintf(detail, size,
+		         "CHECK TABLE passed on %zu tables; no checksums to compare (%s)", n,
+		         no_sums_note && no_sums_note[0] ? no_sums_note : "none recorded");
+	rc = 0;
+out:
+	free(t);
+	mysql_close(db);
+	return rc;
+}
