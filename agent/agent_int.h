@@ -37,7 +37,8 @@ struct coord {
 	unsigned phase_seen;
 	uint64_t first_seen_ms; /* when this leader first saw the current failover */
 	uint64_t bk_seen_id, bk_seen_ms, bk_fresh_ms; /* the running backup job, as followed */
-	int64_t bk_minute;                            /* the last minute the schedules were read */
+	uint64_t bk_refused_slot; /* a scheduled backup refused (logged once per slot) */
+	char bk_refused_type[16];
 	bool fence_hook_running;
 	int fence_hook_result; /* -2 not run, else exit status */
 	uint64_t fence_hook_failover;

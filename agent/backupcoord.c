@@ -87,15 +87,14 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 		snprintf(why, sizeof(why), "%s: %s%s", node, trigger,
 		         primary ? " (the primary: last resort)" : "");
 	} else {
-		best = ha_bk_choose(nodes, n, a->cfg.backup_max_lag_ms, why, sizeof(why));
+		char choice[900];
+		best = ha_bk_choose(nodes, n, a->cfg.backup_max_lag_ms, choice, sizeof(choice));
 		if (best < 0 && !a->cfg.backup_allow_primary)
 			REFUSE(HA_EREFUSED,
-			       "%s; the primary is not used ([backup] allow_primary = no)", why);
-		if (best < 0) {
-			char tmp[1100];
-			snprintf(tmp, sizeof(tmp), "the primary: last resort (%s)", why);
-			snprintf(why, sizeof(why), "%s", tmp);
-		}
+			       "%s; the primary is not used ([backup] allow_primary = no)", choice);
+		/* the trigger first: "scheduled (CRON)" or "requested by an operator" */
+		snprintf(why, sizeof(why), "%s; %s%s%s", trigger,
+		         best < 0 ? "the primary: last resort (" : "", choice, best < 0 ? ")" : "");
 	}
 #undef REFUSE
 	uint32_t id_node = best >= 0 ? nodes[best].id : st->primary_id;
@@ -132,35 +131,34 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 	return 0;
 }
 
-/* The schedules, read once a minute: full before differential before incremental when several
- * fall in the same minute. */
+/* The schedules: the backup due, from the catalog (policy.h, ha_bk_due), is started as soon as
+ * the cluster can take it: after the running job, once a replica is fit, by whichever
+ * coordinator leads then, within [backup] schedule_catch_up_min of its time. A refusal is
+ * logged once per slot. */
 static void schedules(struct ha_agent *a, const struct ha_fsm_state *st)
 {
-	int64_t minute = (int64_t)(ha_unix_ms() / 60000);
-	if (minute == a->co.bk_minute)
-		return;
-	if (a->co.bk_minute == 0) { /* a new coordinator does not replay the current minute */
-		a->co.bk_minute = minute;
-		return;
-	}
-	a->co.bk_minute = minute;
 	const struct ha_backup_policy *p = &st->backup_policy;
-	const char *sched[] = {p->set ? p->full : a->cfg.backup_schedule_full,
-	                       p->set ? p->differential : a->cfg.backup_schedule_differential,
-	                       p->set ? p->incremental : a->cfg.backup_schedule_incremental};
-	const char *types[] = {"full", "differential", "incremental"};
-	for (int i = 0; i < 3; i++) {
-		struct ha_cron c;
-		char why[256];
-		if (!sched[i][0] || ha_cron_parse(sched[i], &c, why, sizeof(why)) != 0 ||
-		    !ha_cron_due(&c, minute * 60))
-			continue;
-		struct ha_bk_started out;
-		char trigger[96];
-		snprintf(trigger, sizeof(trigger), "scheduled (%s)", sched[i]);
-		if (ha_backup_start(a, types[i], NULL, trigger, &out) != 0)
-			ha_warn("backup-not-started", "type=%s why=\"%s\"", types[i], out.msg);
+	const char *sched[3] = {p->set ? p->full : a->cfg.backup_schedule_full,
+	                        p->set ? p->differential : a->cfg.backup_schedule_differential,
+	                        p->set ? p->incremental : a->cfg.backup_schedule_incremental};
+	uint64_t slot;
+	const char *type =
+	    ha_bk_due(st, sched, ha_unix_ms(), a->cfg.backup_schedule_catch_up_min, &slot);
+	if (type == NULL)
 		return;
+	struct ha_bk_started out;
+	char trigger[128];
+	snprintf(trigger, sizeof(trigger), "scheduled (%s)",
+	         sched[!strcmp(type, "full")           ? 0
+	               : !strcmp(type, "differential") ? 1
+	                                               : 2]);
+	if (ha_backup_start(a, type, NULL, trigger, &out) == 0)
+		return;
+	if (a->co.bk_refused_slot != slot || strcmp(a->co.bk_refused_type, type) != 0) {
+		a->co.bk_refused_slot = slot;
+		snprintf(a->co.bk_refused_type, sizeof(a->co.bk_refused_type), "%s", type);
+		ha_warn("backup-not-started", "type=%s slot_unix_ms=%llu why=\"%s\"", type,
+		        (unsigned long long)slot, out.msg);
 	}
 }
 

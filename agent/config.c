@@ -128,6 +128,9 @@ static const struct key keys[] = {
           "when differential backups run (e.g. 0 3 * * 1-6)"),
     C_STR("backup", "schedule_incremental", backup_schedule_incremental, "",
           "when incremental backups run (e.g. 0 * * * *)"),
+    C_UINT("backup", "schedule_catch_up_min", backup_schedule_catch_up_min, 0, 10080, "60",
+           "a scheduled backup that could not start at its time (another job running, no fit "
+           "replica, no coordinator) still starts until this many minutes later"),
     C_UINT("backup", "keep_full", backup_keep_full, 0, 1000, "0",
            "retention: keep the newest N full backups and what they anchor (0: no limit)"),
     C_UINT("backup", "keep_days", backup_keep_days, 0, 36500, "0",

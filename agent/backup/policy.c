@@ -231,3 +231,40 @@ bool ha_cron_due(const struct ha_cron *c, int64_t t)
 		return dom || dow;
 	return dom && dow;
 }
+
+/* Rank of a type: a backup covers the ones of its rank or higher. */
+static int rank(const char *type)
+{
+	return !strcmp(type, "full") ? 0 : !strcmp(type, "differential") ? 1 : 2;
+}
+
+const char *ha_bk_due(const struct ha_fsm_state *st, const char *const sched[3], uint64_t now_ms,
+                      unsigned catch_up_min, uint64_t *slot_ms)
+{
+	static const char *const types[3] = {"full", "differential", "incremental"};
+	int64_t now_min = (int64_t)(now_ms / 60000);
+	for (int i = 0; i < 3; i++) {
+		struct ha_cron c;
+		char why[128];
+		if (sched[i] == NULL || !sched[i][0] ||
+		    ha_cron_parse(sched[i], &c, why, sizeof(why)) != 0)
+			continue;
+		int64_t slot = -1;
+		for (int64_t k = 0; k <= (int64_t)catch_up_min && slot < 0; k++)
+			if (ha_cron_due(&c, (now_min - k) * 60))
+				slot = now_min - k;
+		if (slot < 0)
+			continue;
+		uint64_t slot_start = (uint64_t)slot * 60000;
+		bool covered = false;
+		for (unsigned k = 0; k < st->n_backups && !covered; k++) {
+			const struct ha_backup_rec *r = &st->backups[k];
+			covered = r->requested_ms >= slot_start && rank(r->type) <= i;
+		}
+		if (!covered) {
+			*slot_ms = slot_start;
+			return types[i];
+		}
+	}
+	return NULL;
+}

@@ -51,4 +51,16 @@ int ha_cron_parse(const char *s, struct ha_cron *c, char *why, size_t why_size);
 /* Whether the schedule fires in the minute that contains unix time t (seconds). */
 bool ha_cron_due(const struct ha_cron *c, int64_t t);
 
+/* The scheduled backup due at now_ms, decided from the catalog alone (so a new coordinator,
+ * a job still running when the next one fell due, or a refusal until a replica is fit loses
+ * nothing). sched[]: the full, differential and incremental schedules ("" or NULL: never; an
+ * unparsable one is skipped). A type's slot is the latest minute, at most catch_up_min minutes
+ * back (0: the current minute only), in which its schedule fired; it is due when no backup was
+ * requested at or after the slot of that type or of one that covers it (a full backup covers
+ * the three, a differential one covers incremental). Every request counts, failed ones too: a
+ * failing schedule does not fill the catalog with retries. Full first, then differential,
+ * then incremental. Returns the type ("full", ...) with its slot (unix ms), or NULL. */
+const char *ha_bk_due(const struct ha_fsm_state *st, const char *const sched[3], uint64_t now_ms,
+                      unsigned catch_up_min, uint64_t *slot_ms);
+
 #endif

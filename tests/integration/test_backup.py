@@ -358,6 +358,54 @@ class BackupTest(unittest.TestCase):
         self.assertIn("paused", b["detail"])
         self.assertIn("while the replica lagged", b["detail"])
 
+    def test_7_schedules_run_by_themselves(self):
+        """The coordinator starts scheduled backups on a replica by itself: a slot that fell due
+        moments ago is caught up at once, the same slot never runs twice, a type covered by a
+        wider backup since its slot does not run, and the next slot runs."""
+        sb = self.sb
+        primary = sb.status()["primary"]
+
+        def policy(**kw):
+            args = []
+            for k, v in kw.items():
+                args += [f"--{k}", v]
+            r = self.haadm("backup", "policy", *args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.addCleanup(policy, full="", differential="", incremental="")
+        # a slot with no backup requested since it began: this minute, unless one was
+        latest = max((b["requested_unix_ms"] for b in self.catalog()), default=0)
+        if latest >= int(time.time() // 60 * 60000):
+            time.sleep(61 - time.time() % 60)
+        known = {b["id"] for b in self.catalog()}
+        minute = time.gmtime().tm_min
+        policy(full=f"{minute} * * * *")
+
+        def new_one(kind):
+            for b in self.catalog():
+                if b["id"] not in known and b["type"] == kind:
+                    return b
+            return None
+        full = sb.wait_for(lambda: new_one("full"), 30, what="the scheduled full backup")
+        self.assertIn(f"scheduled ({minute} * * * *)", full["detail"])
+        self.assertNotEqual(full["node"], primary)
+        full = sb.wait_for(lambda: (lambda b: b if b["state"] != "running" else None)(
+            self.record(full["id"])), 120, what="the scheduled full backup finished")
+        self.assertEqual(full["state"], "done", full)
+        known.add(full["id"])
+        # the same slot does not run again, and covers an incremental backup of that slot
+        policy(incremental=f"{minute} * * * *")
+        time.sleep(3)
+        self.assertEqual({b["id"] for b in self.catalog()} - known, set())
+        # every minute: the next slot runs an incremental backup on a replica
+        policy(full="", incremental="* * * * *")
+        inc = sb.wait_for(lambda: new_one("incremental"), 75,
+                          what="a scheduled incremental backup")
+        self.assertIn("scheduled (* * * * *)", inc["detail"])
+        self.assertNotEqual(inc["node"], primary)
+        self.assertEqual(inc["parent"], full["id"])
+        ev = [e for e in sb.events() if e["name"] == "backup-begin"]
+        self.assertTrue(any(e["detail"] == inc["name"] for e in ev))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -333,6 +333,56 @@ static void cron(void **state)
 	assert_non_null(strstr(why, "5 fields"));
 }
 
+/* Scheduled backups decided from the catalog: due at the slot, caught up within the window,
+ * covered by a backup of the same or a wider type requested since the slot. */
+static void schedules_due(void **state)
+{
+	(void)state;
+	static struct ha_fsm_state st;
+	memset(&st, 0, sizeof(st));
+	const uint64_t min = 60000, hour = 60 * min;
+	const uint64_t sun3 = 1795921200000ULL; /* Sunday 2026-11-29 03:00 UTC */
+	const char *weekly[3] = {"0 3 * * 0", "", "0 * * * *"};
+	uint64_t slot = 0;
+	/* at 03:00 on Sunday both are due: the full one first */
+	assert_string_equal(ha_bk_due(&st, weekly, sun3 + 10000, 60, &slot), "full");
+	assert_true(slot == sun3);
+	/* a full backup requested then covers the incremental one of the same slot */
+	add(&st, 1, "full", 0, HA_BK_RUNNING, 0);
+	st.backups[0].requested_ms = sun3 + 10000;
+	assert_null(ha_bk_due(&st, weekly, sun3 + 20000, 60, &slot));
+	/* still running at 04:00: the incremental of 04:00 is due (the caller waits for room),
+	 * and stays due until one is requested: nothing is lost while the full one runs */
+	assert_string_equal(ha_bk_due(&st, weekly, sun3 + hour + 5000, 60, &slot), "incremental");
+	assert_true(slot == sun3 + hour);
+	assert_string_equal(ha_bk_due(&st, weekly, sun3 + hour + 50 * min, 60, &slot),
+	                    "incremental");
+	/* ... within the catch-up window only: without one, a slot missed is gone */
+	st.backups[0].state = HA_BK_DONE;
+	assert_null(ha_bk_due(&st, weekly, sun3 + hour + 30 * min, 0, &slot));
+	assert_string_equal(ha_bk_due(&st, weekly, sun3 + hour + 30 * min, 60, &slot),
+	                    "incremental");
+	assert_true(slot == sun3 + hour);
+	assert_null(ha_bk_due(&st, (const char *[3]){"", "", "0 1 * * *"}, sun3 + hour, 60, &slot));
+	add(&st, 2, "incremental", 1, HA_BK_FAILED, 0);
+	st.backups[1].requested_ms = sun3 + hour + 30 * min;
+	/* a failed attempt counts: no retry loop filling the catalog */
+	assert_null(ha_bk_due(&st, weekly, sun3 + hour + 40 * min, 60, &slot));
+	/* a differential backup covers an incremental one, not a full one */
+	const char *daily[3] = {"0 5 * * *", "0 4 * * *", "0 4 * * *"};
+	add(&st, 3, "differential", 1, HA_BK_DONE, 0);
+	st.backups[2].requested_ms = sun3 + hour;
+	assert_null(ha_bk_due(&st, daily, sun3 + hour + min, 60, &slot));
+	assert_string_equal(ha_bk_due(&st, daily, sun3 + 2 * hour + min, 60, &slot), "full");
+	/* a manual backup before the slot does not count for it */
+	add(&st, 4, "full", 0, HA_BK_DONE, 0);
+	st.backups[3].requested_ms = sun3 + 2 * hour - 1;
+	assert_string_equal(ha_bk_due(&st, daily, sun3 + 2 * hour + min, 60, &slot), "full");
+	/* bad or empty schedules are skipped, never due */
+	const char *bad[3] = {"61 * * * *", NULL, ""};
+	assert_null(ha_bk_due(&st, bad, sun3, 60, &slot));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +393,7 @@ int main(void)
 	    cmocka_unit_test(retention_and_chains),
 	    cmocka_unit_test(choosing),
 	    cmocka_unit_test(cron),
+	    cmocka_unit_test(schedules_due),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
