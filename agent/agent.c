@@ -213,6 +213,10 @@ static void on_probe(void *data)
 		return;
 	int db = (int)ha_probe_db_state(a->probe);
 	bool kick = db != a->last_db_state;
+	/* a database that comes back may have been restored (re-cloned): a diverged node is
+	 * rechecked at once rather than at its next periodic recheck */
+	if (kick && db == HA_DB_UP && a->last_db_state != -1)
+		a->rc.diverged_checked_ms = 0;
 	a->last_db_state = db;
 	if (a->rc.kick_on_sample && ha_probe_latest_started(a->probe) >= a->rc.after_ms) {
 		a->rc.kick_on_sample = false;

@@ -64,6 +64,13 @@ static const struct key keys[] = {
            "an agent silent this long is shown unreachable"),
     {"agent", "log_level", K_LEVEL, offsetof(struct ha_config, log_level),
      sizeof(((struct ha_config *)0)->log_level), 0, 0, "info", "debug, info, warn or error"},
+    C_STR("agent", "db_datadir", db_datadir, "",
+          "the database's data directory, for haadm node reclone (empty: asked from the running "
+          "server)"),
+    C_STR("agent", "db_stop_command", db_stop_command, "systemctl stop mariadb",
+          "shell command that stops this node's mariadbd (haadm node reclone)"),
+    C_STR("agent", "db_start_command", db_start_command, "systemctl start mariadb",
+          "shell command that starts this node's mariadbd (haadm node reclone)"),
     C_STR("agent", "repl_user", repl_user, "repl",
           "replication user that replicas connect as (CHANGE MASTER)"),
     C_STR("agent", "repl_password_file", repl_password_file, NULL,

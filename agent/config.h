@@ -44,6 +44,9 @@ struct ha_config {
 	unsigned report_interval_ms;
 	unsigned agent_timeout_ms;
 	char log_level[16];
+	char db_datadir[PATH_MAX];      /* "" : ask the server */
+	char db_stop_command[PATH_MAX]; /* haadm node reclone */
+	char db_start_command[PATH_MAX];
 	char repl_user[HA_NAME_MAX];
 	char repl_password_file[PATH_MAX];
 	char repl_password[256]; /* loaded from repl_password_file, never logged */

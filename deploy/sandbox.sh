@@ -9,6 +9,7 @@
 #   deploy/sandbox.sh env       print shell variables for the sandbox (eval "$(... env)")
 #   deploy/sandbox.sh sql N SQL run SQL on node N as root (over its socket)
 #   deploy/sandbox.sh start-db N start node N's mariadbd only (not its agent)
+#   deploy/sandbox.sh stop-db N  stop node N's mariadbd only (a clean shutdown)
 #   deploy/sandbox.sh start-agent N   start node N's agent only
 #
 # Options (before the command), with defaults:
@@ -166,6 +167,9 @@ write_agent_conf() {
 		echo "db_password_file = $dir/haagent.password"
 		echo "repl_user = repl"
 		echo "repl_password_file = $dir/repl.password"
+		echo "db_datadir = $d/data"
+		echo "db_stop_command = bash $here/sandbox.sh $(opts) stop-db $n"
+		echo "db_start_command = bash $here/sandbox.sh $(opts) start-db $n"
 		echo
 		echo "[backup]"
 		echo "repository = $dir/backups"
@@ -187,6 +191,22 @@ write_agent_conf() {
 			echo
 		done
 	} >"$(conf_of "$n")"
+}
+
+opts() { # the options that name this sandbox, for commands written into its configs
+	printf -- '--dir %s --net %s --first %s --db-port %s --raft-port %s --rpc-port %s' \
+		"$dir" "$net" "$first" "$db_port" "$raft_port" "$rpc_port"
+}
+
+stop_db() { # node: SIGTERM (a clean shutdown), SIGKILL after 60 s
+	local d i
+	d=$(ndir "$1")
+	alive "$d/mariadbd.pid" || return 0
+	kill -TERM "$(cat "$d/mariadbd.pid")" 2>/dev/null || true
+	for i in $(seq 1 600); do alive "$d/mariadbd.pid" || return 0; sleep 0.1; done
+	kill -KILL "$(cat "$d/mariadbd.pid")" 2>/dev/null || true
+	for i in $(seq 1 50); do alive "$d/mariadbd.pid" || return 0; sleep 0.1; done
+	die "mariadbd of node$1 did not stop"
 }
 
 start_db() {
@@ -359,6 +379,10 @@ env)
 start-db)
 	[ $# -ge 1 ] || die "usage: start-db N"
 	start_db "$1"
+	;;
+stop-db)
+	[ $# -ge 1 ] || die "usage: stop-db N"
+	stop_db "$1"
 	;;
 start-agent)
 	[ $# -ge 1 ] || die "usage: start-agent N"

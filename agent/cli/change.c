@@ -130,6 +130,32 @@ static bool wait_visible(const struct globals *g, const Haagent__AdminRequest *r
 	return false;
 }
 
+int ha_cli_maintenance(const struct globals *g, const char *node, bool on, char *msg, size_t size)
+{
+	Haagent__MaintenanceRequest m = HAAGENT__MAINTENANCE_REQUEST__INIT;
+	m.node = (char *)node;
+	m.on = on;
+	Haagent__AdminRequest req = HAAGENT__ADMIN_REQUEST__INIT;
+	req.op_case = HAAGENT__ADMIN_REQUEST__OP_MAINTENANCE;
+	req.maintenance = &m;
+	Haagent__AdminResponse *r;
+	struct ha_err e = {0};
+	int rc = ha_cli_admin(g, &req, &r, &e);
+	if (rc != 0) {
+		snprintf(msg, size, "%s", e.msg);
+		return rc;
+	}
+	rc = r->code;
+	snprintf(msg, size, "%s", r->message);
+	haagent__admin_response__free_unpacked(r, NULL);
+	if (rc == 0 && !wait_visible(g, &req)) {
+		snprintf(msg, size, "maintenance %s accepted but not visible after %d ms",
+		         on ? "on" : "off", COMMIT_WAIT_MS);
+		rc = HA_ETIMEOUT;
+	}
+	return rc;
+}
+
 /* Sends req and prints the answer: for the commands whose answer is the whole story. */
 static int simple(struct globals *g, const Haagent__AdminRequest *req, const char *cmd)
 {
@@ -470,6 +496,13 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 
 int ha_cmd_node(struct globals *g, int argc, char **argv)
 {
+	/* the subcommand: the first argument that is not an option */
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] != '-') {
+			if (!strcmp(argv[i], "reclone"))
+				return ha_cmd_reclone(g, argc, argv);
+			break;
+		}
 	int rc = ha_cli_opts(g, argc, argv, "node", NULL, NULL, true);
 	if (rc != 0)
 		return rc;

@@ -335,13 +335,26 @@ static const struct command commands[] = {
      "Exit status: 0 done (or dry run possible), 14 refused or rolled back, 11 no outcome\n"
      "within the timeout (see haadm status), 4 no agent reachable, 6 no leader.",
      ha_cmd_failover},
-    {"node", "node maintenance NODE on|off: keep a node out of promotion and failover",
-     "node maintenance NODE on|off [--json]",
-     "Maintenance on: NODE is never promoted, its own outage triggers nothing, and its agent\n"
+    {"node",
+     "node maintenance NODE on|off; node reclone NODE: maintenance, re-cloning from a backup",
+     "node maintenance NODE on|off [--json]\n"
+     "       haadm node reclone NODE [--backup ID] [--timeout SEC] [--json]",
+     "maintenance on: NODE is never promoted, its own outage triggers nothing, and its agent\n"
      "leaves its replication as you set it (it still keeps it read-only). Use it to restart or\n"
      "upgrade a replica. The primary cannot go into maintenance: move the role first with\n"
      "'haadm failover'. Maintenance off: the agent repoints the node to the primary if needed.\n"
-     "The flag is replicated (survives restarts) and shown by 'haadm status'.",
+     "The flag is replicated (survives restarts) and shown by 'haadm status'.\n"
+     "\n"
+     "reclone: replaces NODE's datadir with a restored backup and brings it back as a replica\n"
+     "(a diverged old primary, a lost disk). Run it on NODE's host, as root, with NODE's\n"
+     "configuration. It checks first (NODE is not the primary; the backup, by default the\n"
+     "newest finished one, has a whole chain and holds every transaction NODE's server id\n"
+     "wrote in the primary's binary log), puts NODE in maintenance, restores the chain beside\n"
+     "the datadir while the server still runs, stops it ([agent] db_stop_command), keeps the\n"
+     "old datadir as DATADIR.haagent-old-TIME, starts it ([agent] db_start_command), resets\n"
+     "its replication and binary log, ends maintenance and waits --timeout (300 s) until it\n"
+     "replicates. Needs free space for a second datadir. Exit 14 when refused before\n"
+     "anything changed.",
      ha_cmd_node},
     {"pause", "pause automatic failover cluster-wide", "pause [--reason TEXT] [--json]",
      "Automatic failover stops acting: failures are still detected and reported (events\n"

@@ -44,6 +44,10 @@ void ha_cli_help(const char *command);
 int ha_cli_admin(const struct globals *g, const Haagent__AdminRequest *req,
                  Haagent__AdminResponse **out, struct ha_err *e);
 
+/* change.c: maintenance on or off, waited for until the leader's status shows it; msg: the
+ * answer or why not */
+int ha_cli_maintenance(const struct globals *g, const char *node, bool on, char *msg, size_t size);
+
 /* backup.c */
 int ha_cmd_backup(struct globals *g, int argc, char **argv);
 int ha_cmd_restore(struct globals *g, int argc, char **argv);
@@ -53,6 +57,8 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv);
 int ha_cmd_node(struct globals *g, int argc, char **argv);
 int ha_cmd_pause(struct globals *g, int argc, char **argv);
 int ha_cmd_resume(struct globals *g, int argc, char **argv);
+/* reclone.c: haadm node reclone */
+int ha_cmd_reclone(struct globals *g, int argc, char **argv);
 /* check.c */
 int ha_cmd_config(struct globals *g, int argc, char **argv);
 

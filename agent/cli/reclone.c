@@ -1,0 +1,568 @@
+/* haadm node reclone NODE [--backup ID] [--timeout SEC] [--json]: replaces a node's datadir with
+ * a restored backup and brings the node back as a replica — for a diverged old primary or a
+ * lost disk. It runs on that node's host (the datadir is local), as root, with that node's
+ * configuration, and changes nothing until the restored datadir is ready:
+ *
+ *   1. checks: this configuration is NODE's; NODE is not the primary; no failover is running;
+ *      the backup (the newest finished one by default) has a whole chain and holds every
+ *      transaction NODE's server id wrote in the primary's binary log (a MariaDB replica skips
+ *      events of its own server id, so it could never receive them again);
+ *   2. maintenance on (unless it already was): its agent leaves its replication alone;
+ *   3. the chain is restored and prepared beside the datadir while the server still runs;
+ *   4. db_stop_command; the datadir is moved aside (kept, never deleted) and the restored one
+ *      put in its place with the old one's owner;
+ *   5. db_start_command; replication and the binary log are reset, gtid_slave_pos set to the
+ *      backup's position when the restored one is behind it;
+ *   6. maintenance off (if this command turned it on): the agent repoints the node to the
+ *      primary; the command waits until it replicates.
+ *
+ * A failure stops at its step and says what state the node is in and what to do. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../backup/fsutil.h"
+#include "../backup/pipeline.h"
+#include "../common/buf.h"
+#include "../common/clock.h"
+#include "../common/gtid.h"
+#include "../db/db.h"
+#include "../db/reclone.h"
+#include "backup.h"
+#include "call.h"
+#include "haadm.h"
+
+extern char **environ;
+
+#define DEFAULT_CONF  "/etc/haagent/haagent.conf"
+#define STOP_MS       300000 /* db_stop_command, and the server gone */
+#define START_MS      600000 /* db_start_command, and the server answering */
+#define FLAG_MAINT    1u
+#define FLAG_DIVERGED 4u
+#define MAX_STEPS     12
+
+struct run {
+	struct globals *g;
+	struct ha_config *c;
+	const char *node;
+	char steps[MAX_STEPS][512];
+	unsigned n_steps;
+	char message[1024];
+	char old_datadir[PATH_MAX + 64];
+	uint64_t backup_id;
+};
+
+static void step(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void step(struct run *r, const char *fmt, ...)
+{
+	if (r->n_steps >= MAX_STEPS)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->steps[r->n_steps], sizeof(r->steps[0]), fmt, ap);
+	va_end(ap);
+	if (!r->g->json) {
+		printf("%s\n", r->steps[r->n_steps]);
+		fflush(stdout);
+	}
+	r->n_steps++;
+}
+
+static int fail(struct run *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(struct run *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static void print_result(const struct run *r, int rc)
+{
+	if (!r->g->json) {
+		if (rc == 0)
+			printf("%s\n", r->message);
+		else
+			fprintf(stderr, "haadm: node reclone: %s\n", r->message);
+		return;
+	}
+	struct ha_buf b = HA_BUF_INIT;
+	struct ha_json j;
+	ha_json_init(&j, &b, true);
+	ha_json_obj_begin(&j, NULL);
+	ha_json_uint(&j, "format", 1);
+	ha_json_str(&j, "result", rc == 0 ? "done" : rc == HA_EREFUSED ? "refused" : "failed");
+	ha_json_str(&j, "node", r->node);
+	if (r->backup_id)
+		ha_json_uint(&j, "backup", r->backup_id);
+	else
+		ha_json_null(&j, "backup");
+	ha_json_str_or_null(&j, "old_datadir", r->old_datadir[0] ? r->old_datadir : NULL);
+	ha_json_str(&j, "message", r->message);
+	ha_json_arr_begin(&j, "steps");
+	for (unsigned i = 0; i < r->n_steps; i++)
+		ha_json_str(&j, NULL, r->steps[i]);
+	ha_json_arr_end(&j);
+	ha_json_obj_end(&j);
+	printf("%s\n", ha_buf_failed(&b) ? "{}" : ha_buf_cstr(&b));
+	ha_buf_free(&b);
+}
+
+/* Runs a configured shell command (its output on stderr), killed with its process group after
+ * timeout_ms. 0 when it exited 0. */
+static int run_command(const char *cmd, uint64_t timeout_ms, char *why, size_t size)
+{
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, 2, 1);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+	pid_t pid;
+	int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (rc != 0) {
+		snprintf(why, size, "cannot run /bin/sh: %s", strerror(rc));
+		return -1;
+	}
+	int status = 0;
+	for (uint64_t deadline = ha_now_ms() + timeout_ms;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			snprintf(why, size, "waitpid: %s", strerror(errno));
+			return -1;
+		}
+		if (ha_now_ms() > deadline) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			snprintf(why, size, "'%s' did not finish within %llu s", cmd,
+			         (unsigned long long)(timeout_ms / 1000));
+			return -1;
+		}
+		usleep(100 * 1000);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(why, size, "'%s' failed (%s %d)", cmd,
+		         WIFEXITED(status) ? "exit" : "signal",
+		         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		return -1;
+	}
+	return 0;
+}
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int chown_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return lchown(path, chown_uid, chown_gid) == 0 ? 0 : -1;
+}
+
+static const Haagent__NodeStatus *status_node(const Haagent__StatusResponse *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (!strcmp(s->nodes[i]->name, name))
+			return s->nodes[i];
+	return NULL;
+}
+
+/* The newest finished backup whose chain is whole (want 0), or want; 0 when none. */
+static uint64_t pick_backup(const Haagent__BackupsResponse *cat, uint64_t want, char *why,
+                            size_t size)
+{
+	for (size_t i = cat->n_backups; i-- > 0;) {
+		const Haagent__BackupRecord *b = cat->backups[i];
+		if (want && b->id != want)
+			continue;
+		if (b->state != 2) {
+			snprintf(why, size, "backup %llu is not a finished backup",
+			         (unsigned long long)b->id);
+			if (want)
+				return 0;
+			continue;
+		}
+		/* the chain down to its full backup */
+		const Haagent__BackupRecord *x = b;
+		unsigned hops = 0;
+		while (x && x->state == 2 && strcmp(x->type, "full") != 0 && hops++ < 1024)
+			x = ha_cli_backup_find(cat, x->parent);
+		if (x && x->state == 2 && !strcmp(x->type, "full"))
+			return b->id;
+		snprintf(why, size, "backup %llu has a broken chain", (unsigned long long)b->id);
+		if (want)
+			return 0;
+	}
+	if (!why[0])
+		snprintf(why, size,
+		         want ? "no backup %llu in the catalog"
+		              : "no finished backup in the catalog: run 'haadm backup run --wait'",
+		         (unsigned long long)want);
+	return 0;
+}
+
+static int reclone(struct run *r, uint64_t want_backup, unsigned wait_s)
+{
+	struct globals *g = r->g;
+	struct ha_config *c = r->c;
+	struct ha_err e = {0};
+	char why[1024] = "";
+	/* ---- 1. checks ---- */
+	if (strcmp(c->node, r->node) != 0)
+		return fail(r, HA_EREFUSED,
+		            "run this on %s's host: this configuration (%s) is node %s's (the "
+		            "datadir and the database service are local)",
+		            r->node, c->path, c->node);
+	Haagent__StatusResponse *s = NULL;
+	if (ha_cli_status(g, false, &s, &e) != 0)
+		return fail(r, HA_ECONNECT, "%s", e.msg);
+	const Haagent__NodeStatus *me = status_node(s, r->node);
+	const Haagent__NodeStatus *pn =
+	    s->primary && s->primary[0] ? status_node(s, s->primary) : NULL;
+	int rc = 0;
+	if (!s->authoritative)
+		rc = fail(r, HA_ENOLEADER,
+		          "no raft leader answers: the cluster cannot record "
+		          "maintenance now; retry");
+	else if (me == NULL)
+		rc = fail(r, HA_EINVAL, "no node named %s", r->node);
+	else if (!strcmp(s->primary, r->node))
+		rc = fail(
+		    r, HA_EREFUSED,
+		    "%s is the primary: move the role first ('haadm failover'), then re-clone it",
+		    r->node);
+	else if (pn == NULL)
+		rc = fail(r, HA_EREFUSED,
+		          "the cluster has no established primary to replicate from");
+	else if (s->failover && s->failover->phase >= 1 && s->failover->phase <= 3)
+		rc = fail(r, HA_EREFUSED, "a failover is in progress; retry when it is done");
+	if (rc != 0) {
+		haagent__status_response__free_unpacked(s, NULL);
+		return rc;
+	}
+	bool was_maint = (me->flags & FLAG_MAINT) != 0;
+	uint32_t server_id = me->has_health && me->health ? me->health->server_id : 0;
+	uint32_t primary_server = pn->has_health && pn->health ? pn->health->server_id : 0;
+	char primary_db[96];
+	snprintf(primary_db, sizeof(primary_db), "%s", pn->db_address);
+	char primary_name[64];
+	snprintf(primary_name, sizeof(primary_name), "%s", s->primary);
+	haagent__status_response__free_unpacked(s, NULL);
+
+	Haagent__BackupsResponse *cat = NULL;
+	if (ha_cli_catalog(g, &cat, &e) != 0)
+		return fail(r, HA_ECONNECT, "%s", e.msg);
+	uint64_t id = pick_backup(cat, want_backup, why, sizeof(why));
+	const Haagent__BackupRecord *b = id ? ha_cli_backup_find(cat, id) : NULL;
+	if (b == NULL) {
+		haagent__backups_response__free_unpacked(cat, NULL);
+		return fail(r, HA_EREFUSED, "%s", why);
+	}
+	r->backup_id = id;
+	/* the backup must hold what this server id wrote, by the primary's binary log */
+	char phost[64];
+	unsigned pport = 0;
+	char state[4096];
+	struct ha_db_where pw = {.user = c->db_user,
+	                         .password = c->db_password,
+	                         .timeout_ms = 5000,
+	                         .statement_ms = 10000};
+	if (ha_split_hostport(primary_db, phost, sizeof(phost), &pport) != 0) {
+		haagent__backups_response__free_unpacked(cat, NULL);
+		return fail(r, HA_EPROTO, "the primary's database address '%s' is not HOST:PORT",
+		            primary_db);
+	}
+	pw.host = phost;
+	pw.port = pport;
+	if (ha_db_read(&pw, "@@gtid_binlog_state", state, sizeof(state), why, sizeof(why)) != 0) {
+		haagent__backups_response__free_unpacked(cat, NULL);
+		return fail(r, HA_EDB, "cannot read the primary's binary log state (%s): %s",
+		            primary_db, why);
+	}
+	struct ha_gtid_pos bpos;
+	char missing[96];
+	int held = ha_gtid_parse(b->gtid, &bpos, NULL) == 0
+	               ? ha_gtid_state_held(state, server_id, primary_server, &bpos, missing,
+	                                    sizeof(missing))
+	               : HA_EINVAL;
+	char backup_gtid[2048], backup_name[96];
+	snprintf(backup_gtid, sizeof(backup_gtid), "%s", b->gtid);
+	snprintf(backup_name, sizeof(backup_name), "%s", b->name);
+	if (held != 1) {
+		haagent__backups_response__free_unpacked(cat, NULL);
+		if (held < 0)
+			return fail(r, HA_EPROTO,
+			            "cannot compare backup %llu's position '%s' with the primary's "
+			            "binary log state '%s'",
+			            (unsigned long long)id, backup_gtid, state);
+		return fail(r, HA_EREFUSED,
+		            "backup %llu (at %s) predates %s, written by %s in the primary's "
+		            "binary log: a replica never receives its own server id's transactions "
+		            "again. Take a newer backup first ('haadm backup run --wait') or name "
+		            "one with --backup",
+		            (unsigned long long)id, backup_gtid, missing,
+		            server_id ? "this node's server id" : "a former primary");
+	}
+	step(r, "[1/6] checks: %s is a replica; backup %llu (%s, at %s) holds its own transactions",
+	     r->node, (unsigned long long)id, backup_name, backup_gtid);
+
+	/* where the datadir is */
+	char datadir[PATH_MAX];
+	struct ha_db_where lw = {.host = c->nodes[c->self].address,
+	                         .port = c->nodes[c->self].db_port,
+	                         .user = c->db_user,
+	                         .password = c->db_password,
+	                         .timeout_ms = 5000,
+	                         .statement_ms = 30000};
+	if (c->db_datadir[0])
+		snprintf(datadir, sizeof(datadir), "%s", c->db_datadir);
+	else if (ha_db_read(&lw, "@@datadir", datadir, sizeof(datadir), why, sizeof(why)) != 0 ||
+	         !datadir[0]) {
+		haagent__backups_response__free_unpacked(cat, NULL);
+		return fail(r, HA_ECONFIG,
+		            "where is the datadir? the local server does not answer (%s); set "
+		            "[agent] db_datadir in %s",
+		            why, c->path);
+	}
+	for (size_t n = strlen(datadir); n > 1 && datadir[n - 1] == '/'; n--)
+		datadir[n - 1] = '\0';
+	struct stat old_sb;
+	if (stat(datadir, &old_sb) != 0 || !S_ISDIR(old_sb.st_mode)) {
+		haagent__backups_response__free_unpacked(cat, NULL);
+		return fail(r, HA_ECONFIG, "the datadir %s is not a directory (%s)", datadir,
+		            strerror(errno));
+	}
+
+	/* ---- 2. maintenance ---- */
+	if (!was_maint) {
+		rc = ha_cli_maintenance(g, r->node, true, why, sizeof(why));
+		if (rc != 0) {
+			haagent__backups_response__free_unpacked(cat, NULL);
+			return fail(r, rc, "maintenance on: %s", why);
+		}
+	}
+	step(r, "[2/6] %s in maintenance%s: never promoted, replication left alone", r->node,
+	     was_maint ? " (already)" : "");
+
+	/* ---- 3. restore beside the datadir ---- */
+	char fresh[PATH_MAX + 32];
+	snprintf(fresh, sizeof(fresh), "%s.haagent-reclone", datadir);
+	ha_rm_rf(fresh); /* left by an interrupted re-clone */
+	struct repo rp;
+	unsigned links = 0;
+	uint64_t t0 = ha_now_ms();
+	rc = ha_cli_open_repo(g, &rp, &e);
+	if (rc == 0)
+		rc = ha_cli_restore_chain(&rp, cat, id, fresh, &links, &e);
+	memset(rp.key, 0, sizeof(rp.key));
+	haagent__backups_response__free_unpacked(cat, NULL);
+	if (rc != 0)
+		return fail(r, rc,
+		            "restore: %s. Nothing changed on %s (still in maintenance: 'haadm node "
+		            "maintenance %s off' when done)",
+		            e.msg, r->node, r->node);
+	step(r, "[3/6] restored and prepared a chain of %u backup%s into %s (%.1f s)", links,
+	     links == 1 ? "" : "s", fresh, (ha_now_ms() - t0) / 1000.0);
+
+	/* ---- 4. stop, swap ---- */
+	if (run_command(c->db_stop_command, STOP_MS, why, sizeof(why)) != 0)
+		return fail(r, HA_EIO,
+		            "stop the database: %s. The restored datadir is in %s; %s stays in "
+		            "maintenance",
+		            why, fresh, r->node);
+	for (uint64_t deadline = ha_now_ms() + 60000; ha_db_ping(&lw) == 0;) {
+		if (ha_now_ms() > deadline)
+			return fail(
+			    r, HA_ETIMEOUT,
+			    "'%s' returned but the server still answers; nothing was swapped "
+			    "(the restored datadir is in %s)",
+			    c->db_stop_command, fresh);
+		usleep(200 * 1000);
+	}
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(r->old_datadir, sizeof(r->old_datadir), "%s.haagent-old-%s", datadir, stamp);
+	if (rename(datadir, r->old_datadir) != 0) {
+		int err = errno;
+		r->old_datadir[0] = '\0';
+		return fail(r, HA_EIO, "move %s aside: %s; start the database again ('%s')",
+		            datadir, strerror(err), c->db_start_command);
+	}
+	if (rename(fresh, datadir) != 0) {
+		int err = errno;
+		rename(r->old_datadir, datadir);
+		r->old_datadir[0] = '\0';
+		return fail(r, HA_EIO, "put the restored datadir in place: %s; the old one is back",
+		            strerror(err));
+	}
+	chown_uid = old_sb.st_uid;
+	chown_gid = old_sb.st_gid;
+	chmod(datadir, old_sb.st_mode & 07777);
+	if (nftw(datadir, chown_one, 32, FTW_PHYS) != 0)
+		return fail(r, HA_EIO, "chown %s to %u:%u: %s", datadir, (unsigned)chown_uid,
+		            (unsigned)chown_gid, strerror(errno));
+	step(r, "[4/6] database stopped; old datadir kept in %s (remove it when no longer needed)",
+	     r->old_datadir);
+
+	/* ---- 5. start, reset ---- */
+	if (run_command(c->db_start_command, START_MS, why, sizeof(why)) != 0)
+		return fail(r, HA_EIO,
+		            "start the database on the restored datadir: %s. See its error log; "
+		            "the old datadir is in %s; %s stays in maintenance",
+		            why, r->old_datadir, r->node);
+	for (uint64_t deadline = ha_now_ms() + START_MS; ha_db_ping(&lw) != 0;) {
+		if (ha_now_ms() > deadline)
+			return fail(r, HA_ETIMEOUT,
+			            "the database does not answer on %s:%u after '%s'; %s stays in "
+			            "maintenance",
+			            lw.host, lw.port, c->db_start_command, r->node);
+		usleep(200 * 1000);
+	}
+	char detail[600];
+	if (ha_db_reset_as_replica(&lw, backup_gtid, detail, sizeof(detail)) != 0)
+		return fail(r, HA_EDB, "on the restored server: %s; %s stays in maintenance",
+		            detail, r->node);
+	step(r, "[5/6] database started on the restored datadir: %s", detail);
+
+	/* ---- 6. back into the cluster ---- */
+	if (was_maint) {
+		snprintf(
+		    r->message, sizeof(r->message),
+		    "%s re-cloned from backup %llu; it was in maintenance before and stays so: "
+		    "'haadm node maintenance %s off' lets its agent repoint it to %s",
+		    r->node, (unsigned long long)id, r->node, primary_name);
+		step(r, "[6/6] left in maintenance, as it was");
+		return 0;
+	}
+	rc = ha_cli_maintenance(g, r->node, false, why, sizeof(why));
+	if (rc != 0)
+		return fail(r, rc, "maintenance off: %s; retry 'haadm node maintenance %s off'",
+		            why, r->node);
+	uint64_t deadline = ha_now_ms() + (uint64_t)wait_s * 1000;
+	char last[256] = "no status";
+	for (;;) {
+		Haagent__StatusResponse *st = NULL;
+		if (ha_cli_status(g, false, &st, &e) == 0) {
+			const Haagent__NodeStatus *n = status_node(st, r->node);
+			const Haagent__Health *h = n && n->has_health ? n->health : NULL;
+			bool ok = n && h && h->replicating && h->io_running && h->sql_running &&
+			          !(n->flags & FLAG_DIVERGED) && !h->diverged &&
+			          !strcmp(n->role, "replica");
+			if (n && h)
+				snprintf(last, sizeof(last),
+				         "role %s, IO %s, SQL %s, lag %lld s%s%s", n->role,
+				         h->io_running ? "yes" : "no",
+				         h->sql_running ? "yes" : "no", (long long)h->lag_seconds,
+				         h->last_error[0] ? ", " : "", h->last_error);
+			haagent__status_response__free_unpacked(st, NULL);
+			if (ok)
+				break;
+		}
+		if (ha_now_ms() > deadline)
+			return fail(
+			    r, HA_ETIMEOUT,
+			    "%s is back in the cluster but not replicating after %u s (%s); see "
+			    "'haadm status'",
+			    r->node, wait_s, last);
+		usleep(250 * 1000);
+	}
+	step(r, "[6/6] out of maintenance: replicating from %s (%s)", primary_name, last);
+	snprintf(r->message, sizeof(r->message),
+	         "%s re-cloned from backup %llu and replicating from %s; the old datadir is in %s",
+	         r->node, (unsigned long long)id, primary_name, r->old_datadir);
+	return 0;
+}
+
+int ha_cmd_reclone(struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"backup", required_argument, NULL, 'b'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	uint64_t backup = 0;
+	unsigned wait_s = 300;
+	int o;
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+		switch (o) {
+		case 'b':
+			backup = strtoull(optarg, &end, 10);
+			if (*end || backup == 0)
+				goto bad;
+			break;
+		case 'T': {
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v == 0 || v > 86400)
+				goto bad;
+			wait_s = (unsigned)v;
+			break;
+		}
+		case 'j':
+			g->json = true;
+			break;
+		case 'h':
+			ha_cli_help("node");
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	/* positional: reclone NODE */
+	if (argc - optind != 2 || strcmp(argv[optind], "reclone") != 0)
+		goto bad;
+	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
+	struct ha_config *c = calloc(1, sizeof(*c));
+	struct ha_err e = {0};
+	struct run *r = calloc(1, sizeof(*r));
+	if (c == NULL || r == NULL) {
+		free(c);
+		free(r);
+		fprintf(stderr, "haadm: out of memory\n");
+		return HA_ENOMEM;
+	}
+	r->g = g;
+	r->c = c;
+	r->node = argv[optind + 1];
+	int rc = ha_config_load(path ? path : DEFAULT_CONF, HA_CONFIG_AGENT, c, &e);
+	if (rc != 0)
+		rc = fail(r, rc, "%s (node reclone needs the node's own configuration)", e.msg);
+	else
+		rc = reclone(r, backup, wait_s);
+	print_result(r, rc);
+	memset(c->db_password, 0, sizeof(c->db_password));
+	memset(c->repl_password, 0, sizeof(c->repl_password));
+	free(c);
+	free(r);
+	return rc;
+bad:
+	fprintf(stderr, "haadm node: bad arguments; see 'haadm help node'\n");
+	return HA_EUSAGE;
+}
