@@ -11,6 +11,7 @@
 #include "../common/clock.h"
 #include "../common/gtid.h"
 #include "../common/log.h"
+#include "conn.h"
 
 struct ha_action {
 	uv_async_t async;
@@ -73,30 +74,13 @@ static MYSQL *open_conn(struct ha_action *a, const char *host, unsigned port, un
 
 static int exec(MYSQL *m, const char *sql, struct ha_action_result *r)
 {
-	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
-		snprintf(r->msg, sizeof(r->msg), "%.80s: %s (%u)", sql, mysql_error(m),
-		         mysql_errno(m));
-		return HA_EDB;
-	}
-	MYSQL_RES *res = mysql_store_result(m);
-	if (res)
-		mysql_free_result(res);
-	return 0;
+	return ha_db_exec(m, sql, r->msg, sizeof(r->msg)) == 0 ? 0 : HA_EDB;
 }
 
 /* First column of the first row into out; 0 or HA_EDB. */
 static int query_one(MYSQL *m, const char *sql, char *out, size_t size, struct ha_action_result *r)
 {
-	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
-		snprintf(r->msg, sizeof(r->msg), "%.80s: %s", sql, mysql_error(m));
-		return HA_EDB;
-	}
-	MYSQL_RES *res = mysql_store_result(m);
-	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-	snprintf(out, size, "%s", row && row[0] ? row[0] : "");
-	if (res)
-		mysql_free_result(res);
-	return 0;
+	return ha_db_query_one(m, sql, out, size, r->msg, sizeof(r->msg)) == 0 ? 0 : HA_EDB;
 }
 
 #define MAX_SESSIONS 4096

@@ -25,13 +25,12 @@ static unsigned last_errno; /* of the last failed connect_db (CLI: one thread) *
 static MYSQL *connect_db(const char *host, unsigned port, const char *user, const char *password,
                          unsigned timeout_ms, char *err, size_t err_size)
 {
-	struct ha_db_target t = {.host = host,
-	                         .port = port,
-	                         .user = user,
-	                         .password = password,
-	                         .connect_ms = timeout_ms,
-	                         .read_ms = timeout_ms};
-	return ha_db_open(&t, err, err_size, &last_errno);
+	struct ha_db_where w = {.host = host,
+	                        .port = port,
+	                        .user = user,
+	                        .password = password,
+	                        .timeout_ms = timeout_ms};
+	return ha_db_open(&w, err, err_size, &last_errno);
 }
 
 /* The first column of each row, joined with ','. */

@@ -10,7 +10,7 @@ static unsigned seconds(unsigned ms)
 	return ms ? (ms + 999) / 1000 : 1;
 }
 
-MYSQL *ha_db_open(const struct ha_db_target *t, char *err, size_t err_size, unsigned *errnum)
+MYSQL *ha_db_open(const struct ha_db_where *w, char *err, size_t err_size, unsigned *errnum)
 {
 	if (errnum)
 		*errnum = 0;
@@ -19,12 +19,13 @@ MYSQL *ha_db_open(const struct ha_db_target *t, char *err, size_t err_size, unsi
 		snprintf(err, err_size, "out of memory");
 		return NULL;
 	}
-	unsigned ct = seconds(t->connect_ms), rt = seconds(t->read_ms);
+	unsigned ct = seconds(w->timeout_ms),
+	         rt = seconds(w->statement_ms ? w->statement_ms : w->timeout_ms);
 	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
 	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rt);
 	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &ct);
-	if (mysql_real_connect(m, t->socket ? NULL : t->host, t->user, t->password, NULL,
-	                       t->socket ? 0 : t->port, t->socket, 0) == NULL) {
+	if (mysql_real_connect(m, w->socket ? NULL : w->host, w->user, w->password, NULL,
+	                       w->socket ? 0 : w->port, w->socket, 0) == NULL) {
 		snprintf(err, err_size, "%s (%u)", mysql_error(m), mysql_errno(m));
 		if (errnum)
 			*errnum = mysql_errno(m);
@@ -61,22 +62,10 @@ int ha_db_query_one(MYSQL *m, const char *sql, char *out, size_t size, char *err
 	return 0;
 }
 
-MYSQL *ha_db_open_where(const struct ha_db_where *w, char *err, size_t err_size)
-{
-	struct ha_db_target t = {.host = w->host,
-	                         .port = w->port,
-	                         .socket = w->socket,
-	                         .user = w->user,
-	                         .password = w->password,
-	                         .connect_ms = w->timeout_ms,
-	                         .read_ms = w->statement_ms ? w->statement_ms : w->timeout_ms};
-	return ha_db_open(&t, err, err_size, NULL);
-}
-
 int ha_db_ping(const struct ha_db_where *w)
 {
 	char err[256];
-	MYSQL *m = ha_db_open_where(w, err, sizeof(err));
+	MYSQL *m = ha_db_open(w, err, sizeof(err), NULL);
 	if (m == NULL)
 		return -1;
 	int rc = mysql_ping(m) == 0 ? 0 : -1;
@@ -89,7 +78,7 @@ int ha_db_read(const struct ha_db_where *w, const char *expr, char *out, size_t 
 {
 	char err[512], sql[512];
 	out[0] = '\0';
-	MYSQL *m = ha_db_open_where(w, err, sizeof(err));
+	MYSQL *m = ha_db_open(w, err, sizeof(err), NULL);
 	if (m == NULL) {
 		snprintf(why, why_size, "connect: %s", err);
 		return HA_EDB;

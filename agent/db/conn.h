@@ -9,23 +9,9 @@
 
 #include "db.h"
 
-/* Where a server is: a TCP address, or a unix socket when socket is set. */
-struct ha_db_target {
-	const char *host;
-	unsigned port;
-	const char *socket;
-	const char *user;
-	const char *password; /* NULL: none */
-	unsigned connect_ms;  /* connect and write timeout */
-	unsigned read_ms;     /* read timeout: the longest a single statement may take */
-};
-
-/* Connects; NULL with err set ("message (errno)": callers add where) and, when errnum is not
- * NULL, the client library's error number. */
-MYSQL *ha_db_open(const struct ha_db_target *t, char *err, size_t err_size, unsigned *errnum);
-
-/* The same, for a public struct ha_db_where. */
-MYSQL *ha_db_open_where(const struct ha_db_where *w, char *err, size_t err_size);
+/* Connects to w (db.h) with its timeouts; NULL with err set ("message (errno)": callers add
+ * where) and, when errnum is not NULL, the client library's error number. */
+MYSQL *ha_db_open(const struct ha_db_where *w, char *err, size_t err_size, unsigned *errnum);
 
 /* Runs a statement and discards any result; 0, or -1 with err set. */
 int ha_db_exec(MYSQL *m, const char *sql, char *err, size_t err_size);

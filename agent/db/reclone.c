@@ -10,7 +10,7 @@
 int ha_db_reset_as_replica(const struct ha_db_where *w, const char *gtid, char *detail, size_t size)
 {
 	char err[512];
-	MYSQL *m = ha_db_open_where(w, err, sizeof(err));
+	MYSQL *m = ha_db_open(w, err, sizeof(err), NULL);
 	if (m == NULL) {
 		snprintf(detail, size, "connect: %s", err);
 		return HA_EDB;

@@ -117,7 +117,7 @@ size_t ha_db_record_sums(const struct ha_db_where *w, const char *gtid, uint64_t
 		return 0;
 	}
 	char err[512], now[2048];
-	MYSQL *db = ha_db_open_where(w, err, sizeof(err));
+	MYSQL *db = ha_db_open(w, err, sizeof(err), NULL);
 	if (db == NULL) {
 		snprintf(note, ns, "not recorded: cannot connect: %s", err);
 		return 0;
@@ -211,7 +211,7 @@ int ha_db_drill_tables(const struct ha_db_where *w, const struct ha_table_sum *w
                        const char *no_sums_note, char *detail, size_t size)
 {
 	char err[512];
-	MYSQL *db = ha_db_open_where(w, err, sizeof(err));
+	MYSQL *db = ha_db_open(w, err, sizeof(err), NULL);
 	if (db == NULL) {
 		snprintf(detail, size, "cannot connect to the restored server: %s", err);
 		return HA_EDB;
