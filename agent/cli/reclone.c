@@ -197,11 +197,11 @@ static uint64_t pick_backup(const Haagent__BackupsResponse *cat, uint64_t want, 
 		if (want && b->id != want)
 			continue;
 		if (b->state != 2) {
+			if (!want)
+				continue;
 			snprintf(why, size, "backup %llu is not a finished backup",
 			         (unsigned long long)b->id);
-			if (want)
-				return 0;
-			continue;
+			return 0;
 		}
 		/* the chain down to its full backup */
 		const Haagent__BackupRecord *x = b;
@@ -210,15 +210,18 @@ static uint64_t pick_backup(const Haagent__BackupsResponse *cat, uint64_t want, 
 			x = ha_cli_backup_find(cat, x->parent);
 		if (x && x->state == 2 && !strcmp(x->type, "full"))
 			return b->id;
-		snprintf(why, size, "backup %llu has a broken chain", (unsigned long long)b->id);
-		if (want)
+		if (want) {
+			snprintf(why, size, "backup %llu has a broken chain",
+			         (unsigned long long)b->id);
 			return 0;
+		}
 	}
-	if (!why[0])
+	if (want)
+		snprintf(why, size, "no backup %llu in the catalog", (unsigned long long)want);
+	else
 		snprintf(why, size,
-		         want ? "no backup %llu in the catalog"
-		              : "no finished backup in the catalog: run 'haadm backup run --wait'",
-		         (unsigned long long)want);
+		         "no finished backup with a whole chain in the catalog: run "
+		         "'haadm backup run --wait' first");
 	return 0;
 }
 
