@@ -278,10 +278,16 @@ create() {
 }
 
 start_agent() {
-	local n=$1 d ip
+	local n=$1 d ip i
 	d=$(ndir "$n")
 	ip=$(ip_of "$n")
 	if alive "$d/agent.pid"; then return 0; fi
+	# an agent just killed may still hold its sockets for a moment after it stopped looking
+	# alive (its memory goes first): wait up to 5 s before calling a port taken
+	for i in $(seq 1 50); do
+		port_busy "$ip" "$raft_port" || port_busy "$ip" "$rpc_port" || break
+		sleep 0.1
+	done
 	port_busy "$ip" "$raft_port" && die "port $ip:$raft_port (raft) is already in use"
 	port_busy "$ip" "$rpc_port" && die "port $ip:$rpc_port (rpc) is already in use"
 	launch "$n" "$haagentd" -c "$(conf_of "$n")" </dev/null >>"$d/agent.log" 2>&1
