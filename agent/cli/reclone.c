@@ -234,7 +234,7 @@ static int reclone(struct run *r, uint64_t want_backup, unsigned wait_s)
 	/* ---- 1. checks ---- */
 	if (strcmp(c->node, r->node) != 0)
 		return fail(r, HA_EREFUSED,
-		            "run this on %s's host: this configuration (%s) is node %s's (the "
+		            "run this on %s's host: this configuration (%s) is %s's (the "
 		            "datadir and the database service are local)",
 		            r->node, c->path, c->node);
 	Haagent__StatusResponse *s = NULL;
