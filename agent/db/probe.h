@@ -6,7 +6,7 @@
  * been in flight longer than probe_timeout_ms, so a stopped mariadbd is seen even while the worker
  * is still blocked in the client library.
  *
- * Only this module includes <mysql.h>. */
+ * Only agent/db includes <mysql.h> (its .c files and the internal conn.h). */
 #ifndef HA_PROBE_H
 #define HA_PROBE_H
 
