@@ -67,6 +67,26 @@ static void add_step(struct answer *ans, const char *fmt, ...)
 	ans->pb.n_steps = i + 1;
 }
 
+static const char *op_name(Haagent__AdminRequest__OpCase op)
+{
+	switch (op) {
+	case HAAGENT__ADMIN_REQUEST__OP_SWITCHOVER:
+		return "switchover";
+	case HAAGENT__ADMIN_REQUEST__OP_MAINTENANCE:
+		return "maintenance";
+	case HAAGENT__ADMIN_REQUEST__OP_PAUSE:
+		return "pause";
+	case HAAGENT__ADMIN_REQUEST__OP_BACKUP_RUN:
+		return "backup-run";
+	case HAAGENT__ADMIN_REQUEST__OP_BACKUP_VERIFIED:
+		return "backup-verified";
+	case HAAGENT__ADMIN_REQUEST__OP_BACKUP_POLICY:
+		return "backup-policy";
+	default:
+		return "unknown";
+	}
+}
+
 /* Proposes an encoded command; false (with the answer set) when it cannot be proposed now. */
 static bool propose(struct ha_agent *a, struct answer *ans, int rc, uint8_t *buf, size_t len)
 {
@@ -391,6 +411,11 @@ void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *
 		default:
 			say(&ans, HA_EPROTO, "unknown request");
 		}
+		/* a refusal is the operator's to read in the journal too (busy is only a retry) */
+		if (ans.pb.code != 0 && ans.pb.code != HA_EBUSY)
+			ha_warn("admin-refused", "request=%s code=%d why=\"%s\"",
+			        op_name(r->op_case), -ans.pb.code,
+			        ans.pb.message ? ans.pb.message : "");
 	}
 	ha_rpc_send(c, HA_MSG_ADMIN_RESPONSE, &ans.pb);
 	haagent__admin_request__free_unpacked(r, NULL);

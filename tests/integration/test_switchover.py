@@ -320,8 +320,12 @@ class SwitchoverTest(unittest.TestCase):
         # the target applies with a 60 s delay: it cannot catch up in the 2 s budget
         sb.sql(nt, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=60; START SLAVE")
         try:
-            sb.wait_for(lambda: sb.node(sb.status(), t)["sql_running"], 10,
-                        what=f"{t} replicating again")
+            # both threads back and the lag known (the IO thread reconnects after START
+            # SLAVE; until then a switchover is refused, rightly, for "lag unknown")
+            def replicating():
+                x = sb.node(sb.status(), t)
+                return x["sql_running"] and x["io_running"] and x["lag_seconds"] is not None
+            sb.wait_for(replicating, 10, what=f"{t} replicating again")
             w = Writer(sb)
             w.setup()
             w.start()
@@ -332,7 +336,7 @@ class SwitchoverTest(unittest.TestCase):
             finally:
                 w.stop()
             self.assertEqual(code, 14, out)
-            self.assertEqual(out["result"], "rolled_back")
+            self.assertEqual(out["result"], "rolled_back", out)
             self.assertIn(f"target {t} did not apply up to", out["detail"])
             s = self.assert_one_writable()
             self.assertEqual(s["primary"], old)
