@@ -37,6 +37,7 @@ struct coord {
 	unsigned phase_seen;
 	uint64_t first_seen_ms; /* when this leader first saw the current failover */
 	uint64_t bk_seen_id, bk_seen_ms, bk_fresh_ms; /* the running backup job, as followed */
+	uint64_t bk_sched_ms;     /* when the schedules were last evaluated (monotonic) */
 	uint64_t bk_refused_slot; /* a scheduled backup refused (logged once per slot) */
 	char bk_refused_type[16];
 	bool fence_hook_running;

@@ -137,6 +137,12 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
  * logged once per slot. */
 static void schedules(struct ha_agent *a, const struct ha_fsm_state *st)
 {
+	/* minute slots: once a second is plenty, and keeps the catch-up search (up to
+	 * schedule_catch_up_min cron checks per type) and a refused start off every tick */
+	uint64_t now = ha_now_ms();
+	if (now - a->co.bk_sched_ms < 1000)
+		return;
+	a->co.bk_sched_ms = now;
 	const struct ha_backup_policy *p = &st->backup_policy;
 	const char *sched[3] = {p->set ? p->full : a->cfg.backup_schedule_full,
 	                        p->set ? p->differential : a->cfg.backup_schedule_differential,
