@@ -27,7 +27,6 @@
 
 extern char **environ;
 
-#define DEFAULT_CONF   "/etc/haagent/haagent.conf"
 #define RECORD_WAIT_MS 15000 /* an accepted job must appear in the catalog within this */
 
 static const char *const state_names[] = {"?", "running", "done", "failed", "abandoned", "deleted"};
@@ -116,10 +115,9 @@ static void record_json(struct ha_json *j, const Haagent__BackupRecord *b, const
 static void node_name(const struct globals *g, uint32_t id, char *out, size_t size)
 {
 	snprintf(out, size, "%u", id);
-	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
 	struct ha_config *c = calloc(1, sizeof(*c));
 	struct ha_err e = {0};
-	if (c && ha_config_load(path ? path : DEFAULT_CONF, 0, c, &e) == 0) {
+	if (c && ha_config_load(ha_cli_conf_path(g), 0, c, &e) == 0) {
 		const struct ha_node_conf *n = ha_config_node_by_id(c, id);
 		if (n)
 			snprintf(out, size, "%s", n->name);
@@ -209,11 +207,10 @@ static int list(struct globals *g, const char *show_id)
 
 int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
 {
-	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
 	struct ha_config *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
-	int rc = ha_config_load(path ? path : DEFAULT_CONF, 0, c, e);
+	int rc = ha_config_load(ha_cli_conf_path(g), 0, c, e);
 	if (rc == 0 && !c->backup_repository[0])
 		rc = ha_err_set(e, HA_ECONFIG, "no [backup] repository in %s", c->path);
 	if (rc == 0) {

@@ -9,8 +9,6 @@
 #include "../db/check.h"
 #include "haadm.h"
 
-#define DEFAULT_CONF "/etc/haagent/haagent.conf"
-
 static const char *level_name(enum ha_check_level l)
 {
 	return l == HA_CHECK_OK ? "ok" : l == HA_CHECK_WARN ? "warn" : "FAIL";
@@ -78,9 +76,7 @@ int ha_cmd_config(struct globals *g, int argc, char **argv)
 	if (argc - optind != 1 || strcmp(argv[optind], "check") != 0)
 		goto bad;
 	if (path == NULL)
-		path = getenv("HAAGENT_CONF");
-	if (path == NULL)
-		path = DEFAULT_CONF;
+		path = ha_cli_conf_path(g);
 	struct ha_config *c = calloc(1, sizeof(*c));
 	struct ha_check_list *l = calloc(1, sizeof(*l));
 	if (c == NULL || l == NULL) {

@@ -19,7 +19,6 @@
 #define HA_VERSION "0.1.0"
 #endif
 
-#define DEFAULT_CONF  "/etc/haagent/haagent.conf"
 #define MAX_TARGETS   HA_CLI_MAX_TARGETS
 #define MAX_REDIRECTS HA_CLI_MAX_REDIRECTS
 
@@ -36,6 +35,12 @@ static void print_usage(FILE *f);
 
 /* ---- talking to the cluster ---- */
 
+const char *ha_cli_conf_path(const struct globals *g)
+{
+	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
+	return path ? path : HA_CLI_DEFAULT_CONF;
+}
+
 int ha_cli_targets(const struct globals *g, struct target *t, unsigned *n, struct ha_err *e)
 {
 	*n = 0;
@@ -45,9 +50,7 @@ int ha_cli_targets(const struct globals *g, struct target *t, unsigned *n, struc
 		*n = 1;
 		return 0;
 	}
-	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
-	if (path == NULL)
-		path = DEFAULT_CONF;
+	const char *path = ha_cli_conf_path(g);
 	struct ha_config *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
@@ -58,7 +61,7 @@ int ha_cli_targets(const struct globals *g, struct target *t, unsigned *n, struc
 			return ha_err_set(e, HA_EUSAGE,
 			                  "no agent to ask: give -a HOST:PORT or -c FILE "
 			                  "(%s does not exist)",
-			                  DEFAULT_CONF);
+			                  HA_CLI_DEFAULT_CONF);
 		return rc;
 	}
 	/* Ask this node's own agent first when the config names one. */
@@ -430,7 +433,7 @@ static void print_usage(FILE *f)
 	        "  -t, --timeout MS      per-request timeout (default 2000)\n"
 	        "  -h, --help            this help\n\n"
 	        "commands:\n",
-	        DEFAULT_CONF);
+	        HA_CLI_DEFAULT_CONF);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'haadm help COMMAND' describes one. Exit codes: docs/cli.md.\n");

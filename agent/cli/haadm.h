@@ -23,6 +23,11 @@ struct target {
 	unsigned port;
 };
 
+#define HA_CLI_DEFAULT_CONF "/etc/haagent/haagent.conf"
+
+/* The configuration to read: -c FILE, else $HAAGENT_CONF, else HA_CLI_DEFAULT_CONF. */
+const char *ha_cli_conf_path(const struct globals *g);
+
 /* The agents to ask, this node's own first (from -a, or from the config). */
 int ha_cli_targets(const struct globals *g, struct target *t, unsigned *n, struct ha_err *e);
 

@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include "../backup/fsutil.h"
-#include "../backup/pipeline.h"
 #include "../common/buf.h"
 #include "../common/clock.h"
 #include "../common/gtid.h"
@@ -45,7 +44,6 @@
 
 extern char **environ;
 
-#define DEFAULT_CONF  "/etc/haagent/haagent.conf"
 #define STOP_MS       300000 /* db_stop_command, and the server gone */
 #define START_MS      600000 /* db_start_command, and the server answering */
 #define FLAG_MAINT    1u
@@ -541,7 +539,6 @@ int ha_cmd_reclone(struct globals *g, int argc, char **argv)
 	/* positional: reclone NODE */
 	if (argc - optind != 2 || strcmp(argv[optind], "reclone") != 0)
 		goto bad;
-	const char *path = g->conf ? g->conf : getenv("HAAGENT_CONF");
 	struct ha_config *c = calloc(1, sizeof(*c));
 	struct ha_err e = {0};
 	struct run *r = calloc(1, sizeof(*r));
@@ -554,7 +551,7 @@ int ha_cmd_reclone(struct globals *g, int argc, char **argv)
 	r->g = g;
 	r->c = c;
 	r->node = argv[optind + 1];
-	int rc = ha_config_load(path ? path : DEFAULT_CONF, HA_CONFIG_AGENT, c, &e);
+	int rc = ha_config_load(ha_cli_conf_path(g), HA_CONFIG_AGENT, c, &e);
 	if (rc != 0)
 		rc = fail(r, rc, "%s (node reclone needs the node's own configuration)", e.msg);
 	else
