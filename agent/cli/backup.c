@@ -251,22 +251,35 @@ static int run_tool(char *const argv[], const char *log, struct ha_err *e)
  * place at the end: dir appears whole or not at all, and a damaged chunk, a failed prepare or
  * an interruption leaves no half-restored datadir where a server could be started on it. The
  * tools' log goes to DIR.haagent-restore.log, kept when something fails. */
-int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,
-                         const char *dir, unsigned *n_out, struct ha_err *e)
+int ha_cli_backup_chain(const Haagent__BackupsResponse *cat, uint64_t id,
+                        uint64_t chain[HA_CLI_MAX_CHAIN], struct ha_err *e)
 {
-	uint64_t chain[64];
 	int n = 0;
-	for (uint64_t cur = id; n < 64;) {
+	for (uint64_t cur = id;;) {
 		const Haagent__BackupRecord *b = ha_cli_backup_find(cat, cur);
 		if (b == NULL || b->state != 2)
 			return ha_err_set(e, HA_EINVAL, "backup %llu %s: broken chain",
 			                  (unsigned long long)cur,
 			                  b == NULL ? "is not in the catalog" : st_name(b->state));
+		if (n == HA_CLI_MAX_CHAIN)
+			return ha_err_set(e, HA_EINVAL,
+			                  "backup %llu: chain longer than %d backups (take a full "
+			                  "one)",
+			                  (unsigned long long)id, HA_CLI_MAX_CHAIN);
 		chain[n++] = cur;
 		if (!strcmp(b->type, "full"))
-			break;
+			return n;
 		cur = b->parent;
 	}
+}
+
+int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,
+                         const char *dir, unsigned *n_out, struct ha_err *e)
+{
+	uint64_t chain[HA_CLI_MAX_CHAIN];
+	int n = ha_cli_backup_chain(cat, id, chain, e);
+	if (n < 0)
+		return n;
 	struct stat sb;
 	if (stat(dir, &sb) == 0 && (!S_ISDIR(sb.st_mode) || rmdir(dir) != 0))
 		return ha_err_set(e, HA_EINVAL, "%s exists and is not an empty directory", dir);
@@ -484,10 +497,7 @@ static int verify(struct globals *g, uint64_t id, bool drilling)
 			if (rc == 0)
 				snprintf(detail, sizeof(detail), "drill: chain of %u restored, %s",
 				         links, d2);
-			char *rm[] = {"rm", "-rf", base, NULL};
-			pid_t pid;
-			if (posix_spawnp(&pid, "rm", NULL, NULL, rm, environ) == 0)
-				waitpid(pid, NULL, 0);
+			ha_rm_rf(base);
 		}
 	}
 	uint64_t ms = ha_now_ms() - t0;

@@ -27,6 +27,13 @@ int ha_cli_catalog(const struct globals *g, Haagent__BackupsResponse **out, stru
 /* Backup id in the catalog, or NULL. */
 const Haagent__BackupRecord *ha_cli_backup_find(const Haagent__BackupsResponse *r, uint64_t id);
 
+#define HA_CLI_MAX_CHAIN 1024 /* backups in one restore chain, full one included */
+
+/* The chain of backup id, from id down to its full backup: its length, or a negative code
+ * with e saying which link is missing or not finished. */
+int ha_cli_backup_chain(const Haagent__BackupsResponse *cat, uint64_t id,
+                        uint64_t chain[HA_CLI_MAX_CHAIN], struct ha_err *e);
+
 /* The repository and the master key of haadm's configuration ([backup]). */
 int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e);
 

@@ -201,16 +201,12 @@ static uint64_t pick_backup(const Haagent__BackupsResponse *cat, uint64_t want, 
 			         (unsigned long long)b->id);
 			return 0;
 		}
-		/* the chain down to its full backup */
-		const Haagent__BackupRecord *x = b;
-		unsigned hops = 0;
-		while (x && x->state == 2 && strcmp(x->type, "full") != 0 && hops++ < 1024)
-			x = ha_cli_backup_find(cat, x->parent);
-		if (x && x->state == 2 && !strcmp(x->type, "full"))
+		uint64_t chain[HA_CLI_MAX_CHAIN];
+		struct ha_err e = {0};
+		if (ha_cli_backup_chain(cat, b->id, chain, &e) > 0)
 			return b->id;
 		if (want) {
-			snprintf(why, size, "backup %llu has a broken chain",
-			         (unsigned long long)b->id);
+			snprintf(why, size, "%s", e.msg);
 			return 0;
 		}
 	}
