@@ -5,6 +5,7 @@
  * and never blocks. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,18 @@ static void *sweep(void *arg)
 	return NULL;
 }
 
+/* Appends to the detail reported for the job (truncated at its size). Loop thread. */
+static void add_detail(struct ha_bkrun *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void add_detail(struct ha_bkrun *b, const char *fmt, ...)
+{
+	size_t len = strlen(b->detail);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->detail + len, sizeof(b->detail) - len, fmt, ap);
+	va_end(ap);
+}
+
 static void on_done(uv_async_t *h)
 {
 	struct ha_agent *a = h->data;
@@ -133,19 +146,13 @@ static void on_done(uv_async_t *h)
 		         (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_stored,
 		         m->n_chunks);
 		if (b->spec.held_ms)
-			snprintf(b->detail + strlen(b->detail),
-			         sizeof(b->detail) - strlen(b->detail),
-			         "; paused %.1f s while the replica lagged",
-			         (double)b->spec.held_ms / 1000.0);
+			add_detail(b, "; paused %.1f s while the replica lagged",
+			           (double)b->spec.held_ms / 1000.0);
 		if (m->n_sums)
-			snprintf(b->detail + strlen(b->detail),
-			         sizeof(b->detail) - strlen(b->detail),
-			         "; checksums of %zu tables recorded (%.1f s)", m->n_sums,
-			         (double)b->sums_ms / 1000.0);
+			add_detail(b, "; checksums of %zu tables recorded (%.1f s)", m->n_sums,
+			           (double)b->sums_ms / 1000.0);
 		else if (m->sums_note[0])
-			snprintf(b->detail + strlen(b->detail),
-			         sizeof(b->detail) - strlen(b->detail), "; table checksums %s",
-			         m->sums_note);
+			add_detail(b, "; table checksums %s", m->sums_note);
 		b->res.started_ms = m->started_ms;
 		b->res.finished_ms = m->finished_ms;
 		b->res.from_lsn = m->from_lsn;

@@ -55,20 +55,16 @@ const char *ha_action_name(enum ha_action_kind k)
 static MYSQL *open_conn(struct ha_action *a, const char *host, unsigned port, unsigned extra_ms,
                         char *err, size_t err_size)
 {
-	MYSQL *m = mysql_init(NULL);
-	if (m == NULL) {
-		snprintf(err, err_size, "out of memory");
-		return NULL;
-	}
-	unsigned t = (a->timeout_ms + 999) / 1000, rt = (a->timeout_ms + extra_ms + 999) / 1000;
-	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &t);
-	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rt);
-	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &t);
-	if (mysql_real_connect(m, host, a->user, a->password, NULL, port, NULL, 0) == NULL) {
-		snprintf(err, err_size, "connect %s:%u: %s", host, port, mysql_error(m));
-		mysql_close(m);
-		return NULL;
-	}
+	struct ha_db_where w = {.host = host,
+	                        .port = port,
+	                        .user = a->user,
+	                        .password = a->password,
+	                        .timeout_ms = a->timeout_ms,
+	                        .statement_ms = a->timeout_ms + extra_ms};
+	char why[400];
+	MYSQL *m = ha_db_open(&w, why, sizeof(why), NULL);
+	if (m == NULL)
+		snprintf(err, err_size, "connect %s:%u: %s", host, port, why);
 	return m;
 }
 
