@@ -198,15 +198,21 @@ opts() { # the options that name this sandbox, for commands written into its con
 		"$dir" "$net" "$first" "$db_port" "$raft_port" "$rpc_port"
 }
 
+gone_or_kill() { # pidfile tenths: waits that long for the process to end, then SIGKILL;
+	# fails if it is still there 5 s after that
+	local i
+	for i in $(seq 1 "$2"); do alive "$1" || return 0; sleep 0.1; done
+	kill -KILL "$(cat "$1")" 2>/dev/null || true
+	for i in $(seq 1 50); do alive "$1" || return 0; sleep 0.1; done
+	return 1
+}
+
 stop_db() { # node: SIGTERM (a clean shutdown), SIGKILL after 60 s
-	local d i
+	local d
 	d=$(ndir "$1")
 	alive "$d/mariadbd.pid" || return 0
 	kill -TERM "$(cat "$d/mariadbd.pid")" 2>/dev/null || true
-	for i in $(seq 1 600); do alive "$d/mariadbd.pid" || return 0; sleep 0.1; done
-	kill -KILL "$(cat "$d/mariadbd.pid")" 2>/dev/null || true
-	for i in $(seq 1 50); do alive "$d/mariadbd.pid" || return 0; sleep 0.1; done
-	die "mariadbd of node$1 did not stop"
+	gone_or_kill "$d/mariadbd.pid" 600 || die "mariadbd of node$1 did not stop"
 }
 
 start_db() {
@@ -331,7 +337,7 @@ wait_ready() {
 }
 
 stop_all() {
-	local n d pid i
+	local n d pid
 	for n in $(seq 1 $nodes); do
 		d=$(ndir "$n")
 		if alive "$d/agent.pid"; then kill -TERM "$(cat "$d/agent.pid")" 2>/dev/null || true; fi
@@ -343,8 +349,7 @@ stop_all() {
 	for n in $(seq 1 $nodes); do
 		d=$(ndir "$n")
 		for pid in "$d/agent.pid" "$d/mariadbd.pid"; do
-			for i in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
-			if alive "$pid"; then kill -KILL "$(cat "$pid")" 2>/dev/null || true; fi
+			gone_or_kill "$pid" 100 || true
 		done
 		rm -f "$d/agent.pid"
 	done
