@@ -130,9 +130,90 @@ static bool cluster_ready(struct ha_agent *a, struct answer *ans, bool checks)
 	return true;
 }
 
+/* haadm failover --abort | --accept-loss: acts on the failover in progress. */
+static void in_progress(struct ha_agent *a, const Haagent__SwitchoverRequest *r, struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const struct ha_failover *f = &st->failover;
+	const char *what = r->abort ? "--abort" : "--accept-loss";
+	if (!ha_fsm_failover_active(st)) {
+		say(ans, HA_EREFUSED, "%s: no failover or switchover is in progress", what);
+		return;
+	}
+	if (a->proposing) {
+		say(ans, HA_EBUSY, "the coordinator is committing another decision; retry");
+		return;
+	}
+	const struct ha_member *o = ha_fsm_member(st, f->old_primary);
+	const struct ha_member *c = ha_fsm_member(st, f->candidate);
+	uint8_t *buf;
+	size_t len;
+	char detail[256];
+	ans->pb.failover_id = f->id;
+	if (r->abort) {
+		if (f->phase >= HA_FO_PROMOTING) {
+			say(ans, HA_EREFUSED,
+			    "%s %llu is already promoting %s (it may be writable): it cannot be "
+			    "aborted; to stop waiting for its relay log use --accept-loss, or "
+			    "switch "
+			    "over afterwards",
+			    f->planned ? "switchover" : "failover", (unsigned long long)f->id,
+			    c ? c->name : "?");
+			return;
+		}
+		snprintf(detail, sizeof(detail), "aborted by an operator; %s keeps the role",
+		         o ? o->name : "?");
+		struct ha_fo_advance adv = {.id = f->id,
+		                            .phase = HA_FO_ABORTED,
+		                            .candidate = f->old_primary,
+		                            .unix_ms = ha_unix_ms(),
+		                            .detail = detail};
+		if (!propose(a, ans, ha_fsm_cmd_failover_advance(&adv, raft_malloc, &buf, &len),
+		             buf, len))
+			return;
+		ha_warn("failover-abort-requested", "failover=%llu", (unsigned long long)f->id);
+		say(ans, 0, "%s %llu aborted: %s is the primary again at epoch %llu%s",
+		    f->planned ? "switchover" : "failover", (unsigned long long)f->id,
+		    o ? o->name : "?", (unsigned long long)f->epoch,
+		    f->planned ? ""
+		               : " (if it is really down, a new failover follows: "
+		                 "'haadm pause' first to prevent that)");
+		return;
+	}
+	if (f->phase != HA_FO_PROMOTING || f->accept_loss) {
+		say(ans, HA_EREFUSED, "--accept-loss: %s",
+		    f->accept_loss ? "the loss was already accepted"
+		                   : "nothing to give up yet: the new primary is not chosen (phase "
+		                     "fencing or fenced); haadm status says what it waits for");
+		return;
+	}
+	char lost[HA_FSM_GTID_MAX];
+	uint64_t count = ha_coord_loss_if_now(a, st, lost, sizeof(lost));
+	snprintf(detail, sizeof(detail),
+	         "an operator accepted losing up to %llu transactions: %s stops applying its relay "
+	         "log",
+	         (unsigned long long)count, c ? c->name : "?");
+	struct ha_fo_advance adv = {.id = f->id,
+	                            .phase = HA_FO_PROMOTING,
+	                            .accept_loss = true,
+	                            .lost_gtid = lost,
+	                            .lost_count = count,
+	                            .unix_ms = ha_unix_ms(),
+	                            .detail = detail};
+	if (!propose(a, ans, ha_fsm_cmd_failover_advance(&adv, raft_malloc, &buf, &len), buf, len))
+		return;
+	ha_warn("failover-accept-loss", "failover=%llu up_to=%llu", (unsigned long long)f->id,
+	        (unsigned long long)count);
+	say(ans, 0, "%s; the failover record lists what was given up once it is done", detail);
+}
+
 static void switchover(struct ha_agent *a, const Haagent__SwitchoverRequest *r, struct answer *ans)
 {
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	if (r->abort || r->accept_loss) {
+		in_progress(a, r, ans);
+		return;
+	}
 	if (ha_fsm_failover_active(st)) {
 		const struct ha_failover *f = &st->failover;
 		add_check(ans, false, "no failover or switchover in progress");

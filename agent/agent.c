@@ -34,6 +34,13 @@ static void proposed(void *data, int status, int result)
 		ha_warn("proposal-failed", "status=%d", status);
 	else
 		ha_debug("proposal-done", "result=%d", result);
+	/* The state machine refused a decision (fsm-reject is logged with the reason on every
+	 * node): a bug in the coordinator. It is said once as an event and the step is held, never
+	 * proposed again in a tight loop (coordinator.c). */
+	if (status == 0 && result < 0 && !a->stopping) {
+		a->co.step_refused = true;
+		a->co.hold_until_ms = ha_now_ms() + 5000;
+	}
 	if (!a->stopping)
 		on_applied(a);
 }
@@ -106,6 +113,9 @@ static void sample_to_pb(struct ha_agent *a, const struct ha_probe_sample *s, Ha
 	h->writable_epoch = a->rc.writable_epoch;
 	h->fenced_epoch = a->rc.fenced_epoch;
 	h->fenced_gtid = a->rc.fenced_gtid;
+	h->db_errno = s->db_errno;
+	h->escalated_epoch = a->rc.escalated_epoch;
+	h->escalation = a->rc.escalation;
 	if (a->bk) {
 		ha_bkrun_report(a, &a->bk_report);
 		h->backup = &a->bk_report;
@@ -148,6 +158,7 @@ static void report(struct ha_agent *a, const struct ha_probe_sample *s)
 	Haagent__HealthReport r = HAAGENT__HEALTH_REPORT__INIT;
 	r.node_id = a->self->id;
 	r.health = &h;
+	r.sent_mono_ms = ha_now_ms();
 	/* our own entry: the leader's view of itself, and the local view when asked directly */
 	store_own(a, &r);
 	uint32_t leader = ha_raft_leader_id(a->raft);
@@ -349,12 +360,14 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 		    a->health[i].report->health->db != r->health->db ||
 		    a->health[i].report->health->epoch_seen != r->health->epoch_seen ||
 		    a->health[i].report->health->writable_epoch != r->health->writable_epoch;
-		store_report(a, r);
+		uint64_t sent = r->sent_mono_ms;
+		store_report(a, r); /* takes r */
 		/* Only a ready leader acknowledges: an ack renews the sender's write lease. */
 		if (ha_raft_ready(a->raft)) {
 			Haagent__HealthAck ack = HAAGENT__HEALTH_ACK__INIT;
 			ack.leader_id = a->self->id;
 			ack.term = ha_raft_term(a->raft);
+			ack.sent_mono_ms = sent;
 			if (ha_rpc_send(c, HA_MSG_HEALTH_ACK, &ack) == 0)
 				a->health[i].last_ack_sent_ms = ha_now_ms();
 			if (changed && !a->stopping)
@@ -431,9 +444,18 @@ static void on_reporter_msg(void *data, int type, const uint8_t *p, size_t n)
 	Haagent__HealthAck *ack = haagent__health_ack__unpack(NULL, n, p);
 	if (ack == NULL)
 		return;
-	/* An ack renews the lease only when it comes from the leader we know, in its term. */
-	if (ack->leader_id == ha_raft_leader_id(a->raft) && ack->term == ha_raft_term(a->raft))
-		a->last_ack_ms = ha_now_ms();
+	/* An ack renews the lease only when it comes from the leader we know, in its term. The
+	 * lease runs from when the acknowledged report was sent (our clock, echoed back): the
+	 * leader acknowledged it after that instant, so the lease can only end before the leader's
+	 * bound (docs/failover.md, "the write lease"). An agent of an older version echoes nothing:
+	 * then the arrival time, as before. */
+	if (ack->leader_id == ha_raft_leader_id(a->raft) && ack->term == ha_raft_term(a->raft)) {
+		uint64_t now = ha_now_ms();
+		uint64_t from =
+		    ack->sent_mono_ms && ack->sent_mono_ms <= now ? ack->sent_mono_ms : now;
+		if (from > a->last_ack_ms)
+			a->last_ack_ms = from;
+	}
 	haagent__health_ack__free_unpacked(ack, NULL);
 }
 

@@ -43,8 +43,15 @@ struct coord {
 	bool fence_hook_running;
 	int fence_hook_result; /* -2 not run, else exit status */
 	uint64_t fence_hook_failover;
+	uint64_t fence_hook_ran_ms;
 	char plan_candidate[64];
-	char plan_blockers[4][256];
+	char wait[1024];        /* what the failover in progress waits for (status, log once) */
+	uint64_t hold_until_ms; /* a failover step was refused by the FSM: no retry until then */
+	int cand_kind;          /* PROMOTING: 0 fine, 1 silent, 2 down, 3 hung, since: */
+	uint64_t cand_since_ms;
+	bool unusable_said[HA_MAX_NODES]; /* db-unusable event proposed for that node */
+	char plan_blockers[4][1280];
+	bool step_refused; /* the FSM refused the last proposal (a bug): said, then held */
 	unsigned n_plan_blockers;
 };
 
@@ -53,7 +60,7 @@ struct reconcile {
 	uint64_t backoff_until_ms;
 	char last_action[512];
 	bool diverged;
-	char errant[512];
+	char errant[HA_GTID_TEXT_MAX];
 	uint64_t writable_epoch; /* epoch at which this agent made its server writable */
 	uint64_t writable_ms;    /* when (monotonic) */
 	uint64_t diverged_checked_ms;
@@ -62,6 +69,14 @@ struct reconcile {
 	bool kick_on_sample;   /* tick as soon as such a sample arrives */
 	uint64_t fenced_epoch; /* FENCE succeeded at this epoch, */
 	char fenced_gtid[HA_ACTION_GTID_MAX]; /* leaving the binlog here */
+	/* Fencing a server the agent cannot reach through SQL (hung, login refused): escalation
+	 * to db_stop_command, then SIGKILL (docs/failover.md). */
+	bool seen_writable;       /* the last sample with the database up showed read_only=OFF */
+	uint64_t blind_since_ms;  /* must fence, cannot reach the server: since then */
+	uint64_t esc_started_ms;  /* db_stop_command started (0: no escalation under way) */
+	bool esc_killed;          /* SIGKILL sent */
+	uint64_t escalated_epoch; /* the epoch of the last escalation, reported */
+	char escalation[256];     /* what it did, reported */
 };
 
 struct ha_agent {
@@ -108,6 +123,14 @@ size_t ha_coord_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t
                      struct ha_fo_node *out, bool replicas_of_primary_only);
 void ha_coord_primary_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
                            struct ha_fo_node *v);
+/* One node's view as a replica (any node, the primary included). */
+void ha_coord_node_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
+                        struct ha_fo_node *v);
+/* During PROMOTING: what the failover would give up if the candidate stopped applying its relay
+ * log now (the old primary's last position and what the candidate received, less what it
+ * applied), as upper bounds per domain in lost; returns the count. */
+uint64_t ha_coord_loss_if_now(struct ha_agent *a, const struct ha_fsm_state *st, char *lost,
+                              size_t size);
 
 /* backupjob.c: runs the catalog's backup jobs assigned to this node */
 struct ha_bkrun;

@@ -68,9 +68,14 @@ static const struct key keys[] = {
           "the database's data directory, for haadm node reclone (empty: asked from the running "
           "server)"),
     C_STR("agent", "db_stop_command", db_stop_command, "systemctl stop mariadb",
-          "shell command that stops this node's mariadbd (haadm node reclone)"),
+          "shell command that stops this node's mariadbd (haadm node reclone; and fencing, when "
+          "the agent cannot reach its server through SQL: docs/failover.md)"),
     C_STR("agent", "db_start_command", db_start_command, "systemctl start mariadb",
           "shell command that starts this node's mariadbd (haadm node reclone)"),
+    C_STR("agent", "db_pid_file", db_pid_file, "/run/mysqld/mysqld.pid",
+          "mariadbd's pid file: a server that must be fenced and cannot be reached through SQL "
+          "is stopped with db_stop_command, then killed (SIGKILL) by this pid; the agent needs "
+          "the right to (same user, or CAP_KILL)"),
     C_STR("agent", "repl_user", repl_user, "repl",
           "replication user that replicas connect as (CHANGE MASTER)"),
     C_STR("agent", "repl_password_file", repl_password_file, NULL,
@@ -86,7 +91,17 @@ static const struct key keys[] = {
     C_UINT("failover", "stream_timeout_ms", stream_timeout_ms, 500, 600000, "2500",
            "a replica without event or heartbeat from the primary this long lost its stream"),
     C_UINT("failover", "apply_timeout_ms", apply_timeout_ms, 0, 3600000, "10000",
-           "how long candidates may take to apply their relay logs before one is chosen"),
+           "how long the coordinator waits for every replica to report its position after the "
+           "fence (an unreachable one may hold acknowledged writes) before choosing among those "
+           "that did"),
+    C_UINT("failover", "max_apply_wait_ms", max_apply_wait_ms, 0, 86400000, "0",
+           "0: the new primary applies its whole relay log before it takes writes, however long "
+           "(no acknowledged write lost); else the most it may take, after which the rest is "
+           "given up and listed in the failover record (haadm failover --accept-loss does the "
+           "same at once)"),
+    C_UINT("failover", "fence_escalate_ms", fence_escalate_ms, 0, 600000, "2000",
+           "a server that must be fenced but that the agent cannot reach through SQL (hung, "
+           "login refused) this long is stopped: db_stop_command, then SIGKILL (0: never)"),
     C_UINT("failover", "cooldown_ms", cooldown_ms, 0, 86400000, "30000",
            "after a failover, weak evidence (a hung primary) waits this long (docs/failover.md)"),
     C_UINT("failover", "semi_sync_timeout_ms", semi_sync_timeout_ms, 0, 3600000, "30000",

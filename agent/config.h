@@ -47,6 +47,7 @@ struct ha_config {
 	char db_datadir[PATH_MAX];      /* "" : ask the server */
 	char db_stop_command[PATH_MAX]; /* haadm node reclone */
 	char db_start_command[PATH_MAX];
+	char db_pid_file[PATH_MAX]; /* fencing escalation: SIGKILL of the process it names */
 	char repl_user[HA_NAME_MAX];
 	char repl_password_file[PATH_MAX];
 	char repl_password[256]; /* loaded from repl_password_file, never logged */
@@ -58,6 +59,8 @@ struct ha_config {
 	unsigned hang_timeout_ms;
 	unsigned stream_timeout_ms;
 	unsigned apply_timeout_ms;
+	unsigned max_apply_wait_ms; /* 0: the candidate applies its whole relay log, however long */
+	unsigned fence_escalate_ms; /* 0: never stop the server to fence it */
 	unsigned cooldown_ms;
 	unsigned semi_sync_timeout_ms; /* 0: the agent leaves semi-sync alone */
 

@@ -35,6 +35,9 @@
 #define TILT_LATE_MS    1000
 #define TILT_HOLD_MS    3000
 #define LEASE_MARGIN_MS 250
+/* the fence hook waits for the old primary's own agent this much beyond its escalation */
+#define FENCE_HOOK_AFTER_MS 3000
+#define FENCE_HOOK_RETRY_MS 5000
 
 static void set_note(struct ha_agent *a, const char *note)
 {
@@ -206,6 +209,18 @@ void ha_coord_primary_view(struct ha_agent *a, const struct ha_fsm_state *st, ui
 	v->lag_seconds = -1;
 }
 
+void ha_coord_node_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t id,
+                        struct ha_fo_node *v)
+{
+	struct ha_fo_node all[HA_FSM_MAX_MEMBERS];
+	size_t n = ha_coord_view(a, st, 0, all, false);
+	memset(v, 0, sizeof(*v));
+	v->gtid_current = v->gtid_io_pos = v->db_error = v->last_error = "";
+	for (size_t i = 0; i < n; i++)
+		if (all[i].id == id)
+			*v = all[i];
+}
+
 /* ---- detection ---- */
 
 static void hook_pre_failover(struct ha_agent *a, const char *old, const char *reason)
@@ -301,27 +316,40 @@ static void fence_hook_done(void *data, int status)
 	a->co.fence_hook_result = status;
 }
 
-/* How the old primary is known to be unable to write, or NULL. */
+/* How the old primary is known to be unable to write, or NULL (with *waiting saying what the
+ * coordinator waits for). The proofs, and only these (docs/failover.md, "fencing proof"):
+ *   1. its agent fenced it at this epoch: read_only, client sessions killed and gone;
+ *   2. its agent reports, at this epoch, that nothing listens on its port (crashed, or stopped by
+ *      the agent itself when it could not fence it through SQL);
+ *   3. its write lease provably ran out: no ack from this leader for lease_ms + an election
+ *      timeout + a margin (the lease runs from when the acknowledged report was sent, so it
+ *      ended before that) — unless a fence hook is configured: then the hook must succeed;
+ *   4. the fence hook exited 0.
+ * A hung server, or one that refuses the agent's login, is no proof: it may still commit. */
 static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
-                             const struct ha_failover *f, char *buf, size_t size)
+                             const struct ha_failover *f, char *buf, size_t size, char *waiting,
+                             size_t wsize)
 {
 	bool fresh;
 	const Haagent__Health *h = health_of(a, f->old_primary, &fresh);
-	/* its agent's fence at this epoch: read_only, no client session left, final binlog */
+	const struct ha_member *m = ha_fsm_member(st, f->old_primary);
+	const char *name = m ? m->name : "?";
 	if (h && h->fenced_epoch >= f->epoch) {
-		snprintf(buf, size, "own agent: read-only, client sessions gone, binlog at %s",
-		         h->fenced_gtid[0] ? h->fenced_gtid : "(empty)");
+		snprintf(buf, size, "own agent: read-only, client sessions killed and gone");
 		return buf;
 	}
-	if (f->planned)
+	if (f->planned) {
+		snprintf(waiting, wsize,
+		         "waiting for %s's agent to fence it and report its final "
+		         "position",
+		         name);
 		return NULL; /* zero loss needs that final position: nothing else will do */
-	if (h && fresh && h->epoch_seen >= f->epoch) {
-		if (h->db != HAAGENT__DB_STATE__DB_UP) {
-			snprintf(buf, size, "own agent: mariadbd %s at epoch %llu",
-			         h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung" : "down",
-			         (unsigned long long)f->epoch);
-			return buf;
-		}
+	}
+	bool at_epoch = h && fresh && h->epoch_seen >= f->epoch;
+	if (at_epoch && h->db == HAAGENT__DB_STATE__DB_DOWN) {
+		snprintf(buf, size, "own agent: nothing listens on its port%s",
+		         h->escalated_epoch >= f->epoch ? " (its agent stopped it)" : "");
+		return buf;
 	}
 	/* The lease: the old primary stays writable only while acked by a ready leader (or,
 	 * leading, while it hears from a majority). This leader's last ack to it, or its own start,
@@ -332,15 +360,24 @@ static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
 	if (i >= 0 && a->health[i].last_ack_sent_ms > last)
 		last = a->health[i].last_ack_sent_ms;
 	uint64_t wait = a->cfg.lease_ms + ha_raft_election_timeout(a->raft) + LEASE_MARGIN_MS;
-	if (ha_now_ms() - last >= wait) {
+	uint64_t since = ha_now_ms() - last;
+	bool expired = since >= wait;
+	if (expired && !a->cfg.hook_fence[0]) {
 		snprintf(buf, size, "write lease expired (%llu ms without contact)",
-		         (unsigned long long)(ha_now_ms() - last));
+		         (unsigned long long)since);
 		return buf;
 	}
-	if (a->cfg.hook_fence[0]) {
-		if (a->co.fence_hook_failover != f->id) {
-			const struct ha_member *m = ha_fsm_member(st, f->old_primary);
-			const char *args[] = {m ? m->name : "", m ? m->address : "", NULL};
+	/* The hook (STONITH): at once when the agent is silent, else once its own escalation had
+	 * its chance. */
+	bool hook_now = !fresh || ha_now_ms() - a->co.phase_seen_ms >=
+	                              a->cfg.fence_escalate_ms + FENCE_HOOK_AFTER_MS;
+	if (a->cfg.hook_fence[0] && hook_now) {
+		/* once per failover, and again every FENCE_HOOK_RETRY_MS while it fails */
+		bool retry = !a->co.fence_hook_running && a->co.fence_hook_result != 0 &&
+		             ha_now_ms() - a->co.fence_hook_ran_ms >= FENCE_HOOK_RETRY_MS;
+		if (a->co.fence_hook_failover != f->id || retry) {
+			a->co.fence_hook_ran_ms = ha_now_ms();
+			const char *args[] = {name, m ? m->address : "", NULL};
 			a->co.fence_hook_failover = f->id;
 			a->co.fence_hook_result = -2;
 			if (ha_hook_run(a->loop, "fence", a->cfg.hook_fence, args, NULL,
@@ -352,6 +389,27 @@ static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
 			return buf;
 		}
 	}
+	if (!fresh)
+		snprintf(waiting, wsize,
+		         "waiting for %s to be fenced: its agent is unreachable; %s", name,
+		         a->cfg.hook_fence[0] ? (a->co.fence_hook_running
+		                                     ? "the fence hook runs"
+		                                     : "the fence hook did not succeed (it gates "
+		                                       "promotion); fix it, or haadm failover "
+		                                       "--abort")
+		                              : "its write lease runs out first");
+	else if (!at_epoch)
+		snprintf(waiting, wsize, "waiting for %s's agent to see the new epoch", name);
+	else
+		snprintf(
+		    waiting, wsize,
+		    "waiting for %s to be fenced: its agent cannot reach its database (%s%s%s)%s",
+		    name, h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung" : "unusable",
+		    h->escalation && h->escalation[0] ? "; " : "",
+		    h->escalation ? h->escalation : "",
+		    a->cfg.hook_fence[0] ? ""
+		                         : "; configure [agent] db_pid_file and "
+		                           "db_stop_command, or a fence hook");
 	return NULL;
 }
 
@@ -416,6 +474,70 @@ static void switchover_fenced(struct ha_agent *a, const struct ha_fsm_state *st,
 	advance(a, &adv);
 }
 
+static void set_wait(struct ha_agent *a, const struct ha_failover *f, const char *why)
+{
+	if (strcmp(why, a->co.wait) != 0) {
+		snprintf(a->co.wait, sizeof(a->co.wait), "%s", why);
+		if (why[0])
+			ha_warn("failover-waiting", "failover=%llu why=\"%s\"",
+			        (unsigned long long)f->id, why);
+	}
+}
+
+/* What the failover gives up if the candidate stops applying now: the old primary's last
+ * position and what the candidate received, less what it applied. */
+uint64_t ha_coord_loss_if_now(struct ha_agent *a, const struct ha_fsm_state *st, char *lost,
+                              size_t size)
+{
+	const struct ha_failover *f = &st->failover;
+	struct ha_fo_node c;
+	struct ha_gtid_pos want, old, cur, miss;
+	lost[0] = '\0';
+	ha_coord_node_view(a, st, f->candidate, &c);
+	if (ha_gtid_parse(c.gtid_current, &cur, NULL) || ha_fo_received(&c, &want))
+		return 0;
+	int oi = ha_agent_node_index(a, f->old_primary);
+	if (oi >= 0 && ha_gtid_parse(a->health[oi].last_binlog, &old, NULL) == 0)
+		ha_gtid_merge(&want, &old, &want); /* on overflow: what the candidate received */
+	ha_gtid_missing_from(&want, &cur, &miss, NULL);
+	ha_gtid_format(&miss, lost, size);
+	return ha_gtid_count_missing(&want, &cur);
+}
+
+/* PROMOTING, unplanned: has the candidate failed? Silent for agent_timeout_ms (it is then not
+ * fresh) and again as long, or its database down for confirm_ms, or hung for hang_timeout_ms.
+ * Applying a long relay log is not failing: its reports say so. */
+static const char *candidate_failed(struct ha_agent *a, const struct ha_failover *f,
+                                    const char *name, char *why, size_t size)
+{
+	bool fresh;
+	const Haagent__Health *h = health_of(a, f->candidate, &fresh);
+	uint64_t now = ha_now_ms();
+	int kind = !fresh                                ? 1
+	           : !h                                  ? 0
+	           : h->db == HAAGENT__DB_STATE__DB_DOWN ? 2
+	           : h->db == HAAGENT__DB_STATE__DB_HUNG ? 3
+	                                                 : 0;
+	if (kind != a->co.cand_kind) {
+		a->co.cand_kind = kind;
+		a->co.cand_since_ms = now;
+	}
+	if (kind == 0)
+		return NULL;
+	uint64_t for_ms = now - a->co.cand_since_ms;
+	uint64_t need = kind == 1   ? a->cfg.agent_timeout_ms
+	                : kind == 2 ? a->cfg.confirm_ms
+	                            : a->cfg.hang_timeout_ms;
+	if (for_ms < need)
+		return NULL;
+	snprintf(why, size, "candidate %s failed while promoting: %s for %llu ms", name,
+	         kind == 1   ? "its agent is unreachable"
+	         : kind == 2 ? "mariadbd down"
+	                     : "mariadbd hung",
+	         (unsigned long long)for_ms);
+	return why;
+}
+
 static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 {
 	const struct ha_failover *f = &st->failover;
@@ -426,14 +548,32 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		a->co.phase_seen_id = f->id;
 		a->co.phase_seen = f->phase;
 		a->co.phase_seen_ms = now;
+		a->co.cand_kind = 0;
+		a->co.cand_since_ms = now;
+		set_wait(a, f, "");
 	}
+	/* A step the state machine refused is a bug: say it (an event), roll a switchover back,
+	 * and hold a failover's steps for a while rather than proposing them again in a loop. */
+	if (a->co.step_refused) {
+		a->co.step_refused = false;
+		const char *what = "a coordinator decision was refused by the replicated state "
+		                   "machine (a bug: see fsm-reject in the agents' logs)";
+		if (f->planned && f->phase < HA_FO_PROMOTING) {
+			roll_back(a, f, what);
+			return;
+		}
+		propose_event(a, "coordinator-step-refused", "", what);
+		return;
+	}
+	if (now < a->co.hold_until_ms)
+		return;
 	/* a switchover's budget, counted from when this leader first saw it */
 	bool late = f->planned && now - a->co.first_seen_ms >= f->timeout_ms;
 	struct ha_fo_advance adv = {.id = f->id, .unix_ms = ha_unix_ms()};
-	char buf[HA_FSM_GTID_MAX + 128];
+	char buf[256], wait[1024] = "";
 	switch (f->phase) {
 	case HA_FO_BEGIN: {
-		const char *how = fenced_by(a, st, f, buf, sizeof(buf));
+		const char *how = fenced_by(a, st, f, buf, sizeof(buf), wait, sizeof(wait));
 		if (how == NULL && f->planned) {
 			const struct ha_member *o = ha_fsm_member(st, f->old_primary);
 			bool fresh;
@@ -443,7 +583,10 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			    h->db != HAAGENT__DB_STATE__DB_UP)
 				snprintf(why, sizeof(why), "old primary %s: database %s",
 				         o ? o->name : "?",
-				         h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung" : "down");
+				         h->db == HAAGENT__DB_STATE__DB_HUNG ? "hung"
+				         : h->db == HAAGENT__DB_STATE__DB_DOWN
+				             ? "down"
+				             : "unusable by its agent");
 			else if (late)
 				snprintf(why, sizeof(why),
 				         "old primary %s was not fenced within %u ms (%s)",
@@ -451,13 +594,17 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 				         h && h->action && h->action[0]
 				             ? h->action
 				             : "its agent did not answer");
-			else
+			else {
+				set_wait(a, f, wait);
 				return;
+			}
 			roll_back(a, f, why);
 			return;
 		}
-		if (how == NULL)
+		if (how == NULL) {
+			set_wait(a, f, wait);
 			return;
+		}
 		ha_info("old-primary-fenced", "failover=%llu how=\"%s\"", (unsigned long long)f->id,
 		        how);
 		adv.phase = HA_FO_FENCED;
@@ -483,34 +630,33 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			if (h && h->epoch_seen < f->epoch)
 				nodes[i].fresh = false;
 		}
-		bool waited = now - a->co.phase_seen_ms >= a->cfg.apply_timeout_ms;
+		/* Ranked by what each received: the candidate applies its whole relay log before it
+		 * turns writable (reconcile.c), so nothing is waited for here but the reports. */
 		char why[1024];
-		int best = ha_fo_choose(nodes, n, !waited, why, sizeof(why));
+		int best = ha_fo_choose(nodes, n, false, why, sizeof(why));
 		/* No acknowledged write may be lost: an acknowledged transaction is on at least one
-		 * replica, not necessarily an eligible one. Until apply_timeout_ms, wait for every
-		 * replica to report at the new epoch, and for a candidate that contains what every
-		 * reporting node has. */
+		 * replica, not necessarily an eligible one. Wait (apply_timeout_ms at most) for
+		 * every replica to report at the new epoch, and for a candidate that has received
+		 * what every reporting node has. */
+		bool waited = now - a->co.phase_seen_ms >= a->cfg.apply_timeout_ms;
 		if (best >= 0 && !waited) {
 			const char *unsafe = ha_fo_unsafe(nodes, n, best, why, sizeof(why));
 			if (unsafe)
 				best = -1;
 		}
 		if (best < 0) {
-			/* All are still applying, or nobody is eligible: keep waiting, say why. */
-			if (strcmp(why, a->co.last_why) != 0) {
-				ha_warn("failover-waiting", "failover=%llu why=\"%s\"",
-				        (unsigned long long)f->id, why);
-				snprintf(a->co.last_why, sizeof(a->co.last_why), "%s", why);
-			}
+			/* nobody eligible, or waiting for positions: keep waiting, say why */
+			set_wait(a, f, why);
 			return;
 		}
-		/* transactions the old primary had (as last reported) that the candidate lacks */
+		/* transactions the old primary had (as last reported) that the candidate has not
+		 * even received */
 		int oi = ha_agent_node_index(a, f->old_primary);
 		struct ha_gtid_pos old, cand, miss;
-		char lost[HA_FSM_TEXT_MAX] = "";
+		char lost[HA_FSM_GTID_MAX] = "";
 		uint64_t lost_count = 0;
 		if (oi >= 0 && ha_gtid_parse(a->health[oi].last_binlog, &old, NULL) == 0 &&
-		    ha_gtid_parse(nodes[best].gtid_current, &cand, NULL) == 0) {
+		    ha_fo_received(&nodes[best], &cand) == 0) {
 			ha_gtid_missing_from(&old, &cand, &miss, NULL);
 			ha_gtid_format(&miss, lost, sizeof(lost));
 			lost_count = ha_gtid_count_missing(&old, &cand);
@@ -529,14 +675,80 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 	case HA_FO_PROMOTING: {
 		bool fresh;
 		const Haagent__Health *h = health_of(a, f->candidate, &fresh);
-		if (!h || h->writable_epoch != f->epoch)
-			return;
 		const struct ha_member *o = ha_fsm_member(st, f->old_primary);
 		const struct ha_member *c = ha_fsm_member(st, f->candidate);
+		const char *cname = c ? c->name : "?";
+		if (!h || h->writable_epoch != f->epoch) {
+			char why[512];
+			/* the bounded exit: a candidate that dies is replaced by a new failover */
+			if (!f->planned && candidate_failed(a, f, cname, why, sizeof(why))) {
+				struct ha_fo_begin b = {.expected_epoch = st->epoch,
+				                        .old_primary = f->candidate,
+				                        .reason = why,
+				                        .unix_ms = ha_unix_ms()};
+				uint8_t *cbuf;
+				size_t clen;
+				ha_warn("failover-candidate-failed", "failover=%llu why=\"%s\"",
+				        (unsigned long long)f->id, why);
+				if (ha_fsm_cmd_failover_begin(&b, raft_malloc, &cbuf, &clen) == 0)
+					ha_agent_propose(a, cbuf, clen);
+				return;
+			}
+			/* the relay log: wait, however long, unless a ceiling or an operator says
+			 * not */
+			struct ha_fo_node cv;
+			ha_coord_node_view(a, st, f->candidate, &cv);
+			if (h && fresh && !f->accept_loss && !ha_fo_relay_applied(&cv)) {
+				char lost[HA_FSM_GTID_MAX];
+				uint64_t left = ha_coord_loss_if_now(a, st, lost, sizeof(lost));
+				if (a->cfg.max_apply_wait_ms &&
+				    now - a->co.phase_seen_ms >= a->cfg.max_apply_wait_ms) {
+					snprintf(
+					    why, sizeof(why),
+					    "max_apply_wait_ms (%u) reached: %s stops applying its "
+					    "relay log, up to %llu transactions given up",
+					    a->cfg.max_apply_wait_ms, cname,
+					    (unsigned long long)left);
+					struct ha_fo_advance acc = {.id = f->id,
+					                            .phase = HA_FO_PROMOTING,
+					                            .accept_loss = true,
+					                            .lost_gtid = lost,
+					                            .lost_count = left,
+					                            .unix_ms = ha_unix_ms(),
+					                            .detail = why};
+					advance(a, &acc);
+					return;
+				}
+				snprintf(
+				    why, sizeof(why),
+				    "%s applies its relay log before taking writes: %llu "
+				    "transactions to go (applied %s, received %s); haadm failover "
+				    "--accept-loss gives them up",
+				    cname, (unsigned long long)left, cv.gtid_current,
+				    cv.gtid_io_pos);
+				snprintf(a->co.wait, sizeof(a->co.wait), "%s", why);
+			}
+			return;
+		}
 		char detail[256];
+		char lost[HA_FSM_GTID_MAX] = "";
+		uint64_t lost_count = f->lost_count;
+		if (f->accept_loss) {
+			/* what was given up at most, less what the candidate applied before it
+			 * stopped: the truth */
+			struct ha_gtid_pos upto, cur, miss;
+			if (ha_gtid_parse(f->lost_gtid, &upto, NULL) == 0 &&
+			    ha_gtid_parse(h->gtid_current, &cur, NULL) == 0) {
+				ha_gtid_missing_from(&upto, &cur, &miss, NULL);
+				ha_gtid_format(&miss, lost, sizeof(lost));
+				lost_count = ha_gtid_count_missing(&upto, &cur);
+			}
+			adv.lost_gtid = lost;
+			adv.lost_count = lost_count;
+		}
 		snprintf(detail, sizeof(detail),
-		         "%s writable at epoch %llu; lost %llu transactions", c ? c->name : "?",
-		         (unsigned long long)f->epoch, (unsigned long long)f->lost_count);
+		         "%s writable at epoch %llu; lost %llu transactions", cname,
+		         (unsigned long long)f->epoch, (unsigned long long)lost_count);
 		ha_info(f->planned ? "switchover-done" : "failover-done", "failover=%llu %s",
 		        (unsigned long long)f->id, detail);
 		adv.phase = HA_FO_DONE;
@@ -545,9 +757,9 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		char epoch[24], e1[96], e2[96], e3[64];
 		snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)f->epoch);
 		snprintf(e1, sizeof(e1), "HAAGENT_OLD_PRIMARY=%s", o ? o->name : "");
-		snprintf(e2, sizeof(e2), "HAAGENT_NEW_PRIMARY=%s", c ? c->name : "");
+		snprintf(e2, sizeof(e2), "HAAGENT_NEW_PRIMARY=%s", cname);
 		snprintf(e3, sizeof(e3), "HAAGENT_EPOCH=%s", epoch);
-		const char *args[] = {o ? o->name : "", c ? c->name : "", epoch, NULL};
+		const char *args[] = {o ? o->name : "", cname, epoch, NULL};
 		const char *env[] = {e1, e2, e3, NULL};
 		ha_hook_run(a->loop, "post_failover", a->cfg.hook_post_failover, args, env, NULL,
 		            NULL);
@@ -588,6 +800,34 @@ static bool record_divergence(struct ha_agent *a, const struct ha_fsm_state *st)
 	return false;
 }
 
+/* ---- a database its agent cannot use: an event, once per episode ---- */
+
+static bool say_unusable(struct ha_agent *a, const struct ha_fsm_state *st)
+{
+	for (unsigned i = 0; i < st->n_members; i++) {
+		const struct ha_member *m = &st->members[i];
+		int k = ha_agent_node_index(a, m->id);
+		bool fresh;
+		const Haagent__Health *h = health_of(a, m->id, &fresh);
+		if (k < 0 || !h || !fresh)
+			continue;
+		bool unusable = h->db == HAAGENT__DB_STATE__DB_UNUSABLE;
+		if (unusable == a->co.unusable_said[k])
+			continue;
+		a->co.unusable_said[k] = unusable;
+		if (!unusable)
+			continue;
+		char detail[256];
+		snprintf(detail, sizeof(detail),
+		         "the agent cannot use its database (%s); no failover on that alone",
+		         h->db_error ? h->db_error : "");
+		ha_warn("db-unusable", "node=%s error=\"%s\"", m->name, h->db_error);
+		propose_event(a, "db-unusable", m->name, detail);
+		return true;
+	}
+	return false;
+}
+
 /* ---- the live plan shown by status ---- */
 
 static void plan(struct ha_agent *a, const struct ha_fsm_state *st)
@@ -609,8 +849,9 @@ static void plan(struct ha_agent *a, const struct ha_fsm_state *st)
 		BLOCK("tilt: the coordinator's loop was stalled; no decision for a few seconds");
 	if (st->primary_id == 0 || ha_fsm_failover_active(st)) {
 		if (ha_fsm_failover_active(st))
-			BLOCK("a failover is in progress (%s)",
-			      ha_fo_phase_name(st->failover.phase));
+			BLOCK("a failover is in progress (%s)%s%s",
+			      ha_fo_phase_name(st->failover.phase), a->co.wait[0] ? ": " : "",
+			      a->co.wait);
 		return;
 	}
 	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
@@ -671,6 +912,8 @@ void ha_coord_tick(struct ha_agent *a)
 		return;
 	}
 	if (record_divergence(a, st))
+		return;
+	if (say_unusable(a, st))
 		return;
 	if (st->primary_id != 0)
 		detect(a, st);

@@ -137,8 +137,9 @@ static void metrics(struct ha_agent *a, const struct ha_fsm_state *st,
 	metric(b, "haagent_db_up", "gauge", "1 when the local mariadbd answers the probe");
 	ha_buf_printf(b, "haagent_db_up{node=\"%s\"} %d\n", n, up);
 	metric(b, "haagent_db_state", "gauge", "the local database state (1 for the current one)");
-	static const enum ha_db_state states[] = {HA_DB_UP, HA_DB_DOWN, HA_DB_HUNG, HA_DB_UNKNOWN};
-	for (size_t i = 0; i < 4; i++)
+	static const enum ha_db_state states[] = {HA_DB_UP, HA_DB_DOWN, HA_DB_HUNG, HA_DB_UNUSABLE,
+	                                          HA_DB_UNKNOWN};
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 		ha_buf_printf(b, "haagent_db_state{node=\"%s\",state=\"%s\"} %d\n", n,
 		              ha_db_state_name(states[i]), s->db == states[i]);
 	metric(b, "haagent_probe_duration_seconds", "gauge", "duration of the last complete probe");

@@ -8,9 +8,10 @@
 #include "common/buf.h"
 #include "common/gtid.h"
 
-#define DB_UP   1
-#define DB_DOWN 2
-#define DB_HUNG 3
+#define DB_UP       1
+#define DB_DOWN     2
+#define DB_HUNG     3
+#define DB_UNUSABLE 4
 
 static void put(char *why, size_t size, struct ha_buf *b)
 {
@@ -23,11 +24,40 @@ static bool lost_stream(const struct ha_fo_node *r, const struct ha_fo_conf *c)
 	return !r->io_running || r->rx_age_ms > c->stream_timeout_ms;
 }
 
+/* The replicas' view of a primary whose own agent cannot tell (its agent silent, or unable to use
+ * its database): failed only when a majority of the replicas that replicate from it lost their
+ * stream, for confirm_ms. */
+static enum ha_verdict ask_replicas(const struct ha_fo_node *replicas, size_t n_replicas,
+                                    const struct ha_fo_conf *c, uint64_t suspect_for_ms,
+                                    struct ha_buf *b)
+{
+	size_t witnesses = 0, lost = 0;
+	for (size_t i = 0; i < n_replicas; i++) {
+		const struct ha_fo_node *r = &replicas[i];
+		/* a node in maintenance may have its replication stopped on purpose */
+		if (!r->fresh || r->db != DB_UP || !r->replicating ||
+		    (r->flags & HA_MEMBER_MAINTENANCE))
+			continue;
+		witnesses++;
+		if (lost_stream(r, c))
+			lost++;
+	}
+	ha_buf_printf(b, "; %zu of %zu replicas lost their stream", lost, witnesses);
+	if (witnesses == 0) {
+		ha_buf_puts(b, " (no replica can vouch either way: no decision)");
+		return HA_PRIMARY_SUSPECT;
+	}
+	if (lost * 2 > witnesses && suspect_for_ms >= c->confirm_ms)
+		return HA_PRIMARY_FAILED;
+	return HA_PRIMARY_SUSPECT;
+}
+
 enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node *replicas,
                             size_t n_replicas, const struct ha_fo_conf *c, uint64_t suspect_for_ms,
                             const char **kind, char *why, size_t why_size)
 {
 	struct ha_buf b = HA_BUF_INIT;
+	enum ha_verdict v;
 	*kind = "";
 	why[0] = '\0';
 	if (p->fresh) {
@@ -52,6 +82,17 @@ enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node 
 			return suspect_for_ms >= c->hang_timeout_ms ? HA_PRIMARY_FAILED
 			                                            : HA_PRIMARY_SUSPECT;
 		}
+		if (p->db == DB_UNUSABLE) {
+			/* The server answers, the agent cannot use it (login, limits, privileges):
+			 * no evidence that its clients cannot write. Only the replicas can say it
+			 * is gone. */
+			*kind = "db-unusable";
+			ha_buf_printf(&b, "%s's agent cannot use its database (%s)", p->name,
+			              p->db_error && p->db_error[0] ? p->db_error : "no detail");
+			v = ask_replicas(replicas, n_replicas, c, suspect_for_ms, &b);
+			put(why, why_size, &b);
+			return v;
+		}
 		*kind = "db-unknown";
 		ha_buf_printf(&b, "%s's agent has not probed its database yet", p->name);
 		put(why, why_size, &b);
@@ -59,28 +100,10 @@ enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node 
 	}
 	/* The agent is silent: the host may be gone, or only the agent. Ask the replicas. */
 	*kind = "agent-unreachable";
-	size_t witnesses = 0, lost = 0;
-	for (size_t i = 0; i < n_replicas; i++) {
-		const struct ha_fo_node *r = &replicas[i];
-		/* a node in maintenance may have its replication stopped on purpose */
-		if (!r->fresh || r->db != DB_UP || !r->replicating ||
-		    (r->flags & HA_MEMBER_MAINTENANCE))
-			continue;
-		witnesses++;
-		if (lost_stream(r, c))
-			lost++;
-	}
-	ha_buf_printf(&b, "%s's agent is unreachable; %zu of %zu replicas lost their stream",
-	              p->name, lost, witnesses);
-	if (witnesses == 0) {
-		ha_buf_puts(&b, " (no replica can vouch either way: no decision)");
-		put(why, why_size, &b);
-		return HA_PRIMARY_SUSPECT;
-	}
+	ha_buf_printf(&b, "%s's agent is unreachable", p->name);
+	v = ask_replicas(replicas, n_replicas, c, suspect_for_ms, &b);
 	put(why, why_size, &b);
-	if (lost * 2 > witnesses && suspect_for_ms >= c->confirm_ms)
-		return HA_PRIMARY_FAILED;
-	return HA_PRIMARY_SUSPECT;
+	return v;
 }
 
 bool ha_fo_relay_applied(const struct ha_fo_node *n)
@@ -91,12 +114,27 @@ bool ha_fo_relay_applied(const struct ha_fo_node *n)
 	return ha_gtid_contains(&cur, &io);
 }
 
+int ha_fo_received(const struct ha_fo_node *n, struct ha_gtid_pos *out)
+{
+	struct ha_gtid_pos cur, io;
+	if (ha_gtid_parse(n->gtid_current, &cur, NULL))
+		return HA_EINVAL;
+	if (!n->replicating || n->gtid_io_pos == NULL || !n->gtid_io_pos[0] ||
+	    ha_gtid_parse(n->gtid_io_pos, &io, NULL)) {
+		*out = cur;
+		return 0;
+	}
+	return ha_gtid_merge(&cur, &io, out);
+}
+
 static const char *ineligible(const struct ha_fo_node *n, bool require_applied)
 {
 	if (!n->fresh)
 		return "agent unreachable";
 	if (n->db != DB_UP)
-		return n->db == DB_HUNG ? "database hung" : "database down";
+		return n->db == DB_HUNG       ? "database hung"
+		       : n->db == DB_UNUSABLE ? "database unusable by the agent"
+		                              : "database down";
 	if (n->flags & HA_MEMBER_MAINTENANCE)
 		return "in maintenance";
 	if (n->flags & HA_MEMBER_NO_PROMOTE)
@@ -108,17 +146,19 @@ static const char *ineligible(const struct ha_fo_node *n, bool require_applied)
 	if (require_applied && n->replicating && !ha_fo_relay_applied(n))
 		return "relay log not applied yet";
 	struct ha_gtid_pos g;
-	if (ha_gtid_parse(n->gtid_current, &g, NULL))
+	if (ha_fo_received(n, &g))
 		return "unreadable GTID position";
 	return NULL;
 }
 
-/* a better than b? */
+/* a better than b? Ranked by what each has received (applied or in its relay log): the
+ * candidate applies its relay log before it turns writable, so what it received is what it
+ * will have, and an acknowledged semi-sync write may exist only in relay logs. */
 static bool better(const struct ha_fo_node *a, const struct ha_fo_node *b)
 {
 	struct ha_gtid_pos ga, gb;
-	ha_gtid_parse(a->gtid_current, &ga, NULL);
-	ha_gtid_parse(b->gtid_current, &gb, NULL);
+	ha_fo_received(a, &ga);
+	ha_fo_received(b, &gb);
 	enum ha_gtid_cmp c = ha_gtid_compare(&ga, &gb);
 	if (c == HA_GTID_AHEAD)
 		return true;
@@ -167,10 +207,16 @@ int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied,
 		return -1;
 	}
 	ha_buf_free(&b);
-	snprintf(why, why_size,
-	         "%s: most advanced of %zu eligible (gtid %s, priority %u, lag %lld s)",
-	         nodes[best].name, n_eligible, nodes[best].gtid_current, nodes[best].priority,
-	         (long long)nodes[best].lag_seconds);
+	struct ha_gtid_pos rx;
+	char rxs[HA_GTID_TEXT_MAX];
+	ha_fo_received(&nodes[best], &rx);
+	ha_gtid_format(&rx, rxs, sizeof(rxs));
+	struct ha_buf w = HA_BUF_INIT;
+	ha_buf_printf(&w,
+	              "%s: most advanced of %zu eligible (received %s, priority %u, lag %lld s)",
+	              nodes[best].name, n_eligible, rxs[0] ? rxs : "(empty)", nodes[best].priority,
+	              (long long)nodes[best].lag_seconds);
+	put(why, why_size, &w);
 	return best;
 }
 
@@ -178,7 +224,7 @@ const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, cha
                          size_t why_size)
 {
 	struct ha_gtid_pos cand, other;
-	if (ha_gtid_parse(nodes[best].gtid_current, &cand, NULL))
+	if (ha_fo_received(&nodes[best], &cand))
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		if ((int)i == best)
@@ -191,12 +237,11 @@ const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, cha
 			    nodes[i].name, nodes[best].name);
 			return why;
 		}
-		if (nodes[i].db != DB_UP || ha_gtid_parse(nodes[i].gtid_current, &other, NULL))
+		if (nodes[i].db != DB_UP || ha_fo_received(&nodes[i], &other))
 			continue;
 		if (!ha_gtid_contains(&cand, &other)) {
-			snprintf(why, why_size, "%s has transactions %s lacks (%s vs %s); waiting",
-			         nodes[i].name, nodes[best].name, nodes[i].gtid_current,
-			         nodes[best].gtid_current);
+			snprintf(why, why_size, "%s has received transactions %s lacks; waiting",
+			         nodes[i].name, nodes[best].name);
 			return why;
 		}
 	}

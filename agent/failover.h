@@ -18,7 +18,7 @@ struct ha_fo_node {
 	uint32_t id;
 	const char *name;
 	bool fresh; /* a health report within agent_timeout_ms */
-	int db;     /* HAAGENT__DB_STATE__* (1 up, 2 down, 3 hung) */
+	int db;     /* HAAGENT__DB_STATE__* (1 up, 2 down, 3 hung, 4 unusable) */
 	const char *db_error;
 	bool replicating; /* from the primary being judged */
 	bool io_running;
@@ -52,26 +52,33 @@ enum ha_verdict {
 
 /* Judges the primary. `suspect_for_ms` is how long the caller has seen the same suspicion (the
  * caller keeps that clock, so this stays pure). `kind` receives a stable word for the kind of
- * suspicion ("db-down", "db-hung", "agent-unreachable"; "" when OK) and why a sentence. */
+ * suspicion ("db-down", "db-hung", "db-unusable", "agent-unreachable"; "" when OK). A database
+ * the agent cannot use (login, limits) is judged like a silent agent: by the replicas' streams.
+ * why receives a sentence. */
 enum ha_verdict ha_fo_judge(const struct ha_fo_node *primary, const struct ha_fo_node *replicas,
                             size_t n_replicas, const struct ha_fo_conf *c, uint64_t suspect_for_ms,
                             const char **kind, char *why, size_t why_size);
+
+struct ha_gtid_pos;
+/* What n has received: its applied position merged with what its IO thread wrote to the relay
+ * log (while it replicates). 0, or HA_EINVAL when a position does not parse. */
+int ha_fo_received(const struct ha_fo_node *n, struct ha_gtid_pos *out);
 
 /* True when the replica has applied everything its IO thread received. */
 bool ha_fo_relay_applied(const struct ha_fo_node *n);
 
 /* Chooses the replica to promote among nodes[] (the old primary excluded by the caller):
  * eligible (fresh, database up, not in maintenance, not no-promote, not diverged, SQL thread not
- * broken), the most advanced GTID position, then the highest priority, then the lowest lag, then
- * the lowest load, then the lowest id. Returns the index or -1, and explains in why (the choice,
- * or every reason each node was not eligible). When require_applied is set, a node that has not
- * applied its relay log is not eligible yet. */
+ * broken), the most advanced received GTID position (ha_fo_received), then the highest priority,
+ * then the lowest lag, then the lowest load, then the lowest id. Returns the index or -1, and
+ * explains in why (the choice, or every reason each node was not eligible). When require_applied is
+ * set, a node that has not applied its relay log is not eligible yet. */
 int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied, char *why,
                  size_t why_size);
 
 /* Why promoting nodes[best] could lose transactions, or NULL when it cannot: a node has not
  * reported (its position is unknown), or a reporting node (eligible or not, its database up) has
- * transactions nodes[best] lacks. Writes the sentence into why. */
+ * received transactions nodes[best] has not received. Writes the sentence into why. */
 const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, char *why,
                          size_t why_size);
 

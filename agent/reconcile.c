@@ -10,13 +10,21 @@
  *      maintenance keeps its replication as the operator left it (it is still fenced);
  *   4. during a failover the old primary's agent proves its fence: read_only, every client
  *      session gone, and the final binlog position, reported as fenced_epoch/fenced_gtid; the
- *      target of a planned switchover waits until it has applied up to that position.
+ *      target of a planned switchover waits until it has applied up to that position;
+ *   5. the new primary of a failover applies its whole relay log before it turns writable (no
+ *      acknowledged write lost), unless the loss was accepted (accept_loss);
+ *   6. a server that must be fenced but that the agent cannot reach through SQL (hung, login
+ *      refused, no connection left) is stopped after fence_escalate_ms: db_stop_command, then
+ *      SIGKILL by db_pid_file. Its port then refuses connections: that is the fence's proof.
  *
  * Decisions are taken on samples: after an action, the next one waits for a sample that began
  * after it (requested at once), so it never acts twice on a stale view.
  *
  * A coordinator crash loses nothing here: agents act on the replicated state, whoever leads. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent_int.h"
@@ -28,6 +36,7 @@
 #define BACKOFF_MS          1000
 #define DIVERGED_RECHECK_MS 30000
 #define CATCHUP_WAIT_MS     1000
+#define ESC_STOP_WAIT_MS    3000 /* db_stop_command's time before SIGKILL */
 
 static const char *my_role(const struct ha_fsm_state *st, uint32_t me)
 {
@@ -67,12 +76,124 @@ static void submit(struct ha_agent *a, const struct ha_action_req *q, const char
 		ha_info("reconcile", "action=%s why=\"%s\"", ha_action_name(q->kind), why);
 }
 
+/* The pid in db_pid_file when that process is a MariaDB/MySQL server, else 0. */
+static pid_t server_pid(const char *pidfile, char *why, size_t size)
+{
+	FILE *f = pidfile[0] ? fopen(pidfile, "r") : NULL;
+	long pid = 0;
+	if (f == NULL) {
+		snprintf(why, size, "no pid file %s", pidfile[0] ? pidfile : "(db_pid_file empty)");
+		return 0;
+	}
+	if (fscanf(f, "%ld", &pid) != 1 || pid <= 1)
+		pid = 0;
+	fclose(f);
+	char path[64], comm[64] = "";
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	f = pid ? fopen(path, "r") : NULL;
+	if (f == NULL || fgets(comm, sizeof(comm), f) == NULL) {
+		if (f)
+			fclose(f);
+		snprintf(why, size, "%s names no running process", pidfile);
+		return 0;
+	}
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strcmp(comm, "mariadbd") != 0 && strcmp(comm, "mysqld") != 0) {
+		snprintf(why, size, "%s names pid %ld, which is %s, not mariadbd", pidfile, pid,
+		         comm);
+		return 0;
+	}
+	return (pid_t)pid;
+}
+
+/* The agent must fence its server and cannot reach it through SQL (hung, or it refuses the
+ * agent). After fence_escalate_ms: db_stop_command; if the server still does not refuse
+ * connections ESC_STOP_WAIT_MS later, SIGKILL. Bounded, logged, reported in the health report
+ * (escalated_epoch, escalation). */
+static void escalate(struct ha_agent *a, const struct ha_fsm_state *st,
+                     const struct ha_probe_sample *s, bool must_fence)
+{
+	uint64_t now = ha_now_ms();
+	bool blind = s->db == HA_DB_HUNG || s->db == HA_DB_UNUSABLE;
+	if (!blind || !must_fence) {
+		if (s->db != HA_DB_DOWN)
+			a->rc.esc_started_ms =
+			    0; /* up again (or not needed): a later one starts over */
+		a->rc.blind_since_ms = 0;
+		return;
+	}
+	if (a->rc.blind_since_ms == 0) {
+		a->rc.blind_since_ms = now;
+		ha_warn("fence-blocked", "db=%s error=\"%s\" escalate_after_ms=%u",
+		        ha_db_state_name(s->db), s->db_error, a->cfg.fence_escalate_ms);
+	}
+	if (a->cfg.fence_escalate_ms == 0 || now - a->rc.blind_since_ms < a->cfg.fence_escalate_ms)
+		return;
+	if (a->rc.esc_started_ms == 0) {
+		a->rc.esc_started_ms = now;
+		a->rc.esc_killed = false;
+		a->rc.escalated_epoch = st->epoch;
+		const char *args[] = {"-c", a->cfg.db_stop_command, NULL};
+		int rc = a->cfg.db_stop_command[0] ? ha_hook_run(a->loop, "db_stop_command",
+		                                                 "/bin/sh", args, NULL, NULL, NULL)
+		                                   : 1;
+		snprintf(a->rc.escalation, sizeof(a->rc.escalation),
+		         "could not fence mariadbd through SQL (%s): %s", ha_db_state_name(s->db),
+		         rc == 0 ? "ran db_stop_command" : "no db_stop_command");
+		ha_warn("fence-escalated", "step=stop epoch=%llu db=%s error=\"%s\"",
+		        (unsigned long long)st->epoch, ha_db_state_name(s->db), s->db_error);
+		return;
+	}
+	if (a->rc.esc_killed || now - a->rc.esc_started_ms < ESC_STOP_WAIT_MS)
+		return;
+	a->rc.esc_killed = true;
+	char why[256] = "";
+	pid_t pid = server_pid(a->cfg.db_pid_file, why, sizeof(why));
+	if (pid > 0 && kill(pid, SIGKILL) == 0) {
+		snprintf(a->rc.escalation, sizeof(a->rc.escalation),
+		         "could not fence mariadbd through SQL; killed it (pid %ld)", (long)pid);
+		ha_warn("fence-escalated", "step=kill pid=%ld epoch=%llu", (long)pid,
+		        (unsigned long long)st->epoch);
+	} else {
+		if (pid > 0)
+			snprintf(why, sizeof(why), "kill %ld: %s", (long)pid, strerror(errno));
+		snprintf(a->rc.escalation, sizeof(a->rc.escalation),
+		         "could not fence mariadbd through SQL, nor kill it: %s", why);
+		ha_error("fence-escalation-failed", "epoch=%llu why=\"%s\"",
+		         (unsigned long long)st->epoch, why);
+	}
+	ha_probe_now(a->probe);
+}
+
+static bool relay_applied(const struct ha_probe_sample *s)
+{
+	struct ha_gtid_pos cur, io;
+	if (!s->replicating || !s->gtid_io_pos[0])
+		return true;
+	if (ha_gtid_parse(s->gtid_current, &cur, NULL) || ha_gtid_parse(s->gtid_io_pos, &io, NULL))
+		return false;
+	return ha_gtid_contains(&cur, &io);
+}
+
 void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 {
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	if (st->n_members == 0)
 		return; /* not bootstrapped: leave the servers as the operator set them up */
 	role_hook(a, st);
+	if (s->db == HA_DB_UP) {
+		a->rc.seen_writable = !s->read_only;
+	} else if (!(st->primary_id == 0 && st->epoch == 0)) {
+		/* must this server be fenced? the epoch's primary holding its lease need not; the
+		 * old primary of a failover must prove it; any other that was writable must stop */
+		const struct ha_failover *f = &st->failover;
+		bool primary = st->primary_id == a->self->id;
+		bool prove = !primary && ha_fsm_failover_active(st) && f->phase == HA_FO_BEGIN &&
+		             f->old_primary == a->self->id && a->rc.fenced_epoch != f->epoch;
+		bool must = prove || (a->rc.seen_writable && !(primary && ha_agent_lease_held(a)));
+		escalate(a, st, s, must);
+	}
 	if (s->db != HA_DB_UP || ha_action_busy(a->action) ||
 	    ha_now_ms() < a->rc.backoff_until_ms || s->started_ms < a->rc.after_ms)
 		return;
@@ -100,6 +221,21 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		return;
 	}
 	if (primary) {
+		/* RPO 0: the new primary of a failover applies everything it received (what
+		 * semi-sync acknowledged may be only in its relay log) before it turns writable and
+		 * before its replication is stopped, however long that takes, unless the loss was
+		 * accepted. */
+		if (failing && f->phase == HA_FO_PROMOTING && f->candidate == me &&
+		    !f->accept_loss && s->read_only && !relay_applied(s)) {
+			q.kind = HA_ACT_CATCHUP;
+			q.epoch = st->epoch;
+			snprintf(q.gtid, sizeof(q.gtid), "%s", s->gtid_io_pos);
+			q.wait_ms = CATCHUP_WAIT_MS;
+			q.start_sql = !s->sql_running && !s->last_error[0];
+			submit(a, &q,
+			       "new primary: apply the whole relay log before taking writes");
+			return;
+		}
 		/* First writable (SQL thread stopped, so nothing relayed mixes with new writes),
 		 * then the replication configuration goes, which may be slow. */
 		if (s->read_only && (lease || (s->replicating && s->sql_running))) {

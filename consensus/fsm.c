@@ -196,9 +196,19 @@ static int apply_failover_begin(struct ha_fsm_state *s, const Haagent__CmdFailov
 	if (c->planned && (ha_fsm_member(s, c->target) == NULL || c->target == c->old_primary))
 		return ha_err_set(e, HA_EINVAL, "switchover: target %u is not another member",
 		                  c->target);
+	/* A failover in PROMOTING whose candidate (the epoch's primary) failed is superseded:
+	 * the candidate becomes the old primary of the next one. */
+	bool supersede = ha_fsm_failover_active(s) && !c->planned &&
+	                 s->failover.phase == HA_FO_PROMOTING &&
+	                 s->failover.candidate == c->old_primary;
 	if (c->expected_epoch != s->epoch || s->primary_id != c->old_primary ||
-	    ha_fsm_failover_active(s))
+	    (ha_fsm_failover_active(s) && !supersede))
 		return HA_FSM_NOOP;
+	if (supersede) {
+		s->aborted++;
+		add_event(s, "failover-superseded", member_name(s, c->old_primary), reason,
+		          c->unix_ms);
+	}
 	struct ha_failover *f = &s->failover;
 	memset(f, 0, sizeof(*f));
 	f->id = ++s->next_failover_id;
@@ -233,13 +243,27 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 		return HA_EINVAL;
 	if (c->phase < HA_FO_FENCED || c->phase > HA_FO_ABORTED)
 		return ha_err_set(e, HA_EINVAL, "failover: bad phase %u", c->phase);
-	if ((c->phase == HA_FO_PROMOTING || (c->phase == HA_FO_ABORTED && c->candidate)) &&
+	if (((c->phase == HA_FO_PROMOTING && !c->accept_loss) ||
+	     (c->phase == HA_FO_ABORTED && c->candidate)) &&
 	    ha_fsm_member(s, c->candidate) == NULL)
 		return ha_err_set(e, HA_EINVAL, "failover: candidate %u is not a member",
 		                  c->candidate);
 	/* Forward only, for the current failover; ABORTED only before promotion; DONE only after.
 	 */
-	if (c->id != f->id || !ha_fsm_failover_active(s) || c->phase <= f->phase)
+	if (c->id != f->id || !ha_fsm_failover_active(s))
+		return HA_FSM_NOOP;
+	if (c->accept_loss) {
+		/* a modifier of the current PROMOTING phase, not a move */
+		if (c->phase != HA_FO_PROMOTING || f->phase != HA_FO_PROMOTING || f->accept_loss)
+			return HA_FSM_NOOP;
+		f->accept_loss = true;
+		memcpy(f->lost_gtid, lost, sizeof(lost));
+		f->lost_count = c->lost_count;
+		add_event(s, "failover-accept-loss", member_name(s, f->candidate), detail,
+		          c->unix_ms);
+		return HA_FSM_APPLIED;
+	}
+	if (c->phase <= f->phase)
 		return HA_FSM_NOOP;
 	if (c->phase == HA_FO_ABORTED && f->phase >= HA_FO_PROMOTING)
 		return HA_FSM_NOOP;
@@ -267,6 +291,10 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 		break;
 	case HA_FO_DONE:
 		f->done_ms = c->unix_ms;
+		if (f->accept_loss) {
+			memcpy(f->lost_gtid, lost, sizeof(lost));
+			f->lost_count = c->lost_count;
+		}
 		if (f->planned)
 			s->switchovers_done++;
 		else
@@ -293,7 +321,7 @@ static int apply_node_diverged(struct ha_fsm_state *s, const Haagent__CmdNodeDiv
                                struct ha_err *e)
 {
 	struct ha_member *m = (struct ha_member *)ha_fsm_member(s, c->node);
-	char errant[HA_FSM_TEXT_MAX];
+	char errant[HA_FSM_GTID_MAX];
 	if (m == NULL)
 		return ha_err_set(e, HA_EINVAL, "diverged: %u is not a member", c->node);
 	if (copy_opt(errant, sizeof(errant), c->errant_gtid, "errant gtid", e))
@@ -533,6 +561,7 @@ int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc
 	v.lost_count = a->lost_count;
 	v.detail = (char *)(a->detail ? a->detail : "");
 	v.fenced_gtid = (char *)(a->fenced_gtid ? a->fenced_gtid : "");
+	v.accept_loss = a->accept_loss;
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_FAILOVER_ADVANCE;
 	cmd.failover_advance = &v;
@@ -615,6 +644,7 @@ void ha_fsm_failover_to_pb(const struct ha_failover *f, Haagent__Failover *pb)
 	pb->timeout_ms = f->timeout_ms;
 	pb->grace_ms = f->grace_ms;
 	pb->fenced_gtid = (char *)f->fenced_gtid;
+	pb->accept_loss = f->accept_loss;
 }
 
 void ha_fsm_event_to_pb(const struct ha_event *ev, Haagent__Event *pb)
@@ -649,6 +679,7 @@ static int failover_from_pb(const Haagent__Failover *pb, struct ha_failover *f, 
 	f->target = pb->target;
 	f->timeout_ms = pb->timeout_ms;
 	f->grace_ms = pb->grace_ms;
+	f->accept_loss = pb->accept_loss;
 	if (copy_opt(f->reason, sizeof(f->reason), pb->reason, "reason", e) ||
 	    copy_opt(f->fenced_gtid, sizeof(f->fenced_gtid), pb->fenced_gtid, "fenced gtid", e) ||
 	    copy_opt(f->fenced_by, sizeof(f->fenced_by), pb->fenced_by, "fenced_by", e) ||

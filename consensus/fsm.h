@@ -15,12 +15,13 @@
 #include <stdint.h>
 
 #include "../agent/common/err.h"
+#include "../agent/common/gtid.h"
 
 #define HA_FSM_MAX_MEMBERS 9
 #define HA_FSM_NAME_MAX    64
 #define HA_FSM_MAX_EVENTS  64
 #define HA_FSM_TEXT_MAX    512
-#define HA_FSM_GTID_MAX    2048 /* a GTID position of up to 64 domains */
+#define HA_FSM_GTID_MAX    HA_GTID_TEXT_MAX /* any GTID position that parses */
 
 enum {
 	HA_MEMBER_MAINTENANCE = 1 << 0,
@@ -35,7 +36,7 @@ struct ha_member {
 	unsigned raft_port, rpc_port, db_port;
 	uint32_t flags;
 	uint32_t priority;
-	char errant_gtid[HA_FSM_TEXT_MAX];
+	char errant_gtid[HA_FSM_GTID_MAX];
 };
 
 /* Failover phases. Forward only; DONE and ABORTED are final. */
@@ -58,8 +59,8 @@ struct ha_failover {
 	char reason[256];
 	uint64_t begin_ms, fenced_ms, promoting_ms,
 	    done_ms; /* leader's wall clock, from commands */
-	char fenced_by[128];
-	char lost_gtid[HA_FSM_TEXT_MAX];
+	char fenced_by[256];
+	char lost_gtid[HA_FSM_GTID_MAX];
 	uint64_t lost_count;
 	char detail[256];
 	/* planned switchovers */
@@ -67,6 +68,10 @@ struct ha_failover {
 	uint32_t timeout_ms;               /* fencing + catch-up budget before rolling back */
 	uint32_t grace_ms;                 /* drain time on the old primary */
 	char fenced_gtid[HA_FSM_GTID_MAX]; /* the old primary's final position */
+	/* RPO 0 by default: the candidate applies its whole relay log before it turns writable.
+	 * accept_loss: an operator (or the configured ceiling) gave up the rest; lost_gtid then
+	 * holds what may be given up until DONE records what was. */
+	bool accept_loss;
 };
 
 #define HA_FSM_MAX_BACKUPS 512 /* the catalog: every record fits one 1 MiB RPC frame */
@@ -166,7 +171,8 @@ int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const c
                            ha_alloc_fn alloc, uint8_t **out, size_t *len);
 
 /* A failover (planned false) or a planned switchover to target, with its budget and drain time.
- */
+ * A failover whose candidate died while PROMOTING is superseded by a new one whose old primary
+ * is that candidate (same compare-and-set on the epoch): the bounded exit of PROMOTING. */
 struct ha_fo_begin {
 	uint64_t expected_epoch;
 	uint32_t old_primary;
@@ -178,7 +184,10 @@ struct ha_fo_begin {
 int ha_fsm_cmd_failover_begin(const struct ha_fo_begin *b, ha_alloc_fn alloc, uint8_t **out,
                               size_t *len);
 /* fields used per phase: FENCED fenced_by; PROMOTING candidate, lost_gtid, lost_count, detail;
- * ABORTED candidate (who is primary afterwards, 0 for none) and detail. */
+ * DONE detail, and lost_gtid/lost_count when they are known only then (accept_loss);
+ * ABORTED candidate (who is primary afterwards, 0 for none) and detail. With accept_loss set
+ * and phase PROMOTING (the current phase): the candidate stops applying its relay log, and
+ * lost_gtid/lost_count are what is given up at most. */
 struct ha_fo_advance {
 	uint64_t id;
 	enum ha_fo_phase phase;
@@ -187,6 +196,7 @@ struct ha_fo_advance {
 	const char *fenced_by, *lost_gtid, *detail;
 	uint64_t lost_count;
 	const char *fenced_gtid; /* FENCED */
+	bool accept_loss;
 };
 int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc, uint8_t **out,
                                 size_t *len);

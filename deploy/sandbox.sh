@@ -170,6 +170,7 @@ write_agent_conf() {
 		echo "db_datadir = $d/data"
 		echo "db_stop_command = bash $here/sandbox.sh $(opts) stop-db $n"
 		echo "db_start_command = bash $here/sandbox.sh $(opts) start-db $n"
+		echo "db_pid_file = $d/mariadbd.pid"
 		echo
 		echo "[backup]"
 		echo "repository = $dir/backups"

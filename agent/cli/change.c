@@ -376,6 +376,8 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 	    {"grace", required_argument, NULL, 'g'},
 	    {"kill-now", no_argument, NULL, 'k'},
 	    {"no-wait", no_argument, NULL, 'W'},
+	    {"abort", no_argument, NULL, 'A'},
+	    {"accept-loss", no_argument, NULL, 'L'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -408,6 +410,12 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 		case 'W':
 			no_wait = true;
 			break;
+		case 'A':
+			so.abort = true;
+			break;
+		case 'L':
+			so.accept_loss = true;
+			break;
 		case 'j':
 			g->json = true;
 			break;
@@ -418,8 +426,11 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 			return bad_args("failover");
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (so.abort && so.accept_loss) ||
+	    ((so.abort || so.accept_loss) && (so.target || so.dry_run)))
 		return bad_args("failover");
+	if (so.abort || so.accept_loss)
+		no_wait = true; /* the answer says what was done; status follows it */
 	Haagent__AdminRequest req = HAAGENT__ADMIN_REQUEST__INIT;
 	req.op_case = HAAGENT__ADMIN_REQUEST__OP_SWITCHOVER;
 	req.switchover = &so;
@@ -432,7 +443,11 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 	}
 	rc = r->code;
 	if (rc != 0 || so.dry_run || no_wait) {
-		const char *result = rc != 0 ? "refused" : so.dry_run ? "dry_run" : "started";
+		const char *result = rc != 0          ? "refused"
+		                     : so.dry_run     ? "dry_run"
+		                     : so.abort       ? "aborted"
+		                     : so.accept_loss ? "loss_accepted"
+		                                      : "started";
 		if (g->json) {
 			switchover_json(r, result, NULL);
 		} else {

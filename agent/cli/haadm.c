@@ -310,7 +310,7 @@ static const struct command commands[] = {
      cmd_events},
     {"failover", "planned switchover: move the primary role to another node, losing nothing",
      "failover [--to NODE] [--dry-run] [--timeout MS] [--grace MS] [--kill-now] [--no-wait] "
-     "[--json]",
+     "[--json] | failover --abort | failover --accept-loss",
      "Moves the primary role from the current primary to NODE (default: the best healthy\n"
      "replica, as automatic failover would choose). The coordinator checks first and refuses\n"
      "with the reason when the primary is not healthy, the target is unreachable, down, lagging,\n"
@@ -334,6 +334,14 @@ static const struct command commands[] = {
      "  --kill-now     no grace: kill client sessions at once\n"
      "  --no-wait      return once the switchover has started; follow it with 'haadm status'\n"
      "  --json         one JSON object with the result (docs/json.md)\n"
+     "\n"
+     "Acting on the failover or switchover in progress (haadm status shows what it waits for):\n"
+     "  --abort        end it before a node is promoted: the old primary keeps the role (for an\n"
+     "                 automatic failover of a primary that is really down, 'haadm pause' first)\n"
+     "  --accept-loss  the new primary stops applying its relay log and takes writes now; what\n"
+     "                 it had received but not applied is given up, and the failover record\n"
+     "                 lists exactly those transactions ([failover] max_apply_wait_ms does this\n"
+     "                 automatically after a time; by default nothing is ever given up)\n"
      "\n"
      "Exit status: 0 done (or dry run possible), 14 refused or rolled back, 11 no outcome\n"
      "within the timeout (see haadm status), 4 no agent reachable, 6 no leader.",

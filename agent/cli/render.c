@@ -16,6 +16,8 @@ static const char *db_name(const Haagent__NodeStatus *n)
 		return "down";
 	case HAAGENT__DB_STATE__DB_HUNG:
 		return "hung";
+	case HAAGENT__DB_STATE__DB_UNUSABLE:
+		return "unusable";
 	default:
 		return "unknown";
 	}

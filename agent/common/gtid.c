@@ -112,6 +112,42 @@ int ha_gtid_contains(const struct ha_gtid_pos *outer, const struct ha_gtid_pos *
 	return 1;
 }
 
+int ha_gtid_merge(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b, struct ha_gtid_pos *out)
+{
+	struct ha_gtid_pos r = {0};
+	size_t i = 0, j = 0;
+	/* both sorted by domain, unique domains: one merge pass */
+	while (i < a->n || j < b->n) {
+		if (r.n == HA_GTID_MAX_DOMAINS)
+			return HA_EINVAL;
+		if (j >= b->n || (i < a->n && a->g[i].domain < b->g[j].domain)) {
+			r.g[r.n++] = a->g[i++];
+		} else if (i >= a->n || b->g[j].domain < a->g[i].domain) {
+			r.g[r.n++] = b->g[j++];
+		} else {
+			r.g[r.n++] = b->g[j].seq > a->g[i].seq ? b->g[j] : a->g[i];
+			i++;
+			j++;
+		}
+	}
+	*out = r;
+	return 0;
+}
+
+int ha_gtid_copy_text(char *buf, size_t size, const char *text)
+{
+	if (text == NULL)
+		text = "";
+	size_t len = strlen(text);
+	if (len >= size) {
+		if (size)
+			buf[0] = '\0';
+		return -1;
+	}
+	memcpy(buf, text, len + 1);
+	return 0;
+}
+
 enum ha_gtid_cmp ha_gtid_compare(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b)
 {
 	int a_in_b = ha_gtid_contains(b, a);

@@ -18,6 +18,12 @@
 #include "err.h"
 
 #define HA_GTID_MAX_DOMAINS 64
+/* The text of any position that parses: HA_GTID_MAX_DOMAINS entries of at most
+ * "4294967295-4294967295-18446744073709551615," (43 characters), and the NUL. Every buffer that
+ * holds a GTID position (probe samples, actions, reports, the replicated state) has this size,
+ * so a position that parses is never cut on its way; one that does not parse (more domains) is
+ * refused where it enters, with a message. */
+#define HA_GTID_TEXT_MAX (HA_GTID_MAX_DOMAINS * 43 + 1)
 
 struct ha_gtid {
 	uint32_t domain;
@@ -65,6 +71,17 @@ size_t ha_gtid_missing_from(const struct ha_gtid_pos *a, const struct ha_gtid_po
  * in missing, or HA_EINVAL on a malformed state. */
 int ha_gtid_state_held(const char *state, uint32_t server, uint32_t except,
                        const struct ha_gtid_pos *pos, char *missing, size_t size);
+
+/* The union of a and b: per domain the entry with the higher sequence number (a's on a tie).
+ * What a replica has received is the merge of what it applied and what its IO thread wrote to
+ * the relay log. Returns 0, or HA_EINVAL (out untouched) when the union has more than
+ * HA_GTID_MAX_DOMAINS domains. */
+int ha_gtid_merge(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b,
+                  struct ha_gtid_pos *out);
+
+/* Copies a position's text into buf only when it fits whole; otherwise buf gets "" and -1 is
+ * returned (the caller refuses the value: a cut position would silently lose domains). */
+int ha_gtid_copy_text(char *buf, size_t size, const char *text);
 
 /* Total number of transactions of a that b lacks (saturating). */
 uint64_t ha_gtid_count_missing(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b);

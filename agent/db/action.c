@@ -231,6 +231,11 @@ static int do_catchup(const struct ha_action_req *q, MYSQL *m, struct ha_action_
 		snprintf(r->msg, sizeof(r->msg), "bad position %s: %s", q->gtid, ge.msg);
 		return HA_EINVAL;
 	}
+	if (q->start_sql) {
+		int rc = exec(m, "START SLAVE SQL_THREAD", r);
+		if (rc)
+			return rc;
+	}
 	uint64_t deadline = ha_now_ms() + q->wait_ms;
 	for (;;) {
 		int rc =

@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "../common/err.h"
+#include "../common/gtid.h"
 
 enum ha_action_kind {
 	HA_ACT_FENCE = 1,
@@ -38,7 +39,7 @@ enum ha_action_kind {
 	HA_ACT_CATCHUP = 5,
 };
 
-#define HA_ACTION_GTID_MAX 2048
+#define HA_ACTION_GTID_MAX HA_GTID_TEXT_MAX
 
 struct ha_action_req {
 	enum ha_action_kind kind;
@@ -51,6 +52,7 @@ struct ha_action_req {
 	unsigned grace_ms;             /* FENCE: drain time (0: kill at once) */
 	char gtid[HA_ACTION_GTID_MAX]; /* CATCHUP: the position to reach */
 	unsigned wait_ms;              /* CATCHUP: at most this long */
+	bool start_sql;                /* CATCHUP: START SLAVE SQL_THREAD first (it was stopped) */
 };
 
 struct ha_action_result {
@@ -58,7 +60,7 @@ struct ha_action_result {
 	int rc;        /* 0 or a negative HA_E... code */
 	char msg[512]; /* what was done, or why it failed */
 	bool diverged; /* REPOINT: local history is not contained in the target's */
-	char errant[512];
+	char errant[HA_GTID_TEXT_MAX];
 	unsigned killed;               /* FENCE: client sessions killed */
 	uint64_t epoch;                /* the request's epoch */
 	char gtid[HA_ACTION_GTID_MAX]; /* FENCE: the final binlog position; CATCHUP: reached */

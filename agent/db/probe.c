@@ -1,8 +1,14 @@
 #include "probe.h"
 
 #include <errmsg.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <mysql.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +17,7 @@
 
 #include "../common/clock.h"
 #include "../common/log.h"
+#include "classify.h"
 
 struct ha_probe {
 	uv_async_t async;
@@ -48,6 +55,8 @@ const char *ha_db_state_name(enum ha_db_state s)
 		return "down";
 	case HA_DB_HUNG:
 		return "hung";
+	case HA_DB_UNUSABLE:
+		return "unusable";
 	default:
 		return "unknown";
 	}
@@ -68,6 +77,15 @@ static void read_loadavg(struct ha_probe_sample *s)
 static void copy_field(char *dst, size_t size, const char *src)
 {
 	snprintf(dst, size, "%s", src ? src : "");
+}
+
+/* A GTID position is copied whole or not at all: one longer than any position of
+ * HA_GTID_MAX_DOMAINS domains is replaced by a text that does not parse, so every layer above
+ * says "unreadable GTID position" instead of acting on a position with domains cut off. */
+static void copy_gtid(char *dst, size_t size, const char *src)
+{
+	if (ha_gtid_copy_text(dst, size, src) != 0)
+		snprintf(dst, size, "(over %d domains: not handled)", HA_GTID_MAX_DOMAINS);
 }
 
 static int query(MYSQL *m, const char *sql, MYSQL_RES **res)
@@ -96,9 +114,9 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 		return -1;
 	}
 	s->read_only = row[0] && atoi(row[0]) != 0;
-	copy_field(s->gtid_current, sizeof(s->gtid_current), row[1]);
-	copy_field(s->gtid_slave, sizeof(s->gtid_slave), row[2]);
-	copy_field(s->gtid_binlog, sizeof(s->gtid_binlog), row[3]);
+	copy_gtid(s->gtid_current, sizeof(s->gtid_current), row[1]);
+	copy_gtid(s->gtid_slave, sizeof(s->gtid_slave), row[2]);
+	copy_gtid(s->gtid_binlog, sizeof(s->gtid_binlog), row[3]);
 	copy_field(s->version, sizeof(s->version), row[4]);
 	s->server_id = row[5] ? (unsigned)strtoul(row[5], NULL, 10) : 0;
 	s->semisync_master_enabled = row[6] && atoi(row[6]) != 0;
@@ -178,7 +196,7 @@ static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_prob
 			else if (!strcmp(n, "Last_SQL_Error"))
 				sql_err = v;
 			else if (!strcmp(n, "Gtid_IO_Pos"))
-				copy_field(s->gtid_io_pos, sizeof(s->gtid_io_pos), v);
+				copy_gtid(s->gtid_io_pos, sizeof(s->gtid_io_pos), v);
 			else if (!strcmp(n, "Master_Log_File"))
 				rfile = v ? v : "";
 			else if (!strcmp(n, "Read_Master_Log_Pos"))
@@ -212,36 +230,98 @@ static MYSQL *connect_db(struct ha_probe *p, struct ha_probe_sample *s)
 	mysql_options(m, MYSQL_OPT_RECONNECT, &off);
 	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	if (mysql_real_connect(m, p->host, p->user, p->password, NULL, p->port, NULL, 0) == NULL) {
+		s->db_errno = mysql_errno(m);
 		snprintf(s->db_error, sizeof(s->db_error), "connect: %s (%u)", mysql_error(m),
-		         mysql_errno(m));
+		         s->db_errno);
 		mysql_close(m);
 		return NULL;
 	}
 	return m;
 }
 
-/* One probe. Returns the connection to keep (NULL after an error). */
+/* Is anything listening on the server's port? A plain TCP connect, bounded by timeout_ms:
+ * refused is the proof that the server is gone (no process holds the port). */
+static enum ha_port_state port_check(const char *host, unsigned port, unsigned timeout_ms)
+{
+	char service[16];
+	snprintf(service, sizeof(service), "%u", port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	if (getaddrinfo(host, service, &hints, &ai) != 0 || ai == NULL)
+		return HA_PORT_UNKNOWN;
+	enum ha_port_state st = HA_PORT_UNKNOWN;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+		if (rc == 0) {
+			st = HA_PORT_OPEN;
+		} else if (errno == ECONNREFUSED) {
+			st = HA_PORT_REFUSED;
+		} else if (errno == EINPROGRESS) {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			int n = poll(&pfd, 1, (int)timeout_ms);
+			int err = 0;
+			socklen_t len = sizeof(err);
+			if (n == 0)
+				st = HA_PORT_SILENT;
+			else if (n > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
+				st = err == 0              ? HA_PORT_OPEN
+				     : err == ECONNREFUSED ? HA_PORT_REFUSED
+				                           : HA_PORT_UNKNOWN;
+		}
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	return st;
+}
+
+static bool run_queries(struct ha_probe *p, MYSQL *m, struct ha_probe_sample *s)
+{
+	uint64_t hb = 0;
+	if (probe_vars(m, s, &hb) == 0 && probe_replication(m, s, p, hb) == 0)
+		return true;
+	s->db_errno = mysql_errno(m);
+	snprintf(s->db_error, sizeof(s->db_error), "query: %s (%u)", mysql_error(m), s->db_errno);
+	return false;
+}
+
+/* One probe. Returns the connection to keep (NULL after an error).
+ *
+ * A kept connection that fails at once (killed by a DBA, the server restarted) is retried once
+ * with a fresh connection in the same probe, so that one lost session is never reported as a
+ * state of the server. A failure is then classified (classify.h): only a refused port is DOWN. */
 static MYSQL *probe_once(struct ha_probe *p, MYSQL *m, struct ha_probe_sample *s)
 {
 	uint64_t t0 = ha_now_ms();
+	bool kept = m != NULL;
 	if (m == NULL)
 		m = connect_db(p, s);
-	if (m != NULL) {
-		uint64_t hb = 0;
-		if (probe_vars(m, s, &hb) == 0 && probe_replication(m, s, p, hb) == 0) {
-			s->db = HA_DB_UP;
-		} else {
-			snprintf(s->db_error, sizeof(s->db_error), "query: %s (%u)", mysql_error(m),
-			         mysql_errno(m));
-			mysql_close(m);
-			m = NULL;
+	if (m != NULL && !run_queries(p, m, s)) {
+		mysql_close(m);
+		m = NULL;
+		if (kept && ha_now_ms() - t0 + 100 < p->timeout_ms) {
+			m = connect_db(p, s);
+			if (m != NULL && !run_queries(p, m, s)) {
+				mysql_close(m);
+				m = NULL;
+			}
 		}
 	}
 	uint64_t took = ha_now_ms() - t0;
-	if (m == NULL) {
-		/* A server that accepts TCP but does not answer runs into the timeout; one that is
-		 * gone refuses at once. */
-		s->db = took + 100 >= p->timeout_ms ? HA_DB_HUNG : HA_DB_DOWN;
+	if (m != NULL) {
+		s->db = HA_DB_UP;
+		s->db_error[0] = '\0';
+		s->db_errno = 0;
+	} else {
+		bool timed_out = took + 100 >= p->timeout_ms;
+		enum ha_port_state port =
+		    timed_out ? HA_PORT_UNKNOWN : port_check(p->host, p->port, p->timeout_ms / 2);
+		s->db = ha_db_classify(s->db_errno, timed_out, port);
+		if (port == HA_PORT_REFUSED) {
+			size_t len = strlen(s->db_error);
+			snprintf(s->db_error + len, sizeof(s->db_error) - len,
+			         "; nothing listens on port %u", p->port);
+		}
 	}
 	s->probe_ms = (unsigned)took;
 	read_loadavg(s);

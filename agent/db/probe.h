@@ -15,10 +15,21 @@
 #include <uv.h>
 
 #include "../common/err.h"
+#include "../common/gtid.h"
 
-#define HA_GTID_STR_MAX 2048
+#define HA_GTID_STR_MAX HA_GTID_TEXT_MAX
 
-enum ha_db_state { HA_DB_UNKNOWN = 0, HA_DB_UP = 1, HA_DB_DOWN = 2, HA_DB_HUNG = 3 };
+/* What a probe found. Only DOWN is evidence that the server cannot serve its clients: nothing
+ * listens on its port. HUNG: it accepts connections but does not answer in time. UNUSABLE: it
+ * answers, but the agent cannot use it (its login refused, connection limits, missing privileges,
+ * an expired password): the server may be serving its clients perfectly well. */
+enum ha_db_state {
+	HA_DB_UNKNOWN = 0,
+	HA_DB_UP = 1,
+	HA_DB_DOWN = 2,
+	HA_DB_HUNG = 3,
+	HA_DB_UNUSABLE = 4,
+};
 
 struct ha_probe_sample {
 	enum ha_db_state db;
@@ -34,6 +45,7 @@ struct ha_probe_sample {
 	int64_t lag_seconds; /* -1 unknown */
 	char last_error[512];
 	char db_error[512];
+	unsigned db_errno; /* the MariaDB error behind db_error, 0 when none */
 	unsigned threads_running;
 	double loadavg1;
 	char version[64];

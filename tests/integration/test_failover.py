@@ -136,7 +136,7 @@ class FailoverTest(unittest.TestCase):
         self._check_after(w, old, new)
         fo = sb.status()["failover"]
         self.assertEqual(fo["phase"], "done")
-        self.assertIn("mariadbd down", fo["fenced_by"])
+        self.assertIn("nothing listens on its port", fo["fenced_by"])
         self._check_rejoin(old, new)
 
     def test_2_kill_whole_primary_node(self):

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include "../consensus/fsm.h"
+#include "common/gtid.h"
+#include "db/classify.h"
 #include "failover.h"
 
 static const struct ha_fo_conf conf = {
@@ -125,6 +127,96 @@ static void choose(void **state)
 	assert_true(ha_fo_relay_applied(&k[0]));
 }
 
+/* The long-DDL failure: node2's SQL thread is stuck behind a long ALTER (applied 0-1-100) while
+ * its relay log holds up to 0-1-258, acknowledged by semi-sync; node3 applied more (0-1-150) but
+ * received less. Ranking by what was applied chose node3 and lost 108 acknowledged writes. */
+static void ranks_by_received(void **state)
+{
+	(void)state;
+	char why[512];
+	struct ha_fo_node n[2] = {node(2, "node2", "0-1-100"), node(3, "node3", "0-1-150")};
+	n[0].gtid_io_pos = "0-1-258";
+	n[1].gtid_io_pos = "0-1-150";
+	assert_int_equal(ha_fo_choose(n, 2, false, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "received 0-1-258"));
+	assert_null(ha_fo_unsafe(n, 2, 0, why, sizeof(why)));
+	/* node3 as the candidate would be unsafe: node2 received what it lacks */
+	assert_non_null(ha_fo_unsafe(n, 2, 1, why, sizeof(why)));
+	/* many domains: the union per domain of applied and received */
+	struct ha_gtid_pos rx;
+	struct ha_fo_node m = node(4, "node4", "1-1-5,2-1-9");
+	m.gtid_io_pos = "2-1-12,3-1-1";
+	assert_int_equal(ha_fo_received(&m, &rx), 0);
+	char text[128];
+	ha_gtid_format(&rx, text, sizeof(text));
+	assert_string_equal(text, "1-1-5,2-1-12,3-1-1");
+	/* not replicating: the relay log is not counted */
+	m.replicating = false;
+	assert_int_equal(ha_fo_received(&m, &rx), 0);
+	ha_gtid_format(&rx, text, sizeof(text));
+	assert_string_equal(text, "1-1-5,2-1-9");
+}
+
+/* Only a refused port is "down": an error the server answers with is "unusable". */
+static void classify(void **state)
+{
+	(void)state;
+	/* 1045 access denied, 1040 too many connections, 1226 limits, 1129 blocked, 1227
+	 * privilege, 1820/1862 password expired: the server is there */
+	const unsigned answered[] = {1045, 1040, 1226, 1129, 1227, 1820, 1862, 1044, 1142};
+	for (size_t i = 0; i < sizeof(answered) / sizeof(answered[0]); i++) {
+		assert_int_equal(ha_db_classify(answered[i], false, HA_PORT_OPEN), HA_DB_UNUSABLE);
+		assert_int_equal(ha_db_classify(answered[i], false, HA_PORT_UNKNOWN),
+		                 HA_DB_UNUSABLE);
+	}
+	assert_string_equal(ha_db_unusable_kind(1045), "login");
+	assert_string_equal(ha_db_unusable_kind(1040), "connection-limit");
+	assert_string_equal(ha_db_unusable_kind(1227), "privilege");
+	assert_string_equal(ha_db_unusable_kind(1862), "password-expired");
+	/* nothing listens: down, whatever the library said */
+	assert_int_equal(ha_db_classify(2003, false, HA_PORT_REFUSED), HA_DB_DOWN);
+	assert_int_equal(ha_db_classify(2013, false, HA_PORT_REFUSED), HA_DB_DOWN);
+	assert_int_equal(ha_db_classify(2003, false, HA_PORT_UNKNOWN), HA_DB_DOWN);
+	/* the library could not connect, yet the port accepts now (restarted): not proof */
+	assert_int_equal(ha_db_classify(2003, false, HA_PORT_OPEN), HA_DB_UNUSABLE);
+	/* lost at once while something listens */
+	assert_int_equal(ha_db_classify(2013, false, HA_PORT_OPEN), HA_DB_UNUSABLE);
+	/* timeouts: hung */
+	assert_int_equal(ha_db_classify(2013, true, HA_PORT_UNKNOWN), HA_DB_HUNG);
+	assert_int_equal(ha_db_classify(2003, false, HA_PORT_SILENT), HA_DB_HUNG);
+	/* the server says it is shutting down */
+	assert_int_equal(ha_db_classify(1053, false, HA_PORT_OPEN), HA_DB_DOWN);
+}
+
+/* A primary whose agent cannot log in is no failed primary: its replicas still stream. */
+static void unusable_is_not_down(void **state)
+{
+	(void)state;
+	char why[512];
+	const char *kind;
+	struct ha_fo_node p = node(1, "node1", "0-1-10");
+	struct ha_fo_node r[2] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10")};
+	p.db = 4;
+	p.db_error = "connect: Access denied for user 'haagent' (1045)";
+	/* for a long time, replicas streaming: never failed */
+	assert_int_equal(ha_fo_judge(&p, r, 2, &conf, 600000, &kind, why, sizeof(why)),
+	                 HA_PRIMARY_SUSPECT);
+	assert_string_equal(kind, "db-unusable");
+	assert_non_null(strstr(why, "Access denied"));
+	assert_non_null(strstr(why, "0 of 2 replicas lost their stream"));
+	/* the replicas lost their stream too: the server is really gone */
+	r[0].io_running = r[1].io_running = false;
+	assert_int_equal(ha_fo_judge(&p, r, 2, &conf, 100, &kind, why, sizeof(why)),
+	                 HA_PRIMARY_SUSPECT);
+	assert_int_equal(ha_fo_judge(&p, r, 2, &conf, 600, &kind, why, sizeof(why)),
+	                 HA_PRIMARY_FAILED);
+	/* an unusable replica is not promoted */
+	struct ha_fo_node c[1] = {node(2, "node2", "0-1-10")};
+	c[0].db = 4;
+	assert_int_equal(ha_fo_choose(c, 1, false, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "unusable"));
+}
+
 static void unsafe(void **state)
 {
 	(void)state;
@@ -135,14 +227,21 @@ static void unsafe(void **state)
 	int best = ha_fo_choose(n, 3, false, why, sizeof(why));
 	assert_int_equal(best, 2);
 	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	/* node4 applied 0-1-11 but received 0-1-12: what it received counts, it applies the rest
+	 * before it turns writable */
 	n[2].gtid_current = "0-1-11";
+	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	n[2].gtid_io_pos = "0-1-11";
 	best = ha_fo_choose(n, 3, false, why, sizeof(why));
 	assert_int_equal(best, 2);
-	/* node3 (no-promote) has 0-1-12 that node4 lacks: not safe yet */
+	/* node3 (no-promote) has 0-1-12 that node4 has not received: not safe yet */
 	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
-	assert_non_null(strstr(why, "node3 has transactions node4 lacks"));
-	/* an unreported node may hold anything */
+	assert_non_null(strstr(why, "node3 has received transactions node4 lacks"));
+	/* node3 received 0-1-12 without applying it: the same */
 	n[1].gtid_current = "0-1-11";
+	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	/* an unreported node may hold anything */
+	n[1].gtid_io_pos = "0-1-11";
 	n[0].fresh = false;
 	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
 	assert_non_null(strstr(why, "waiting for node2"));
@@ -268,6 +367,9 @@ int main(void)
 	    cmocka_unit_test(detection),
 	    cmocka_unit_test(choose),
 	    cmocka_unit_test(unsafe),
+	    cmocka_unit_test(ranks_by_received),
+	    cmocka_unit_test(unusable_is_not_down),
+	    cmocka_unit_test(classify),
 	    cmocka_unit_test(switchover_plan),
 	    cmocka_unit_test(maintenance_is_no_witness),
 	};

@@ -267,6 +267,114 @@ static void failover_lifecycle(void **state)
 	assert_string_equal(s.events[3].node, "node3");
 }
 
+/* The bounded exits of PROMOTING: a candidate that dies is superseded by a new failover; an
+ * operator's --accept-loss is a modifier of PROMOTING whose final lost set comes with DONE. */
+static void promoting_exits(void **state)
+{
+	(void)state;
+	struct ha_fsm_state s;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	apply_set(&s, 0, 1);
+	assert_int_equal(begin(&s, 1, 1), HA_FSM_APPLIED);
+	assert_int_equal(advance(&s, 1, HA_FO_FENCED, 0), HA_FSM_APPLIED);
+	/* not superseded before promotion, nor with the wrong node or epoch */
+	assert_int_equal(begin(&s, 2, 0 + 2), HA_FSM_NOOP);
+	assert_int_equal(advance(&s, 1, HA_FO_PROMOTING, 2), HA_FSM_APPLIED);
+	assert_int_equal(begin(&s, 2, 3), HA_FSM_NOOP); /* node3 is not the candidate */
+	assert_int_equal(begin(&s, 1, 2), HA_FSM_NOOP); /* stale epoch */
+	/* the candidate node2 died while promoting: a new failover, node2 its old primary */
+	assert_int_equal(begin(&s, 2, 2), HA_FSM_APPLIED);
+	assert_int_equal(s.failover.id, 2);
+	assert_int_equal(s.failover.old_primary, 2);
+	assert_int_equal(s.failover.phase, HA_FO_BEGIN);
+	assert_int_equal(s.epoch, 3);
+	assert_int_equal(s.primary_id, 0);
+	assert_string_equal(s.events[s.n_events - 2].name, "failover-superseded");
+	assert_int_equal(begin(&s, 2, 2), HA_FSM_NOOP); /* idempotent */
+	/* accept-loss: only in PROMOTING, once */
+	struct ha_fo_advance acc = {.id = 2,
+	                            .phase = HA_FO_PROMOTING,
+	                            .accept_loss = true,
+	                            .lost_gtid = "0-1-30",
+	                            .lost_count = 20,
+	                            .detail = "operator"};
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_failover_advance(&acc, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_NOOP); /* still fencing */
+	assert_int_equal(advance(&s, 2, HA_FO_FENCED, 0), HA_FSM_APPLIED);
+	assert_int_equal(advance(&s, 2, HA_FO_PROMOTING, 3), HA_FSM_APPLIED);
+	assert_false(s.failover.accept_loss);
+	assert_int_equal(ha_fsm_cmd_failover_advance(&acc, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_true(s.failover.accept_loss);
+	assert_int_equal(s.failover.phase, HA_FO_PROMOTING);
+	assert_string_equal(s.failover.lost_gtid, "0-1-30");
+	assert_int_equal(ha_fsm_cmd_failover_advance(&acc, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_NOOP);
+	/* DONE carries the truth: what the candidate did not apply before it stopped */
+	struct ha_fo_advance done = {
+	    .id = 2, .phase = HA_FO_DONE, .lost_gtid = "0-1-30", .lost_count = 4, .detail = "d"};
+	assert_int_equal(ha_fsm_cmd_failover_advance(&done, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_int_equal(s.failover.lost_count, 4);
+	/* it survives a snapshot */
+	struct ha_fsm_state r;
+	assert_int_equal(ha_fsm_snapshot(&s, NULL, &buf, &len), 0);
+	struct ha_err e = {0};
+	assert_int_equal(ha_fsm_restore(&r, buf, len, &e), 0);
+	free(buf);
+	assert_true(r.failover.accept_loss);
+	assert_int_equal(r.failover.lost_count, 4);
+}
+
+/* Issue: a switchover with a 35-domain, 7-digit GTID position stayed in fencing forever
+ * (fenced_by and the lost set did not fit). Every GTID field takes any position that parses. */
+static void many_domain_positions(void **state)
+{
+	(void)state;
+	char big[HA_GTID_TEXT_MAX];
+	size_t n = 0;
+	for (unsigned d = 0; d < HA_GTID_MAX_DOMAINS; d++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, "%s%u-4294967295-%llu",
+		                      d ? "," : "", 4000000000u + d, 18446744073709551000ull + d);
+	struct ha_gtid_pos p;
+	assert_int_equal(ha_gtid_parse(big, &p, NULL), 0);
+	assert_int_equal(p.n, HA_GTID_MAX_DOMAINS);
+	struct ha_fsm_state s;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	apply_set(&s, 0, 1);
+	assert_int_equal(switchover(&s, 1, 1, 2), HA_FSM_APPLIED);
+	struct ha_fo_advance a = {.id = 1,
+	                          .phase = HA_FO_FENCED,
+	                          .fenced_by =
+	                              "own agent: read-only, client sessions killed and gone",
+	                          .fenced_gtid = big};
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_failover_advance(&a, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_string_equal(s.failover.fenced_gtid, big);
+	struct ha_fo_advance pr = {
+	    .id = 1, .phase = HA_FO_PROMOTING, .candidate = 2, .lost_gtid = big, .detail = "x"};
+	assert_int_equal(ha_fsm_cmd_failover_advance(&pr, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_string_equal(s.failover.lost_gtid, big);
+	assert_int_equal(ha_fsm_cmd_node_diverged(3, true, big, 5, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_string_equal(ha_fsm_member(&s, 3)->errant_gtid, big);
+	/* one domain more does not parse: refused where it enters, never cut */
+	char more[HA_GTID_TEXT_MAX + 64];
+	snprintf(more, sizeof(more), "%s,1-1-1", big);
+	assert_int_not_equal(ha_gtid_parse(more, &p, NULL), 0);
+	char copy[HA_GTID_TEXT_MAX];
+	assert_int_equal(ha_gtid_copy_text(copy, sizeof(copy), big), 0);
+	assert_int_equal(ha_gtid_copy_text(copy, sizeof(copy), more), -1);
+	assert_string_equal(copy, "");
+}
+
 static void diverged_and_events(void **state)
 {
 	(void)state;
@@ -556,6 +664,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(init_members_once),   cmocka_unit_test(set_primary_is_compare_and_set),
 	    cmocka_unit_test(snapshot_round_trip), cmocka_unit_test(hostile_input),
+	    cmocka_unit_test(promoting_exits),     cmocka_unit_test(many_domain_positions),
 	    cmocka_unit_test(failover_lifecycle),  cmocka_unit_test(diverged_and_events),
 	    cmocka_unit_test(planned_switchover),  cmocka_unit_test(maintenance_and_pause),
 	    cmocka_unit_test(backup_catalog),      cmocka_unit_test(backup_catalog_full),

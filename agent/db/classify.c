@@ -1,0 +1,68 @@
+#include "classify.h"
+
+/* MariaDB server error codes (include/mysqld_error.h), by number: this file stays free of
+ * <mysql.h> so that the unit tests link it without the client library. */
+enum {
+	ER_CON_COUNT_ERROR = 1040,           /* too many connections */
+	ER_DBACCESS_DENIED = 1044,           /* access denied to database */
+	ER_ACCESS_DENIED = 1045,             /* access denied for user (wrong password) */
+	ER_SERVER_SHUTDOWN = 1053,           /* server shutdown in progress */
+	ER_HOST_IS_BLOCKED = 1129,           /* too many connection errors */
+	ER_HOST_NOT_PRIVILEGED = 1130,       /* host not allowed to connect */
+	ER_TABLEACCESS_DENIED = 1142,        /* command denied */
+	ER_USER_LIMIT_REACHED = 1226,        /* max_user_connections, max_questions... */
+	ER_SPECIFIC_ACCESS_DENIED = 1227,    /* privilege missing */
+	ER_MUST_CHANGE_PASSWORD = 1820,      /* password reset required */
+	ER_MUST_CHANGE_PASSWORD_LOGIN = 1862 /* password expired */
+};
+
+/* Client errors (errmsg.h) */
+enum {
+	CR_CONNECTION_ERROR = 2002,
+	CR_CONN_HOST_ERROR = 2003,
+	CR_SERVER_GONE_ERROR = 2006,
+	CR_SERVER_LOST = 2013,
+};
+
+enum ha_db_state ha_db_classify(unsigned code, bool timed_out, enum ha_port_state port)
+{
+	if (port == HA_PORT_REFUSED)
+		return HA_DB_DOWN; /* proof: nothing listens on the port */
+	if (port == HA_PORT_SILENT || timed_out)
+		return HA_DB_HUNG;
+	if (code == ER_SERVER_SHUTDOWN)
+		return HA_DB_DOWN; /* it says so itself; the port closes next */
+	if (code == CR_CONNECTION_ERROR || code == CR_CONN_HOST_ERROR) {
+		/* refused by the client library, but the port check did not run or saw it open
+		 * (a server that restarted in between): not proof either way */
+		return port == HA_PORT_OPEN ? HA_DB_UNUSABLE : HA_DB_DOWN;
+	}
+	/* The server answered (an error, or it closed the connection quickly while something
+	 * still listens): it exists, the agent cannot use it. */
+	return HA_DB_UNUSABLE;
+}
+
+const char *ha_db_unusable_kind(unsigned code)
+{
+	switch (code) {
+	case ER_ACCESS_DENIED:
+	case ER_DBACCESS_DENIED:
+	case ER_HOST_NOT_PRIVILEGED:
+		return "login";
+	case ER_CON_COUNT_ERROR:
+	case ER_USER_LIMIT_REACHED:
+	case ER_HOST_IS_BLOCKED:
+		return "connection-limit";
+	case ER_SPECIFIC_ACCESS_DENIED:
+	case ER_TABLEACCESS_DENIED:
+		return "privilege";
+	case ER_MUST_CHANGE_PASSWORD:
+	case ER_MUST_CHANGE_PASSWORD_LOGIN:
+		return "password-expired";
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+		return "connection-lost";
+	default:
+		return "server-error";
+	}
+}
