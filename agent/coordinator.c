@@ -354,7 +354,17 @@ static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
 	/* The lease: the old primary stays writable only while acked by a ready leader (or,
 	 * leading, while it hears from a majority). This leader's last ack to it, or its own start,
 	 * plus the lease, plus an election timeout for a deposed leader that might still have acked
-	 * it. */
+	 * it. Not when the old primary is this very node: its lease holds while it leads, and its
+	 * own agent (this process) fences it or says why it cannot. */
+	if (f->old_primary == a->self->id) {
+		snprintf(
+		    waiting, wsize,
+		    "waiting for %s (this coordinator's own node) to fence its database (%s%s%s)",
+		    name, h ? ha_db_state_name((enum ha_db_state)h->db) : "no sample",
+		    h && h->escalation && h->escalation[0] ? "; " : "",
+		    h && h->escalation ? h->escalation : "");
+		return NULL;
+	}
 	int i = ha_agent_node_index(a, f->old_primary);
 	uint64_t last = a->co.ready_since_ms;
 	if (i >= 0 && a->health[i].last_ack_sent_ms > last)
@@ -454,16 +464,19 @@ static void switchover_fenced(struct ha_agent *a, const struct ha_fsm_state *st,
 	               ha_gtid_contains(&cur, &want);
 	if (!reached) {
 		if (late) {
+			char b1[HA_GTID_BRIEF_MAX], b2[HA_GTID_BRIEF_MAX];
 			snprintf(why, sizeof(why),
 			         "target %s did not apply up to %s within %u ms (it is at %s)",
-			         name, f->fenced_gtid, f->timeout_ms,
-			         h && h->gtid_current ? h->gtid_current : "unknown");
+			         name, ha_gtid_brief(f->fenced_gtid, b1), f->timeout_ms,
+			         h && h->gtid_current ? ha_gtid_brief(h->gtid_current, b2)
+			                              : "unknown");
 			roll_back(a, f, why);
 		}
 		return;
 	}
+	char brief[HA_GTID_BRIEF_MAX];
 	snprintf(why, sizeof(why), "switchover: %s applied everything up to %s", name,
-	         f->fenced_gtid[0] ? f->fenced_gtid : "(empty)");
+	         f->fenced_gtid[0] ? ha_gtid_brief(f->fenced_gtid, brief) : "(empty)");
 	ha_info("candidate-chosen", "failover=%llu candidate=%s why=\"%s\" lost=0",
 	        (unsigned long long)f->id, name, why);
 	struct ha_fo_advance adv = {.id = f->id,
@@ -697,6 +710,7 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			/* the relay log: wait, however long, unless a ceiling or an operator says
 			 * not */
 			struct ha_fo_node cv;
+			char b1[HA_GTID_BRIEF_MAX], b2[HA_GTID_BRIEF_MAX];
 			ha_coord_node_view(a, st, f->candidate, &cv);
 			if (h && fresh && !f->accept_loss && !ha_fo_relay_applied(&cv)) {
 				char lost[HA_FSM_GTID_MAX];
@@ -724,8 +738,9 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 				    "%s applies its relay log before taking writes: %llu "
 				    "transactions to go (applied %s, received %s); haadm failover "
 				    "--accept-loss gives them up",
-				    cname, (unsigned long long)left, cv.gtid_current,
-				    cv.gtid_io_pos);
+				    cname, (unsigned long long)left,
+				    ha_gtid_brief(cv.gtid_current, b1),
+				    ha_gtid_brief(cv.gtid_io_pos, b2));
 				snprintf(a->co.wait, sizeof(a->co.wait), "%s", why);
 			}
 			return;

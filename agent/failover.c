@@ -208,14 +208,14 @@ int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied,
 	}
 	ha_buf_free(&b);
 	struct ha_gtid_pos rx;
-	char rxs[HA_GTID_TEXT_MAX];
+	char rxs[HA_GTID_TEXT_MAX], brief[HA_GTID_BRIEF_MAX];
 	ha_fo_received(&nodes[best], &rx);
 	ha_gtid_format(&rx, rxs, sizeof(rxs));
 	struct ha_buf w = HA_BUF_INIT;
 	ha_buf_printf(&w,
 	              "%s: most advanced of %zu eligible (received %s, priority %u, lag %lld s)",
-	              nodes[best].name, n_eligible, rxs[0] ? rxs : "(empty)", nodes[best].priority,
-	              (long long)nodes[best].lag_seconds);
+	              nodes[best].name, n_eligible, rxs[0] ? ha_gtid_brief(rxs, brief) : "(empty)",
+	              nodes[best].priority, (long long)nodes[best].lag_seconds);
 	put(why, why_size, &w);
 	return best;
 }

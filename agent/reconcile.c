@@ -267,6 +267,11 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 	}
 	if (st->primary_id == 0)
 		return; /* between fencing and promotion: the SQL thread applies what was relayed */
+	/* While the new primary applies its relay log, the others keep theirs: repointing discards
+	 * a relay log, and if the candidate died now, an acknowledged write that only relay logs
+	 * hold would be gone. They follow once it is writable (DONE). */
+	if (failing && f->phase == HA_FO_PROMOTING && !f->planned)
+		return;
 	const struct ha_member *p = ha_fsm_member(st, st->primary_id);
 	if (p == NULL)
 		return;

@@ -517,13 +517,32 @@ int ha_fsm_cmd_init_members(const char *cluster, const struct ha_member *m, unsi
 	return pack_cmd(&cmd, alloc, out, len);
 }
 
+/* Prose (reasons, details) is shortened to what the state keeps, the cut marked with "...",
+ * at a UTF-8 character boundary: a long explanation must never get a decision refused. GTID
+ * positions are data and are never shortened (the state takes any position that parses). */
+static const char *prose(char *buf, size_t size, const char *text)
+{
+	if (text == NULL)
+		return "";
+	size_t len = strlen(text);
+	if (len < size)
+		return text;
+	size_t keep = size - 4;
+	while (keep > 0 && ((unsigned char)text[keep] & 0xC0) == 0x80)
+		keep--;
+	memcpy(buf, text, keep);
+	memcpy(buf + keep, "...", 4);
+	return buf;
+}
+
 int ha_fsm_cmd_set_primary(uint64_t expected_epoch, uint32_t primary_id, const char *reason,
                            ha_alloc_fn alloc, uint8_t **out, size_t *len)
 {
 	Haagent__CmdSetPrimary sp = HAAGENT__CMD_SET_PRIMARY__INIT;
 	sp.expected_epoch = expected_epoch;
 	sp.primary_id = primary_id;
-	sp.reason = (char *)(reason ? reason : "");
+	char rb[sizeof(((struct ha_fsm_state *)0)->primary_reason)];
+	sp.reason = (char *)prose(rb, sizeof(rb), reason);
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_SET_PRIMARY;
 	cmd.set_primary = &sp;
@@ -536,7 +555,8 @@ int ha_fsm_cmd_failover_begin(const struct ha_fo_begin *in, ha_alloc_fn alloc, u
 	Haagent__CmdFailoverBegin b = HAAGENT__CMD_FAILOVER_BEGIN__INIT;
 	b.expected_epoch = in->expected_epoch;
 	b.old_primary = in->old_primary;
-	b.reason = (char *)(in->reason ? in->reason : "");
+	char rb[sizeof(((struct ha_failover *)0)->reason)];
+	b.reason = (char *)prose(rb, sizeof(rb), in->reason);
 	b.unix_ms = in->unix_ms;
 	b.planned = in->planned;
 	b.target = in->target;
@@ -556,10 +576,12 @@ int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc
 	v.phase = a->phase;
 	v.candidate = a->candidate;
 	v.unix_ms = a->unix_ms;
-	v.fenced_by = (char *)(a->fenced_by ? a->fenced_by : "");
+	char fb[sizeof(((struct ha_failover *)0)->fenced_by)];
+	char db[sizeof(((struct ha_failover *)0)->detail)];
+	v.fenced_by = (char *)prose(fb, sizeof(fb), a->fenced_by);
 	v.lost_gtid = (char *)(a->lost_gtid ? a->lost_gtid : "");
 	v.lost_count = a->lost_count;
-	v.detail = (char *)(a->detail ? a->detail : "");
+	v.detail = (char *)prose(db, sizeof(db), a->detail);
 	v.fenced_gtid = (char *)(a->fenced_gtid ? a->fenced_gtid : "");
 	v.accept_loss = a->accept_loss;
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
@@ -614,7 +636,8 @@ int ha_fsm_cmd_event(const char *name, const char *node, const char *detail, uin
 	Haagent__CmdEvent ev = HAAGENT__CMD_EVENT__INIT;
 	ev.name = (char *)name;
 	ev.node = (char *)(node ? node : "");
-	ev.detail = (char *)(detail ? detail : "");
+	char db[sizeof(((struct ha_event *)0)->detail)];
+	ev.detail = (char *)prose(db, sizeof(db), detail);
 	ev.unix_ms = unix_ms;
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_EVENT;

@@ -67,6 +67,7 @@ static void failover_json(struct ha_json *j, const Haagent__StatusResponse *s)
 	ha_json_str_or_null(j, "detail", f->detail);
 	ha_json_str_or_null(j, "lost_gtid", f->lost_gtid);
 	ha_json_uint(j, "lost_count", f->lost_count);
+	ha_json_bool(j, "accept_loss", f->accept_loss);
 	ha_json_str_or_null(j, "target", f->planned ? name_of(s, f->target) : NULL);
 	ha_json_str_or_null(j, "fenced_gtid", f->planned ? f->fenced_gtid : NULL);
 	if (f->planned) {

@@ -134,6 +134,19 @@ int ha_gtid_merge(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b, stru
 	return 0;
 }
 
+const char *ha_gtid_brief(const char *text, char buf[HA_GTID_BRIEF_MAX])
+{
+	if (text == NULL || strlen(text) < 64)
+		return text ? text : "";
+	size_t domains = 1, first = strcspn(text, ",");
+	for (const char *c = text; *c; c++)
+		domains += *c == ',';
+	if (first > 40)
+		first = 40;
+	snprintf(buf, HA_GTID_BRIEF_MAX, "%.*s,... (%zu domains)", (int)first, text, domains);
+	return buf;
+}
+
 int ha_gtid_copy_text(char *buf, size_t size, const char *text)
 {
 	if (text == NULL)

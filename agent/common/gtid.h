@@ -83,6 +83,11 @@ int ha_gtid_merge(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b,
  * returned (the caller refuses the value: a cut position would silently lose domains). */
 int ha_gtid_copy_text(char *buf, size_t size, const char *text);
 
+/* A position for a message: the text itself when it is short, else its first entry and the
+ * number of domains ("0-1-902,... (36 domains)"). Never used as data. */
+#define HA_GTID_BRIEF_MAX 96
+const char *ha_gtid_brief(const char *text, char buf[HA_GTID_BRIEF_MAX]);
+
 /* Total number of transactions of a that b lacks (saturating). */
 uint64_t ha_gtid_count_missing(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b);
 

@@ -218,8 +218,9 @@ static int do_fence(struct ha_action *a, const struct ha_action_req *q, MYSQL *m
 	if ((rc = exec(m, "SET GLOBAL rpl_semi_sync_master_enabled=OFF", r)) ||
 	    (rc = query_one(m, "SELECT @@global.gtid_binlog_pos", r->gtid, sizeof(r->gtid), r)))
 		return rc;
+	char brief[HA_GTID_BRIEF_MAX];
 	snprintf(r->msg, sizeof(r->msg), "read_only=ON, %u client sessions killed%s; binlog at %s",
-	         r->killed, drained, r->gtid[0] ? r->gtid : "(empty)");
+	         r->killed, drained, r->gtid[0] ? ha_gtid_brief(r->gtid, brief) : "(empty)");
 	return 0;
 }
 
@@ -227,6 +228,7 @@ static int do_catchup(const struct ha_action_req *q, MYSQL *m, struct ha_action_
 {
 	struct ha_gtid_pos want, cur;
 	struct ha_err ge = {0};
+	char b1[HA_GTID_BRIEF_MAX], b2[HA_GTID_BRIEF_MAX];
 	if (ha_gtid_parse(q->gtid, &want, &ge)) {
 		snprintf(r->msg, sizeof(r->msg), "bad position %s: %s", q->gtid, ge.msg);
 		return HA_EINVAL;
@@ -244,15 +246,16 @@ static int do_catchup(const struct ha_action_req *q, MYSQL *m, struct ha_action_
 			return rc;
 		if (ha_gtid_parse(r->gtid, &cur, &ge) == 0 && ha_gtid_contains(&cur, &want)) {
 			r->reached = true;
-			snprintf(r->msg, sizeof(r->msg), "applied up to %s", q->gtid);
+			snprintf(r->msg, sizeof(r->msg), "applied up to %s",
+			         ha_gtid_brief(q->gtid, b1));
 			return 0;
 		}
 		if (ha_now_ms() >= deadline)
 			break;
 		usleep(5 * 1000);
 	}
-	snprintf(r->msg, sizeof(r->msg), "not yet at %s after %u ms (at %s)", q->gtid, q->wait_ms,
-	         r->gtid);
+	snprintf(r->msg, sizeof(r->msg), "not yet at %s after %u ms (at %s)",
+	         ha_gtid_brief(q->gtid, b1), q->wait_ms, ha_gtid_brief(r->gtid, b2));
 	return 0;
 }
 
