@@ -45,6 +45,7 @@ def main():
     net = NetFaults(f"s{os.getpid()}", lambda n: f"127.0.0.{FIRST + n - 1}")
     sb = Sandbox(first=FIRST, cgroup_prefix=net.cgroup_prefix)
     nem = None
+    t0 = time.monotonic()
     try:
         sb.up()
         nem = nemesis.Nemesis(sb, net, seed, writers=args.writers)
@@ -64,8 +65,9 @@ def main():
             sb.destroy()
         finally:
             net.close()
-    print()
-    print(nem.report() if nem else f"seed {seed}: the sandbox did not start")
+            print()
+            print(nem.report() if nem else f"seed {seed}: the sandbox did not start")
+            print(f"soak: {(time.monotonic() - t0) / 60:.1f} minutes in all", flush=True)
     sys.exit(1 if nem is None or nem.violations else 0)
 
 

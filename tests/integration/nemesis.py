@@ -473,7 +473,7 @@ class MultiWriter:
     is acknowledged when its INSERT returned OK; an id whose outcome is unknown (an error, a
     timeout) is never reused and never counted."""
 
-    def __init__(self, sb, watch, threads=4, table="sandbox.nemesis", pace=0.01):
+    def __init__(self, sb, watch, threads=4, table="sandbox.nemesis", pace=0.02):
         self.sb = sb
         self.watch = watch
         self.nthreads = threads
@@ -682,11 +682,11 @@ class Nemesis:
         if not s.get("primary"):
             raise Abort(f"no primary at start: {s.get('note')}")
         self.sampler.start()
-        self._prepare_big_table(s)
         self.writer.setup()
         self.writer.start()
         if not self.writer.wait_acks(50, 30):
             raise Abort(f"the writers do not get acknowledgements: {list(self.writer.errors)[-5:]}")
+        self._prepare_big_table(s)  # calibrated under the writers' load
         self.started = True
         self.log(f"{self.writer.nthreads} writers running; primary {s['primary']}, "
                  f"leader {s.get('leader')}, epoch {s['epoch']}")
@@ -1170,6 +1170,7 @@ class Nemesis:
                     r = self.sb.haadm("-t", "500", "status", "--json", conf_node=k, timeout=5)
                     fo = json.loads(r.stdout).get("failover") or {}
                 except Exception:  # noqa: BLE001
+                    time.sleep(0.005)
                     continue
                 if (fo.get("id") or 0) > fid0 and fo.get("new_primary") and \
                         fo.get("phase") in ("promoting", "done"):
@@ -1464,6 +1465,9 @@ class Nemesis:
                          + (f"  {s.extra}" if s.extra else ""))
         if self.skipped:
             lines.append("not run: " + ", ".join(f.describe() for f in self.skipped))
+        if self.notes:
+            lines.append(f"{len(self.notes)} note(s) (not violations):")
+            lines += ["  " + n.splitlines()[0][:300] for n in self.notes]
         if self.aborted:
             lines.append(f"schedule aborted: {self.aborted}")
         if self.violations:
