@@ -151,6 +151,16 @@ static void in_progress(struct ha_agent *a, const Haagent__SwitchoverRequest *r,
 	char detail[256];
 	ans->pb.failover_id = f->id;
 	if (r->abort) {
+		if (f->owed_gtid[0]) {
+			say(ans, HA_EREFUSED,
+			    "failover %llu replaces one whose candidate died while promoting: the "
+			    "old "
+			    "primary %s cannot simply keep the role (it is not the one that held "
+			    "the "
+			    "writes); wait for it, or use --accept-loss",
+			    (unsigned long long)f->id, o ? o->name : "?");
+			return;
+		}
 		if (f->phase >= HA_FO_PROMOTING) {
 			say(ans, HA_EREFUSED,
 			    "%s %llu is already promoting %s (it may be writable): it cannot be "
@@ -180,21 +190,29 @@ static void in_progress(struct ha_agent *a, const Haagent__SwitchoverRequest *r,
 		                 "'haadm pause' first to prevent that)");
 		return;
 	}
-	if (f->phase != HA_FO_PROMOTING || f->accept_loss) {
+	if (f->planned || f->accept_loss ||
+	    (f->phase != HA_FO_FENCED && f->phase != HA_FO_PROMOTING)) {
 		say(ans, HA_EREFUSED, "--accept-loss: %s",
-		    f->accept_loss ? "the loss was already accepted"
-		                   : "nothing to give up yet: the new primary is not chosen (phase "
-		                     "fencing or fenced); haadm status says what it waits for");
+		    f->planned       ? "a planned switchover loses nothing; use --abort"
+		    : f->accept_loss ? "the loss was already accepted"
+		                     : "nothing to give up while the old primary is being fenced; "
+		                       "haadm status says what it waits for (--abort ends it)");
 		return;
 	}
 	char lost[HA_FSM_GTID_MAX];
 	uint64_t count = ha_coord_loss_if_now(a, st, lost, sizeof(lost));
-	snprintf(detail, sizeof(detail),
-	         "an operator accepted losing up to %llu transactions: %s stops applying its relay "
-	         "log",
-	         (unsigned long long)count, c ? c->name : "?");
+	if (f->phase == HA_FO_FENCED)
+		snprintf(detail, sizeof(detail),
+		         "an operator accepted losing up to %llu transactions: the best eligible "
+		         "replica is promoted without waiting for what others hold",
+		         (unsigned long long)count);
+	else
+		snprintf(detail, sizeof(detail),
+		         "an operator accepted losing up to %llu transactions: %s stops applying "
+		         "its relay log",
+		         (unsigned long long)count, c ? c->name : "?");
 	struct ha_fo_advance adv = {.id = f->id,
-	                            .phase = HA_FO_PROMOTING,
+	                            .phase = f->phase,
 	                            .accept_loss = true,
 	                            .lost_gtid = lost,
 	                            .lost_count = count,

@@ -37,10 +37,11 @@ static void proposed(void *data, int status, int result)
 	/* The state machine refused a decision (fsm-reject is logged with the reason on every
 	 * node): a bug in the coordinator. It is said once as an event and the step is held, never
 	 * proposed again in a tight loop (coordinator.c). */
-	if (status == 0 && result < 0 && !a->stopping) {
-		a->co.step_refused = true;
+	if (status == 0 && result < 0 && !a->stopping && a->co.proposed_fo_id) {
+		a->co.refused_fo_id = a->co.proposed_fo_id;
 		a->co.hold_until_ms = ha_now_ms() + 5000;
 	}
+	a->co.proposed_fo_id = 0;
 	if (!a->stopping)
 		on_applied(a);
 }
@@ -48,6 +49,7 @@ static void proposed(void *data, int status, int result)
 int ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len)
 {
 	int rc = ha_raft_propose(a->raft, buf, len, proposed, a);
+	a->co.proposed_fo_id = 0; /* a failover step says so after this call (coordinator.c) */
 	if (rc == 0)
 		a->proposing = true;
 	return rc;
@@ -114,6 +116,9 @@ static void sample_to_pb(struct ha_agent *a, const struct ha_probe_sample *s, Ha
 	h->fenced_epoch = a->rc.fenced_epoch;
 	h->fenced_gtid = a->rc.fenced_gtid;
 	h->db_errno = s->db_errno;
+	h->promoted_gtid = a->rc.promoted_gtid;
+	h->sql_error = (char *)s->sql_error;
+	h->sql_delay = s->sql_delay;
 	h->escalated_epoch = a->rc.escalated_epoch;
 	h->escalation = a->rc.escalation;
 	if (a->bk) {

@@ -15,6 +15,10 @@
 #include "http/server.h"
 #include "rpc/rpc.h"
 
+/* reconcile.c's escalation: db_stop_command's time before SIGKILL (the coordinator waits for it
+ * too before it takes an expired lease as proof for a blind old primary) */
+#define HA_FENCE_STOP_WAIT_MS 3000
+
 struct node_health {
 	Haagent__HealthReport *report;     /* unpacked, owned; NULL when none received */
 	uint64_t recv_ms;                  /* monotonic */
@@ -49,9 +53,12 @@ struct coord {
 	uint64_t hold_until_ms; /* a failover step was refused by the FSM: no retry until then */
 	int cand_kind;          /* PROMOTING: 0 fine, 1 silent, 2 down, 3 hung, since: */
 	uint64_t cand_since_ms;
-	bool unusable_said[HA_MAX_NODES]; /* db-unusable event proposed for that node */
+	bool unusable_said[HA_MAX_NODES];   /* that node's database is unusable (said) */
+	uint64_t unusable_ms[HA_MAX_NODES]; /* the last db-unusable event proposed for it */
 	char plan_blockers[4][1280];
-	bool step_refused; /* the FSM refused the last proposal (a bug): said, then held */
+	uint64_t proposed_fo_id;  /* the proposal in flight is a step of this failover */
+	uint64_t refused_fo_id;   /* the FSM refused a step of this failover (a bug): held, */
+	uint64_t refused_said_id; /* and said once per failover */
 	unsigned n_plan_blockers;
 };
 
@@ -71,6 +78,7 @@ struct reconcile {
 	char fenced_gtid[HA_ACTION_GTID_MAX]; /* leaving the binlog here */
 	/* Fencing a server the agent cannot reach through SQL (hung, login refused): escalation
 	 * to db_stop_command, then SIGKILL (docs/failover.md). */
+	char promoted_gtid[HA_ACTION_GTID_MAX]; /* applied when it turned writable (reported) */
 	bool seen_writable;       /* the last sample with the database up showed read_only=OFF */
 	uint64_t blind_since_ms;  /* must fence, cannot reach the server: since then */
 	uint64_t esc_started_ms;  /* db_stop_command started (0: no escalation under way) */

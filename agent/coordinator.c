@@ -161,6 +161,7 @@ size_t ha_coord_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t
 		v->gtid_io_pos = "";
 		v->db_error = "";
 		v->last_error = "";
+		v->sql_error = "";
 		v->lag_seconds = -1;
 		if (h) {
 			v->db = (int)h->db;
@@ -171,6 +172,7 @@ size_t ha_coord_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t
 			v->io_running = h->io_running;
 			v->sql_running = h->sql_running;
 			v->last_error = h->last_error;
+			v->sql_error = h->sql_error;
 			v->rx_age_ms = h->master_rx_age_ms;
 			v->gtid_current = h->gtid_current;
 			v->gtid_io_pos = h->gtid_io_pos;
@@ -215,7 +217,7 @@ void ha_coord_node_view(struct ha_agent *a, const struct ha_fsm_state *st, uint3
 	struct ha_fo_node all[HA_FSM_MAX_MEMBERS];
 	size_t n = ha_coord_view(a, st, 0, all, false);
 	memset(v, 0, sizeof(*v));
-	v->gtid_current = v->gtid_io_pos = v->db_error = v->last_error = "";
+	v->gtid_current = v->gtid_io_pos = v->db_error = v->last_error = v->sql_error = "";
 	for (size_t i = 0; i < n; i++)
 		if (all[i].id == id)
 			*v = all[i];
@@ -305,8 +307,9 @@ static void advance(struct ha_agent *a, const struct ha_fo_advance *adv)
 {
 	uint8_t *buf;
 	size_t len;
-	if (ha_fsm_cmd_failover_advance(adv, raft_malloc, &buf, &len) == 0)
-		ha_agent_propose(a, buf, len);
+	if (ha_fsm_cmd_failover_advance(adv, raft_malloc, &buf, &len) == 0 &&
+	    ha_agent_propose(a, buf, len) == 0)
+		a->co.proposed_fo_id = adv->id;
 }
 
 static void fence_hook_done(void *data, int status)
@@ -370,8 +373,16 @@ static const char *fenced_by(struct ha_agent *a, const struct ha_fsm_state *st,
 	if (i >= 0 && a->health[i].last_ack_sent_ms > last)
 		last = a->health[i].last_ack_sent_ms;
 	uint64_t wait = a->cfg.lease_ms + ha_raft_election_timeout(a->raft) + LEASE_MARGIN_MS;
+	/* An old primary whose agent last saw its database hung or unusable cannot fence it
+	 * through SQL when its lease runs out: it stops it, fence_escalate_ms later, and kills it
+	 * ESC_STOP_WAIT_MS after that. Only then is its lease's end a proof; without escalation,
+	 * never. */
+	bool blind =
+	    h && (h->db == HAAGENT__DB_STATE__DB_HUNG || h->db == HAAGENT__DB_STATE__DB_UNUSABLE);
+	if (blind)
+		wait += a->cfg.fence_escalate_ms + HA_FENCE_STOP_WAIT_MS + LEASE_MARGIN_MS;
 	uint64_t since = ha_now_ms() - last;
-	bool expired = since >= wait;
+	bool expired = since >= wait && !(blind && a->cfg.fence_escalate_ms == 0);
 	if (expired && !a->cfg.hook_fence[0]) {
 		snprintf(buf, size, "write lease expired (%llu ms without contact)",
 		         (unsigned long long)since);
@@ -497,24 +508,69 @@ static void set_wait(struct ha_agent *a, const struct ha_failover *f, const char
 	}
 }
 
-/* What the failover gives up if the candidate stops applying now: the old primary's last
- * position and what the candidate received, less what it applied. */
+/* Merges the position in text into *into (ignored when it does not parse or the union would
+ * exceed the domain bound: the accounting then errs towards "lost 0", which the log says). */
+static void merge_text(struct ha_gtid_pos *into, const char *text)
+{
+	struct ha_gtid_pos p;
+	if (text && text[0] && ha_gtid_parse(text, &p, NULL) == 0 &&
+	    ha_gtid_merge(into, &p, into) != 0)
+		ha_warn("gtid-merge-overflow", "position=%s", text);
+}
+
+/* Everything a failover owes: the old primary's last reported position, what a superseded
+ * failover's candidate was to apply, and what every node in nodes[] received. */
+static void owed_position(struct ha_agent *a, const struct ha_failover *f,
+                          const struct ha_fo_node *nodes, size_t n, struct ha_gtid_pos *want)
+{
+	memset(want, 0, sizeof(*want));
+	int oi = ha_agent_node_index(a, f->old_primary);
+	if (oi >= 0)
+		merge_text(want, a->health[oi].last_binlog);
+	merge_text(want, f->owed_gtid);
+	merge_text(want, f->received_gtid);
+	for (size_t i = 0; i < n; i++) {
+		struct ha_gtid_pos r;
+		if (nodes[i].fresh && nodes[i].db == HAAGENT__DB_STATE__DB_UP &&
+		    ha_fo_received(&nodes[i], &r) == 0 && ha_gtid_merge(want, &r, want) != 0)
+			ha_warn("gtid-merge-overflow", "node=%s", nodes[i].name);
+	}
+}
+
+/* The part of want that have lacks, as text (upper bounds per domain); returns its count. */
+static uint64_t missing_text(const struct ha_gtid_pos *want, const struct ha_gtid_pos *have,
+                             char *out, size_t size)
+{
+	struct ha_gtid_pos miss;
+	ha_gtid_missing_from(want, have, &miss, NULL);
+	ha_gtid_format(&miss, out, size);
+	return ha_gtid_count_missing(want, have);
+}
+
+/* What the failover gives up if the candidate stops applying now: everything it owes (the old
+ * primary's last position, what the candidate and every other node received, a superseded
+ * failover's debt) less what the candidate applied. */
 uint64_t ha_coord_loss_if_now(struct ha_agent *a, const struct ha_fsm_state *st, char *lost,
                               size_t size)
 {
 	const struct ha_failover *f = &st->failover;
-	struct ha_fo_node c;
-	struct ha_gtid_pos want, old, cur, miss;
+	struct ha_fo_node all[HA_FSM_MAX_MEMBERS];
+	size_t n = ha_coord_view(a, st, f->old_primary, all, false);
+	struct ha_gtid_pos want, cur;
 	lost[0] = '\0';
+	owed_position(a, f, all, n, &want);
+	struct ha_fo_node c;
 	ha_coord_node_view(a, st, f->candidate, &c);
-	if (ha_gtid_parse(c.gtid_current, &cur, NULL) || ha_fo_received(&c, &want))
-		return 0;
-	int oi = ha_agent_node_index(a, f->old_primary);
-	if (oi >= 0 && ha_gtid_parse(a->health[oi].last_binlog, &old, NULL) == 0)
-		ha_gtid_merge(&want, &old, &want); /* on overflow: what the candidate received */
-	ha_gtid_missing_from(&want, &cur, &miss, NULL);
-	ha_gtid_format(&miss, lost, size);
-	return ha_gtid_count_missing(&want, &cur);
+	if (f->candidate == 0 || ha_gtid_parse(c.gtid_current, &cur, NULL))
+		memset(&cur, 0, sizeof(cur));
+	if (f->phase == HA_FO_FENCED) {
+		/* no candidate yet: the best eligible one's received position is what it keeps */
+		char why[256];
+		int best = ha_fo_choose(all, n, false, why, sizeof(why));
+		if (best >= 0)
+			ha_fo_received(&all[best], &cur);
+	}
+	return missing_text(&want, &cur, lost, size);
 }
 
 /* PROMOTING, unplanned: has the candidate failed? Silent for agent_timeout_ms (it is then not
@@ -526,11 +582,12 @@ static const char *candidate_failed(struct ha_agent *a, const struct ha_failover
 	bool fresh;
 	const Haagent__Health *h = health_of(a, f->candidate, &fresh);
 	uint64_t now = ha_now_ms();
-	int kind = !fresh                                ? 1
-	           : !h                                  ? 0
-	           : h->db == HAAGENT__DB_STATE__DB_DOWN ? 2
-	           : h->db == HAAGENT__DB_STATE__DB_HUNG ? 3
-	                                                 : 0;
+	int kind = !fresh                                    ? 1
+	           : !h                                      ? 0
+	           : h->db == HAAGENT__DB_STATE__DB_DOWN     ? 2
+	           : h->db == HAAGENT__DB_STATE__DB_HUNG     ? 3
+	           : h->db == HAAGENT__DB_STATE__DB_UNUSABLE ? 4
+	                                                     : 0;
 	if (kind != a->co.cand_kind) {
 		a->co.cand_kind = kind;
 		a->co.cand_since_ms = now;
@@ -538,7 +595,7 @@ static const char *candidate_failed(struct ha_agent *a, const struct ha_failover
 	if (kind == 0)
 		return NULL;
 	uint64_t for_ms = now - a->co.cand_since_ms;
-	uint64_t need = kind == 1   ? a->cfg.agent_timeout_ms
+	uint64_t need = kind == 1   ? 2 * (uint64_t)a->cfg.agent_timeout_ms
 	                : kind == 2 ? a->cfg.confirm_ms
 	                            : a->cfg.hang_timeout_ms;
 	if (for_ms < need)
@@ -546,9 +603,21 @@ static const char *candidate_failed(struct ha_agent *a, const struct ha_failover
 	snprintf(why, size, "candidate %s failed while promoting: %s for %llu ms", name,
 	         kind == 1   ? "its agent is unreachable"
 	         : kind == 2 ? "mariadbd down"
-	                     : "mariadbd hung",
+	         : kind == 3 ? "mariadbd hung"
+	                     : "its agent cannot use its database",
 	         (unsigned long long)for_ms);
 	return why;
+}
+
+/* Has the candidate still to apply part of what it received (the position recorded when it
+ * was chosen, and what its IO thread got since)? */
+static bool relay_pending(const struct ha_failover *f, const struct ha_fo_node *c)
+{
+	struct ha_gtid_pos cur, want;
+	if (ha_gtid_parse(c->gtid_current, &cur, NULL) || ha_fo_received(c, &want))
+		return true;
+	merge_text(&want, f->received_gtid);
+	return !ha_gtid_contains(&cur, &want);
 }
 
 static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
@@ -567,16 +636,19 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 	}
 	/* A step the state machine refused is a bug: say it (an event), roll a switchover back,
 	 * and hold a failover's steps for a while rather than proposing them again in a loop. */
-	if (a->co.step_refused) {
-		a->co.step_refused = false;
+	if (a->co.refused_fo_id == f->id) {
+		a->co.refused_fo_id = 0;
 		const char *what = "a coordinator decision was refused by the replicated state "
 		                   "machine (a bug: see fsm-reject in the agents' logs)";
 		if (f->planned && f->phase < HA_FO_PROMOTING) {
 			roll_back(a, f, what);
 			return;
 		}
-		propose_event(a, "coordinator-step-refused", "", what);
-		return;
+		if (a->co.refused_said_id != f->id) {
+			a->co.refused_said_id = f->id;
+			propose_event(a, "coordinator-step-refused", "", what);
+			return;
+		}
 	}
 	if (now < a->co.hold_until_ms)
 		return;
@@ -648,13 +720,15 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		char why[1024];
 		int best = ha_fo_choose(nodes, n, false, why, sizeof(why));
 		/* No acknowledged write may be lost: an acknowledged transaction is on at least one
-		 * replica, not necessarily an eligible one. Wait (apply_timeout_ms at most) for
-		 * every replica to report at the new epoch, and for a candidate that has received
-		 * what every reporting node has. */
+		 * replica, not necessarily an eligible one. Wait for a candidate that has received
+		 * what every reporting node has received, however long, unless an operator accepts
+		 * the loss; and for every replica whose position cannot be read now, at most
+		 * apply_timeout_ms. */
 		bool waited = now - a->co.phase_seen_ms >= a->cfg.apply_timeout_ms;
-		if (best >= 0 && !waited) {
-			const char *unsafe = ha_fo_unsafe(nodes, n, best, why, sizeof(why));
-			if (unsafe)
+		if (best >= 0 && !f->accept_loss) {
+			bool known;
+			const char *unsafe = ha_fo_unsafe(nodes, n, best, why, sizeof(why), &known);
+			if (unsafe && (known || !waited))
 				best = -1;
 		}
 		if (best < 0) {
@@ -662,23 +736,29 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			set_wait(a, f, why);
 			return;
 		}
-		/* transactions the old primary had (as last reported) that the candidate has not
-		 * even received */
-		int oi = ha_agent_node_index(a, f->old_primary);
-		struct ha_gtid_pos old, cand, miss;
-		char lost[HA_FSM_GTID_MAX] = "";
+		/* What is given up: what the old primary had (as last reported), what a superseded
+		 * failover's candidate was to apply, and what any reporting node received, less
+		 * what the candidate received (it applies all of that). */
+		struct ha_gtid_pos cand;
+		char lost[HA_FSM_GTID_MAX] = "", received[HA_FSM_GTID_MAX] = "";
 		uint64_t lost_count = 0;
-		if (oi >= 0 && ha_gtid_parse(a->health[oi].last_binlog, &old, NULL) == 0 &&
-		    ha_fo_received(&nodes[best], &cand) == 0) {
-			ha_gtid_missing_from(&old, &cand, &miss, NULL);
-			ha_gtid_format(&miss, lost, sizeof(lost));
-			lost_count = ha_gtid_count_missing(&old, &cand);
+		if (ha_fo_received(&nodes[best], &cand) == 0) {
+			ha_gtid_format(&cand, received, sizeof(received));
+			struct ha_gtid_pos want, keeps = cand;
+			owed_position(a, f, nodes, n, &want);
+			/* with the loss accepted the candidate does not apply its relay log either:
+			 * what it keeps is what it applied (DONE counts against its final position)
+			 */
+			if (f->accept_loss)
+				ha_gtid_parse(nodes[best].gtid_current, &keeps, NULL);
+			lost_count = missing_text(&want, &keeps, lost, sizeof(lost));
 		}
 		ha_info("candidate-chosen", "failover=%llu candidate=%s why=\"%s\" lost=%llu",
 		        (unsigned long long)f->id, nodes[best].name, why,
 		        (unsigned long long)lost_count);
 		adv.phase = HA_FO_PROMOTING;
 		adv.candidate = nodes[best].id;
+		adv.received_gtid = received;
 		adv.lost_gtid = lost;
 		adv.lost_count = lost_count;
 		adv.detail = why;
@@ -693,8 +773,9 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		const char *cname = c ? c->name : "?";
 		if (!h || h->writable_epoch != f->epoch) {
 			char why[512];
-			/* the bounded exit: a candidate that dies is replaced by a new failover */
-			if (!f->planned && candidate_failed(a, f, cname, why, sizeof(why))) {
+			/* the bounded exit: a candidate that dies is replaced by a new failover (a
+			 * switchover's target too: the old primary is fenced by now) */
+			if (candidate_failed(a, f, cname, why, sizeof(why))) {
 				struct ha_fo_begin b = {.expected_epoch = st->epoch,
 				                        .old_primary = f->candidate,
 				                        .reason = why,
@@ -712,7 +793,7 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			struct ha_fo_node cv;
 			char b1[HA_GTID_BRIEF_MAX], b2[HA_GTID_BRIEF_MAX];
 			ha_coord_node_view(a, st, f->candidate, &cv);
-			if (h && fresh && !f->accept_loss && !ha_fo_relay_applied(&cv)) {
+			if (h && fresh && !f->accept_loss && relay_pending(f, &cv)) {
 				char lost[HA_FSM_GTID_MAX];
 				uint64_t left = ha_coord_loss_if_now(a, st, lost, sizeof(lost));
 				if (a->cfg.max_apply_wait_ms &&
@@ -733,16 +814,35 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 					advance(a, &acc);
 					return;
 				}
-				snprintf(
-				    why, sizeof(why),
-				    "%s applies its relay log before taking writes: %llu "
-				    "transactions to go (applied %s, received %s); haadm failover "
-				    "--accept-loss gives them up",
-				    cname, (unsigned long long)left,
-				    ha_gtid_brief(cv.gtid_current, b1),
-				    ha_gtid_brief(cv.gtid_io_pos, b2));
-				snprintf(a->co.wait, sizeof(a->co.wait), "%s", why);
+				if (cv.replicating && !cv.sql_running && cv.sql_error[0])
+					snprintf(
+					    why, sizeof(why),
+					    "%s cannot apply its relay log: its SQL thread stopped "
+					    "on an error (%s); %llu transactions to go: fix it, or "
+					    "give them up with haadm failover --accept-loss",
+					    cname, cv.sql_error, (unsigned long long)left);
+				else
+					snprintf(
+					    why, sizeof(why),
+					    "%s applies its relay log before taking writes: %llu "
+					    "transactions to go (applied %s, received %s%s); haadm "
+					    "failover --accept-loss gives them up",
+					    cname, (unsigned long long)left,
+					    ha_gtid_brief(cv.gtid_current, b1),
+					    ha_gtid_brief(cv.gtid_io_pos, b2),
+					    h->sql_delay
+					        ? "; a delayed replica: its MASTER_DELAY is "
+					          "waited out (changing it would discard its relay "
+					          "log)"
+					        : "");
+			} else {
+				snprintf(why, sizeof(why), "waiting for %s to turn writable (%s)",
+				         cname,
+				         h && h->action && h->action[0]
+				             ? h->action
+				             : "no report from its agent yet");
 			}
+			snprintf(a->co.wait, sizeof(a->co.wait), "%s", why);
 			return;
 		}
 		char detail[256];
@@ -752,8 +852,11 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			/* what was given up at most, less what the candidate applied before it
 			 * stopped: the truth */
 			struct ha_gtid_pos upto, cur, miss;
+			const char *took = h->promoted_gtid && h->promoted_gtid[0]
+			                       ? h->promoted_gtid
+			                       : h->gtid_current;
 			if (ha_gtid_parse(f->lost_gtid, &upto, NULL) == 0 &&
-			    ha_gtid_parse(h->gtid_current, &cur, NULL) == 0) {
+			    ha_gtid_parse(took, &cur, NULL) == 0) {
 				ha_gtid_missing_from(&upto, &cur, &miss, NULL);
 				ha_gtid_format(&miss, lost, sizeof(lost));
 				lost_count = ha_gtid_count_missing(&upto, &cur);
@@ -830,8 +933,12 @@ static bool say_unusable(struct ha_agent *a, const struct ha_fsm_state *st)
 		if (unusable == a->co.unusable_said[k])
 			continue;
 		a->co.unusable_said[k] = unusable;
-		if (!unusable)
+		/* an event per episode, at most one a minute per node (a flapping login must not
+		 * flood the 64-event history) */
+		if (!unusable ||
+		    (a->co.unusable_ms[k] && ha_now_ms() - a->co.unusable_ms[k] < 60000))
 			continue;
+		a->co.unusable_ms[k] = ha_now_ms();
 		char detail[256];
 		snprintf(detail, sizeof(detail),
 		         "the agent cannot use its database (%s); no failover on that alone",

@@ -127,6 +127,14 @@ int ha_fo_received(const struct ha_fo_node *n, struct ha_gtid_pos *out)
 	return ha_gtid_merge(&cur, &io, out);
 }
 
+static const char *ineligible(const struct ha_fo_node *n, bool require_applied);
+
+const char *ha_fo_ineligible(const struct ha_fo_node *n)
+{
+	const char *no = ineligible(n, false);
+	return no ? no : "eligible";
+}
+
 static const char *ineligible(const struct ha_fo_node *n, bool require_applied)
 {
 	if (!n->fresh)
@@ -221,31 +229,45 @@ int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied,
 }
 
 const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, char *why,
-                         size_t why_size)
+                         size_t why_size, bool *known)
 {
 	struct ha_gtid_pos cand, other;
+	*known = false;
 	if (ha_fo_received(&nodes[best], &cand))
 		return NULL;
+	const char *unknown = NULL;
 	for (size_t i = 0; i < n; i++) {
 		if ((int)i == best)
 			continue;
-		if (!nodes[i].fresh) {
-			snprintf(
-			    why, why_size,
-			    "waiting for %s to report its position (it may hold transactions %s "
-			    "lacks)",
-			    nodes[i].name, nodes[best].name);
-			return why;
+		/* its position cannot be read now, but its relay log may hold acknowledged writes:
+		 * unknown (a database that is gone holds nothing anyone can get) */
+		if (!nodes[i].fresh || nodes[i].db == DB_HUNG || nodes[i].db == DB_UNUSABLE) {
+			if (unknown == NULL) {
+				snprintf(why, why_size,
+				         "waiting for %s to report its position (%s; it may hold "
+				         "transactions %s lacks)",
+				         nodes[i].name,
+				         !nodes[i].fresh ? "agent unreachable"
+				         : nodes[i].db == DB_HUNG
+				             ? "database hung"
+				             : "database unusable by its agent",
+				         nodes[best].name);
+				unknown = why;
+			}
+			continue;
 		}
 		if (nodes[i].db != DB_UP || ha_fo_received(&nodes[i], &other))
 			continue;
 		if (!ha_gtid_contains(&cand, &other)) {
-			snprintf(why, why_size, "%s has received transactions %s lacks; waiting",
-			         nodes[i].name, nodes[best].name);
+			snprintf(why, why_size,
+			         "%s has received transactions %s lacks (%s); waiting: make it "
+			         "promotable, or give them up with haadm failover --accept-loss",
+			         nodes[i].name, nodes[best].name, ha_fo_ineligible(&nodes[i]));
+			*known = true;
 			return why;
 		}
 	}
-	return NULL;
+	return unknown;
 }
 
 /* ---- planned switchover ---- */

@@ -24,6 +24,7 @@ struct ha_fo_node {
 	bool io_running;
 	bool sql_running;
 	const char *last_error;
+	const char *sql_error; /* Last_SQL_Error alone ("" none) */
 	uint64_t rx_age_ms;
 	const char *gtid_current;
 	const char *gtid_io_pos;
@@ -78,9 +79,15 @@ int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied,
 
 /* Why promoting nodes[best] could lose transactions, or NULL when it cannot: a node has not
  * reported (its position is unknown), or a reporting node (eligible or not, its database up) has
- * received transactions nodes[best] has not received. Writes the sentence into why. */
+ * received transactions nodes[best] has not received. *known is set in the second case (a
+ * reachable node has more: waiting is worth it however long), not for a position that cannot
+ * be read now (a silent agent, a hung or unusable database: bounded by apply_timeout_ms). When
+ * both apply, the known one is returned. Writes the sentence into why. */
 const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, char *why,
-                         size_t why_size);
+                         size_t why_size, bool *known);
+
+/* Why n cannot be promoted ("in maintenance", ...), or "eligible". */
+const char *ha_fo_ineligible(const struct ha_fo_node *n);
 
 /* ---- planned switchover ---- */
 

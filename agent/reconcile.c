@@ -36,7 +36,6 @@
 #define BACKOFF_MS          1000
 #define DIVERGED_RECHECK_MS 30000
 #define CATCHUP_WAIT_MS     1000
-#define ESC_STOP_WAIT_MS    3000 /* db_stop_command's time before SIGKILL */
 
 static const char *my_role(const struct ha_fsm_state *st, uint32_t me)
 {
@@ -109,7 +108,7 @@ static pid_t server_pid(const char *pidfile, char *why, size_t size)
 
 /* The agent must fence its server and cannot reach it through SQL (hung, or it refuses the
  * agent). After fence_escalate_ms: db_stop_command; if the server still does not refuse
- * connections ESC_STOP_WAIT_MS later, SIGKILL. Bounded, logged, reported in the health report
+ * connections HA_FENCE_STOP_WAIT_MS later, SIGKILL. Bounded, logged, reported in the health report
  * (escalated_epoch, escalation). */
 static void escalate(struct ha_agent *a, const struct ha_fsm_state *st,
                      const struct ha_probe_sample *s, bool must_fence)
@@ -117,9 +116,9 @@ static void escalate(struct ha_agent *a, const struct ha_fsm_state *st,
 	uint64_t now = ha_now_ms();
 	bool blind = s->db == HA_DB_HUNG || s->db == HA_DB_UNUSABLE;
 	if (!blind || !must_fence) {
-		if (s->db != HA_DB_DOWN)
-			a->rc.esc_started_ms =
-			    0; /* up again (or not needed): a later one starts over */
+		/* up, gone (a restarted server that is blind again is stopped again), or not
+		 * needed: a later escalation starts over */
+		a->rc.esc_started_ms = 0;
 		a->rc.blind_since_ms = 0;
 		return;
 	}
@@ -145,7 +144,7 @@ static void escalate(struct ha_agent *a, const struct ha_fsm_state *st,
 		        (unsigned long long)st->epoch, ha_db_state_name(s->db), s->db_error);
 		return;
 	}
-	if (a->rc.esc_killed || now - a->rc.esc_started_ms < ESC_STOP_WAIT_MS)
+	if (a->rc.esc_killed || now - a->rc.esc_started_ms < HA_FENCE_STOP_WAIT_MS)
 		return;
 	a->rc.esc_killed = true;
 	char why[256] = "";
@@ -166,14 +165,20 @@ static void escalate(struct ha_agent *a, const struct ha_fsm_state *st,
 	ha_probe_now(a->probe);
 }
 
-static bool relay_applied(const struct ha_probe_sample *s)
+/* Has this server applied everything it must before it turns writable: what it had received
+ * when it was chosen (recorded, "" for none) and what its IO thread received since? *want
+ * receives that position. A position that does not parse is never "applied". */
+static bool relay_applied(const struct ha_probe_sample *s, const char *recorded,
+                          struct ha_gtid_pos *want)
 {
-	struct ha_gtid_pos cur, io;
-	if (!s->replicating || !s->gtid_io_pos[0])
-		return true;
-	if (ha_gtid_parse(s->gtid_current, &cur, NULL) || ha_gtid_parse(s->gtid_io_pos, &io, NULL))
+	struct ha_gtid_pos cur, p;
+	memset(want, 0, sizeof(*want));
+	if (ha_gtid_parse(s->gtid_current, &cur, NULL) || ha_gtid_parse(recorded, want, NULL))
 		return false;
-	return ha_gtid_contains(&cur, &io);
+	if (s->replicating && s->gtid_io_pos[0] &&
+	    (ha_gtid_parse(s->gtid_io_pos, &p, NULL) || ha_gtid_merge(want, &p, want)))
+		return false;
+	return ha_gtid_contains(&cur, want);
 }
 
 void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
@@ -191,7 +196,11 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		bool primary = st->primary_id == a->self->id;
 		bool prove = !primary && ha_fsm_failover_active(st) && f->phase == HA_FO_BEGIN &&
 		             f->old_primary == a->self->id && a->rc.fenced_epoch != f->epoch;
-		bool must = prove || (a->rc.seen_writable && !(primary && ha_agent_lease_held(a)));
+		bool lease = ha_agent_lease_held(a);
+		/* the epoch's primary without its lease may be writable: after a restart of this
+		 * agent nothing else says so */
+		bool must =
+		    prove || (primary && !lease) || (a->rc.seen_writable && !(primary && lease));
 		escalate(a, st, s, must);
 	}
 	if (s->db != HA_DB_UP || ha_action_busy(a->action) ||
@@ -225,13 +234,14 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		 * semi-sync acknowledged may be only in its relay log) before it turns writable and
 		 * before its replication is stopped, however long that takes, unless the loss was
 		 * accepted. */
+		struct ha_gtid_pos want;
 		if (failing && f->phase == HA_FO_PROMOTING && f->candidate == me &&
-		    !f->accept_loss && s->read_only && !relay_applied(s)) {
+		    !f->accept_loss && s->read_only && !relay_applied(s, f->received_gtid, &want)) {
 			q.kind = HA_ACT_CATCHUP;
 			q.epoch = st->epoch;
-			snprintf(q.gtid, sizeof(q.gtid), "%s", s->gtid_io_pos);
+			ha_gtid_format(&want, q.gtid, sizeof(q.gtid));
 			q.wait_ms = CATCHUP_WAIT_MS;
-			q.start_sql = !s->sql_running && !s->last_error[0];
+			q.start_sql = s->replicating && !s->sql_running && !s->sql_error[0];
 			submit(a, &q,
 			       "new primary: apply the whole relay log before taking writes");
 			return;
@@ -270,8 +280,16 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 	/* While the new primary applies its relay log, the others keep theirs: repointing discards
 	 * a relay log, and if the candidate died now, an acknowledged write that only relay logs
 	 * hold would be gone. They follow once it is writable (DONE). */
-	if (failing && f->phase == HA_FO_PROMOTING && !f->planned)
+	if (failing && f->phase == HA_FO_PROMOTING && !f->planned) {
+		/* ...and take nothing more from the old primary: a restarted one could hand them a
+		 * transaction the new primary never gets */
+		if (s->replicating && strcmp(s->io_state, "No") != 0) { /* Yes, Connecting */
+			q.kind = HA_ACT_STOP_IO;
+			submit(a, &q,
+			       "waiting for the new primary: keep the relay log, stop the stream");
+		}
 		return;
+	}
 	const struct ha_member *p = ha_fsm_member(st, st->primary_id);
 	if (p == NULL)
 		return;
@@ -316,8 +334,9 @@ void ha_reconcile_done(void *data, const struct ha_action_result *r)
 		a->rc.diverged = r->diverged;
 		snprintf(a->rc.errant, sizeof(a->rc.errant), "%s", r->diverged ? r->errant : "");
 	}
-	if (r->kind == HA_ACT_PROMOTE && r->rc == 0 && strstr(r->msg, "writable")) {
+	if (r->kind == HA_ACT_PROMOTE && r->rc == 0 && r->made_writable) {
 		a->rc.writable_epoch = r->epoch;
+		snprintf(a->rc.promoted_gtid, sizeof(a->rc.promoted_gtid), "%s", r->gtid);
 		a->rc.writable_ms = ha_now_ms();
 		a->rc.fenced_epoch = 0;
 		a->rc.fenced_gtid[0] = '\0';

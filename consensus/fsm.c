@@ -204,15 +204,22 @@ static int apply_failover_begin(struct ha_fsm_state *s, const Haagent__CmdFailov
 	if (c->expected_epoch != s->epoch || s->primary_id != c->old_primary ||
 	    (ha_fsm_failover_active(s) && !supersede))
 		return HA_FSM_NOOP;
+	/* what the superseded failover's candidate was to apply: the next one owes it too */
+	char owed[HA_FSM_GTID_MAX] = "";
 	if (supersede) {
 		s->aborted++;
 		add_event(s, "failover-superseded", member_name(s, c->old_primary), reason,
 		          c->unix_ms);
+		memcpy(owed,
+		       s->failover.received_gtid[0] ? s->failover.received_gtid
+		                                    : s->failover.owed_gtid,
+		       sizeof(owed));
 	}
 	struct ha_failover *f = &s->failover;
 	memset(f, 0, sizeof(*f));
 	f->id = ++s->next_failover_id;
 	f->phase = HA_FO_BEGIN;
+	memcpy(f->owed_gtid, owed, sizeof(owed));
 	f->old_primary = c->old_primary;
 	f->planned = c->planned;
 	memcpy(f->reason, reason, sizeof(reason));
@@ -235,8 +242,9 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 {
 	struct ha_failover *f = &s->failover;
 	char fenced_by[sizeof(f->fenced_by)], lost[sizeof(f->lost_gtid)], detail[sizeof(f->detail)];
-	char fenced_gtid[sizeof(f->fenced_gtid)];
-	if (copy_opt(fenced_by, sizeof(fenced_by), c->fenced_by, "fenced_by", e) ||
+	char fenced_gtid[sizeof(f->fenced_gtid)], received[sizeof(f->received_gtid)];
+	if (copy_opt(received, sizeof(received), c->received_gtid, "received gtid", e) ||
+	    copy_opt(fenced_by, sizeof(fenced_by), c->fenced_by, "fenced_by", e) ||
 	    copy_opt(fenced_gtid, sizeof(fenced_gtid), c->fenced_gtid, "fenced gtid", e) ||
 	    copy_opt(lost, sizeof(lost), c->lost_gtid, "lost gtid", e) ||
 	    copy_opt(detail, sizeof(detail), c->detail, "detail", e))
@@ -253,8 +261,10 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 	if (c->id != f->id || !ha_fsm_failover_active(s))
 		return HA_FSM_NOOP;
 	if (c->accept_loss) {
-		/* a modifier of the current PROMOTING phase, not a move */
-		if (c->phase != HA_FO_PROMOTING || f->phase != HA_FO_PROMOTING || f->accept_loss)
+		/* a modifier of the current phase (FENCED: choose without waiting for what a
+		 * reporting node holds; PROMOTING: stop applying the relay log), not a move */
+		if (c->phase != f->phase || f->accept_loss ||
+		    (f->phase != HA_FO_FENCED && f->phase != HA_FO_PROMOTING))
 			return HA_FSM_NOOP;
 		f->accept_loss = true;
 		memcpy(f->lost_gtid, lost, sizeof(lost));
@@ -283,6 +293,7 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 	case HA_FO_PROMOTING:
 		f->promoting_ms = c->unix_ms;
 		f->candidate = c->candidate;
+		memcpy(f->received_gtid, received, sizeof(received));
 		memcpy(f->lost_gtid, lost, sizeof(lost));
 		f->lost_count = c->lost_count;
 		memcpy(f->detail, detail, sizeof(detail));
@@ -584,6 +595,7 @@ int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc
 	v.detail = (char *)prose(db, sizeof(db), a->detail);
 	v.fenced_gtid = (char *)(a->fenced_gtid ? a->fenced_gtid : "");
 	v.accept_loss = a->accept_loss;
+	v.received_gtid = (char *)(a->received_gtid ? a->received_gtid : "");
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_FAILOVER_ADVANCE;
 	cmd.failover_advance = &v;
@@ -668,6 +680,8 @@ void ha_fsm_failover_to_pb(const struct ha_failover *f, Haagent__Failover *pb)
 	pb->grace_ms = f->grace_ms;
 	pb->fenced_gtid = (char *)f->fenced_gtid;
 	pb->accept_loss = f->accept_loss;
+	pb->received_gtid = (char *)f->received_gtid;
+	pb->owed_gtid = (char *)f->owed_gtid;
 }
 
 void ha_fsm_event_to_pb(const struct ha_event *ev, Haagent__Event *pb)
@@ -707,7 +721,10 @@ static int failover_from_pb(const Haagent__Failover *pb, struct ha_failover *f, 
 	    copy_opt(f->fenced_gtid, sizeof(f->fenced_gtid), pb->fenced_gtid, "fenced gtid", e) ||
 	    copy_opt(f->fenced_by, sizeof(f->fenced_by), pb->fenced_by, "fenced_by", e) ||
 	    copy_opt(f->lost_gtid, sizeof(f->lost_gtid), pb->lost_gtid, "lost", e) ||
-	    copy_opt(f->detail, sizeof(f->detail), pb->detail, "detail", e))
+	    copy_opt(f->detail, sizeof(f->detail), pb->detail, "detail", e) ||
+	    copy_opt(f->received_gtid, sizeof(f->received_gtid), pb->received_gtid, "received",
+	             e) ||
+	    copy_opt(f->owed_gtid, sizeof(f->owed_gtid), pb->owed_gtid, "owed", e))
 		return HA_EINVAL;
 	return 0;
 }

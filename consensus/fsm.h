@@ -72,6 +72,8 @@ struct ha_failover {
 	 * accept_loss: an operator (or the configured ceiling) gave up the rest; lost_gtid then
 	 * holds what may be given up until DONE records what was. */
 	bool accept_loss;
+	char received_gtid[HA_FSM_GTID_MAX]; /* PROMOTING: the candidate applies all of it */
+	char owed_gtid[HA_FSM_GTID_MAX];     /* from a superseded failover: its candidate's */
 };
 
 #define HA_FSM_MAX_BACKUPS 512 /* the catalog: every record fits one 1 MiB RPC frame */
@@ -195,7 +197,8 @@ struct ha_fo_advance {
 	uint64_t unix_ms;
 	const char *fenced_by, *lost_gtid, *detail;
 	uint64_t lost_count;
-	const char *fenced_gtid; /* FENCED */
+	const char *fenced_gtid;   /* FENCED */
+	const char *received_gtid; /* PROMOTING */
 	bool accept_loss;
 };
 int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc, uint8_t **out,

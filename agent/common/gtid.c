@@ -141,8 +141,8 @@ const char *ha_gtid_brief(const char *text, char buf[HA_GTID_BRIEF_MAX])
 	size_t domains = 1, first = strcspn(text, ",");
 	for (const char *c = text; *c; c++)
 		domains += *c == ',';
-	if (first > 40)
-		first = 40;
+	if (first > 43) /* the longest entry: 10 + 1 + 10 + 1 + 20 */
+		first = 43;
 	snprintf(buf, HA_GTID_BRIEF_MAX, "%.*s,... (%zu domains)", (int)first, text, domains);
 	return buf;
 }

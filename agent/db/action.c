@@ -45,6 +45,8 @@ const char *ha_action_name(enum ha_action_kind k)
 		return "detach";
 	case HA_ACT_CATCHUP:
 		return "catch-up";
+	case HA_ACT_STOP_IO:
+		return "stop-io";
 	}
 	return "?";
 }
@@ -270,23 +272,15 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		snprintf(r->msg, sizeof(r->msg), "SQL thread stopped; waiting for the write lease");
 		return 0;
 	}
-	char sql[512];
-	/* Semi-sync on the primary only, with a timeout longer than the write lease: an isolated
-	 * primary fences itself while its writers still wait, instead of falling back to
-	 * asynchronous replication and acknowledging writes no replica has. */
-	if (q->semi_sync_timeout_ms) {
-		snprintf(
-		    sql, sizeof(sql),
-		    "SET GLOBAL rpl_semi_sync_master_timeout=%u, rpl_semi_sync_master_enabled=ON",
-		    q->semi_sync_timeout_ms);
-		if ((rc = exec(m, sql, r)))
-			return rc;
-	}
-	if ((rc = exec(m, "SET GLOBAL read_only=OFF", r)))
+	/* what this server has, applied, before any write of its own: what it took over (the
+	 * failover's lost set is counted against it, not against later writes) */
+	if ((rc = query_one(m, "SELECT @@global.gtid_current_pos", r->gtid, sizeof(r->gtid), r)))
 		return rc;
-	/* Then the epoch goes into a heartbeat table, so that writes can be attributed to an
-	 * epoch. Like any write it may wait for a semi-sync acknowledgement (no replica connected
-	 * yet, or none at all): that does not undo the promotion, so it is reported, not failed. */
+	char sql[512];
+	/* The epoch goes into a heartbeat table, so that writes can be attributed to an epoch;
+	 * first, while read_only is still on (the agent's user may write through it) and before
+	 * semi-sync is on: the write cannot wait for an acknowledgement from replicas that follow
+	 * this server only once it is writable. Best effort: reported, not failed. */
 	char have[8] = "";
 	struct ha_action_result hb = {0};
 	int hrc = query_one(m,
@@ -305,6 +299,20 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	         (unsigned long long)q->epoch, q->node);
 	if (hrc == 0)
 		hrc = exec(m, sql, &hb);
+	/* Semi-sync on the primary only, with a timeout longer than the write lease: an isolated
+	 * primary fences itself while its writers still wait, instead of falling back to
+	 * asynchronous replication and acknowledging writes no replica has. */
+	if (q->semi_sync_timeout_ms) {
+		snprintf(
+		    sql, sizeof(sql),
+		    "SET GLOBAL rpl_semi_sync_master_timeout=%u, rpl_semi_sync_master_enabled=ON",
+		    q->semi_sync_timeout_ms);
+		if ((rc = exec(m, sql, r)))
+			return rc;
+	}
+	if ((rc = exec(m, "SET GLOBAL read_only=OFF", r)))
+		return rc;
+	r->made_writable = true;
 	snprintf(r->msg, sizeof(r->msg), "writable at epoch %llu%s%.400s",
 	         (unsigned long long)q->epoch, hrc ? "; heartbeat not written: " : "",
 	         hrc ? hb.msg : "");
@@ -421,6 +429,11 @@ static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_ac
 		break;
 	case HA_ACT_CATCHUP:
 		r->rc = do_catchup(q, m, r);
+		break;
+	case HA_ACT_STOP_IO:
+		if ((r->rc = exec(m, "STOP SLAVE IO_THREAD", r)) == 0)
+			snprintf(r->msg, sizeof(r->msg),
+			         "IO thread stopped; the relay log is kept and applied");
 		break;
 	case HA_ACT_PROMOTE:
 		r->rc = do_promote(a, q, m, r);

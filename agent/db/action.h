@@ -12,12 +12,15 @@
  *   CATCHUP  wait (bounded) until gtid_current_pos contains a position: a switchover target
  *            applying the old primary's last transactions.
  *   PROMOTE  STOP SLAVE SQL_THREAD (local and instant: nothing relayed is applied any more),
- *            then, when `writable` is set, semi-sync on, SET GLOBAL read_only=OFF, and the
- *            epoch recorded in haagent.heartbeat (best effort: like any write it may wait for
- *            a semi-sync acknowledgement).
+ *            then, when `writable` is set: the applied position read (what it took over),
+ *            the epoch recorded in haagent.heartbeat while read_only is still on and
+ *            semi-sync still off (best effort; it cannot wait for an acknowledgement), then
+ *            semi-sync on and SET GLOBAL read_only=OFF.
  *   DETACH   STOP SLAVE; RESET SLAVE ALL. Separate from PROMOTE because stopping an IO thread
  *            stuck on an unreachable old primary can take seconds: the new primary takes writes
  *            before that.
+ *   STOP_IO  STOP SLAVE IO_THREAD: a replica waiting for a new primary keeps its relay log (the
+ *            SQL thread applies it) and takes nothing more from the old primary.
  *   REPOINT  replicate from target with MASTER_USE_GTID=current_pos, but only when the local GTID
  *            history is contained in the target's; otherwise report the node diverged with the
  *            errant set. A target that refuses our position (error 1236) also means diverged. */
@@ -37,6 +40,7 @@ enum ha_action_kind {
 	HA_ACT_REPOINT = 3,
 	HA_ACT_DETACH = 4,
 	HA_ACT_CATCHUP = 5,
+	HA_ACT_STOP_IO = 6,
 };
 
 #define HA_ACTION_GTID_MAX HA_GTID_TEXT_MAX
@@ -63,8 +67,10 @@ struct ha_action_result {
 	char errant[HA_GTID_TEXT_MAX];
 	unsigned killed;               /* FENCE: client sessions killed */
 	uint64_t epoch;                /* the request's epoch */
-	char gtid[HA_ACTION_GTID_MAX]; /* FENCE: the final binlog position; CATCHUP: reached */
+	char gtid[HA_ACTION_GTID_MAX]; /* FENCE: the final binlog position; CATCHUP: reached;
+	                                  PROMOTE: applied before it turned writable */
 	bool reached;                  /* CATCHUP: gtid_current_pos contains the position */
+	bool made_writable;            /* PROMOTE: read_only is OFF now (gtid: the position then) */
 };
 
 struct ha_action_conf {

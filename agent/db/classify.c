@@ -26,19 +26,19 @@ enum {
 
 enum ha_db_state ha_db_classify(unsigned code, bool timed_out, enum ha_port_state port)
 {
-	if (port == HA_PORT_REFUSED)
-		return HA_DB_DOWN; /* proof: nothing listens on the port */
+	bool client = code == CR_CONNECTION_ERROR || code == CR_CONN_HOST_ERROR ||
+	              code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST;
+	/* Proof, and the only one: the client library could not reach the server, and a plain TCP
+	 * connect to its port was refused right after. A server that answered with an error of
+	 * its own exists, whatever the port check says next. */
+	if (client && port == HA_PORT_REFUSED)
+		return HA_DB_DOWN;
 	if (port == HA_PORT_SILENT || timed_out)
 		return HA_DB_HUNG;
-	if (code == ER_SERVER_SHUTDOWN)
-		return HA_DB_DOWN; /* it says so itself; the port closes next */
-	if (code == CR_CONNECTION_ERROR || code == CR_CONN_HOST_ERROR) {
-		/* refused by the client library, but the port check did not run or saw it open
-		 * (a server that restarted in between): not proof either way */
-		return port == HA_PORT_OPEN ? HA_DB_UNUSABLE : HA_DB_DOWN;
-	}
-	/* The server answered (an error, or it closed the connection quickly while something
-	 * still listens): it exists, the agent cannot use it. */
+	/* Everything else: the server answered with an error (login, limits, privileges, shutting
+	 * down), or it closed the connection while something still listens, or the port check
+	 * could not tell (no local port, an interrupted poll): not proof that it is gone. The
+	 * replicas' view decides (docs/failover.md). */
 	return HA_DB_UNUSABLE;
 }
 

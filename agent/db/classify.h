@@ -1,7 +1,8 @@
 /* What a failed probe means. Pure (no <mysql.h>): the codes are MariaDB's, passed as numbers, so
  * that the rule can be unit-tested and read in one place.
  *
- * Only proof that nothing listens on the server's port is DOWN; a failover may start on it. A
+ * Only proof that nothing listens on the server's port is DOWN (the client library could not
+ * reach it and a plain TCP connect was refused); a failover may start on it. A
  * server that accepts connections but does not answer in time is HUNG. A server that answers
  * with an error (access denied, too many connections, a resource limit, a blocked host, a
  * missing privilege, an expired password, a server-side read-only file system or full disk...)

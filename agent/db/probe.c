@@ -195,6 +195,8 @@ static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_prob
 				io_err = v;
 			else if (!strcmp(n, "Last_SQL_Error"))
 				sql_err = v;
+			else if (!strcmp(n, "SQL_Delay"))
+				s->sql_delay = v ? (unsigned)strtoul(v, NULL, 10) : 0;
 			else if (!strcmp(n, "Gtid_IO_Pos"))
 				copy_gtid(s->gtid_io_pos, sizeof(s->gtid_io_pos), v);
 			else if (!strcmp(n, "Master_Log_File"))
@@ -203,6 +205,7 @@ static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_prob
 				rpos = v ? strtoull(v, NULL, 10) : 0;
 		}
 		s->replicating = s->master_host[0] != '\0';
+		copy_field(s->sql_error, sizeof(s->sql_error), sql_err);
 		if (sql_err && sql_err[0])
 			copy_field(s->last_error, sizeof(s->last_error), sql_err);
 		else if (io_err && io_err[0])

@@ -44,6 +44,8 @@ struct ha_probe_sample {
 	char io_state[32];
 	int64_t lag_seconds; /* -1 unknown */
 	char last_error[512];
+	char sql_error[512]; /* Last_SQL_Error alone */
+	unsigned sql_delay;  /* SQL_Delay: MASTER_DELAY in seconds */
 	char db_error[512];
 	unsigned db_errno; /* the MariaDB error behind db_error, 0 when none */
 	unsigned threads_running;

@@ -48,9 +48,17 @@ Invariants (each violation names the seed and the fault):
     broken on the primary (the primary must also stay writable throughout), a stopped or killed
     agent, a mariadbd stopped for less than the hang timeout, faults on a replica alone.
 
+Before every fault the cluster is whole (every node up and replicating, the replicas caught
+up). A node left diverged (holding writes nobody acknowledged: legitimate after a partition of
+the primary) is re-cloned as an operator would, with a fresh backup and `haadm node reclone`;
+when every replica is diverged (after a loss), the agents are first restarted one at a time with
+[backup] allow_primary = yes. A cluster that does not recover ends the schedule.
+
 Per fault class: faults injected, failovers seen, lost acknowledged writes, double-writable
 samples, the longest time without a writable node, the longest gap between acknowledged writes,
-the time from the heal to a writable primary.
+the time from the heal to a writable primary, nodes re-cloned. A fault's figures cover its
+injection, hold, heal and repair (while a diverged node is re-cloned no replica acknowledges
+semi-sync writes, so the write gap includes the re-clone).
 
 Safety: traffic only to the sandbox's 127.0.0.0/8 addresses; signals only to the pids in the
 sandbox's pid files (processes the sandbox started); network faults only through netfault.py's

@@ -260,7 +260,7 @@ class FailoverTest(unittest.TestCase):
         self.assertFalse(x["replicating"], "a diverged node must not be repointed")
         self.assertTrue(x["read_only"])
         ev = [e for e in self.sb.events() if e["name"] == "node-diverged"]
-        self.assertTrue(ev and ev[-1]["node"] == old)
+        self.assertTrue(ev and ev[-1]["node"] == old, f"{old}: {ev[-3:]}")
         time.sleep(2)
         self.assertFalse(sb.node(sb.status(conf_node=int(new[-1])), old)["replicating"])
         # Re-cloning the node (backups issue) is what brings it back; this test runs last so the

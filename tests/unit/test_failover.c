@@ -134,14 +134,15 @@ static void ranks_by_received(void **state)
 {
 	(void)state;
 	char why[512];
+	bool known;
 	struct ha_fo_node n[2] = {node(2, "node2", "0-1-100"), node(3, "node3", "0-1-150")};
 	n[0].gtid_io_pos = "0-1-258";
 	n[1].gtid_io_pos = "0-1-150";
 	assert_int_equal(ha_fo_choose(n, 2, false, why, sizeof(why)), 0);
 	assert_non_null(strstr(why, "received 0-1-258"));
-	assert_null(ha_fo_unsafe(n, 2, 0, why, sizeof(why)));
+	assert_null(ha_fo_unsafe(n, 2, 0, why, sizeof(why), &known));
 	/* node3 as the candidate would be unsafe: node2 received what it lacks */
-	assert_non_null(ha_fo_unsafe(n, 2, 1, why, sizeof(why)));
+	assert_non_null(ha_fo_unsafe(n, 2, 1, why, sizeof(why), &known));
 	/* many domains: the union per domain of applied and received */
 	struct ha_gtid_pos rx;
 	struct ha_fo_node m = node(4, "node4", "1-1-5,2-1-9");
@@ -176,7 +177,10 @@ static void classify(void **state)
 	/* nothing listens: down, whatever the library said */
 	assert_int_equal(ha_db_classify(2003, false, HA_PORT_REFUSED), HA_DB_DOWN);
 	assert_int_equal(ha_db_classify(2013, false, HA_PORT_REFUSED), HA_DB_DOWN);
-	assert_int_equal(ha_db_classify(2003, false, HA_PORT_UNKNOWN), HA_DB_DOWN);
+	/* the port check could not tell (no local port left, EINTR): no proof */
+	assert_int_equal(ha_db_classify(2003, false, HA_PORT_UNKNOWN), HA_DB_UNUSABLE);
+	/* a server that answered with its own error exists, whatever the port says next */
+	assert_int_equal(ha_db_classify(1045, false, HA_PORT_REFUSED), HA_DB_UNUSABLE);
 	/* the library could not connect, yet the port accepts now (restarted): not proof */
 	assert_int_equal(ha_db_classify(2003, false, HA_PORT_OPEN), HA_DB_UNUSABLE);
 	/* lost at once while something listens */
@@ -184,8 +188,8 @@ static void classify(void **state)
 	/* timeouts: hung */
 	assert_int_equal(ha_db_classify(2013, true, HA_PORT_UNKNOWN), HA_DB_HUNG);
 	assert_int_equal(ha_db_classify(2003, false, HA_PORT_SILENT), HA_DB_HUNG);
-	/* the server says it is shutting down */
-	assert_int_equal(ha_db_classify(1053, false, HA_PORT_OPEN), HA_DB_DOWN);
+	/* the server says it is shutting down: down only once its port refuses */
+	assert_int_equal(ha_db_classify(1053, false, HA_PORT_OPEN), HA_DB_UNUSABLE);
 }
 
 /* A primary whose agent cannot log in is no failed primary: its replicas still stream. */
@@ -221,35 +225,49 @@ static void unsafe(void **state)
 {
 	(void)state;
 	char why[512];
+	bool known;
 	struct ha_fo_node n[3] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-12"),
 	                          node(4, "node4", "0-1-12")};
 	n[1].flags = HA_MEMBER_NO_PROMOTE; /* the most advanced cannot be promoted */
 	int best = ha_fo_choose(n, 3, false, why, sizeof(why));
 	assert_int_equal(best, 2);
-	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why), &known));
 	/* node4 applied 0-1-11 but received 0-1-12: what it received counts, it applies the rest
 	 * before it turns writable */
 	n[2].gtid_current = "0-1-11";
-	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why), &known));
 	n[2].gtid_io_pos = "0-1-11";
 	best = ha_fo_choose(n, 3, false, why, sizeof(why));
 	assert_int_equal(best, 2);
 	/* node3 (no-promote) has 0-1-12 that node4 has not received: not safe yet */
-	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why), &known));
 	assert_non_null(strstr(why, "node3 has received transactions node4 lacks"));
+	assert_true(known); /* a reachable node has more: worth waiting for, however long */
 	/* node3 received 0-1-12 without applying it: the same */
 	n[1].gtid_current = "0-1-11";
-	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why), &known));
 	/* an unreported node may hold anything */
 	n[1].gtid_io_pos = "0-1-11";
 	n[0].fresh = false;
-	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why), &known));
 	assert_non_null(strstr(why, "waiting for node2"));
+	assert_false(known); /* unknown: bounded by apply_timeout_ms */
+	/* a replica whose agent cannot read its database: unknown too, not "holds nothing" */
+	n[0].fresh = true;
+	n[0].db = 4;
+	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why), &known));
+	assert_non_null(strstr(why, "unusable"));
+	assert_false(known);
+	n[0].db = 3;
+	assert_non_null(ha_fo_unsafe(n, 3, best, why, sizeof(why), &known));
+	assert_non_null(strstr(why, "hung"));
+	n[0].db = 1;
+	n[0].fresh = false;
 	/* a node whose database is down cannot be read: not a reason to wait */
 	n[0].fresh = true;
 	n[0].db = 2;
 	n[0].gtid_current = "0-1-99";
-	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why)));
+	assert_null(ha_fo_unsafe(n, 3, best, why, sizeof(why), &known));
 }
 
 static bool has_check(const struct ha_so_check *c, size_t n, bool ok, const char *text)
