@@ -221,7 +221,7 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 		res.finished_ms = r->finished_unix_ms;
 		res.from_lsn = r->from_lsn;
 		res.to_lsn = r->to_lsn;
-		snprintf(res.gtid, sizeof(res.gtid), "%s", r->gtid ? r->gtid : "");
+		ha_fsm_backup_gtid(res.gtid, sizeof(res.gtid), r->gtid);
 		res.bytes_in = r->bytes_in;
 		res.bytes_stored = r->bytes_stored;
 		res.chunks = r->chunks;

@@ -157,7 +157,7 @@ static void on_done(uv_async_t *h)
 		b->res.finished_ms = m->finished_ms;
 		b->res.from_lsn = m->from_lsn;
 		b->res.to_lsn = m->to_lsn;
-		snprintf(b->res.gtid, sizeof(b->res.gtid), "%s", m->gtid);
+		ha_fsm_backup_gtid(b->res.gtid, sizeof(b->res.gtid), m->gtid);
 		b->res.bytes_in = m->bytes_in;
 		b->res.bytes_stored = m->bytes_stored;
 		b->res.chunks = (uint32_t)m->n_chunks;

@@ -916,6 +916,12 @@ const char *ha_backup_state_name(enum ha_backup_state st)
 
 /* The catalog is in ascending id order (appended in order, evicted in place, checked on
  * restore): a binary search. */
+void ha_fsm_backup_gtid(char *out, size_t size, const char *gtid)
+{
+	if (ha_gtid_copy_text(out, size, gtid) != 0)
+		snprintf(out, size, "(over %zu bytes: see the manifest)", size - 1);
+}
+
 const struct ha_backup_rec *ha_fsm_backup(const struct ha_fsm_state *s, uint64_t id)
 {
 	unsigned lo = 0, hi = s->n_backups;

@@ -141,6 +141,12 @@ struct ha_fsm_state {
 	} backup_policy;
 };
 
+/* A backup's GTID position for its catalog record, whole, or, when longer than the record keeps
+ * (the whole catalog fits one RPC frame), a text that does not parse: whatever reads it (a
+ * re-clone's checks) then refuses it instead of acting on a position with domains cut off. The
+ * manifest keeps the whole position. */
+void ha_fsm_backup_gtid(char *out, size_t size, const char *gtid);
+
 const struct ha_backup_rec *ha_fsm_backup(const struct ha_fsm_state *s, uint64_t id);
 /* Whether the catalog can take one more record (it is full only of backups that exist or
  * that an existing one builds on). */

@@ -9,6 +9,7 @@
 
 #include "../common/buf.h"
 #include "../common/err.h"
+#include "../common/gtid.h"
 
 #define HA_MANIFEST_MAX_CHUNKS (1u << 20)
 #define HA_MANIFEST_MAX_SUMS   10000 /* tables with a recorded checksum */
@@ -34,7 +35,7 @@ struct ha_manifest {
 	char node[64];
 	char server_version[96];
 	uint64_t from_lsn, to_lsn;
-	char gtid[2048];
+	char gtid[HA_GTID_TEXT_MAX];
 	char binlog[160];
 	uint64_t started_ms, finished_ms;
 	int64_t lag_seconds;

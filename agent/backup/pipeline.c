@@ -427,15 +427,27 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		snprintf(m->server_version, sizeof(m->server_version), "%s", v);
 	if (info_value(info, "binlog_pos", v, sizeof(v)) == 0) {
 		/* filename 'F', position 'P', GTID of the last change 'G' */
-		char f[128] = "", p[32] = "", g[1024] = "";
+		char f[128] = "", p[32] = "", g[HA_GTID_TEXT_MAX] = "";
 		char *a = strstr(v, "filename '"), *b = strstr(v, "position '"),
 		     *c = strstr(v, "GTID of the last change '");
 		if (a)
 			sscanf(a + 10, "%127[^']", f);
 		if (b)
 			sscanf(b + 10, "%31[^']", p);
-		if (c)
-			sscanf(c + 25, "%1023[^']", g);
+		if (c) {
+			/* whole or refused: a position cut short could still parse */
+			size_t len = strcspn(c + 25, "'");
+			if (len >= sizeof(g)) {
+				fail_cleanup(sp, work);
+				return ha_err_set(
+				    e, HA_EDB,
+				    "mariadb-backup reported a GTID position of %zu bytes, "
+				    "more than %d domains",
+				    len, HA_GTID_MAX_DOMAINS);
+			}
+			memcpy(g, c + 25, len);
+			g[len] = '\0';
+		}
 		snprintf(m->binlog, sizeof(m->binlog), "%s:%s", f, p);
 		for (char *x = g; *x; x++)
 			if (*x == ' ')

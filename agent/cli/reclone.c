@@ -303,7 +303,7 @@ static int reclone(struct run *r, uint64_t want_backup, unsigned wait_s)
 	               ? ha_gtid_state_held(state, server_id, primary_server, &bpos, missing,
 	                                    sizeof(missing))
 	               : HA_EINVAL;
-	char backup_gtid[2048], backup_name[96];
+	char backup_gtid[HA_GTID_TEXT_MAX], backup_name[96];
 	snprintf(backup_gtid, sizeof(backup_gtid), "%s", b->gtid);
 	snprintf(backup_name, sizeof(backup_name), "%s", b->name);
 	if (held != 1) {

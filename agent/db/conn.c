@@ -56,10 +56,22 @@ int ha_db_query_one(MYSQL *m, const char *sql, char *out, size_t size, char *err
 	}
 	MYSQL_RES *res = mysql_store_result(m);
 	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-	snprintf(out, size, "%s", row && row[0] ? row[0] : "");
+	const char *v = row && row[0] ? row[0] : "";
+	size_t len = strlen(v);
+	int rc = 0;
+	if (len >= size) {
+		/* a value cut short could still parse (a GTID position losing domains): refuse */
+		snprintf(err, err_size,
+		         "%.80s: the value has %zu bytes, more than the %zu this "
+		         "caller takes",
+		         sql, len, size - 1);
+		rc = -1;
+	} else {
+		memcpy(out, v, len + 1);
+	}
 	if (res)
 		mysql_free_result(res);
-	return 0;
+	return rc;
 }
 
 int ha_db_ping(const struct ha_db_where *w)

@@ -16,7 +16,8 @@ MYSQL *ha_db_open(const struct ha_db_where *w, char *err, size_t err_size, unsig
 /* Runs a statement and discards any result; 0, or -1 with err set. */
 int ha_db_exec(MYSQL *m, const char *sql, char *err, size_t err_size);
 
-/* The first column of the first row into out ("" for no row or NULL); 0, or -1 with err set. */
+/* The first column of the first row into out ("" for no row or NULL), whole: 0, or -1 with err
+ * set (also when the value does not fit in size: it is never cut). */
 int ha_db_query_one(MYSQL *m, const char *sql, char *out, size_t size, char *err, size_t err_size);
 
 #endif

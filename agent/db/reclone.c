@@ -16,7 +16,7 @@ int ha_db_reset_as_replica(const struct ha_db_where *w, const char *gtid, char *
 		return HA_EDB;
 	}
 	int rc = HA_EDB;
-	char restored[2048] = "";
+	char restored[HA_GTID_TEXT_MAX] = "";
 	if (ha_db_exec(m, "STOP SLAVE", err, sizeof(err)) != 0 ||
 	    ha_db_exec(m, "RESET SLAVE ALL", err, sizeof(err)) != 0 ||
 	    ha_db_exec(m, "RESET MASTER", err, sizeof(err)) != 0 ||
@@ -34,7 +34,7 @@ int ha_db_reset_as_replica(const struct ha_db_where *w, const char *gtid, char *
 	}
 	enum ha_gtid_cmp c = ha_gtid_compare(&want, &have);
 	if (c == HA_GTID_AHEAD) {
-		char sql[2200];
+		char sql[HA_GTID_TEXT_MAX + 64];
 		snprintf(sql, sizeof(sql), "SET GLOBAL gtid_slave_pos = '%s'", gtid);
 		if (ha_db_exec(m, sql, err, sizeof(err)) != 0) {
 			snprintf(detail, size, "%s", err);

@@ -373,6 +373,12 @@ static void many_domain_positions(void **state)
 	assert_int_equal(ha_gtid_copy_text(copy, sizeof(copy), big), 0);
 	assert_int_equal(ha_gtid_copy_text(copy, sizeof(copy), more), -1);
 	assert_string_equal(copy, "");
+	/* the catalog keeps a backup's position whole or as a text that does not parse */
+	char rec[HA_FSM_TEXT_MAX];
+	ha_fsm_backup_gtid(rec, sizeof(rec), "0-1-5,1-2-7");
+	assert_string_equal(rec, "0-1-5,1-2-7");
+	ha_fsm_backup_gtid(rec, sizeof(rec), big);
+	assert_int_not_equal(ha_gtid_parse(rec, &p, NULL), 0);
 }
 
 static void diverged_and_events(void **state)
