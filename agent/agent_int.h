@@ -71,10 +71,11 @@ struct reconcile {
 	uint64_t writable_epoch; /* epoch at which this agent made its server writable */
 	uint64_t writable_ms;    /* when (monotonic) */
 	uint64_t diverged_checked_ms;
-	char role[16];         /* last role the on_role_change hook was told */
-	uint64_t after_ms;     /* the last action ended then: act on samples started later */
-	bool kick_on_sample;   /* tick as soon as such a sample arrives */
-	uint64_t fenced_epoch; /* FENCE succeeded at this epoch, */
+	uint64_t stalled_checked_ms; /* last repoint of a replica whose IO thread had stopped */
+	char role[16];               /* last role the on_role_change hook was told */
+	uint64_t after_ms;           /* the last action ended then: act on samples started later */
+	bool kick_on_sample;         /* tick as soon as such a sample arrives */
+	uint64_t fenced_epoch;       /* FENCE succeeded at this epoch, */
 	char fenced_gtid[HA_ACTION_GTID_MAX]; /* leaving the binlog here */
 	/* Fencing a server the agent cannot reach through SQL (hung, login refused): escalation
 	 * to db_stop_command, then SIGKILL (docs/failover.md). */

@@ -36,6 +36,7 @@
 #define BACKOFF_MS          1000
 #define DIVERGED_RECHECK_MS 30000
 #define CATCHUP_WAIT_MS     1000
+#define STALLED_RECHECK_MS  5000
 
 static const char *my_role(const struct ha_fsm_state *st, uint32_t me)
 {
@@ -302,13 +303,23 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		return; /* never repointed automatically; rechecked now and then (re-cloned?) */
 	bool pointed =
 	    s->replicating && !strcmp(s->master_host, p->address) && s->master_port == p->db_port;
-	if (pointed && !diverged)
+	/* Pointed at the right primary but its IO thread stopped (an error such as 1236, or
+	 * stopped while a failover waited): repointed again — which restarts it and checks
+	 * divergence — at most every STALLED_RECHECK_MS. */
+	bool stalled = pointed && !strcmp(s->io_state, "No") &&
+	               ha_now_ms() - a->rc.stalled_checked_ms >= STALLED_RECHECK_MS;
+	if (pointed && !diverged && !stalled)
 		return;
 	q.kind = HA_ACT_REPOINT;
 	snprintf(q.target_host, sizeof(q.target_host), "%s", p->address);
 	q.target_port = p->db_port;
 	a->rc.diverged_checked_ms = ha_now_ms();
-	submit(a, &q, diverged ? "recheck diverged node" : "primary of this epoch changed");
+	if (stalled)
+		a->rc.stalled_checked_ms = ha_now_ms();
+	submit(a, &q,
+	       diverged  ? "recheck diverged node"
+	       : stalled ? "replicating from the primary, but the IO thread stopped"
+	                 : "primary of this epoch changed");
 }
 
 void ha_reconcile_done(void *data, const struct ha_action_result *r)

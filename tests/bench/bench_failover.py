@@ -52,15 +52,8 @@ def try_write(sb, name, i):
 
 def io_pos_seq(sb, n):
     """The domain-0 sequence number a replica's IO thread has received (Gtid_IO_Pos)."""
-    import subprocess
-    r = subprocess.run(["mariadb", "--no-defaults", "-uroot",
-                        f"--socket={sb.node_dir(n)}/mariadbd.sock", "-E", "-e",
-                        "SHOW SLAVE STATUS"], capture_output=True, text=True, timeout=10)
-    for line in r.stdout.splitlines():
-        if line.strip().startswith("Gtid_IO_Pos:"):
-            v = line.split(":", 1)[1].strip()
-            return int(v.split(",")[0].split("-")[-1]) if v else 0
-    return 0
+    v = sb.io_pos(n)
+    return int(v.split(",")[0].split("-")[-1]) if v else 0
 
 
 def applied_seq(sb, n):

@@ -173,6 +173,18 @@ class Sandbox:
             raise AssertionError(f"sql on node{n} failed: {r.stderr}")
         return r.stdout.strip()
 
+    def io_pos(self, n):
+        """Gtid_IO_Pos of node n's SHOW SLAVE STATUS: what its IO thread has received ("" when
+        it does not replicate)."""
+        r = subprocess.run(
+            ["mariadb", "--no-defaults", "-uroot", f"--socket={self.node_dir(n)}/mariadbd.sock",
+             "--connect-timeout=5", "-E", "-e", "SHOW SLAVE STATUS"],
+            capture_output=True, text=True, timeout=10)
+        for line in r.stdout.splitlines():
+            if line.strip().startswith("Gtid_IO_Pos:"):
+                return line.split(":", 1)[1].strip()
+        return ""
+
     def tcp_sql(self, n, query, timeout=10):
         """A client write over TCP, as an application would do it."""
         return subprocess.run(

@@ -14,7 +14,6 @@ Real mariadbd and haagentd processes on 127.0.0.131-133."""
 
 import os
 import signal
-import subprocess
 import threading
 import time
 import unittest
@@ -70,16 +69,6 @@ class SafetyTest(unittest.TestCase):
             if len(w) > 1:
                 seen.append((time.monotonic(), w))
             time.sleep(0.2)
-
-    def _io_pos(self, n):
-        """Gtid_IO_Pos of SHOW SLAVE STATUS: what the IO thread has received."""
-        r = subprocess.run(
-            ["mariadb", "--no-defaults", "-uroot", f"--socket={self.sb.node_dir(n)}/mariadbd.sock",
-             "-E", "-e", "SHOW SLAVE STATUS"], capture_output=True, text=True, timeout=10)
-        for line in r.stdout.splitlines():
-            if line.strip().startswith("Gtid_IO_Pos:"):
-                return line.split(":", 1)[1].strip()
-        return ""
 
     def _agent_user_sql(self, n, stmt):
         self.sb.sql(n, f"SET SESSION sql_log_bin=0; {stmt}")
@@ -204,7 +193,7 @@ class SafetyTest(unittest.TestCase):
                     if st == "0":
                         return False
                     cur = sb.sql(i, "SELECT @@gtid_slave_pos")
-                    io = self._io_pos(i)
+                    io = sb.io_pos(i)
                     if not io or int(io.split("-")[-1]) < int(cur.split("-")[-1]) + 20:
                         return False
                 return True
