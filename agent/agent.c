@@ -119,6 +119,7 @@ static void sample_to_pb(struct ha_agent *a, const struct ha_probe_sample *s, Ha
 	h->promoted_gtid = a->rc.promoted_gtid;
 	h->sql_error = (char *)s->sql_error;
 	h->sql_delay = s->sql_delay;
+	h->relay_exhausted = s->relay_exhausted;
 	h->escalated_epoch = a->rc.escalated_epoch;
 	h->escalation = a->rc.escalation;
 	if (a->bk) {

@@ -173,6 +173,7 @@ size_t ha_coord_view(struct ha_agent *a, const struct ha_fsm_state *st, uint32_t
 			v->sql_running = h->sql_running;
 			v->last_error = h->last_error;
 			v->sql_error = h->sql_error;
+			v->relay_exhausted = h->relay_exhausted;
 			v->rx_age_ms = h->master_rx_age_ms;
 			v->gtid_current = h->gtid_current;
 			v->gtid_io_pos = h->gtid_io_pos;
@@ -609,6 +610,47 @@ static const char *candidate_failed(struct ha_agent *a, const struct ha_failover
 	return why;
 }
 
+/* The candidate's relay log is exhausted short of what it claimed. When another node has
+ * received something the candidate has not applied, a new failover replaces the candidate
+ * (proposed here, true); otherwise false, with why saying that nobody has the rest. */
+static bool shortfall(struct ha_agent *a, const struct ha_fsm_state *st,
+                      const struct ha_failover *f, const struct ha_fo_node *c, char *why,
+                      size_t size)
+{
+	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
+	size_t n = ha_coord_view(a, st, f->old_primary, nodes, false);
+	struct ha_gtid_pos cur, r;
+	char b1[HA_GTID_BRIEF_MAX];
+	if (ha_gtid_parse(c->gtid_current, &cur, NULL))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (nodes[i].id == f->candidate || !nodes[i].fresh ||
+		    nodes[i].db != HAAGENT__DB_STATE__DB_UP || ha_fo_received(&nodes[i], &r) ||
+		    ha_gtid_contains(&cur, &r))
+			continue;
+		snprintf(why, size,
+		         "candidate %s's relay log ended at %s, short of what it reported; %s has "
+		         "more: it takes over",
+		         c->name, ha_gtid_brief(c->gtid_current, b1), nodes[i].name);
+		struct ha_fo_begin b = {.expected_epoch = st->epoch,
+		                        .old_primary = f->candidate,
+		                        .reason = why,
+		                        .unix_ms = ha_unix_ms()};
+		uint8_t *buf;
+		size_t len;
+		ha_warn("failover-relay-short", "failover=%llu why=\"%s\"",
+		        (unsigned long long)f->id, why);
+		if (ha_fsm_cmd_failover_begin(&b, raft_malloc, &buf, &len) == 0)
+			ha_agent_propose(a, buf, len);
+		return true;
+	}
+	snprintf(why, size,
+	         "candidate %s's relay log ended at %s, short of what it reported, and no other "
+	         "node has the rest: it is lost, and the candidate takes writes",
+	         c->name, ha_gtid_brief(c->gtid_current, b1));
+	return false;
+}
+
 /* Has the candidate still to apply part of what it received (the position recorded when it
  * was chosen, and what its IO thread got since)? */
 static bool relay_pending(const struct ha_failover *f, const struct ha_fo_node *c)
@@ -796,6 +838,25 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			if (h && fresh && !f->accept_loss && relay_pending(f, &cv)) {
 				char lost[HA_FSM_GTID_MAX];
 				uint64_t left = ha_coord_loss_if_now(a, st, lost, sizeof(lost));
+				/* Its relay log ended short of what it claimed when chosen: another
+				 * node that has more takes over (a new failover); when none has,
+				 * what is missing is gone, and it is recorded as lost rather than
+				 * waited for forever. */
+				if (cv.relay_exhausted && !f->planned) {
+					if (shortfall(a, st, f, &cv, why, sizeof(why)))
+						return;
+					struct ha_fo_advance acc = {.id = f->id,
+					                            .phase = HA_FO_PROMOTING,
+					                            .accept_loss = true,
+					                            .lost_gtid = lost,
+					                            .lost_count = left,
+					                            .unix_ms = ha_unix_ms(),
+					                            .detail = why};
+					ha_warn("failover-relay-short", "failover=%llu why=\"%s\"",
+					        (unsigned long long)f->id, why);
+					advance(a, &acc);
+					return;
+				}
 				if (a->cfg.max_apply_wait_ms &&
 				    now - a->co.phase_seen_ms >= a->cfg.max_apply_wait_ms) {
 					snprintf(

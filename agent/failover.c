@@ -119,7 +119,7 @@ int ha_fo_received(const struct ha_fo_node *n, struct ha_gtid_pos *out)
 	struct ha_gtid_pos cur, io;
 	if (ha_gtid_parse(n->gtid_current, &cur, NULL))
 		return HA_EINVAL;
-	if (!n->replicating || n->gtid_io_pos == NULL || !n->gtid_io_pos[0] ||
+	if (!n->replicating || n->relay_exhausted || n->gtid_io_pos == NULL || !n->gtid_io_pos[0] ||
 	    ha_gtid_parse(n->gtid_io_pos, &io, NULL)) {
 		*out = cur;
 		return 0;

@@ -25,6 +25,7 @@ struct ha_fo_node {
 	bool sql_running;
 	const char *last_error;
 	const char *sql_error; /* Last_SQL_Error alone ("" none) */
+	bool relay_exhausted;  /* applied all its relay log, not streaming: received = applied */
 	uint64_t rx_age_ms;
 	const char *gtid_current;
 	const char *gtid_io_pos;

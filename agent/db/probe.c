@@ -175,7 +175,7 @@ static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_prob
 	if (row) {
 		unsigned nf = mysql_num_fields(r);
 		MYSQL_FIELD *f = mysql_fetch_fields(r);
-		const char *io_err = NULL, *sql_err = NULL, *rfile = "";
+		const char *io_err = NULL, *sql_err = NULL, *rfile = "", *sql_state = NULL;
 		uint64_t rpos = 0;
 		for (unsigned i = 0; i < nf; i++) {
 			const char *v = row[i];
@@ -195,6 +195,8 @@ static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_prob
 				io_err = v;
 			else if (!strcmp(n, "Last_SQL_Error"))
 				sql_err = v;
+			else if (!strcmp(n, "Slave_SQL_Running_State"))
+				sql_state = v;
 			else if (!strcmp(n, "SQL_Delay"))
 				s->sql_delay = v ? (unsigned)strtoul(v, NULL, 10) : 0;
 			else if (!strcmp(n, "Gtid_IO_Pos"))
@@ -206,6 +208,8 @@ static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_prob
 		}
 		s->replicating = s->master_host[0] != '\0';
 		copy_field(s->sql_error, sizeof(s->sql_error), sql_err);
+		s->relay_exhausted = s->sql_running && !s->io_running && sql_state &&
+		                     strstr(sql_state, "read all relay log") != NULL;
 		if (sql_err && sql_err[0])
 			copy_field(s->last_error, sizeof(s->last_error), sql_err);
 		else if (io_err && io_err[0])

@@ -46,6 +46,10 @@ struct ha_probe_sample {
 	char last_error[512];
 	char sql_error[512]; /* Last_SQL_Error alone */
 	unsigned sql_delay;  /* SQL_Delay: MASTER_DELAY in seconds */
+	/* The SQL thread has read all its relay log and the IO thread is not streaming: what this
+	 * server has applied is all it can deliver (Gtid_IO_Pos may claim more: measured here, a
+	 * replica whose master was killed reported 3 transactions its relay log never held) */
+	bool relay_exhausted;
 	char db_error[512];
 	unsigned db_errno; /* the MariaDB error behind db_error, 0 when none */
 	unsigned threads_running;

@@ -151,6 +151,12 @@ static void ranks_by_received(void **state)
 	char text[128];
 	ha_gtid_format(&rx, text, sizeof(text));
 	assert_string_equal(text, "1-1-5,2-1-12,3-1-1");
+	/* its relay log exhausted and no stream: Gtid_IO_Pos may claim more than it holds */
+	m.relay_exhausted = true;
+	assert_int_equal(ha_fo_received(&m, &rx), 0);
+	ha_gtid_format(&rx, text, sizeof(text));
+	assert_string_equal(text, "1-1-5,2-1-9");
+	m.relay_exhausted = false;
 	/* not replicating: the relay log is not counted */
 	m.replicating = false;
 	assert_int_equal(ha_fo_received(&m, &rx), 0);
