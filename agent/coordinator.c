@@ -610,6 +610,36 @@ static const char *candidate_failed(struct ha_agent *a, const struct ha_failover
 	return why;
 }
 
+/* The bounded exit of PROMOTING: a new failover whose old primary is the failed candidate (the
+ * FSM supersedes the current one). */
+static void supersede(struct ha_agent *a, const struct ha_fsm_state *st,
+                      const struct ha_failover *f, const char *event, const char *why)
+{
+	struct ha_fo_begin b = {.expected_epoch = st->epoch,
+	                        .old_primary = f->candidate,
+	                        .reason = why,
+	                        .unix_ms = ha_unix_ms()};
+	uint8_t *buf;
+	size_t len;
+	ha_warn(event, "failover=%llu why=\"%s\"", (unsigned long long)f->id, why);
+	if (ha_fsm_cmd_failover_begin(&b, raft_malloc, &buf, &len) == 0)
+		ha_agent_propose(a, buf, len);
+}
+
+/* PROMOTING: the candidate stops applying its relay log; lost is what is given up at most. */
+static void give_up(struct ha_agent *a, const struct ha_failover *f, const char *lost,
+                    uint64_t count, const char *why)
+{
+	struct ha_fo_advance acc = {.id = f->id,
+	                            .phase = HA_FO_PROMOTING,
+	                            .accept_loss = true,
+	                            .lost_gtid = lost,
+	                            .lost_count = count,
+	                            .unix_ms = ha_unix_ms(),
+	                            .detail = why};
+	advance(a, &acc);
+}
+
 /* The candidate's relay log is exhausted short of what it claimed. When another node has
  * received something the candidate has not applied, a new failover replaces the candidate
  * (proposed here, true); otherwise false, with why saying that nobody has the rest. */
@@ -632,16 +662,7 @@ static bool shortfall(struct ha_agent *a, const struct ha_fsm_state *st,
 		         "candidate %s's relay log ended at %s, short of what it reported; %s has "
 		         "more: it takes over",
 		         c->name, ha_gtid_brief(c->gtid_current, b1), nodes[i].name);
-		struct ha_fo_begin b = {.expected_epoch = st->epoch,
-		                        .old_primary = f->candidate,
-		                        .reason = why,
-		                        .unix_ms = ha_unix_ms()};
-		uint8_t *buf;
-		size_t len;
-		ha_warn("failover-relay-short", "failover=%llu why=\"%s\"",
-		        (unsigned long long)f->id, why);
-		if (ha_fsm_cmd_failover_begin(&b, raft_malloc, &buf, &len) == 0)
-			ha_agent_propose(a, buf, len);
+		supersede(a, st, f, "failover-relay-short", why);
 		return true;
 	}
 	snprintf(why, size,
@@ -818,16 +839,7 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 			/* the bounded exit: a candidate that dies is replaced by a new failover (a
 			 * switchover's target too: the old primary is fenced by now) */
 			if (candidate_failed(a, f, cname, why, sizeof(why))) {
-				struct ha_fo_begin b = {.expected_epoch = st->epoch,
-				                        .old_primary = f->candidate,
-				                        .reason = why,
-				                        .unix_ms = ha_unix_ms()};
-				uint8_t *cbuf;
-				size_t clen;
-				ha_warn("failover-candidate-failed", "failover=%llu why=\"%s\"",
-				        (unsigned long long)f->id, why);
-				if (ha_fsm_cmd_failover_begin(&b, raft_malloc, &cbuf, &clen) == 0)
-					ha_agent_propose(a, cbuf, clen);
+				supersede(a, st, f, "failover-candidate-failed", why);
 				return;
 			}
 			/* the relay log: wait, however long, unless a ceiling or an operator says
@@ -845,16 +857,9 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 				if (cv.relay_exhausted && !f->planned) {
 					if (shortfall(a, st, f, &cv, why, sizeof(why)))
 						return;
-					struct ha_fo_advance acc = {.id = f->id,
-					                            .phase = HA_FO_PROMOTING,
-					                            .accept_loss = true,
-					                            .lost_gtid = lost,
-					                            .lost_count = left,
-					                            .unix_ms = ha_unix_ms(),
-					                            .detail = why};
 					ha_warn("failover-relay-short", "failover=%llu why=\"%s\"",
 					        (unsigned long long)f->id, why);
-					advance(a, &acc);
+					give_up(a, f, lost, left, why);
 					return;
 				}
 				if (a->cfg.max_apply_wait_ms &&
@@ -865,14 +870,7 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 					    "relay log, up to %llu transactions given up",
 					    a->cfg.max_apply_wait_ms, cname,
 					    (unsigned long long)left);
-					struct ha_fo_advance acc = {.id = f->id,
-					                            .phase = HA_FO_PROMOTING,
-					                            .accept_loss = true,
-					                            .lost_gtid = lost,
-					                            .lost_count = left,
-					                            .unix_ms = ha_unix_ms(),
-					                            .detail = why};
-					advance(a, &acc);
+					give_up(a, f, lost, left, why);
 					return;
 				}
 				if (cv.replicating && !cv.sql_running && cv.sql_error[0])
