@@ -82,6 +82,8 @@ static int query_one(MYSQL *m, const char *sql, char *out, size_t size, struct h
 }
 
 #define MAX_SESSIONS 4096
+/* ER_MASTER_INFO: "Could not initialize master info structure" */
+#define ER_MASTER_INFO_CODE 1201
 
 /* The client sessions: not replication, not system threads, not the agent's own user. */
 #define CLIENTS_WHERE                                                                              \
@@ -356,7 +358,18 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	         q->target_host, q->target_port, a->repl_user, a->repl_password);
 	if ((rc = exec(m, "STOP SLAVE", r)))
 		return rc;
-	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
+	int cm = mysql_real_query(m, sql, (unsigned long)strlen(sql));
+	/* A server killed in the middle of RESET SLAVE ALL (a candidate dying while it detached)
+	 * restarts with master.info naming relay log files that are gone: every CHANGE MASTER
+	 * then fails with 1201 until the replication configuration is reset. The relay log is
+	 * gone already, and changing the master discards it anyway. */
+	bool reset = cm != 0 && mysql_errno(m) == ER_MASTER_INFO_CODE;
+	if (reset) {
+		if ((rc = exec(m, "RESET SLAVE ALL", r)))
+			return rc;
+		cm = mysql_real_query(m, sql, (unsigned long)strlen(sql));
+	}
+	if (cm != 0) {
 		/* never echo the statement: it carries the password */
 		snprintf(r->msg, sizeof(r->msg), "CHANGE MASTER: %s", mysql_error(m));
 		return HA_EDB;
@@ -406,7 +419,9 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		if (running && streaming)
 			break;
 	}
-	snprintf(r->msg, sizeof(r->msg), "replicating from %s:%u", q->target_host, q->target_port);
+	snprintf(r->msg, sizeof(r->msg), "replicating from %s:%u%s", q->target_host, q->target_port,
+	         reset ? " (its master.info named a relay log that is gone: RESET SLAVE ALL first)"
+	               : "");
 	return 0;
 }
 

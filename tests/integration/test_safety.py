@@ -8,7 +8,9 @@
   complete;
 - the candidate dies while it is being promoted: a new failover picks another node;
 - a configured fence hook gates promotion (an expired lease alone is not enough);
-- a hung primary that its agent cannot fence through SQL is stopped by its agent.
+- a hung primary that its agent cannot fence through SQL is stopped by its agent;
+- a server killed in the middle of RESET SLAVE ALL (its master.info names relay log files that
+  are gone) is repointed and replicates again.
 
 Real mariadbd and haagentd processes on 127.0.0.131-133."""
 
@@ -368,6 +370,37 @@ class SafetyTest(unittest.TestCase):
         ev = [e for e in sb.events() if e["name"] == "old-primary-fenced"]
         self.assertIn("stopped it", ev[-1]["detail"])
         sb.up()
+
+    # ---- 7. a server killed in the middle of RESET SLAVE ALL ----
+    def test_6_replica_whose_relay_log_vanished_rejoins(self):
+        """A candidate killed while it detached (RESET SLAVE ALL deletes the relay log files
+        before master.info) restarts with master.info naming files that are gone: every CHANGE
+        MASTER fails with 1201 until the configuration is reset. Found by the soak: the node
+        stayed a replica replicating from nobody forever. Its agent must reset and repoint."""
+        sb = self.sb
+        _, n, _ = self._primary()
+        r = [i for i in (1, 2, 3) if i != n][0]
+        data = os.path.join(sb.node_dir(r), "data")
+        sb.run_sandbox("stop-db", str(r))
+        relays = [f for f in os.listdir(data) if f.startswith("mariadbd-relay-bin.0")]
+        self.assertTrue(relays, os.listdir(data))
+        for f in relays:
+            os.unlink(os.path.join(data, f))
+        self.assertTrue(os.path.exists(os.path.join(data, "master.info")))
+        sb.run_sandbox("start-db", str(r))
+        sb.sql(n, "CREATE TABLE IF NOT EXISTS sandbox.relaygone (x INT PRIMARY KEY); "
+                  "REPLACE INTO sandbox.relaygone VALUES (1)")
+
+        def replicating():
+            try:
+                return sb.sql(r, "SELECT COUNT(*) FROM sandbox.relaygone").strip() == "1"
+            except AssertionError:
+                return False
+        sb.wait_for(replicating, 30, what=f"node{r} replicating again")
+        sb.wait_for(sb.whole, 30, what="a whole cluster")
+        with open(os.path.join(sb.node_dir(r), "agent.log")) as f:
+            self.assertIn("RESET SLAVE ALL first", f.read())
+        sb.sql(n, "DROP TABLE sandbox.relaygone")
 
 
 if __name__ == "__main__":
