@@ -122,6 +122,11 @@ static void sample_to_pb(struct ha_agent *a, const struct ha_probe_sample *s, Ha
 	h->relay_exhausted = s->relay_exhausted;
 	h->escalated_epoch = a->rc.escalated_epoch;
 	h->escalation = a->rc.escalation;
+	h->salvage_fo_id = a->rc.salvage_fo_id;
+	h->salvage_state = a->rc.salvage_state;
+	h->salvaged_gtid = a->rc.salvaged_gtid;
+	h->salvaged_count = a->rc.salvaged_count;
+	h->salvage_detail = a->rc.salvage_detail;
 	if (a->bk) {
 		ha_bkrun_report(a, &a->bk_report);
 		h->backup = &a->bk_report;

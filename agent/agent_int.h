@@ -86,6 +86,15 @@ struct reconcile {
 	bool esc_killed;          /* SIGKILL sent */
 	uint64_t escalated_epoch; /* the epoch of the last escalation, reported */
 	char escalation[256];     /* what it did, reported */
+	/* Salvage from this server's binlog after its mariadbd died (db/salvage.h): where the
+	 * binlog is, as the server last said while up, and the last salvage, reported. */
+	char binlog_index[PATH_MAX];
+	char datadir[PATH_MAX];
+	uint64_t salvage_fo_id;
+	unsigned salvage_state; /* 1 running, 2 done, 3 failed */
+	char salvaged_gtid[HA_ACTION_GTID_MAX];
+	uint64_t salvaged_count;
+	char salvage_detail[512];
 };
 
 struct ha_agent {

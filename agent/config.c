@@ -102,6 +102,14 @@ static const struct key keys[] = {
     C_UINT("failover", "fence_escalate_ms", fence_escalate_ms, 0, 600000, "2000",
            "a server that must be fenced but that the agent cannot reach through SQL (hung, "
            "login refused) this long is stopped: db_stop_command, then SIGKILL (0: never)"),
+    C_BOOL("failover", "salvage", salvage, "yes",
+           "when the old primary's mariadbd is gone but its agent lives, its agent applies the "
+           "transactions of its local binlog that the new primary lacks before the new primary "
+           "takes writes (mariadb-binlog piped into mariadb; the agent's user needs the rights "
+           "to replay them: docs/failover.md)"),
+    C_UINT("failover", "salvage_timeout_ms", salvage_timeout_ms, 1000, 3600000, "30000",
+           "the most a salvage may take (reading the binlog and applying what it holds); "
+           "the new primary takes writes afterwards in any case"),
     C_UINT("failover", "cooldown_ms", cooldown_ms, 0, 86400000, "30000",
            "after a failover, weak evidence (a hung primary) waits this long (docs/failover.md)"),
     C_UINT("failover", "semi_sync_timeout_ms", semi_sync_timeout_ms, 0, 3600000, "30000",

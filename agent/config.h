@@ -61,6 +61,8 @@ struct ha_config {
 	unsigned apply_timeout_ms;
 	unsigned max_apply_wait_ms; /* 0: the candidate applies its whole relay log, however long */
 	unsigned fence_escalate_ms; /* 0: never stop the server to fence it */
+	unsigned salvage;           /* 0 or 1: apply what a crashed primary's binlog holds */
+	unsigned salvage_timeout_ms; /* the most a salvage may take */
 	unsigned cooldown_ms;
 	unsigned semi_sync_timeout_ms; /* 0: the agent leaves semi-sync alone */
 

@@ -683,6 +683,78 @@ static bool relay_pending(const struct ha_failover *f, const struct ha_fo_node *
 	return !ha_gtid_contains(&cur, &want);
 }
 
+/* Should the old primary's agent salvage what its binlog holds (db/salvage.h)? Its mariadbd
+ * is gone (reported down at this failover's epoch) but its agent reports: it can read the
+ * local binlog. Unplanned failovers only (a switchover's old primary hands over everything). */
+static bool salvage_possible(struct ha_agent *a, const struct ha_failover *f)
+{
+	bool fresh;
+	const Haagent__Health *h = health_of(a, f->old_primary, &fresh);
+	return a->cfg.salvage && !f->planned && !f->accept_loss && h && fresh &&
+	       h->epoch_seen >= f->epoch && h->db == HAAGENT__DB_STATE__DB_DOWN;
+}
+
+/* PROMOTING with salvage WANTED: records the outcome when the old primary's agent reported
+ * one, or gives up on it (silent agent, no outcome in time). Returns true when it proposed. */
+static bool salvage_outcome(struct ha_agent *a, const struct ha_fsm_state *st,
+                            const struct ha_failover *f, char *wait, size_t wait_size)
+{
+	bool fresh;
+	const Haagent__Health *h = health_of(a, f->old_primary, &fresh);
+	const struct ha_member *o = ha_fsm_member(st, f->old_primary);
+	const char *oname = o ? o->name : "?";
+	uint64_t now = ha_now_ms();
+	uint64_t bound = (uint64_t)a->cfg.salvage_timeout_ms + 2ull * a->cfg.agent_timeout_ms;
+	struct ha_fo_advance adv = {.id = f->id, .phase = HA_FO_PROMOTING, .unix_ms = ha_unix_ms()};
+	char detail[512];
+	if (h && fresh && h->salvage_fo_id == f->id && h->salvage_state >= 2) {
+		/* what is lost now: what the failover owes less what the candidate received and
+		 * what the salvage applied */
+		struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
+		size_t n = ha_coord_view(a, st, f->old_primary, nodes, false);
+		struct ha_gtid_pos want, keeps;
+		char lost[HA_FSM_GTID_MAX] = "";
+		owed_position(a, f, nodes, n, &want);
+		memset(&keeps, 0, sizeof(keeps));
+		merge_text(&keeps, f->received_gtid);
+		merge_text(&keeps, h->salvaged_gtid);
+		adv.lost_count = missing_text(&want, &keeps, lost, sizeof(lost));
+		adv.lost_gtid = lost;
+		adv.salvage = h->salvage_state == 2 ? HA_SALVAGE_DONE : HA_SALVAGE_FAILED;
+		adv.salvaged_gtid = h->salvaged_gtid;
+		adv.salvaged_count = h->salvaged_count;
+		snprintf(detail, sizeof(detail), "from %s's binlog: %s", oname,
+		         h->salvage_detail ? h->salvage_detail : "");
+		adv.detail = detail;
+		ha_info("failover-salvage", "failover=%llu count=%llu detail=\"%s\"",
+		        (unsigned long long)f->id, (unsigned long long)h->salvaged_count, detail);
+		advance(a, &adv);
+		return true;
+	}
+	if (!fresh || now - a->co.phase_seen_ms >= bound) {
+		snprintf(detail, sizeof(detail),
+		         "no salvage from %s's binlog: %s; the new primary takes writes without it",
+		         oname,
+		         !fresh ? "its agent stopped reporting"
+		                : "no outcome within the salvage bound");
+		adv.salvage = HA_SALVAGE_FAILED;
+		adv.detail = detail;
+		adv.lost_gtid = f->lost_gtid;
+		adv.lost_count = f->lost_count;
+		ha_warn("failover-salvage-failed", "failover=%llu why=\"%s\"",
+		        (unsigned long long)f->id, detail);
+		advance(a, &adv);
+		return true;
+	}
+	snprintf(wait, wait_size,
+	         "%s's agent applies what its binlog holds (its mariadbd is gone) to the new "
+	         "primary before it takes writes: %s",
+	         oname,
+	         h && h->salvage_fo_id == f->id && h->salvage_detail ? h->salvage_detail
+	                                                             : "starting");
+	return false;
+}
+
 static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 {
 	const struct ha_failover *f = &st->failover;
@@ -822,6 +894,8 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		adv.phase = HA_FO_PROMOTING;
 		adv.candidate = nodes[best].id;
 		adv.received_gtid = received;
+		if (salvage_possible(a, f))
+			adv.salvage = HA_SALVAGE_WANTED;
 		adv.lost_gtid = lost;
 		adv.lost_count = lost_count;
 		adv.detail = why;
@@ -842,6 +916,10 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 				supersede(a, st, f, "failover-candidate-failed", why);
 				return;
 			}
+			char salvage_wait[700] = "";
+			if (f->salvage == HA_SALVAGE_WANTED && !f->accept_loss &&
+			    salvage_outcome(a, st, f, salvage_wait, sizeof(salvage_wait)))
+				return;
 			/* the relay log: wait, however long, unless a ceiling or an operator says
 			 * not */
 			struct ha_fo_node cv;
@@ -894,6 +972,8 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 					          "waited out (changing it would discard its relay "
 					          "log)"
 					        : "");
+			} else if (salvage_wait[0]) {
+				snprintf(why, sizeof(why), "%s", salvage_wait);
 			} else {
 				snprintf(why, sizeof(why), "waiting for %s to turn writable (%s)",
 				         cname,

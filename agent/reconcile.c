@@ -182,12 +182,47 @@ static bool relay_applied(const struct ha_probe_sample *s, const char *recorded,
 	return ha_gtid_contains(&cur, want);
 }
 
+/* The old primary of a failover, its mariadbd gone: once the coordinator asks (salvage WANTED),
+ * this agent applies to the candidate what its local binlog holds that the candidate lacks
+ * (db/salvage.h), once per failover, and reports the outcome. */
+static void salvage(struct ha_agent *a, const struct ha_fsm_state *st,
+                    const struct ha_probe_sample *s)
+{
+	if (s->db == HA_DB_UP && s->binlog_index[0]) {
+		snprintf(a->rc.binlog_index, sizeof(a->rc.binlog_index), "%s", s->binlog_index);
+		snprintf(a->rc.datadir, sizeof(a->rc.datadir), "%s",
+		         a->cfg.db_datadir[0] ? a->cfg.db_datadir : s->datadir);
+	}
+	const struct ha_failover *f = &st->failover;
+	if (!ha_fsm_failover_active(st) || f->phase != HA_FO_PROMOTING ||
+	    f->salvage != HA_SALVAGE_WANTED || f->old_primary != a->self->id ||
+	    a->rc.salvage_fo_id == f->id || ha_action_busy(a->action) || s->db == HA_DB_UP)
+		return;
+	const struct ha_member *c = ha_fsm_member(st, f->candidate);
+	if (c == NULL)
+		return;
+	struct ha_action_req q = {.kind = HA_ACT_SALVAGE, .epoch = st->epoch};
+	snprintf(q.target_host, sizeof(q.target_host), "%s", c->address);
+	q.target_port = c->db_port;
+	q.wait_ms = a->cfg.salvage_timeout_ms;
+	snprintf(q.binlog_index, sizeof(q.binlog_index), "%s", a->rc.binlog_index);
+	snprintf(q.datadir, sizeof(q.datadir), "%s", a->rc.datadir);
+	snprintf(q.work_dir, sizeof(q.work_dir), "%s/salvage", a->cfg.data_dir);
+	a->rc.salvage_fo_id = f->id;
+	a->rc.salvage_state = 1;
+	a->rc.salvaged_gtid[0] = '\0';
+	a->rc.salvaged_count = 0;
+	snprintf(a->rc.salvage_detail, sizeof(a->rc.salvage_detail), "running");
+	submit(a, &q, "old primary, mariadbd gone: apply what its binlog holds to the new primary");
+}
+
 void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 {
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	if (st->n_members == 0)
 		return; /* not bootstrapped: leave the servers as the operator set them up */
 	role_hook(a, st);
+	salvage(a, st, s);
 	if (s->db == HA_DB_UP) {
 		a->rc.seen_writable = !s->read_only;
 	} else if (!(st->primary_id == 0 && st->epoch == 0)) {
@@ -247,11 +282,18 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 			       "new primary: apply the whole relay log before taking writes");
 			return;
 		}
+		/* the old primary's agent applies what its binlog holds first (salvage) */
+		bool salvaging = failing && f->phase == HA_FO_PROMOTING && f->candidate == me &&
+		                 !f->accept_loss && f->salvage == HA_SALVAGE_WANTED;
+		if (salvaging && s->read_only)
+			return;
 		/* First writable (SQL thread stopped, so nothing relayed mixes with new writes),
 		 * then the replication configuration goes, which may be slow. */
 		if (s->read_only && (lease || (s->replicating && s->sql_running))) {
 			q.kind = HA_ACT_PROMOTE;
 			q.writable = lease;
+			q.kill_agent_sessions =
+			    failing && f->candidate == me && f->salvage != HA_SALVAGE_NONE;
 			q.epoch = st->epoch;
 			q.semi_sync_timeout_ms = a->cfg.semi_sync_timeout_ms;
 			snprintf(q.node, sizeof(q.node), "%s", a->self->name);
@@ -344,6 +386,16 @@ void ha_reconcile_done(void *data, const struct ha_action_result *r)
 			ha_warn("diverged", "errant=%s", r->errant);
 		a->rc.diverged = r->diverged;
 		snprintf(a->rc.errant, sizeof(a->rc.errant), "%s", r->diverged ? r->errant : "");
+	}
+	if (r->kind == HA_ACT_SALVAGE) {
+		a->rc.salvage_state = r->rc == 0 ? 2 : 3;
+		snprintf(a->rc.salvaged_gtid, sizeof(a->rc.salvaged_gtid), "%s", r->gtid);
+		a->rc.salvaged_count = r->salvaged_count;
+		snprintf(a->rc.salvage_detail, sizeof(a->rc.salvage_detail), "%s", r->msg);
+		ha_log(r->rc == 0 && r->salvage_complete ? HA_LOG_INFO : HA_LOG_WARN, "salvage",
+		       "failover=%llu count=%llu result=\"%s\"",
+		       (unsigned long long)a->rc.salvage_fo_id,
+		       (unsigned long long)r->salvaged_count, r->msg);
 	}
 	if (r->kind == HA_ACT_PROMOTE && r->rc == 0 && r->made_writable) {
 		a->rc.writable_epoch = r->epoch;

@@ -243,7 +243,9 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 	struct ha_failover *f = &s->failover;
 	char fenced_by[sizeof(f->fenced_by)], lost[sizeof(f->lost_gtid)], detail[sizeof(f->detail)];
 	char fenced_gtid[sizeof(f->fenced_gtid)], received[sizeof(f->received_gtid)];
+	char salvaged[sizeof(f->salvaged_gtid)];
 	if (copy_opt(received, sizeof(received), c->received_gtid, "received gtid", e) ||
+	    copy_opt(salvaged, sizeof(salvaged), c->salvaged_gtid, "salvaged gtid", e) ||
 	    copy_opt(fenced_by, sizeof(fenced_by), c->fenced_by, "fenced_by", e) ||
 	    copy_opt(fenced_gtid, sizeof(fenced_gtid), c->fenced_gtid, "fenced gtid", e) ||
 	    copy_opt(lost, sizeof(lost), c->lost_gtid, "lost gtid", e) ||
@@ -251,7 +253,11 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 		return HA_EINVAL;
 	if (c->phase < HA_FO_FENCED || c->phase > HA_FO_ABORTED)
 		return ha_err_set(e, HA_EINVAL, "failover: bad phase %u", c->phase);
-	if (((c->phase == HA_FO_PROMOTING && !c->accept_loss) ||
+	if (c->salvage > HA_SALVAGE_FAILED || (c->salvage && c->phase != HA_FO_PROMOTING) ||
+	    (c->salvage && c->accept_loss))
+		return ha_err_set(e, HA_EINVAL, "failover: bad salvage %u in phase %u", c->salvage,
+		                  c->phase);
+	if (((c->phase == HA_FO_PROMOTING && !c->accept_loss && c->salvage < HA_SALVAGE_DONE) ||
 	     (c->phase == HA_FO_ABORTED && c->candidate)) &&
 	    ha_fsm_member(s, c->candidate) == NULL)
 		return ha_err_set(e, HA_EINVAL, "failover: candidate %u is not a member",
@@ -271,6 +277,25 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 		f->lost_count = c->lost_count;
 		add_event(s, "failover-accept-loss", member_name(s, f->candidate), detail,
 		          c->unix_ms);
+		return HA_FSM_APPLIED;
+	}
+	if (c->salvage >= HA_SALVAGE_DONE) {
+		/* the outcome of a salvage (a modifier of PROMOTING): what was applied, and what is
+		 * lost now */
+		if (f->phase != HA_FO_PROMOTING || f->salvage != HA_SALVAGE_WANTED)
+			return HA_FSM_NOOP;
+		f->salvage = (enum ha_fo_salvage)c->salvage;
+		memcpy(f->salvaged_gtid, salvaged, sizeof(salvaged));
+		f->salvaged_count = c->salvaged_count;
+		memcpy(f->salvage_detail, detail, sizeof(detail));
+		if (c->salvage == HA_SALVAGE_DONE) {
+			memcpy(f->lost_gtid, lost, sizeof(lost));
+			f->lost_count = c->lost_count;
+		}
+		add_event(s,
+		          c->salvage == HA_SALVAGE_DONE ? "failover-salvaged"
+		                                        : "failover-salvage-failed",
+		          member_name(s, f->old_primary), detail, c->unix_ms);
 		return HA_FSM_APPLIED;
 	}
 	if (c->phase <= f->phase)
@@ -297,6 +322,8 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 		memcpy(f->lost_gtid, lost, sizeof(lost));
 		f->lost_count = c->lost_count;
 		memcpy(f->detail, detail, sizeof(detail));
+		f->salvage = !f->planned && c->salvage == HA_SALVAGE_WANTED ? HA_SALVAGE_WANTED
+		                                                            : HA_SALVAGE_NONE;
 		s->primary_id = c->candidate;
 		add_event(s, "candidate-chosen", member_name(s, c->candidate), detail, c->unix_ms);
 		break;
@@ -596,6 +623,9 @@ int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc
 	v.fenced_gtid = (char *)(a->fenced_gtid ? a->fenced_gtid : "");
 	v.accept_loss = a->accept_loss;
 	v.received_gtid = (char *)(a->received_gtid ? a->received_gtid : "");
+	v.salvage = a->salvage;
+	v.salvaged_gtid = (char *)(a->salvaged_gtid ? a->salvaged_gtid : "");
+	v.salvaged_count = a->salvaged_count;
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_FAILOVER_ADVANCE;
 	cmd.failover_advance = &v;
@@ -682,6 +712,10 @@ void ha_fsm_failover_to_pb(const struct ha_failover *f, Haagent__Failover *pb)
 	pb->accept_loss = f->accept_loss;
 	pb->received_gtid = (char *)f->received_gtid;
 	pb->owed_gtid = (char *)f->owed_gtid;
+	pb->salvage = f->salvage;
+	pb->salvaged_gtid = (char *)f->salvaged_gtid;
+	pb->salvaged_count = f->salvaged_count;
+	pb->salvage_detail = (char *)f->salvage_detail;
 }
 
 void ha_fsm_event_to_pb(const struct ha_event *ev, Haagent__Event *pb)
@@ -702,6 +736,10 @@ static int failover_from_pb(const Haagent__Failover *pb, struct ha_failover *f, 
 		return 0;
 	if (pb->phase > HA_FO_ABORTED)
 		return ha_err_set(e, HA_EINVAL, "snapshot: bad failover phase %u", pb->phase);
+	if (pb->salvage > HA_SALVAGE_FAILED)
+		return ha_err_set(e, HA_EINVAL, "snapshot: bad salvage state %u", pb->salvage);
+	f->salvage = (enum ha_fo_salvage)pb->salvage;
+	f->salvaged_count = pb->salvaged_count;
 	f->id = pb->id;
 	f->phase = (enum ha_fo_phase)pb->phase;
 	f->old_primary = pb->old_primary;
@@ -724,7 +762,11 @@ static int failover_from_pb(const Haagent__Failover *pb, struct ha_failover *f, 
 	    copy_opt(f->detail, sizeof(f->detail), pb->detail, "detail", e) ||
 	    copy_opt(f->received_gtid, sizeof(f->received_gtid), pb->received_gtid, "received",
 	             e) ||
-	    copy_opt(f->owed_gtid, sizeof(f->owed_gtid), pb->owed_gtid, "owed", e))
+	    copy_opt(f->owed_gtid, sizeof(f->owed_gtid), pb->owed_gtid, "owed", e) ||
+	    copy_opt(f->salvaged_gtid, sizeof(f->salvaged_gtid), pb->salvaged_gtid, "salvaged",
+	             e) ||
+	    copy_opt(f->salvage_detail, sizeof(f->salvage_detail), pb->salvage_detail,
+	             "salvage detail", e))
 		return HA_EINVAL;
 	return 0;
 }

@@ -49,6 +49,13 @@ enum ha_fo_phase {
 	HA_FO_ABORTED = 5,
 };
 
+enum ha_fo_salvage {
+	HA_SALVAGE_NONE = 0,
+	HA_SALVAGE_WANTED = 1, /* the old primary's agent applies; the candidate waits */
+	HA_SALVAGE_DONE = 2,
+	HA_SALVAGE_FAILED = 3, /* or timed out, or the agent went silent: nothing more waited */
+};
+
 struct ha_failover {
 	uint64_t id;
 	enum ha_fo_phase phase;
@@ -74,6 +81,12 @@ struct ha_failover {
 	bool accept_loss;
 	char received_gtid[HA_FSM_GTID_MAX]; /* PROMOTING: the candidate applies all of it */
 	char owed_gtid[HA_FSM_GTID_MAX];     /* from a superseded failover: its candidate's */
+	/* Salvage: a crashed primary's binlog may hold transactions no replica received; its
+	 * agent applies them to the candidate, which waits while salvage is WANTED. */
+	enum ha_fo_salvage salvage;
+	char salvaged_gtid[HA_FSM_GTID_MAX];
+	uint64_t salvaged_count;
+	char salvage_detail[256];
 };
 
 #define HA_FSM_MAX_BACKUPS 512 /* the catalog: every record fits one 1 MiB RPC frame */
@@ -206,6 +219,11 @@ struct ha_fo_advance {
 	const char *fenced_gtid;   /* FENCED */
 	const char *received_gtid; /* PROMOTING */
 	bool accept_loss;
+	/* PROMOTING: HA_SALVAGE_WANTED or 0. With phase = PROMOTING (current): DONE or FAILED,
+	 * salvaged_gtid/count, detail, and lost_gtid/lost_count recomputed. */
+	enum ha_fo_salvage salvage;
+	const char *salvaged_gtid;
+	uint64_t salvaged_count;
 };
 int ha_fsm_cmd_failover_advance(const struct ha_fo_advance *a, ha_alloc_fn alloc, uint8_t **out,
                                 size_t *len);

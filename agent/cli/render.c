@@ -68,6 +68,11 @@ static void failover_json(struct ha_json *j, const Haagent__StatusResponse *s)
 	ha_json_str_or_null(j, "lost_gtid", f->lost_gtid);
 	ha_json_uint(j, "lost_count", f->lost_count);
 	ha_json_bool(j, "accept_loss", f->accept_loss);
+	static const char *const salvage[] = {"none", "wanted", "done", "failed"};
+	ha_json_str(j, "salvage", f->salvage < 4 ? salvage[f->salvage] : "?");
+	ha_json_str_or_null(j, "salvaged_gtid", f->salvaged_gtid);
+	ha_json_uint(j, "salvaged_count", f->salvaged_count);
+	ha_json_str_or_null(j, "salvage_detail", f->salvage_detail);
 	ha_json_str_or_null(j, "target", f->planned ? name_of(s, f->target) : NULL);
 	ha_json_str_or_null(j, "fenced_gtid", f->planned ? f->fenced_gtid : NULL);
 	if (f->planned) {
@@ -241,6 +246,12 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 			        span(fo->promoting_unix_ms, fo->done_unix_ms) / 1000.0,
 			        (unsigned long long)fo->lost_count);
 		fprintf(f, "\n  reason: %s\n", fo->reason);
+		if (fo->salvage >= 2)
+			fprintf(f, "  salvage: %s, %llu transactions (%s)\n",
+			        fo->salvage == 2 ? "done" : "failed",
+			        (unsigned long long)fo->salvaged_count, fo->salvage_detail);
+		else if (fo->salvage == 1)
+			fprintf(f, "  salvage: under way from %s's binlog\n", o ? o : "?");
 	}
 	if (s->authoritative) {
 		fprintf(f, "failover plan: %s%s", s->plan_candidate[0] ? "would promote " : "",

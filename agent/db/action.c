@@ -12,6 +12,7 @@
 #include "../common/gtid.h"
 #include "../common/log.h"
 #include "conn.h"
+#include "salvage.h"
 
 struct ha_action {
 	uv_async_t async;
@@ -45,6 +46,8 @@ const char *ha_action_name(enum ha_action_kind k)
 		return "detach";
 	case HA_ACT_CATCHUP:
 		return "catch-up";
+	case HA_ACT_SALVAGE:
+		return "salvage";
 	case HA_ACT_STOP_IO:
 		return "stop-io";
 	}
@@ -263,10 +266,42 @@ static int do_catchup(const struct ha_action_req *q, MYSQL *m, struct ha_action_
 	return 0;
 }
 
+/* Ends the agent user's other sessions on this server and waits (bounded) until they are gone:
+ * a salvage from the old primary's binlog that outlived its deadline is such a session, and it
+ * must not write once this server takes writes. Its open transaction rolls back. */
+static void end_agent_sessions(struct ha_action *a, MYSQL *m)
+{
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+	         "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
+	         "USER = '%s' AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID')",
+	         a->user);
+	for (int round = 0; round < 50; round++) {
+		if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
+			return;
+		MYSQL_RES *res = mysql_store_result(m);
+		unsigned long ids[64];
+		unsigned n = 0;
+		MYSQL_ROW row;
+		while (res && (row = mysql_fetch_row(res)) != NULL && n < 64)
+			if (row[0])
+				ids[n++] = strtoul(row[0], NULL, 10);
+		if (res)
+			mysql_free_result(res);
+		if (n == 0)
+			return;
+		char k[64];
+		for (unsigned i = 0; i < n; i++) {
+			snprintf(k, sizeof(k), "KILL CONNECTION %lu", ids[i]);
+			mysql_real_query(m, k, (unsigned long)strlen(k)); /* gone meanwhile: fine */
+		}
+		usleep(20 * 1000);
+	}
+}
+
 static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
                       struct ha_action_result *r)
 {
-	(void)a;
 	int rc;
 	if ((rc = exec(m, "STOP SLAVE SQL_THREAD", r)))
 		return rc;
@@ -274,6 +309,8 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		snprintf(r->msg, sizeof(r->msg), "SQL thread stopped; waiting for the write lease");
 		return 0;
 	}
+	if (q->kill_agent_sessions)
+		end_agent_sessions(a, m);
 	/* what this server has, applied, before any write of its own: what it took over (the
 	 * failover's lost set is counted against it, not against later writes) */
 	if ((rc = query_one(m, "SELECT @@global.gtid_current_pos", r->gtid, sizeof(r->gtid), r)))
@@ -425,12 +462,39 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	return 0;
 }
 
+static void do_salvage(struct ha_action *a, const struct ha_action_req *q,
+                       struct ha_action_result *r)
+{
+	struct ha_salvage_req sq = {.target = {.host = q->target_host,
+	                                       .port = q->target_port,
+	                                       .user = a->user,
+	                                       .password = a->password,
+	                                       .timeout_ms = a->timeout_ms,
+	                                       .statement_ms = a->timeout_ms},
+	                            .binlog_index = q->binlog_index,
+	                            .datadir = q->datadir,
+	                            .work_dir = q->work_dir,
+	                            .binlog_tool = "mariadb-binlog",
+	                            .client_tool = "mariadb",
+	                            .timeout_ms = q->wait_ms};
+	struct ha_salvage_result sr;
+	r->rc = ha_db_salvage(&sq, &sr);
+	snprintf(r->msg, sizeof(r->msg), "%s", sr.msg);
+	snprintf(r->gtid, sizeof(r->gtid), "%s", sr.salvaged);
+	r->salvaged_count = sr.count;
+	r->salvage_complete = r->rc == 0 && sr.complete;
+}
+
 static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_action_result *r)
 {
 	char err[256];
 	memset(r, 0, sizeof(*r));
 	r->kind = q->kind;
 	r->epoch = q->epoch;
+	if (q->kind == HA_ACT_SALVAGE) {
+		do_salvage(a, q, r);
+		return;
+	}
 	MYSQL *m = open_conn(a, a->host, a->port, q->kind == HA_ACT_FENCE ? q->grace_ms : 0, err,
 	                     sizeof(err));
 	if (m == NULL) {
@@ -456,6 +520,8 @@ static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_ac
 	case HA_ACT_REPOINT:
 		r->rc = do_repoint(a, q, m, r);
 		break;
+	case HA_ACT_SALVAGE:
+		break; /* above: no local connection */
 	case HA_ACT_DETACH:
 		if ((r->rc = exec(m, "STOP SLAVE", r)) == 0 &&
 		    (r->rc = exec(m, "RESET SLAVE ALL", r)) == 0)

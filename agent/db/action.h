@@ -21,6 +21,8 @@
  *            before that.
  *   STOP_IO  STOP SLAVE IO_THREAD: a replica waiting for a new primary keeps its relay log (the
  *            SQL thread applies it) and takes nothing more from the old primary.
+ *   SALVAGE  this server's mariadbd is gone: apply what its local binlog holds that the target
+ *            (a failover's candidate, still read-only) lacks (salvage.h). No local connection.
  *   REPOINT  replicate from target with MASTER_USE_GTID=current_pos, but only when the local GTID
  *            history is contained in the target's; otherwise report the node diverged with the
  *            errant set. A target that refuses our position (error 1236) also means diverged. */
@@ -41,6 +43,7 @@ enum ha_action_kind {
 	HA_ACT_DETACH = 4,
 	HA_ACT_CATCHUP = 5,
 	HA_ACT_STOP_IO = 6,
+	HA_ACT_SALVAGE = 7,
 };
 
 #define HA_ACTION_GTID_MAX HA_GTID_TEXT_MAX
@@ -57,6 +60,12 @@ struct ha_action_req {
 	char gtid[HA_ACTION_GTID_MAX]; /* CATCHUP: the position to reach */
 	unsigned wait_ms;              /* CATCHUP: at most this long */
 	bool start_sql;                /* CATCHUP: START SLAVE SQL_THREAD first (it was stopped) */
+	bool kill_agent_sessions;      /* PROMOTE: end the agent user's other sessions first (a
+	                                  salvage that outlived its deadline must not write on) */
+	/* SALVAGE (with target_host/port and wait_ms, the deadline) */
+	char binlog_index[4096]; /* this server's @@log_bin_index */
+	char datadir[4096];      /* its @@datadir */
+	char work_dir[4096];     /* private scratch */
 };
 
 struct ha_action_result {
@@ -71,6 +80,8 @@ struct ha_action_result {
 	                                  PROMOTE: applied before it turned writable */
 	bool reached;                  /* CATCHUP: gtid_current_pos contains the position */
 	bool made_writable;            /* PROMOTE: read_only is OFF now (gtid: the position then) */
+	uint64_t salvaged_count;       /* SALVAGE: transactions applied (gtid: which) */
+	bool salvage_complete;         /* SALVAGE: everything read was applied */
 };
 
 struct ha_action_conf {

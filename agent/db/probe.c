@@ -98,13 +98,22 @@ static int query(MYSQL *m, const char *sql, MYSQL_RES **res)
 	return 0;
 }
 
+/* A path whole, or "" when it does not fit (never cut). */
+static void copy_whole(char *dst, size_t size, const char *src)
+{
+	if (src == NULL || strlen(src) >= size)
+		dst[0] = '\0';
+	else
+		memcpy(dst, src, strlen(src) + 1);
+}
+
 static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 {
 	MYSQL_RES *r;
 	if (query(m,
 	          "SELECT @@global.read_only, @@global.gtid_current_pos, @@global.gtid_slave_pos, "
 	          "@@global.gtid_binlog_pos, @@version, @@server_id, "
-	          "@@global.rpl_semi_sync_master_enabled",
+	          "@@global.rpl_semi_sync_master_enabled, @@global.log_bin_index, @@global.datadir",
 	          &r))
 		return -1;
 	MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
@@ -120,6 +129,8 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 	copy_field(s->version, sizeof(s->version), row[4]);
 	s->server_id = row[5] ? (unsigned)strtoul(row[5], NULL, 10) : 0;
 	s->semisync_master_enabled = row[6] && atoi(row[6]) != 0;
+	copy_whole(s->binlog_index, sizeof(s->binlog_index), row[7]);
+	copy_whole(s->datadir, sizeof(s->datadir), row[8]);
 	mysql_free_result(r);
 
 	if (query(m,

@@ -63,6 +63,10 @@ struct ha_probe_sample {
 	uint64_t master_rx_age_ms; /* since the last event or heartbeat from the master */
 	uint64_t seq;              /* increments with every published sample */
 	uint64_t started_ms; /* monotonic: when this probe began (it reflects no earlier state) */
+	/* where the binlog is (salvage after a crash reads it): "" when off, unknown, or longer
+	 * than the buffer (never cut) */
+	char binlog_index[4096];
+	char datadir[4096];
 };
 
 struct ha_probe_conf {

@@ -66,6 +66,17 @@ class NetFaults:
             _nft("add", "rule", "inet", self.table, "out", "socket", "cgroupv2", "level", "1",
                  f'"{self.names[x]}"', "ip", "daddr", self.ip_of(y), "counter", "drop")
 
+    def cut_port(self, a, b, port):
+        """Drops one TCP service between two nodes: what a sends to b's port, and what b sends
+        back from it (both directions: a one-way drop lets data through until the window
+        fills). Everything else between them flows."""
+        _nft("add", "rule", "inet", self.table, "out", "socket", "cgroupv2", "level", "1",
+             f'"{self.names[a]}"', "ip", "daddr", self.ip_of(b), "tcp", "dport", str(port),
+             "counter", "drop")
+        _nft("add", "rule", "inet", self.table, "out", "socket", "cgroupv2", "level", "1",
+             f'"{self.names[b]}"', "ip", "daddr", self.ip_of(a), "tcp", "sport", str(port),
+             "counter", "drop")
+
     def dropped(self):
         """Packets dropped by the current rules (proof that a cut cut something)."""
         out = _nft("list", "chain", "inet", self.table, "out").stdout

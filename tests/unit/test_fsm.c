@@ -329,6 +329,90 @@ static void promoting_exits(void **state)
 	assert_int_equal(r.failover.lost_count, 4);
 }
 
+/* Salvage from the old primary's binlog: wanted only when promoting an unplanned failover; its
+ * outcome is a modifier of PROMOTING, recorded once, with the lost set recomputed; it survives
+ * a snapshot, and a new failover starts without it. */
+static void salvage_states(void **state)
+{
+	(void)state;
+	struct ha_fsm_state s;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	apply_set(&s, 0, 1);
+	uint8_t *buf;
+	size_t len;
+	struct ha_fo_advance out = {.id = 1,
+	                            .phase = HA_FO_PROMOTING,
+	                            .salvage = HA_SALVAGE_DONE,
+	                            .salvaged_gtid = "0-1-30",
+	                            .salvaged_count = 23,
+	                            .lost_gtid = "",
+	                            .lost_count = 0,
+	                            .detail = "23 transactions"};
+	assert_int_equal(begin(&s, 1, 1), HA_FSM_APPLIED);
+	/* salvage in another phase is malformed */
+	struct ha_fo_advance bad = {.id = 1, .phase = HA_FO_FENCED, .salvage = HA_SALVAGE_WANTED};
+	assert_int_equal(ha_fsm_cmd_failover_advance(&bad, NULL, &buf, &len), 0);
+	assert_true(apply_buf(&s, buf, len) < 0);
+	bad.phase = HA_FO_PROMOTING;
+	bad.salvage = 7;
+	assert_int_equal(ha_fsm_cmd_failover_advance(&bad, NULL, &buf, &len), 0);
+	assert_true(apply_buf(&s, buf, len) < 0);
+	assert_int_equal(advance(&s, 1, HA_FO_FENCED, 0), HA_FSM_APPLIED);
+	/* an outcome before anything was wanted changes nothing */
+	assert_int_equal(ha_fsm_cmd_failover_advance(&out, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_NOOP);
+	struct ha_fo_advance prom = {.id = 1,
+	                             .phase = HA_FO_PROMOTING,
+	                             .candidate = 2,
+	                             .salvage = HA_SALVAGE_WANTED,
+	                             .lost_gtid = "0-1-30",
+	                             .lost_count = 25,
+	                             .received_gtid = "0-1-5",
+	                             .detail = "most advanced"};
+	assert_int_equal(ha_fsm_cmd_failover_advance(&prom, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_int_equal(s.failover.salvage, HA_SALVAGE_WANTED);
+	assert_int_equal(s.primary_id, 2);
+	/* the outcome: once, with the lost set recomputed */
+	assert_int_equal(ha_fsm_cmd_failover_advance(&out, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_int_equal(s.failover.salvage, HA_SALVAGE_DONE);
+	assert_int_equal(s.failover.salvaged_count, 23);
+	assert_string_equal(s.failover.salvaged_gtid, "0-1-30");
+	assert_int_equal(s.failover.lost_count, 0);
+	assert_string_equal(s.failover.salvage_detail, "23 transactions");
+	assert_int_equal(s.failover.phase, HA_FO_PROMOTING);
+	assert_string_equal(s.events[s.n_events - 1].name, "failover-salvaged");
+	out.salvage = HA_SALVAGE_FAILED;
+	assert_int_equal(ha_fsm_cmd_failover_advance(&out, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_NOOP);
+	struct ha_fsm_state r;
+	assert_int_equal(ha_fsm_snapshot(&s, NULL, &buf, &len), 0);
+	struct ha_err e = {0};
+	assert_int_equal(ha_fsm_restore(&r, buf, len, &e), 0);
+	free(buf);
+	assert_int_equal(r.failover.salvage, HA_SALVAGE_DONE);
+	assert_int_equal(r.failover.salvaged_count, 23);
+	/* a failed salvage keeps the lost set of the choice */
+	assert_int_equal(advance(&s, 1, HA_FO_DONE, 0), HA_FSM_APPLIED);
+	assert_int_equal(begin(&s, 2, 2), HA_FSM_APPLIED);
+	assert_int_equal(s.failover.salvage, HA_SALVAGE_NONE);
+	assert_int_equal(s.failover.salvaged_count, 0);
+	assert_int_equal(advance(&s, 2, HA_FO_FENCED, 0), HA_FSM_APPLIED);
+	prom.id = 2;
+	prom.candidate = 3;
+	assert_int_equal(ha_fsm_cmd_failover_advance(&prom, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	out.id = 2;
+	out.lost_count = 99;
+	assert_int_equal(ha_fsm_cmd_failover_advance(&out, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_int_equal(s.failover.salvage, HA_SALVAGE_FAILED);
+	assert_int_equal(s.failover.lost_count, 25);
+	assert_string_equal(s.events[s.n_events - 1].name, "failover-salvage-failed");
+}
+
 /* Issue: a switchover with a 35-domain, 7-digit GTID position stayed in fencing forever
  * (fenced_by and the lost set did not fit). Every GTID field takes any position that parses. */
 static void many_domain_positions(void **state)
@@ -674,6 +758,7 @@ int main(void)
 	    cmocka_unit_test(failover_lifecycle),  cmocka_unit_test(diverged_and_events),
 	    cmocka_unit_test(planned_switchover),  cmocka_unit_test(maintenance_and_pause),
 	    cmocka_unit_test(backup_catalog),      cmocka_unit_test(backup_catalog_full),
+	    cmocka_unit_test(salvage_states),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,470 @@
+#include "salvage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/clock.h"
+#include "conn.h"
+
+extern char **environ;
+
+#define INDEX_MAX_BYTES (16u << 20) /* an index of ~300,000 files: far beyond any real one */
+#define POLL_MS         50
+
+void ha_salvage_free_files(char **files)
+{
+	if (files == NULL)
+		return;
+	for (char **f = files; *f; f++)
+		free(*f);
+	free(files);
+}
+
+char **ha_salvage_index_files(const char *index_path, const char *datadir, unsigned *count,
+                              char *why, size_t why_size)
+{
+	*count = 0;
+	FILE *f = fopen(index_path, "r");
+	if (f == NULL) {
+		snprintf(why, why_size, "open %s: %s", index_path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 16, n = 0, total = 0;
+	char **out = calloc(cap, sizeof(*out));
+	char *line = NULL;
+	size_t lcap = 0;
+	ssize_t len;
+	bool bad = out == NULL;
+	while (!bad && (len = getline(&line, &lcap, f)) >= 0) {
+		total += (size_t)len;
+		if (total > INDEX_MAX_BYTES) {
+			snprintf(why, why_size, "%s: larger than %u bytes", index_path,
+			         INDEX_MAX_BYTES);
+			bad = true;
+			break;
+		}
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		char *name;
+		int w = line[0] == '/' ? asprintf(&name, "%s", line)
+		                       : asprintf(&name, "%s/%s", datadir, line);
+		if (w < 0) {
+			snprintf(why, why_size, "out of memory");
+			bad = true;
+			break;
+		}
+		if (n + 1 >= cap) {
+			char **grown = realloc(out, cap * 2 * sizeof(*out));
+			if (grown == NULL) {
+				free(name);
+				snprintf(why, why_size, "out of memory");
+				bad = true;
+				break;
+			}
+			out = grown;
+			cap *= 2;
+		}
+		out[n++] = name;
+		out[n] = NULL;
+	}
+	if (!bad && ferror(f)) {
+		snprintf(why, why_size, "read %s: %s", index_path, strerror(errno));
+		bad = true;
+	}
+	free(line);
+	fclose(f);
+	if (!bad && n == 0) {
+		snprintf(why, why_size, "%s lists no binlog file", index_path);
+		bad = true;
+	}
+	if (bad) {
+		ha_salvage_free_files(out);
+		return NULL;
+	}
+	*count = (unsigned)n;
+	return out;
+}
+
+/* One SHOW SLAVE STATUS: whether everything relayed is applied (or nothing is configured),
+ * and the SQL thread's error when it stopped on one. -1 when the server did not answer. */
+static int relay_applied(MYSQL *m, bool *applied, char *sql_error, size_t size)
+{
+	*applied = false;
+	sql_error[0] = '\0';
+	char cur[HA_GTID_TEXT_MAX], io_pos[HA_GTID_TEXT_MAX] = "", err[256];
+	if (ha_db_query_one(m, "SELECT @@global.gtid_current_pos", cur, sizeof(cur), err,
+	                    sizeof(err)) != 0)
+		return -1;
+	if (mysql_real_query(m, "SHOW SLAVE STATUS", 17) != 0)
+		return -1;
+	MYSQL_RES *res = mysql_store_result(m);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	bool sql_running = false, fits = true;
+	if (row) {
+		MYSQL_FIELD *fl = mysql_fetch_fields(res);
+		for (unsigned c = 0; c < mysql_num_fields(res); c++) {
+			if (!strcmp(fl[c].name, "Gtid_IO_Pos") && row[c])
+				fits = ha_gtid_copy_text(io_pos, sizeof(io_pos), row[c]) == 0;
+			else if (!strcmp(fl[c].name, "Slave_SQL_Running") && row[c])
+				sql_running = !strcmp(row[c], "Yes");
+			else if (!strcmp(fl[c].name, "Last_SQL_Error") && row[c])
+				snprintf(sql_error, size, "%s", row[c]);
+		}
+	}
+	if (res)
+		mysql_free_result(res);
+	if (row == NULL) {
+		*applied = true; /* no replication configured: nothing relayed */
+		return 0;
+	}
+	if (!fits)
+		return 0; /* never "applied" on a position that does not fit */
+	struct ha_gtid_pos c, io;
+	if (ha_gtid_parse(cur, &c, NULL) || ha_gtid_parse(io_pos, &io, NULL))
+		return 0;
+	*applied = ha_gtid_contains(&c, &io) != 0;
+	if (sql_running)
+		sql_error[0] = '\0';
+	return 0;
+}
+
+/* A value for an option file: double-quoted, with \ and " escaped (the option file parser
+ * unescapes them), so a password with #, ' or spaces survives. 0, or -1 when it cannot be
+ * represented (a newline). */
+static int option_value(char *out, size_t size, const char *v)
+{
+	size_t o = 0;
+	if (size < 3)
+		return -1;
+	out[o++] = '"';
+	for (const char *p = v; *p; p++) {
+		if (*p == '\n' || *p == '\r')
+			return -1;
+		if (o + 4 >= size)
+			return -1;
+		if (*p == '\\' || *p == '"')
+			out[o++] = '\\';
+		out[o++] = *p;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return 0;
+}
+
+static int write_defaults(const char *path, const struct ha_db_where *t, char *why, size_t why_size)
+{
+	char user[600], pass[600];
+	if (option_value(user, sizeof(user), t->user) ||
+	    option_value(pass, sizeof(pass), t->password ? t->password : "")) {
+		snprintf(why, why_size,
+		         "the agent's user or password cannot be written to an "
+		         "option file (a newline, or longer than 290 bytes)");
+		return -1;
+	}
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, why_size, "create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	char buf[1600];
+	int n = snprintf(buf, sizeof(buf),
+	                 "[client]\nuser=%s\npassword=%s\nhost=%s\nport=%u\nconnect-timeout=%u\n",
+	                 user, pass, t->host, t->port, (t->timeout_ms + 999) / 1000);
+	memset(pass, 0, sizeof(pass));
+	bool ok = n > 0 && (size_t)n < sizeof(buf) && write(fd, buf, (size_t)n) == n;
+	memset(buf, 0, sizeof(buf));
+	if (close(fd) != 0)
+		ok = false;
+	if (!ok) {
+		snprintf(why, why_size, "write %s: %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The last non-empty line of a log, for messages. */
+static void last_line(const char *path, char *out, size_t size)
+{
+	out[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0])
+			snprintf(out, size, "%s", line);
+	}
+	fclose(f);
+}
+
+static int spawn(pid_t *pid, const char *tool, char *const argv[], int in_fd, int out_fd,
+                 const char *log, pid_t pgid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, pgid);
+	if (in_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (out_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	else
+		posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	int rc = posix_spawnp(pid, tool, &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	return rc;
+}
+
+/* Waits for both children until the deadline, then kills their group. Statuses in st[]. */
+static bool reap(pid_t pids[2], int st[2], uint64_t deadline)
+{
+	bool done[2] = {pids[0] <= 0, pids[1] <= 0}, killed = false;
+	while (!done[0] || !done[1]) {
+		for (int i = 0; i < 2; i++) {
+			if (done[i])
+				continue;
+			pid_t w = waitpid(pids[i], &st[i], WNOHANG);
+			if (w == pids[i] || (w < 0 && errno != EINTR))
+				done[i] = true;
+		}
+		if (done[0] && done[1])
+			break;
+		if (!killed && ha_now_ms() >= deadline) {
+			killed = true;
+			kill(-pids[0], SIGKILL);
+		}
+		usleep(POLL_MS * 1000);
+	}
+	return killed;
+}
+
+/* Everything the server holds: gtid_current_pos merged with gtid_binlog_pos. Transactions a
+ * client replays keep their original server id, and gtid_current_pos ignores binlogged GTIDs of
+ * other servers (it takes gtid_slave_pos there): after a salvage only the binlog shows them. */
+static int position(MYSQL *m, struct ha_gtid_pos *out, struct ha_salvage_result *r)
+{
+	char cur[HA_GTID_TEXT_MAX], bin[HA_GTID_TEXT_MAX], err[256];
+	struct ha_gtid_pos c, b;
+	struct ha_err ge = {0};
+	if (ha_db_query_one(m, "SELECT @@global.gtid_current_pos", cur, sizeof(cur), err,
+	                    sizeof(err)) ||
+	    ha_db_query_one(m, "SELECT @@global.gtid_binlog_pos", bin, sizeof(bin), err,
+	                    sizeof(err))) {
+		snprintf(r->msg, sizeof(r->msg), "the new primary's position: %s", err);
+		return HA_EDB;
+	}
+	if (ha_gtid_parse(cur, &c, &ge) || ha_gtid_parse(bin, &b, &ge) ||
+	    ha_gtid_merge(&c, &b, out)) {
+		snprintf(r->msg, sizeof(r->msg), "the new primary's position: %s",
+		         ge.msg[0] ? ge.msg : "more domains than supported");
+		return HA_EDB;
+	}
+	return 0;
+}
+
+/* After a salvage: gtid_slave_pos gains what was salvaged, so that gtid_current_pos (what the
+ * agent reports, what replicas and the failover record count on) includes it. The replica
+ * threads are stopped for that (MariaDB requires it); the candidate needs them no more. */
+static void record_salvaged(MYSQL *m, const struct ha_gtid_pos *salvaged,
+                            struct ha_salvage_result *r, char *note, size_t note_size)
+{
+	char slave[HA_GTID_TEXT_MAX], err[256], sql[HA_GTID_TEXT_MAX + 64];
+	struct ha_gtid_pos sp, merged;
+	note[0] = '\0';
+	if (ha_db_query_one(m, "SELECT @@global.gtid_slave_pos", slave, sizeof(slave), err,
+	                    sizeof(err)) ||
+	    ha_gtid_parse(slave, &sp, NULL) || ha_gtid_merge(&sp, salvaged, &merged)) {
+		snprintf(note, note_size, "; gtid_slave_pos not updated: cannot read it");
+		return;
+	}
+	char text[HA_GTID_TEXT_MAX];
+	ha_gtid_format(&merged, text, sizeof(text));
+	snprintf(sql, sizeof(sql), "SET GLOBAL gtid_slave_pos = '%s'", text);
+	if (ha_db_exec(m, "STOP SLAVE", err, sizeof(err)) || ha_db_exec(m, sql, err, sizeof(err)))
+		snprintf(note, note_size, "; gtid_slave_pos not updated: %s", err);
+	(void)r;
+}
+
+int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	uint64_t deadline = ha_now_ms() + q->timeout_ms;
+	char err[400], v[32];
+	if (q->binlog_index == NULL || !q->binlog_index[0]) {
+		snprintf(r->msg, sizeof(r->msg),
+		         "this server's binlog location is unknown (its agent never saw it up)");
+		return HA_EINVAL;
+	}
+	MYSQL *m = ha_db_open(&q->target, err, sizeof(err), NULL);
+	if (m == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "connect to the new primary %s:%u: %s",
+		         q->target.host, q->target.port, err);
+		return HA_EDB;
+	}
+	int rc = HA_EDB;
+	if (ha_db_query_one(m, "SELECT @@global.read_only", v, sizeof(v), err, sizeof(err))) {
+		snprintf(r->msg, sizeof(r->msg), "the new primary: %s", err);
+		goto out;
+	}
+	if (strcmp(v, "1") != 0) {
+		snprintf(r->msg, sizeof(r->msg), "the new primary is writable already: too late");
+		rc = HA_EREFUSED;
+		goto out;
+	}
+	/* nothing more from anywhere else, then what was relayed is applied first */
+	ha_db_exec(m, "STOP SLAVE IO_THREAD", err, sizeof(err));
+	for (;;) {
+		bool applied;
+		char sql_error[512];
+		if (relay_applied(m, &applied, sql_error, sizeof(sql_error)) != 0) {
+			snprintf(r->msg, sizeof(r->msg), "the new primary: %s", mysql_error(m));
+			goto out;
+		}
+		if (applied)
+			break;
+		if (sql_error[0]) {
+			snprintf(r->msg, sizeof(r->msg),
+			         "the new primary cannot apply its relay log (%.400s): nothing "
+			         "salvaged",
+			         sql_error);
+			goto out;
+		}
+		if (ha_now_ms() >= deadline) {
+			snprintf(
+			    r->msg, sizeof(r->msg),
+			    "the new primary did not apply its relay log within %u ms: nothing "
+			    "salvaged",
+			    q->timeout_ms);
+			rc = HA_ETIMEOUT;
+			goto out;
+		}
+		usleep(100 * 1000);
+	}
+	struct ha_gtid_pos pb;
+	if ((rc = position(m, &pb, r)))
+		goto out;
+	ha_gtid_format(&pb, r->before, sizeof(r->before));
+
+	unsigned nfiles;
+	char **files =
+	    ha_salvage_index_files(q->binlog_index, q->datadir, &nfiles, err, sizeof(err));
+	if (files == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "the binlog index: %s", err);
+		rc = HA_EIO;
+		goto out;
+	}
+	r->files = nfiles;
+	char cnf[PATH_MAX], log[PATH_MAX], a_cnf[PATH_MAX + 32], *a_start = NULL;
+	snprintf(cnf, sizeof(cnf), "%s/salvage.cnf", q->work_dir);
+	snprintf(log, sizeof(log), "%s/salvage.log", q->work_dir);
+	snprintf(a_cnf, sizeof(a_cnf), "--defaults-file=%s", cnf);
+	if (mkdir(q->work_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(r->msg, sizeof(r->msg), "create %s: %s", q->work_dir, strerror(errno));
+		ha_salvage_free_files(files);
+		rc = HA_EIO;
+		goto out;
+	}
+	if (write_defaults(cnf, &q->target, err, sizeof(err)) != 0) {
+		snprintf(r->msg, sizeof(r->msg), "%s", err);
+		ha_salvage_free_files(files);
+		rc = HA_EIO;
+		goto out;
+	}
+	unlink(log);
+	char **bargv = calloc(nfiles + 4, sizeof(*bargv));
+	if (bargv == NULL ||
+	    (r->before[0] && asprintf(&a_start, "--start-position=%s", r->before) < 0)) {
+		snprintf(r->msg, sizeof(r->msg), "out of memory");
+		free(bargv);
+		ha_salvage_free_files(files);
+		unlink(cnf);
+		rc = HA_EINTERNAL;
+		goto out;
+	}
+	unsigned k = 0;
+	bargv[k++] = (char *)q->binlog_tool;
+	bargv[k++] = "--no-defaults";
+	if (a_start)
+		bargv[k++] = a_start;
+	for (unsigned i = 0; i < nfiles; i++)
+		bargv[k++] = files[i];
+	bargv[k] = NULL;
+	char *cargv[] = {(char *)q->client_tool, a_cnf, "--batch", "--binary-mode",
+	                 "--skip-reconnect",     NULL};
+	pid_t pids[2] = {0, 0};
+	int st[2] = {0, 0}, pfd[2];
+	int s1 = -1, s2 = -1;
+	if (pipe2(pfd, O_CLOEXEC) == 0) {
+		s1 = spawn(&pids[0], q->binlog_tool, bargv, -1, pfd[1], log, 0);
+		if (s1 == 0)
+			s2 = spawn(&pids[1], q->client_tool, cargv, pfd[0], -1, log, pids[0]);
+		close(pfd[0]);
+		close(pfd[1]);
+	}
+	if (s1 == 0 && s2 != 0)
+		kill(pids[0], SIGKILL); /* the pipe's reader never started */
+	bool killed = s1 == 0 && reap(pids, st, deadline);
+	free(a_start);
+	free(bargv);
+	ha_salvage_free_files(files);
+	unlink(cnf);
+	if (s1 != 0 || s2 != 0) {
+		snprintf(r->msg, sizeof(r->msg), "cannot run %s: %s",
+		         s1 != 0 ? q->binlog_tool : q->client_tool, strerror(s1 != 0 ? s1 : s2));
+		rc = HA_EIO;
+		goto out;
+	}
+	/* what it gained, measured (also after a partial run: that is on the new primary now) */
+	mysql_close(m);
+	m = ha_db_open(&q->target, err, sizeof(err), NULL);
+	if (m == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "the new primary after the salvage: %s", err);
+		rc = HA_EDB;
+		goto out;
+	}
+	struct ha_gtid_pos pa, miss;
+	if ((rc = position(m, &pa, r)))
+		goto out;
+	ha_gtid_missing_from(&pa, &pb, &miss, NULL);
+	ha_gtid_format(&miss, r->salvaged, sizeof(r->salvaged));
+	r->count = ha_gtid_count_missing(&pa, &pb);
+	char note[300] = "";
+	if (r->count)
+		record_salvaged(m, &miss, r, note, sizeof(note));
+	r->complete = !killed && WIFEXITED(st[1]) && WEXITSTATUS(st[1]) == 0;
+	char tail[300] = "";
+	if (!r->complete)
+		last_line(log, tail, sizeof(tail));
+	snprintf(r->msg, sizeof(r->msg),
+	         "%llu transactions from %u binlog files applied to %s:%u%s%s%s",
+	         (unsigned long long)r->count, nfiles, q->target.host, q->target.port, note,
+	         killed         ? "; stopped at the salvage timeout: "
+	         : !r->complete ? "; the client failed: "
+	                        : "",
+	         tail);
+	rc = 0;
+out:
+	if (m)
+		mysql_close(m);
+	return rc;
+}
