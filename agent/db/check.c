@@ -121,7 +121,43 @@ static void check_privileges(MYSQL *m, const char *user, struct ha_check_list *o
 static const char *const backup_privs[][2] = {
     {"RELOAD", NULL}, {"PROCESS", NULL}, {"BINLOG MONITOR", "SUPER"}};
 
+/* Salvage replays another server's binlog on a read-only server: row events (BINLOG), their
+ * original server id and GTID, and the data itself (global grants; schema grants are not
+ * followed here, so the check can only warn). */
+static const char *const salvage_privs[][2] = {{"BINLOG REPLAY", "SUPER"},
+                                               {"READ_ONLY ADMIN", NULL},
+                                               {"INSERT", NULL},
+                                               {"UPDATE", NULL},
+                                               {"DELETE", NULL}};
+
+static int privs_missing(MYSQL *m, const char *const (*privs)[2], size_t n, char *missing,
+                         size_t size);
+
+static void check_salvage(MYSQL *m, const char *user, struct ha_check_list *out)
+{
+	char missing[256];
+	int rc = privs_missing(m, salvage_privs, sizeof(salvage_privs) / sizeof(salvage_privs[0]),
+	                       missing, sizeof(missing));
+	if (rc == 0)
+		ha_check_add(out, HA_CHECK_OK, "salvage privileges",
+		             "BINLOG REPLAY, READ_ONLY ADMIN and data privileges (salvage from a "
+		             "crashed primary's binlog)");
+	else
+		ha_check_add(out, HA_CHECK_WARN, "salvage privileges",
+		             "%s%s: a salvage from a crashed primary's binlog would fail (the rest "
+		             "of failover works). HINT: GRANT ALL ON *.* TO '%s'@'%%', or set "
+		             "[failover] salvage = no",
+		             rc > 0 ? "missing globally: " : "", missing, user);
+}
+
 static int backup_missing(MYSQL *m, char *missing, size_t size)
+{
+	return privs_missing(m, backup_privs, sizeof(backup_privs) / sizeof(backup_privs[0]),
+	                     missing, size);
+}
+
+static int privs_missing(MYSQL *m, const char *const (*privs)[2], size_t n, char *missing,
+                         size_t size)
 {
 	char global[4096];
 	const char *gq =
@@ -134,12 +170,11 @@ static int backup_missing(MYSQL *m, char *missing, size_t size)
 		return -1;
 	}
 	size_t len = 0;
-	for (size_t i = 0; i < sizeof(backup_privs) / sizeof(backup_privs[0]); i++) {
-		bool ok = has(global, backup_privs[i][0]) ||
-		          (backup_privs[i][1] && has(global, backup_privs[i][1]));
+	for (size_t i = 0; i < n; i++) {
+		bool ok = has(global, privs[i][0]) || (privs[i][1] && has(global, privs[i][1]));
 		if (!ok && len < size)
 			len += (size_t)snprintf(missing + len, size - len, "%s%s", len ? ", " : "",
-			                        backup_privs[i][0]);
+			                        privs[i][0]);
 	}
 	return len ? 1 : 0;
 }
@@ -211,6 +246,8 @@ void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check
 	} else {
 		ha_check_add(out, HA_CHECK_OK, what, "connected");
 		check_privileges(m, c->db_user, out);
+		if (c->salvage)
+			check_salvage(m, c->db_user, out);
 		if (c->backup_repository[0]) {
 			char missing[256];
 			int rc = backup_missing(m, missing, sizeof(missing));
