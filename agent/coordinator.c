@@ -731,11 +731,14 @@ static bool salvage_outcome(struct ha_agent *a, const struct ha_fsm_state *st,
 		advance(a, &adv);
 		return true;
 	}
-	if (!fresh || now - a->co.phase_seen_ms >= bound) {
+	/* silence counts only after twice agent_timeout_ms under this leader: a new leader has
+	 * no report from anyone at first */
+	bool silent = !fresh && now - a->co.phase_seen_ms >= 2ull * a->cfg.agent_timeout_ms;
+	if (silent || now - a->co.phase_seen_ms >= bound) {
 		snprintf(detail, sizeof(detail),
 		         "no salvage from %s's binlog: %s; the new primary takes writes without it",
 		         oname,
-		         !fresh ? "its agent stopped reporting"
+		         silent ? "its agent stopped reporting"
 		                : "no outcome within the salvage bound");
 		adv.salvage = HA_SALVAGE_FAILED;
 		adv.detail = detail;

@@ -194,8 +194,11 @@ static void salvage(struct ha_agent *a, const struct ha_fsm_state *st,
 		         a->cfg.db_datadir[0] ? a->cfg.db_datadir : s->datadir);
 	}
 	const struct ha_failover *f = &st->failover;
+	/* the server came back while a salvage runs: stop it, so the fence is not held up */
+	if (a->rc.salvage_state == 1 && s->db == HA_DB_UP && ha_action_busy(a->action))
+		ha_action_cancel(a->action);
 	if (!ha_fsm_failover_active(st) || f->phase != HA_FO_PROMOTING ||
-	    f->salvage != HA_SALVAGE_WANTED || f->old_primary != a->self->id ||
+	    f->salvage != HA_SALVAGE_WANTED || f->accept_loss || f->old_primary != a->self->id ||
 	    a->rc.salvage_fo_id == f->id || ha_action_busy(a->action) || s->db == HA_DB_UP)
 		return;
 	const struct ha_member *c = ha_fsm_member(st, f->candidate);

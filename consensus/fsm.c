@@ -273,6 +273,12 @@ static int apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFail
 		    (f->phase != HA_FO_FENCED && f->phase != HA_FO_PROMOTING))
 			return HA_FSM_NOOP;
 		f->accept_loss = true;
+		if (f->salvage == HA_SALVAGE_WANTED) {
+			/* nothing is waited for any more, the salvage included */
+			f->salvage = HA_SALVAGE_FAILED;
+			snprintf(f->salvage_detail, sizeof(f->salvage_detail),
+			         "not waited for: the loss was accepted");
+		}
 		memcpy(f->lost_gtid, lost, sizeof(lost));
 		f->lost_count = c->lost_count;
 		add_event(s, "failover-accept-loss", member_name(s, f->candidate), detail,

@@ -3,6 +3,7 @@
 #include <errmsg.h>
 #include <mysql.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,10 @@ struct ha_action {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	bool busy;        /* loop side: a request is queued or running */
-	bool have_req;    /* under mu */
-	bool have_result; /* under mu */
+	atomic_bool cancel; /* any thread: a long action (salvage) stops early */
+	bool busy;          /* loop side: a request is queued or running */
+	bool have_req;      /* under mu */
+	bool have_result;   /* under mu */
 	struct ha_action_req req;
 	struct ha_action_result result;
 };
@@ -271,11 +273,12 @@ static int do_catchup(const struct ha_action_req *q, MYSQL *m, struct ha_action_
  * must not write once this server takes writes. Its open transaction rolls back. */
 static void end_agent_sessions(struct ha_action *a, MYSQL *m)
 {
-	char sql[512];
+	char sql[512], user[2 * sizeof(a->user) + 1];
+	mysql_real_escape_string(m, user, a->user, (unsigned long)strlen(a->user));
 	snprintf(sql, sizeof(sql),
 	         "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
 	         "USER = '%s' AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID')",
-	         a->user);
+	         user);
 	for (int round = 0; round < 50; round++) {
 		if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
 			return;
@@ -476,7 +479,8 @@ static void do_salvage(struct ha_action *a, const struct ha_action_req *q,
 	                            .work_dir = q->work_dir,
 	                            .binlog_tool = "mariadb-binlog",
 	                            .client_tool = "mariadb",
-	                            .timeout_ms = q->wait_ms};
+	                            .timeout_ms = q->wait_ms,
+	                            .cancel = &a->cancel};
 	struct ha_salvage_result sr;
 	r->rc = ha_db_salvage(&sq, &sr);
 	snprintf(r->msg, sizeof(r->msg), "%s", sr.msg);
@@ -492,6 +496,7 @@ static void run(struct ha_action *a, const struct ha_action_req *q, struct ha_ac
 	r->kind = q->kind;
 	r->epoch = q->epoch;
 	if (q->kind == HA_ACT_SALVAGE) {
+		atomic_store(&a->cancel, false);
 		do_salvage(a, q, r);
 		return;
 	}
@@ -626,8 +631,14 @@ bool ha_action_busy(const struct ha_action *a)
 	return a->busy;
 }
 
+void ha_action_cancel(struct ha_action *a)
+{
+	atomic_store(&a->cancel, true);
+}
+
 void ha_action_stop(struct ha_action *a)
 {
+	atomic_store(&a->cancel, true);
 	pthread_mutex_lock(&a->mu);
 	a->stop = true;
 	pthread_cond_signal(&a->cv);

@@ -100,6 +100,8 @@ int ha_action_start(uv_loop_t *loop, const struct ha_action_conf *conf, ha_actio
 /* Queues req when idle; HA_EREFUSED while another action runs. Loop thread. */
 int ha_action_submit(struct ha_action *a, const struct ha_action_req *req);
 bool ha_action_busy(const struct ha_action *a);
+/* Asks a running salvage to stop early (any thread); other actions are short and ignore it. */
+void ha_action_cancel(struct ha_action *a);
 /* As ha_probe_stop/ha_probe_join. */
 void ha_action_stop(struct ha_action *a);
 void ha_action_join(struct ha_action *a);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "binlog.h"
 #include "conn.h"
 
 extern char **environ;
@@ -218,7 +219,12 @@ static int spawn(pid_t *pid, const char *tool, char *const argv[], int in_fd, in
 	posix_spawnattr_t at;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	/* the agent ignores SIGPIPE: the children must not (a dead reader ends the writer) */
+	sigset_t def;
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	posix_spawnattr_setsigdefault(&at, &def);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setpgroup(&at, pgid);
 	if (in_fd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
@@ -235,10 +241,18 @@ static int spawn(pid_t *pid, const char *tool, char *const argv[], int in_fd, in
 	return rc;
 }
 
-/* Waits for both children until the deadline, then kills their group. Statuses in st[]. */
-static bool reap(pid_t pids[2], int st[2], uint64_t deadline)
+static bool cancelled(const struct ha_salvage_req *q)
 {
-	bool done[2] = {pids[0] <= 0, pids[1] <= 0}, killed = false;
+	return q->cancel && atomic_load(q->cancel);
+}
+
+/* Waits for both children until the deadline or a cancel, then kills their group; once the
+ * client (the reader) has ended, the writer has nothing left to do and is killed too. Statuses
+ * in st[]; returns why it killed them ("" when it did not). */
+static const char *reap(const struct ha_salvage_req *q, pid_t pids[2], int st[2], uint64_t deadline)
+{
+	bool done[2] = {pids[0] <= 0, pids[1] <= 0};
+	const char *why = "";
 	while (!done[0] || !done[1]) {
 		for (int i = 0; i < 2; i++) {
 			if (done[i])
@@ -249,13 +263,46 @@ static bool reap(pid_t pids[2], int st[2], uint64_t deadline)
 		}
 		if (done[0] && done[1])
 			break;
-		if (!killed && ha_now_ms() >= deadline) {
-			killed = true;
-			kill(-pids[0], SIGKILL);
+		if (!why[0]) {
+			why = cancelled(q) ? "; cancelled (the local server came back, "
+			                     "or the agent stops): "
+			      : ha_now_ms() >= deadline ? "; stopped at the salvage timeout: "
+			      : done[1]                 ? "; the client ended first: "
+			                                : "";
+			if (why[0])
+				kill(-pids[0], SIGKILL);
 		}
 		usleep(POLL_MS * 1000);
 	}
-	return killed;
+	return why;
+}
+
+#define HEAD_BYTES (64u << 10) /* a Gtid_list of ~4,000 (domain, server) entries */
+
+/* The newest binlog file that starts within `have` (its Gtid_list holds nothing beyond it):
+ * reading begins there rather than at the first file of a history kept for weeks. 0 when no
+ * file can be told (an unreadable head: then everything is read, as mariadb-binlog skips what
+ * `have` holds anyway). */
+static unsigned first_file(char **files, unsigned n, const struct ha_gtid_pos *have)
+{
+	uint8_t *head = malloc(HEAD_BYTES);
+	unsigned first = 0;
+	for (unsigned i = n; head && i-- > 0;) {
+		int fd = open(files[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		ssize_t got = read(fd, head, HEAD_BYTES);
+		close(fd);
+		struct ha_gtid_pos p;
+		if (got < 0 || ha_binlog_head_position(head, (size_t)got, &p) != 0)
+			break;
+		if (ha_binlog_starts_within(&p, have)) {
+			first = i;
+			break;
+		}
+	}
+	free(head);
+	return first;
 }
 
 /* Everything the server holds: gtid_current_pos merged with gtid_binlog_pos. Transactions a
@@ -349,12 +396,13 @@ int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
 			         sql_error);
 			goto out;
 		}
-		if (ha_now_ms() >= deadline) {
-			snprintf(
-			    r->msg, sizeof(r->msg),
-			    "the new primary did not apply its relay log within %u ms: nothing "
-			    "salvaged",
-			    q->timeout_ms);
+		if (ha_now_ms() >= deadline || cancelled(q)) {
+			snprintf(r->msg, sizeof(r->msg), "%s within %u ms: nothing salvaged",
+			         cancelled(q)
+			             ? "cancelled (the local server came back, or the agent "
+			               "stops) while the new primary applied its relay log"
+			             : "the new primary did not apply its relay log",
+			         q->timeout_ms);
 			rc = HA_ETIMEOUT;
 			goto out;
 		}
@@ -401,16 +449,28 @@ int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
 		rc = HA_EINTERNAL;
 		goto out;
 	}
-	unsigned k = 0;
+	unsigned k = 0, from = first_file(files, nfiles, &pb);
 	bargv[k++] = (char *)q->binlog_tool;
 	bargv[k++] = "--no-defaults";
 	if (a_start)
 		bargv[k++] = a_start;
-	for (unsigned i = 0; i < nfiles; i++)
+	for (unsigned i = from; i < nfiles; i++)
 		bargv[k++] = files[i];
+	r->files = nfiles - from;
 	bargv[k] = NULL;
-	char *cargv[] = {(char *)q->client_tool, a_cnf, "--batch", "--binary-mode",
-	                 "--skip-reconnect",     NULL};
+	/* --init-command: a session that reaches the new primary once it is writable (a salvage
+	 * that outlived the coordinator's bound) fails at connect instead of writing beside its
+	 * clients. --max-allowed-packet: a large row event is a BINLOG statement of 4/3 its size.
+	 */
+	char *cargv[] = {(char *)q->client_tool,
+	                 a_cnf,
+	                 "--batch",
+	                 "--binary-mode",
+	                 "--skip-reconnect",
+	                 "--max-allowed-packet=1G",
+	                 "--init-command=SELECT IF(@@global.read_only, 1, "
+	                 "(SELECT 1 UNION SELECT 2))",
+	                 NULL};
 	pid_t pids[2] = {0, 0};
 	int st[2] = {0, 0}, pfd[2];
 	int s1 = -1, s2 = -1;
@@ -423,7 +483,10 @@ int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
 	}
 	if (s1 == 0 && s2 != 0)
 		kill(pids[0], SIGKILL); /* the pipe's reader never started */
-	bool killed = s1 == 0 && reap(pids, st, deadline);
+	const char *killed = s1 == 0 && s2 == 0 ? reap(q, pids, st, deadline) : "";
+	if (s1 == 0 && s2 != 0)
+		while (waitpid(pids[0], &st[0], 0) < 0 && errno == EINTR)
+			;
 	free(a_start);
 	free(bargv);
 	ha_salvage_free_files(files);
@@ -451,14 +514,15 @@ int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
 	char note[300] = "";
 	if (r->count)
 		record_salvaged(m, &miss, r, note, sizeof(note));
-	r->complete = !killed && WIFEXITED(st[1]) && WEXITSTATUS(st[1]) == 0;
+	r->complete = !killed[0] && WIFEXITED(st[1]) && WEXITSTATUS(st[1]) == 0;
 	char tail[300] = "";
 	if (!r->complete)
 		last_line(log, tail, sizeof(tail));
 	snprintf(r->msg, sizeof(r->msg),
-	         "%llu transactions from %u binlog files applied to %s:%u%s%s%s",
-	         (unsigned long long)r->count, nfiles, q->target.host, q->target.port, note,
-	         killed         ? "; stopped at the salvage timeout: "
+	         "%llu transactions from %u of %u binlog files applied to %s:%u%s%s%s",
+	         (unsigned long long)r->count, r->files, nfiles, q->target.host, q->target.port,
+	         note,
+	         killed[0]      ? killed
 	         : !r->complete ? "; the client failed: "
 	                        : "",
 	         tail);

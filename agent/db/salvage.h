@@ -24,6 +24,7 @@
 #ifndef HA_DB_SALVAGE_H
 #define HA_DB_SALVAGE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -38,6 +39,9 @@ struct ha_salvage_req {
 	const char *binlog_tool;   /* "mariadb-binlog" */
 	const char *client_tool;   /* "mariadb" */
 	unsigned timeout_ms;       /* everything, waiting for the relay log included */
+	/* set (any thread) to stop early: the local server came back (it must be fenceable at
+	 * once) or the agent stops; the processes are killed, what applied is still measured */
+	const atomic_bool *cancel;
 };
 
 struct ha_salvage_result {

@@ -8,6 +8,7 @@
 
 #include "../consensus/fsm.h"
 #include "common/gtid.h"
+#include "db/binlog.h"
 #include "db/classify.h"
 #include "failover.h"
 
@@ -385,6 +386,97 @@ static void maintenance_is_no_witness(void **state)
 	assert_int_equal(judge(&p, r, 5000, &kind), HA_PRIMARY_SUSPECT);
 }
 
+/* A binlog head: magic, a Format_description event of fde bytes, a Gtid_list event. */
+static size_t binlog_head(uint8_t *b, uint32_t fde, uint32_t count, const uint32_t *ent,
+                          bool checksum)
+{
+	size_t at = 0;
+	memcpy(b,
+	       "\xfe"
+	       "bin",
+	       4);
+	at = 4;
+	memset(b + at, 0, fde);
+	b[at + 4] = 15;
+	memcpy(b + at + 9, &fde, 4); /* little-endian host */
+	at += fde;
+	uint32_t size = 19 + 4 + count * 16 + (checksum ? 4 : 0);
+	memset(b + at, 0, size);
+	b[at + 4] = 163;
+	memcpy(b + at + 9, &size, 4);
+	memcpy(b + at + 19, &count, 4);
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t seq = ent[i * 3 + 2];
+		memcpy(b + at + 23 + i * 16, &ent[i * 3], 4);
+		memcpy(b + at + 27 + i * 16, &ent[i * 3 + 1], 4);
+		memcpy(b + at + 31 + i * 16, &seq, 8);
+	}
+	return at + size;
+}
+
+/* Salvage begins at the newest binlog file whose Gtid_list lies within what the candidate has;
+ * the head is parsed as hostile input. */
+static void binlog_heads(void **state)
+{
+	(void)state;
+	uint8_t b[4096];
+	struct ha_gtid_pos p, have;
+	/* domain 0 from two servers (the highest seq wins), domain 5 */
+	uint32_t ent[] = {0, 1, 90, 0, 2, 120, 5, 1, 7};
+	size_t n = binlog_head(b, 256, 3, ent, true);
+	assert_int_equal(ha_binlog_head_position(b, n, &p), 0);
+	assert_int_equal(p.n, 2);
+	assert_int_equal(p.g[0].domain, 0);
+	assert_int_equal(p.g[0].seq, 120);
+	assert_int_equal(p.g[0].server, 2);
+	assert_int_equal(p.g[1].domain, 5);
+	assert_int_equal(p.g[1].seq, 7);
+	/* within: every domain present, at a sequence number no higher */
+	assert_int_equal(ha_gtid_parse("0-2-120,5-1-9", &have, NULL), 0);
+	assert_true(ha_binlog_starts_within(&p, &have));
+	assert_int_equal(ha_gtid_parse("0-2-119,5-1-9", &have, NULL), 0);
+	assert_false(ha_binlog_starts_within(&p, &have));
+	assert_int_equal(ha_gtid_parse("0-2-500", &have, NULL), 0);
+	assert_false(ha_binlog_starts_within(&p, &have)); /* domain 5 missing */
+	/* an empty list (the first file ever) starts within anything */
+	n = binlog_head(b, 256, 0, ent, false);
+	assert_int_equal(ha_binlog_head_position(b, n, &p), 0);
+	assert_int_equal(p.n, 0);
+	assert_true(ha_binlog_starts_within(&p, &have));
+	/* hostile: every truncation, a count beyond the event, an event beyond the bytes, no
+	 * magic, a first event that is not a Format_description */
+	n = binlog_head(b, 256, 3, ent, true);
+	for (size_t cut = 0; cut < n - 4; cut++)
+		assert_int_equal(ha_binlog_head_position(b, cut, &p), -1);
+	uint8_t c[4096];
+	memcpy(c, b, n);
+	uint32_t big = 1000;
+	memcpy(c + 4 + 256 + 19, &big, 4);
+	assert_int_equal(ha_binlog_head_position(c, n, &p), -1);
+	memcpy(c, b, n);
+	uint32_t huge = 0xfffffff0u;
+	memcpy(c + 4 + 9, &huge, 4);
+	assert_int_equal(ha_binlog_head_position(c, n, &p), -1);
+	uint32_t tiny = 3;
+	memcpy(c + 4 + 9, &tiny, 4);
+	assert_int_equal(ha_binlog_head_position(c, n, &p), -1);
+	memcpy(c, b, n);
+	c[0] = 0;
+	assert_int_equal(ha_binlog_head_position(c, n, &p), -1);
+	memcpy(c, b, n);
+	c[4 + 4] = 2;
+	assert_int_equal(ha_binlog_head_position(c, n, &p), -1);
+	/* more domains than a position holds: refused, not cut */
+	static uint32_t many[3 * (HA_GTID_MAX_DOMAINS + 1)];
+	for (uint32_t i = 0; i <= HA_GTID_MAX_DOMAINS; i++) {
+		many[i * 3] = i;
+		many[i * 3 + 1] = 1;
+		many[i * 3 + 2] = 5;
+	}
+	n = binlog_head(b, 64, HA_GTID_MAX_DOMAINS + 1, many, true);
+	assert_int_equal(ha_binlog_head_position(b, n, &p), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +486,7 @@ int main(void)
 	    cmocka_unit_test(ranks_by_received),
 	    cmocka_unit_test(unusable_is_not_down),
 	    cmocka_unit_test(classify),
+	    cmocka_unit_test(binlog_heads),
 	    cmocka_unit_test(switchover_plan),
 	    cmocka_unit_test(maintenance_is_no_witness),
 	};
