@@ -212,6 +212,23 @@ class Sandbox:
                 return None
         return s
 
+    def wait_new_primary(self, old, timeout):
+        """The status, asked of any agent, once a primary other than `old` is writable and
+        authoritative with its failover done."""
+        def pred():
+            for c in (1, 2, 3):
+                try:
+                    s = self.status(conf_node=c)
+                except Exception:  # noqa: BLE001 - that agent may be mid-restart
+                    continue
+                p = s.get("primary")
+                if (p and p != old and s.get("authoritative") and
+                        self.node(s, p)["read_only"] is False and
+                        (s.get("failover") or {}).get("phase") == "done"):
+                    return s
+            return None
+        return self.wait_for(pred, timeout, interval=0.1, what=f"a primary other than {old}")
+
     def restart_agents_with(self, extra):
         """Restarts every agent with `extra` appended to its config ("" restores it), and waits
         for a whole cluster."""

@@ -44,21 +44,7 @@ class SafetyTest(unittest.TestCase):
         return s["primary"], int(s["primary"][-1]), s["epoch"]
 
     def _wait_new_primary(self, old, timeout):
-        sb = self.sb
-
-        def pred():
-            for c in (1, 2, 3):
-                try:
-                    s = sb.status(conf_node=c)
-                except Exception:  # noqa: BLE001
-                    continue
-                p = s.get("primary")
-                if (p and p != old and s.get("authoritative") and
-                        sb.node(s, p)["read_only"] is False and
-                        (s.get("failover") or {}).get("phase") == "done"):
-                    return s
-            return None
-        return sb.wait_for(pred, timeout, interval=0.1, what=f"a primary other than {old}")
+        return self.sb.wait_new_primary(old, timeout)
 
     def _count(self, name, events=None):
         return len([e for e in (events or self.sb.events()) if e["name"] == name])

@@ -42,23 +42,6 @@ class SalvageTest(unittest.TestCase):
         s = self.sb.status()
         return s["primary"], int(s["primary"][-1])
 
-    def _wait_new_primary(self, old, timeout):
-        sb = self.sb
-
-        def pred():
-            for c in (1, 2, 3):
-                try:
-                    s = sb.status(conf_node=c)
-                except Exception:  # noqa: BLE001 - that agent may be mid-restart
-                    continue
-                p = s.get("primary")
-                fo = s.get("failover") or {}
-                if (p and p != old and s.get("authoritative") and
-                        sb.node(s, p)["read_only"] is False and fo.get("phase") == "done"):
-                    return s
-            return None
-        return sb.wait_for(pred, timeout, interval=0.1, what=f"a primary other than {old}")
-
     def _crash_with_unreplicated_writes(self, table):
         """Writes with the replicas' streams cut, then kill -9 of the primary's mariadbd.
         Returns (old name, old node number, the writer, how many acks came while cut)."""
@@ -81,15 +64,22 @@ class SalvageTest(unittest.TestCase):
         self.assertGreater(dropped, 0, "the cut dropped nothing")
         return old, n, w, during
 
-    def test_salvaged_nothing_lost(self):
-        sb = self.sb
-        old, n, w, during = self._crash_with_unreplicated_writes("sandbox.salvage_on")
+    def _failover_after_crash(self, table):
+        """The crash above, then the failover, with the writer going on against the new
+        primary. Returns (the status, the writer, the old primary's number)."""
+        old, n, w, during = self._crash_with_unreplicated_writes(table)
         self.assertGreater(during, 5, "too few writes while the streams were cut")
         try:
-            s = self._wait_new_primary(old, timeout=60)
+            s = self.sb.wait_new_primary(old, timeout=60)
             w.wait_acks(10, timeout=40)
         finally:
             w.stop()
+        return s, w, n
+
+    def test_salvaged_nothing_lost(self):
+        sb = self.sb
+        s, w, n = self._failover_after_crash("sandbox.salvage_on")
+        old = f"node{n}"
         new = int(s["primary"][-1])
         fo = s["failover"]
         self.assertEqual(fo["salvage"], "done", fo)
@@ -112,19 +102,14 @@ class SalvageTest(unittest.TestCase):
         nobody else has, for the class cleanup)."""
         sb = self.sb
         sb.restart_agents_with("[failover]\nsalvage = no\n")
-        old, n, w, during = self._crash_with_unreplicated_writes("sandbox.salvage_off")
-        self.assertGreater(during, 5, "too few writes while the streams were cut")
-        try:
-            s = self._wait_new_primary(old, timeout=60)
-            w.wait_acks(10, timeout=40)
-        finally:
-            w.stop()
+        s, w, n = self._failover_after_crash("sandbox.salvage_off")
         new = int(s["primary"][-1])
         fo = s["failover"]
         self.assertEqual(fo["salvage"], "none", fo)
         missing = w.missing_on(new)
         self.assertGreater(len(missing), 0, "the control lost nothing: the fault is vacuous")
         self.assertGreater(fo["lost_count"], 0, fo)
+
 
 if __name__ == "__main__":
     unittest.main()
