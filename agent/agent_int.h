@@ -53,6 +53,10 @@ struct coord {
 	uint64_t hold_until_ms; /* a failover step was refused by the FSM: no retry until then */
 	int cand_kind;          /* PROMOTING: 0 fine, 1 silent, 2 down, 3 hung, since: */
 	uint64_t cand_since_ms;
+	/* PROMOTING: the candidate's apply rate, for the estimate in status (transactions left
+	 * when last seen, then, and the smoothed rate per second; 0: none yet) */
+	uint64_t apply_left, apply_left_ms;
+	double apply_rate;
 	bool unusable_said[HA_MAX_NODES];   /* that node's database is unusable (said) */
 	uint64_t unusable_ms[HA_MAX_NODES]; /* the last db-unusable event proposed for it */
 	char plan_blockers[4][1280];
