@@ -20,7 +20,11 @@ Faults (each injected, held for its drawn duration, healed):
   stop-db          SIGSTOP/SIGCONT of a mariadbd
   stop-agent       SIGSTOP/SIGCONT of an agent (the leader's included)
   partition        nftables cuts (netfault.py): isolate the primary, the leader or a replica,
-                   or cut one link (primary-replica, replica-replica)
+                   cut one link (primary-replica, replica-replica), or one way only (a deaf
+                   primary: it sends but hears nothing; a mute one: nothing it sends arrives)
+  packet-loss      10-40 % of the packets dropped at random (nft numgen) on the primary's links,
+                   one primary-replica link, or the leader's links. Latency is not injected: this
+                   kernel has no netem qdisc (tc: "Specified qdisc kind is unknown")
   bad-credentials  the agent's password changed on the primary only (sql_log_bin=0) and its
                    sessions killed, so it must log in again; healed by restoring the password
   max-connections  max_connections lowered on the primary and filled with app connections
@@ -89,7 +93,7 @@ DDL_TARGET_S = 16.0       # the long DDL's duration on the primary (> apply_time
 BIG_ROWS = 200000         # rows of the table the long DDL rebuilds
 
 KINDS = ("kill-db", "kill-agent", "stop-db", "stop-agent", "partition", "bad-credentials",
-         "max-connections", "long-ddl", "slow-sql", "mid-promotion")
+         "max-connections", "long-ddl", "slow-sql", "mid-promotion", "packet-loss")
 
 
 def seed_from_env():
@@ -145,6 +149,8 @@ class Fault:
             s += f" MASTER_DELAY={int(self.param)}"
             if self.variant == "kill-primary":
                 s += f" kill-after={self.param2:.1f}s"
+        if self.kind == "packet-loss":
+            s += f" loss={int(self.param)}%"
         if self.kind == "long-ddl" and self.variant == "kill-primary":
             s += f" kill-after={self.param:.1f}s"
         s += f" hold={self.hold:.1f}s"
@@ -184,7 +190,8 @@ def draw_fault(rng, kind, index):
                      rng.uniform(2, 12), pick=pick)
     if kind == "partition":
         variant = rng.choice(("isolate-primary", "isolate-leader", "isolate-replica",
-                              "cut-primary-replica", "cut-replicas"))
+                              "cut-primary-replica", "cut-replicas", "primary-deaf",
+                              "primary-mute"))
         return Fault(index, kind, None, rng.uniform(3, 12), variant=variant, pick=pick)
     if kind == "bad-credentials":
         return Fault(index, kind, "primary", rng.uniform(4, 12), pick=pick)
@@ -198,6 +205,10 @@ def draw_fault(rng, kind, index):
         variant = rng.choice(("kill-primary", "plain"))
         return Fault(index, kind, "replica", rng.uniform(3, 8), variant=variant, pick=pick,
                      param=rng.randint(4, 12), param2=rng.uniform(1, 3))
+    if kind == "packet-loss":
+        variant = rng.choice(("primary-links", "primary-replica", "leader-links"))
+        return Fault(index, kind, None, rng.uniform(5, 12), variant=variant, pick=pick,
+                     param=rng.randint(10, 40))
     if kind == "mid-promotion":
         return Fault(index, kind, "primary", rng.uniform(2, 6), pick=pick)
     raise ValueError(kind)
@@ -951,6 +962,15 @@ class Nemesis:
             n = r[f.pick]
             f.resolved = "isolate " + self._role_names(n, roles)
             self.net.isolate(n)
+        elif f.variant in ("primary-deaf", "primary-mute"):
+            # asymmetric: a deaf primary sends but hears nothing; a mute one hears but its
+            # packets reach nobody
+            for o in r:
+                if f.variant == "primary-deaf":
+                    self.net.cut_oneway(o, p)
+                else:
+                    self.net.cut_oneway(p, o)
+            f.resolved = f"{self._role_names(p, roles)} {f.variant.split('-')[1]}"
         elif f.variant == "cut-primary-replica":
             f.resolved = f"cut {self._role_names(p, roles)} <-> {self._role_names(r[f.pick], roles)}"
             self.net.cut(p, r[f.pick])
@@ -962,6 +982,28 @@ class Nemesis:
         self.net.heal()
         if dropped == 0:
             self.note(f"{f.describe()}: the partition dropped no packet")
+
+    def _fault_packet_loss(self, f, roles):
+        if self.net is None:
+            f.resolved = "skipped: no NetFaults"
+            return
+        p, r = roles["primary"], roles["replicas"]
+        if f.variant == "primary-links":
+            pairs = [(p, r[0]), (p, r[1])]
+        elif f.variant == "primary-replica":
+            pairs = [(p, r[f.pick])]
+        else:
+            n = self._target(Fault(0, "", "leader"), roles)
+            pairs = [(n, o) for o in (1, 2, 3) if o != n]
+        for a, b in pairs:
+            self.net.lossy(a, b, f.param)
+        f.resolved = ", ".join(f"{self._role_names(a, roles)} <-> {self._role_names(b, roles)}"
+                               for a, b in pairs)
+        time.sleep(f.hold)
+        dropped = self.net.dropped()
+        self.net.heal()
+        if dropped == 0:
+            self.note(f"{f.describe()}: the packet loss dropped no packet")
 
     def _haagent_hosts(self, cur):
         cur.execute("SELECT Host FROM mysql.user WHERE User='haagent'")

@@ -66,6 +66,20 @@ class NetFaults:
             _nft("add", "rule", "inet", self.table, "out", "socket", "cgroupv2", "level", "1",
                  f'"{self.names[x]}"', "ip", "daddr", self.ip_of(y), "counter", "drop")
 
+    def cut_oneway(self, a, b):
+        """Drops what node a sends to node b; b's packets still reach a (an asymmetric
+        partition: a hears b, b does not hear a)."""
+        _nft("add", "rule", "inet", self.table, "out", "socket", "cgroupv2", "level", "1",
+             f'"{self.names[a]}"', "ip", "daddr", self.ip_of(b), "counter", "drop")
+
+    def lossy(self, a, b, percent):
+        """Drops about `percent` % of the packets between nodes a and b, both ways, at random
+        (packet loss; latency cannot be injected here: this kernel has no netem qdisc)."""
+        for x, y in ((a, b), (b, a)):
+            _nft("add", "rule", "inet", self.table, "out", "socket", "cgroupv2", "level", "1",
+                 f'"{self.names[x]}"', "ip", "daddr", self.ip_of(y), "numgen", "random", "mod",
+                 "100", "<", str(int(percent)), "counter", "drop")
+
     def cut_port(self, a, b, port):
         """Drops one TCP service between two nodes: what a sends to b's port, and what b sends
         back from it (both directions: a one-way drop lets data through until the window
