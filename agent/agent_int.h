@@ -66,6 +66,14 @@ struct coord {
 	unsigned n_plan_blockers;
 };
 
+/* A salvage as its agent reports it (Health.salvage_state). */
+enum ha_salvage_run {
+	HA_SALVAGE_RUN_NONE = 0,
+	HA_SALVAGE_RUN_RUNNING = 1,
+	HA_SALVAGE_RUN_DONE = 2,   /* it ran (what applied is measured; the detail says if all) */
+	HA_SALVAGE_RUN_FAILED = 3, /* it could not run */
+};
+
 /* Agent-side reconcile state. */
 struct reconcile {
 	uint64_t backoff_until_ms;
@@ -95,7 +103,7 @@ struct reconcile {
 	char binlog_index[PATH_MAX];
 	char datadir[PATH_MAX];
 	uint64_t salvage_fo_id;
-	unsigned salvage_state; /* 1 running, 2 done, 3 failed */
+	enum ha_salvage_run salvage_state;
 	char salvaged_gtid[HA_ACTION_GTID_MAX];
 	uint64_t salvaged_count;
 	char salvage_detail[512];

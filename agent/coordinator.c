@@ -707,7 +707,7 @@ static bool salvage_outcome(struct ha_agent *a, const struct ha_fsm_state *st,
 	uint64_t bound = (uint64_t)a->cfg.salvage_timeout_ms + 2ull * a->cfg.agent_timeout_ms;
 	struct ha_fo_advance adv = {.id = f->id, .phase = HA_FO_PROMOTING, .unix_ms = ha_unix_ms()};
 	char detail[512];
-	if (h && fresh && h->salvage_fo_id == f->id && h->salvage_state >= 2) {
+	if (h && fresh && h->salvage_fo_id == f->id && h->salvage_state >= HA_SALVAGE_RUN_DONE) {
 		/* what is lost now: what the failover owes less what the candidate received and
 		 * what the salvage applied */
 		struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
@@ -720,7 +720,8 @@ static bool salvage_outcome(struct ha_agent *a, const struct ha_fsm_state *st,
 		merge_text(&keeps, h->salvaged_gtid);
 		adv.lost_count = missing_text(&want, &keeps, lost, sizeof(lost));
 		adv.lost_gtid = lost;
-		adv.salvage = h->salvage_state == 2 ? HA_SALVAGE_DONE : HA_SALVAGE_FAILED;
+		adv.salvage =
+		    h->salvage_state == HA_SALVAGE_RUN_DONE ? HA_SALVAGE_DONE : HA_SALVAGE_FAILED;
 		adv.salvaged_gtid = h->salvaged_gtid;
 		adv.salvaged_count = h->salvaged_count;
 		snprintf(detail, sizeof(detail), "from %s's binlog: %s", oname,

@@ -195,7 +195,8 @@ static void salvage(struct ha_agent *a, const struct ha_fsm_state *st,
 	}
 	const struct ha_failover *f = &st->failover;
 	/* the server came back while a salvage runs: stop it, so the fence is not held up */
-	if (a->rc.salvage_state == 1 && s->db == HA_DB_UP && ha_action_busy(a->action))
+	if (a->rc.salvage_state == HA_SALVAGE_RUN_RUNNING && s->db == HA_DB_UP &&
+	    ha_action_busy(a->action))
 		ha_action_cancel(a->action);
 	if (!ha_fsm_failover_active(st) || f->phase != HA_FO_PROMOTING ||
 	    f->salvage != HA_SALVAGE_WANTED || f->accept_loss || f->old_primary != a->self->id ||
@@ -212,7 +213,7 @@ static void salvage(struct ha_agent *a, const struct ha_fsm_state *st,
 	snprintf(q.datadir, sizeof(q.datadir), "%s", a->rc.datadir);
 	snprintf(q.work_dir, sizeof(q.work_dir), "%s/salvage", a->cfg.data_dir);
 	a->rc.salvage_fo_id = f->id;
-	a->rc.salvage_state = 1;
+	a->rc.salvage_state = HA_SALVAGE_RUN_RUNNING;
 	a->rc.salvaged_gtid[0] = '\0';
 	a->rc.salvaged_count = 0;
 	snprintf(a->rc.salvage_detail, sizeof(a->rc.salvage_detail), "running");
@@ -391,7 +392,7 @@ void ha_reconcile_done(void *data, const struct ha_action_result *r)
 		snprintf(a->rc.errant, sizeof(a->rc.errant), "%s", r->diverged ? r->errant : "");
 	}
 	if (r->kind == HA_ACT_SALVAGE) {
-		a->rc.salvage_state = r->rc == 0 ? 2 : 3;
+		a->rc.salvage_state = r->rc == 0 ? HA_SALVAGE_RUN_DONE : HA_SALVAGE_RUN_FAILED;
 		snprintf(a->rc.salvaged_gtid, sizeof(a->rc.salvaged_gtid), "%s", r->gtid);
 		a->rc.salvaged_count = r->salvaged_count;
 		snprintf(a->rc.salvage_detail, sizeof(a->rc.salvage_detail), "%s", r->msg);
