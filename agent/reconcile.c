@@ -298,6 +298,9 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 			q.writable = lease;
 			q.kill_agent_sessions =
 			    failing && f->candidate == me && f->salvage != HA_SALVAGE_NONE;
+			const struct ha_member *op = ha_fsm_member(st, f->old_primary);
+			if (q.kill_agent_sessions && op)
+				snprintf(q.target_host, sizeof(q.target_host), "%s", op->address);
 			q.epoch = st->epoch;
 			q.semi_sync_timeout_ms = a->cfg.semi_sync_timeout_ms;
 			snprintf(q.node, sizeof(q.node), "%s", a->self->name);

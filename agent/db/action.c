@@ -268,17 +268,22 @@ static int do_catchup(const struct ha_action_req *q, MYSQL *m, struct ha_action_
 	return 0;
 }
 
-/* Ends the agent user's other sessions on this server and waits (bounded) until they are gone:
- * a salvage from the old primary's binlog that outlived its deadline is such a session, and it
- * must not write once this server takes writes. Its open transaction rolls back. */
-static void end_agent_sessions(struct ha_action *a, MYSQL *m)
+/* Ends the agent user's sessions that come from `from` (the old primary's address) and waits
+ * (bounded) until they are gone: a salvage from the old primary's binlog that outlived its
+ * deadline is such a session, and it must not write once this server takes writes (its open
+ * transaction rolls back). This node's own agent, its backups and the other agents connect
+ * from elsewhere and are left alone. */
+static void end_agent_sessions(struct ha_action *a, MYSQL *m, const char *from)
 {
-	char sql[512], user[2 * sizeof(a->user) + 1];
+	char sql[1024], user[2 * sizeof(a->user) + 1],
+	    host[2 * sizeof(((struct ha_action_req *)0)->target_host) + 1];
 	mysql_real_escape_string(m, user, a->user, (unsigned long)strlen(a->user));
+	mysql_real_escape_string(m, host, from, (unsigned long)strlen(from));
 	snprintf(sql, sizeof(sql),
 	         "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
-	         "USER = '%s' AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID')",
-	         user);
+	         "USER = '%s' AND SUBSTRING_INDEX(HOST, ':', 1) = '%s' AND COMMAND NOT IN "
+	         "('Binlog Dump', 'Binlog Dump GTID')",
+	         user, host);
 	for (int round = 0; round < 50; round++) {
 		if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
 			return;
@@ -312,8 +317,8 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		snprintf(r->msg, sizeof(r->msg), "SQL thread stopped; waiting for the write lease");
 		return 0;
 	}
-	if (q->kill_agent_sessions)
-		end_agent_sessions(a, m);
+	if (q->kill_agent_sessions && q->target_host[0])
+		end_agent_sessions(a, m, q->target_host);
 	/* what this server has, applied, before any write of its own: what it took over (the
 	 * failover's lost set is counted against it, not against later writes) */
 	if ((rc = query_one(m, "SELECT @@global.gtid_current_pos", r->gtid, sizeof(r->gtid), r)))

@@ -60,7 +60,7 @@ struct ha_action_req {
 	char gtid[HA_ACTION_GTID_MAX]; /* CATCHUP: the position to reach */
 	unsigned wait_ms;              /* CATCHUP: at most this long */
 	bool start_sql;                /* CATCHUP: START SLAVE SQL_THREAD first (it was stopped) */
-	bool kill_agent_sessions;      /* PROMOTE: end the agent user's other sessions first (a
+	bool kill_agent_sessions;      /* PROMOTE: end the agent user's sessions from target_host (a
 	                                  salvage that outlived its deadline must not write on) */
 	/* SALVAGE (with target_host/port and wait_ms, the deadline) */
 	char binlog_index[4096]; /* this server's @@log_bin_index */
