@@ -57,6 +57,7 @@ struct coord {
 	 * when last seen, then, and the smoothed rate per second; 0: none yet) */
 	uint64_t apply_left, apply_left_ms;
 	double apply_rate;
+	uint64_t drained_since_ms; /* PROMOTING: the candidate applied all it received since */
 	bool unusable_said[HA_MAX_NODES];   /* that node's database is unusable (said) */
 	uint64_t unusable_ms[HA_MAX_NODES]; /* the last db-unusable event proposed for it */
 	char plan_blockers[4][1280];

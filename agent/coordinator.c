@@ -39,6 +39,10 @@
 #define FENCE_HOOK_AFTER_MS 3000
 #define FENCE_HOOK_RETRY_MS 5000
 
+/* A candidate that has applied all it received, and received nothing more for this long,
+ * will not get the rest of what it claimed when chosen (coordinator: PROMOTING). */
+#define RELAY_DRAINED_MS 5000
+
 static void set_note(struct ha_agent *a, const char *note)
 {
 	if (strcmp(a->note, note) != 0) {
@@ -672,6 +676,15 @@ static bool shortfall(struct ha_agent *a, const struct ha_fsm_state *st,
 	return false;
 }
 
+/* Has the candidate applied everything its IO thread received (whatever was recorded when it
+ * was chosen)? */
+static bool relay_drained(const struct ha_fo_node *c)
+{
+	struct ha_gtid_pos cur, got;
+	return ha_gtid_parse(c->gtid_current, &cur, NULL) == 0 && ha_fo_received(c, &got) == 0 &&
+	       ha_gtid_contains(&cur, &got);
+}
+
 /* Has the candidate still to apply part of what it received (the position recorded when it
  * was chosen, and what its IO thread got since)? */
 static bool relay_pending(const struct ha_failover *f, const struct ha_fo_node *c)
@@ -798,6 +811,7 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 		a->co.cand_kind = 0;
 		a->co.cand_since_ms = now;
 		a->co.apply_left_ms = 0;
+		a->co.drained_since_ms = 0;
 		set_wait(a, f, "");
 	}
 	/* A step the state machine refused is a bug: say it (an event), roll a switchover back,
@@ -963,7 +977,20 @@ static void run_failover(struct ha_agent *a, const struct ha_fsm_state *st)
 				 * node that has more takes over (a new failover); when none has,
 				 * what is missing is gone, and it is recorded as lost rather than
 				 * waited for forever. */
-				if (cv.relay_exhausted && !f->planned) {
+				/* ...or everything it received is applied, for RELAY_DRAINED_MS,
+				 * while its IO thread still runs: connected to a restarted old
+				 * primary whose crash recovery dropped what the candidate had
+				 * claimed, it streams nothing more, and waiting on would never end
+				 */
+				bool drained = relay_drained(&cv);
+				if (!drained)
+					a->co.drained_since_ms = 0;
+				else if (a->co.drained_since_ms == 0)
+					a->co.drained_since_ms = now;
+				bool exhausted =
+				    cv.relay_exhausted ||
+				    (drained && now - a->co.drained_since_ms >= RELAY_DRAINED_MS);
+				if (exhausted && !f->planned) {
 					if (shortfall(a, st, f, &cv, why, sizeof(why)))
 						return;
 					ha_warn("failover-relay-short", "failover=%llu why=\"%s\"",

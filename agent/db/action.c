@@ -427,29 +427,13 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	 */
 	for (int i = 0; i < 30; i++) {
 		usleep(100 * 1000);
-		if (mysql_real_query(m, "SHOW SLAVE STATUS", 17) != 0)
+		struct ha_slave_status ss;
+		if (ha_db_slave_status(m, &ss) != 0)
 			break;
-		MYSQL_RES *res = mysql_store_result(m);
-		MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-		unsigned io_errno = 0;
-		char io_error[256] = "";
-		bool running = false, streaming = false;
-		if (row) {
-			MYSQL_FIELD *f = mysql_fetch_fields(res);
-			for (unsigned c = 0; c < mysql_num_fields(res); c++) {
-				if (!strcmp(f[c].name, "Last_IO_Errno") && row[c])
-					io_errno = (unsigned)strtoul(row[c], NULL, 10);
-				else if (!strcmp(f[c].name, "Last_IO_Error") && row[c])
-					snprintf(io_error, sizeof(io_error), "%s", row[c]);
-				else if (!strcmp(f[c].name, "Slave_IO_Running") && row[c])
-					running = !strcmp(row[c], "Yes");
-				else if (!strcmp(f[c].name, "Slave_IO_State") && row[c])
-					streaming =
-					    strstr(row[c], "Waiting for master to send") != NULL;
-			}
-		}
-		if (res)
-			mysql_free_result(res);
+		unsigned io_errno = ss.io_errno;
+		const char *io_error = ss.io_error;
+		bool running = ss.io_running,
+		     streaming = strstr(ss.io_state_text, "Waiting for master to send") != NULL;
 		if (io_errno == 1236) {
 			/* leave no replication configured: a diverged node replicates from nobody
 			 */

@@ -3,6 +3,7 @@
 #include "../common/err.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static unsigned seconds(unsigned ms)
@@ -99,4 +100,63 @@ int ha_db_read(const struct ha_db_where *w, const char *expr, char *out, size_t 
 	int rc = ha_db_query_one(m, sql, out, size, why, why_size) == 0 ? 0 : HA_EDB;
 	mysql_close(m);
 	return rc;
+}
+
+static void field(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+int ha_db_slave_status(MYSQL *m, struct ha_slave_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->lag_seconds = -1;
+	if (mysql_real_query(m, "SHOW SLAVE STATUS", 17) != 0)
+		return -1;
+	MYSQL_RES *r = mysql_store_result(m);
+	if (r == NULL)
+		return mysql_field_count(m) != 0 ? -1 : 0;
+	MYSQL_ROW row = mysql_fetch_row(r);
+	if (row) {
+		out->configured = true;
+		unsigned nf = mysql_num_fields(r);
+		MYSQL_FIELD *f = mysql_fetch_fields(r);
+		for (unsigned i = 0; i < nf; i++) {
+			const char *v = row[i], *n = f[i].name;
+			if (!strcmp(n, "Master_Host"))
+				field(out->master_host, sizeof(out->master_host), v);
+			else if (!strcmp(n, "Master_Port"))
+				out->master_port = v ? (unsigned)strtoul(v, NULL, 10) : 0;
+			else if (!strcmp(n, "Slave_IO_Running")) {
+				field(out->io_state, sizeof(out->io_state), v);
+				out->io_running = v && !strcmp(v, "Yes");
+			} else if (!strcmp(n, "Slave_SQL_Running"))
+				out->sql_running = v && !strcmp(v, "Yes");
+			else if (!strcmp(n, "Slave_IO_State"))
+				field(out->io_state_text, sizeof(out->io_state_text), v);
+			else if (!strcmp(n, "Seconds_Behind_Master"))
+				out->lag_seconds = v ? strtoll(v, NULL, 10) : -1;
+			else if (!strcmp(n, "Last_IO_Errno"))
+				out->io_errno = v ? (unsigned)strtoul(v, NULL, 10) : 0;
+			else if (!strcmp(n, "Last_IO_Error"))
+				field(out->io_error, sizeof(out->io_error), v);
+			else if (!strcmp(n, "Last_SQL_Error"))
+				field(out->sql_error, sizeof(out->sql_error), v);
+			else if (!strcmp(n, "Slave_SQL_Running_State"))
+				field(out->sql_state, sizeof(out->sql_state), v);
+			else if (!strcmp(n, "SQL_Delay"))
+				out->sql_delay = v ? (unsigned)strtoul(v, NULL, 10) : 0;
+			else if (!strcmp(n, "Gtid_IO_Pos") &&
+			         ha_gtid_copy_text(out->gtid_io_pos, sizeof(out->gtid_io_pos), v) !=
+			             0)
+				snprintf(out->gtid_io_pos, sizeof(out->gtid_io_pos),
+				         "(over %d domains: not handled)", HA_GTID_MAX_DOMAINS);
+			else if (!strcmp(n, "Master_Log_File"))
+				field(out->master_log_file, sizeof(out->master_log_file), v);
+			else if (!strcmp(n, "Read_Master_Log_Pos"))
+				out->read_master_log_pos = v ? strtoull(v, NULL, 10) : 0;
+		}
+	}
+	mysql_free_result(r);
+	return 0;
 }

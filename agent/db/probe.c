@@ -18,6 +18,7 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "classify.h"
+#include "conn.h"
 
 struct ha_probe {
 	uv_async_t async;
@@ -176,60 +177,30 @@ static void track_rx(struct ha_probe *p, struct ha_probe_sample *s, uint64_t hea
 static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_probe *p,
                              uint64_t heartbeats)
 {
-	MYSQL_RES *r;
-	if (query(m, "SHOW SLAVE STATUS", &r))
+	struct ha_slave_status ss;
+	if (ha_db_slave_status(m, &ss) != 0)
 		return -1;
-	s->lag_seconds = -1;
-	if (r == NULL)
-		return 0;
-	MYSQL_ROW row = mysql_fetch_row(r);
-	if (row) {
-		unsigned nf = mysql_num_fields(r);
-		MYSQL_FIELD *f = mysql_fetch_fields(r);
-		const char *io_err = NULL, *sql_err = NULL, *rfile = "", *sql_state = NULL;
-		uint64_t rpos = 0;
-		for (unsigned i = 0; i < nf; i++) {
-			const char *v = row[i];
-			const char *n = f[i].name;
-			if (!strcmp(n, "Master_Host"))
-				copy_field(s->master_host, sizeof(s->master_host), v);
-			else if (!strcmp(n, "Master_Port"))
-				s->master_port = v ? (unsigned)strtoul(v, NULL, 10) : 0;
-			else if (!strcmp(n, "Slave_IO_Running")) {
-				copy_field(s->io_state, sizeof(s->io_state), v);
-				s->io_running = v && !strcmp(v, "Yes");
-			} else if (!strcmp(n, "Slave_SQL_Running"))
-				s->sql_running = v && !strcmp(v, "Yes");
-			else if (!strcmp(n, "Seconds_Behind_Master"))
-				s->lag_seconds = v ? strtoll(v, NULL, 10) : -1;
-			else if (!strcmp(n, "Last_IO_Error"))
-				io_err = v;
-			else if (!strcmp(n, "Last_SQL_Error"))
-				sql_err = v;
-			else if (!strcmp(n, "Slave_SQL_Running_State"))
-				sql_state = v;
-			else if (!strcmp(n, "SQL_Delay"))
-				s->sql_delay = v ? (unsigned)strtoul(v, NULL, 10) : 0;
-			else if (!strcmp(n, "Gtid_IO_Pos"))
-				copy_gtid(s->gtid_io_pos, sizeof(s->gtid_io_pos), v);
-			else if (!strcmp(n, "Master_Log_File"))
-				rfile = v ? v : "";
-			else if (!strcmp(n, "Read_Master_Log_Pos"))
-				rpos = v ? strtoull(v, NULL, 10) : 0;
-		}
-		s->replicating = s->master_host[0] != '\0';
-		copy_field(s->sql_error, sizeof(s->sql_error), sql_err);
-		s->relay_exhausted = s->sql_running && !s->io_running && sql_state &&
-		                     strstr(sql_state, "read all relay log") != NULL;
-		if (sql_err && sql_err[0])
-			copy_field(s->last_error, sizeof(s->last_error), sql_err);
-		else if (io_err && io_err[0])
-			copy_field(s->last_error, sizeof(s->last_error), io_err);
-		track_rx(p, s, heartbeats, rfile, rpos);
-	} else {
+	s->lag_seconds = ss.lag_seconds;
+	if (!ss.configured) {
 		p->rx_last_ms = 0;
+		return 0;
 	}
-	mysql_free_result(r);
+	copy_field(s->master_host, sizeof(s->master_host), ss.master_host);
+	s->master_port = ss.master_port;
+	copy_field(s->io_state, sizeof(s->io_state), ss.io_state);
+	s->io_running = ss.io_running;
+	s->sql_running = ss.sql_running;
+	s->sql_delay = ss.sql_delay;
+	copy_gtid(s->gtid_io_pos, sizeof(s->gtid_io_pos), ss.gtid_io_pos);
+	s->replicating = s->master_host[0] != '\0';
+	copy_field(s->sql_error, sizeof(s->sql_error), ss.sql_error);
+	s->relay_exhausted =
+	    s->sql_running && !s->io_running && strstr(ss.sql_state, "read all relay log") != NULL;
+	if (ss.sql_error[0])
+		copy_field(s->last_error, sizeof(s->last_error), ss.sql_error);
+	else if (ss.io_error[0])
+		copy_field(s->last_error, sizeof(s->last_error), ss.io_error);
+	track_rx(p, s, heartbeats, ss.master_log_file, ss.read_master_log_pos);
 	return 0;
 }
 

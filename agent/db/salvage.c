@@ -103,40 +103,22 @@ static int relay_applied(MYSQL *m, bool *applied, char *sql_error, size_t size)
 {
 	*applied = false;
 	sql_error[0] = '\0';
-	char cur[HA_GTID_TEXT_MAX], io_pos[HA_GTID_TEXT_MAX] = "", err[256];
+	char cur[HA_GTID_TEXT_MAX], err[256];
+	struct ha_slave_status ss;
 	if (ha_db_query_one(m, "SELECT @@global.gtid_current_pos", cur, sizeof(cur), err,
-	                    sizeof(err)) != 0)
+	                    sizeof(err)) != 0 ||
+	    ha_db_slave_status(m, &ss) != 0)
 		return -1;
-	if (mysql_real_query(m, "SHOW SLAVE STATUS", 17) != 0)
-		return -1;
-	MYSQL_RES *res = mysql_store_result(m);
-	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-	bool sql_running = false, fits = true;
-	if (row) {
-		MYSQL_FIELD *fl = mysql_fetch_fields(res);
-		for (unsigned c = 0; c < mysql_num_fields(res); c++) {
-			if (!strcmp(fl[c].name, "Gtid_IO_Pos") && row[c])
-				fits = ha_gtid_copy_text(io_pos, sizeof(io_pos), row[c]) == 0;
-			else if (!strcmp(fl[c].name, "Slave_SQL_Running") && row[c])
-				sql_running = !strcmp(row[c], "Yes");
-			else if (!strcmp(fl[c].name, "Last_SQL_Error") && row[c])
-				snprintf(sql_error, size, "%s", row[c]);
-		}
-	}
-	if (res)
-		mysql_free_result(res);
-	if (row == NULL) {
+	if (!ss.configured) {
 		*applied = true; /* no replication configured: nothing relayed */
 		return 0;
 	}
-	if (!fits)
-		return 0; /* never "applied" on a position that does not fit */
 	struct ha_gtid_pos c, io;
-	if (ha_gtid_parse(cur, &c, NULL) || ha_gtid_parse(io_pos, &io, NULL))
-		return 0;
+	if (ha_gtid_parse(cur, &c, NULL) || ha_gtid_parse(ss.gtid_io_pos, &io, NULL))
+		return 0; /* never "applied" on a position that does not parse */
 	*applied = ha_gtid_contains(&c, &io) != 0;
-	if (sql_running)
-		sql_error[0] = '\0';
+	if (!ss.sql_running)
+		snprintf(sql_error, size, "%s", ss.sql_error);
 	return 0;
 }
 

@@ -1196,6 +1196,18 @@ class Nemesis:
         self._undelay()
 
     def _undelay(self):
+        # A candidate that is promoting waits out its MASTER_DELAY (docs/failover.md): changing
+        # the delay needs CHANGE MASTER, which discards its relay log, acknowledged writes and
+        # all. An operator must not do that, and neither does the nemesis: it waits (bounded).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            s, _ = self.watch.get()
+            fo = (s or {}).get("failover") or {}
+            busy = fo.get("phase") == "promoting" and \
+                any(fo.get("new_primary") == f"node{n}" for n in self.delayed)
+            if not busy:
+                break
+            time.sleep(0.2)
         for n in sorted(self.delayed):
             try:
                 d = self._slave_delay(n)
