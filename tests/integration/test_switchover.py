@@ -319,12 +319,17 @@ class SwitchoverTest(unittest.TestCase):
         nt = self.n(t)
         # the target applies with a 60 s delay: it cannot catch up in the 2 s budget
         sb.sql(nt, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=60; START SLAVE")
+        changed = time.monotonic()
         try:
             # both threads back and the lag known (the IO thread reconnects after START
-            # SLAVE; until then a switchover is refused, rightly, for "lag unknown")
+            # SLAVE; until then a switchover is refused, rightly, for "lag unknown"), in a
+            # report made after the change (an older one still says "running")
             def replicating():
                 x = sb.node(sb.status(), t)
-                return x["sql_running"] and x["io_running"] and x["lag_seconds"] is not None
+                age = x["report_age_ms"]
+                fresh = age is not None and time.monotonic() - age / 1000.0 > changed + 0.2
+                return (fresh and x["sql_running"] and x["io_running"]
+                        and x["lag_seconds"] is not None)
             sb.wait_for(replicating, 10, what=f"{t} replicating again")
             w = Writer(sb)
             w.setup()
