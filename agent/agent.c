@@ -36,12 +36,10 @@ static void proposed(void *data, int status, int result)
 		ha_debug("proposal-done", "result=%d", result);
 	/* The state machine refused a decision (fsm-reject is logged with the reason on every
 	 * node): a bug in the coordinator. It is said once as an event and the step is held, never
-	 * proposed again in a tight loop (coordinator.c). */
-	if (status == 0 && result < 0 && !a->stopping && a->co.proposed_fo_id) {
-		a->co.refused_fo_id = a->co.proposed_fo_id;
-		a->co.hold_until_ms = ha_now_ms() + 5000;
-	}
-	a->co.proposed_fo_id = 0;
+	 * proposed again in a tight loop (coord/core.c). */
+	if (status == 0 && result < 0 && !a->stopping)
+		ha_core_refused(&a->co, a->proposed_fo_id, ha_now_ms());
+	a->proposed_fo_id = 0;
 	if (!a->stopping)
 		on_applied(a);
 }
@@ -49,7 +47,7 @@ static void proposed(void *data, int status, int result)
 int ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len)
 {
 	int rc = ha_raft_propose(a->raft, buf, len, proposed, a);
-	a->co.proposed_fo_id = 0; /* a failover step says so after this call (coordinator.c) */
+	a->proposed_fo_id = 0; /* a failover step says so after this call (coordinator.c) */
 	if (rc == 0)
 		a->proposing = true;
 	return rc;
@@ -81,52 +79,7 @@ bool ha_agent_lease_held(struct ha_agent *a)
 
 static void sample_to_pb(struct ha_agent *a, const struct ha_probe_sample *s, Haagent__Health *h)
 {
-	haagent__health__init(h);
-	h->db = (Haagent__DbState)s->db;
-	h->read_only = s->read_only;
-	h->gtid_current = (char *)s->gtid_current;
-	h->gtid_slave = (char *)s->gtid_slave;
-	h->gtid_binlog = (char *)s->gtid_binlog;
-	h->replicating = s->replicating;
-	h->master_host = (char *)s->master_host;
-	h->master_port = s->master_port;
-	h->io_running = s->io_running;
-	h->sql_running = s->sql_running;
-	h->io_state = (char *)s->io_state;
-	h->lag_seconds = s->lag_seconds;
-	h->last_error = (char *)s->last_error;
-	h->db_error = (char *)s->db_error;
-	h->threads_running = s->threads_running;
-	h->loadavg1 = s->loadavg1;
-	h->version = (char *)s->version;
-	h->server_id = s->server_id;
-	h->probe_ms = s->probe_ms;
-	h->semisync_master_enabled = s->semisync_master_enabled;
-	h->semisync_master_active = s->semisync_master_active;
-	h->semisync_slave_active = s->semisync_slave_active;
-	h->sampled_unix_ms = s->sampled_unix_ms;
-	h->gtid_io_pos = (char *)s->gtid_io_pos;
-	h->master_rx_age_ms = s->master_rx_age_ms;
-	h->epoch_seen = ha_raft_fsm(a->raft)->epoch;
-	h->lease_held = ha_agent_lease_held(a);
-	h->diverged = a->rc.diverged;
-	h->errant_gtid = a->rc.errant;
-	h->action = a->rc.last_action;
-	h->writable_epoch = a->rc.writable_epoch;
-	h->fenced_epoch = a->rc.fenced_epoch;
-	h->fenced_gtid = a->rc.fenced_gtid;
-	h->db_errno = s->db_errno;
-	h->promoted_gtid = a->rc.promoted_gtid;
-	h->sql_error = (char *)s->sql_error;
-	h->sql_delay = s->sql_delay;
-	h->relay_exhausted = s->relay_exhausted;
-	h->escalated_epoch = a->rc.escalated_epoch;
-	h->escalation = a->rc.escalation;
-	h->salvage_fo_id = a->rc.salvage_fo_id;
-	h->salvage_state = a->rc.salvage_state;
-	h->salvaged_gtid = a->rc.salvaged_gtid;
-	h->salvaged_count = a->rc.salvaged_count;
-	h->salvage_detail = a->rc.salvage_detail;
+	ha_node_health(s, &a->rc, ha_raft_fsm(a->raft)->epoch, ha_agent_lease_held(a), h);
 	if (a->bk) {
 		ha_bkrun_report(a, &a->bk_report);
 		h->backup = &a->bk_report;
@@ -279,7 +232,7 @@ static void answer_status(struct ha_agent *a, struct ha_rpc_conn *c, bool local_
 	resp.epoch = st->epoch;
 	resp.authoritative = leading && ha_raft_ready(a->raft);
 	resp.served_by = (char *)a->self->name;
-	resp.note = a->note;
+	resp.note = a->co.note;
 	resp.commit_index = ha_raft_commit_index(a->raft);
 	resp.applied_index = ha_raft_applied_index(a->raft);
 	Haagent__Failover fo;

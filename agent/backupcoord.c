@@ -9,7 +9,7 @@
 #include "common/clock.h"
 #include "backup/policy.h"
 #include "common/log.h"
-#include "failover.h"
+#include "coord/failover.h"
 #include <time.h>
 
 #define TAKE_MS        30000 /* an agent must report the job within this */
@@ -67,7 +67,7 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 		       "--type full' first",
 		       type[0] == 'i' ? "n" : "", type);
 	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
-	size_t n = ha_coord_view(a, st, st->primary_id, nodes, false);
+	size_t n = ha_coord_view(a, st->primary_id, nodes, false);
 	char why[1024];
 	int best = -1;
 	const struct ha_member *pm = ha_fsm_member(st, st->primary_id);
@@ -140,9 +140,9 @@ static void schedules(struct ha_agent *a, const struct ha_fsm_state *st)
 	/* minute slots: once a second is plenty, and keeps the catch-up search (up to
 	 * schedule_catch_up_min cron checks per type) and a refused start off every tick */
 	uint64_t now = ha_now_ms();
-	if (now - a->co.bk_sched_ms < 1000)
+	if (now - a->bkco.bk_sched_ms < 1000)
 		return;
-	a->co.bk_sched_ms = now;
+	a->bkco.bk_sched_ms = now;
 	const struct ha_backup_policy *p = &st->backup_policy;
 	const char *sched[3] = {p->set ? p->full : a->cfg.backup_schedule_full,
 	                        p->set ? p->differential : a->cfg.backup_schedule_differential,
@@ -160,9 +160,9 @@ static void schedules(struct ha_agent *a, const struct ha_fsm_state *st)
 	                                               : 2]);
 	if (ha_backup_start(a, type, NULL, trigger, &out) == 0)
 		return;
-	if (a->co.bk_refused_slot != slot || strcmp(a->co.bk_refused_type, type) != 0) {
-		a->co.bk_refused_slot = slot;
-		snprintf(a->co.bk_refused_type, sizeof(a->co.bk_refused_type), "%s", type);
+	if (a->bkco.bk_refused_slot != slot || strcmp(a->bkco.bk_refused_type, type) != 0) {
+		a->bkco.bk_refused_slot = slot;
+		snprintf(a->bkco.bk_refused_type, sizeof(a->bkco.bk_refused_type), "%s", type);
 		ha_warn("backup-not-started", "type=%s slot_unix_ms=%llu why=\"%s\"", type,
 		        (unsigned long long)slot, out.msg);
 	}
@@ -192,7 +192,7 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
 	uint64_t now = ha_now_ms();
 	if (job == NULL) {
-		a->co.bk_seen_id = 0;
+		a->bkco.bk_seen_id = 0;
 		if (!ha_fsm_failover_active(st)) {
 			retention(a, st);
 			if (!a->proposing)
@@ -200,10 +200,10 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 		}
 		return;
 	}
-	if (a->co.bk_seen_id != job->id) {
-		a->co.bk_seen_id = job->id;
-		a->co.bk_seen_ms = now;
-		a->co.bk_fresh_ms = now;
+	if (a->bkco.bk_seen_id != job->id) {
+		a->bkco.bk_seen_id = job->id;
+		a->bkco.bk_seen_ms = now;
+		a->bkco.bk_fresh_ms = now;
 	}
 	const struct ha_member *m = ha_fsm_member(st, job->node);
 	int i = ha_agent_node_index(a, job->node);
@@ -213,7 +213,7 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 	const Haagent__BackupReport *r =
 	    h && h->backup && h->backup->id == job->id ? h->backup : NULL;
 	if (fresh)
-		a->co.bk_fresh_ms = now;
+		a->bkco.bk_fresh_ms = now;
 	if (r && r->state == 2) {
 		struct ha_backup_rec res;
 		memset(&res, 0, sizeof(res));
@@ -246,11 +246,11 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 		why = "its node takes part in a failover";
 	else if (st->primary_id == job->node && !strstr(job->detail, "last resort"))
 		why = "its node became the primary";
-	else if (now - a->co.bk_fresh_ms > UNREACHABLE_MS) {
+	else if (now - a->bkco.bk_fresh_ms > UNREACHABLE_MS) {
 		snprintf(buf, sizeof(buf), "its node's agent has been unreachable for %u s",
 		         UNREACHABLE_MS / 1000);
 		why = buf;
-	} else if (r == NULL && fresh && now - a->co.bk_seen_ms > TAKE_MS)
+	} else if (r == NULL && fresh && now - a->bkco.bk_seen_ms > TAKE_MS)
 		why = "its node's agent did not take the job (restarted?)";
 	if (why)
 		end(a, job, HA_BK_ABANDONED, why, NULL);

@@ -348,6 +348,15 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 	return fail(st, section, name, "%s", "unknown key (see docs/config.md)");
 }
 
+static void set_defaults(struct ha_config *c);
+
+void ha_config_defaults(struct ha_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->self = -1;
+	set_defaults(c);
+}
+
 static void set_defaults(struct ha_config *c)
 {
 	for (size_t i = 0; i < N_KEYS; i++) {

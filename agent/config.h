@@ -117,6 +117,9 @@ enum {
  * need the cluster and its nodes. */
 int ha_config_load(const char *path, unsigned flags, struct ha_config *c, struct ha_err *e);
 
+/* Every key at its default, no node (the simulator builds its configurations on this). */
+void ha_config_defaults(struct ha_config *c);
+
 const struct ha_node_conf *ha_config_node_by_id(const struct ha_config *c, uint32_t id);
 const struct ha_node_conf *ha_config_node_by_name(const struct ha_config *c, const char *name);
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "../../consensus/fsm.h"
-#include "../failover.h"
+#include "../coord/failover.h"
 
 /* The least-loaded healthy replica among nodes[] (the primary excluded by the caller): fresh,
  * database up, replicating with both threads running, lag known and at most max_lag_ms, not in

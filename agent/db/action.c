@@ -35,27 +35,6 @@ struct ha_action {
 	struct ha_action_result result;
 };
 
-const char *ha_action_name(enum ha_action_kind k)
-{
-	switch (k) {
-	case HA_ACT_FENCE:
-		return "fence";
-	case HA_ACT_PROMOTE:
-		return "promote";
-	case HA_ACT_REPOINT:
-		return "repoint";
-	case HA_ACT_DETACH:
-		return "detach";
-	case HA_ACT_CATCHUP:
-		return "catch-up";
-	case HA_ACT_SALVAGE:
-		return "salvage";
-	case HA_ACT_STOP_IO:
-		return "stop-io";
-	}
-	return "?";
-}
-
 /* ---- worker ---- */
 
 /* extra_ms: added to the read timeout, for a statement that may wait that long on purpose */

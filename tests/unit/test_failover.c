@@ -10,7 +10,7 @@
 #include "common/gtid.h"
 #include "db/binlog.h"
 #include "db/classify.h"
-#include "failover.h"
+#include "coord/failover.h"
 
 static const struct ha_fo_conf conf = {
     .confirm_ms = 500, .hang_timeout_ms = 8000, .stream_timeout_ms = 2500};

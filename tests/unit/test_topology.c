@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "topology.h"
+#include "coord/topology.h"
 
 static void three(struct ha_topo_node *n)
 {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/buf.h"
+#include "../common/buf.h"
 
 static bool points_at(const struct ha_topo_node *replica, const struct ha_topo_node *primary)
 {

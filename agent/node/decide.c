@@ -1,0 +1,423 @@
+#include "decide.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/gtid.h"
+#include "../common/log.h"
+
+#define BACKOFF_MS          1000
+#define DIVERGED_RECHECK_MS 30000
+#define CATCHUP_WAIT_MS     1000
+#define STALLED_RECHECK_MS  5000
+
+static void node_log(const struct ha_node_in *in, int level, const char *event, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+
+static void node_log(const struct ha_node_in *in, int level, const char *event, const char *fmt,
+                     ...)
+{
+	if (in->log == NULL)
+		return;
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	in->log(in->log_ctx, level, event, line);
+}
+
+static const char *db_name(enum ha_db_state s)
+{
+	switch (s) {
+	case HA_DB_UP:
+		return "up";
+	case HA_DB_DOWN:
+		return "down";
+	case HA_DB_HUNG:
+		return "hung";
+	case HA_DB_UNUSABLE:
+		return "unusable";
+	default:
+		return "unknown";
+	}
+}
+
+const char *ha_node_role(const struct ha_fsm_state *st, uint32_t me)
+{
+	if (st->primary_id == me)
+		return "primary";
+	if (st->primary_id == 0)
+		return "none";
+	const struct ha_member *m = ha_fsm_member(st, me);
+	if (m && (m->flags & HA_MEMBER_DIVERGED))
+		return "diverged";
+	return "replica";
+}
+
+static void submit(struct ha_node_out *out, const struct ha_action_req *q, const char *why)
+{
+	if (out->submit)
+		return; /* one action at a time: the first decided */
+	out->submit = true;
+	out->q = *q;
+	out->why = why;
+}
+
+/* The agent must fence its server and cannot reach it through SQL (hung, or it refuses the
+ * agent). After fence_escalate_ms: db_stop_command; if the server still does not refuse
+ * connections HA_FENCE_STOP_WAIT_MS later, SIGKILL. Bounded, logged, reported in the health
+ * report (escalated_epoch, escalation). */
+static void escalate(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out,
+                     bool must_fence)
+{
+	const struct ha_probe_sample *s = in->s;
+	uint64_t now = in->now_ms;
+	bool blind = s->db == HA_DB_HUNG || s->db == HA_DB_UNUSABLE;
+	if (!blind || !must_fence) {
+		/* up, gone (a restarted server that is blind again is stopped again), or not
+		 * needed: a later escalation starts over */
+		m->esc_started_ms = 0;
+		m->blind_since_ms = 0;
+		return;
+	}
+	if (m->blind_since_ms == 0) {
+		m->blind_since_ms = now;
+		node_log(in, HA_LOG_WARN, "fence-blocked",
+		         "db=%s error=\"%s\" escalate_after_ms=%u", db_name(s->db), s->db_error,
+		         in->cfg->fence_escalate_ms);
+	}
+	if (in->cfg->fence_escalate_ms == 0 || now - m->blind_since_ms < in->cfg->fence_escalate_ms)
+		return;
+	if (m->esc_started_ms == 0) {
+		m->esc_started_ms = now;
+		m->esc_killed = false;
+		m->escalated_epoch = in->st->epoch;
+		out->esc = HA_NODE_ESC_STOP;
+		return;
+	}
+	if (m->esc_killed || now - m->esc_started_ms < HA_FENCE_STOP_WAIT_MS)
+		return;
+	m->esc_killed = true;
+	out->esc = HA_NODE_ESC_KILL;
+}
+
+/* Has this server applied everything it must before it turns writable: what it had received
+ * when it was chosen (recorded, "" for none) and what its IO thread received since? *want
+ * receives that position. A position that does not parse is never "applied". */
+static bool relay_applied(const struct ha_probe_sample *s, const char *recorded,
+                          struct ha_gtid_pos *want)
+{
+	struct ha_gtid_pos cur, p;
+	memset(want, 0, sizeof(*want));
+	if (ha_gtid_parse(s->gtid_current, &cur, NULL) || ha_gtid_parse(recorded, want, NULL))
+		return false;
+	if (s->replicating && s->gtid_io_pos[0] &&
+	    (ha_gtid_parse(s->gtid_io_pos, &p, NULL) || ha_gtid_merge(want, &p, want)))
+		return false;
+	return ha_gtid_contains(&cur, want);
+}
+
+/* The old primary of a failover, its mariadbd gone: once the coordinator asks (salvage WANTED),
+ * this agent applies to the candidate what its local binlog holds that the candidate lacks
+ * (db/salvage.h), once per failover, and reports the outcome. */
+static void salvage(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out)
+{
+	const struct ha_fsm_state *st = in->st;
+	const struct ha_probe_sample *s = in->s;
+	if (s->db == HA_DB_UP && s->binlog_index[0]) {
+		snprintf(m->binlog_index, sizeof(m->binlog_index), "%s", s->binlog_index);
+		snprintf(m->datadir, sizeof(m->datadir), "%s",
+		         in->cfg->db_datadir[0] ? in->cfg->db_datadir : s->datadir);
+	}
+	const struct ha_failover *f = &st->failover;
+	/* the server came back while a salvage runs: stop it, so the fence is not held up */
+	if (m->salvage_state == HA_SALVAGE_RUN_RUNNING && s->db == HA_DB_UP && in->action_busy)
+		out->cancel = true;
+	if (!ha_fsm_failover_active(st) || f->phase != HA_FO_PROMOTING ||
+	    f->salvage != HA_SALVAGE_WANTED || f->accept_loss ||
+	    f->old_primary != in->cfg->nodes[in->cfg->self].id || m->salvage_fo_id == f->id ||
+	    in->action_busy || s->db == HA_DB_UP)
+		return;
+	const struct ha_member *c = ha_fsm_member(st, f->candidate);
+	if (c == NULL)
+		return;
+	struct ha_action_req q = {.kind = HA_ACT_SALVAGE, .epoch = st->epoch};
+	snprintf(q.target_host, sizeof(q.target_host), "%s", c->address);
+	q.target_port = c->db_port;
+	q.wait_ms = in->cfg->salvage_timeout_ms;
+	snprintf(q.binlog_index, sizeof(q.binlog_index), "%s", m->binlog_index);
+	snprintf(q.datadir, sizeof(q.datadir), "%s", m->datadir);
+	snprintf(q.work_dir, sizeof(q.work_dir), "%s/salvage", in->cfg->data_dir);
+	m->salvage_fo_id = f->id;
+	m->salvage_state = HA_SALVAGE_RUN_RUNNING;
+	m->salvaged_gtid[0] = '\0';
+	m->salvaged_count = 0;
+	snprintf(m->salvage_detail, sizeof(m->salvage_detail), "running");
+	submit(out, &q,
+	       "old primary, mariadbd gone: apply what its binlog holds to the new primary");
+}
+
+void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	const struct ha_fsm_state *st = in->st;
+	const struct ha_probe_sample *s = in->s;
+	uint32_t me = in->cfg->nodes[in->cfg->self].id;
+	if (st->n_members == 0)
+		return; /* not bootstrapped: leave the servers as the operator set them up */
+	const char *role = ha_node_role(st, me);
+	if (strcmp(role, m->role) != 0) {
+		snprintf(m->role, sizeof(m->role), "%s", role);
+		out->role_changed = true;
+	}
+	salvage(in, m, out);
+	if (s->db == HA_DB_UP) {
+		m->seen_writable = !s->read_only;
+	} else if (!(st->primary_id == 0 && st->epoch == 0)) {
+		/* must this server be fenced? the epoch's primary holding its lease need not; the
+		 * old primary of a failover must prove it; any other that was writable must stop */
+		const struct ha_failover *f = &st->failover;
+		bool primary = st->primary_id == me;
+		bool prove = !primary && ha_fsm_failover_active(st) && f->phase == HA_FO_BEGIN &&
+		             f->old_primary == me && m->fenced_epoch != f->epoch;
+		bool lease = in->lease_held;
+		/* the epoch's primary without its lease may be writable: after a restart of this
+		 * agent nothing else says so */
+		bool must =
+		    prove || (primary && !lease) || (m->seen_writable && !(primary && lease));
+		escalate(in, m, out, must);
+	}
+	if (s->db != HA_DB_UP || in->action_busy || in->now_ms < m->backoff_until_ms ||
+	    s->started_ms < m->after_ms)
+		return;
+	if (st->primary_id == 0 && st->epoch == 0)
+		return; /* bootstrap has not established a primary yet */
+
+	bool primary = st->primary_id == me;
+	bool lease = in->lease_held;
+	const struct ha_failover *f = &st->failover;
+	bool failing = ha_fsm_failover_active(st);
+	/* the coordinator waits for this node's proof that it stopped writing */
+	bool prove = !primary && failing && f->phase == HA_FO_BEGIN && f->old_primary == me &&
+	             m->fenced_epoch != f->epoch;
+	struct ha_action_req q = {0};
+
+	if ((!s->read_only && !(primary && lease)) || prove) {
+		q.kind = HA_ACT_FENCE;
+		q.epoch = st->epoch;
+		q.grace_ms = prove && f->planned ? f->grace_ms : 0;
+		submit(out, &q,
+		       primary ? "write lease lost"
+		       : prove ? "old primary of this failover: fence and report the final position"
+		               : "not the primary of this epoch");
+		return;
+	}
+	if (primary) {
+		/* RPO 0: the new primary of a failover applies everything it received (what
+		 * semi-sync acknowledged may be only in its relay log) before it turns writable and
+		 * before its replication is stopped, however long that takes, unless the loss was
+		 * accepted. */
+		struct ha_gtid_pos want;
+		if (failing && f->phase == HA_FO_PROMOTING && f->candidate == me &&
+		    !f->accept_loss && s->read_only && !relay_applied(s, f->received_gtid, &want)) {
+			q.kind = HA_ACT_CATCHUP;
+			q.epoch = st->epoch;
+			ha_gtid_format(&want, q.gtid, sizeof(q.gtid));
+			q.wait_ms = CATCHUP_WAIT_MS;
+			q.start_sql = s->replicating && !s->sql_running && !s->sql_error[0];
+			submit(out, &q,
+			       "new primary: apply the whole relay log before taking writes");
+			return;
+		}
+		/* the old primary's agent applies what its binlog holds first (salvage) */
+		bool salvaging = failing && f->phase == HA_FO_PROMOTING && f->candidate == me &&
+		                 !f->accept_loss && f->salvage == HA_SALVAGE_WANTED;
+		if (salvaging && s->read_only)
+			return;
+		/* First writable (SQL thread stopped, so nothing relayed mixes with new writes),
+		 * then the replication configuration goes, which may be slow. */
+		if (s->read_only && (lease || (s->replicating && s->sql_running))) {
+			q.kind = HA_ACT_PROMOTE;
+			q.writable = lease;
+			q.kill_agent_sessions =
+			    failing && f->candidate == me && f->salvage != HA_SALVAGE_NONE;
+			const struct ha_member *op = ha_fsm_member(st, f->old_primary);
+			if (q.kill_agent_sessions && op)
+				snprintf(q.target_host, sizeof(q.target_host), "%s", op->address);
+			q.epoch = st->epoch;
+			q.semi_sync_timeout_ms = in->cfg->semi_sync_timeout_ms;
+			snprintf(q.node, sizeof(q.node), "%s", in->cfg->nodes[in->cfg->self].name);
+			submit(out, &q, "primary of this epoch");
+		} else if (s->replicating && (!s->read_only || !lease)) {
+			q.kind = HA_ACT_DETACH;
+			submit(out, &q, "primary of this epoch: replication no longer needed");
+		}
+		return;
+	}
+	if (failing && f->planned && f->phase == HA_FO_FENCED && f->target == me) {
+		struct ha_gtid_pos want, cur;
+		if (ha_gtid_parse(f->fenced_gtid, &want, NULL) == 0 &&
+		    ha_gtid_parse(s->gtid_current, &cur, NULL) == 0 &&
+		    !ha_gtid_contains(&cur, &want)) {
+			q.kind = HA_ACT_CATCHUP;
+			q.epoch = st->epoch;
+			snprintf(q.gtid, sizeof(q.gtid), "%s", f->fenced_gtid);
+			q.wait_ms = CATCHUP_WAIT_MS;
+			submit(out, &q,
+			       "switchover target: apply the old primary's last transactions");
+		}
+		return;
+	}
+	if (st->primary_id == 0)
+		return; /* between fencing and promotion: the SQL thread applies what was relayed */
+	/* While the new primary applies its relay log, the others keep theirs: repointing discards
+	 * a relay log, and if the candidate died now, an acknowledged write that only relay logs
+	 * hold would be gone. They follow once it is writable (DONE). */
+	if (failing && f->phase == HA_FO_PROMOTING && !f->planned) {
+		/* ...and take nothing more from the old primary: a restarted one could hand them a
+		 * transaction the new primary never gets */
+		if (s->replicating && strcmp(s->io_state, "No") != 0) { /* Yes, Connecting */
+			q.kind = HA_ACT_STOP_IO;
+			submit(out, &q,
+			       "waiting for the new primary: keep the relay log, stop the stream");
+		}
+		return;
+	}
+	const struct ha_member *p = ha_fsm_member(st, st->primary_id);
+	if (p == NULL)
+		return;
+	const struct ha_member *mine = ha_fsm_member(st, me);
+	if (mine && (mine->flags & HA_MEMBER_MAINTENANCE))
+		return; /* the operator is working on this node: replication stays as they left it
+		         */
+	bool diverged = m->diverged || (mine && (mine->flags & HA_MEMBER_DIVERGED));
+	if (diverged && in->now_ms - m->diverged_checked_ms < DIVERGED_RECHECK_MS)
+		return; /* never repointed automatically; rechecked now and then (re-cloned?) */
+	bool pointed =
+	    s->replicating && !strcmp(s->master_host, p->address) && s->master_port == p->db_port;
+	/* Pointed at the right primary but its IO thread stopped (an error such as 1236, or
+	 * stopped while a failover waited): repointed again — which restarts it and checks
+	 * divergence — at most every STALLED_RECHECK_MS. */
+	bool stalled = pointed && !strcmp(s->io_state, "No") &&
+	               in->now_ms - m->stalled_checked_ms >= STALLED_RECHECK_MS;
+	if (pointed && !diverged && !stalled)
+		return;
+	q.kind = HA_ACT_REPOINT;
+	snprintf(q.target_host, sizeof(q.target_host), "%s", p->address);
+	q.target_port = p->db_port;
+	m->diverged_checked_ms = in->now_ms;
+	if (stalled)
+		m->stalled_checked_ms = in->now_ms;
+	submit(out, &q,
+	       diverged  ? "recheck diverged node"
+	       : stalled ? "replicating from the primary, but the IO thread stopped"
+	                 : "primary of this epoch changed");
+}
+
+/* (declared in db/action.h; here because it is pure and the simulator names actions too) */
+const char *ha_action_name(enum ha_action_kind k)
+{
+	switch (k) {
+	case HA_ACT_FENCE:
+		return "fence";
+	case HA_ACT_PROMOTE:
+		return "promote";
+	case HA_ACT_REPOINT:
+		return "repoint";
+	case HA_ACT_DETACH:
+		return "detach";
+	case HA_ACT_CATCHUP:
+		return "catch-up";
+	case HA_ACT_SALVAGE:
+		return "salvage";
+	case HA_ACT_STOP_IO:
+		return "stop-io";
+	}
+	return "?";
+}
+
+void ha_node_done(struct ha_node_mem *m, const struct ha_action_result *r, uint64_t now_ms)
+{
+	snprintf(m->last_action, sizeof(m->last_action), "%s: %s%s", ha_action_name(r->kind),
+	         r->rc ? "failed: " : "", r->msg);
+	if (r->rc)
+		m->backoff_until_ms = now_ms + BACKOFF_MS;
+	/* act again only on a sample taken after this action */
+	m->after_ms = now_ms;
+	m->kick_on_sample = true;
+	if (r->kind == HA_ACT_REPOINT && r->rc == 0) {
+		m->diverged = r->diverged;
+		snprintf(m->errant, sizeof(m->errant), "%s", r->diverged ? r->errant : "");
+	}
+	if (r->kind == HA_ACT_SALVAGE) {
+		m->salvage_state = r->rc == 0 ? HA_SALVAGE_RUN_DONE : HA_SALVAGE_RUN_FAILED;
+		snprintf(m->salvaged_gtid, sizeof(m->salvaged_gtid), "%s", r->gtid);
+		m->salvaged_count = r->salvaged_count;
+		snprintf(m->salvage_detail, sizeof(m->salvage_detail), "%s", r->msg);
+	}
+	if (r->kind == HA_ACT_PROMOTE && r->rc == 0 && r->made_writable) {
+		m->writable_epoch = r->epoch;
+		snprintf(m->promoted_gtid, sizeof(m->promoted_gtid), "%s", r->gtid);
+		m->writable_ms = now_ms;
+		m->fenced_epoch = 0;
+		m->fenced_gtid[0] = '\0';
+	}
+	if (r->kind == HA_ACT_FENCE && r->rc == 0) {
+		m->writable_epoch = 0;
+		m->fenced_epoch = r->epoch;
+		snprintf(m->fenced_gtid, sizeof(m->fenced_gtid), "%s", r->gtid);
+	}
+}
+
+void ha_node_health(const struct ha_probe_sample *s, const struct ha_node_mem *m, uint64_t epoch,
+                    bool lease_held, Haagent__Health *h)
+{
+	haagent__health__init(h);
+	h->db = (Haagent__DbState)s->db;
+	h->read_only = s->read_only;
+	h->gtid_current = (char *)s->gtid_current;
+	h->gtid_slave = (char *)s->gtid_slave;
+	h->gtid_binlog = (char *)s->gtid_binlog;
+	h->replicating = s->replicating;
+	h->master_host = (char *)s->master_host;
+	h->master_port = s->master_port;
+	h->io_running = s->io_running;
+	h->sql_running = s->sql_running;
+	h->io_state = (char *)s->io_state;
+	h->lag_seconds = s->lag_seconds;
+	h->last_error = (char *)s->last_error;
+	h->db_error = (char *)s->db_error;
+	h->threads_running = s->threads_running;
+	h->loadavg1 = s->loadavg1;
+	h->version = (char *)s->version;
+	h->server_id = s->server_id;
+	h->probe_ms = s->probe_ms;
+	h->semisync_master_enabled = s->semisync_master_enabled;
+	h->semisync_master_active = s->semisync_master_active;
+	h->semisync_slave_active = s->semisync_slave_active;
+	h->sampled_unix_ms = s->sampled_unix_ms;
+	h->gtid_io_pos = (char *)s->gtid_io_pos;
+	h->master_rx_age_ms = s->master_rx_age_ms;
+	h->epoch_seen = epoch;
+	h->lease_held = lease_held;
+	h->diverged = m->diverged;
+	h->errant_gtid = (char *)m->errant;
+	h->action = (char *)m->last_action;
+	h->writable_epoch = m->writable_epoch;
+	h->fenced_epoch = m->fenced_epoch;
+	h->fenced_gtid = (char *)m->fenced_gtid;
+	h->db_errno = s->db_errno;
+	h->promoted_gtid = (char *)m->promoted_gtid;
+	h->sql_error = (char *)s->sql_error;
+	h->sql_delay = s->sql_delay;
+	h->relay_exhausted = s->relay_exhausted;
+	h->escalated_epoch = m->escalated_epoch;
+	h->escalation = (char *)m->escalation;
+	h->salvage_fo_id = m->salvage_fo_id;
+	h->salvage_state = m->salvage_state;
+	h->salvaged_gtid = (char *)m->salvaged_gtid;
+	h->salvaged_count = m->salvaged_count;
+	h->salvage_detail = (char *)m->salvage_detail;
+}

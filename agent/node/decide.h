@@ -1,0 +1,117 @@
+/* Every agent converges its own server to the replicated state, one action at a time. What to do
+ * next is decided here, as a pure function of (configuration, replicated state, the latest
+ * sample of the local server, whether this node holds its write lease, monotonic time, the
+ * agent's own memory); the daemon (agent/reconcile.c) runs the action on its worker and the
+ * escalation's process work, and the simulator (tests/sim/) runs this same function against its
+ * model of a server.
+ *
+ *   1. writable only if this node is the epoch's primary AND holds the write lease; otherwise
+ *      read_only=ON and client sessions killed (fencing, including self-fencing on a partition);
+ *   2. the epoch's primary stops replicating, records the epoch in haagent.heartbeat, and turns
+ *      read_only off once it holds the lease;
+ *   3. every other node replicates from the epoch's primary, but only when its own GTID history
+ *      is contained in the primary's; otherwise it is diverged and is left alone. A node in
+ *      maintenance keeps its replication as the operator left it (it is still fenced);
+ *   4. during a failover the old primary's agent proves its fence: read_only, every client
+ *      session gone, and the final binlog position, reported as fenced_epoch/fenced_gtid; the
+ *      target of a planned switchover waits until it has applied up to that position;
+ *   5. the new primary of a failover applies its whole relay log before it turns writable (no
+ *      acknowledged write lost), unless the loss was accepted (accept_loss);
+ *   6. a server that must be fenced but that the agent cannot reach through SQL (hung, login
+ *      refused, no connection left) is stopped after fence_escalate_ms: db_stop_command, then
+ *      SIGKILL by db_pid_file. Its port then refuses connections: that is the fence's proof;
+ *   7. the old primary of a failover whose mariadbd is gone salvages what its binlog holds
+ *      (db/salvage.h) when the coordinator asks.
+ *
+ * Decisions are taken on samples: after an action, the next one waits for a sample that began
+ * after it, so it never acts twice on a stale view. A coordinator crash loses nothing here:
+ * agents act on the replicated state, whoever leads. */
+#ifndef HA_NODE_DECIDE_H
+#define HA_NODE_DECIDE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../consensus/fsm.h"
+#include "../config.h"
+#include "../coord/core.h"
+#include "../db/action.h"
+#include "../db/probe.h"
+#include "haagent.pb-c.h"
+
+/* The agent's own memory (lost with the process; rebuilt from samples). */
+struct ha_node_mem {
+	uint64_t backoff_until_ms;
+	char last_action[512];
+	bool diverged;
+	char errant[HA_GTID_TEXT_MAX];
+	uint64_t writable_epoch; /* epoch at which this agent made its server writable */
+	uint64_t writable_ms;    /* when (monotonic) */
+	uint64_t diverged_checked_ms;
+	uint64_t stalled_checked_ms; /* last repoint of a replica whose IO thread had stopped */
+	char role[16];               /* last role the on_role_change hook was told */
+	uint64_t after_ms;           /* the last action ended then: act on samples started later */
+	bool kick_on_sample;         /* tick as soon as such a sample arrives */
+	uint64_t fenced_epoch;       /* FENCE succeeded at this epoch, */
+	char fenced_gtid[HA_ACTION_GTID_MAX];   /* leaving the binlog here */
+	char promoted_gtid[HA_ACTION_GTID_MAX]; /* applied when it turned writable (reported) */
+	bool seen_writable; /* the last sample with the database up showed read_only=OFF */
+	/* Fencing a server the agent cannot reach through SQL (hung, login refused): escalation
+	 * to db_stop_command, then SIGKILL (docs/failover.md). */
+	uint64_t blind_since_ms;  /* must fence, cannot reach the server: since then */
+	uint64_t esc_started_ms;  /* db_stop_command started (0: no escalation under way) */
+	bool esc_killed;          /* SIGKILL sent */
+	uint64_t escalated_epoch; /* the epoch of the last escalation, reported */
+	char escalation[256];     /* what it did, reported (the shell writes it) */
+	/* Salvage from this server's binlog after its mariadbd died (db/salvage.h): where the
+	 * binlog is, as the server last said while up, and the last salvage, reported. */
+	char binlog_index[PATH_MAX];
+	char datadir[PATH_MAX];
+	uint64_t salvage_fo_id;
+	enum ha_salvage_run salvage_state;
+	char salvaged_gtid[HA_ACTION_GTID_MAX];
+	uint64_t salvaged_count;
+	char salvage_detail[512];
+};
+
+struct ha_node_in {
+	const struct ha_config *cfg; /* cfg->self is this node */
+	const struct ha_fsm_state *st;
+	const struct ha_probe_sample *s; /* the latest sample of the local server */
+	uint64_t now_ms;                 /* monotonic */
+	bool lease_held;                 /* this node's write lease */
+	bool action_busy;                /* an action runs on the worker */
+	ha_core_log_fn log;              /* NULL: silent */
+	void *log_ctx;
+};
+
+enum ha_node_esc {
+	HA_NODE_ESC_NONE = 0,
+	HA_NODE_ESC_STOP, /* run db_stop_command */
+	HA_NODE_ESC_KILL, /* SIGKILL the server named by db_pid_file */
+};
+
+struct ha_node_out {
+	bool submit; /* run q on the action worker */
+	struct ha_action_req q;
+	const char *why;
+	bool cancel;          /* cancel the running action (a salvage whose server came back) */
+	enum ha_node_esc esc; /* the escalation step to take now */
+	bool role_changed;    /* mem->role is new: the on_role_change hook */
+};
+
+/* One decision. out is zeroed first. */
+void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out);
+
+/* What an action's end changes in the memory (now_ms: monotonic). */
+void ha_node_done(struct ha_node_mem *m, const struct ha_action_result *r, uint64_t now_ms);
+
+/* This node's health report from its sample and memory (strings point into both). */
+void ha_node_health(const struct ha_probe_sample *s, const struct ha_node_mem *m, uint64_t epoch,
+                    bool lease_held, Haagent__Health *h);
+
+/* The role this node has in st: "primary", "replica", "diverged" or "none". */
+const char *ha_node_role(const struct ha_fsm_state *st, uint32_t me);
+
+#endif
