@@ -105,8 +105,12 @@ class FrontendsTest(unittest.TestCase):
         r = sb.haadm("node", "maintenance", other, "on")
         self.assertEqual(r.returncode, 0, r.stderr)
         try:
-            code, body = get(sb.ip(int(other[-1])), "/replica")
-            self.assertEqual(code, 503)
+            # the command returns once the leader applied it; the node itself applies it a
+            # moment later (it answers from its own copy of the replicated state)
+            code, body = sb.wait_for(
+                lambda: (lambda r: r if r[0] == 503 else None)(
+                    get(sb.ip(int(other[-1])), "/replica")),
+                5, what=f"{other}'s /replica answering 503")
             self.assertIn("in maintenance", body)
         finally:
             sb.haadm("node", "maintenance", other, "off")

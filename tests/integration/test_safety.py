@@ -10,7 +10,9 @@
 - a configured fence hook gates promotion (an expired lease alone is not enough);
 - a hung primary that its agent cannot fence through SQL is stopped by its agent;
 - a server killed in the middle of RESET SLAVE ALL (its master.info names relay log files that
-  are gone) is repointed and replicates again.
+  are gone) is repointed and replicates again;
+- a failover with no replica that can be promoted ends when the old primary's server is back:
+  it takes its role back (found by the simulator, tests/sim).
 
 Real mariadbd and haagentd processes on 127.0.0.131-133."""
 
@@ -387,6 +389,54 @@ class SafetyTest(unittest.TestCase):
         with open(os.path.join(sb.node_dir(r), "agent.log")) as f:
             self.assertIn("RESET SLAVE ALL first", f.read())
         sb.sql(n, "DROP TABLE sandbox.relaygone")
+
+    def test_7_old_primary_takes_its_role_back(self):
+        """Both replicas in maintenance (never promoted), the primary's mariadbd killed: the
+        failover waits, fenced, with no eligible replica. Once the server is back, read-only,
+        the old primary takes its role back (the failover ends 'aborted'), with every write
+        it acknowledged, instead of waiting for an operator for ever."""
+        sb = self.sb
+        old, n, epoch = self._primary()
+        others = [i for i in (1, 2, 3) if i != n]
+        for i in others:
+            r = sb.haadm("node", "maintenance", f"node{i}", "on")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            w = Writer(sb)
+            w.setup()
+            w.start()
+            try:
+                w.wait_acks(30)
+                os.kill(sb.db_pid(n), signal.SIGKILL)
+
+                def waiting():
+                    s = sb.status(conf_node=others[0])
+                    fo = s.get("failover") or {}
+                    return s if fo.get("phase") == "fenced" else None
+                s = sb.wait_for(waiting, 20, what="the failover fenced, waiting")
+                self.assertIsNone(s["primary"])
+                time.sleep(2)  # it waits: nobody can be promoted
+                self.assertEqual((sb.status(conf_node=others[0])["failover"] or {})["phase"],
+                                 "fenced")
+                sb.up()  # mariadbd restarted (read-only, as configured)
+
+                def back():
+                    s = sb.status(conf_node=others[0])
+                    p = s.get("primary")
+                    return s if p == old and not sb.node(s, p)["read_only"] else None
+                s = sb.wait_for(back, 30, what=f"{old} writable again")
+                w.wait_acks(20, timeout=30)
+            finally:
+                w.stop()
+            self.assertEqual(s["failover"]["phase"], "aborted")
+            self.assertIn("takes its role back", s["failover"]["detail"])
+            self.assertGreater(s["epoch"], epoch)
+            self.assertEqual(w.missing_on(n), [])
+            self.assertIn("failover-aborted", [e["name"] for e in sb.events()])
+            self.assertEqual(sb.writable_nodes(), [old])
+        finally:
+            for i in others:
+                sb.haadm("node", "maintenance", f"node{i}", "off")
 
 
 if __name__ == "__main__":

@@ -223,7 +223,7 @@ unsigned sim_action_ms(struct sim_world *w, int i, const struct ha_action_req *q
 /* The clients whose writes wait on server i lose their sessions: errors, not acknowledgements. */
 static void end_sessions(struct sim_world *w, int i)
 {
-	for (size_t k = w->n_writes; k-- > 0;) {
+	for (size_t k = w->first_open; k < w->n_writes; k++) {
 		struct sim_write *x = &w->writes[k];
 		if (x->node == i && !x->acked && !x->failed) {
 			x->failed = true;
@@ -375,7 +375,7 @@ void sim_db_crash(struct sim_world *w, int i)
 	if (d->st == SIM_DB_DOWN)
 		return;
 	/* what waited for an acknowledgement is binlogged, not committed: recovery drops it */
-	for (size_t k = w->n_writes; k-- > 0;) {
+	for (size_t k = w->n_writes; k-- > w->first_open;) {
 		struct sim_write *x = &w->writes[k];
 		if (x->node == i && !x->acked && !x->failed) {
 			x->failed = true;

@@ -645,7 +645,10 @@ static void agents_step(struct sim_world *w)
 static void clients_step(struct sim_world *w)
 {
 	/* semi-sync acknowledgements: a replica of the write's server received it */
-	for (size_t k = w->n_writes > 256 ? w->n_writes - 256 : 0; k < w->n_writes; k++) {
+	while (w->first_open < w->n_writes &&
+	       (w->writes[w->first_open].acked || w->writes[w->first_open].failed))
+		w->first_open++;
+	for (size_t k = w->first_open; k < w->n_writes; k++) {
 		struct sim_write *x = &w->writes[k];
 		if (x->acked || x->failed)
 			continue;

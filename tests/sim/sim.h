@@ -115,6 +115,7 @@ struct sim_world {
 	struct sim_write *writes;
 	size_t n_writes, cap_writes;
 	uint64_t acked, failed_writes;
+	size_t first_open; /* every write before it is acknowledged or failed */
 	/* the fault under way */
 	enum sim_fault fault;
 	int fault_node;
