@@ -200,7 +200,7 @@ static void in_progress(struct ha_agent *a, const Haagent__SwitchoverRequest *r,
 		return;
 	}
 	char lost[HA_FSM_GTID_MAX];
-	uint64_t count = ha_coord_loss_if_now(a, lost, sizeof(lost));
+	uint64_t count = ha_agent_loss_if_now(a, lost, sizeof(lost));
 	if (f->phase == HA_FO_FENCED)
 		snprintf(detail, sizeof(detail),
 		         "an operator accepted losing up to %llu transactions: the best eligible "
@@ -249,8 +249,8 @@ static void switchover(struct ha_agent *a, const Haagent__SwitchoverRequest *r, 
 	if (!cluster_ready(a, ans, true))
 		return;
 	struct ha_fo_node p, reps[HA_FSM_MAX_MEMBERS];
-	ha_coord_primary_view(a, st->primary_id, &p);
-	size_t n = ha_coord_view(a, st->primary_id, reps, false);
+	ha_agent_primary_view(a, st->primary_id, &p);
+	size_t n = ha_agent_view(a, st->primary_id, reps, false);
 	struct ha_so_check checks[HA_SO_MAX_CHECKS];
 	size_t n_checks;
 	char why[1024];

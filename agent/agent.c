@@ -8,143 +8,6 @@
 #include "common/clock.h"
 #include "common/log.h"
 
-int ha_agent_node_index(const struct ha_agent *a, uint32_t id)
-{
-	for (unsigned i = 0; i < a->cfg.n_nodes; i++)
-		if (a->cfg.nodes[i].id == id)
-			return (int)i;
-	return -1;
-}
-
-bool ha_agent_fresh(const struct ha_agent *a, int i)
-{
-	return i >= 0 && a->health[i].report &&
-	       ha_now_ms() - a->health[i].recv_ms <= a->cfg.agent_timeout_ms;
-}
-
-static void on_applied(void *data);
-
-/* ---- proposals ---- */
-
-static void proposed(void *data, int status, int result)
-{
-	struct ha_agent *a = data;
-	a->proposing = false;
-	if (status != 0)
-		ha_warn("proposal-failed", "status=%d", status);
-	else
-		ha_debug("proposal-done", "result=%d", result);
-	/* The state machine refused a decision (fsm-reject is logged with the reason on every
-	 * node): a bug in the coordinator. It is said once as an event and the step is held, never
-	 * proposed again in a tight loop (coord/core.c). */
-	if (status == 0 && result < 0 && !a->stopping)
-		ha_core_refused(&a->co, a->proposed_fo_id, ha_now_ms());
-	a->proposed_fo_id = 0;
-	if (!a->stopping)
-		on_applied(a);
-}
-
-int ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len)
-{
-	int rc = ha_raft_propose(a->raft, buf, len, proposed, a);
-	a->proposed_fo_id = 0; /* a failover step says so after this call (coordinator.c) */
-	if (rc == 0)
-		a->proposing = true;
-	return rc;
-}
-
-/* ---- lease ----
- * The primary may be writable only while it is in contact with a raft majority. A follower
- * holds the lease while the ready leader acknowledged one of its reports within lease_ms; the
- * leader holds it for lease_ms after winning its election (a majority voted for it) and then
- * while a majority (itself included) reported to it within lease_ms. The coordinator never
- * promotes before an unreachable old primary's lease has surely run out. */
-bool ha_agent_lease_held(struct ha_agent *a)
-{
-	uint64_t now = ha_now_ms();
-	if (ha_raft_ready(a->raft)) {
-		if (now - ha_raft_ready_since(a->raft) <= a->cfg.lease_ms)
-			return true;
-		unsigned n = 0;
-		for (unsigned i = 0; i < a->cfg.n_nodes; i++)
-			if ((int)i == a->cfg.self ||
-			    (a->health[i].report && now - a->health[i].recv_ms <= a->cfg.lease_ms))
-				n++;
-		return n * 2 > a->cfg.n_nodes;
-	}
-	return a->last_ack_ms != 0 && now - a->last_ack_ms <= a->cfg.lease_ms;
-}
-
-/* ---- health ---- */
-
-static void sample_to_pb(struct ha_agent *a, const struct ha_probe_sample *s, Haagent__Health *h)
-{
-	ha_node_health(s, &a->rc, ha_raft_fsm(a->raft)->epoch, ha_agent_lease_held(a), h);
-	if (a->bk) {
-		ha_bkrun_report(a, &a->bk_report);
-		h->backup = &a->bk_report;
-	}
-}
-
-static void store_report(struct ha_agent *a, Haagent__HealthReport *r)
-{
-	int i = ha_agent_node_index(a, r->node_id);
-	if (i < 0 || r->health == NULL) {
-		haagent__health_report__free_unpacked(r, NULL);
-		return;
-	}
-	if (a->health[i].report)
-		haagent__health_report__free_unpacked(a->health[i].report, NULL);
-	a->health[i].report = r;
-	a->health[i].recv_ms = ha_now_ms();
-	if (r->health->db == HAAGENT__DB_STATE__DB_UP && r->health->gtid_binlog)
-		snprintf(a->health[i].last_binlog, sizeof(a->health[i].last_binlog), "%s",
-		         r->health->gtid_binlog);
-}
-
-static void store_own(struct ha_agent *a, const Haagent__HealthReport *r)
-{
-	size_t n = haagent__health_report__get_packed_size(r);
-	uint8_t *buf = malloc(n ? n : 1);
-	if (buf == NULL)
-		return;
-	haagent__health_report__pack(r, buf);
-	Haagent__HealthReport *copy = haagent__health_report__unpack(NULL, n, buf);
-	free(buf);
-	if (copy)
-		store_report(a, copy);
-}
-
-static void report(struct ha_agent *a, const struct ha_probe_sample *s)
-{
-	Haagent__Health h;
-	sample_to_pb(a, s, &h);
-	Haagent__HealthReport r = HAAGENT__HEALTH_REPORT__INIT;
-	r.node_id = a->self->id;
-	r.health = &h;
-	r.sent_mono_ms = ha_now_ms();
-	/* our own entry: the leader's view of itself, and the local view when asked directly */
-	store_own(a, &r);
-	uint32_t leader = ha_raft_leader_id(a->raft);
-	if (leader != 0 && leader != a->self->id) {
-		const struct ha_node_conf *l = ha_config_node_by_id(&a->cfg, leader);
-		if (l) {
-			ha_rpc_client_target(a->reporter, l->address, l->rpc_port);
-			ha_rpc_client_send(a->reporter, HA_MSG_HEALTH_REPORT, &r);
-		}
-	}
-}
-
-void ha_agent_report_now(struct ha_agent *a)
-{
-	struct ha_probe_sample *s = malloc(sizeof(*s));
-	if (s == NULL)
-		return;
-	ha_probe_latest(a->probe, s);
-	report(a, s);
-	free(s);
-}
-
 /* ---- tick ---- */
 
 static void tick(struct ha_agent *a)
@@ -157,7 +20,7 @@ static void tick(struct ha_agent *a)
 	ha_probe_latest(a->probe, s);
 	ha_reconcile(a, s);
 	ha_bkrun_tick(a, s);
-	report(a, s);
+	ha_agent_report(a, s);
 	free(s);
 	if (ha_raft_ready(a->raft))
 		ha_coord_tick(a);
@@ -174,9 +37,7 @@ static void on_tick(uv_timer_t *t)
 /* After an FSM change: act on it now rather than at the next tick. */
 static void on_applied(void *data)
 {
-	struct ha_agent *a = data;
-	if (!a->stopping)
-		uv_timer_start(&a->kick, on_tick, 0, 0);
+	ha_agent_kick(data);
 }
 
 /* A new sample: a change of database state, or the first sample after an action, is acted on
@@ -325,7 +186,7 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 		    a->health[i].report->health->epoch_seen != r->health->epoch_seen ||
 		    a->health[i].report->health->writable_epoch != r->health->writable_epoch;
 		uint64_t sent = r->sent_mono_ms;
-		store_report(a, r); /* takes r */
+		ha_agent_store_report(a, r); /* takes r */
 		/* Only a ready leader acknowledges: an ack renews the sender's write lease. */
 		if (ha_raft_ready(a->raft)) {
 			Haagent__HealthAck ack = HAAGENT__HEALTH_ACK__INIT;
@@ -488,6 +349,7 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	a->tick.data = a;
 	uv_timer_init(loop, &a->kick);
 	a->kick.data = a;
+	a->on_tick = on_tick;
 	uv_timer_start(&a->tick, on_tick, a->cfg.report_interval_ms, a->cfg.report_interval_ms);
 	uv_signal_init(loop, &a->sigterm);
 	uv_signal_init(loop, &a->sigint);

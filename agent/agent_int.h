@@ -45,7 +45,8 @@ struct ha_agent {
 	struct ha_bkrun *bk;         /* backupjob.c */
 	Haagent__BackupReport bk_report;
 	uv_timer_t tick;
-	uv_timer_t kick; /* a tick now, after an FSM change or a new sample */
+	uv_timer_t kick;     /* a tick now, after an FSM change or a new sample */
+	uv_timer_cb on_tick; /* agent.c's tick, for ha_agent_kick */
 	uv_signal_t sigterm, sigint;
 	struct node_health health[HA_MAX_NODES]; /* by config node index */
 	bool proposing;
@@ -58,31 +59,39 @@ struct ha_agent {
 	struct ha_node_mem rc; /* the agent's own memory (node/decide.h) */
 };
 
+/* state.c: the shared state's services (below every duty) */
 int ha_agent_node_index(const struct ha_agent *a, uint32_t id);
 bool ha_agent_fresh(const struct ha_agent *a, int i);
 /* Proposes an encoded command (one at a time); logs and drops it when raft refuses (and returns
  * nonzero). */
 int ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len);
-/* Sends this node's health now (to the leader, or stores it when leading). */
+/* A tick now (after an FSM change, a new sample, an action's end). */
+void ha_agent_kick(struct ha_agent *a);
+/* Stores a node's report (takes r). */
+void ha_agent_store_report(struct ha_agent *a, Haagent__HealthReport *r);
+/* Sends this node's health from sample s (to the leader, or stores it when leading); _now:
+ * from the latest sample. */
+void ha_agent_report(struct ha_agent *a, const struct ha_probe_sample *s);
 void ha_agent_report_now(struct ha_agent *a);
 bool ha_agent_lease_held(struct ha_agent *a);
+/* The coordinator core's input from this agent's state (rep: HA_MAX_NODES entries), and the
+ * core's views and loss on it. */
+void ha_agent_core_input(struct ha_agent *a, struct ha_core_in *in, struct ha_core_report *rep);
+struct ha_fo_node;
+size_t ha_agent_view(struct ha_agent *a, uint32_t primary, struct ha_fo_node *out,
+                     bool replicas_of_primary_only);
+void ha_agent_primary_view(struct ha_agent *a, uint32_t id, struct ha_fo_node *v);
+uint64_t ha_agent_loss_if_now(struct ha_agent *a, char *lost, size_t size);
 
 /* coordinator.c: the shell around coord/core.c */
 void ha_coord_tick(struct ha_agent *a);
 void ha_coord_reset(struct ha_agent *a);
 void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp, Haagent__Failover *fo);
-/* coord/core.h's views and loss, on this agent's current reports */
-struct ha_fo_node;
-size_t ha_coord_view(struct ha_agent *a, uint32_t primary, struct ha_fo_node *out,
-                     bool replicas_of_primary_only);
-void ha_coord_primary_view(struct ha_agent *a, uint32_t id, struct ha_fo_node *v);
-uint64_t ha_coord_loss_if_now(struct ha_agent *a, char *lost, size_t size);
 
 /* backupjob.c: runs the catalog's backup jobs assigned to this node */
 struct ha_bkrun;
 int ha_bkrun_start(struct ha_agent *a, struct ha_err *e);
 void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s);
-void ha_bkrun_report(struct ha_agent *a, Haagent__BackupReport *r);
 void ha_bkrun_stop(struct ha_agent *a);
 void ha_bkrun_free(struct ha_agent *a);
 

@@ -67,7 +67,7 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 		       "--type full' first",
 		       type[0] == 'i' ? "n" : "", type);
 	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
-	size_t n = ha_coord_view(a, st->primary_id, nodes, false);
+	size_t n = ha_agent_view(a, st->primary_id, nodes, false);
 	char why[1024];
 	int best = -1;
 	const struct ha_member *pm = ha_fsm_member(st, st->primary_id);

@@ -68,6 +68,16 @@ static void record_sums(struct ha_backup_spec *sp)
 	b->sums_ms = ha_now_ms() - t0;
 }
 
+static void bk_report(struct ha_agent *a, Haagent__BackupReport *r);
+
+/* The job's state into this node's next health report (state.c reads a->bk_report), and a
+ * report now. */
+static void publish(struct ha_agent *a)
+{
+	bk_report(a, &a->bk_report);
+	ha_agent_report_now(a);
+}
+
 static void *run(void *arg)
 {
 	struct ha_bkrun *b = arg;
@@ -172,7 +182,7 @@ static void on_done(uv_async_t *h)
 	}
 	ha_manifest_free(m);
 	if (!a->stopping)
-		ha_agent_report_now(a);
+		publish(a);
 }
 
 int ha_bkrun_start(struct ha_agent *a, struct ha_err *e)
@@ -199,6 +209,7 @@ int ha_bkrun_start(struct ha_agent *a, struct ha_err *e)
 			snprintf(b->key_error, sizeof(b->key_error), "%s", ke.msg);
 	}
 	a->bk = b;
+	bk_report(a, &a->bk_report);
 	return 0;
 }
 
@@ -207,6 +218,7 @@ int ha_bkrun_start(struct ha_agent *a, struct ha_err *e)
 void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 {
 	struct ha_bkrun *b = a->bk;
+	bk_report(a, &a->bk_report);
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
 	if (b->busy && !b->sweeping) {
@@ -265,7 +277,7 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 		snprintf(b->detail, sizeof(b->detail), "%s",
 		         !b->repo[0] ? "no [backup] repository configured on this node"
 		                     : b->key_error);
-		ha_agent_report_now(a);
+		publish(a);
 		return;
 	}
 	const struct ha_backup_rec *parent = job->parent ? ha_fsm_backup(st, job->parent) : NULL;
@@ -273,7 +285,7 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 		b->state = 3;
 		snprintf(b->detail, sizeof(b->detail), "its parent backup %llu is not available",
 		         (unsigned long long)job->parent);
-		ha_agent_report_now(a);
+		publish(a);
 		return;
 	}
 	struct ha_manifest *m = &b->m;
@@ -325,10 +337,10 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 		        (unsigned long long)job->id, job->name, job->type,
 		        (unsigned long long)sp->incremental_lsn);
 	}
-	ha_agent_report_now(a);
+	publish(a);
 }
 
-void ha_bkrun_report(struct ha_agent *a, Haagent__BackupReport *r)
+static void bk_report(struct ha_agent *a, Haagent__BackupReport *r)
 {
 	struct ha_bkrun *b = a->bk;
 	haagent__backup_report__init(r);

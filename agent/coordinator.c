@@ -12,34 +12,6 @@
 #include "coord/failover.h"
 #include "hooks.h"
 
-static void core_log(void *ctx, int level, const char *event, const char *line)
-{
-	(void)ctx;
-	ha_log((enum ha_log_level)level, event, "%s", line);
-}
-
-static void input(struct ha_agent *a, struct ha_core_in *in, struct ha_core_report *rep)
-{
-	for (unsigned i = 0; i < a->cfg.n_nodes; i++) {
-		const struct node_health *nh = &a->health[i];
-		rep[i].h = nh->report ? nh->report->health : NULL;
-		rep[i].recv_ms = nh->recv_ms;
-		rep[i].ack_sent_ms = nh->last_ack_sent_ms;
-		rep[i].last_binlog = nh->last_binlog;
-	}
-	memset(in, 0, sizeof(*in));
-	in->cfg = &a->cfg;
-	in->st = ha_raft_fsm(a->raft);
-	in->reports = rep;
-	in->now_ms = ha_now_ms();
-	in->unix_ms = ha_unix_ms();
-	in->election_timeout_ms = ha_raft_election_timeout(a->raft);
-	in->proposing = a->proposing;
-	in->alloc = raft_malloc;
-	in->free = raft_free;
-	in->log = core_log;
-}
-
 static void fence_hook_done(void *data, int status)
 {
 	struct ha_agent *a = data;
@@ -99,38 +71,13 @@ void ha_coord_tick(struct ha_agent *a)
 	struct ha_core_report rep[HA_MAX_NODES];
 	struct ha_core_in in;
 	struct ha_core_out out;
-	input(a, &in, rep);
+	ha_agent_core_input(a, &in, rep);
 	ha_core_tick(&in, &a->co, &out);
 	run_hooks(a, &out);
 	if (out.cmd && ha_agent_propose(a, out.cmd, out.cmd_len) == 0)
 		a->proposed_fo_id = out.cmd_fo_id;
 	if (out.backups && !a->proposing)
 		ha_backup_coord_tick(a, in.st);
-}
-
-size_t ha_coord_view(struct ha_agent *a, uint32_t primary, struct ha_fo_node *out,
-                     bool replicas_of_primary_only)
-{
-	struct ha_core_report rep[HA_MAX_NODES];
-	struct ha_core_in in;
-	input(a, &in, rep);
-	return ha_core_view(&in, primary, out, replicas_of_primary_only);
-}
-
-void ha_coord_primary_view(struct ha_agent *a, uint32_t id, struct ha_fo_node *v)
-{
-	struct ha_core_report rep[HA_MAX_NODES];
-	struct ha_core_in in;
-	input(a, &in, rep);
-	ha_core_primary_view(&in, id, v);
-}
-
-uint64_t ha_coord_loss_if_now(struct ha_agent *a, char *lost, size_t size)
-{
-	struct ha_core_report rep[HA_MAX_NODES];
-	struct ha_core_in in;
-	input(a, &in, rep);
-	return ha_core_loss_if_now(&in, lost, size);
 }
 
 void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp, Haagent__Failover *fo)

@@ -14,73 +14,9 @@
 #include "call.h"
 #include "haadm.h"
 
-/* How long a request is retried while the cluster says "busy" or has no leader. */
-#define RETRY_MS       5000
 #define POLL_MS        20
 #define PROMOTE_MS     15000 /* after the switchover's own timeout: promotion and reporting */
 #define COMMIT_WAIT_MS 5000  /* a started switchover must show up in status within this */
-
-/* One request to the leader: tries every agent, follows redirects, retries while busy. */
-int ha_cli_admin(const struct globals *g, const Haagent__AdminRequest *req,
-                 Haagent__AdminResponse **out, struct ha_err *e)
-{
-	struct target t[HA_CLI_MAX_TARGETS];
-	unsigned n;
-	int rc = ha_cli_targets(g, t, &n, e);
-	if (rc != 0)
-		return rc;
-	uint64_t deadline = ha_now_ms() + RETRY_MS;
-	Haagent__AdminResponse *last = NULL;
-	for (;;) {
-		for (unsigned i = 0; i < n; i++) {
-			char host[64];
-			unsigned port = t[i].port;
-			snprintf(host, sizeof(host), "%s", t[i].host);
-			for (int hop = 0; hop <= HA_CLI_MAX_REDIRECTS; hop++) {
-				int type;
-				uint8_t *buf;
-				size_t len;
-				if (ha_call(host, port, HA_MSG_ADMIN_REQUEST, req, g->timeout_ms,
-				            &type, &buf, &len, e) != 0)
-					break;
-				Haagent__AdminResponse *r =
-				    type == HA_MSG_ADMIN_RESPONSE
-				        ? haagent__admin_response__unpack(NULL, len, buf)
-				        : NULL;
-				free(buf);
-				if (r == NULL) {
-					ha_err_set(e, HA_EPROTO, "%s:%u sent an unexpected reply",
-					           host, port);
-					break;
-				}
-				if (r->redirect && r->redirect[0] &&
-				    ha_split_hostport(r->redirect, host, sizeof(host), &port) ==
-				        0) {
-					haagent__admin_response__free_unpacked(r, NULL);
-					continue;
-				}
-				if (r->code != HA_EBUSY && r->code != HA_ENOLEADER) {
-					if (last)
-						haagent__admin_response__free_unpacked(last, NULL);
-					*out = r;
-					return 0;
-				}
-				if (last)
-					haagent__admin_response__free_unpacked(last, NULL);
-				last = r; /* busy, or no leader yet: retry */
-				break;
-			}
-		}
-		if (ha_now_ms() >= deadline)
-			break;
-		usleep(100 * 1000);
-	}
-	if (last) {
-		*out = last;
-		return 0;
-	}
-	return ha_err_wrap(e, "no agent answered (tried %u)", n);
-}
 
 static void print_answer_json(const Haagent__AdminResponse *r, const char *result)
 {
@@ -97,65 +33,6 @@ static void print_answer_json(const Haagent__AdminResponse *r, const char *resul
 	ha_buf_free(&b);
 }
 
-/* Whether the leader's status shows the change req asked for. */
-static bool visible(const Haagent__AdminRequest *req, const Haagent__StatusResponse *s)
-{
-	if (req->op_case == HAAGENT__ADMIN_REQUEST__OP_PAUSE) {
-		/* paused also covers auto_failover = no; the operator's pause has its reason */
-		bool by_config = s->pause_reason && strstr(s->pause_reason, "configuration");
-		return req->pause->paused ? s->paused && !by_config : !s->paused || by_config;
-	}
-	for (size_t i = 0; i < s->n_nodes; i++)
-		if (!strcmp(s->nodes[i]->name, req->maintenance->node))
-			return ((s->nodes[i]->flags & 1) != 0) == req->maintenance->on;
-	return false;
-}
-
-/* Waits until the change is committed and visible, so that the command's return means it holds.
- */
-static bool wait_visible(const struct globals *g, const Haagent__AdminRequest *req)
-{
-	uint64_t deadline = ha_now_ms() + COMMIT_WAIT_MS;
-	while (ha_now_ms() < deadline) {
-		Haagent__StatusResponse *s = NULL;
-		struct ha_err e = {0};
-		if (ha_cli_status(g, false, &s, &e) == 0) {
-			bool ok = s->authoritative && visible(req, s);
-			haagent__status_response__free_unpacked(s, NULL);
-			if (ok)
-				return true;
-		}
-		usleep(POLL_MS * 1000);
-	}
-	return false;
-}
-
-int ha_cli_maintenance(const struct globals *g, const char *node, bool on, char *msg, size_t size)
-{
-	Haagent__MaintenanceRequest m = HAAGENT__MAINTENANCE_REQUEST__INIT;
-	m.node = (char *)node;
-	m.on = on;
-	Haagent__AdminRequest req = HAAGENT__ADMIN_REQUEST__INIT;
-	req.op_case = HAAGENT__ADMIN_REQUEST__OP_MAINTENANCE;
-	req.maintenance = &m;
-	Haagent__AdminResponse *r;
-	struct ha_err e = {0};
-	int rc = ha_cli_admin(g, &req, &r, &e);
-	if (rc != 0) {
-		snprintf(msg, size, "%s", e.msg);
-		return rc;
-	}
-	rc = r->code;
-	snprintf(msg, size, "%s", r->message);
-	haagent__admin_response__free_unpacked(r, NULL);
-	if (rc == 0 && !wait_visible(g, &req)) {
-		snprintf(msg, size, "maintenance %s accepted but not visible after %d ms",
-		         on ? "on" : "off", COMMIT_WAIT_MS);
-		rc = HA_ETIMEOUT;
-	}
-	return rc;
-}
-
 /* Sends req and prints the answer: for the commands whose answer is the whole story. */
 static int simple(struct globals *g, const Haagent__AdminRequest *req, const char *cmd)
 {
@@ -167,7 +44,7 @@ static int simple(struct globals *g, const Haagent__AdminRequest *req, const cha
 		return rc;
 	}
 	rc = r->code;
-	if (rc == 0 && !wait_visible(g, req)) {
+	if (rc == 0 && !ha_cli_wait_visible(g, req)) {
 		fprintf(stderr,
 		        "haadm: %s: accepted but not visible in the status after %d ms (leader "
 		        "changed?); check 'haadm status' and retry\n",
@@ -511,13 +388,6 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 
 int ha_cmd_node(struct globals *g, int argc, char **argv)
 {
-	/* the subcommand: the first argument that is not an option */
-	for (int i = 1; i < argc; i++)
-		if (argv[i][0] != '-') {
-			if (!strcmp(argv[i], "reclone"))
-				return ha_cmd_reclone(g, argc, argv);
-			break;
-		}
 	int rc = ha_cli_opts(g, argc, argv, "node", NULL, NULL, true);
 	if (rc != 0)
 		return rc;

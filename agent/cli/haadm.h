@@ -3,6 +3,8 @@
 #define HA_CLI_HAADM_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "../common/err.h"
 #include "../config.h"
@@ -25,7 +27,7 @@ struct target {
 
 #define HA_CLI_DEFAULT_CONF "/etc/haagent/haagent.conf"
 
-/* The configuration to read: -c FILE, else $HAAGENT_CONF, else HA_CLI_DEFAULT_CONF. */
+/* leader.c: the configuration to read: -c FILE, else $HAAGENT_CONF, else HA_CLI_DEFAULT_CONF. */
 const char *ha_cli_conf_path(const struct globals *g);
 
 /* The agents to ask, this node's own first (from -a, or from the config). */
@@ -42,14 +44,30 @@ int ha_cli_status(const struct globals *g, bool local_only, Haagent__StatusRespo
 int ha_cli_opts(struct globals *g, int argc, char **argv, const char *cmd, bool *local,
                 const char **reason, bool positional);
 
+/* usage.c: the commands as the operator reads them */
+struct ha_cli_command {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	const char *help;
+};
+extern const struct ha_cli_command ha_cli_commands[];
+extern const size_t ha_cli_n_commands;
+const struct ha_cli_command *ha_cli_command(const char *name);
+/* haadm's own usage, with every command's summary */
+void ha_cli_print_usage(FILE *f);
 /* Prints `usage: haadm USAGE` and the help of a command (for --help). */
 void ha_cli_help(const char *command);
 
-/* change.c: one AdminRequest to the leader (redirects followed, retried while busy) */
+/* leader.c: one AdminRequest to the leader (redirects followed, retried while busy) */
 int ha_cli_admin(const struct globals *g, const Haagent__AdminRequest *req,
                  Haagent__AdminResponse **out, struct ha_err *e);
 
-/* change.c: maintenance on or off, waited for until the leader's status shows it; msg: the
+/* leader.c: waits until the change req asked for is committed and visible in the leader's
+ * status (false after a few seconds) */
+bool ha_cli_wait_visible(const struct globals *g, const Haagent__AdminRequest *req);
+
+/* leader.c: maintenance on or off, waited for until the leader's status shows it; msg: the
  * answer or why not */
 int ha_cli_maintenance(const struct globals *g, const char *node, bool on, char *msg, size_t size);
 

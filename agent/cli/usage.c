@@ -1,0 +1,213 @@
+/* haadm's commands as the operator reads them: the table of names, summaries, usages and
+ * help texts (docs/cli.md follows it), `haadm help`, and the options every simple command
+ * takes. Below every command file; haadm.c maps the names to the code that runs them. */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/err.h"
+#include "haadm.h"
+
+const struct ha_cli_command ha_cli_commands[] = {
+    {"status", "show the cluster: leader, primary, epoch and every node's health",
+     "status [--json] [--local]",
+     "Asks an agent for the cluster status; a non-leader redirects to the raft leader, which\n"
+     "combines every node's latest health report. Without a leader, the first agent that\n"
+     "answers shows its own local view (marked not authoritative).\n"
+     "\n"
+     "  --json    stable JSON for scripts (docs/json.md)\n"
+     "  --local   the answering agent's own view; no redirect to the leader\n"
+     "\n"
+     "Exit status: 0 authoritative answer (or --local), 6 no leader (local view printed),\n"
+     "4 no agent reachable."},
+    {"events", "the cluster's decisions: failovers, fencing, promotions, divergence",
+     "events [--json]",
+     "Prints the replicated event history (the last 64 decisions), oldest first: every\n"
+     "failover step (failover-begin, old-primary-fenced, candidate-chosen, failover-done),\n"
+     "held decisions (failover-held-disabled/-tilt/-cooldown) and divergence\n"
+     "(node-diverged, node-converged). Any agent answers from its replicated copy.\n"
+     "\n"
+     "  --json    stable JSON for scripts (docs/json.md)"},
+    {"failover", "planned switchover: move the primary role to another node, losing nothing",
+     "failover [--to NODE] [--dry-run] [--timeout MS] [--grace MS] [--kill-now] [--no-wait] "
+     "[--json] | failover --abort | failover --accept-loss",
+     "Moves the primary role from the current primary to NODE (default: the best healthy\n"
+     "replica, as automatic failover would choose). The coordinator checks first and refuses\n"
+     "with the reason when the primary is not healthy, the target is unreachable, down, lagging,\n"
+     "diverged, in maintenance or has no_promote, a failover is running, or there is no quorum.\n"
+     "\n"
+     "Steps, each committed through raft and shown as it completes:\n"
+     "  1. the old primary turns read_only; transactions already open may still commit during\n"
+     "     the grace, then every client session is killed and its final GTID position read;\n"
+     "  2. the target applies everything up to that position (nothing acknowledged is lost);\n"
+     "  3. the target becomes the primary at a new epoch and turns writable;\n"
+     "  4. the old primary and the other replicas replicate from it.\n"
+     "If step 1 or 2 does not finish within the timeout, it rolls back: the old primary is made\n"
+     "writable again and the reason is printed. A coordinator that dies midway is replaced and\n"
+     "the next one carries on from the recorded step.\n"
+     "\n"
+     "  --to NODE      the node to promote\n"
+     "  --dry-run      check and print the plan; change nothing\n"
+     "  --timeout MS   budget for steps 1 and 2 ([switchover] timeout_ms, default 10000)\n"
+     "  --grace MS     how long open transactions may still commit ([switchover] grace_ms,\n"
+     "                 default 2000)\n"
+     "  --kill-now     no grace: kill client sessions at once\n"
+     "  --no-wait      return once the switchover has started; follow it with 'haadm status'\n"
+     "  --json         one JSON object with the result (docs/json.md)\n"
+     "\n"
+     "Acting on the failover or switchover in progress (haadm status shows what it waits for):\n"
+     "  --abort        end it before a node is promoted: the old primary keeps the role (for an\n"
+     "                 automatic failover of a primary that is really down, 'haadm pause' first)\n"
+     "  --accept-loss  the new primary stops applying its relay log and takes writes now; what\n"
+     "                 it had received but not applied is given up, and the failover record\n"
+     "                 lists exactly those transactions ([failover] max_apply_wait_ms does this\n"
+     "                 automatically after a time; by default nothing is ever given up)\n"
+     "\n"
+     "Exit status: 0 done (or dry run possible), 14 refused or rolled back, 11 no outcome\n"
+     "within the timeout (see haadm status), 4 no agent reachable, 6 no leader."},
+    {"node",
+     "node maintenance NODE on|off; node reclone NODE: maintenance, re-cloning from a backup",
+     "node maintenance NODE on|off [--json]\n"
+     "       haadm node reclone NODE [--backup ID] [--timeout SEC] [--json]",
+     "maintenance on: NODE is never promoted, its own outage triggers nothing, and its agent\n"
+     "leaves its replication as you set it (it still keeps it read-only). Use it to restart or\n"
+     "upgrade a replica. The primary cannot go into maintenance: move the role first with\n"
+     "'haadm failover'. Maintenance off: the agent repoints the node to the primary if needed.\n"
+     "The flag is replicated (survives restarts) and shown by 'haadm status'.\n"
+     "\n"
+     "reclone: replaces NODE's datadir with a restored backup and brings it back as a replica\n"
+     "(a diverged old primary, a lost disk). Run it on NODE's host, as root, with NODE's\n"
+     "configuration. It checks first (NODE is not the primary; the backup, by default the\n"
+     "newest finished one, has a whole chain and holds every transaction NODE's server id\n"
+     "wrote in the primary's binary log), puts NODE in maintenance, restores the chain beside\n"
+     "the datadir while the server still runs, stops it ([agent] db_stop_command), keeps the\n"
+     "old datadir as DATADIR.haagent-old-TIME, starts it ([agent] db_start_command), resets\n"
+     "its replication and binary log, ends maintenance and waits --timeout (300 s) until it\n"
+     "replicates. Needs free space for a second datadir. Exit 14 when refused before\n"
+     "anything changed."},
+    {"pause", "pause automatic failover cluster-wide", "pause [--reason TEXT] [--json]",
+     "Automatic failover stops acting: failures are still detected and reported (events\n"
+     "failover-held-paused), not acted on. Planned switchovers ('haadm failover') still work.\n"
+     "Replicated; shown by 'haadm status' until 'haadm resume'.\n"
+     "\n"
+     "  --reason TEXT  recorded with the pause and shown by status"},
+    {"resume", "resume automatic failover", "resume [--json]",
+     "Ends 'haadm pause': automatic failover acts again."},
+    {"backup", "backups: run, list, show, verify (docs/backup.md)",
+     "backup run [--type full|differential|incremental] [--node NODE] [--wait] | backup list | "
+     "backup show ID | backup verify ID [--drill] | backup policy [--full CRON] "
+     "[--differential CRON] [--incremental CRON] [--keep-full N] [--keep-days N]   [--json]",
+     "run      asks the coordinator for a backup now: it picks the least-loaded healthy\n"
+     "         replica (or NODE), records the job in the replicated catalog, and that node's\n"
+     "         agent streams mariadb-backup through compression, encryption and hashing into\n"
+     "         the repository. differential = against the last full backup; incremental =\n"
+     "         against the last backup of any type. --wait follows it to the end.\n"
+     "list     the catalog (any agent answers); show ID: one backup.\n"
+     "verify   checks every chunk's SHA-256 and decryption, here, from the repository\n"
+     "         ([backup] repository and key_file of the config); --drill also restores the\n"
+     "         chain into a scratch directory, prepares it, starts a throwaway mariadbd on it\n"
+     "         (no network) and runs CHECK TABLE on every table. The result goes into the\n"
+     "         catalog.\n"
+     "policy   shows, or with options sets (cluster-wide, replicated), the schedules (cron,\n"
+     "         5 fields, UTC; \"\" turns one off) and retention (the newest N full backups\n"
+     "         and/or those younger than N days, each with everything based on it).\n"
+     "\n"
+     "Exit status: 0 ok, 14 refused (the reason is printed), 10 the backup failed, 5 verify\n"
+     "found damage."},
+    {"restore", "restore a backup (and its chain) into a directory, ready to start",
+     "restore ID --target-dir DIR [--json]",
+     "Fetches the full backup and the differential/incremental backups ID builds on, checks\n"
+     "every chunk (SHA-256, authenticated decryption), extracts them with mbstream and\n"
+     "prepares them in order with mariadb-backup --prepare: DIR is then a datadir a mariadbd\n"
+     "can start on. DIR must not exist or be empty. Refuses on a broken chain, a wrong key or\n"
+     "a damaged chunk, naming it. To re-clone a node: docs/runbook.md."},
+    {"config", "config check: validate a configuration and the databases it points at",
+     "config check [-c FILE] [--json]",
+     "Validates FILE (default: -c before the command, $HAAGENT_CONF, then\n"
+     "/etc/haagent/haagent.conf) without starting anything: syntax, keys, bounds, addresses,\n"
+     "ports, credentials files and their permissions. With an [agent] section it then connects\n"
+     "to this node's database with those credentials and lists what is missing: privileges the\n"
+     "agent uses (with the GRANT to run), the replication user, log_bin, log_slave_updates,\n"
+     "gtid_strict_mode; and whether every other node's database answers.\n"
+     "\n"
+     "Exit status: 0 all checks pass (warnings allowed), 3 the file is invalid, 10 a database\n"
+     "check failed."},
+    {"version", "print haadm's version", "version [--json]", "Prints the version."},
+    {"help", "describe a command", "help [COMMAND]", "Describes COMMAND, or lists commands."},
+};
+
+const size_t ha_cli_n_commands = sizeof(ha_cli_commands) / sizeof(ha_cli_commands[0]);
+
+const struct ha_cli_command *ha_cli_command(const char *name)
+{
+	for (size_t i = 0; i < ha_cli_n_commands; i++)
+		if (!strcmp(ha_cli_commands[i].name, name))
+			return &ha_cli_commands[i];
+	return NULL;
+}
+
+void ha_cli_print_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: haadm [-c FILE | -a HOST:PORT] [-t MS] COMMAND [ARGS] [--json]\n\n"
+	        "Operate a haagent cluster.\n\n"
+	        "  -c, --config FILE     cluster config (default $HAAGENT_CONF, then %s)\n"
+	        "  -a, --agent HOST:PORT ask this agent's RPC address\n"
+	        "  -t, --timeout MS      per-request timeout (default 2000)\n"
+	        "  -h, --help            this help\n\n"
+	        "commands:\n",
+	        HA_CLI_DEFAULT_CONF);
+	for (size_t i = 0; i < ha_cli_n_commands; i++)
+		fprintf(f, "  %-10s %s\n", ha_cli_commands[i].name, ha_cli_commands[i].summary);
+	fprintf(f, "\n'haadm help COMMAND' describes one. Exit codes: docs/cli.md.\n");
+}
+
+void ha_cli_help(const char *name)
+{
+	const struct ha_cli_command *c = ha_cli_command(name);
+	if (c)
+		printf("usage: haadm %s\n\n%s\n", c->usage, c->help);
+}
+
+int ha_cli_opts(struct globals *g, int argc, char **argv, const char *cmd, bool *local,
+                const char **reason, bool positional)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"local", no_argument, NULL, 'l'},
+	    {"reason", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int o;
+	optind = 0; /* 0, not 1: glibc then re-reads the ordering from optstring */
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j':
+			g->json = true;
+			break;
+		case 'l':
+			if (local == NULL)
+				goto bad;
+			*local = true;
+			break;
+		case 'r':
+			if (reason == NULL)
+				goto bad;
+			*reason = optarg;
+			break;
+		case 'h':
+			ha_cli_help(cmd);
+			exit(0);
+		default:
+			goto bad;
+		}
+	}
+	if (positional || optind == argc)
+		return 0;
+bad:
+	fprintf(stderr, "haadm %s: bad arguments; see 'haadm help %s'\n", cmd, cmd);
+	return HA_EUSAGE;
+}
