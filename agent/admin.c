@@ -105,10 +105,10 @@ static bool propose(struct ha_agent *a, struct answer *ans, int rc, uint8_t *buf
  * committed. */
 static bool cluster_ready(struct ha_agent *a, struct answer *ans, bool checks)
 {
-	unsigned reachable = 0;
-	for (unsigned i = 0; i < a->cfg.n_nodes; i++)
-		if ((int)i == a->cfg.self || ha_agent_fresh(a, (int)i))
-			reachable++;
+	struct ha_core_report rep[HA_MAX_NODES];
+	struct ha_core_in in;
+	ha_agent_core_input(a, &in, rep);
+	unsigned reachable = ha_core_reporting(&in, a->cfg.agent_timeout_ms);
 	bool quorum = reachable * 2 > a->cfg.n_nodes;
 	if (checks) {
 		char t[128];

@@ -116,6 +116,7 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 	                        .detail = detail,
 	                        .parent = (uint64_t)parent,
 	                        .node = id_node,
+	                        .on_primary = id_node == st->primary_id,
 	                        .unix_ms = ha_unix_ms()};
 	uint8_t *buf;
 	size_t len;
@@ -214,7 +215,7 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 	    h && h->backup && h->backup->id == job->id ? h->backup : NULL;
 	if (fresh)
 		a->bkco.bk_fresh_ms = now;
-	if (r && r->state == 2) {
+	if (r && r->state == HA_BK_DONE) {
 		struct ha_backup_rec res;
 		memset(&res, 0, sizeof(res));
 		res.started_ms = r->started_unix_ms;
@@ -231,7 +232,7 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 		end(a, job, HA_BK_DONE, detail, &res);
 		return;
 	}
-	if (r && r->state == 3) {
+	if (r && r->state == HA_BK_FAILED) {
 		end(a, job, HA_BK_FAILED, r->detail ? r->detail : "failed", NULL);
 		return;
 	}
@@ -244,7 +245,7 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 	         (st->failover.old_primary == job->node || st->failover.target == job->node ||
 	          st->failover.candidate == job->node))
 		why = "its node takes part in a failover";
-	else if (st->primary_id == job->node && !strstr(job->detail, "last resort"))
+	else if (st->primary_id == job->node && !job->on_primary)
 		why = "its node became the primary";
 	else if (now - a->bkco.bk_fresh_ms > UNREACHABLE_MS) {
 		snprintf(buf, sizeof(buf), "its node's agent has been unreachable for %u s",

@@ -47,7 +47,7 @@ struct ha_bkrun {
 	unsigned n_swept;
 	/* loop side: what is reported */
 	uint64_t id;
-	int state; /* 0 none, 1 running, 2 done, 3 failed */
+	enum ha_backup_state state; /* 0: none yet */
 	char detail[512];
 	struct ha_backup_rec res;
 };
@@ -151,7 +151,7 @@ static void on_done(uv_async_t *h)
 	}
 	struct ha_manifest *m = &b->m;
 	if (b->rc == 0) {
-		b->state = 2;
+		b->state = HA_BK_DONE;
 		snprintf(b->detail, sizeof(b->detail), "%llu bytes read, %llu stored in %zu chunks",
 		         (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_stored,
 		         m->n_chunks);
@@ -176,7 +176,7 @@ static void on_done(uv_async_t *h)
 		        (unsigned long long)m->bytes_stored,
 		        (unsigned long long)(m->finished_ms - m->started_ms));
 	} else {
-		b->state = 3;
+		b->state = HA_BK_FAILED;
 		snprintf(b->detail, sizeof(b->detail), "%s", b->err);
 		ha_warn("backup-failed", "id=%llu error=\"%s\"", (unsigned long long)b->id, b->err);
 	}
@@ -273,7 +273,7 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	b->id = job->id;
 	memset(&b->res, 0, sizeof(b->res));
 	if (!b->repo[0] || !b->have_key) {
-		b->state = 3;
+		b->state = HA_BK_FAILED;
 		snprintf(b->detail, sizeof(b->detail), "%s",
 		         !b->repo[0] ? "no [backup] repository configured on this node"
 		                     : b->key_error);
@@ -282,7 +282,7 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	}
 	const struct ha_backup_rec *parent = job->parent ? ha_fsm_backup(st, job->parent) : NULL;
 	if (job->parent && (parent == NULL || parent->state != HA_BK_DONE)) {
-		b->state = 3;
+		b->state = HA_BK_FAILED;
 		snprintf(b->detail, sizeof(b->detail), "its parent backup %llu is not available",
 		         (unsigned long long)job->parent);
 		publish(a);
@@ -326,10 +326,10 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	sp->arg = b;
 	atomic_store(&b->cancel, 0);
 	atomic_store(&b->child, 0);
-	b->state = 1;
+	b->state = HA_BK_RUNNING;
 	snprintf(b->detail, sizeof(b->detail), "running");
 	if (pthread_create(&b->thread, NULL, run, b) != 0) {
-		b->state = 3;
+		b->state = HA_BK_FAILED;
 		snprintf(b->detail, sizeof(b->detail), "cannot start the backup thread");
 	} else {
 		b->busy = true;
@@ -348,7 +348,7 @@ static void bk_report(struct ha_agent *a, Haagent__BackupReport *r)
 	r->state = (uint32_t)b->state;
 	r->detail = b->detail;
 	r->gtid = b->res.gtid;
-	if (b->state == 2) {
+	if (b->state == HA_BK_DONE) {
 		r->from_lsn = b->res.from_lsn;
 		r->to_lsn = b->res.to_lsn;
 		r->bytes_in = b->res.bytes_in;

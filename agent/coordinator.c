@@ -89,6 +89,7 @@ void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp, Haa
 	}
 	resp->plan_candidate = a->co.plan_candidate;
 	resp->paused = !a->cfg.auto_failover || st->paused;
+	resp->paused_by_operator = st->paused;
 	if (st->paused)
 		resp->pause_reason = st->pause_reason[0] ? (char *)st->pause_reason : "paused";
 	else if (!a->cfg.auto_failover)

@@ -58,26 +58,22 @@ int ha_agent_propose(struct ha_agent *a, uint8_t *buf, size_t len)
 	return rc;
 }
 
-/* ---- lease ----
- * The primary may be writable only while it is in contact with a raft majority. A follower
- * holds the lease while the ready leader acknowledged one of its reports within lease_ms; the
- * leader holds it for lease_ms after winning its election (a majority voted for it) and then
- * while a majority (itself included) reported to it within lease_ms. The coordinator never
- * promotes before an unreachable old primary's lease has surely run out. */
+/* ---- lease (node/decide.h: ha_node_lease_held) ---- */
+
 bool ha_agent_lease_held(struct ha_agent *a)
 {
-	uint64_t now = ha_now_ms();
-	if (ha_raft_ready(a->raft)) {
-		if (now - ha_raft_ready_since(a->raft) <= a->cfg.lease_ms)
-			return true;
-		unsigned n = 0;
-		for (unsigned i = 0; i < a->cfg.n_nodes; i++)
-			if ((int)i == a->cfg.self ||
-			    (a->health[i].report && now - a->health[i].recv_ms <= a->cfg.lease_ms))
-				n++;
-		return n * 2 > a->cfg.n_nodes;
-	}
-	return a->last_ack_ms != 0 && now - a->last_ack_ms <= a->cfg.lease_ms;
+	struct ha_core_report rep[HA_MAX_NODES];
+	struct ha_core_in in;
+	ha_agent_core_input(a, &in, rep);
+	bool leading = ha_raft_ready(a->raft);
+	struct ha_lease_in l = {.leading = leading,
+	                        .ready_since_ms = leading ? ha_raft_ready_since(a->raft) : 0,
+	                        .reporting = ha_core_reporting(&in, a->cfg.lease_ms),
+	                        .last_ack_ms = a->last_ack_ms,
+	                        .n_nodes = a->cfg.n_nodes,
+	                        .lease_ms = a->cfg.lease_ms,
+	                        .now_ms = in.now_ms};
+	return ha_node_lease_held(&l);
 }
 
 /* ---- health ---- */

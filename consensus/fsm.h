@@ -116,6 +116,8 @@ struct ha_backup_rec {
 	bool drilled;
 	uint64_t verified_ms, drill_ms;
 	char verify_detail[256];
+	bool on_primary; /* placed on the primary (last resort): its being primary is no reason to
+	                    abandon it */
 };
 
 struct ha_event {
@@ -238,6 +240,7 @@ struct ha_bk_begin {
 	const char *name, *type, *detail;
 	uint64_t parent;
 	uint32_t node;
+	bool on_primary; /* node is the primary (last resort) */
 	uint64_t unix_ms;
 };
 int ha_fsm_cmd_backup_begin(const struct ha_bk_begin *b, ha_alloc_fn alloc, uint8_t **out,

@@ -144,6 +144,7 @@ int fsm_apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin
 	r.id = ++s->next_backup_id;
 	r.parent = c->parent;
 	r.node = c->node;
+	r.on_primary = c->on_primary;
 	r.state = HA_BK_RUNNING;
 	r.requested_ms = c->unix_ms;
 	s->backups[s->n_backups++] = r;
@@ -223,6 +224,7 @@ int ha_fsm_cmd_backup_begin(const struct ha_bk_begin *b, ha_alloc_fn alloc, uint
 	c.node = b->node;
 	c.detail = (char *)(b->detail ? b->detail : "");
 	c.unix_ms = b->unix_ms;
+	c.on_primary = b->on_primary;
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_BEGIN;
 	cmd.backup_begin = &c;
@@ -309,6 +311,7 @@ void ha_fsm_backup_to_pb(const struct ha_backup_rec *r, Haagent__BackupRecord *p
 	pb->verify_detail = (char *)r->verify_detail;
 	pb->drill_ms = r->drill_ms;
 	pb->drilled = r->drilled;
+	pb->on_primary = r->on_primary;
 }
 
 int fsm_backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r, struct ha_err *e)
@@ -340,6 +343,7 @@ int fsm_backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r,
 	r->verified_ms = pb->verified_unix_ms;
 	r->drill_ms = pb->drill_ms;
 	r->drilled = pb->drilled;
+	r->on_primary = pb->on_primary;
 	return 0;
 }
 

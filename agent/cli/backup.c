@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../consensus/fsm.h"
 #include "../backup/fsutil.h"
 #include "../backup/pipeline.h"
 #include "../common/buf.h"
@@ -257,7 +258,7 @@ int ha_cli_backup_chain(const Haagent__BackupsResponse *cat, uint64_t id,
 	int n = 0;
 	for (uint64_t cur = id;;) {
 		const Haagent__BackupRecord *b = ha_cli_backup_find(cat, cur);
-		if (b == NULL || b->state != 2)
+		if (b == NULL || b->state != HA_BK_DONE)
 			return ha_err_set(e, HA_EINVAL, "backup %llu %s: broken chain",
 			                  (unsigned long long)cur,
 			                  b == NULL ? "is not in the catalog" : st_name(b->state));
@@ -455,7 +456,7 @@ static int verify(struct globals *g, uint64_t id, bool drilling)
 		rc = ha_err_set(&e, HA_EINVAL, "no backup %llu in the catalog",
 		                (unsigned long long)id);
 	const Haagent__BackupRecord *b = rc == 0 ? ha_cli_backup_find(cat, id) : NULL;
-	if (rc == 0 && b->state != 2)
+	if (rc == 0 && b->state != HA_BK_DONE)
 		rc = ha_err_set(&e, HA_EINVAL, "backup %llu is %s, not a finished backup",
 		                (unsigned long long)id, st_name(b->state));
 	if (rc != 0) {
@@ -564,12 +565,12 @@ static int run(struct globals *g, const char *type, const char *node, bool wait)
 					fprintf(stderr, "haadm: backup run: %s\n", msg);
 				return HA_ETIMEOUT;
 			}
-			if (b && b->state != 1) {
-				rc = b->state == 2 ? 0 : HA_EDB;
+			if (b && b->state != HA_BK_RUNNING) {
+				rc = b->state == HA_BK_DONE ? 0 : HA_EDB;
 				char detail[600];
 				snprintf(detail, sizeof(detail), "%s: %s%s%s", st_name(b->state),
-				         b->name, b->state == 2 ? "" : ": ",
-				         b->state == 2 ? "" : b->detail);
+				         b->name, b->state == HA_BK_DONE ? "" : ": ",
+				         b->state == HA_BK_DONE ? "" : b->detail);
 				if (g->json)
 					result_json(st_name(b->state), id, detail, ha_now_ms() - t0,
 					            NULL);

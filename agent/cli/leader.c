@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../consensus/fsm.h"
 #include "../common/clock.h"
 #include "../common/err.h"
 #include "../common/frame.h"
@@ -202,13 +203,13 @@ int ha_cli_admin(const struct globals *g, const Haagent__AdminRequest *req,
 static bool visible(const Haagent__AdminRequest *req, const Haagent__StatusResponse *s)
 {
 	if (req->op_case == HAAGENT__ADMIN_REQUEST__OP_PAUSE) {
-		/* paused also covers auto_failover = no; the operator's pause has its reason */
-		bool by_config = s->pause_reason && strstr(s->pause_reason, "configuration");
-		return req->pause->paused ? s->paused && !by_config : !s->paused || by_config;
+		/* paused also covers auto_failover = no: the operator's flag is what changes */
+		return s->paused_by_operator == req->pause->paused;
 	}
 	for (size_t i = 0; i < s->n_nodes; i++)
 		if (!strcmp(s->nodes[i]->name, req->maintenance->node))
-			return ((s->nodes[i]->flags & 1) != 0) == req->maintenance->on;
+			return ((s->nodes[i]->flags & HA_MEMBER_MAINTENANCE) != 0) ==
+			       req->maintenance->on;
 	return false;
 }
 

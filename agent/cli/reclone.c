@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../consensus/fsm.h"
 #include "../backup/fsutil.h"
 #include "../common/buf.h"
 #include "../common/clock.h"
@@ -194,7 +195,7 @@ static uint64_t pick_backup(const Haagent__BackupsResponse *cat, uint64_t want, 
 		const Haagent__BackupRecord *b = cat->backups[i];
 		if (want && b->id != want)
 			continue;
-		if (b->state != 2) {
+		if (b->state != HA_BK_DONE) {
 			if (!want)
 				continue;
 			snprintf(why, size, "backup %llu is not a finished backup",

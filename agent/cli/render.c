@@ -1,3 +1,4 @@
+#include "../../consensus/fsm.h"
 #include "render.h"
 
 #include <string.h>
@@ -130,8 +131,8 @@ void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 		ha_json_str(&j, "db_address", n->db_address);
 		ha_json_str(&j, "rpc_address", n->rpc_address);
 		ha_json_str(&j, "role", n->role);
-		ha_json_bool(&j, "maintenance", n->flags & 1);
-		ha_json_bool(&j, "no_promote", n->flags & 2);
+		ha_json_bool(&j, "maintenance", n->flags & HA_MEMBER_MAINTENANCE);
+		ha_json_bool(&j, "no_promote", n->flags & HA_MEMBER_NO_PROMOTE);
 		ha_json_str(&j, "db", db_name(n));
 		if (up)
 			ha_json_bool(&j, "read_only", h->read_only);
@@ -283,8 +284,9 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 			snprintf(load, sizeof(load), "%.2f/%u", h->loadavg1, h->threads_running);
 		}
 		char flags[48];
-		snprintf(flags, sizeof(flags), "%s%s%s", n->flags & 1 ? "maintenance" : "",
-		         (n->flags & 3) == 3 ? "," : "", n->flags & 2 ? "no-promote" : "");
+		bool mnt = n->flags & HA_MEMBER_MAINTENANCE, np = n->flags & HA_MEMBER_NO_PROMOTE;
+		snprintf(flags, sizeof(flags), "%s%s%s", mnt ? "maintenance" : "",
+		         mnt && np ? "," : "", np ? "no-promote" : "");
 		fprintf(f, "%-10s %-10s %-7s %-4s %-24s %-5s %-11s %-10s %-11s %s\n", n->name,
 		        n->role, db_name(n), up ? (h->read_only ? "on" : "off") : "-", gtid, lag,
 		        iosql, load, n->agent_reachable ? "ok" : "UNREACHABLE",

@@ -52,6 +52,16 @@ static bool report_fresh(const struct ha_core_in *in, int i)
 	       in->now_ms - in->reports[i].recv_ms <= in->cfg->agent_timeout_ms;
 }
 
+unsigned ha_core_reporting(const struct ha_core_in *in, unsigned within_ms)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < in->cfg->n_nodes; i++)
+		if ((int)i == in->cfg->self ||
+		    (in->reports[i].h && in->now_ms - in->reports[i].recv_ms <= within_ms))
+			n++;
+	return n;
+}
+
 const Haagent__Health *ha_core_health(const struct ha_core_in *in, uint32_t id, bool *fresh)
 {
 	int i = co_node_index(in->cfg, id);
@@ -269,22 +279,23 @@ static void detect(struct ha_core *k, const struct ha_fsm_state *st)
 	                        .stream_timeout_ms = k->cfg->stream_timeout_ms};
 	/* The suspicion clock: the same kind of suspicion, continuously. A primary whose agent has
 	 * not reported since this leader took over counts from then. */
-	const char *kind;
+	enum ha_suspicion kind;
 	char why[512];
-	uint64_t for_ms = k->m->suspect_kind[0] ? now - k->m->suspect_since_ms : 0;
+	uint64_t for_ms = k->m->suspect != HA_SUSPECT_NONE ? now - k->m->suspect_since_ms : 0;
 	enum ha_verdict v = ha_fo_judge(&p, reps, n, &fc, for_ms, &kind, why, sizeof(why));
 	if (v == HA_PRIMARY_OK) {
 		k->m->held[0] = '\0';
-		if (k->m->suspect_kind[0])
+		if (k->m->suspect != HA_SUSPECT_NONE)
 			LOGI(k, "primary-ok", "primary=%s after=\"%s\"", p.name,
-			     k->m->suspect_kind);
-		k->m->suspect_kind[0] = '\0';
+			     ha_suspicion_name(k->m->suspect));
+		k->m->suspect = HA_SUSPECT_NONE;
 		return;
 	}
-	if (strcmp(kind, k->m->suspect_kind) != 0) {
-		snprintf(k->m->suspect_kind, sizeof(k->m->suspect_kind), "%s", kind);
+	if (kind != k->m->suspect) {
+		k->m->suspect = kind;
 		k->m->suspect_since_ms = now;
-		LOGW(k, "primary-suspect", "primary=%s kind=%s why=\"%s\"", p.name, kind, why);
+		LOGW(k, "primary-suspect", "primary=%s kind=%s why=\"%s\"", p.name,
+		     ha_suspicion_name(kind), why);
 		/* judge again with the clock started (confirm_ms may be 0) */
 		v = ha_fo_judge(&p, reps, n, &fc, 0, &kind, why, sizeof(why));
 	}
@@ -301,7 +312,7 @@ static void detect(struct ha_core *k, const struct ha_fsm_state *st)
 	/* Anti-flapping: within cooldown_ms of the last failover, only strong evidence acts. */
 	const struct ha_failover *last = &st->failover;
 	if (!held && last->id && last->done_ms &&
-	    k->unix_ms - last->done_ms < k->cfg->cooldown_ms && !strcmp(kind, "db-hung"))
+	    k->unix_ms - last->done_ms < k->cfg->cooldown_ms && kind == HA_SUSPECT_DB_HUNG)
 		held = "failover-held-cooldown";
 	if (held) {
 		/* a named event once per suspicion, then quiet */
@@ -495,10 +506,7 @@ static void plan(struct ha_core *k, const struct ha_fsm_state *st)
 		         nodes[best].name);
 	else
 		BLOCK("%s", why);
-	unsigned reachable = 1;
-	for (unsigned i = 0; i < k->cfg->n_nodes; i++)
-		if ((int)i != k->cfg->self && report_fresh(k->in, (int)i))
-			reachable++;
+	unsigned reachable = ha_core_reporting(k->in, k->cfg->agent_timeout_ms);
 	if (reachable * 2 <= k->cfg->n_nodes)
 		BLOCK("no quorum: only %u of %u agents reachable", reachable, k->cfg->n_nodes);
 	for (size_t i = 0; i < n; i++)

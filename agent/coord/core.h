@@ -31,6 +31,7 @@
 
 #include "../../consensus/fsm.h"
 #include "../config.h"
+#include "failover.h"
 #include "haagent.pb-c.h"
 
 /* the daemon's escalation of a fence it cannot make through SQL: db_stop_command's time before
@@ -66,7 +67,7 @@ enum ha_cand_state {
 
 /* The coordinator's soft memory (zeroed by a new leader). */
 struct ha_core_mem {
-	char suspect_kind[32]; /* the suspicion held (ha_fo_judge's kind), since: */
+	enum ha_suspicion suspect; /* the suspicion held (ha_fo_judge's kind), since: */
 	uint64_t suspect_since_ms;
 	char last_why[512];
 	char held[32]; /* why a confirmed failure is not acted on (event sent once) */
@@ -161,6 +162,9 @@ void ha_core_node_view(const struct ha_core_in *in, uint32_t id, struct ha_fo_no
  * log now (everything owed less what it applied), as upper bounds per domain in lost; returns
  * the count. */
 uint64_t ha_core_loss_if_now(const struct ha_core_in *in, char *lost, size_t size);
+/* How many nodes reported within within_ms, this one included (the quorum counts: the plan,
+ * an operator request's precondition, the leader's write lease). */
+unsigned ha_core_reporting(const struct ha_core_in *in, unsigned within_ms);
 /* A node's latest report, and whether it is fresh (within agent_timeout_ms). */
 const Haagent__Health *ha_core_health(const struct ha_core_in *in, uint32_t id, bool *fresh);
 

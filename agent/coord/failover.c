@@ -52,13 +52,32 @@ static enum ha_verdict ask_replicas(const struct ha_fo_node *replicas, size_t n_
 	return HA_PRIMARY_SUSPECT;
 }
 
+const char *ha_suspicion_name(enum ha_suspicion k)
+{
+	switch (k) {
+	case HA_SUSPECT_NONE:
+		return "";
+	case HA_SUSPECT_DB_DOWN:
+		return "db-down";
+	case HA_SUSPECT_DB_HUNG:
+		return "db-hung";
+	case HA_SUSPECT_DB_UNUSABLE:
+		return "db-unusable";
+	case HA_SUSPECT_DB_UNKNOWN:
+		return "db-unknown";
+	case HA_SUSPECT_AGENT_UNREACHABLE:
+		return "agent-unreachable";
+	}
+	return "?";
+}
+
 enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node *replicas,
                             size_t n_replicas, const struct ha_fo_conf *c, uint64_t suspect_for_ms,
-                            const char **kind, char *why, size_t why_size)
+                            enum ha_suspicion *kind, char *why, size_t why_size)
 {
 	struct ha_buf b = HA_BUF_INIT;
 	enum ha_verdict v;
-	*kind = "";
+	*kind = HA_SUSPECT_NONE;
 	why[0] = '\0';
 	int db = p->db;
 #ifdef HA_SIM_MUTANT
@@ -72,7 +91,7 @@ enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node 
 		if (db == DB_UP)
 			return HA_PRIMARY_OK;
 		if (db == DB_DOWN) {
-			*kind = "db-down";
+			*kind = HA_SUSPECT_DB_DOWN;
 			ha_buf_printf(&b, "%s's agent reports mariadbd down (%s) for %llu ms",
 			              p->name,
 			              p->db_error && p->db_error[0] ? p->db_error : "no detail",
@@ -82,7 +101,7 @@ enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node 
 			                                       : HA_PRIMARY_SUSPECT;
 		}
 		if (db == DB_HUNG) {
-			*kind = "db-hung";
+			*kind = HA_SUSPECT_DB_HUNG;
 			ha_buf_printf(
 			    &b, "%s's mariadbd does not answer for %llu ms (hang timeout %u ms)",
 			    p->name, (unsigned long long)suspect_for_ms, c->hang_timeout_ms);
@@ -94,20 +113,20 @@ enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node 
 			/* The server answers, the agent cannot use it (login, limits, privileges):
 			 * no evidence that its clients cannot write. Only the replicas can say it
 			 * is gone. */
-			*kind = "db-unusable";
+			*kind = HA_SUSPECT_DB_UNUSABLE;
 			ha_buf_printf(&b, "%s's agent cannot use its database (%s)", p->name,
 			              p->db_error && p->db_error[0] ? p->db_error : "no detail");
 			v = ask_replicas(replicas, n_replicas, c, suspect_for_ms, &b);
 			put(why, why_size, &b);
 			return v;
 		}
-		*kind = "db-unknown";
+		*kind = HA_SUSPECT_DB_UNKNOWN;
 		ha_buf_printf(&b, "%s's agent has not probed its database yet", p->name);
 		put(why, why_size, &b);
 		return HA_PRIMARY_SUSPECT;
 	}
 	/* The agent is silent: the host may be gone, or only the agent. Ask the replicas. */
-	*kind = "agent-unreachable";
+	*kind = HA_SUSPECT_AGENT_UNREACHABLE;
 	ha_buf_printf(&b, "%s's agent is unreachable", p->name);
 	v = ask_replicas(replicas, n_replicas, c, suspect_for_ms, &b);
 	put(why, why_size, &b);

@@ -46,6 +46,18 @@ struct ha_fo_conf {
 	    stream_timeout_ms; /* a replica without event/heartbeat this long lost its stream */
 };
 
+/* What is suspected of the primary (ha_fo_judge). */
+enum ha_suspicion {
+	HA_SUSPECT_NONE = 0,
+	HA_SUSPECT_DB_DOWN,
+	HA_SUSPECT_DB_HUNG,
+	HA_SUSPECT_DB_UNUSABLE,
+	HA_SUSPECT_DB_UNKNOWN,
+	HA_SUSPECT_AGENT_UNREACHABLE,
+};
+/* "db-down", "db-hung", "db-unusable", "db-unknown", "agent-unreachable"; "" for none */
+const char *ha_suspicion_name(enum ha_suspicion k);
+
 enum ha_verdict {
 	HA_PRIMARY_OK = 0,
 	HA_PRIMARY_SUSPECT = 1, /* something is wrong, not (yet) enough evidence */
@@ -53,13 +65,13 @@ enum ha_verdict {
 };
 
 /* Judges the primary. `suspect_for_ms` is how long the caller has seen the same suspicion (the
- * caller keeps that clock, so this stays pure). `kind` receives a stable word for the kind of
- * suspicion ("db-down", "db-hung", "db-unusable", "agent-unreachable"; "" when OK). A database
+ * caller keeps that clock, so this stays pure). `kind` receives the kind of suspicion
+ * (HA_SUSPECT_NONE when OK). A database
  * the agent cannot use (login, limits) is judged like a silent agent: by the replicas' streams.
  * why receives a sentence. */
 enum ha_verdict ha_fo_judge(const struct ha_fo_node *primary, const struct ha_fo_node *replicas,
                             size_t n_replicas, const struct ha_fo_conf *c, uint64_t suspect_for_ms,
-                            const char **kind, char *why, size_t why_size);
+                            enum ha_suspicion *kind, char *why, size_t why_size);
 
 struct ha_gtid_pos;
 /* What n has received: its applied position merged with what its IO thread wrote to the relay

@@ -421,3 +421,11 @@ void ha_node_health(const struct ha_probe_sample *s, const struct ha_node_mem *m
 	h->salvaged_count = m->salvaged_count;
 	h->salvage_detail = (char *)m->salvage_detail;
 }
+
+bool ha_node_lease_held(const struct ha_lease_in *l)
+{
+	if (l->leading)
+		return l->now_ms - l->ready_since_ms <= l->lease_ms ||
+		       l->reporting * 2 > l->n_nodes;
+	return l->last_ack_ms != 0 && l->now_ms - l->last_ack_ms <= l->lease_ms;
+}

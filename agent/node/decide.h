@@ -101,6 +101,22 @@ struct ha_node_out {
 	bool role_changed;    /* mem->role is new: the on_role_change hook */
 };
 
+/* The write lease (docs/failover.md): the primary may be writable only while it is in contact
+ * with a raft majority. A follower holds it while the ready leader acknowledged one of its
+ * reports within lease_ms (counted from when that report was sent); the leader holds it for
+ * lease_ms after its barrier (a majority voted for it), then while a majority, itself included,
+ * reported to it within lease_ms. */
+struct ha_lease_in {
+	bool leading;            /* this node is the ready raft leader */
+	uint64_t ready_since_ms; /* since then */
+	unsigned reporting;      /* leading: nodes (itself included) reported within lease_ms */
+	uint64_t last_ack_ms;    /* following: the send time of the last acknowledged report */
+	unsigned n_nodes;
+	unsigned lease_ms;
+	uint64_t now_ms;
+};
+bool ha_node_lease_held(const struct ha_lease_in *l);
+
 /* One decision. out is zeroed first. */
 void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out);
 

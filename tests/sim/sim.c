@@ -435,21 +435,22 @@ static void net_step(struct sim_world *w)
 
 /* ---- agents ---- */
 
-/* ha_agent_lease_held, on the model's raft view */
+/* ha_agent_lease_held: the real rule (ha_node_lease_held) on the model's raft view */
 static bool lease_held(const struct sim_world *w, int i)
 {
 	const struct sim_agent *a = &w->ag[i];
-	uint64_t now = w->now;
-	if (a->leading && a->ready) {
-		if (now - a->ready_at_ms <= a->cfg.lease_ms)
-			return true;
-		unsigned n = 0;
-		for (int j = 0; j < SIM_NODES; j++)
-			if (j == i || (a->rep[j].r && now - a->rep[j].recv_ms <= a->cfg.lease_ms))
-				n++;
-		return n * 2 > SIM_NODES;
-	}
-	return a->last_ack_ms != 0 && now - a->last_ack_ms <= a->cfg.lease_ms;
+	unsigned n = 0;
+	for (int j = 0; j < SIM_NODES; j++)
+		if (j == i || (a->rep[j].r && w->now - a->rep[j].recv_ms <= a->cfg.lease_ms))
+			n++;
+	struct ha_lease_in l = {.leading = a->leading && a->ready,
+	                        .ready_since_ms = a->ready_at_ms,
+	                        .reporting = n,
+	                        .last_ack_ms = a->last_ack_ms,
+	                        .n_nodes = SIM_NODES,
+	                        .lease_ms = a->cfg.lease_ms,
+	                        .now_ms = w->now};
+	return ha_node_lease_held(&l);
 }
 
 static void check_promotion(struct sim_world *w, int i, uint64_t epoch);

@@ -35,7 +35,7 @@ static struct ha_fo_node node(uint32_t id, const char *name, const char *gtid)
 }
 
 static enum ha_verdict judge(struct ha_fo_node *p, struct ha_fo_node *r, uint64_t for_ms,
-                             const char **kind)
+                             enum ha_suspicion *kind)
 {
 	char why[512];
 	return ha_fo_judge(p, r, 2, &conf, for_ms, kind, why, sizeof(why));
@@ -44,7 +44,7 @@ static enum ha_verdict judge(struct ha_fo_node *p, struct ha_fo_node *r, uint64_
 static void detection(void **state)
 {
 	(void)state;
-	const char *kind;
+	enum ha_suspicion kind;
 	struct ha_fo_node p = node(1, "node1", "0-1-10");
 	p.replicating = false;
 	struct ha_fo_node r[2] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10")};
@@ -53,18 +53,18 @@ static void detection(void **state)
 	/* mariadbd killed: its own agent sees refused connections; confirmed after confirm_ms */
 	p.db = 2;
 	assert_int_equal(judge(&p, r, 100, &kind), HA_PRIMARY_SUSPECT);
-	assert_string_equal(kind, "db-down");
+	assert_string_equal(ha_suspicion_name(kind), "db-down");
 	assert_int_equal(judge(&p, r, 500, &kind), HA_PRIMARY_FAILED);
 	/* mariadbd stopped shorter than the hang timeout: no failover */
 	p.db = 3;
 	assert_int_equal(judge(&p, r, 5000, &kind), HA_PRIMARY_SUSPECT);
-	assert_string_equal(kind, "db-hung");
+	assert_string_equal(ha_suspicion_name(kind), "db-hung");
 	assert_int_equal(judge(&p, r, 8000, &kind), HA_PRIMARY_FAILED);
 	/* primary's agent stopped (SIGSTOP) while replicas still stream: never a failover */
 	p.db = 1;
 	p.fresh = false;
 	assert_int_equal(judge(&p, r, 60000, &kind), HA_PRIMARY_SUSPECT);
-	assert_string_equal(kind, "agent-unreachable");
+	assert_string_equal(ha_suspicion_name(kind), "agent-unreachable");
 	/* one replica cut from the primary (2 s network blip): not a majority */
 	r[0].io_running = false;
 	assert_int_equal(judge(&p, r, 60000, &kind), HA_PRIMARY_SUSPECT);
@@ -204,7 +204,7 @@ static void unusable_is_not_down(void **state)
 {
 	(void)state;
 	char why[512];
-	const char *kind;
+	enum ha_suspicion kind;
 	struct ha_fo_node p = node(1, "node1", "0-1-10");
 	struct ha_fo_node r[2] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10")};
 	p.db = 4;
@@ -212,7 +212,7 @@ static void unusable_is_not_down(void **state)
 	/* for a long time, replicas streaming: never failed */
 	assert_int_equal(ha_fo_judge(&p, r, 2, &conf, 600000, &kind, why, sizeof(why)),
 	                 HA_PRIMARY_SUSPECT);
-	assert_string_equal(kind, "db-unusable");
+	assert_string_equal(ha_suspicion_name(kind), "db-unusable");
 	assert_non_null(strstr(why, "Access denied"));
 	assert_non_null(strstr(why, "0 of 2 replicas lost their stream"));
 	/* the replicas lost their stream too: the server is really gone */
@@ -369,7 +369,7 @@ static void switchover_plan(void **state)
 static void maintenance_is_no_witness(void **state)
 {
 	(void)state;
-	const char *kind;
+	enum ha_suspicion kind;
 	struct ha_fo_node p = node(1, "node1", "0-1-10");
 	p.fresh = false; /* the primary's agent is silent */
 	struct ha_fo_node r[2] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10")};

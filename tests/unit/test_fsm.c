@@ -659,7 +659,20 @@ static void backup_catalog(void **state)
 	assert_null(ha_fsm_backup_running(&s));
 	assert_int_equal(ha_fsm_backup(&s, 1)->to_lsn, 100);
 	assert_string_equal(ha_fsm_backup(&s, 1)->gtid, "0-1-1");
-	assert_int_equal(bk_begin(&s, 2, "incremental", 1), HA_FSM_APPLIED);
+	assert_false(ha_fsm_backup(&s, 1)->on_primary);
+	{ /* a job placed on the primary (last resort) says so */
+		struct ha_bk_begin b = {.expected_id = 2,
+		                        .name = "000002-incremental",
+		                        .type = "incremental",
+		                        .parent = 1,
+		                        .node = 1,
+		                        .on_primary = true};
+		uint8_t *bb;
+		size_t bl;
+		assert_int_equal(ha_fsm_cmd_backup_begin(&b, NULL, &bb, &bl), 0);
+		assert_int_equal(apply_buf(&s, bb, bl), HA_FSM_APPLIED);
+	}
+	assert_true(ha_fsm_backup(&s, 2)->on_primary);
 	assert_int_equal(bk_end(&s, 2, HA_BK_ABANDONED), HA_FSM_APPLIED);
 	assert_int_equal(ha_fsm_backup(&s, 2)->to_lsn, 0); /* no results unless done */
 	/* verify and delete */
@@ -689,6 +702,8 @@ static void backup_catalog(void **state)
 	assert_int_equal(r.next_backup_id, 2);
 	assert_int_equal(ha_fsm_backup(&r, 1)->state, HA_BK_DELETED);
 	assert_int_equal(ha_fsm_backup(&r, 2)->state, HA_BK_ABANDONED);
+	assert_true(ha_fsm_backup(&r, 2)->on_primary);
+	assert_false(ha_fsm_backup(&r, 1)->on_primary);
 	assert_true(r.backup_policy.set);
 	assert_int_equal(r.backup_policy.keep_full, 3);
 	assert_string_equal(r.backup_policy.full, "0 3 * * 0");
