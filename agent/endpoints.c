@@ -43,25 +43,26 @@ static const char *not_replica(struct ha_agent *a, const struct ha_fsm_state *st
 		return "this node is the primary";
 	if (p == NULL)
 		return "no primary (a failover is in progress)";
-	if (s->db != HA_DB_UP)
-		return "database not up";
-	if (a->rc.diverged || (me && (me->flags & HA_MEMBER_DIVERGED)))
-		return "diverged";
-	if (me && (me->flags & HA_MEMBER_MAINTENANCE))
-		return "in maintenance";
-	if (!s->replicating || strcmp(s->master_host, p->address) != 0 ||
-	    s->master_port != p->db_port)
-		return "not replicating from the primary";
-	if (!s->io_running || !s->sql_running)
-		return "replication threads not both running";
-	if (s->lag_seconds < 0)
-		return "lag unknown";
-	if (max_lag_s >= 0 && s->lag_seconds > max_lag_s) {
+	/* the local sample as the coordinator's view of a replica (coord/failover.h) */
+	struct ha_fo_node v = {.fresh = true,
+	                       .db = (int)s->db,
+	                       .flags = me ? me->flags : 0,
+	                       .replicating = s->replicating &&
+	                                      !strcmp(s->master_host, p->address) &&
+	                                      s->master_port == p->db_port,
+	                       .io_running = s->io_running,
+	                       .sql_running = s->sql_running,
+	                       .lag_seconds = s->lag_seconds};
+	if (a->rc.diverged)
+		v.flags |= HA_MEMBER_DIVERGED;
+	unsigned limit_ms = max_lag_s >= 0 && max_lag_s < UINT32_MAX / 1000
+	                        ? (unsigned)max_lag_s * 1000
+	                        : UINT32_MAX;
+	const char *no = ha_fo_replica_unfit(&v, limit_ms, buf, size);
+	if (no == buf)
 		snprintf(buf, size, "lags %lld s (max_lag=%ld)", (long long)s->lag_seconds,
 		         max_lag_s);
-		return buf;
-	}
-	return NULL;
+	return no;
 }
 
 static const char *role_of(struct ha_agent *a, const struct ha_fsm_state *st,

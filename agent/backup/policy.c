@@ -9,21 +9,9 @@
 
 const char *ha_bk_unfit(const struct ha_fo_node *n, unsigned max_lag_ms)
 {
-	if (!n->fresh)
-		return "agent unreachable";
-	if (n->db != 1)
-		return "database not up";
-	if (n->flags & HA_MEMBER_MAINTENANCE)
-		return "in maintenance";
-	if (n->flags & HA_MEMBER_DIVERGED)
-		return "diverged";
-	if (!n->replicating || !n->io_running || !n->sql_running)
-		return "not replicating from the primary";
-	if (n->lag_seconds < 0)
-		return "lag unknown";
-	if ((uint64_t)n->lag_seconds * 1000 > max_lag_ms)
-		return "lagging beyond [backup] max_lag_ms";
-	return NULL;
+	char buf[96];
+	const char *no = ha_fo_replica_unfit(n, max_lag_ms, buf, sizeof(buf));
+	return no == buf ? "lagging beyond [backup] max_lag_ms" : no;
 }
 
 static double score(const struct ha_fo_node *n)
@@ -72,33 +60,50 @@ long long ha_bk_parent(const struct ha_fsm_state *st, const char *type)
 	return -1;
 }
 
-int ha_bk_chain(const struct ha_fsm_state *st, uint64_t id, uint64_t *chain, int max, char *why,
-                size_t why_size)
+int ha_bk_chain_of(ha_bk_lookup_fn look, const void *catalog, uint64_t id, uint64_t *chain, int max,
+                   char *why, size_t why_size)
 {
 	uint64_t rev[HA_FSM_MAX_BACKUPS];
 	int n = 0;
-	for (uint64_t cur = id; n < HA_FSM_MAX_BACKUPS;) {
-		const struct ha_backup_rec *r = ha_fsm_backup(st, cur);
-		if (r == NULL || r->state != HA_BK_DONE) {
+	for (uint64_t cur = id;;) {
+		struct ha_bk_link l;
+		look(catalog, cur, &l);
+		if (l.state != HA_BK_DONE) {
 			snprintf(why, why_size, "backup %llu %s", (unsigned long long)cur,
-			         r == NULL ? "is not in the catalog (broken chain)"
-			         : r->state == HA_BK_DELETED ? "was deleted (broken chain)"
-			                                     : "did not finish");
+			         l.state == 0               ? "is not in the catalog (broken chain)"
+			         : l.state == HA_BK_DELETED ? "was deleted (broken chain)"
+			                                    : "did not finish (broken chain)");
+			return -1;
+		}
+		if (n == max || n == HA_FSM_MAX_BACKUPS) {
+			snprintf(
+			    why, why_size,
+			    "the chain of backup %llu is longer than %d backups (take a full one)",
+			    (unsigned long long)id, n);
 			return -1;
 		}
 		rev[n++] = cur;
-		if (!strcmp(r->type, "full"))
+		if (l.full)
 			break;
-		cur = r->parent;
-	}
-	if (n > max || n == HA_FSM_MAX_BACKUPS) {
-		snprintf(why, why_size, "the chain of backup %llu is too long",
-		         (unsigned long long)id);
-		return -1;
+		cur = l.parent;
 	}
 	for (int i = 0; i < n; i++)
 		chain[i] = rev[n - 1 - i];
 	return n;
+}
+
+static void fsm_lookup(const void *catalog, uint64_t id, struct ha_bk_link *out)
+{
+	const struct ha_backup_rec *r = ha_fsm_backup(catalog, id);
+	out->state = r ? r->state : 0;
+	out->full = r && !strcmp(r->type, "full");
+	out->parent = r ? r->parent : 0;
+}
+
+int ha_bk_chain(const struct ha_fsm_state *st, uint64_t id, uint64_t *chain, int max, char *why,
+                size_t why_size)
+{
+	return ha_bk_chain_of(fsm_lookup, st, id, chain, max, why, why_size);
 }
 
 /* ---- retention ---- */

@@ -23,8 +23,20 @@ const char *ha_bk_unfit(const struct ha_fo_node *n, unsigned max_lag_ms);
  * count. Returns its id, 0 for a full backup, or -1 (no anchor). */
 long long ha_bk_parent(const struct ha_fsm_state *st, const char *type);
 
+/* One backup as a chain walk sees it, from whichever catalog (the replicated state, or the
+ * copy haadm fetched). */
+struct ha_bk_link {
+	enum ha_backup_state state; /* 0: not in the catalog */
+	bool full;
+	uint64_t parent;
+};
+typedef void (*ha_bk_lookup_fn)(const void *catalog, uint64_t id, struct ha_bk_link *out);
+
 /* The chain to restore backup id: ids from the full backup to id, in order. Returns the
- * length, or -1 with why when a link is missing, not finished, or deleted. */
+ * length, or -1 with why when a link is missing, not finished, or deleted, or the chain is
+ * longer than max. _of: on any catalog, through look. */
+int ha_bk_chain_of(ha_bk_lookup_fn look, const void *catalog, uint64_t id, uint64_t *chain, int max,
+                   char *why, size_t why_size);
 int ha_bk_chain(const struct ha_fsm_state *st, uint64_t id, uint64_t *chain, int max, char *why,
                 size_t why_size);
 

@@ -17,6 +17,7 @@
 
 #include "../../consensus/fsm.h"
 #include "../backup/fsutil.h"
+#include "../backup/policy.h"
 #include "../backup/pipeline.h"
 #include "../common/buf.h"
 #include "../common/clock.h"
@@ -252,26 +253,25 @@ static int run_tool(char *const argv[], const char *log, struct ha_err *e)
  * place at the end: dir appears whole or not at all, and a damaged chunk, a failed prepare or
  * an interruption leaves no half-restored datadir where a server could be started on it. The
  * tools' log goes to DIR.haagent-restore.log, kept when something fails. */
+static void pb_lookup(const void *catalog, uint64_t id, struct ha_bk_link *out)
+{
+	const Haagent__BackupRecord *b = ha_cli_backup_find(catalog, id);
+	out->state = b ? (enum ha_backup_state)b->state : 0;
+	out->full = b && !strcmp(b->type, "full");
+	out->parent = b ? b->parent : 0;
+}
+
 int ha_cli_backup_chain(const Haagent__BackupsResponse *cat, uint64_t id,
                         uint64_t chain[HA_CLI_MAX_CHAIN], struct ha_err *e)
 {
-	int n = 0;
-	for (uint64_t cur = id;;) {
-		const Haagent__BackupRecord *b = ha_cli_backup_find(cat, cur);
-		if (b == NULL || b->state != HA_BK_DONE)
-			return ha_err_set(e, HA_EINVAL, "backup %llu %s: broken chain",
-			                  (unsigned long long)cur,
-			                  b == NULL ? "is not in the catalog" : st_name(b->state));
-		if (n == HA_CLI_MAX_CHAIN)
-			return ha_err_set(e, HA_EINVAL,
-			                  "backup %llu: chain longer than %d backups (take a full "
-			                  "one)",
-			                  (unsigned long long)id, HA_CLI_MAX_CHAIN);
-		chain[n++] = cur;
-		if (!strcmp(b->type, "full"))
-			return n;
-		cur = b->parent;
-	}
+	uint64_t up[HA_CLI_MAX_CHAIN];
+	char why[256];
+	int n = ha_bk_chain_of(pb_lookup, cat, id, up, HA_CLI_MAX_CHAIN, why, sizeof(why));
+	if (n < 0)
+		return ha_err_set(e, HA_EINVAL, "%s", why);
+	for (int k = 0; k < n; k++) /* from id down to its full backup */
+		chain[k] = up[n - 1 - k];
+	return n;
 }
 
 int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,

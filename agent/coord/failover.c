@@ -318,18 +318,19 @@ static bool errant(const struct ha_fo_node *n, const struct ha_fo_node *p)
 	return false;
 }
 
-/* Why replica n cannot be a switchover target from p, or NULL. */
-static const char *so_unfit(const struct ha_fo_node *n, const struct ha_fo_node *p,
-                            unsigned max_lag_ms, char *buf, size_t size)
+const char *ha_fo_replica_unfit(const struct ha_fo_node *n, unsigned max_lag_ms, char *buf,
+                                size_t size)
 {
-	const char *no = ineligible(n, false);
-	if (no)
-		return no;
-	if (errant(n, p)) {
-		snprintf(buf, size, "has transactions the primary lacks (%s vs %s)",
-		         n->gtid_current, p->gtid_current);
-		return buf;
-	}
+	if (!n->fresh)
+		return "agent unreachable";
+	if (n->db != DB_UP)
+		return n->db == DB_HUNG       ? "database hung"
+		       : n->db == DB_UNUSABLE ? "database unusable by the agent"
+		                              : "database down";
+	if (n->flags & HA_MEMBER_MAINTENANCE)
+		return "in maintenance";
+	if (n->flags & HA_MEMBER_DIVERGED)
+		return "diverged";
 	if (!n->replicating)
 		return "not replicating from the primary";
 	if (!n->io_running || !n->sql_running)
@@ -342,6 +343,22 @@ static const char *so_unfit(const struct ha_fo_node *n, const struct ha_fo_node 
 		return buf;
 	}
 	return NULL;
+}
+
+/* Why replica n cannot be a switchover target from p, or NULL: promotable, nothing the
+ * primary lacks, a healthy replica. */
+static const char *so_unfit(const struct ha_fo_node *n, const struct ha_fo_node *p,
+                            unsigned max_lag_ms, char *buf, size_t size)
+{
+	const char *no = ineligible(n, false);
+	if (no)
+		return no;
+	if (errant(n, p)) {
+		snprintf(buf, size, "has transactions the primary lacks (%s vs %s)",
+		         n->gtid_current, p->gtid_current);
+		return buf;
+	}
+	return ha_fo_replica_unfit(n, max_lag_ms, buf, size);
 }
 
 /* What the operator can do about a reason given by so_unfit. */

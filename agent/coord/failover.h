@@ -99,6 +99,13 @@ int ha_fo_choose(const struct ha_fo_node *nodes, size_t n, bool require_applied,
 const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, char *why,
                          size_t why_size, bool *known);
 
+/* Why n is not a healthy replica of the primary, or NULL: its agent reports, its database is
+ * up, it is not in maintenance nor diverged, it replicates from the primary with both threads
+ * running, its lag is known and at most max_lag_ms (buf holds that sentence). The one rule
+ * behind a switchover target, a backup's node and /replica. */
+const char *ha_fo_replica_unfit(const struct ha_fo_node *n, unsigned max_lag_ms, char *buf,
+                                size_t size);
+
 /* Why n cannot be promoted ("in maintenance", ...), or "eligible". */
 const char *ha_fo_ineligible(const struct ha_fo_node *n);
 
