@@ -15,6 +15,7 @@
 
 #include "../common/buf.h"
 #include "../common/clock.h"
+#include "../common/proc.h"
 #include "fsutil.h"
 
 extern char **environ;
@@ -369,16 +370,12 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 	}
 	/* a larger pipe: fewer wake-ups of mariadb-backup and of the reader (best effort) */
 	fcntl(pfd[0], F_SETPIPE_SZ, 1 << 20);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	struct ha_proc_spec ps = {.argv = argv,
+	                          .io = {HA_PROC_NULL, {.fd = pfd[1]}, {.fd = -1, .path = log}}};
 	pid_t pid;
 	uint64_t t0 = ha_unix_ms();
 	m->started_ms = t0;
-	rc = posix_spawnp(&pid, sp->tool, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	rc = ha_proc_start(&ps, &pid);
 	close(pfd[1]);
 	if (rc != 0) {
 		close(pfd[0]);
@@ -397,8 +394,7 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		kill(pid, SIGKILL); /* do not leave it writing into a closed pipe */
 	close(pfd[0]);
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	ha_proc_wait(pid, 0, false, &status);
 	if (sp->child_pid)
 		atomic_store(sp->child_pid, 0);
 	unlink(cnf);
@@ -602,13 +598,9 @@ int ha_backup_extract(struct ha_store *store, const uint8_t *master_key,
 			return ha_err_set(e, HA_EIO, "pipe: %s", strerror(errno));
 		snprintf(log, sizeof(log), "%s/.mbstream.log", dir);
 		char *argv[] = {(char *)mbstream, "-x", "-C", (char *)dir, NULL};
-		posix_spawn_file_actions_t fa;
-		posix_spawn_file_actions_init(&fa);
-		posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-		posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		rc = posix_spawnp(&pid, mbstream, &fa, NULL, argv, environ);
-		posix_spawn_file_actions_destroy(&fa);
+		struct ha_proc_spec ps = {
+		    .argv = argv, .io = {{.fd = pfd[0]}, HA_PROC_NULL, {.fd = -1, .path = log}}};
+		rc = ha_proc_start(&ps, &pid);
 		close(pfd[0]);
 		if (rc != 0) {
 			close(pfd[1]);
@@ -639,10 +631,8 @@ int ha_backup_extract(struct ha_store *store, const uint8_t *master_key,
 	if (out_fd >= 0)
 		close(out_fd);
 	int status = 0;
-	if (pid) {
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-	}
+	if (pid)
+		ha_proc_wait(pid, 0, false, &status);
 	pthread_mutex_destroy(&c.mu);
 	pthread_cond_destroy(&c.cv);
 	if (c.failed)

@@ -22,6 +22,7 @@
 #include "../common/buf.h"
 #include "../common/clock.h"
 #include "../common/frame.h"
+#include "../common/proc.h"
 #include "../db/tables.h"
 #include "backup.h"
 #include "call.h"
@@ -231,19 +232,16 @@ int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
 
 static int run_tool(char *const argv[], const char *log, struct ha_err *e)
 {
+	struct ha_proc_spec sp = {
+	    .argv = argv,
+	    .io = {HA_PROC_INHERIT, {.fd = -1, .path = log, .append = true}, HA_PROC_INHERIT},
+	    .err_to_out = true};
 	pid_t pid;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	int status, rc = ha_proc_start(&sp, &pid);
 	if (rc != 0)
 		return ha_err_set(e, HA_EIO, "cannot run %s: %s", argv[0], strerror(rc));
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	ha_proc_wait(pid, 0, false, &status);
+	if (!ha_proc_ok(status))
 		return ha_err_set(e, HA_EIO, "%s %s failed; see %s", argv[0], argv[1], log);
 	return 0;
 }
@@ -359,12 +357,9 @@ static int drill(const char *dir, const struct ha_manifest *m, char *detail, siz
 	                "--innodb-buffer-pool-size=64M",
 	                NULL};
 	pid_t pid;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	int rc = posix_spawnp(&pid, "mariadbd", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	struct ha_proc_spec sp = {.argv = argv,
+	                          .io = {HA_PROC_INHERIT, HA_PROC_NULL, HA_PROC_NULL}};
+	int rc = ha_proc_start(&sp, &pid);
 	if (rc != 0)
 		return ha_err_set(e, HA_EIO, "cannot start mariadbd: %s", strerror(rc));
 	struct ha_db_where w = {
@@ -390,15 +385,7 @@ static int drill(const char *dir, const struct ha_manifest *m, char *detail, siz
 	if (pid) {
 		kill(pid, SIGTERM);
 		int status;
-		uint64_t stop = ha_now_ms() + DRILL_STOP_MS;
-		while (waitpid(pid, &status, WNOHANG) == 0) {
-			if (ha_now_ms() > stop) {
-				kill(pid, SIGKILL);
-				waitpid(pid, &status, 0);
-				break;
-			}
-			usleep(100 * 1000);
-		}
+		ha_proc_wait(pid, DRILL_STOP_MS, false, &status); /* then SIGKILL */
 	}
 	if (up && rc != 0)
 		return ha_err_set(e, HA_EDB, "%s", detail);

@@ -37,6 +37,7 @@
 #include "../common/buf.h"
 #include "../common/clock.h"
 #include "../common/gtid.h"
+#include "../common/proc.h"
 #include "../db/db.h"
 #include "../db/reclone.h"
 #include "backup.h"
@@ -124,40 +125,19 @@ static void print_result(const struct run *r, int rc)
  * timeout_ms. 0 when it exited 0. */
 static int run_command(const char *cmd, uint64_t timeout_ms, char *why, size_t size)
 {
-	posix_spawnattr_t at;
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, 2, 1);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+	struct ha_proc_spec sp = {
+	    .argv = argv, .io = {HA_PROC_NULL, {.fd = 2}, HA_PROC_INHERIT}, .own_group = true};
 	pid_t pid;
-	int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	int status, rc = ha_proc_start(&sp, &pid);
 	if (rc != 0) {
 		snprintf(why, size, "cannot run /bin/sh: %s", strerror(rc));
 		return -1;
 	}
-	int status = 0;
-	for (uint64_t deadline = ha_now_ms() + timeout_ms;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR) {
-			snprintf(why, size, "waitpid: %s", strerror(errno));
-			return -1;
-		}
-		if (ha_now_ms() > deadline) {
-			kill(-pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			snprintf(why, size, "'%s' did not finish within %llu s", cmd,
-			         (unsigned long long)(timeout_ms / 1000));
-			return -1;
-		}
-		usleep(100 * 1000);
+	if (ha_proc_wait(pid, timeout_ms, true, &status)) {
+		snprintf(why, size, "'%s' did not finish within %llu s", cmd,
+		         (unsigned long long)(timeout_ms / 1000));
+		return -1;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		snprintf(why, size, "'%s' failed (%s %d)", cmd,

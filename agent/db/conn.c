@@ -25,6 +25,9 @@ MYSQL *ha_db_open(const struct ha_db_where *w, char *err, size_t err_size, unsig
 	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
 	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rt);
 	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &ct);
+	my_bool off = 0;
+	mysql_options(m, MYSQL_OPT_RECONNECT, &off); /* a lost session is an error, never redone */
+	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	if (mysql_real_connect(m, w->socket ? NULL : w->host, w->user, w->password, NULL,
 	                       w->socket ? 0 : w->port, w->socket, 0) == NULL) {
 		snprintf(err, err_size, "%s (%u)", mysql_error(m), mysql_errno(m));

@@ -206,25 +206,15 @@ static int probe_replication(MYSQL *m, struct ha_probe_sample *s, struct ha_prob
 
 static MYSQL *connect_db(struct ha_probe *p, struct ha_probe_sample *s)
 {
-	MYSQL *m = mysql_init(NULL);
-	if (m == NULL) {
-		copy_field(s->db_error, sizeof(s->db_error), "mysql_init: out of memory");
-		return NULL;
-	}
-	unsigned t = (p->timeout_ms + 999) / 1000;
-	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &t);
-	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &t);
-	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &t);
-	my_bool off = 0;
-	mysql_options(m, MYSQL_OPT_RECONNECT, &off);
-	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	if (mysql_real_connect(m, p->host, p->user, p->password, NULL, p->port, NULL, 0) == NULL) {
-		s->db_errno = mysql_errno(m);
-		snprintf(s->db_error, sizeof(s->db_error), "connect: %s (%u)", mysql_error(m),
-		         s->db_errno);
-		mysql_close(m);
-		return NULL;
-	}
+	struct ha_db_where w = {.host = p->host,
+	                        .port = p->port,
+	                        .user = p->user,
+	                        .password = p->password,
+	                        .timeout_ms = p->timeout_ms};
+	char err[sizeof(s->db_error) - 16];
+	MYSQL *m = ha_db_open(&w, err, sizeof(err), &s->db_errno);
+	if (m == NULL)
+		snprintf(s->db_error, sizeof(s->db_error), "connect: %s", err);
 	return m;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "../common/proc.h"
 #include "binlog.h"
 #include "conn.h"
 
@@ -194,33 +195,19 @@ static void last_line(const char *path, char *out, size_t size)
 	fclose(f);
 }
 
-static int spawn(pid_t *pid, const char *tool, char *const argv[], int in_fd, int out_fd,
-                 const char *log, pid_t pgid)
+/* One child of the salvage pipe: SIGPIPE at its default (a dead reader ends the writer), in
+ * the process group pgid (0: a new one), its output and errors into the log. */
+static int spawn(pid_t *pid, char *const argv[], int in_fd, int out_fd, const char *log, pid_t pgid)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	/* the agent ignores SIGPIPE: the children must not (a dead reader ends the writer) */
-	sigset_t def;
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setpgroup(&at, pgid);
-	if (in_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (out_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-	else
-		posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	int rc = posix_spawnp(pid, tool, &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	return rc;
+	struct ha_proc_stream to_log = {.fd = -1, .path = log, .append = true};
+	struct ha_proc_spec sp = {
+	    .argv = argv,
+	    .io = {in_fd >= 0 ? (struct ha_proc_stream){.fd = in_fd} : HA_PROC_NULL,
+	           out_fd >= 0 ? (struct ha_proc_stream){.fd = out_fd} : to_log, to_log},
+	    .own_group = pgid == 0,
+	    .join_group = pgid,
+	    .default_sigpipe = true};
+	return ha_proc_start(&sp, pid);
 }
 
 static bool cancelled(const struct ha_salvage_req *q)
@@ -457,9 +444,9 @@ int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
 	int st[2] = {0, 0}, pfd[2];
 	int s1 = -1, s2 = -1;
 	if (pipe2(pfd, O_CLOEXEC) == 0) {
-		s1 = spawn(&pids[0], q->binlog_tool, bargv, -1, pfd[1], log, 0);
+		s1 = spawn(&pids[0], bargv, -1, pfd[1], log, 0);
 		if (s1 == 0)
-			s2 = spawn(&pids[1], q->client_tool, cargv, pfd[0], -1, log, pids[0]);
+			s2 = spawn(&pids[1], cargv, pfd[0], -1, log, pids[0]);
 		close(pfd[0]);
 		close(pfd[1]);
 	}
@@ -467,8 +454,7 @@ int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
 		kill(pids[0], SIGKILL); /* the pipe's reader never started */
 	const char *killed = s1 == 0 && s2 == 0 ? reap(q, pids, st, deadline) : "";
 	if (s1 == 0 && s2 != 0)
-		while (waitpid(pids[0], &st[0], 0) < 0 && errno == EINTR)
-			;
+		ha_proc_wait(pids[0], 0, false, &st[0]);
 	free(a_start);
 	free(bargv);
 	ha_salvage_free_files(files);
