@@ -96,6 +96,7 @@ APPLY(backup_begin, fsm_apply_backup_begin)
 APPLY(backup_end, fsm_apply_backup_end)
 APPLY(backup_verified, fsm_apply_backup_verified)
 APPLY(set_backup_policy, fsm_apply_backup_policy)
+APPLY(primary_writable, fsm_apply_primary_writable)
 #undef APPLY
 
 static int apply_backup_deleted(struct ha_fsm_state *s, const Haagent__FsmCommand *c,
@@ -122,6 +123,7 @@ static const struct {
     {HAAGENT__FSM_COMMAND__CMD_BACKUP_VERIFIED, apply_backup_verified},
     {HAAGENT__FSM_COMMAND__CMD_BACKUP_DELETED, apply_backup_deleted},
     {HAAGENT__FSM_COMMAND__CMD_SET_BACKUP_POLICY, apply_set_backup_policy},
+    {HAAGENT__FSM_COMMAND__CMD_PRIMARY_WRITABLE, apply_primary_writable},
 };
 #define N_APPLY (sizeof(apply_table) / sizeof(apply_table[0]))
 
@@ -260,6 +262,7 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 	snap.events = evp;
 	snap.next_event_seq = s->next_event_seq;
 	snap.paused = s->paused;
+	snap.primary_writable_epoch = s->primary_writable_epoch;
 	/* the catalog is large: its messages on the heap, not the stack */
 	Haagent__BackupRecord *bks = calloc(s->n_backups ? s->n_backups : 1, sizeof(*bks));
 	Haagent__BackupRecord **bkp = calloc(s->n_backups ? s->n_backups : 1, sizeof(*bkp));
@@ -356,6 +359,7 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 	np->n_events = (unsigned)snap->n_events;
 	np->next_event_seq = snap->next_event_seq;
 	np->paused = snap->paused;
+	np->primary_writable_epoch = snap->primary_writable_epoch;
 	if (snap->n_backups > HA_FSM_MAX_BACKUPS) {
 		rc = ha_err_set(e, HA_EINVAL, "fsm: snapshot has %zu backups", snap->n_backups);
 		goto out;

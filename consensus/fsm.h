@@ -137,6 +137,9 @@ struct ha_fsm_state {
 	    primary_id; /* 0: not established, or a failover is between fencing and promotion */
 	uint64_t epoch; /* bumped by every change of primary; the fencing token */
 	char primary_reason[256];
+	/* the primary reported itself writable at this epoch (CmdPrimaryWritable, or a failover's
+	 * done): its server read-only again at this epoch means it restarted */
+	uint64_t primary_writable_epoch;
 	uint64_t applied_commands;
 	struct ha_failover failover; /* the current or the last one (id 0: never) */
 	uint64_t next_failover_id;
@@ -233,6 +236,8 @@ int ha_fsm_cmd_node_diverged(uint32_t node, bool diverged, const char *errant, u
                              ha_alloc_fn alloc, uint8_t **out, size_t *len);
 int ha_fsm_cmd_set_maintenance(uint32_t node, bool on, uint64_t unix_ms, ha_alloc_fn alloc,
                                uint8_t **out, size_t *len);
+int ha_fsm_cmd_primary_writable(uint64_t epoch, uint32_t primary_id, ha_alloc_fn alloc,
+                                uint8_t **out, size_t *len);
 int ha_fsm_cmd_set_paused(bool paused, const char *reason, uint64_t unix_ms, ha_alloc_fn alloc,
                           uint8_t **out, size_t *len);
 struct ha_bk_begin {

@@ -178,6 +178,13 @@ int fsm_apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFailove
 		f->salvage = !f->planned && c->salvage == HA_SALVAGE_WANTED ? HA_SALVAGE_WANTED
 		                                                            : HA_SALVAGE_NONE;
 		s->primary_id = c->candidate;
+		{ /* the new primary's history is the reference: it is not diverged */
+			struct ha_member *cm = (struct ha_member *)ha_fsm_member(s, c->candidate);
+			if (cm) {
+				cm->flags &= ~(uint32_t)HA_MEMBER_DIVERGED;
+				cm->errant_gtid[0] = '\0';
+			}
+		}
 		fsm_add_event(s, "candidate-chosen", fsm_member_name(s, c->candidate), detail,
 		              c->unix_ms);
 		break;
@@ -187,6 +194,7 @@ int fsm_apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFailove
 			memcpy(f->lost_gtid, lost, sizeof(lost));
 			f->lost_count = c->lost_count;
 		}
+		s->primary_writable_epoch = f->epoch; /* the candidate reported itself writable */
 		if (f->planned)
 			s->switchovers_done++;
 		else

@@ -46,6 +46,8 @@ int fsm_apply_node_diverged(struct ha_fsm_state *s, const Haagent__CmdNodeDiverg
                             struct ha_err *e);
 int fsm_apply_set_maintenance(struct ha_fsm_state *s, const Haagent__CmdSetMaintenance *c,
                               struct ha_err *e);
+int fsm_apply_primary_writable(struct ha_fsm_state *s, const Haagent__CmdPrimaryWritable *c,
+                               struct ha_err *e);
 int fsm_apply_set_paused(struct ha_fsm_state *s, const Haagent__CmdSetPaused *c, struct ha_err *e);
 int fsm_apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin *c,
                            struct ha_err *e);

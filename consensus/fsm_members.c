@@ -216,3 +216,26 @@ int ha_fsm_cmd_set_paused(bool paused, const char *reason, uint64_t unix_ms, ha_
 	cmd.set_paused = &p;
 	return fsm_pack_cmd(&cmd, alloc, out, len);
 }
+
+int fsm_apply_primary_writable(struct ha_fsm_state *s, const Haagent__CmdPrimaryWritable *c,
+                               struct ha_err *e)
+{
+	(void)e;
+	if (c->epoch != s->epoch || c->primary_id != s->primary_id || c->epoch == 0 ||
+	    s->primary_writable_epoch == c->epoch)
+		return HA_FSM_NOOP;
+	s->primary_writable_epoch = c->epoch;
+	return HA_FSM_APPLIED;
+}
+
+int ha_fsm_cmd_primary_writable(uint64_t epoch, uint32_t primary_id, ha_alloc_fn alloc,
+                                uint8_t **out, size_t *len)
+{
+	Haagent__CmdPrimaryWritable c = HAAGENT__CMD_PRIMARY_WRITABLE__INIT;
+	c.epoch = epoch;
+	c.primary_id = primary_id;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_PRIMARY_WRITABLE;
+	cmd.primary_writable = &c;
+	return fsm_pack_cmd(&cmd, alloc, out, len);
+}

@@ -234,6 +234,7 @@ void ha_core_primary_view(const struct ha_core_in *in, uint32_t id, struct ha_fo
 	v->db_error = h ? h->db_error : "";
 	v->read_only = h ? h->read_only : true;
 	v->lease_held = h ? h->lease_held : false;
+	v->restarted = h && h->restarted_epoch && h->restarted_epoch == in->st->epoch;
 	v->server_id = h ? h->server_id : 0;
 	v->gtid_current = h ? h->gtid_current : "";
 	v->gtid_io_pos = "";
@@ -440,6 +441,23 @@ static bool record_divergence(struct ha_core *k, const struct ha_fsm_state *st)
 	return false;
 }
 
+/* ---- the primary writable at its epoch: recorded once (node/decide.c holds a server found
+ * read-only at that epoch afterwards: it restarted) ---- */
+
+static bool record_writable(struct ha_core *k, const struct ha_fsm_state *st)
+{
+	bool fresh;
+	const Haagent__Health *h = health_of(k->in, st->primary_id, &fresh);
+	if (st->primary_id == 0 || st->primary_writable_epoch == st->epoch || !h || !fresh ||
+	    h->writable_epoch != st->epoch || h->read_only)
+		return false;
+	uint8_t *buf;
+	size_t len;
+	if (ha_fsm_cmd_primary_writable(st->epoch, st->primary_id, k->in->alloc, &buf, &len) != 0)
+		return false;
+	return co_propose(k, buf, len, "primary-writable") == 0;
+}
+
 /* ---- a database its agent cannot use: an event, once per episode ---- */
 
 static bool say_unusable(struct ha_core *k, const struct ha_fsm_state *st)
@@ -566,7 +584,7 @@ void ha_core_tick(const struct ha_core_in *in, struct ha_core_mem *m, struct ha_
 		out->backups = out->cmd == NULL; /* abandons a job whose node is involved */
 		return;
 	}
-	if (record_divergence(k, st) || say_unusable(k, st))
+	if (record_divergence(k, st) || say_unusable(k, st) || record_writable(k, st))
 		return;
 	if (st->primary_id != 0)
 		detect(k, st);

@@ -34,9 +34,12 @@ static enum ha_verdict ask_replicas(const struct ha_fo_node *replicas, size_t n_
 	size_t witnesses = 0, lost = 0;
 	for (size_t i = 0; i < n_replicas; i++) {
 		const struct ha_fo_node *r = &replicas[i];
-		/* a node in maintenance may have its replication stopped on purpose */
+		/* a node in maintenance may have its replication stopped on purpose; a diverged
+		 * one lost its stream to the primary's refusal, not to the primary's death (found by
+		 * the simulator: with the primary's agent dead, that was taken for a vote, and the
+		 * lease's end for a fence that nobody made) */
 		if (!r->fresh || r->db != DB_UP || !r->replicating ||
-		    (r->flags & HA_MEMBER_MAINTENANCE))
+		    (r->flags & (HA_MEMBER_MAINTENANCE | HA_MEMBER_DIVERGED)))
 			continue;
 		witnesses++;
 		if (lost_stream(r, c))
@@ -67,6 +70,8 @@ const char *ha_suspicion_name(enum ha_suspicion k)
 		return "db-unknown";
 	case HA_SUSPECT_AGENT_UNREACHABLE:
 		return "agent-unreachable";
+	case HA_SUSPECT_DB_RESTARTED:
+		return "db-restarted";
 	}
 	return "?";
 }
@@ -88,6 +93,19 @@ enum ha_verdict ha_fo_judge(const struct ha_fo_node *p, const struct ha_fo_node 
 		db = DB_DOWN;
 #endif
 	if (p->fresh) {
+		if (db == DB_UP && p->restarted) {
+			/* crash recovery may have dropped what it acknowledged last: the replicas
+			 * have it (found by the nemesis's model in the simulator, then measured) */
+			*kind = HA_SUSPECT_DB_RESTARTED;
+			ha_buf_printf(
+			    &b,
+			    "%s's mariadbd went down and came back at this epoch; its "
+			    "agent holds it read-only (its crash recovery may have dropped "
+			    "transactions it acknowledged, which replicas have)",
+			    p->name);
+			put(why, why_size, &b);
+			return HA_PRIMARY_FAILED;
+		}
 		if (db == DB_UP)
 			return HA_PRIMARY_OK;
 		if (db == DB_DOWN) {

@@ -37,6 +37,7 @@ struct ha_fo_node {
 	uint32_t server_id;
 	bool read_only;  /* the primary's view only */
 	bool lease_held; /* the primary's view only */
+	bool restarted;  /* the primary's view only: its server restarted at this epoch, held */
 };
 
 struct ha_fo_conf {
@@ -54,8 +55,10 @@ enum ha_suspicion {
 	HA_SUSPECT_DB_UNUSABLE,
 	HA_SUSPECT_DB_UNKNOWN,
 	HA_SUSPECT_AGENT_UNREACHABLE,
+	HA_SUSPECT_DB_RESTARTED,
 };
-/* "db-down", "db-hung", "db-unusable", "db-unknown", "agent-unreachable"; "" for none */
+/* "db-down", "db-hung", "db-unusable", "db-unknown", "agent-unreachable", "db-restarted"; ""
+ * for none */
 const char *ha_suspicion_name(enum ha_suspicion k);
 
 enum ha_verdict {

@@ -157,8 +157,8 @@ void co_roll_back(struct ha_core *k, const struct ha_failover *f, const char *wh
 
 /* An unplanned failover with no replica that can be promoted (all diverged, in maintenance,
  * no-promote, or down): is the old primary back, its server up and read-only in a sample taken
- * at this epoch? It then takes its role back — it has every write it acknowledged (they were
- * durable on it), and waiting for an operator would leave the cluster without a primary for
+ * at this epoch? It then takes its role back when it also has everything the other nodes
+ * received (promote.c) — waiting for an operator would leave the cluster without a primary for
  * ever. Found by the simulator: two replicas diverged by partitions, then the primary's
  * mariadbd crashed and restarted. */
 bool co_old_primary_back(struct ha_core *k, const struct ha_fsm_state *st,

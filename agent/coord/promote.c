@@ -297,6 +297,82 @@ static const char *estimate(struct ha_core *k, uint64_t left, uint64_t now, char
 	return out;
 }
 
+/* Is every transaction that n has and the old primary lacked (n's errant set, as its agent
+ * reported it or the replicated state recorded it) one the old primary itself wrote (its server
+ * id)? Then n holds what the old primary's crash recovery dropped: it is ahead, not diverged. */
+static bool ahead_of_old_primary(struct ha_core *k, const struct ha_fsm_state *st,
+                                 const struct ha_failover *f, const struct ha_fo_node *n)
+{
+	bool fresh;
+	const Haagent__Health *o = health_of(k->in, f->old_primary, &fresh);
+	const Haagent__Health *h = health_of(k->in, n->id, &fresh);
+	const struct ha_member *m = ha_fsm_member(st, n->id);
+	const char *errant = h && h->diverged && h->errant_gtid && h->errant_gtid[0]
+	                         ? h->errant_gtid
+	                     : m ? m->errant_gtid
+	                         : "";
+	struct ha_gtid_pos e;
+	if (o == NULL || o->server_id == 0 || !errant[0] || ha_gtid_parse(errant, &e, NULL) ||
+	    e.n == 0)
+		return false;
+	for (size_t i = 0; i < e.n; i++)
+		if (e.g[i].server != o->server_id)
+			return false;
+	return true;
+}
+
+/* Has the old primary, back, applied everything any other node received (and what a
+ * superseded failover owed)? Every other node's position must be known. What only the old
+ * primary had before its crash and no replica received was never acknowledged (semi-sync waits
+ * for a replica); what a replica received, the old primary's crash recovery may have dropped,
+ * acknowledged or not (measured: init-rpl-role=SLAVE recovery rolled back the last write a
+ * client had been told was committed). */
+static bool old_primary_has_all(struct ha_core *k, const struct ha_failover *f,
+                                const struct ha_fo_node *nodes, size_t n, bool received)
+{
+	struct ha_gtid_pos want, cur, r;
+	memset(&want, 0, sizeof(want));
+	merge_text(k->in, &want, f->owed_gtid);
+	merge_text(k->in, &want, f->received_gtid);
+	for (size_t i = 0; i < n; i++) {
+		/* a diverged node replicates from nobody: what it has beyond the history is its
+		 * own (never acknowledged: a partition cut it off), the rest the history has */
+		if (nodes[i].flags & HA_MEMBER_DIVERGED)
+			continue;
+		if (!nodes[i].fresh || nodes[i].db != HAAGENT__DB_STATE__DB_UP ||
+		    ha_fo_received(&nodes[i], &r) || ha_gtid_merge(&want, &r, &want))
+			return false;
+	}
+	if (received) { /* what its IO thread wrote to its relay log counts too */
+		struct ha_fo_node o;
+		ha_core_node_view(k->in, f->old_primary, &o);
+		return ha_fo_received(&o, &cur) == 0 && ha_gtid_contains(&cur, &want);
+	}
+	bool fresh;
+	const Haagent__Health *h = health_of(k->in, f->old_primary, &fresh);
+	return h && h->gtid_current && ha_gtid_parse(h->gtid_current, &cur, NULL) == 0 &&
+	       ha_gtid_contains(&cur, &want);
+}
+
+/* The old primary takes its role back (the failover ends, aborted) when it is back, read-only
+ * at this epoch, and has applied everything the other nodes received; used when no replica can
+ * be promoted, or when the best one would lack transactions (the old primary, a superseded
+ * failover's candidate, may be the one that has them). */
+static bool hand_back(struct ha_core *k, const struct ha_fsm_state *st, const struct ha_failover *f,
+                      const struct ha_fo_node *nodes, size_t n, const char *because)
+{
+	if (f->accept_loss || !co_old_primary_back(k, st, f) ||
+	    !old_primary_has_all(k, f, nodes, n, false))
+		return false;
+	char back[HA_FSM_TEXT_MAX];
+	snprintf(back, sizeof(back),
+	         "%.400s; the old primary is back, read-only at epoch %llu, with everything the "
+	         "others received: it takes its role back",
+	         because, (unsigned long long)f->epoch);
+	co_roll_back(k, f, back);
+	return true;
+}
+
 /* FENCED, unplanned: the candidate that received the most, once every reachable node's
  * position is known (or the old primary takes its role back when nobody can be promoted). */
 void co_phase_fenced(struct ha_core *k, const struct ha_fsm_state *st, const struct ha_failover *f)
@@ -305,26 +381,24 @@ void co_phase_fenced(struct ha_core *k, const struct ha_fsm_state *st, const str
 	struct ha_fo_advance adv = {.id = f->id, .unix_ms = k->unix_ms};
 	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
 	size_t n = ha_core_view(k->in, f->old_primary, nodes, false);
-	/* only reports taken at the new epoch count: they were sampled after the fence */
+	/* only reports taken at the new epoch count: they were sampled after the fence; and a
+	 * node "diverged" only by transactions of the old primary itself is ahead of it, not
+	 * astray (the old primary's crash recovery dropped what that node received) */
 	for (size_t i = 0; i < n; i++) {
 		bool fresh;
 		const Haagent__Health *h = health_of(k->in, nodes[i].id, &fresh);
 		if (h && h->epoch_seen < f->epoch)
 			nodes[i].fresh = false;
+		if ((nodes[i].flags & HA_MEMBER_DIVERGED) &&
+		    ahead_of_old_primary(k, st, f, &nodes[i]))
+			nodes[i].flags &= ~(uint32_t)HA_MEMBER_DIVERGED;
 	}
 	/* Ranked by what each received: the candidate applies its whole relay log before it
 	 * turns writable (reconcile.c), so nothing is waited for here but the reports. */
 	char why[1024];
 	int best = ha_fo_choose(nodes, n, false, why, sizeof(why));
-	if (best < 0 && !f->accept_loss && co_old_primary_back(k, st, f)) {
-		char back[HA_FSM_TEXT_MAX];
-		snprintf(back, sizeof(back),
-		         "no replica can be promoted (%.300s); the old primary is back, "
-		         "read-only at epoch %llu: it takes its role back",
-		         why, (unsigned long long)f->epoch);
-		co_roll_back(k, f, back);
+	if (best < 0 && hand_back(k, st, f, nodes, n, why))
 		return;
-	}
 	/* No acknowledged write may be lost: an acknowledged transaction is on at least one
 	 * replica, not necessarily an eligible one. Wait for a candidate that has received
 	 * what every reporting node has received, however long, unless an operator accepts
@@ -358,6 +432,25 @@ void co_phase_fenced(struct ha_core *k, const struct ha_fsm_state *st, const str
 		if (f->accept_loss)
 			ha_gtid_parse(nodes[best].gtid_current, &keeps, NULL);
 		lost_count = missing_text(&want, &keeps, lost, sizeof(lost));
+	}
+	if (lost_count > 0) {
+		char short_of[300];
+		snprintf(short_of, sizeof(short_of), "%s would lack %llu transactions",
+		         nodes[best].name, (unsigned long long)lost_count);
+		if (hand_back(k, st, f, nodes, n, short_of))
+			return;
+		/* the old primary (a superseded failover's candidate) is back and has them in its
+		 * relay log: it takes its role back once it applied them */
+		if (!f->accept_loss && co_old_primary_back(k, st, f) &&
+		    old_primary_has_all(k, f, nodes, n, true)) {
+			char w[512];
+			snprintf(w, sizeof(w),
+			         "%s; the old primary is back and applies its relay log, which has "
+			         "them: it will take its role back",
+			         short_of);
+			co_set_wait(k, f, w);
+			return;
+		}
 	}
 	LOGI(k, "candidate-chosen", "failover=%llu candidate=%s why=\"%s\" lost=%llu",
 	     (unsigned long long)f->id, nodes[best].name, why, (unsigned long long)lost_count);

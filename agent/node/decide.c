@@ -159,6 +159,19 @@ static void salvage(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 	       "old primary, mariadbd gone: apply what its binlog holds to the new primary");
 }
 
+/* Is this node, the epoch's primary, back from a restart of its server (or of itself) that it
+ * must not turn writable after? Its crash recovery may have dropped transactions it had
+ * acknowledged, which replicas received (measured: init-rpl-role=SLAVE recovery rolled back
+ * the last write a client had been told was committed). So: its server went down at this
+ * epoch; or the replicated state says it was writable at this epoch and this agent did not
+ * have it writable (the agent restarted too: it cannot tell what happened). The coordinator
+ * then fails over, and hands the role back when nothing is missing. */
+static bool restarted(const struct ha_fsm_state *st, const struct ha_node_mem *m)
+{
+	return m->down_epoch == st->epoch ||
+	       (st->primary_writable_epoch == st->epoch && m->owned_epoch != st->epoch);
+}
+
 void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -173,8 +186,12 @@ void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 		out->role_changed = true;
 	}
 	salvage(in, m, out);
+	if (s->db == HA_DB_DOWN && st->primary_id == me && st->epoch)
+		m->down_epoch = st->epoch;
 	if (s->db == HA_DB_UP) {
 		m->seen_writable = !s->read_only;
+		if (!s->read_only && st->primary_id == me)
+			m->owned_epoch = st->epoch;
 	} else if (!(st->primary_id == 0 && st->epoch == 0)) {
 		/* must this server be fenced? the epoch's primary holding its lease need not; the
 		 * old primary of a failover must prove it; any other that was writable must stop */
@@ -204,12 +221,18 @@ void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 	             m->fenced_epoch != f->epoch;
 	struct ha_action_req q = {0};
 
-	if ((!s->read_only && !(primary && lease)) || prove) {
+	/* its server went down while it was this epoch's primary and is back: held read-only
+	 * until the coordinator fails over (its crash recovery may have dropped transactions it
+	 * acknowledged, which replicas have) */
+	bool held = primary && !failing && restarted(st, m);
+	m->held_epoch = held ? st->epoch : 0;
+	if ((!s->read_only && (!(primary && lease) || held)) || prove) {
 		q.kind = HA_ACT_FENCE;
 		q.epoch = st->epoch;
 		q.grace_ms = prove && f->planned ? f->grace_ms : 0;
 		submit(out, &q,
-		       primary ? "write lease lost"
+		       primary ? (held ? "its server restarted at this epoch: held read-only"
+		                       : "write lease lost")
 		       : prove ? "old primary of this failover: fence and report the final position"
 		               : "not the primary of this epoch");
 		return;
@@ -236,6 +259,8 @@ void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 		                 !f->accept_loss && f->salvage == HA_SALVAGE_WANTED;
 		if (salvaging && s->read_only)
 			return;
+		if (held)
+			return; /* the report says restarted_epoch: the coordinator fails over */
 		/* First writable (SQL thread stopped, so nothing relayed mixes with new writes),
 		 * then the replication configuration goes, which may be slow. */
 		if (s->read_only && (lease || (s->replicating && s->sql_running))) {
@@ -361,6 +386,9 @@ void ha_node_done(struct ha_node_mem *m, const struct ha_action_result *r, uint6
 		m->writable_epoch = r->epoch;
 		snprintf(m->promoted_gtid, sizeof(m->promoted_gtid), "%s", r->gtid);
 		m->writable_ms = now_ms;
+		m->owned_epoch = r->epoch;
+		m->diverged = false; /* the primary's history is the reference */
+		m->errant[0] = '\0';
 		m->fenced_epoch = 0;
 		m->fenced_gtid[0] = '\0';
 	}
@@ -420,6 +448,7 @@ void ha_node_health(const struct ha_probe_sample *s, const struct ha_node_mem *m
 	h->salvaged_gtid = (char *)m->salvaged_gtid;
 	h->salvaged_count = m->salvaged_count;
 	h->salvage_detail = (char *)m->salvage_detail;
+	h->restarted_epoch = s->db == HA_DB_UP && m->held_epoch == epoch ? epoch : 0;
 }
 
 bool ha_node_lease_held(const struct ha_lease_in *l)

@@ -73,6 +73,14 @@ struct ha_node_mem {
 	char salvaged_gtid[HA_ACTION_GTID_MAX];
 	uint64_t salvaged_count;
 	char salvage_detail[512];
+	/* This node's server went down while it was the primary of this epoch: when it comes back
+	 * it stays read-only (its crash recovery may have dropped transactions it acknowledged,
+	 * which replicas have) and the coordinator fails over. */
+	uint64_t down_epoch;
+	/* This agent made or saw its server writable at this epoch (a fence for a lost lease
+	 * keeps it: the server did not restart). */
+	uint64_t owned_epoch;
+	uint64_t held_epoch; /* held read-only at this epoch for that reason (reported) */
 };
 
 struct ha_node_in {

@@ -11,8 +11,9 @@
 - a hung primary that its agent cannot fence through SQL is stopped by its agent;
 - a server killed in the middle of RESET SLAVE ALL (its master.info names relay log files that
   are gone) is repointed and replicates again;
-- a failover with no replica that can be promoted ends when the old primary's server is back:
-  it takes its role back (found by the simulator, tests/sim).
+- a failover with no replica that can be promoted ends when the old primary's server is back
+  with everything the replicas have: it takes its role back (found by the simulator,
+  tests/sim); not when its crash recovery rolled back what it had acknowledged.
 
 Real mariadbd and haagentd processes on 127.0.0.131-133."""
 
@@ -390,44 +391,48 @@ class SafetyTest(unittest.TestCase):
             self.assertIn("RESET SLAVE ALL first", f.read())
         sb.sql(n, "DROP TABLE sandbox.relaygone")
 
-    def test_7_old_primary_takes_its_role_back(self):
-        """Both replicas in maintenance (never promoted), the primary's mariadbd killed: the
-        failover waits, fenced, with no eligible replica. Once the server is back, read-only,
-        the old primary takes its role back (the failover ends 'aborted'), with every write
-        it acknowledged, instead of waiting for an operator for ever."""
+    def _both_replicas_in_maintenance_then_kill(self, write_while_killed):
         sb = self.sb
         old, n, epoch = self._primary()
         others = [i for i in (1, 2, 3) if i != n]
         for i in others:
             r = sb.haadm("node", "maintenance", f"node{i}", "on")
             self.assertEqual(r.returncode, 0, r.stderr)
+        w = Writer(sb)
+        w.setup()
+        w.start()
+        w.wait_acks(30)
+        if not write_while_killed:
+            w.stop()
+            want = sb.sql(n, "SELECT @@global.gtid_binlog_pos")
+            for i in others:  # the replicas have everything, and the primary flushed it
+                sb.wait_for(lambda: sb.sql(i, "SELECT @@global.gtid_current_pos") == want, 10,
+                            what=f"node{i} caught up")
+            time.sleep(1.5)
+        os.kill(sb.db_pid(n), signal.SIGKILL)
+
+        def waiting():
+            s = sb.status(conf_node=others[0])
+            fo = s.get("failover") or {}
+            return s if fo.get("phase") == "fenced" else None
+        s = sb.wait_for(waiting, 20, what="the failover fenced, waiting")
+        self.assertIsNone(s["primary"])
+        sb.run_sandbox("start-db", str(n))  # restarted, read-only as configured
+        return old, n, epoch, others, w
+
+    def test_7_old_primary_takes_its_role_back(self):
+        """Both replicas in maintenance (never promoted), the primary's mariadbd killed with
+        nothing in flight: the failover waits, fenced, with no eligible replica; once the
+        server is back, read-only, with everything the replicas have, the old primary takes its
+        role back (the failover ends 'aborted') instead of waiting for an operator for ever."""
+        sb = self.sb
+        old, n, epoch, others, w = self._both_replicas_in_maintenance_then_kill(False)
         try:
-            w = Writer(sb)
-            w.setup()
-            w.start()
-            try:
-                w.wait_acks(30)
-                os.kill(sb.db_pid(n), signal.SIGKILL)
-
-                def waiting():
-                    s = sb.status(conf_node=others[0])
-                    fo = s.get("failover") or {}
-                    return s if fo.get("phase") == "fenced" else None
-                s = sb.wait_for(waiting, 20, what="the failover fenced, waiting")
-                self.assertIsNone(s["primary"])
-                time.sleep(2)  # it waits: nobody can be promoted
-                self.assertEqual((sb.status(conf_node=others[0])["failover"] or {})["phase"],
-                                 "fenced")
-                sb.up()  # mariadbd restarted (read-only, as configured)
-
-                def back():
-                    s = sb.status(conf_node=others[0])
-                    p = s.get("primary")
-                    return s if p == old and not sb.node(s, p)["read_only"] else None
-                s = sb.wait_for(back, 30, what=f"{old} writable again")
-                w.wait_acks(20, timeout=30)
-            finally:
-                w.stop()
+            def back():
+                s = sb.status(conf_node=others[0])
+                p = s.get("primary")
+                return s if p == old and not sb.node(s, p)["read_only"] else None
+            s = sb.wait_for(back, 30, what=f"{old} writable again")
             self.assertEqual(s["failover"]["phase"], "aborted")
             self.assertIn("takes its role back", s["failover"]["detail"])
             self.assertGreater(s["epoch"], epoch)
@@ -438,6 +443,32 @@ class SafetyTest(unittest.TestCase):
             for i in others:
                 sb.haadm("node", "maintenance", f"node{i}", "off")
 
+    def test_8_restarted_primary_without_what_replicas_have_is_not_handed_back(self):
+        """The same, killed while clients write: its crash recovery (init-rpl-role=SLAVE) may
+        roll back transactions it had acknowledged, which the replicas received (measured: the
+        last acknowledged write of a run). It must not take its role back then; once a replica
+        leaves maintenance it is promoted, with every acknowledged write."""
+        sb = self.sb
+        old, n, epoch, others, w = self._both_replicas_in_maintenance_then_kill(True)
+        try:
+            time.sleep(3)
+            s = sb.status(conf_node=others[0])
+            fo = s.get("failover") or {}
+            if fo.get("phase") == "aborted":
+                # its recovery kept everything this time: handed back, nothing lost
+                self.assertEqual(w.missing_on(n), [])
+                return
+            self.assertEqual(fo.get("phase"), "fenced", fo)
+            self.assertIsNone(s["primary"])
+            sb.haadm("node", "maintenance", f"node{others[0]}", "off")
+            s2 = self._wait_new_primary(old, timeout=30)
+            self.assertEqual(s2["primary"], f"node{others[0]}")
+            w.wait_acks(10, timeout=30)
+        finally:
+            w.stop()
+            for i in others:
+                sb.haadm("node", "maintenance", f"node{i}", "off")
+        self.assertEqual(w.missing_on(others[0]), [])
 
 if __name__ == "__main__":
     unittest.main()

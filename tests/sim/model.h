@@ -46,6 +46,7 @@ struct sim_db {
 	uint64_t sql_stall_until; /* a long DDL holds the SQL thread until then */
 	uint64_t hung_since;
 	uint64_t restart_at; /* its service manager restarts it then (0: not) */
+	bool crashed;        /* down by a crash: recovery on the next start */
 	size_t pending;      /* unacknowledged writes at its history's tail (any domain) */
 };
 
@@ -55,6 +56,7 @@ struct sim_write {
 	uint32_t idx; /* its index in that domain's history */
 	unsigned server_id;
 	bool acked, failed;
+	bool lost_recorded; /* lost in a double failure, listed in the failover's record */
 };
 
 struct sim_world; /* sim.c */

@@ -122,7 +122,8 @@ struct sim_world {
 	uint64_t fault_until, next_fault_at, mid_promotion_armed;
 	unsigned faults_done;
 	/* what was seen */
-	uint64_t failovers, rejects, promotions;
+	uint64_t failovers, rejects, promotions, recorded_losses;
+	uint64_t double_fault_until; /* a double failure (mid-promotion) was healed until then */
 	uint64_t healthy_since[SIM_NODES]; /* server running, agent running, links up: since */
 	uint64_t fo_seen;                  /* the last failover id checked, */
 	uint32_t fo_seen_candidate;        /* its candidate while it was promoting */
