@@ -9,19 +9,16 @@
 #include "../common/gtid.h"
 #include "topology.h"
 
-void co_log(const struct ha_core_in *in, int level, const char *event, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-void co_log(const struct ha_core_in *in, int level, const char *event, const char *fmt, ...)
+void ha_core_logf(ha_core_log_fn log, void *ctx, int level, const char *event, const char *fmt, ...)
 {
-	if (in->log == NULL)
+	if (log == NULL)
 		return;
 	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	in->log(in->log_ctx, level, event, line);
+	log(ctx, level, event, line);
 }
 
 /* At most one command per tick: the first one decided wins (the callers return after one). */
@@ -67,22 +64,6 @@ const Haagent__Health *ha_core_health(const struct ha_core_in *in, uint32_t id, 
 	int i = co_node_index(in->cfg, id);
 	*fresh = report_fresh(in, i);
 	return i < 0 ? NULL : in->reports[i].h;
-}
-
-const char *co_db_name(Haagent__DbState db)
-{
-	switch (db) {
-	case HAAGENT__DB_STATE__DB_UP:
-		return "up";
-	case HAAGENT__DB_STATE__DB_DOWN:
-		return "down";
-	case HAAGENT__DB_STATE__DB_HUNG:
-		return "hung";
-	case HAAGENT__DB_STATE__DB_UNUSABLE:
-		return "unusable";
-	default:
-		return "unknown";
-	}
 }
 
 static void set_note(struct ha_core *k, const char *note)

@@ -104,6 +104,9 @@ struct ha_core_mem {
 };
 
 typedef void (*ha_core_log_fn)(void *ctx, int level, const char *event, const char *line);
+/* Formats a log line for log (nothing when NULL): the decision code's only way to speak. */
+void ha_core_logf(ha_core_log_fn log, void *ctx, int level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 struct ha_core_in {
 	const struct ha_config *cfg; /* cfg->self is this node */

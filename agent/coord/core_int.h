@@ -37,16 +37,13 @@ struct ha_core {
 	uint64_t unix_ms; /* wall clock */
 };
 
-void co_log(const struct ha_core_in *in, int level, const char *event, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-#define LOGI(k, ev, ...)    co_log((k)->in, HA_LOG_INFO, ev, __VA_ARGS__)
-#define LOGW(k, ev, ...)    co_log((k)->in, HA_LOG_WARN, ev, __VA_ARGS__)
-#define INLOGW(in, ev, ...) co_log(in, HA_LOG_WARN, ev, __VA_ARGS__)
+#define LOGI(k, ev, ...)    ha_core_logf((k)->in->log, (k)->in->log_ctx, HA_LOG_INFO, ev, __VA_ARGS__)
+#define LOGW(k, ev, ...)    ha_core_logf((k)->in->log, (k)->in->log_ctx, HA_LOG_WARN, ev, __VA_ARGS__)
+#define INLOGW(in, ev, ...) ha_core_logf((in)->log, (in)->log_ctx, HA_LOG_WARN, ev, __VA_ARGS__)
 #define health_of           ha_core_health
 
 int co_propose(struct ha_core *k, uint8_t *buf, size_t len, const char *what);
 int co_node_index(const struct ha_config *cfg, uint32_t id);
-const char *co_db_name(Haagent__DbState db);
 void co_run_hook(struct ha_core *k, enum ha_core_hook hook, const char *a0, const char *a1,
                  const char *a2);
 void co_advance(struct ha_core *k, const struct ha_fo_advance *adv);

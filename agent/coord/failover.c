@@ -35,9 +35,9 @@ static enum ha_verdict ask_replicas(const struct ha_fo_node *replicas, size_t n_
 	for (size_t i = 0; i < n_replicas; i++) {
 		const struct ha_fo_node *r = &replicas[i];
 		/* a node in maintenance may have its replication stopped on purpose; a diverged
-		 * one lost its stream to the primary's refusal, not to the primary's death (found by
-		 * the simulator: with the primary's agent dead, that was taken for a vote, and the
-		 * lease's end for a fence that nobody made) */
+		 * one lost its stream to the primary's refusal, not to the primary's death (found
+		 * by the simulator: with the primary's agent dead, that was taken for a vote, and
+		 * the lease's end for a fence that nobody made) */
 		if (!r->fresh || r->db != DB_UP || !r->replicating ||
 		    (r->flags & (HA_MEMBER_MAINTENANCE | HA_MEMBER_DIVERGED)))
 			continue;
@@ -172,6 +172,18 @@ int ha_fo_received(const struct ha_fo_node *n, struct ha_gtid_pos *out)
 	return ha_gtid_merge(&cur, &io, out);
 }
 
+/* Why n's report says nothing usable (its agent silent, its database not up), or NULL. */
+static const char *not_up(const struct ha_fo_node *n)
+{
+	if (!n->fresh)
+		return "agent unreachable";
+	if (n->db != DB_UP)
+		return n->db == DB_HUNG       ? "database hung"
+		       : n->db == DB_UNUSABLE ? "database unusable by the agent"
+		                              : "database down";
+	return NULL;
+}
+
 static const char *ineligible(const struct ha_fo_node *n, bool require_applied);
 
 const char *ha_fo_ineligible(const struct ha_fo_node *n)
@@ -182,12 +194,9 @@ const char *ha_fo_ineligible(const struct ha_fo_node *n)
 
 static const char *ineligible(const struct ha_fo_node *n, bool require_applied)
 {
-	if (!n->fresh)
-		return "agent unreachable";
-	if (n->db != DB_UP)
-		return n->db == DB_HUNG       ? "database hung"
-		       : n->db == DB_UNUSABLE ? "database unusable by the agent"
-		                              : "database down";
+	const char *no = not_up(n);
+	if (no)
+		return no;
 	if (n->flags & HA_MEMBER_MAINTENANCE)
 		return "in maintenance";
 	if (n->flags & HA_MEMBER_NO_PROMOTE)
@@ -339,12 +348,9 @@ static bool errant(const struct ha_fo_node *n, const struct ha_fo_node *p)
 const char *ha_fo_replica_unfit(const struct ha_fo_node *n, unsigned max_lag_ms, char *buf,
                                 size_t size)
 {
-	if (!n->fresh)
-		return "agent unreachable";
-	if (n->db != DB_UP)
-		return n->db == DB_HUNG       ? "database hung"
-		       : n->db == DB_UNUSABLE ? "database unusable by the agent"
-		                              : "database down";
+	const char *no = not_up(n);
+	if (no)
+		return no;
 	if (n->flags & HA_MEMBER_MAINTENANCE)
 		return "in maintenance";
 	if (n->flags & HA_MEMBER_DIVERGED)

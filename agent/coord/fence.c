@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/gtid.h"
+#include "../db/probe.h"
 
 /* The old primary's last contact with this leader: its last ack, or the leader's start. */
 static uint64_t last_contact(struct ha_core *k, const struct ha_failover *f)
@@ -104,7 +105,7 @@ static const char *fenced_by(struct ha_core *k, const struct ha_fsm_state *st,
 		snprintf(
 		    waiting, wsize,
 		    "waiting for %s (this coordinator's own node) to fence its database (%s%s%s)",
-		    name, h ? co_db_name(h->db) : "no sample",
+		    name, h ? ha_db_state_name((enum ha_db_state)h->db) : "no sample",
 		    h && h->escalation && h->escalation[0] ? "; " : "",
 		    h && h->escalation ? h->escalation : "");
 		return NULL;

@@ -66,3 +66,20 @@ const char *ha_db_unusable_kind(unsigned code)
 		return "server-error";
 	}
 }
+
+/* (declared in probe.h) */
+const char *ha_db_state_name(enum ha_db_state s)
+{
+	switch (s) {
+	case HA_DB_UP:
+		return "up";
+	case HA_DB_DOWN:
+		return "down";
+	case HA_DB_HUNG:
+		return "hung";
+	case HA_DB_UNUSABLE:
+		return "unusable";
+	default:
+		return "unknown";
+	}
+}

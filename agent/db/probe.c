@@ -47,22 +47,6 @@ struct ha_probe {
 	uint64_t rx_last_ms;
 };
 
-const char *ha_db_state_name(enum ha_db_state s)
-{
-	switch (s) {
-	case HA_DB_UP:
-		return "up";
-	case HA_DB_DOWN:
-		return "down";
-	case HA_DB_HUNG:
-		return "hung";
-	case HA_DB_UNUSABLE:
-		return "unusable";
-	default:
-		return "unknown";
-	}
-}
-
 /* ---- worker thread ---- */
 
 static void read_loadavg(struct ha_probe_sample *s)

@@ -12,38 +12,6 @@
 #define CATCHUP_WAIT_MS     1000
 #define STALLED_RECHECK_MS  5000
 
-static void node_log(const struct ha_node_in *in, int level, const char *event, const char *fmt,
-                     ...) __attribute__((format(printf, 4, 5)));
-
-static void node_log(const struct ha_node_in *in, int level, const char *event, const char *fmt,
-                     ...)
-{
-	if (in->log == NULL)
-		return;
-	char line[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	in->log(in->log_ctx, level, event, line);
-}
-
-static const char *db_name(enum ha_db_state s)
-{
-	switch (s) {
-	case HA_DB_UP:
-		return "up";
-	case HA_DB_DOWN:
-		return "down";
-	case HA_DB_HUNG:
-		return "hung";
-	case HA_DB_UNUSABLE:
-		return "unusable";
-	default:
-		return "unknown";
-	}
-}
-
 const char *ha_node_role(const struct ha_fsm_state *st, uint32_t me)
 {
 	if (st->primary_id == me)
@@ -84,9 +52,9 @@ static void escalate(const struct ha_node_in *in, struct ha_node_mem *m, struct 
 	}
 	if (m->blind_since_ms == 0) {
 		m->blind_since_ms = now;
-		node_log(in, HA_LOG_WARN, "fence-blocked",
-		         "db=%s error=\"%s\" escalate_after_ms=%u", db_name(s->db), s->db_error,
-		         in->cfg->fence_escalate_ms);
+		ha_core_logf(in->log, in->log_ctx, HA_LOG_WARN, "fence-blocked",
+		             "db=%s error=\"%s\" escalate_after_ms=%u", ha_db_state_name(s->db),
+		             s->db_error, in->cfg->fence_escalate_ms);
 	}
 	if (in->cfg->fence_escalate_ms == 0 || now - m->blind_since_ms < in->cfg->fence_escalate_ms)
 		return;
