@@ -24,14 +24,6 @@ struct node_health {
 	uint64_t last_ack_sent_ms;         /* coordinator: last HealthAck sent to that node */
 };
 
-/* The coordinator's backup duties' soft state (backupcoord.c), reset with the core's memory. */
-struct bk_follow {
-	uint64_t bk_seen_id, bk_seen_ms, bk_fresh_ms; /* the running backup job, as followed */
-	uint64_t bk_sched_ms;     /* when the schedules were last evaluated (monotonic) */
-	uint64_t bk_refused_slot; /* a scheduled backup refused (logged once per slot) */
-	char bk_refused_type[16];
-};
-
 struct ha_agent {
 	uv_loop_t *loop;
 	struct ha_config cfg;
@@ -55,7 +47,6 @@ struct ha_agent {
 	int last_db_state;
 	bool stopping;
 	struct ha_core_mem co; /* the coordinator's soft memory (coord/core.h) */
-	struct bk_follow bkco;
 	struct ha_node_mem rc; /* the agent's own memory (node/decide.h) */
 };
 
@@ -95,17 +86,9 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s);
 void ha_bkrun_stop(struct ha_agent *a);
 void ha_bkrun_free(struct ha_agent *a);
 
-/* backupcoord.c: the coordinator's backup duties: follow the running job, the schedules,
- * retention; and starting a job (haadm backup run, or a schedule) */
-void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st);
-struct ha_bk_started {
-	uint64_t id;
-	char name[96];
-	char node[64];
-	char msg[1200]; /* what was started, or why not */
-};
+/* coordinator.c: starting a backup job (haadm backup run), through the core */
 int ha_backup_start(struct ha_agent *a, const char *type, const char *node, const char *trigger,
-                    struct ha_bk_started *out);
+                    struct ha_bk_started *started);
 
 /* endpoints.c: GET /primary, /replica, /health, /metrics */
 void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_http_resp *resp);

@@ -63,7 +63,6 @@ void ha_coord_reset(struct ha_agent *a)
 	if (a->co.ready_since_ms == 0)
 		return;
 	memset(&a->co, 0, sizeof(a->co));
-	memset(&a->bkco, 0, sizeof(a->bkco));
 }
 
 void ha_coord_tick(struct ha_agent *a)
@@ -76,8 +75,21 @@ void ha_coord_tick(struct ha_agent *a)
 	run_hooks(a, &out);
 	if (out.cmd && ha_agent_propose(a, out.cmd, out.cmd_len) == 0)
 		a->proposed_fo_id = out.cmd_fo_id;
-	if (out.backups && !a->proposing)
-		ha_backup_coord_tick(a, in.st);
+}
+
+int ha_backup_start(struct ha_agent *a, const char *type, const char *node, const char *trigger,
+                    struct ha_bk_started *started)
+{
+	struct ha_core_report rep[HA_MAX_NODES];
+	struct ha_core_in in;
+	struct ha_core_out out;
+	ha_agent_core_input(a, &in, rep);
+	int rc = ha_core_backup_start(&in, &a->co, type, node, trigger, started, &out);
+	if (rc == 0 && (out.cmd == NULL || ha_agent_propose(a, out.cmd, out.cmd_len) != 0)) {
+		snprintf(started->msg, sizeof(started->msg), "raft did not accept the job; retry");
+		return HA_ERAFT;
+	}
+	return rc;
 }
 
 void ha_coord_fill_status(struct ha_agent *a, Haagent__StatusResponse *resp, Haagent__Failover *fo)

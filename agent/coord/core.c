@@ -562,12 +562,14 @@ void ha_core_tick(const struct ha_core_in *in, struct ha_core_mem *m, struct ha_
 	set_note(k, "");
 	if (ha_fsm_failover_active(st)) {
 		run_failover(k, st);
-		out->backups = out->cmd == NULL; /* abandons a job whose node is involved */
+		if (out->cmd == NULL)
+			co_backups(k, st); /* abandons a job whose node is involved */
 		return;
 	}
 	if (record_divergence(k, st) || say_unusable(k, st) || record_writable(k, st))
 		return;
 	if (st->primary_id != 0)
 		detect(k, st);
-	out->backups = out->cmd == NULL;
+	if (out->cmd == NULL)
+		co_backups(k, st);
 }

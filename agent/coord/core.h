@@ -97,6 +97,14 @@ struct ha_core_mem {
 	uint64_t refused_fo_id;             /* the FSM refused a step of this failover (a bug): */
 	uint64_t refused_said_id;           /* held, and said once per failover */
 	char note[1024];                    /* why bootstrap waits ("" when it does not) */
+	/* the backup duty (backups.c): the running job as followed, the schedules' last look, a
+	 * scheduled backup refused (said once per slot) */
+	struct {
+		uint64_t seen_id, seen_ms, fresh_ms;
+		uint64_t sched_ms;
+		uint64_t refused_slot;
+		char refused_type[16];
+	} bk;
 	/* the live plan shown by status */
 	char plan_candidate[64];
 	char plan_blockers[HA_CORE_BLOCKERS][1280];
@@ -140,12 +148,25 @@ struct ha_core_out {
 		char arg[3][HA_FSM_TEXT_MAX];
 	} hooks[HA_CORE_MAX_HOOKS];
 	unsigned n_hooks;
-	bool backups; /* the backup duties may run this tick (nothing else was decided) */
 };
 
-/* One tick of the ready leader. out is zeroed first. The backup duties are not in here yet
- * (agent/backupcoord.c). */
+/* What a backup start did: the job, or why not. */
+struct ha_bk_started {
+	uint64_t id;
+	char name[96];
+	char node[64];
+	char msg[1200]; /* what was started, or why not */
+};
+
+/* One tick of the ready leader. out is zeroed first. */
 void ha_core_tick(const struct ha_core_in *in, struct ha_core_mem *m, struct ha_core_out *out);
+
+/* Starts a backup job of type (full, differential, incremental) on node (NULL: the least-loaded
+ * fit replica, the primary as a last resort when allowed), for trigger ("requested by ...",
+ * "scheduled (CRON)"): 0 with out->cmd to propose, or a code with started->msg saying why not. */
+int ha_core_backup_start(const struct ha_core_in *in, struct ha_core_mem *m, const char *type,
+                         const char *node, const char *trigger, struct ha_bk_started *started,
+                         struct ha_core_out *out);
 
 /* The FSM refused the command of failover fo_id (a bug in this core): hold that failover's
  * steps for a while, say it once. */

@@ -56,6 +56,7 @@ void co_switchover_fenced(struct ha_core *k, const struct ha_fsm_state *st,
 void co_phase_begin(struct ha_core *k, const struct ha_fsm_state *st, const struct ha_failover *f,
                     bool late);
 void co_phase_fenced(struct ha_core *k, const struct ha_fsm_state *st, const struct ha_failover *f);
+void co_backups(struct ha_core *k, const struct ha_fsm_state *st);
 void co_phase_promoting(struct ha_core *k, const struct ha_fsm_state *st,
                         const struct ha_failover *f);
 

@@ -1,21 +1,19 @@
-/* The coordinator's backup duty: follow the running job (catalog in the replicated state) and
- * record its outcome from the reports of the agent that runs it; abandon it cleanly when its
- * node stops being fit (unreachable, promoted, in maintenance, part of a failover) so that a
- * backup never holds up a failover. Starting jobs: admin.c (haadm backup run). Loop thread. */
+/* The coordinator core's backup duty (pure, like the rest of the core): start a job (an
+ * operator's request or a schedule) on the least-loaded fit replica, follow the running job
+ * from the reports of the agent that runs it and record its outcome, abandon it cleanly when
+ * its node stops being fit (unreachable, promoted, in maintenance, part of a failover) so that
+ * a backup never holds up a failover, and apply retention. */
 #include <stdio.h>
 #include <string.h>
-
-#include "agent_int.h"
-#include "common/clock.h"
-#include "backup/policy.h"
-#include "common/log.h"
-#include "coord/failover.h"
 #include <time.h>
+
+#include "../backup/policy.h"
+#include "core_int.h"
 
 #define TAKE_MS        30000 /* an agent must report the job within this */
 #define UNREACHABLE_MS 15000 /* a silent agent's job is abandoned after this */
 
-static void end(struct ha_agent *a, const struct ha_backup_rec *job, enum ha_backup_state state,
+static void end(struct ha_core *k, const struct ha_backup_rec *job, enum ha_backup_state state,
                 const char *detail, const struct ha_backup_rec *res)
 {
 	/* the catalog keeps 255 characters of detail: longer would be refused by the FSM */
@@ -24,17 +22,17 @@ static void end(struct ha_agent *a, const struct ha_backup_rec *job, enum ha_bac
 	detail = shortened;
 	uint8_t *buf;
 	size_t len;
-	ha_info("backup-end", "id=%llu state=%s detail=\"%s\"", (unsigned long long)job->id,
-	        ha_backup_state_name(state), detail);
-	if (ha_fsm_cmd_backup_end(job->id, state, detail, res, ha_unix_ms(), raft_malloc, &buf,
+	LOGI(k, "backup-end", "id=%llu state=%s detail=\"%s\"", (unsigned long long)job->id,
+	     ha_backup_state_name(state), detail);
+	if (ha_fsm_cmd_backup_end(job->id, state, detail, res, k->unix_ms, k->in->alloc, &buf,
 	                          &len) == 0)
-		ha_agent_propose(a, buf, len);
+		co_propose(k, buf, len, "backup-end");
 }
 
-int ha_backup_start(struct ha_agent *a, const char *type, const char *node, const char *trigger,
-                    struct ha_bk_started *out)
+static int start(struct ha_core *k, const char *type, const char *node, const char *trigger,
+                 struct ha_bk_started *out)
 {
-	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const struct ha_fsm_state *st = k->in->st;
 	memset(out, 0, sizeof(*out));
 #define REFUSE(code, ...)                                                                          \
 	do {                                                                                       \
@@ -43,7 +41,7 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 	} while (0)
 	if (strcmp(type, "full") && strcmp(type, "differential") && strcmp(type, "incremental"))
 		REFUSE(HA_EINVAL, "--type %s: expected full, differential or incremental", type);
-	if (!a->cfg.backup_repository[0])
+	if (!k->cfg->backup_repository[0])
 		REFUSE(
 		    HA_EREFUSED,
 		    "no [backup] repository in the coordinator's configuration (docs/backup.md)");
@@ -58,7 +56,7 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 		       "the catalog is full: it keeps %d backups; let retention delete old ones "
 		       "(haadm backup policy --keep-full N or --keep-days N)",
 		       HA_FSM_MAX_BACKUPS);
-	if (a->proposing)
+	if (k->in->proposing)
 		REFUSE(HA_EBUSY, "the coordinator is committing another decision; retry");
 	long long parent = ha_bk_parent(st, type);
 	if (parent < 0)
@@ -67,7 +65,7 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 		       "--type full' first",
 		       type[0] == 'i' ? "n" : "", type);
 	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
-	size_t n = ha_agent_view(a, st->primary_id, nodes, false);
+	size_t n = ha_core_view(k->in, st->primary_id, nodes, false);
 	char why[1024];
 	int best = -1;
 	const struct ha_member *pm = ha_fsm_member(st, st->primary_id);
@@ -78,18 +76,18 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 		bool primary = best < 0 && pm && !strcmp(pm->name, node);
 		if (best < 0 && !primary)
 			REFUSE(HA_EINVAL, "no node named %s", node);
-		const char *no = primary ? (a->cfg.backup_allow_primary
+		const char *no = primary ? (k->cfg->backup_allow_primary
 		                                ? NULL
 		                                : "it is the primary ([backup] allow_primary = no)")
-		                         : ha_bk_unfit(&nodes[best], a->cfg.backup_max_lag_ms);
+		                         : ha_bk_unfit(&nodes[best], k->cfg->backup_max_lag_ms);
 		if (no)
 			REFUSE(HA_EREFUSED, "cannot back up %s: %s", node, no);
 		snprintf(why, sizeof(why), "%s: %s%s", node, trigger,
 		         primary ? " (the primary: last resort)" : "");
 	} else {
 		char choice[900];
-		best = ha_bk_choose(nodes, n, a->cfg.backup_max_lag_ms, choice, sizeof(choice));
-		if (best < 0 && !a->cfg.backup_allow_primary)
+		best = ha_bk_choose(nodes, n, k->cfg->backup_max_lag_ms, choice, sizeof(choice));
+		if (best < 0 && !k->cfg->backup_allow_primary)
 			REFUSE(HA_EREFUSED,
 			       "%s; the primary is not used ([backup] allow_primary = no)", choice);
 		/* the trigger first: "scheduled (CRON)" or "requested by an operator" */
@@ -100,7 +98,7 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 	uint32_t id_node = best >= 0 ? nodes[best].id : st->primary_id;
 	const struct ha_member *m = ha_fsm_member(st, id_node);
 	char stamp[32];
-	time_t now = (time_t)(ha_unix_ms() / 1000);
+	time_t now = (time_t)(k->unix_ms / 1000);
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
@@ -117,16 +115,16 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
 	                        .parent = (uint64_t)parent,
 	                        .node = id_node,
 	                        .on_primary = id_node == st->primary_id,
-	                        .unix_ms = ha_unix_ms()};
+	                        .unix_ms = k->unix_ms};
 	uint8_t *buf;
 	size_t len;
-	if (ha_fsm_cmd_backup_begin(&b, raft_malloc, &buf, &len) != 0 ||
-	    ha_agent_propose(a, buf, len) != 0) {
+	if (ha_fsm_cmd_backup_begin(&b, k->in->alloc, &buf, &len) != 0 ||
+	    co_propose(k, buf, len, "backup-begin") != 0) {
 		snprintf(out->msg, sizeof(out->msg), "raft did not accept the job; retry");
 		return HA_ERAFT;
 	}
-	ha_info("backup-requested", "id=%llu type=%s node=%s trigger=\"%s\" why=\"%s\"",
-	        (unsigned long long)out->id, type, out->node, trigger, why);
+	LOGI(k, "backup-requested", "id=%llu type=%s node=%s trigger=\"%s\" why=\"%s\"",
+	     (unsigned long long)out->id, type, out->node, trigger, why);
 	snprintf(out->msg, sizeof(out->msg), "backup %llu (%s) started on %s: %s",
 	         (unsigned long long)out->id, type, out->node, why);
 	return 0;
@@ -136,21 +134,21 @@ int ha_backup_start(struct ha_agent *a, const char *type, const char *node, cons
  * the cluster can take it: after the running job, once a replica is fit, by whichever
  * coordinator leads then, within [backup] schedule_catch_up_min of its time. A refusal is
  * logged once per slot. */
-static void schedules(struct ha_agent *a, const struct ha_fsm_state *st)
+static void schedules(struct ha_core *k, const struct ha_fsm_state *st)
 {
 	/* minute slots: once a second is plenty, and keeps the catch-up search (up to
 	 * schedule_catch_up_min cron checks per type) and a refused start off every tick */
-	uint64_t now = ha_now_ms();
-	if (now - a->bkco.bk_sched_ms < 1000)
+	uint64_t now = k->now;
+	if (now - k->m->bk.sched_ms < 1000)
 		return;
-	a->bkco.bk_sched_ms = now;
+	k->m->bk.sched_ms = now;
 	const struct ha_backup_policy *p = &st->backup_policy;
-	const char *sched[3] = {p->set ? p->full : a->cfg.backup_schedule_full,
-	                        p->set ? p->differential : a->cfg.backup_schedule_differential,
-	                        p->set ? p->incremental : a->cfg.backup_schedule_incremental};
+	const char *sched[3] = {p->set ? p->full : k->cfg->backup_schedule_full,
+	                        p->set ? p->differential : k->cfg->backup_schedule_differential,
+	                        p->set ? p->incremental : k->cfg->backup_schedule_incremental};
 	uint64_t slot;
 	const char *type =
-	    ha_bk_due(st, sched, ha_unix_ms(), a->cfg.backup_schedule_catch_up_min, &slot);
+	    ha_bk_due(st, sched, k->unix_ms, k->cfg->backup_schedule_catch_up_min, &slot);
 	if (type == NULL)
 		return;
 	struct ha_bk_started out;
@@ -159,62 +157,60 @@ static void schedules(struct ha_agent *a, const struct ha_fsm_state *st)
 	         sched[!strcmp(type, "full")           ? 0
 	               : !strcmp(type, "differential") ? 1
 	                                               : 2]);
-	if (ha_backup_start(a, type, NULL, trigger, &out) == 0)
+	if (start(k, type, NULL, trigger, &out) == 0)
 		return;
-	if (a->bkco.bk_refused_slot != slot || strcmp(a->bkco.bk_refused_type, type) != 0) {
-		a->bkco.bk_refused_slot = slot;
-		snprintf(a->bkco.bk_refused_type, sizeof(a->bkco.bk_refused_type), "%s", type);
-		ha_warn("backup-not-started", "type=%s slot_unix_ms=%llu why=\"%s\"", type,
-		        (unsigned long long)slot, out.msg);
+	if (k->m->bk.refused_slot != slot || strcmp(k->m->bk.refused_type, type) != 0) {
+		k->m->bk.refused_slot = slot;
+		snprintf(k->m->bk.refused_type, sizeof(k->m->bk.refused_type), "%s", type);
+		LOGW(k, "backup-not-started", "type=%s slot_unix_ms=%llu why=\"%s\"", type,
+		     (unsigned long long)slot, out.msg);
 	}
 }
 
 /* Retention, one deletion per tick: the catalog first (nothing restores from it any more),
  * then the files (the agents sweep them, backupjob.c). */
-static void retention(struct ha_agent *a, const struct ha_fsm_state *st)
+static void retention(struct ha_core *k, const struct ha_fsm_state *st)
 {
 	const struct ha_backup_policy *p = &st->backup_policy;
-	unsigned keep_full = p->set ? p->keep_full : a->cfg.backup_keep_full;
-	unsigned keep_days = p->set ? p->keep_days : a->cfg.backup_keep_days;
+	unsigned keep_full = p->set ? p->keep_full : k->cfg->backup_keep_full;
+	unsigned keep_days = p->set ? p->keep_days : k->cfg->backup_keep_days;
 	uint64_t ids[HA_FSM_MAX_BACKUPS];
-	int n = ha_bk_expired(st, keep_full, keep_days, ha_unix_ms(), ids, HA_FSM_MAX_BACKUPS);
+	int n = ha_bk_expired(st, keep_full, keep_days, k->unix_ms, ids, HA_FSM_MAX_BACKUPS);
 	if (n <= 0)
 		return;
 	uint8_t *buf;
 	size_t len;
-	ha_info("backup-expired", "id=%llu keep_full=%u keep_days=%u", (unsigned long long)ids[0],
-	        keep_full, keep_days);
-	if (ha_fsm_cmd_backup_deleted(ids[0], ha_unix_ms(), raft_malloc, &buf, &len) == 0)
-		ha_agent_propose(a, buf, len);
+	LOGI(k, "backup-expired", "id=%llu keep_full=%u keep_days=%u", (unsigned long long)ids[0],
+	     keep_full, keep_days);
+	if (ha_fsm_cmd_backup_deleted(ids[0], k->unix_ms, k->in->alloc, &buf, &len) == 0)
+		co_propose(k, buf, len, "backup-deleted");
 }
 
-void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
+void co_backups(struct ha_core *k, const struct ha_fsm_state *st)
 {
 	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
-	uint64_t now = ha_now_ms();
+	uint64_t now = k->now;
 	if (job == NULL) {
-		a->bkco.bk_seen_id = 0;
+		k->m->bk.seen_id = 0;
 		if (!ha_fsm_failover_active(st)) {
-			retention(a, st);
-			if (!a->proposing)
-				schedules(a, st);
+			retention(k, st);
+			if (k->out->cmd == NULL)
+				schedules(k, st);
 		}
 		return;
 	}
-	if (a->bkco.bk_seen_id != job->id) {
-		a->bkco.bk_seen_id = job->id;
-		a->bkco.bk_seen_ms = now;
-		a->bkco.bk_fresh_ms = now;
+	if (k->m->bk.seen_id != job->id) {
+		k->m->bk.seen_id = job->id;
+		k->m->bk.seen_ms = now;
+		k->m->bk.fresh_ms = now;
 	}
 	const struct ha_member *m = ha_fsm_member(st, job->node);
-	int i = ha_agent_node_index(a, job->node);
-	bool fresh = ha_agent_fresh(a, i);
-	const Haagent__Health *h =
-	    i >= 0 && a->health[i].report ? a->health[i].report->health : NULL;
+	bool fresh;
+	const Haagent__Health *h = ha_core_health(k->in, job->node, &fresh);
 	const Haagent__BackupReport *r =
 	    h && h->backup && h->backup->id == job->id ? h->backup : NULL;
 	if (fresh)
-		a->bkco.bk_fresh_ms = now;
+		k->m->bk.fresh_ms = now;
 	if (r && r->state == HA_BK_DONE) {
 		struct ha_backup_rec res;
 		memset(&res, 0, sizeof(res));
@@ -229,11 +225,11 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 		/* the outcome first: the catalog keeps 255 characters, the choice's scores last */
 		char detail[512];
 		snprintf(detail, sizeof(detail), "%s; %s", r->detail ? r->detail : "", job->detail);
-		end(a, job, HA_BK_DONE, detail, &res);
+		end(k, job, HA_BK_DONE, detail, &res);
 		return;
 	}
 	if (r && r->state == HA_BK_FAILED) {
-		end(a, job, HA_BK_FAILED, r->detail ? r->detail : "failed", NULL);
+		end(k, job, HA_BK_FAILED, r->detail ? r->detail : "failed", NULL);
 		return;
 	}
 	/* the node must stay fit for the whole job; a failover always wins */
@@ -247,12 +243,22 @@ void ha_backup_coord_tick(struct ha_agent *a, const struct ha_fsm_state *st)
 		why = "its node takes part in a failover";
 	else if (st->primary_id == job->node && !job->on_primary)
 		why = "its node became the primary";
-	else if (now - a->bkco.bk_fresh_ms > UNREACHABLE_MS) {
+	else if (now - k->m->bk.fresh_ms > UNREACHABLE_MS) {
 		snprintf(buf, sizeof(buf), "its node's agent has been unreachable for %u s",
 		         UNREACHABLE_MS / 1000);
 		why = buf;
-	} else if (r == NULL && fresh && now - a->bkco.bk_seen_ms > TAKE_MS)
+	} else if (r == NULL && fresh && now - k->m->bk.seen_ms > TAKE_MS)
 		why = "its node's agent did not take the job (restarted?)";
 	if (why)
-		end(a, job, HA_BK_ABANDONED, why, NULL);
+		end(k, job, HA_BK_ABANDONED, why, NULL);
+}
+
+int ha_core_backup_start(const struct ha_core_in *in, struct ha_core_mem *m, const char *type,
+                         const char *node, const char *trigger, struct ha_bk_started *started,
+                         struct ha_core_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct ha_core ctx = {
+	    .in = in, .cfg = in->cfg, .m = m, .out = out, .now = in->now_ms, .unix_ms = in->unix_ms};
+	return start(&ctx, type, node, trigger, started);
 }
