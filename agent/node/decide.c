@@ -140,14 +140,14 @@ static bool restarted(const struct ha_fsm_state *st, const struct ha_node_mem *m
 	       (st->primary_writable_epoch == st->epoch && m->owned_epoch != st->epoch);
 }
 
-void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out)
+/* What the sample says, whatever is decided: the role (for the hook), a salvage to run or
+ * cancel, the server seen down or writable at this epoch, and the escalation of a fence that
+ * cannot be made through SQL. */
+static void observe(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out,
+                    uint32_t me)
 {
-	memset(out, 0, sizeof(*out));
 	const struct ha_fsm_state *st = in->st;
 	const struct ha_probe_sample *s = in->s;
-	uint32_t me = in->cfg->nodes[in->cfg->self].id;
-	if (st->n_members == 0)
-		return; /* not bootstrapped: leave the servers as the operator set them up */
 	const char *role = ha_node_role(st, me);
 	if (strcmp(role, m->role) != 0) {
 		snprintf(m->role, sizeof(m->role), "%s", role);
@@ -174,81 +174,76 @@ void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 		    prove || (primary && !lease) || (m->seen_writable && !(primary && lease));
 		escalate(in, m, out, must);
 	}
-	if (s->db != HA_DB_UP || in->action_busy || in->now_ms < m->backoff_until_ms ||
-	    s->started_ms < m->after_ms)
-		return;
-	if (st->primary_id == 0 && st->epoch == 0)
-		return; /* bootstrap has not established a primary yet */
+}
 
-	bool primary = st->primary_id == me;
-	bool lease = in->lease_held;
+/* The epoch's primary, not fenced: apply the relay log first when it is a failover's new
+ * primary, wait for a salvage, stay held after a restart, else turn writable (or drop the
+ * replication it no longer needs). */
+static void decide_primary(const struct ha_node_in *in, struct ha_node_mem *m,
+                           struct ha_node_out *out, bool held)
+{
+	const struct ha_fsm_state *st = in->st;
+	const struct ha_probe_sample *s = in->s;
 	const struct ha_failover *f = &st->failover;
+	uint32_t me = in->cfg->nodes[in->cfg->self].id;
+	bool lease = in->lease_held;
 	bool failing = ha_fsm_failover_active(st);
-	/* the coordinator waits for this node's proof that it stopped writing */
-	bool prove = !primary && failing && f->phase == HA_FO_BEGIN && f->old_primary == me &&
-	             m->fenced_epoch != f->epoch;
 	struct ha_action_req q = {0};
-
-	/* its server went down while it was this epoch's primary and is back: held read-only
-	 * until the coordinator fails over (its crash recovery may have dropped transactions it
-	 * acknowledged, which replicas have) */
-	bool held = primary && !failing && restarted(st, m);
-	m->held_epoch = held ? st->epoch : 0;
-	if ((!s->read_only && (!(primary && lease) || held)) || prove) {
-		q.kind = HA_ACT_FENCE;
+	(void)m;
+	/* RPO 0: the new primary of a failover applies everything it received (what
+	 * semi-sync acknowledged may be only in its relay log) before it turns writable and
+	 * before its replication is stopped, however long that takes, unless the loss was
+	 * accepted. */
+	struct ha_gtid_pos want;
+	if (failing && f->phase == HA_FO_PROMOTING && f->candidate == me && !f->accept_loss &&
+	    s->read_only && !relay_applied(s, f->received_gtid, &want)) {
+		q.kind = HA_ACT_CATCHUP;
 		q.epoch = st->epoch;
-		q.grace_ms = prove && f->planned ? f->grace_ms : 0;
-		submit(out, &q,
-		       primary ? (held ? "its server restarted at this epoch: held read-only"
-		                       : "write lease lost")
-		       : prove ? "old primary of this failover: fence and report the final position"
-		               : "not the primary of this epoch");
+		ha_gtid_format(&want, q.gtid, sizeof(q.gtid));
+		q.wait_ms = CATCHUP_WAIT_MS;
+		q.start_sql = s->replicating && !s->sql_running && !s->sql_error[0];
+		submit(out, &q, "new primary: apply the whole relay log before taking writes");
 		return;
 	}
-	if (primary) {
-		/* RPO 0: the new primary of a failover applies everything it received (what
-		 * semi-sync acknowledged may be only in its relay log) before it turns writable and
-		 * before its replication is stopped, however long that takes, unless the loss was
-		 * accepted. */
-		struct ha_gtid_pos want;
-		if (failing && f->phase == HA_FO_PROMOTING && f->candidate == me &&
-		    !f->accept_loss && s->read_only && !relay_applied(s, f->received_gtid, &want)) {
-			q.kind = HA_ACT_CATCHUP;
-			q.epoch = st->epoch;
-			ha_gtid_format(&want, q.gtid, sizeof(q.gtid));
-			q.wait_ms = CATCHUP_WAIT_MS;
-			q.start_sql = s->replicating && !s->sql_running && !s->sql_error[0];
-			submit(out, &q,
-			       "new primary: apply the whole relay log before taking writes");
-			return;
-		}
-		/* the old primary's agent applies what its binlog holds first (salvage) */
-		bool salvaging = failing && f->phase == HA_FO_PROMOTING && f->candidate == me &&
-		                 !f->accept_loss && f->salvage == HA_SALVAGE_WANTED;
-		if (salvaging && s->read_only)
-			return;
-		if (held)
-			return; /* the report says restarted_epoch: the coordinator fails over */
-		/* First writable (SQL thread stopped, so nothing relayed mixes with new writes),
-		 * then the replication configuration goes, which may be slow. */
-		if (s->read_only && (lease || (s->replicating && s->sql_running))) {
-			q.kind = HA_ACT_PROMOTE;
-			q.writable = lease;
-			q.kill_agent_sessions =
-			    failing && f->candidate == me && f->salvage != HA_SALVAGE_NONE;
-			const struct ha_member *op = ha_fsm_member(st, f->old_primary);
-			if (q.kill_agent_sessions && op)
-				snprintf(q.target_host, sizeof(q.target_host), "%s", op->address);
-			q.epoch = st->epoch;
-			q.semi_sync_timeout_ms = in->cfg->semi_sync_timeout_ms;
-			snprintf(q.node, sizeof(q.node), "%s", in->cfg->nodes[in->cfg->self].name);
-			submit(out, &q, "primary of this epoch");
-		} else if (s->replicating && (!s->read_only || !lease)) {
-			q.kind = HA_ACT_DETACH;
-			submit(out, &q, "primary of this epoch: replication no longer needed");
-		}
+	/* the old primary's agent applies what its binlog holds first (salvage) */
+	bool salvaging = failing && f->phase == HA_FO_PROMOTING && f->candidate == me &&
+	                 !f->accept_loss && f->salvage == HA_SALVAGE_WANTED;
+	if (salvaging && s->read_only)
 		return;
+	if (held)
+		return; /* the report says restarted_epoch: the coordinator fails over */
+	/* First writable (SQL thread stopped, so nothing relayed mixes with new writes),
+	 * then the replication configuration goes, which may be slow. */
+	if (s->read_only && (lease || (s->replicating && s->sql_running))) {
+		q.kind = HA_ACT_PROMOTE;
+		q.writable = lease;
+		q.kill_agent_sessions =
+		    failing && f->candidate == me && f->salvage != HA_SALVAGE_NONE;
+		const struct ha_member *op = ha_fsm_member(st, f->old_primary);
+		if (q.kill_agent_sessions && op)
+			snprintf(q.target_host, sizeof(q.target_host), "%s", op->address);
+		q.epoch = st->epoch;
+		q.semi_sync_timeout_ms = in->cfg->semi_sync_timeout_ms;
+		snprintf(q.node, sizeof(q.node), "%s", in->cfg->nodes[in->cfg->self].name);
+		submit(out, &q, "primary of this epoch");
+	} else if (s->replicating && (!s->read_only || !lease)) {
+		q.kind = HA_ACT_DETACH;
+		submit(out, &q, "primary of this epoch: replication no longer needed");
 	}
+}
+
+/* Any other node: a switchover's target catches up, a replica keeps its relay log while the
+ * new primary applies its own, and otherwise replicates from the epoch's primary (repointed
+ * when not, or stalled; never a diverged node, rechecked now and then). */
+static void decide_replica(const struct ha_node_in *in, struct ha_node_mem *m,
+                           struct ha_node_out *out)
+{
+	const struct ha_fsm_state *st = in->st;
+	const struct ha_probe_sample *s = in->s;
+	const struct ha_failover *f = &st->failover;
+	uint32_t me = in->cfg->nodes[in->cfg->self].id;
+	bool failing = ha_fsm_failover_active(st);
+	struct ha_action_req q = {0};
 	if (failing && f->planned && f->phase == HA_FO_FENCED && f->target == me) {
 		struct ha_gtid_pos want, cur;
 		if (ha_gtid_parse(f->fenced_gtid, &want, NULL) == 0 &&
@@ -307,6 +302,51 @@ void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 	       diverged  ? "recheck diverged node"
 	       : stalled ? "replicating from the primary, but the IO thread stopped"
 	                 : "primary of this epoch changed");
+}
+
+void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	const struct ha_fsm_state *st = in->st;
+	const struct ha_probe_sample *s = in->s;
+	uint32_t me = in->cfg->nodes[in->cfg->self].id;
+	if (st->n_members == 0)
+		return; /* not bootstrapped: leave the servers as the operator set them up */
+	observe(in, m, out, me);
+	if (s->db != HA_DB_UP || in->action_busy || in->now_ms < m->backoff_until_ms ||
+	    s->started_ms < m->after_ms)
+		return;
+	if (st->primary_id == 0 && st->epoch == 0)
+		return; /* bootstrap has not established a primary yet */
+
+	bool primary = st->primary_id == me;
+	bool lease = in->lease_held;
+	const struct ha_failover *f = &st->failover;
+	bool failing = ha_fsm_failover_active(st);
+	/* the coordinator waits for this node's proof that it stopped writing */
+	bool prove = !primary && failing && f->phase == HA_FO_BEGIN && f->old_primary == me &&
+	             m->fenced_epoch != f->epoch;
+	/* its server went down while it was this epoch's primary and is back: held read-only
+	 * until the coordinator fails over (its crash recovery may have dropped transactions it
+	 * acknowledged, which replicas have) */
+	bool held = primary && !failing && restarted(st, m);
+	m->held_epoch = held ? st->epoch : 0;
+	if ((!s->read_only && (!(primary && lease) || held)) || prove) {
+		struct ha_action_req q = {0};
+		q.kind = HA_ACT_FENCE;
+		q.epoch = st->epoch;
+		q.grace_ms = prove && f->planned ? f->grace_ms : 0;
+		submit(out, &q,
+		       primary ? (held ? "its server restarted at this epoch: held read-only"
+		                       : "write lease lost")
+		       : prove ? "old primary of this failover: fence and report the final position"
+		               : "not the primary of this epoch");
+		return;
+	}
+	if (primary)
+		decide_primary(in, m, out, held);
+	else
+		decide_replica(in, m, out);
 }
 
 /* (declared in db/action.h; here because it is pure and the simulator names actions too) */
