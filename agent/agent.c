@@ -164,6 +164,7 @@ static void answer_events(struct ha_agent *a, struct ha_rpc_conn *c, unsigned li
 	ha_rpc_send(c, HA_MSG_EVENTS_RESPONSE, &resp);
 }
 
+/* Long on purpose: one case per message type, each decoding its message and answering. */
 static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p, size_t n)
 {
 	struct ha_agent *a = data;

@@ -407,6 +407,7 @@ static int load_secret(struct ha_config *c, const char *key, const char *p, int 
 	return 0;
 }
 
+/* Long on purpose: one rule after another, each with the message that says what to fix. */
 static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 {
 	if (c->n_nodes == 0)

@@ -127,6 +127,8 @@ static void metric(struct ha_buf *b, const char *name, const char *type, const c
 	ha_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Long on purpose: one Prometheus family after another, in the order docs/metrics.md lists
+ * them; nothing is decided here. */
 static void metrics(struct ha_agent *a, const struct ha_fsm_state *st,
                     const struct ha_probe_sample *s, struct ha_buf *b)
 {

@@ -297,6 +297,8 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 	return rc;
 }
 
+/* Long on purpose: one field of the snapshot after another, each validated into a new state
+ * that replaces the old only when all of it is good. */
 int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struct ha_err *e)
 {
 	Haagent__FsmSnapshot *snap = haagent__fsm_snapshot__unpack(NULL, len, buf);

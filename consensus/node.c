@@ -209,6 +209,8 @@ static int mkdir_p(const char *dir, struct ha_err *e)
 	return 0;
 }
 
+/* Long on purpose: libraft's start-up steps in their required order, each undone on a
+ * failure of a later one. */
 int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **out,
                   struct ha_err *e)
 {

@@ -80,6 +80,8 @@ static int num(const char *v, uint64_t *out)
 	return 0;
 }
 
+/* Long on purpose: one key after another, each checked where it is read (the input is
+ * hostile); splitting it would spread one format over several places. */
 int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struct ha_err *e)
 {
 	memset(m, 0, sizeof(*m));

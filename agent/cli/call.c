@@ -49,6 +49,8 @@ static int wait_fd(int fd, short ev, uint64_t deadline)
 	}
 }
 
+/* Long on purpose: one request-answer exchange (connect, send, read the frame) under one
+ * deadline, each step's error said in its own words. */
 int ha_call(const char *host, unsigned port, int type, const void *pb_message, unsigned timeout_ms,
             int *resp_type, uint8_t **resp, size_t *resp_len, struct ha_err *e)
 {

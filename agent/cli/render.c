@@ -93,6 +93,7 @@ static void failover_json(struct ha_json *j, const Haagent__StatusResponse *s)
 	ha_json_obj_end(j);
 }
 
+/* Long on purpose: one field after another, in docs/json.md's order; nothing is decided. */
 void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 {
 	struct ha_buf b = HA_BUF_INIT;
@@ -218,6 +219,7 @@ static void trunc_gtid(const char *g, char *out, size_t size)
 	snprintf(out, size, "%.*s~", (int)size - 2, g);
 }
 
+/* Long on purpose: the table's lines in order; nothing is decided. */
 void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 {
 	fprintf(f, "cluster %s   leader %s (term %llu)   primary %s (epoch %llu)%s\n", s->cluster,

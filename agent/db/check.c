@@ -229,6 +229,8 @@ static void check_settings(MYSQL *m, struct ha_check_list *out)
 		mysql_free_result(res);
 }
 
+/* Long on purpose: `haadm config check`'s checks one after another, in the order it prints
+ * them. */
 void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check_list *out)
 {
 	const struct ha_node_conf *self = &c->nodes[c->self];
