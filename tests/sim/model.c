@@ -243,7 +243,6 @@ static void end_sessions(struct sim_world *w, int i)
 		struct sim_write *x = &w->writes[k];
 		if (x->node == i && !x->acked && !x->failed) {
 			x->failed = true;
-			w->failed_writes++;
 		}
 	}
 	w->db[i].pending = 0;
@@ -419,7 +418,6 @@ void sim_db_crash(struct sim_world *w, int i)
 		struct sim_write *x = &w->writes[k];
 		if (x->node == i && !x->acked && !x->failed) {
 			x->failed = true;
-			w->failed_writes++;
 			struct sim_list *h = &d->hist[x->dom];
 			if (h->n == (size_t)x->idx + 1 && h->v[x->idx] == k)
 				h->n--; /* at the tail (an acknowledged write never follows it) */

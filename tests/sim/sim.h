@@ -114,7 +114,7 @@ struct sim_world {
 	/* clients */
 	struct sim_write *writes;
 	size_t n_writes, cap_writes;
-	uint64_t acked, failed_writes;
+	uint64_t acked;
 	size_t first_open; /* every write before it is acknowledged or failed */
 	/* the fault under way */
 	enum sim_fault fault;
@@ -131,7 +131,6 @@ struct sim_world {
 	const char *violation; /* the first invariant broken, or NULL */
 	char violation_detail[512];
 	bool trace;
-	bool unsafe_off; /* disabled checks (none by default) */
 };
 
 /* model.c needs these */
