@@ -258,7 +258,11 @@ int ha_core_backup_start(const struct ha_core_in *in, struct ha_core_mem *m, con
                          struct ha_core_out *out)
 {
 	memset(out, 0, sizeof(*out));
-	struct ha_core ctx = {
-	    .in = in, .cfg = in->cfg, .m = m, .out = out, .now = in->now_ms, .unix_ms = in->unix_ms};
+	struct ha_core ctx = {.in = in,
+	                      .cfg = in->cfg,
+	                      .m = m,
+	                      .out = out,
+	                      .now = in->now_ms,
+	                      .unix_ms = in->unix_ms};
 	return start(&ctx, type, node, trigger, started);
 }

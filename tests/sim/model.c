@@ -393,7 +393,8 @@ void sim_action_end(struct sim_world *w, int i, const struct ha_action_req *q,
 			d->io_on = d->sql_on = d->io_err = d->io_connected = false;
 			r->diverged = true;
 			sim_pos_text(w, d, false, r->errant, sizeof(r->errant));
-			snprintf(r->msg, sizeof(r->msg), "diverged: 1236 from %s", sim_node_name(t));
+			snprintf(r->msg, sizeof(r->msg), "diverged: 1236 from %s",
+			         sim_node_name(t));
 			break;
 		}
 		d->master = t;
