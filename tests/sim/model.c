@@ -61,6 +61,26 @@ void sim_pos_text(const struct sim_world *w, const struct sim_db *d, bool with_r
 	}
 }
 
+/* sim_pos_text through d's cache (see struct sim_pos_cache). */
+static const char *pos_text_cached(const struct sim_world *w, struct sim_db *d, bool with_relay)
+{
+	struct sim_pos_cache *c = &d->pos_cache[with_relay];
+	bool same = c->valid;
+	for (unsigned dom = 0; dom < w->n_domains; dom++) {
+		size_t n = dom_len(d, dom, with_relay);
+		uint32_t last = n ? dom_at(d, dom, n - 1) : 0;
+		if (c->n[dom] != n || c->last[dom] != last) {
+			c->n[dom] = (uint32_t)n;
+			c->last[dom] = last;
+			same = false;
+		}
+	}
+	if (!same)
+		sim_pos_text(w, d, with_relay, c->text, sizeof(c->text));
+	c->valid = true;
+	return c->text;
+}
+
 bool sim_prefix_of(const struct sim_db *d, bool with_relay, const struct sim_db *m)
 {
 	for (unsigned dom = 0; dom < SIM_MAX_DOMAINS; dom++) {
@@ -185,9 +205,11 @@ void sim_probe(struct sim_world *w, int i, struct ha_probe_sample *s)
 	s->db = HA_DB_UP;
 	s->read_only = d->read_only;
 	s->server_id = d->server_id;
-	sim_pos_text(w, d, false, s->gtid_current, sizeof(s->gtid_current));
-	memcpy(s->gtid_binlog, s->gtid_current, sizeof(s->gtid_binlog));
-	memcpy(s->gtid_slave, s->gtid_current, sizeof(s->gtid_slave));
+	const char *cur = pos_text_cached(w, d, false);
+	size_t cur_len = strlen(cur) + 1; /* fits: the cache's buffer has the sample's size */
+	memcpy(s->gtid_current, cur, cur_len);
+	memcpy(s->gtid_binlog, cur, cur_len);
+	memcpy(s->gtid_slave, cur, cur_len);
 	snprintf(s->version, sizeof(s->version), "10.11.6-MariaDB-sim");
 	snprintf(s->binlog_index, sizeof(s->binlog_index), "/sim/%s/binlog.index",
 	         sim_node_name(i));
@@ -210,7 +232,8 @@ void sim_probe(struct sim_world *w, int i, struct ha_probe_sample *s)
 	if (s->io_running && s->sql_running)
 		s->lag_seconds = (int64_t)(pending / (SQL_PER_STEP * 100));
 	s->relay_exhausted = pending == 0 && !s->io_running;
-	sim_pos_text(w, d, true, s->gtid_io_pos, sizeof(s->gtid_io_pos));
+	const char *io = pos_text_cached(w, d, true);
+	memcpy(s->gtid_io_pos, io, strlen(io) + 1);
 	s->master_rx_age_ms = w->now - d->last_rx_ms;
 }
 
