@@ -77,13 +77,17 @@ ssize_t ha_read_full(int fd, uint8_t *p, size_t n)
 	return (ssize_t)got;
 }
 
-void ha_fsync_dir(const char *path)
+int ha_fsync_dir(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int err = errno;
+	if (close(fd) != 0 && rc == 0)
+		return -1;
+	errno = err;
+	return rc;
 }
 
 int ha_write_file(const char *path, const void *data, size_t n, mode_t mode)
@@ -92,6 +96,9 @@ int ha_write_file(const char *path, const void *data, size_t n, mode_t mode)
 	if (fd < 0)
 		return -1;
 	int rc = ha_write_all(fd, data, n) || fsync(fd);
-	close(fd);
+	int err = errno;
+	if (close(fd) != 0) /* a delayed write error (NFS, a full disk) shows here */
+		return -1;
+	errno = err;
 	return rc ? -1 : 0;
 }

@@ -13,6 +13,7 @@ int ha_write_all(int fd, const void *p, size_t n);
 ssize_t ha_read_full(int fd, uint8_t *p, size_t n);
 /* creates or truncates, writes, fsyncs */
 int ha_write_file(const char *path, const void *data, size_t n, mode_t mode);
-void ha_fsync_dir(const char *path);
+/* fsync of a directory (its entries durable). Returns 0 or -1 with errno. */
+int ha_fsync_dir(const char *path);
 
 #endif

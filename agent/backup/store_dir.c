@@ -42,8 +42,10 @@ static int dir_put_chunk(struct ha_store *s, const char *node, const char *name,
 	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	int rc = fd < 0 || ha_write_all(fd, data, len);
 	int err = errno;
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0 && close(fd) != 0 && rc == 0) {
+		rc = 1;
+		err = errno;
+	}
 	return rc ? ha_err_set(e, HA_EIO, "write %s: %s", file, strerror(err)) : 0;
 }
 
@@ -55,19 +57,32 @@ static int dir_commit(struct ha_store *s, const char *node, const char *name, co
 	snprintf(final, sizeof(final), "%s/backups/%s", s->root, name);
 	snprintf(backups, sizeof(backups), "%s/backups", s->root);
 	snprintf(file, sizeof(file), "%s/chunks", path);
-	int dfd = open(file, O_RDONLY | O_DIRECTORY);
-	if (dfd >= 0) {
-		syncfs(dfd); /* every chunk on disk before the manifest says they are */
-		close(dfd);
+	/* every chunk on disk before the manifest says they are: one syncfs for all of them,
+	 * whose result reports a write error of any chunk since they were written (Linux keeps
+	 * the error for the file system until then) */
+	int dfd = open(file, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || syncfs(dfd) != 0) {
+		int err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		return ha_err_set(e, HA_EIO, "sync %s: %s", file, strerror(err));
 	}
-	ha_fsync_dir(file);
+	close(dfd);
+	if (ha_fsync_dir(file) != 0)
+		return ha_err_set(e, HA_EIO, "sync %s: %s", file, strerror(errno));
 	snprintf(file, sizeof(file), "%s/manifest", path);
 	if (ha_write_file(file, manifest, len, 0640) != 0)
 		return ha_err_set(e, HA_EIO, "write %s: %s", file, strerror(errno));
-	ha_fsync_dir(path);
+	if (ha_fsync_dir(path) != 0)
+		return ha_err_set(e, HA_EIO, "sync %s: %s", path, strerror(errno));
 	if (rename(path, final) != 0)
 		return ha_err_set(e, HA_EIO, "rename %s to %s: %s", path, final, strerror(errno));
-	ha_fsync_dir(backups);
+	/* renamed: the backup exists whole; only its durability is in doubt now */
+	if (ha_fsync_dir(backups) != 0) {
+		int err = errno;
+		rename(final, path); /* not committed: the caller's abort removes it */
+		return ha_err_set(e, HA_EIO, "sync %s: %s", backups, strerror(err));
+	}
 	return 0;
 }
 
