@@ -171,6 +171,9 @@ static void on_done(uv_async_t *h)
 		b->res.bytes_in = m->bytes_in;
 		b->res.bytes_stored = m->bytes_stored;
 		b->res.chunks = (uint32_t)m->n_chunks;
+		b->res.server_id = m->server_id;
+		snprintf(b->res.instance, sizeof(b->res.instance), "%s", m->instance);
+		snprintf(b->res.manifest_sha, sizeof(b->res.manifest_sha), "%s", m->file_sha);
 		ha_info("backup-done", "id=%llu name=%s bytes_in=%llu bytes_stored=%llu ms=%llu",
 		        (unsigned long long)b->id, m->name, (unsigned long long)m->bytes_in,
 		        (unsigned long long)m->bytes_stored,
@@ -288,8 +291,25 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 		publish(a);
 		return;
 	}
+	/* an incremental or differential copies the pages above its parent's LSN: only from the
+	 * datadir its chain's full backup was taken from (the coordinator placed it so; this
+	 * checks it again where the datadir is seen) */
+	if (parent && (!s->instance[0] || strcmp(parent->instance, s->instance) != 0 ||
+	               parent->server_id != s->server_id)) {
+		b->state = HA_BK_FAILED;
+		snprintf(b->detail, sizeof(b->detail),
+		         "its parent backup %llu was taken from another server or datadir "
+		         "(server_id %u, instance %.12s; this one: %u, %.12s); take a full backup",
+		         (unsigned long long)job->parent, parent->server_id,
+		         parent->instance[0] ? parent->instance : "unknown", s->server_id,
+		         s->instance[0] ? s->instance : "unknown");
+		publish(a);
+		return;
+	}
 	struct ha_manifest *m = &b->m;
 	memset(m, 0, sizeof(*m));
+	m->server_id = s->server_id;
+	snprintf(m->instance, sizeof(m->instance), "%s", s->instance);
 	m->id = job->id;
 	snprintf(m->name, sizeof(m->name), "%s", job->name);
 	snprintf(m->type, sizeof(m->type), "%s", job->type);
@@ -356,6 +376,9 @@ static void bk_report(struct ha_agent *a, Haagent__BackupReport *r)
 		r->chunks = b->res.chunks;
 		r->started_unix_ms = b->res.started_ms;
 		r->finished_unix_ms = b->res.finished_ms;
+		r->server_id = b->res.server_id;
+		r->instance = b->res.instance;
+		r->manifest_sha = b->res.manifest_sha;
 	}
 }
 

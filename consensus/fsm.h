@@ -21,7 +21,9 @@
 #define HA_FSM_NAME_MAX    64
 #define HA_FSM_MAX_EVENTS  64
 #define HA_FSM_TEXT_MAX    512
-#define HA_FSM_GTID_MAX    HA_GTID_TEXT_MAX /* any GTID position that parses */
+/* a datadir instance label: 32 hexadecimal digits (agent/db/instance.h) */
+#define HA_INSTANCE_MAX 33
+#define HA_FSM_GTID_MAX HA_GTID_TEXT_MAX /* any GTID position that parses */
 
 enum {
 	HA_MEMBER_MAINTENANCE = 1 << 0,
@@ -118,6 +120,10 @@ struct ha_backup_rec {
 	char verify_detail[256];
 	bool on_primary; /* placed on the primary (last resort): its being primary is no reason to
 	                    abandon it */
+	/* the server it was taken from: an incremental or differential comes from the same one */
+	uint32_t server_id;
+	char instance[HA_INSTANCE_MAX]; /* its datadir's label ("" unknown) */
+	char manifest_sha[65];          /* SHA-256 of its manifest file ("" unknown) */
 };
 
 struct ha_event {

@@ -155,9 +155,11 @@ int fsm_apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin
 int fsm_apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c, struct ha_err *e)
 {
 	struct ha_backup_rec *r = (struct ha_backup_rec *)ha_fsm_backup(s, c->id);
-	char detail[256], gtid[HA_FSM_TEXT_MAX];
+	char detail[256], gtid[HA_FSM_TEXT_MAX], instance[HA_INSTANCE_MAX], sha[65];
 	if (fsm_copy_opt(detail, sizeof(detail), c->detail, "detail", e) ||
-	    fsm_copy_opt(gtid, sizeof(gtid), c->gtid, "gtid", e))
+	    fsm_copy_opt(gtid, sizeof(gtid), c->gtid, "gtid", e) ||
+	    fsm_copy_opt(instance, sizeof(instance), c->instance, "instance", e) ||
+	    fsm_copy_opt(sha, sizeof(sha), c->manifest_sha, "manifest hash", e))
 		return HA_EINVAL;
 	if (c->state != HA_BK_DONE && c->state != HA_BK_FAILED && c->state != HA_BK_ABANDONED)
 		return ha_err_set(e, HA_EINVAL, "backup end: bad state %u", c->state);
@@ -174,6 +176,9 @@ int fsm_apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c,
 		r->bytes_in = c->bytes_in;
 		r->bytes_stored = c->bytes_stored;
 		r->chunks = c->chunks;
+		r->server_id = c->server_id;
+		memcpy(r->instance, instance, sizeof(instance));
+		memcpy(r->manifest_sha, sha, sizeof(sha));
 	}
 	fsm_add_event(s,
 	              r->state == HA_BK_DONE     ? "backup-done"
@@ -241,6 +246,8 @@ int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *d
 	c.detail = (char *)(detail ? detail : "");
 	c.finished_unix_ms = unix_ms;
 	c.gtid = "";
+	c.instance = "";
+	c.manifest_sha = "";
 	if (res) {
 		c.started_unix_ms = res->started_ms;
 		if (res->finished_ms)
@@ -251,6 +258,9 @@ int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *d
 		c.bytes_in = res->bytes_in;
 		c.bytes_stored = res->bytes_stored;
 		c.chunks = res->chunks;
+		c.server_id = res->server_id;
+		c.instance = (char *)res->instance;
+		c.manifest_sha = (char *)res->manifest_sha;
 	}
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_END;
@@ -312,6 +322,9 @@ void ha_fsm_backup_to_pb(const struct ha_backup_rec *r, Haagent__BackupRecord *p
 	pb->drill_ms = r->drill_ms;
 	pb->drilled = r->drilled;
 	pb->on_primary = r->on_primary;
+	pb->server_id = r->server_id;
+	pb->instance = (char *)r->instance;
+	pb->manifest_sha = (char *)r->manifest_sha;
 }
 
 int fsm_backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r, struct ha_err *e)
@@ -322,7 +335,10 @@ int fsm_backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r,
 	    fsm_copy_opt(r->gtid, sizeof(r->gtid), pb->gtid, "backup gtid", e) ||
 	    fsm_copy_opt(r->detail, sizeof(r->detail), pb->detail, "backup detail", e) ||
 	    fsm_copy_opt(r->verify_detail, sizeof(r->verify_detail), pb->verify_detail, "verify",
-	                 e))
+	                 e) ||
+	    fsm_copy_opt(r->instance, sizeof(r->instance), pb->instance, "backup instance", e) ||
+	    fsm_copy_opt(r->manifest_sha, sizeof(r->manifest_sha), pb->manifest_sha,
+	                 "backup manifest hash", e))
 		return HA_EINVAL;
 	if (pb->state < HA_BK_RUNNING || pb->state > HA_BK_DELETED || !fsm_valid_type(r->type))
 		return ha_err_set(e, HA_EINVAL, "snapshot: bad backup record %llu",
@@ -343,6 +359,7 @@ int fsm_backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r,
 	r->verified_ms = pb->verified_unix_ms;
 	r->drill_ms = pb->drill_ms;
 	r->drilled = pb->drilled;
+	r->server_id = pb->server_id;
 	r->on_primary = pb->on_primary;
 	return 0;
 }

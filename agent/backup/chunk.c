@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,6 +138,26 @@ void ha_sha256_hex(const uint8_t *data, size_t n, char out[65])
 	EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
 	for (int i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+void ha_hmac_hex(const uint8_t key[HA_KEY_LEN], const void *data, size_t n, char out[65])
+{
+	uint8_t md[32];
+	unsigned len = 0;
+	HMAC(EVP_sha256(), key, HA_KEY_LEN, data, n, md, &len);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+void ha_key_derive(const uint8_t master[HA_KEY_LEN], const char *label, uint8_t out[HA_KEY_LEN])
+{
+	unsigned len = 0;
+	HMAC(EVP_sha256(), master, HA_KEY_LEN, (const uint8_t *)label, strlen(label), out, &len);
+}
+
+bool ha_equal_ct(const char *a, const char *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
 }
 
 int ha_key_random(uint8_t key[HA_KEY_LEN])

@@ -12,6 +12,7 @@
 #ifndef HA_BACKUP_CHUNK_H
 #define HA_BACKUP_CHUNK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,14 @@ int ha_chunk_open(const uint8_t key[HA_KEY_LEN], const char *name, uint64_t inde
 
 /* SHA-256 of data as 64 lowercase hex characters and a NUL. */
 void ha_sha256_hex(const uint8_t *data, size_t n, char out[65]);
+
+/* HMAC-SHA-256 of data under key, as 64 lowercase hex characters and a NUL. */
+void ha_hmac_hex(const uint8_t key[HA_KEY_LEN], const void *data, size_t n, char out[65]);
+/* A key for one purpose derived from the master key: HMAC-SHA-256(master, label), so the
+ * master key itself never authenticates anything directly. */
+void ha_key_derive(const uint8_t master[HA_KEY_LEN], const char *label, uint8_t out[HA_KEY_LEN]);
+/* Whether two strings of length n are equal, in time independent of where they differ. */
+bool ha_equal_ct(const char *a, const char *b, size_t n);
 
 /* A random data key. */
 int ha_key_random(uint8_t key[HA_KEY_LEN]);

@@ -6,10 +6,12 @@
 
 void ha_manifest_write(const struct ha_manifest *m, struct ha_buf *b)
 {
-	ha_buf_printf(b, "haagent-backup 2\n");
+	ha_buf_printf(b, "haagent-backup 3\n");
 	ha_buf_printf(b, "id %llu\nname %s\ntype %s\nparent %llu\nparent_name %s\nnode %s\n",
 	              (unsigned long long)m->id, m->name, m->type, (unsigned long long)m->parent,
 	              m->parent_name[0] ? m->parent_name : "-", m->node[0] ? m->node : "-");
+	ha_buf_printf(b, "server_id %u\ninstance %s\n", m->server_id,
+	              m->instance[0] ? m->instance : "-");
 	ha_buf_printf(b, "server_version %s\nfrom_lsn %llu\nto_lsn %llu\ngtid %s\nbinlog %s\n",
 	              m->server_version[0] ? m->server_version : "-",
 	              (unsigned long long)m->from_lsn, (unsigned long long)m->to_lsn,
@@ -109,8 +111,16 @@ int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struc
 			*sp = '\0';
 		int rc = 0;
 		uint64_t x = 0;
-		if (ln == 1)
-			rc = strcmp(k, "haagent-backup") || (strcmp(v, "1") && strcmp(v, "2"));
+		if (ln == 1) {
+			rc = strcmp(k, "haagent-backup") || strlen(v) != 1 || v[0] < '1' ||
+			     v[0] > '3';
+			m->version = rc ? 0 : (unsigned)(v[0] - '0');
+		} else if (!strcmp(k, "server_id")) {
+			rc = num(v, &x) || x > UINT32_MAX;
+			m->server_id = (uint32_t)x;
+		} else if (!strcmp(k, "instance"))
+			rc = word(v, m->instance, sizeof(m->instance)) ||
+			     strspn(m->instance, "0123456789abcdef") != strlen(m->instance);
 		else if (!strcmp(k, "id"))
 			rc = num(v, &m->id);
 		else if (!strcmp(k, "name"))
@@ -209,4 +219,86 @@ int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struc
 bad:
 	ha_manifest_free(m);
 	return ha_err_set(e, HA_EPROTO, "manifest line %zu: malformed", ln);
+}
+
+void ha_manifest_seal(struct ha_buf *b, const uint8_t master[HA_KEY_LEN])
+{
+	uint8_t k[HA_KEY_LEN];
+	char mac[65];
+	ha_key_derive(master, HA_MANIFEST_MAC_LABEL, k);
+	ha_hmac_hex(k, b->data ? b->data : "", b->len, mac);
+	memset(k, 0, sizeof(k));
+	ha_buf_printf(b, "mac %s\n", mac);
+}
+
+int ha_manifest_open(const char *text, size_t len, const uint8_t master[HA_KEY_LEN],
+                     struct ha_manifest *m, struct ha_err *e)
+{
+	/* the last line, "mac HEX\n", and the body before it */
+	size_t body = len;
+	const char *mac = NULL;
+	if (len >= 2 && text[len - 1] == '\n') {
+		size_t start = len - 1;
+		while (start > 0 && text[start - 1] != '\n')
+			start--;
+		if (len - start == 4 + 64 + 1 && !memcmp(text + start, "mac ", 4)) {
+			mac = text + start + 4;
+			body = start;
+		}
+	}
+	int rc = ha_manifest_parse(text, body, m, e);
+	if (rc != 0)
+		return rc;
+	ha_sha256_hex((const uint8_t *)text, len, m->file_sha);
+	if (mac == NULL && m->version < 3)
+		return 0; /* an older format: unauthenticated */
+	char want[65];
+	uint8_t k[HA_KEY_LEN];
+	ha_key_derive(master, HA_MANIFEST_MAC_LABEL, k);
+	ha_hmac_hex(k, text, body, want);
+	memset(k, 0, sizeof(k));
+	if (mac == NULL || !ha_equal_ct(mac, want, 64)) {
+		ha_manifest_free(m);
+		return ha_err_set(e, HA_EPROTO,
+		                  mac ? "manifest fails authentication: altered, or written with "
+		                        "another repository key (wrong key file?)"
+		                      : "manifest fails authentication: its mac line is missing");
+	}
+	m->authenticated = true;
+	return 0;
+}
+
+int ha_manifest_check(const struct ha_manifest *m, const struct ha_manifest_expect *x,
+                      struct ha_err *e)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < m->n_chunks; i++)
+		sum += m->chunks[i].stored;
+	const char *what = NULL;
+	if (m->id != x->id || strcmp(m->name, x->name) != 0)
+		what = "names another backup";
+	else if (strcmp(m->type, x->type) != 0 || m->parent != x->parent)
+		what = "has another type or parent";
+	else if (m->n_chunks != x->chunks)
+		return ha_err_set(
+		    e, HA_EPROTO,
+		    "backup %s: its manifest lists %zu chunks, the catalog recorded %u "
+		    "(chunks dropped or added)",
+		    x->name, m->n_chunks, x->chunks);
+	else if (sum != m->bytes_stored || m->bytes_stored != x->bytes_stored)
+		return ha_err_set(e, HA_EPROTO,
+		                  "backup %s: its chunks hold %llu bytes, its manifest says %llu, "
+		                  "the catalog recorded %llu",
+		                  x->name, (unsigned long long)sum,
+		                  (unsigned long long)m->bytes_stored,
+		                  (unsigned long long)x->bytes_stored);
+	else if (x->instance && x->instance[0] &&
+	         (m->server_id != x->server_id || strcmp(m->instance, x->instance) != 0))
+		what = "names another server or datadir";
+	else if (x->manifest_sha && x->manifest_sha[0] && strcmp(m->file_sha, x->manifest_sha) != 0)
+		what =
+		    "is not the one written at backup time (its hash differs from the catalog's)";
+	if (what)
+		return ha_err_set(e, HA_EPROTO, "backup %s: its manifest %s", x->name, what);
+	return 0;
 }

@@ -307,47 +307,46 @@ static void fail_cleanup(struct ha_backup_spec *sp, const char *work)
 	ha_rm_rf(work);
 }
 
-int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
-{
-	struct ha_manifest *m = sp->m;
-	/* local scratch (never the store): the password file, mariadb-backup's log and LSN files */
+/* A backup's local scratch (never the store): the password file, mariadb-backup's log and its
+ * LSN files. */
+struct scratch {
 	char work[PATH_MAX], cnf[PATH_MAX + 16], log[PATH_MAX + 32];
-	snprintf(work, sizeof(work), "%s/%s", sp->work_dir, m->name);
-	snprintf(cnf, sizeof(cnf), "%s/client.cnf", work);
-	snprintf(log, sizeof(log), "%s/mariadb-backup.log", work);
 	char lsndir[PATH_MAX + 8], tmpdir[PATH_MAX + 8];
-	snprintf(lsndir, sizeof(lsndir), "%s/lsn", work);
-	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", work);
-	ha_rm_rf(work);
-	if (ha_mkdir_p(lsndir, 0700) != 0 || ha_mkdir_p(tmpdir, 0700) != 0)
-		return ha_err_set(e, HA_EIO, "create %s: %s", work, strerror(errno));
-	int rc = sp->store->ops->begin(sp->store, m->node, m->name, e);
-	if (rc != 0) {
-		ha_rm_rf(work);
-		return rc;
-	}
+};
 
-	uint8_t key[HA_KEY_LEN];
-	if (ha_key_random(key) || ha_key_wrap(sp->master_key, key, m->wrapped_key)) {
-		fail_cleanup(sp, work);
-		return ha_err_set(e, HA_EINTERNAL, "cannot create the data key");
-	}
+static int scratch_make(struct ha_backup_spec *sp, struct scratch *w, struct ha_err *e)
+{
+	if ((size_t)snprintf(w->work, sizeof(w->work), "%s/%s", sp->work_dir, sp->m->name) >=
+	    sizeof(w->work))
+		return ha_err_set(e, HA_EINVAL, "%s/%s: path too long", sp->work_dir, sp->m->name);
+	snprintf(w->cnf, sizeof(w->cnf), "%s/client.cnf", w->work);
+	snprintf(w->log, sizeof(w->log), "%s/mariadb-backup.log", w->work);
+	snprintf(w->lsndir, sizeof(w->lsndir), "%s/lsn", w->work);
+	snprintf(w->tmpdir, sizeof(w->tmpdir), "%s/tmp", w->work);
+	ha_rm_rf(w->work);
+	if (ha_mkdir_p(w->lsndir, 0700) != 0 || ha_mkdir_p(w->tmpdir, 0700) != 0)
+		return ha_err_set(e, HA_EIO, "create %s: %s", w->work, strerror(errno));
 	/* the password goes in a private defaults file, never in argv */
 	char secret[400];
 	int sl = snprintf(secret, sizeof(secret), "[mariadb-backup]\npassword=%s\n", sp->password);
-	rc = ha_write_file(cnf, secret, (size_t)sl, 0600);
+	int rc = sl > 0 && (size_t)sl < sizeof(secret)
+	             ? ha_write_file(w->cnf, secret, (size_t)sl, 0600)
+	             : (errno = ENAMETOOLONG, -1);
 	memset(secret, 0, sizeof(secret));
-	if (rc != 0) {
-		rc = ha_err_set(e, HA_EIO, "write %s: %s", cnf, strerror(errno));
-		fail_cleanup(sp, work);
-		return rc;
-	}
+	if (rc != 0)
+		return ha_err_set(e, HA_EIO, "write %s: %s", w->cnf, strerror(errno));
+	return 0;
+}
 
-	char a_cnf[PATH_MAX + 32], a_target[PATH_MAX + 16], a_lsn[PATH_MAX + 16], a_host[96],
+/* Runs mariadb-backup with its stream sealed into the store under key. *status: its exit. */
+static int stream_backup(struct ha_backup_spec *sp, const struct scratch *w,
+                         const uint8_t key[HA_KEY_LEN], int *status, struct ha_err *e)
+{
+	char a_cnf[PATH_MAX + 32], a_target[PATH_MAX + 24], a_lsn[PATH_MAX + 24], a_host[96],
 	    a_port[32], a_user[128], a_inc[64], a_thr[48];
-	snprintf(a_cnf, sizeof(a_cnf), "--defaults-extra-file=%s", cnf);
-	snprintf(a_target, sizeof(a_target), "--target-dir=%s", tmpdir);
-	snprintf(a_lsn, sizeof(a_lsn), "--extra-lsndir=%s", lsndir);
+	snprintf(a_cnf, sizeof(a_cnf), "--defaults-extra-file=%s", w->cnf);
+	snprintf(a_target, sizeof(a_target), "--target-dir=%s", w->tmpdir);
+	snprintf(a_lsn, sizeof(a_lsn), "--extra-lsndir=%s", w->lsndir);
 	snprintf(a_host, sizeof(a_host), "--host=%s", sp->host);
 	snprintf(a_port, sizeof(a_port), "--port=%u", sp->port);
 	snprintf(a_user, sizeof(a_user), "--user=%s", sp->user);
@@ -364,57 +363,42 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		argv[argc++] = a_thr;
 	argv[argc] = NULL;
 	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) != 0) {
-		fail_cleanup(sp, work);
+	if (pipe2(pfd, O_CLOEXEC) != 0)
 		return ha_err_set(e, HA_EIO, "pipe: %s", strerror(errno));
-	}
 	/* a larger pipe: fewer wake-ups of mariadb-backup and of the reader (best effort) */
 	fcntl(pfd[0], F_SETPIPE_SZ, 1 << 20);
 	struct ha_proc_spec ps = {.argv = argv,
-	                          .io = {HA_PROC_NULL, {.fd = pfd[1]}, {.fd = -1, .path = log}}};
+	                          .io = {HA_PROC_NULL, {.fd = pfd[1]}, {.fd = -1, .path = w->log}}};
 	pid_t pid;
-	uint64_t t0 = ha_unix_ms();
-	m->started_ms = t0;
-	rc = ha_proc_start(&ps, &pid);
+	sp->m->started_ms = ha_unix_ms();
+	int rc = ha_proc_start(&ps, &pid);
 	close(pfd[1]);
 	if (rc != 0) {
 		close(pfd[0]);
-		int err = rc;
-		rc = ha_err_set(e, HA_EIO, "cannot run %s: %s", sp->tool, strerror(err));
-		fail_cleanup(sp, work);
-		return rc;
+		return ha_err_set(e, HA_EIO, "cannot run %s: %s", sp->tool, strerror(rc));
 	}
 	if (sp->child_pid)
 		atomic_store(sp->child_pid, pid);
 	uint64_t bytes_in = 0;
-	struct ha_err se = {0};
-	int src = seal_stream(pfd[0], sp, key, &bytes_in, &se);
-	memset(key, 0, sizeof(key));
+	int src = seal_stream(pfd[0], sp, key, &bytes_in, e);
 	if (src != 0)
 		kill(pid, SIGKILL); /* do not leave it writing into a closed pipe */
 	close(pfd[0]);
-	int status = 0;
-	ha_proc_wait(pid, 0, false, &status);
+	ha_proc_wait(pid, 0, false, status);
 	if (sp->child_pid)
 		atomic_store(sp->child_pid, 0);
-	unlink(cnf);
-	if (src != 0) {
-		fail_cleanup(sp, work);
-		*e = se;
-		return ha_err_wrap(e, "backup");
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char tail[1600];
-		tail_of(log, tail, sizeof(tail));
-		fail_cleanup(sp, work);
-		return ha_err_set(e, HA_EDB, "mariadb-backup failed (%s %d): %s",
-		                  WIFEXITED(status) ? "exit" : "signal",
-		                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail);
-	}
-	/* what the backup covers */
-	char ck[PATH_MAX + 32], info[PATH_MAX + 32], v[1024];
-	snprintf(ck, sizeof(ck), "%s/xtrabackup_checkpoints", lsndir);
-	snprintf(info, sizeof(info), "%s/xtrabackup_info", lsndir);
+	sp->m->bytes_in = bytes_in;
+	return src ? ha_err_wrap(e, "backup") : 0;
+}
+
+/* What the backup covers, from mariadb-backup's files: its LSN range, the server's version and
+ * its binlog position with the GTID of the last change (whole or refused). */
+static int read_coverage(struct ha_backup_spec *sp, const struct scratch *w, struct ha_err *e)
+{
+	struct ha_manifest *m = sp->m;
+	char ck[PATH_MAX + 32], info[PATH_MAX + 32], v[HA_GTID_TEXT_MAX + 256];
+	snprintf(ck, sizeof(ck), "%s/xtrabackup_checkpoints", w->lsndir);
+	snprintf(info, sizeof(info), "%s/xtrabackup_info", w->lsndir);
 	if (info_value(ck, "from_lsn", v, sizeof(v)) == 0)
 		m->from_lsn = strtoull(v, NULL, 10);
 	if (info_value(ck, "to_lsn", v, sizeof(v)) == 0)
@@ -431,16 +415,13 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		if (b)
 			sscanf(b + 10, "%31[^']", p);
 		if (c) {
-			/* whole or refused: a position cut short could still parse */
 			size_t len = strcspn(c + 25, "'");
-			if (len >= sizeof(g)) {
-				fail_cleanup(sp, work);
+			if (len >= sizeof(g))
 				return ha_err_set(
 				    e, HA_EDB,
 				    "mariadb-backup reported a GTID position of %zu bytes, "
 				    "more than %d domains",
 				    len, HA_GTID_MAX_DOMAINS);
-			}
 			memcpy(g, c + 25, len);
 			g[len] = '\0';
 		}
@@ -450,42 +431,90 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 				*x = '\0';
 		snprintf(m->gtid, sizeof(m->gtid), "%s", g);
 	}
-	if (m->to_lsn == 0) {
-		fail_cleanup(sp, work);
+	if (m->to_lsn == 0)
 		return ha_err_set(e, HA_EDB, "mariadb-backup reported no LSN range");
-	}
-	m->bytes_in = bytes_in;
-	m->finished_ms = ha_unix_ms();
-	if (sp->before_commit)
-		sp->before_commit(sp);
-	if (sp->cancel && atomic_load(sp->cancel)) {
-		fail_cleanup(sp, work);
-		return ha_err_set(e, HA_EIO, "backup: cancelled");
-	}
-	/* the manifest last, then the rename: the backup appears whole or not at all */
-	ha_rm_rf(tmpdir);
+	/* an LSN below the parent's end: not the InnoDB instance the chain began on (a datadir
+	 * restored from an older copy keeps its label, not its LSN) */
+	if (sp->incremental_lsn && m->to_lsn < sp->incremental_lsn)
+		return ha_err_set(
+		    e, HA_EDB,
+		    "the server's LSN (%llu) is below its parent backup's end (%llu): "
+		    "its datadir is not the one the chain began on; take a full backup",
+		    (unsigned long long)m->to_lsn, (unsigned long long)sp->incremental_lsn);
+	return 0;
+}
+
+/* The manifest last (authenticated, manifest.h), then the rename: the backup appears whole or
+ * not at all. */
+static int commit(struct ha_backup_spec *sp, struct ha_err *e)
+{
+	struct ha_manifest *m = sp->m;
 	struct ha_buf b = HA_BUF_INIT;
 	ha_manifest_write(m, &b);
-	rc = ha_buf_failed(&b)
-	         ? ha_err_set(e, HA_ENOMEM, "out of memory")
-	         : sp->store->ops->commit(sp->store, m->node, m->name, b.data, b.len, e);
+	ha_manifest_seal(&b, sp->master_key);
+	if (!ha_buf_failed(&b))
+		ha_sha256_hex((const uint8_t *)b.data, b.len, m->file_sha);
+	int rc = ha_buf_failed(&b)
+	             ? ha_err_set(e, HA_ENOMEM, "out of memory")
+	             : sp->store->ops->commit(sp->store, m->node, m->name, b.data, b.len, e);
 	ha_buf_free(&b);
+	return rc;
+}
+
+int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
+{
+	struct ha_manifest *m = sp->m;
+	struct scratch w;
+	int rc = scratch_make(sp, &w, e);
+	if (rc == 0)
+		rc = sp->store->ops->begin(sp->store, m->node, m->name, e);
+	if (rc != 0) {
+		ha_rm_rf(w.work);
+		return rc;
+	}
+	uint8_t key[HA_KEY_LEN];
+	int status = 0;
+	if (ha_key_random(key) || ha_key_wrap(sp->master_key, key, m->wrapped_key))
+		rc = ha_err_set(e, HA_EINTERNAL, "cannot create the data key");
+	else
+		rc = stream_backup(sp, &w, key, &status, e);
+	memset(key, 0, sizeof(key));
+	unlink(w.cnf);
+	if (rc == 0 && !ha_proc_ok(status)) {
+		char tail[1600];
+		tail_of(w.log, tail, sizeof(tail));
+		rc = ha_err_set(e, HA_EDB, "mariadb-backup failed (%s %d): %s",
+		                WIFEXITED(status) ? "exit" : "signal",
+		                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail);
+	}
+	if (rc == 0)
+		rc = read_coverage(sp, &w, e);
+	if (rc == 0) {
+		m->finished_ms = ha_unix_ms();
+		if (sp->before_commit)
+			sp->before_commit(sp);
+		if (sp->cancel && atomic_load(sp->cancel))
+			rc = ha_err_set(e, HA_EIO, "backup: cancelled");
+	}
+	if (rc == 0)
+		rc = commit(sp, e);
 	if (rc != 0)
-		sp->store->ops->abort(sp->store, m->node, m->name);
-	ha_rm_rf(work);
+		fail_cleanup(sp, w.work);
+	else
+		ha_rm_rf(w.work);
 	return rc;
 }
 
 /* ---- reading ---- */
 
-int ha_backup_manifest(struct ha_store *store, const char *name, struct ha_manifest *m,
-                       struct ha_err *e)
+int ha_backup_manifest(struct ha_store *store, const uint8_t *master_key, const char *name,
+                       struct ha_manifest *m, struct ha_err *e)
 {
 	char *text = NULL;
 	size_t len = 0;
 	if (store->ops->get_manifest(store, name, &text, &len, e) != 0)
 		return ha_err_wrap(e, "backup %s", name);
-	int rc = ha_manifest_parse(text, len, m, e);
+	int rc = ha_manifest_open(text, len, master_key, m, e);
 	free(text);
 	if (rc == 0 && strcmp(m->name, name) != 0) {
 		ha_manifest_free(m);

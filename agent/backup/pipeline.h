@@ -50,9 +50,9 @@ struct ha_backup_spec {
 
 int ha_backup_create(struct ha_backup_spec *s, struct ha_err *e);
 
-/* Reads and parses a backup's manifest from the store. */
-int ha_backup_manifest(struct ha_store *store, const char *name, struct ha_manifest *m,
-                       struct ha_err *e);
+/* Reads, authenticates (manifest.h) and parses a backup's manifest from the store. */
+int ha_backup_manifest(struct ha_store *store, const uint8_t *master_key, const char *name,
+                       struct ha_manifest *m, struct ha_err *e);
 
 /* Checks every chunk of a backup (hash and decryption); with mbstream and dir set, also
  * extracts it into dir (which must exist). workers: decryption threads. */

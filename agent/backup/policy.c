@@ -60,14 +60,28 @@ long long ha_bk_parent(const struct ha_fsm_state *st, const char *type)
 	return -1;
 }
 
+/* Two links of one chain come from the same datadir: the same node, and, where both were
+ * recorded, the same server_id and datadir label. */
+static bool same_server(const struct ha_bk_link *a, const struct ha_bk_link *b)
+{
+	if (a->node != b->node)
+		return false;
+	if (!a->instance[0] && !b->instance[0])
+		return true; /* older records: the node is all that is known */
+	return a->server_id == b->server_id && !strcmp(a->instance, b->instance);
+}
+
 int ha_bk_chain_of(ha_bk_lookup_fn look, const void *catalog, uint64_t id, uint64_t *chain, int max,
                    char *why, size_t why_size)
 {
 	uint64_t rev[HA_FSM_MAX_BACKUPS];
 	int n = 0;
+	struct ha_bk_link child = {0};
 	for (uint64_t cur = id;;) {
-		struct ha_bk_link l;
+		struct ha_bk_link l = {.instance = ""};
 		look(catalog, cur, &l);
+		if (l.instance == NULL)
+			l.instance = "";
 		if (l.state != HA_BK_DONE) {
 			snprintf(why, why_size, "backup %llu %s", (unsigned long long)cur,
 			         l.state == 0               ? "is not in the catalog (broken chain)"
@@ -83,6 +97,18 @@ int ha_bk_chain_of(ha_bk_lookup_fn look, const void *catalog, uint64_t id, uint6
 			return -1;
 		}
 		rev[n++] = cur;
+		if (n > 1 && !same_server(&l, &child)) {
+			snprintf(
+			    why, why_size,
+			    "backup %llu (node %u, server_id %u, datadir %.12s) and backup %llu "
+			    "(node %u, server_id %u, datadir %.12s) come from different servers or "
+			    "datadirs: the chain cannot be restored; take a full backup",
+			    (unsigned long long)rev[n - 2], child.node, child.server_id,
+			    child.instance[0] ? child.instance : "unknown", (unsigned long long)cur,
+			    l.node, l.server_id, l.instance[0] ? l.instance : "unknown");
+			return -1;
+		}
+		child = l;
 		if (l.full)
 			break;
 		cur = l.parent;
@@ -98,6 +124,9 @@ static void fsm_lookup(const void *catalog, uint64_t id, struct ha_bk_link *out)
 	out->state = r ? r->state : 0;
 	out->full = r && !strcmp(r->type, "full");
 	out->parent = r ? r->parent : 0;
+	out->node = r ? r->node : 0;
+	out->server_id = r ? r->server_id : 0;
+	out->instance = r ? r->instance : "";
 }
 
 int ha_bk_chain(const struct ha_fsm_state *st, uint64_t id, uint64_t *chain, int max, char *why,

@@ -29,12 +29,16 @@ struct ha_bk_link {
 	enum ha_backup_state state; /* 0: not in the catalog */
 	bool full;
 	uint64_t parent;
+	uint32_t node;        /* raft id of the node that took it */
+	uint32_t server_id;   /* of its server */
+	const char *instance; /* its datadir's label ("" unknown: an older record) */
 };
 typedef void (*ha_bk_lookup_fn)(const void *catalog, uint64_t id, struct ha_bk_link *out);
 
 /* The chain to restore backup id: ids from the full backup to id, in order. Returns the
- * length, or -1 with why when a link is missing, not finished, or deleted, or the chain is
- * longer than max. _of: on any catalog, through look. */
+ * length, or -1 with why when a link is missing, not finished, or deleted, when its links come
+ * from different servers or datadirs (an incremental applied to another InnoDB instance's
+ * pages is garbage), or the chain is longer than max. _of: on any catalog, through look. */
 int ha_bk_chain_of(ha_bk_lookup_fn look, const void *catalog, uint64_t id, uint64_t *chain, int max,
                    char *why, size_t why_size);
 int ha_bk_chain(const struct ha_fsm_state *st, uint64_t id, uint64_t *chain, int max, char *why,

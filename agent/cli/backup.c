@@ -104,6 +104,9 @@ static void record_json(struct ha_json *j, const Haagent__BackupRecord *b, const
 	ha_json_uint(j, "bytes_stored", b->bytes_stored);
 	ha_json_uint(j, "chunks", b->chunks);
 	ha_json_str_or_null(j, "detail", b->detail);
+	ha_json_uint(j, "server_id", b->server_id);
+	ha_json_str_or_null(j, "datadir_instance", b->instance);
+	ha_json_str_or_null(j, "manifest_sha256", b->manifest_sha);
 	ha_json_str(j, "verified",
 	            b->verified > 0   ? "passed"
 	            : b->verified < 0 ? "failed"
@@ -257,6 +260,30 @@ static void pb_lookup(const void *catalog, uint64_t id, struct ha_bk_link *out)
 	out->state = b ? (enum ha_backup_state)b->state : 0;
 	out->full = b && !strcmp(b->type, "full");
 	out->parent = b ? b->parent : 0;
+	out->node = b ? b->node : 0;
+	out->server_id = b ? b->server_id : 0;
+	out->instance = b && b->instance ? b->instance : "";
+}
+
+/* The manifest of catalog record b: read, authenticated, and compared with the record. */
+static int manifest_of(struct repo *rp, const Haagent__BackupRecord *b, struct ha_manifest *m,
+                       struct ha_err *e)
+{
+	int rc = ha_backup_manifest(&rp->store, rp->key, b->name, m, e);
+	if (rc != 0)
+		return rc;
+	struct ha_manifest_expect x = {.id = b->id,
+	                               .name = b->name,
+	                               .type = b->type,
+	                               .parent = b->parent,
+	                               .chunks = b->chunks,
+	                               .bytes_stored = b->bytes_stored,
+	                               .server_id = b->server_id,
+	                               .instance = b->instance ? b->instance : "",
+	                               .manifest_sha = b->manifest_sha ? b->manifest_sha : ""};
+	if ((rc = ha_manifest_check(m, &x, e)) != 0)
+		ha_manifest_free(m);
+	return rc;
 }
 
 int ha_cli_backup_chain(const Haagent__BackupsResponse *cat, uint64_t id,
@@ -294,7 +321,7 @@ int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, u
 	for (int k = n - 1; k >= 0 && rc == 0; k--) {
 		const Haagent__BackupRecord *b = ha_cli_backup_find(cat, chain[k]);
 		struct ha_manifest m;
-		if ((rc = ha_backup_manifest(&rp->store, b->name, &m, e)) != 0)
+		if ((rc = manifest_of(rp, b, &m, e)) != 0)
 			break;
 		char inc[PATH_MAX + 32];
 		snprintf(inc, sizeof(inc), "%s/.haagent-inc-%llu", stage,
@@ -334,8 +361,9 @@ int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, u
 #define DRILL_START_MS 120000 /* crash recovery of a large datadir may take a while */
 #define DRILL_STOP_MS  60000
 
-static int drill(const char *dir, const struct ha_manifest *m, char *detail, size_t size,
-                 struct ha_err *e)
+/* logs: where mariadbd's error log goes (drill.err), kept when the drill fails. */
+static int drill(const char *dir, const char *logs, const struct ha_manifest *m, char *detail,
+                 size_t size, struct ha_err *e)
 {
 	char a_dir[PATH_MAX + 16], a_sock[PATH_MAX + 16], a_pid[PATH_MAX + 16],
 	    a_err[PATH_MAX + 16], sock[PATH_MAX];
@@ -343,7 +371,7 @@ static int drill(const char *dir, const struct ha_manifest *m, char *detail, siz
 	snprintf(a_dir, sizeof(a_dir), "--datadir=%s", dir);
 	snprintf(a_sock, sizeof(a_sock), "--socket=%s", sock);
 	snprintf(a_pid, sizeof(a_pid), "--pid-file=%s/drill.pid", dir);
-	snprintf(a_err, sizeof(a_err), "--log-error=%s/drill.err", dir);
+	snprintf(a_err, sizeof(a_err), "--log-error=%s/drill.err", logs);
 	char *argv[] = {"mariadbd",
 	                "--no-defaults",
 	                a_dir,
@@ -380,7 +408,7 @@ static int drill(const char *dir, const struct ha_manifest *m, char *detail, siz
 		rc = ha_db_drill_tables(&w, m->sums, m->n_sums, m->sums_note, detail, size);
 	else
 		rc = ha_err_set(e, HA_EDB, "the restored datadir does not start (see %s/drill.err)",
-		                dir);
+		                logs);
 	/* SIGTERM is a clean shutdown */
 	if (pid) {
 		kill(pid, SIGTERM);
@@ -456,7 +484,7 @@ static int verify(struct globals *g, uint64_t id, bool drilling)
 	bool recordable = true;
 	if (!drilling) {
 		struct ha_manifest m;
-		rc = ha_backup_manifest(&rp.store, b->name, &m, &e);
+		rc = manifest_of(&rp, b, &m, &e);
 		if (rc == 0) {
 			rc = ha_backup_extract(&rp.store, rp.key, &m, NULL, NULL, rp.workers, &e);
 			if (rc == 0)
@@ -478,14 +506,22 @@ static int verify(struct globals *g, uint64_t id, bool drilling)
 			rc = ha_cli_restore_chain(&rp, cat, id, dir, &links, &e);
 			char d2[700] = "";
 			struct ha_manifest m;
-			if (rc == 0 && (rc = ha_backup_manifest(&rp.store, b->name, &m, &e)) == 0) {
-				rc = drill(dir, &m, d2, sizeof(d2), &e);
+			if (rc == 0 && (rc = manifest_of(&rp, b, &m, &e)) == 0) {
+				rc = drill(dir, base, &m, d2, sizeof(d2), &e);
 				ha_manifest_free(&m);
 			}
-			if (rc == 0)
+			if (rc == 0) {
 				snprintf(detail, sizeof(detail), "drill: chain of %u restored, %s",
 				         links, d2);
-			ha_rm_rf(base);
+				ha_rm_rf(base);
+			} else {
+				/* the logs the message names stay; the (large) datadir goes */
+				char partial[PATH_MAX + 32];
+				snprintf(partial, sizeof(partial), "%s.haagent-partial", dir);
+				ha_rm_rf(dir);
+				ha_rm_rf(partial);
+				ha_err_wrap(&e, "drill (its logs are kept in %s)", base);
+			}
 		}
 	}
 	uint64_t ms = ha_now_ms() - t0;

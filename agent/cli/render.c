@@ -187,6 +187,7 @@ void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 		else
 			ha_json_null(&j, "probe_ms");
 		ha_json_str_or_null(&j, "errant_gtid", h ? h->errant_gtid : NULL);
+		ha_json_str_or_null(&j, "datadir_instance", h ? h->datadir_instance : NULL);
 		if (h) {
 			ha_json_uint(&j, "epoch_seen", h->epoch_seen);
 			ha_json_bool(&j, "write_lease", h->lease_held);

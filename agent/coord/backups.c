@@ -13,6 +13,16 @@
 #define TAKE_MS        30000 /* an agent must report the job within this */
 #define UNREACHABLE_MS 15000 /* a silent agent's job is abandoned after this */
 
+/* A fixed-size value from a report: whole, or "" (unknown) when it does not fit. */
+static void fixed(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+	if (n >= size)
+		n = 0;
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
+
 static void end(struct ha_core *k, const struct ha_backup_rec *job, enum ha_backup_state state,
                 const char *detail, const struct ha_backup_rec *res)
 {
@@ -29,15 +39,15 @@ static void end(struct ha_core *k, const struct ha_backup_rec *job, enum ha_back
 		co_propose(k, buf, len, "backup-end");
 }
 
-static int start(struct ha_core *k, const char *type, const char *node, const char *trigger,
-                 struct ha_bk_started *out)
+/* Why the cluster cannot take a backup now (the job's message into out), or 0. */
+static int refuse_now(struct ha_core *k, const char *type, struct ha_bk_started *out)
 {
 	const struct ha_fsm_state *st = k->in->st;
-	memset(out, 0, sizeof(*out));
-#define REFUSE(code, ...)                                                                          \
+	int code = 0;
+#define REFUSE(c, ...)                                                                             \
 	do {                                                                                       \
 		snprintf(out->msg, sizeof(out->msg), __VA_ARGS__);                                 \
-		return code;                                                                       \
+		return c;                                                                          \
 	} while (0)
 	if (strcmp(type, "full") && strcmp(type, "differential") && strcmp(type, "incremental"))
 		REFUSE(HA_EINVAL, "--type %s: expected full, differential or incremental", type);
@@ -58,43 +68,146 @@ static int start(struct ha_core *k, const char *type, const char *node, const ch
 		       HA_FSM_MAX_BACKUPS);
 	if (k->in->proposing)
 		REFUSE(HA_EBUSY, "the coordinator is committing another decision; retry");
-	long long parent = ha_bk_parent(st, type);
-	if (parent < 0)
-		REFUSE(HA_EREFUSED,
-		       "no finished full backup to base a%s %s backup on: run 'haadm backup run "
-		       "--type full' first",
-		       type[0] == 'i' ? "n" : "", type);
-	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
-	size_t n = ha_core_view(k->in, st->primary_id, nodes, false);
-	char why[1024];
-	int best = -1;
+#undef REFUSE
+	return code;
+}
+
+/* Whether the server that took backup p can continue its chain now (NULL), or why not. The
+ * same node, fit for a backup, with the same server_id and the same datadir: an incremental or
+ * differential copies the pages above its parent's LSN, which mean nothing on another InnoDB
+ * instance (db/instance.h). *at: that node's index in nodes[], or -1. */
+static const char *chain_unfit(struct ha_core *k, const struct ha_backup_rec *p,
+                               const struct ha_fo_node *nodes, size_t n, int *at, char *buf,
+                               size_t size)
+{
+	const struct ha_fsm_state *st = k->in->st;
+	*at = -1;
+	if (!p->instance[0])
+		return "its datadir was not recorded (a backup from before haagent recorded it)";
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i].id == p->node)
+			*at = (int)i;
+	if (*at < 0)
+		return p->node == st->primary_id ? "it is the primary" : "it is not in the cluster";
+	const char *no = ha_bk_unfit(&nodes[*at], k->cfg->backup_max_lag_ms);
+	if (no)
+		return no;
+	bool fresh;
+	const Haagent__Health *h = ha_core_health(k->in, p->node, &fresh);
+	const char *now = h && h->datadir_instance ? h->datadir_instance : "";
+	if (!now[0])
+		return "its datadir cannot be identified now";
+	if (h->server_id != p->server_id || strcmp(now, p->instance) != 0) {
+		snprintf(buf, size,
+		         "its datadir was rebuilt since (restore or reclone: %.12s, was %.12s)",
+		         now, p->instance);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Where the job runs: into *best (an index into nodes[], or -1 for the primary), why (for the
+ * catalog) and, for an incremental or differential, its parent and perhaps a new full chain
+ * instead (*type). Returns 0 or a refusal with out->msg. */
+static int place(struct ha_core *k, const char **type, const char *node, const char *trigger,
+                 const struct ha_fo_node *nodes, size_t n, int *best, uint64_t *parent, char *why,
+                 size_t why_size, struct ha_bk_started *out)
+{
+	const struct ha_fsm_state *st = k->in->st;
 	const struct ha_member *pm = ha_fsm_member(st, st->primary_id);
+#define REFUSE(c, ...)                                                                             \
+	do {                                                                                       \
+		snprintf(out->msg, sizeof(out->msg), __VA_ARGS__);                                 \
+		return c;                                                                          \
+	} while (0)
+	*parent = 0;
+	char chain[320] = "";
+	if (strcmp(*type, "full") != 0) {
+		long long pid = ha_bk_parent(st, *type);
+		if (pid < 0)
+			REFUSE(
+			    HA_EREFUSED,
+			    "no finished full backup to base a%s %s backup on: run 'haadm backup "
+			    "run --type full' first",
+			    (*type)[0] == 'i' ? "n" : "", *type);
+		const struct ha_backup_rec *p = ha_fsm_backup(st, (uint64_t)pid);
+		const struct ha_member *pn = ha_fsm_member(st, p->node);
+		const char *pname = pn ? pn->name : "?";
+		char buf[200];
+		int at;
+		const char *no = chain_unfit(k, p, nodes, n, &at, buf, sizeof(buf));
+		if (node && node[0] && strcmp(node, pname) != 0)
+			REFUSE(
+			    HA_EREFUSED,
+			    "a%s %s backup continues the chain of backup %llu, taken on %s: it "
+			    "runs "
+			    "there, not on %s (to start a new chain there: --type full --node %s)",
+			    (*type)[0] == 'i' ? "n" : "", *type, (unsigned long long)pid, pname,
+			    node, node);
+		if (no && node && node[0])
+			REFUSE(HA_EREFUSED,
+			       "cannot continue the chain of backup %llu on %s: %s; take a full "
+			       "backup "
+			       "(--type full)",
+			       (unsigned long long)pid, pname, no);
+		if (no == NULL) {
+			*best = at;
+			*parent = (uint64_t)pid;
+			snprintf(why, why_size, "%s; continues the chain of backup %llu on %s",
+			         trigger, (unsigned long long)pid, pname);
+			return 0;
+		}
+		snprintf(chain, sizeof(chain),
+		         "; a new full chain instead of a%s %s backup: the chain of backup %llu "
+		         "was taken on %s and %s",
+		         (*type)[0] == 'i' ? "n" : "", *type, (unsigned long long)pid, pname, no);
+		*type = "full";
+	}
 	if (node && node[0]) {
+		*best = -1;
 		for (size_t i = 0; i < n; i++)
 			if (!strcmp(nodes[i].name, node))
-				best = (int)i;
-		bool primary = best < 0 && pm && !strcmp(pm->name, node);
-		if (best < 0 && !primary)
+				*best = (int)i;
+		bool primary = *best < 0 && pm && !strcmp(pm->name, node);
+		if (*best < 0 && !primary)
 			REFUSE(HA_EINVAL, "no node named %s", node);
 		const char *no = primary ? (k->cfg->backup_allow_primary
 		                                ? NULL
 		                                : "it is the primary ([backup] allow_primary = no)")
-		                         : ha_bk_unfit(&nodes[best], k->cfg->backup_max_lag_ms);
+		                         : ha_bk_unfit(&nodes[*best], k->cfg->backup_max_lag_ms);
 		if (no)
 			REFUSE(HA_EREFUSED, "cannot back up %s: %s", node, no);
-		snprintf(why, sizeof(why), "%s: %s%s", node, trigger,
+		snprintf(why, why_size, "%s: %s%s", node, trigger,
 		         primary ? " (the primary: last resort)" : "");
-	} else {
-		char choice[900];
-		best = ha_bk_choose(nodes, n, k->cfg->backup_max_lag_ms, choice, sizeof(choice));
-		if (best < 0 && !k->cfg->backup_allow_primary)
-			REFUSE(HA_EREFUSED,
-			       "%s; the primary is not used ([backup] allow_primary = no)", choice);
-		/* the trigger first: "scheduled (CRON)" or "requested by an operator" */
-		snprintf(why, sizeof(why), "%s; %s%s%s", trigger,
-		         best < 0 ? "the primary: last resort (" : "", choice, best < 0 ? ")" : "");
+		return 0;
 	}
+	char choice[700];
+	*best = ha_bk_choose(nodes, n, k->cfg->backup_max_lag_ms, choice, sizeof(choice));
+	if (*best < 0 && !k->cfg->backup_allow_primary)
+		REFUSE(HA_EREFUSED, "%s; the primary is not used ([backup] allow_primary = no)",
+		       choice);
+	/* the trigger first: "scheduled (CRON)" or "requested by an operator" */
+	snprintf(why, why_size, "%s%s; %s%s%s", trigger, chain,
+	         *best < 0 ? "the primary: last resort (" : "", choice, *best < 0 ? ")" : "");
+	return 0;
 #undef REFUSE
+}
+
+static int start(struct ha_core *k, const char *type, const char *node, const char *trigger,
+                 struct ha_bk_started *out)
+{
+	const struct ha_fsm_state *st = k->in->st;
+	memset(out, 0, sizeof(*out));
+	int rc = refuse_now(k, type, out);
+	if (rc != 0)
+		return rc;
+	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
+	size_t n = ha_core_view(k->in, st->primary_id, nodes, false);
+	char why[1200];
+	int best = -1;
+	uint64_t parent = 0;
+	if ((rc = place(k, &type, node, trigger, nodes, n, &best, &parent, why, sizeof(why), out)))
+		return rc;
 	uint32_t id_node = best >= 0 ? nodes[best].id : st->primary_id;
 	const struct ha_member *m = ha_fsm_member(st, id_node);
 	char stamp[32];
@@ -112,7 +225,7 @@ static int start(struct ha_core *k, const char *type, const char *node, const ch
 	                        .name = out->name,
 	                        .type = type,
 	                        .detail = detail,
-	                        .parent = (uint64_t)parent,
+	                        .parent = parent,
 	                        .node = id_node,
 	                        .on_primary = id_node == st->primary_id,
 	                        .unix_ms = k->unix_ms};
@@ -222,6 +335,9 @@ void co_backups(struct ha_core *k, const struct ha_fsm_state *st)
 		res.bytes_in = r->bytes_in;
 		res.bytes_stored = r->bytes_stored;
 		res.chunks = r->chunks;
+		res.server_id = r->server_id;
+		fixed(res.instance, sizeof(res.instance), r->instance);
+		fixed(res.manifest_sha, sizeof(res.manifest_sha), r->manifest_sha);
 		/* the outcome first: the catalog keeps 255 characters, the choice's scores last */
 		char detail[512];
 		snprintf(detail, sizeof(detail), "%s; %s", r->detail ? r->detail : "", job->detail);

@@ -275,6 +275,7 @@ static MYSQL *probe_once(struct ha_probe *p, MYSQL *m, struct ha_probe_sample *s
 		s->db = HA_DB_UP;
 		s->db_error[0] = '\0';
 		s->db_errno = 0;
+		ha_db_instance(s->datadir, s->instance);
 	} else {
 		bool timed_out = took + 100 >= p->timeout_ms;
 		enum ha_port_state port =

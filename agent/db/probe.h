@@ -17,6 +17,8 @@
 #include "../common/err.h"
 #include "../common/gtid.h"
 
+#include "instance.h"
+
 #define HA_GTID_STR_MAX HA_GTID_TEXT_MAX
 
 /* What a probe found. Only DOWN is evidence that the server cannot serve its clients: nothing
@@ -67,6 +69,7 @@ struct ha_probe_sample {
 	 * than the buffer (never cut) */
 	char binlog_index[4096];
 	char datadir[4096];
+	char instance[HA_INSTANCE_MAX]; /* the datadir's label (instance.h), "" unknown */
 };
 
 struct ha_probe_conf {

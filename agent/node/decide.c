@@ -457,6 +457,7 @@ void ha_node_health(const struct ha_probe_sample *s, const struct ha_node_mem *m
 	h->salvaged_count = m->salvaged_count;
 	h->salvage_detail = (char *)m->salvage_detail;
 	h->restarted_epoch = s->db == HA_DB_UP && m->held_epoch == epoch ? epoch : 0;
+	h->datadir_instance = (char *)s->instance;
 }
 
 bool ha_node_lease_held(const struct ha_lease_in *l)

@@ -3,6 +3,8 @@ on the primary, a full + differential + incremental chain restores into a datadi
 match the source, damage and a wrong key are refused, a backup killed midway leaves nothing in
 the catalog or the repository, and retention deletes exactly what the policy no longer keeps."""
 
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -63,6 +65,16 @@ class BackupTest(unittest.TestCase):
     def repo(self):
         return os.path.join(self.sb.dir, "backups")
 
+    def resign(self, text):
+        """A manifest signed again as haagent does with the repository key (docs/backup.md):
+        HMAC-SHA-256 of everything before the mac line, under HMAC-SHA-256(master key,
+        "haagent manifest mac v1")."""
+        with open(os.path.join(self.sb.dir, "backup.key")) as f:
+            master = bytes.fromhex(f.readline().strip())
+        body = text[:text.rindex("mac ")]
+        k = hmac.new(master, b"haagent manifest mac v1", hashlib.sha256).digest()
+        return body + "mac " + hmac.new(k, body.encode(), hashlib.sha256).hexdigest() + "\n"
+
     def checksums(self, sql):
         return {t: sql(f"CHECKSUM TABLE {t}").split()[-1] for t in TABLES}
 
@@ -122,13 +134,17 @@ class BackupTest(unittest.TestCase):
         try:
             sb.wait_for(lambda: sb.node(sb.status(), busy)["threads_running"] >= 8, 10,
                         what=f"{busy} loaded")
-            b2 = self.run_backup("--type", "incremental")
+            b2 = self.run_backup("--type", "full")
         finally:
             stop.set()
             for t in threads:
                 t.join(15)
         self.assertEqual(b2["node"], replicas[1], b2["detail"])
-        self.assertEqual(b2["parent"], b["id"])
+        # an incremental continues its chain on the server that took its full backup (its
+        # pages' LSNs mean nothing on another server)
+        b4 = self.run_backup("--type", "incremental")
+        self.assertEqual((b4["node"], b4["parent"]), (b2["node"], b2["id"]), b4["detail"])
+        self.assertIn(f"continues the chain of backup {b2['id']} on {b2['node']}", b4["detail"])
         # never the primary unless allowed
         r = self.haadm("backup", "run", "--node", primary)
         self.assertEqual(r.returncode, 14)
@@ -176,20 +192,32 @@ class BackupTest(unittest.TestCase):
                     if line.startswith("checksum "))
         self.assertEqual(sums["`sandbox`.`bk_a`"], want["sandbox.bk_a"])
         self.assertEqual(sums["`sandbox`.`bk_b`"], want["sandbox.bk_b"])
-        # a restored table that does not match what was recorded fails the drill
+        # the manifest is authenticated: an edited one is refused (the recorded checksums
+        # changed here), and so is one signed again with the repository key, because the
+        # catalog recorded the hash of the one written at backup time
         bad = manifest.replace(f"checksum {want['sandbox.bk_a']} `sandbox`.`bk_a`",
                                "checksum 12345 `sandbox`.`bk_a`")
         self.assertNotEqual(bad, manifest)
-        with open(path, "w") as f:
-            f.write(bad)
+        self.assertEqual(inc["manifest_sha256"],
+                         hashlib.sha256(manifest.encode()).hexdigest())
         try:
+            with open(path, "w") as f:
+                f.write(bad)
+            r = self.haadm("backup", "verify", str(inc["id"]), "--json")
+            self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+            self.assertIn("manifest fails authentication", json.loads(r.stdout)["detail"])
+            with open(path, "w") as f:
+                f.write(self.resign(bad))
             r = self.haadm("backup", "verify", str(inc["id"]), "--drill", "--json")
+            self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+            self.assertIn("hash differs from the catalog's", json.loads(r.stdout)["detail"])
         finally:
             with open(path, "w") as f:
                 f.write(manifest)
-        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
-        self.assertIn(f"checksum of `sandbox`.`bk_a` differs: 12345 at backup time, "
-                      f"{want['sandbox.bk_a']} restored", json.loads(r.stdout)["detail"])
+        # as written at backup time, it verifies again
+        self.assertEqual(self.resign(manifest), manifest)
+        r = self.haadm("backup", "verify", str(inc["id"]))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_2_damage_and_wrong_key_are_refused(self):
         b = self.run_backup()
@@ -344,6 +372,8 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(code, 14, out)
         self.assertIn("predates", out["message"])
         self.assertFalse(sb.node(sb.status(), f"node{p}")["maintenance"])
+        label = sb.node(sb.status(), f"node{p}")["datadir_instance"]
+        self.assertRegex(label or "", r"^[0-9a-f]{32}$")
         # a backup taken now, on the remaining replica, then the re-clone
         b = self.run_backup()
         self.assertNotIn(b["node"], (f"node{p}", new))
@@ -365,6 +395,11 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(self.checksums(lambda q_: sb.sql(p, q_)),
                          self.checksums(lambda q_: sb.sql(q, q_)))
         self.assertIn("node-converged", [e["name"] for e in sb.events()])
+        # a new datadir: a new label, so no incremental chain continues across the re-clone
+        relabelled = sb.wait_for(lambda: (lambda v: v if v and v != label else None)(
+            sb.node(sb.status(), f"node{p}")["datadir_instance"]), 10,
+            what=f"node{p}'s new datadir label")
+        self.assertRegex(relabelled, r"^[0-9a-f]{32}$")
         shutil.rmtree(out["old_datadir"], ignore_errors=True)
 
     def test_6_pauses_while_its_replica_lags(self):
@@ -446,6 +481,54 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(inc["parent"], full["id"])
         ev = [e for e in sb.events() if e["name"] == "backup-begin"]
         self.assertTrue(any(e["detail"] == inc["name"] for e in ev))
+
+    def test_8_chains_stay_on_one_server(self):
+        """An incremental or differential backup is taken on the server that took its chain's
+        full backup; when that server became the primary, the next one starts a new full chain
+        on a replica and says why; every backup restores (drill: checksums match)."""
+        sb = self.sb
+        original = sb.status()["primary"]
+        full = self.run_backup("--type", "full")
+        src = full["node"]
+        self.assertRegex(full["datadir_instance"], r"^[0-9a-f]{32}$")
+        self.assertEqual(full["datadir_instance"],
+                         sb.node(sb.status(), src)["datadir_instance"])
+        other = next(x["name"] for x in sb.status()["nodes"]
+                     if x["name"] not in (src, original))
+        # on another replica: refused, saying where it runs
+        r = self.haadm("backup", "run", "--type", "incremental", "--node", other)
+        self.assertEqual(r.returncode, 14, r.stdout + r.stderr)
+        self.assertIn(f"continues the chain of backup {full['id']}, taken on {src}", r.stderr)
+        # the full backup's server becomes the primary (a switchover)
+        r = sb.haadm("failover", "--to", src, "--json", timeout=90)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.addCleanup(lambda: sb.haadm("failover", "--to", original, timeout=90))
+        sb.wait_for(lambda: (lambda s: s if s["primary"] == src and sb.whole() else None)(
+            sb.status()), 60, what=f"{src} the primary, the cluster whole")
+        p = int(src[-1])
+        sb.sql(p, "USE sandbox; INSERT INTO sandbox.bk_b SELECT seq + 400000, 'after' "
+                  "FROM seq_1_to_700; UPDATE sandbox.bk_a SET k = k + 3 WHERE id % 5 = 0")
+        inc = self.run_backup("--type", "incremental")
+        self.assertEqual((inc["type"], inc["parent"]), ("full", None), inc)
+        self.assertNotEqual(inc["node"], src)
+        self.assertIn("a new full chain instead of an incremental backup: the chain of backup "
+                      f"{full['id']} was taken on {src} and it is the primary", inc["detail"])
+        sb.sql(p, "USE sandbox; INSERT INTO sandbox.bk_b SELECT seq + 401000, 'later' FROM seq_1_to_300")
+        gtid = self.converged(p)
+        want = self.checksums(lambda q: sb.sql(p, q))
+        diff = self.run_backup("--type", "differential")
+        self.assertEqual((diff["type"], diff["parent"], diff["node"]),
+                         ("differential", inc["id"], inc["node"]), diff)
+        self.assertEqual(diff["gtid"], gtid)
+        # every backup of this test restores, the newest to the primary's tables
+        for b in (full, inc, diff):
+            r = self.haadm("backup", "verify", str(b["id"]), "--drill", "--json", timeout=600)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        d = tempfile.mkdtemp(prefix="haagent-restore-", dir=sb.dir)
+        target = os.path.join(d, "datadir")
+        r = self.haadm("restore", str(diff["id"]), "--target-dir", target, "--json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.checksums(self.start_mariadbd(target)), want)
 
 
 if __name__ == "__main__":

@@ -179,6 +179,7 @@ void sim_probe(struct sim_world *w, int i, struct ha_probe_sample *s)
 	struct sim_db *d = &w->db[i];
 	const struct ha_config *c = &w->ag[i].cfg;
 	memset(s, 0, offsetof(struct ha_probe_sample, binlog_index));
+	snprintf(s->instance, sizeof(s->instance), "%032d", i + 1); /* one datadir each */
 	s->started_ms = w->now;
 	s->sampled_unix_ms = w->now + 1700000000000ull;
 	s->lag_seconds = -1;

@@ -50,7 +50,8 @@ struct sim_db {
 	size_t pending;      /* unacknowledged writes at its history's tail (any domain) */
 	/* The probe's last rendering of its positions, [0] without the relay log, [1] with it: a
 	 * position's text depends only on each domain's length and last write, so it is rendered
-	 * again only when one of those changed (the probe runs every few steps, the text is long). */
+	 * again only when one of those changed (the probe runs every few steps, the text is long).
+	 */
 	struct sim_pos_cache {
 		bool valid;
 		uint32_t n[SIM_MAX_DOMAINS], last[SIM_MAX_DOMAINS];

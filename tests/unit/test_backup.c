@@ -267,6 +267,123 @@ static void retention_and_chains(void **state)
 	assert_non_null(strstr(why, "deleted"));
 }
 
+/* Format 3: the mac authenticates the whole manifest; older formats read unauthenticated. */
+static void manifest_mac(void **state)
+{
+	(void)state;
+	uint8_t key[HA_KEY_LEN], other[HA_KEY_LEN];
+	memset(key, 7, sizeof(key));
+	memset(other, 8, sizeof(other));
+	struct ha_manifest m, r;
+	memset(&m, 0, sizeof(m));
+	m.id = 3;
+	snprintf(m.name, sizeof(m.name), "000003-full-x");
+	snprintf(m.type, sizeof(m.type), "full");
+	snprintf(m.wrapped_key, sizeof(m.wrapped_key), "%0120d", 0);
+	m.server_id = 12;
+	memset(m.instance, 'c', 32);
+	struct ha_chunk_ref c[2] = {{10, 20, ""}, {11, 21, ""}};
+	memset(c[0].sha, 'a', 64);
+	memset(c[1].sha, 'b', 64);
+	m.chunks = c;
+	m.n_chunks = 2;
+	m.bytes_stored = 21;
+	struct ha_buf b = HA_BUF_INIT;
+	ha_manifest_write(&m, &b);
+	ha_manifest_seal(&b, key);
+	struct ha_err e = {0};
+	assert_int_equal(ha_manifest_open(b.data, b.len, key, &r, &e), 0);
+	assert_true(r.authenticated);
+	assert_int_equal(r.version, 3);
+	assert_int_equal(r.server_id, 12);
+	assert_string_equal(r.instance, m.instance);
+	char sha[65];
+	ha_sha256_hex((const uint8_t *)b.data, b.len, sha);
+	assert_string_equal(r.file_sha, sha);
+	/* the catalog's record matches it */
+	struct ha_manifest_expect x = {.id = 3,
+	                               .name = "000003-full-x",
+	                               .type = "full",
+	                               .chunks = 2,
+	                               .bytes_stored = 21,
+	                               .server_id = 12,
+	                               .instance = m.instance,
+	                               .manifest_sha = sha};
+	assert_int_equal(ha_manifest_check(&r, &x, &e), 0);
+	/* the last chunk dropped from the catalog's view, another hash, another server */
+	x.chunks = 1;
+	assert_true(ha_manifest_check(&r, &x, &e) < 0);
+	assert_non_null(strstr(e.msg, "lists 2 chunks, the catalog recorded 1"));
+	x.chunks = 2;
+	x.manifest_sha = "0000";
+	assert_true(ha_manifest_check(&r, &x, &e) < 0);
+	assert_non_null(strstr(e.msg, "hash differs"));
+	x.manifest_sha = "";
+	x.server_id = 13;
+	assert_true(ha_manifest_check(&r, &x, &e) < 0);
+	x.server_id = 12;
+	x.bytes_stored = 20;
+	assert_true(ha_manifest_check(&r, &x, &e) < 0);
+	ha_manifest_free(&r);
+	/* another repository key, one byte changed, the mac line removed: refused */
+	assert_true(ha_manifest_open(b.data, b.len, other, &r, &e) < 0);
+	assert_non_null(strstr(e.msg, "fails authentication"));
+	char *t = strdup(b.data);
+	memcpy(strstr(t, "chunk 1 11 "), "chunk 1 12 ", 11);
+	assert_true(ha_manifest_open(t, strlen(t), key, &r, &e) < 0);
+	char *mac = strstr(t, "mac ");
+	assert_true(ha_manifest_open(t, (size_t)(mac - t), key, &r, &e) < 0);
+	assert_non_null(strstr(e.msg, "mac line is missing"));
+	free(t);
+	/* a format 2 manifest (older backups) carries no mac: read, unauthenticated */
+	t = strdup(b.data);
+	memcpy(strstr(t, "haagent-backup 3"), "haagent-backup 2", 16);
+	mac = strstr(t, "mac ");
+	assert_int_equal(ha_manifest_open(t, (size_t)(mac - t), key, &r, &e), 0);
+	assert_false(r.authenticated);
+	ha_manifest_free(&r);
+	/* ...but a format 2 header under a format 3 mac does not pass */
+	assert_true(ha_manifest_open(t, strlen(t), key, &r, &e) < 0);
+	free(t);
+	ha_buf_free(&b);
+}
+
+/* A chain whose links come from different servers or datadirs is refused. */
+static void chains_stay_on_one_server(void **state)
+{
+	(void)state;
+	static struct ha_fsm_state st;
+	memset(&st, 0, sizeof(st));
+	add(&st, 1, "full", 0, HA_BK_DONE, 1000);
+	add(&st, 2, "incremental", 1, HA_BK_DONE, 2000);
+	add(&st, 3, "differential", 1, HA_BK_DONE, 3000);
+	for (int i = 0; i < 3; i++) {
+		st.backups[i].node = 2;
+		st.backups[i].server_id = 2;
+		memset(st.backups[i].instance, 'a', 32);
+	}
+	uint64_t chain[8];
+	char why[400];
+	assert_int_equal(ha_bk_chain(&st, 2, chain, 8, why, sizeof(why)), 2);
+	/* taken on another node (a failover between the full and the incremental) */
+	st.backups[1].node = 1;
+	st.backups[1].server_id = 1;
+	assert_int_equal(ha_bk_chain(&st, 2, chain, 8, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "different servers or datadirs"));
+	/* the same node, its datadir rebuilt since (a reclone) */
+	st.backups[1].node = 2;
+	st.backups[1].server_id = 2;
+	st.backups[1].instance[0] = 'b';
+	assert_int_equal(ha_bk_chain(&st, 2, chain, 8, why, sizeof(why)), -1);
+	assert_int_equal(ha_bk_chain(&st, 3, chain, 8, why, sizeof(why)), 2);
+	/* older records (no datadir recorded): the node is all that is compared */
+	st.backups[0].instance[0] = '\0';
+	st.backups[2].instance[0] = '\0';
+	assert_int_equal(ha_bk_chain(&st, 3, chain, 8, why, sizeof(why)), 2);
+	st.backups[2].node = 3;
+	assert_int_equal(ha_bk_chain(&st, 3, chain, 8, why, sizeof(why)), -1);
+}
+
 static void choosing(void **state)
 {
 	(void)state;
@@ -390,6 +507,8 @@ int main(void)
 	    cmocka_unit_test(keys),
 	    cmocka_unit_test(manifests),
 	    cmocka_unit_test(manifest_checksums),
+	    cmocka_unit_test(manifest_mac),
+	    cmocka_unit_test(chains_stay_on_one_server),
 	    cmocka_unit_test(retention_and_chains),
 	    cmocka_unit_test(choosing),
 	    cmocka_unit_test(cron),
