@@ -82,6 +82,8 @@ static const char *op_name(Haagent__AdminRequest__OpCase op)
 		return "backup-verified";
 	case HAAGENT__ADMIN_REQUEST__OP_BACKUP_POLICY:
 		return "backup-policy";
+	case HAAGENT__ADMIN_REQUEST__OP_BACKUP_HOLD:
+		return "backup-hold";
 	default:
 		return "unknown";
 	}
@@ -461,6 +463,31 @@ static void backup_verified(struct ha_agent *a, const Haagent__BackupVerifiedReq
 	say(ans, 0, "recorded");
 }
 
+#define HOLD_MAX_MS (7 * 24 * 3600 * 1000ULL) /* a reader asks for hours, never for weeks */
+
+static void backup_hold(struct ha_agent *a, const Haagent__BackupHoldRequest *r, struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const struct ha_backup_rec *b = ha_fsm_backup(st, r->id);
+	if (b == NULL || b->state != HA_BK_DONE) {
+		say(ans, HA_EINVAL, "backup %llu is not a finished backup",
+		    (unsigned long long)r->id);
+		return;
+	}
+	if (r->hold_ms == 0 || r->hold_ms > HOLD_MAX_MS) {
+		say(ans, HA_EINVAL, "a hold lasts 1 ms to 7 days");
+		return;
+	}
+	if (!cluster_ready(a, ans, false))
+		return;
+	uint8_t *buf;
+	size_t len;
+	int rc = ha_fsm_cmd_backup_hold(r->id, ha_unix_ms() + r->hold_ms, raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
+		return;
+	say(ans, 0, "held");
+}
+
 void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *p, size_t n)
 {
 	static struct answer ans; /* loop thread only; too big for comfort on its stack */
@@ -503,6 +530,9 @@ void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *
 			break;
 		case HAAGENT__ADMIN_REQUEST__OP_BACKUP_VERIFIED:
 			backup_verified(a, r->backup_verified, &ans);
+			break;
+		case HAAGENT__ADMIN_REQUEST__OP_BACKUP_HOLD:
+			backup_hold(a, r->backup_hold, &ans);
 			break;
 		case HAAGENT__ADMIN_REQUEST__OP_BACKUP_POLICY:
 			backup_policy(a, r->backup_policy, &ans);

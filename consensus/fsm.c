@@ -106,6 +106,12 @@ static int apply_backup_deleted(struct ha_fsm_state *s, const Haagent__FsmComman
 	return fsm_apply_backup_deleted(s, c->backup_deleted);
 }
 
+static int apply_backup_hold(struct ha_fsm_state *s, const Haagent__FsmCommand *c, struct ha_err *e)
+{
+	(void)e;
+	return fsm_apply_backup_hold(s, c->backup_hold);
+}
+
 static const struct {
 	Haagent__FsmCommand__CmdCase cmd;
 	int (*apply)(struct ha_fsm_state *s, const Haagent__FsmCommand *c, struct ha_err *e);
@@ -124,6 +130,7 @@ static const struct {
     {HAAGENT__FSM_COMMAND__CMD_BACKUP_DELETED, apply_backup_deleted},
     {HAAGENT__FSM_COMMAND__CMD_SET_BACKUP_POLICY, apply_set_backup_policy},
     {HAAGENT__FSM_COMMAND__CMD_PRIMARY_WRITABLE, apply_primary_writable},
+    {HAAGENT__FSM_COMMAND__CMD_BACKUP_HOLD, apply_backup_hold},
 };
 #define N_APPLY (sizeof(apply_table) / sizeof(apply_table[0]))
 

@@ -124,6 +124,7 @@ struct ha_backup_rec {
 	uint32_t server_id;
 	char instance[HA_INSTANCE_MAX]; /* its datadir's label ("" unknown) */
 	char manifest_sha[65];          /* SHA-256 of its manifest file ("" unknown) */
+	uint64_t held_until_ms;         /* retention keeps it and its chain until then (a reader) */
 };
 
 struct ha_event {
@@ -260,6 +261,8 @@ int ha_fsm_cmd_backup_begin(const struct ha_bk_begin *b, ha_alloc_fn alloc, uint
 int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *detail,
                           const struct ha_backup_rec *results, uint64_t unix_ms, ha_alloc_fn alloc,
                           uint8_t **out, size_t *len);
+int ha_fsm_cmd_backup_hold(uint64_t id, uint64_t until_unix_ms, ha_alloc_fn alloc, uint8_t **out,
+                           size_t *len);
 int ha_fsm_cmd_backup_verified(uint64_t id, bool ok, bool drill, const char *detail,
                                uint64_t drill_ms, uint64_t unix_ms, ha_alloc_fn alloc,
                                uint8_t **out, size_t *len);

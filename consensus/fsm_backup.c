@@ -189,6 +189,27 @@ int fsm_apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c,
 	return HA_FSM_APPLIED;
 }
 
+int fsm_apply_backup_hold(struct ha_fsm_state *s, const Haagent__CmdBackupHold *c)
+{
+	struct ha_backup_rec *r = (struct ha_backup_rec *)ha_fsm_backup(s, c->id);
+	if (r == NULL || r->state != HA_BK_DONE || c->until_unix_ms <= r->held_until_ms)
+		return HA_FSM_NOOP;
+	r->held_until_ms = c->until_unix_ms;
+	return HA_FSM_APPLIED;
+}
+
+int ha_fsm_cmd_backup_hold(uint64_t id, uint64_t until_unix_ms, ha_alloc_fn alloc, uint8_t **out,
+                           size_t *len)
+{
+	Haagent__CmdBackupHold c = HAAGENT__CMD_BACKUP_HOLD__INIT;
+	c.id = id;
+	c.until_unix_ms = until_unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_HOLD;
+	cmd.backup_hold = &c;
+	return fsm_pack_cmd(&cmd, alloc, out, len);
+}
+
 int fsm_apply_backup_verified(struct ha_fsm_state *s, const Haagent__CmdBackupVerified *c,
                               struct ha_err *e)
 {
@@ -325,6 +346,7 @@ void ha_fsm_backup_to_pb(const struct ha_backup_rec *r, Haagent__BackupRecord *p
 	pb->server_id = r->server_id;
 	pb->instance = (char *)r->instance;
 	pb->manifest_sha = (char *)r->manifest_sha;
+	pb->held_until_unix_ms = r->held_until_ms;
 }
 
 int fsm_backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r, struct ha_err *e)
@@ -360,6 +382,7 @@ int fsm_backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r,
 	r->drill_ms = pb->drill_ms;
 	r->drilled = pb->drilled;
 	r->server_id = pb->server_id;
+	r->held_until_ms = pb->held_until_unix_ms;
 	r->on_primary = pb->on_primary;
 	return 0;
 }

@@ -162,6 +162,14 @@ int ha_bk_expired(const struct ha_fsm_state *st, unsigned keep_full, unsigned ke
 		    keep_days && r->finished_ms + (uint64_t)keep_days * 86400000ULL >= now_ms;
 		keep_root[i] = seen == 1 || (keep_full && seen <= keep_full) || recent;
 	}
+	/* a chain being read (restore, drill, reclone: ha_fsm_cmd_backup_hold) is kept whole
+	 * while any of its backups is held */
+	for (unsigned i = 0; i < st->n_backups; i++) {
+		const struct ha_backup_rec *r = &st->backups[i];
+		const struct ha_backup_rec *full = root[i] ? ha_fsm_backup(st, root[i]) : NULL;
+		if (full && r->held_until_ms > now_ms)
+			keep_root[full - st->backups] = true;
+	}
 	int n = 0;
 	for (unsigned i = 0; i < st->n_backups && n < max; i++) {
 		const struct ha_backup_rec *r = &st->backups[i];

@@ -48,7 +48,8 @@ int ha_bk_chain(const struct ha_fsm_state *st, uint64_t id, uint64_t *chain, int
  * backup is kept when it is one of the newest keep_full (keep_full > 0) or finished within
  * keep_days of now_ms (keep_days > 0); the newest full backup is always kept; with both 0
  * nothing is deleted. A differential or incremental backup lives and dies with the full backup
- * its chain starts from, so a kept backup never loses what it depends on. */
+ * its chain starts from, so a kept backup never loses what it depends on. A chain with a backup
+ * held past now_ms (being read by a restore, a drill or a reclone) is kept whole. */
 int ha_bk_expired(const struct ha_fsm_state *st, unsigned keep_full, unsigned keep_days,
                   uint64_t now_ms, uint64_t *out, int max);
 

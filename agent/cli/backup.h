@@ -24,6 +24,14 @@ struct repo {
 /* The catalog, from the first agent that answers. */
 int ha_cli_catalog(const struct globals *g, Haagent__BackupsResponse **out, struct ha_err *e);
 
+/* Holds backup id and its chain against retention while this haadm reads it (HA_CLI_HOLD_MS),
+ * then fetches the catalog again into *cat (freeing the old one) once the hold shows there.
+ * A hold that cannot be had (no raft leader: a restore is needed most when the cluster is
+ * broken) is warned about on stderr and the read goes on; returns 0 then too. */
+#define HA_CLI_HOLD_MS (24 * 3600 * 1000ULL)
+int ha_cli_hold(const struct globals *g, uint64_t id, Haagent__BackupsResponse **cat,
+                struct ha_err *e);
+
 /* Backup id in the catalog, or NULL. */
 const Haagent__BackupRecord *ha_cli_backup_find(const Haagent__BackupsResponse *r, uint64_t id);
 

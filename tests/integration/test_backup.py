@@ -530,6 +530,31 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(self.checksums(self.start_mariadbd(target)), want)
 
+    def test_9_a_backup_being_read_is_kept(self):
+        """A restore holds the backup it reads, with its chain, against retention."""
+        a = self.run_backup("--type", "full")
+        ai = self.run_backup("--type", "incremental")
+        self.assertEqual(ai["parent"], a["id"])
+        target = os.path.join(tempfile.mkdtemp(prefix="haagent-restore-", dir=self.sb.dir), "d")
+        t0 = time.time()
+        r = self.haadm("restore", str(ai["id"]), "--target-dir", target, "--json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        shutil.rmtree(os.path.dirname(target))
+        held = self.record(ai["id"])["held_until_unix_ms"]
+        self.assertGreater(held, (t0 + 23 * 3600) * 1000)
+        b = self.run_backup("--type", "full")
+        c = self.run_backup("--type", "full")
+        r = self.haadm("backup", "policy", "--keep-full", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            self.sb.wait_for(lambda: self.record(b["id"])["state"] == "deleted", 60,
+                             what="retention deleting the chain nobody reads")
+            states = {x["id"]: x["state"] for x in self.catalog()}
+            self.assertEqual((states[a["id"]], states[ai["id"]], states[c["id"]]),
+                             ("done", "done", "done"))
+        finally:
+            self.haadm("backup", "policy", "--keep-full", "0")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -261,6 +261,15 @@ static void retention_and_chains(void **state)
 	assert_int_equal(ha_bk_expired(&st, 0, 6, 9 * day, out, 16), 2);
 	/* the newest full backup is kept even when everything is old */
 	assert_int_equal(ha_bk_expired(&st, 0, 1, 100 * day, out, 16), 5);
+	/* a chain being read (held past now) is kept whole: keep 1 now deletes only 1 and 2 */
+	st.backups[5].held_until_ms = 9 * day; /* backup 6, in the chain of 4 */
+	n = ha_bk_expired(&st, 1, 0, 8 * day, out, 16);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0], 1);
+	assert_int_equal(out[1], 2);
+	/* the hold lapses */
+	assert_int_equal(ha_bk_expired(&st, 1, 0, 9 * day + 1, out, 16), 5);
+	st.backups[5].held_until_ms = 0;
 	/* a deleted link breaks the chain */
 	st.backups[3].state = HA_BK_DELETED;
 	assert_int_equal(ha_bk_chain(&st, 6, chain, 8, why, sizeof(why)), -1);

@@ -683,6 +683,25 @@ static void backup_catalog(void **state)
 	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
 	assert_int_equal(ha_fsm_backup(&s, 1)->verified, 1);
 	assert_true(ha_fsm_backup(&s, 1)->drilled);
+	/* a hold only extends; a backup not finished is not held */
+	assert_int_equal(ha_fsm_cmd_backup_hold(1, 5000, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_int_equal(ha_fsm_cmd_backup_hold(1, 4000, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_NOOP);
+	assert_int_equal(ha_fsm_backup(&s, 1)->held_until_ms, 5000);
+	assert_int_equal(ha_fsm_cmd_backup_hold(2, 5000, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_NOOP);
+	{ /* it survives a snapshot */
+		uint8_t *sb;
+		size_t sl;
+		static struct ha_fsm_state h;
+		struct ha_err he = {0};
+		assert_int_equal(ha_fsm_snapshot(&s, NULL, &sb, &sl), 0);
+		ha_fsm_init(&h);
+		assert_int_equal(ha_fsm_restore(&h, sb, sl, &he), 0);
+		free(sb);
+		assert_int_equal(ha_fsm_backup(&h, 1)->held_until_ms, 5000);
+	}
 	assert_int_equal(ha_fsm_cmd_backup_deleted(1, 8, NULL, &buf, &len), 0);
 	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
 	assert_int_equal(ha_fsm_backup(&s, 1)->state, HA_BK_DELETED);
