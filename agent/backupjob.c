@@ -213,82 +213,61 @@ int ha_bkrun_start(struct ha_agent *a, struct ha_err *e)
 	return 0;
 }
 
-/* Called on every tick: start the job the catalog gives this node, cancel one it no longer
- * does. */
-void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
+/* A lagging source: hold the stream (bounded, see pipeline.h), and resume when it caught up. */
+static void hold_on_lag(struct ha_agent *a, const struct ha_probe_sample *s)
 {
 	struct ha_bkrun *b = a->bk;
-	bk_report(a, &a->bk_report);
-	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
-	if (b->busy && !b->sweeping) {
-		/* a lagging source: hold the stream (bounded, see pipeline.h) */
-		unsigned limit = a->cfg.backup_lag_pause_ms;
-		bool lag = limit && s->db == HA_DB_UP && s->lag_seconds >= 0 &&
-		           (uint64_t)s->lag_seconds * 1000 > limit;
-		if (lag != (atomic_load(&b->hold) != 0))
-			ha_info(lag ? "backup-hold" : "backup-resume", "id=%llu lag_seconds=%lld",
-			        (unsigned long long)b->id, (long long)s->lag_seconds);
-		atomic_store(&b->hold, lag);
+	unsigned limit = a->cfg.backup_lag_pause_ms;
+	bool lag = limit && s->db == HA_DB_UP && s->lag_seconds >= 0 &&
+	           (uint64_t)s->lag_seconds * 1000 > limit;
+	if (lag != (atomic_load(&b->hold) != 0))
+		ha_info(lag ? "backup-hold" : "backup-resume", "id=%llu lag_seconds=%lld",
+		        (unsigned long long)b->id, (long long)s->lag_seconds);
+	atomic_store(&b->hold, lag);
+}
+
+/* The running job is no longer running in the catalog: cancel it and kill its child. */
+static void cancel_job(struct ha_bkrun *b)
+{
+	if (!atomic_load(&b->cancel))
+		ha_warn("backup-cancel", "id=%llu why=\"no longer running in the catalog\"",
+		        (unsigned long long)b->id);
+	atomic_store(&b->cancel, 1);
+	int pid = atomic_load(&b->child);
+	if (pid > 0)
+		kill(pid, SIGKILL);
+}
+
+/* The coordinator's agent removes what retention deleted from the catalog: the deleted backups
+ * not swept yet, on the sweep thread. */
+static void start_sweep(struct ha_bkrun *b, const struct ha_fsm_state *st)
+{
+	b->n_sweep = 0;
+	for (unsigned i = 0; i < st->n_backups && b->n_sweep < HA_FSM_MAX_BACKUPS; i++) {
+		const struct ha_backup_rec *r = &st->backups[i];
+		bool done = false;
+		for (unsigned k = 0; k < b->n_swept; k++)
+			done = done || b->swept[k] == r->id;
+		if (r->state != HA_BK_DELETED || done)
+			continue;
+		b->sweep_ids[b->n_sweep] = r->id;
+		snprintf(b->sweep_names[b->n_sweep++], sizeof(b->sweep_names[0]), "%s", r->name);
 	}
-	if (b->busy) {
-		if (!b->sweeping && (job == NULL || job->id != b->id)) {
-			if (!atomic_load(&b->cancel))
-				ha_warn("backup-cancel",
-				        "id=%llu why=\"no longer running in the catalog\"",
-				        (unsigned long long)b->id);
-			atomic_store(&b->cancel, 1);
-			int pid = atomic_load(&b->child);
-			if (pid > 0)
-				kill(pid, SIGKILL);
-		}
-		return;
+	if (b->n_sweep && b->n_swept + b->n_sweep <= HA_FSM_MAX_BACKUPS &&
+	    pthread_create(&b->thread, NULL, sweep, b) == 0) {
+		b->busy = true;
+		b->sweeping = true;
 	}
-	if (job == NULL && b->repo[0] && ha_raft_ready(a->raft)) {
-		/* the coordinator's agent removes what retention deleted from the catalog */
-		b->n_sweep = 0;
-		for (unsigned i = 0; i < st->n_backups && b->n_sweep < HA_FSM_MAX_BACKUPS; i++) {
-			const struct ha_backup_rec *r = &st->backups[i];
-			bool done = false;
-			for (unsigned k = 0; k < b->n_swept; k++)
-				done = done || b->swept[k] == r->id;
-			if (r->state != HA_BK_DELETED || done)
-				continue;
-			b->sweep_ids[b->n_sweep] = r->id;
-			snprintf(b->sweep_names[b->n_sweep++], sizeof(b->sweep_names[0]), "%s",
-			         r->name);
-		}
-		if (b->n_sweep && b->n_swept + b->n_sweep <= HA_FSM_MAX_BACKUPS &&
-		    pthread_create(&b->thread, NULL, sweep, b) == 0) {
-			b->busy = true;
-			b->sweeping = true;
-		}
-		if (b->n_swept + b->n_sweep > HA_FSM_MAX_BACKUPS)
-			b->n_swept = 0; /* forget: deleting twice is harmless */
-		return;
-	}
-	if (job == NULL || job->node != a->self->id || job->id == b->id)
-		return;
-	/* a new job for this node */
-	b->id = job->id;
-	memset(&b->res, 0, sizeof(b->res));
-	if (!b->repo[0] || !b->have_key) {
-		b->state = HA_BK_FAILED;
-		snprintf(b->detail, sizeof(b->detail), "%s",
-		         !b->repo[0] ? "no [backup] repository configured on this node"
-		                     : b->key_error);
-		publish(a);
-		return;
-	}
-	const struct ha_backup_rec *parent = job->parent ? ha_fsm_backup(st, job->parent) : NULL;
-	if (job->parent && (parent == NULL || parent->state != HA_BK_DONE)) {
-		b->state = HA_BK_FAILED;
-		snprintf(b->detail, sizeof(b->detail), "its parent backup %llu is not available",
-		         (unsigned long long)job->parent);
-		publish(a);
-		return;
-	}
-	struct ha_manifest *m = &b->m;
+	if (b->n_swept + b->n_sweep > HA_FSM_MAX_BACKUPS)
+		b->n_swept = 0; /* forget: deleting twice is harmless */
+}
+
+/* The job's manifest as far as it is known before the backup: its names, its parent, this
+ * node and the sample it starts from. */
+static void fill_manifest(struct ha_agent *a, const struct ha_probe_sample *s,
+                          const struct ha_backup_rec *job, const struct ha_backup_rec *parent)
+{
+	struct ha_manifest *m = &a->bk->m;
 	memset(m, 0, sizeof(*m));
 	m->id = job->id;
 	snprintf(m->name, sizeof(m->name), "%s", job->name);
@@ -299,6 +278,13 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	snprintf(m->node, sizeof(m->node), "%s", a->self->name);
 	m->lag_seconds = s->lag_seconds;
 	m->load = s->loadavg1;
+}
+
+/* The pipeline's spec: the store, the tool and the local server, the incremental start from
+ * the parent, and the [backup] limits. */
+static void fill_spec(struct ha_agent *a, const struct ha_backup_rec *parent)
+{
+	struct ha_bkrun *b = a->bk;
 	struct ha_backup_spec *sp = &b->spec;
 	memset(sp, 0, sizeof(*sp));
 	sp->store = &b->store;
@@ -321,9 +307,37 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	    a->cfg.backup_workers ? a->cfg.backup_workers : (unsigned)(cores > 0 ? cores : 2);
 	sp->cancel = &b->cancel;
 	sp->child_pid = &b->child;
-	sp->m = m;
+	sp->m = &b->m;
 	sp->before_commit = record_sums;
 	sp->arg = b;
+}
+
+/* A new job for this node: failed at once when this node has no repository or key or the
+ * parent is not available, else started on the backup thread. Its state is published. */
+static void start_job(struct ha_agent *a, const struct ha_probe_sample *s,
+                      const struct ha_fsm_state *st, const struct ha_backup_rec *job)
+{
+	struct ha_bkrun *b = a->bk;
+	b->id = job->id;
+	memset(&b->res, 0, sizeof(b->res));
+	if (!b->repo[0] || !b->have_key) {
+		b->state = HA_BK_FAILED;
+		snprintf(b->detail, sizeof(b->detail), "%s",
+		         !b->repo[0] ? "no [backup] repository configured on this node"
+		                     : b->key_error);
+		publish(a);
+		return;
+	}
+	const struct ha_backup_rec *parent = job->parent ? ha_fsm_backup(st, job->parent) : NULL;
+	if (job->parent && (parent == NULL || parent->state != HA_BK_DONE)) {
+		b->state = HA_BK_FAILED;
+		snprintf(b->detail, sizeof(b->detail), "its parent backup %llu is not available",
+		         (unsigned long long)job->parent);
+		publish(a);
+		return;
+	}
+	fill_manifest(a, s, job, parent);
+	fill_spec(a, parent);
 	atomic_store(&b->cancel, 0);
 	atomic_store(&b->child, 0);
 	b->state = HA_BK_RUNNING;
@@ -335,9 +349,33 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 		b->busy = true;
 		ha_info("backup-start", "id=%llu name=%s type=%s incremental_lsn=%llu",
 		        (unsigned long long)job->id, job->name, job->type,
-		        (unsigned long long)sp->incremental_lsn);
+		        (unsigned long long)b->spec.incremental_lsn);
 	}
 	publish(a);
+}
+
+/* Called on every tick: start the job the catalog gives this node, cancel one it no longer
+ * does. */
+void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
+{
+	struct ha_bkrun *b = a->bk;
+	bk_report(a, &a->bk_report);
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
+	if (b->busy && !b->sweeping)
+		hold_on_lag(a, s);
+	if (b->busy) {
+		if (!b->sweeping && (job == NULL || job->id != b->id))
+			cancel_job(b);
+		return;
+	}
+	if (job == NULL && b->repo[0] && ha_raft_ready(a->raft)) {
+		start_sweep(b, st);
+		return;
+	}
+	if (job == NULL || job->node != a->self->id || job->id == b->id)
+		return;
+	start_job(a, s, st, job);
 }
 
 static void bk_report(struct ha_agent *a, Haagent__BackupReport *r)
