@@ -132,66 +132,64 @@ static bool cluster_ready(struct ha_agent *a, struct answer *ans, bool checks)
 	return true;
 }
 
-/* haadm failover --abort | --accept-loss: acts on the failover in progress. */
-static void in_progress(struct ha_agent *a, const Haagent__SwitchoverRequest *r, struct answer *ans)
+/* haadm failover --abort: the failover in progress ends and the old primary keeps the role;
+ * refused once the candidate may be writable, or when the old primary did not hold the writes. */
+static void abort_failover(struct ha_agent *a, const struct ha_failover *f, struct answer *ans)
 {
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	const struct ha_failover *f = &st->failover;
-	const char *what = r->abort ? "--abort" : "--accept-loss";
-	if (!ha_fsm_failover_active(st)) {
-		say(ans, HA_EREFUSED, "%s: no failover or switchover is in progress", what);
-		return;
-	}
-	if (a->proposing) {
-		say(ans, HA_EBUSY, "the coordinator is committing another decision; retry");
-		return;
-	}
 	const struct ha_member *o = ha_fsm_member(st, f->old_primary);
 	const struct ha_member *c = ha_fsm_member(st, f->candidate);
 	uint8_t *buf;
 	size_t len;
 	char detail[256];
-	ans->pb.failover_id = f->id;
-	if (r->abort) {
-		if (f->owed_gtid[0]) {
-			say(ans, HA_EREFUSED,
-			    "failover %llu replaces one whose candidate died while promoting: the "
-			    "old "
-			    "primary %s cannot simply keep the role (it is not the one that held "
-			    "the "
-			    "writes); wait for it, or use --accept-loss",
-			    (unsigned long long)f->id, o ? o->name : "?");
-			return;
-		}
-		if (f->phase >= HA_FO_PROMOTING) {
-			say(ans, HA_EREFUSED,
-			    "%s %llu is already promoting %s (it may be writable): it cannot be "
-			    "aborted; to stop waiting for its relay log use --accept-loss, or "
-			    "switch "
-			    "over afterwards",
-			    f->planned ? "switchover" : "failover", (unsigned long long)f->id,
-			    c ? c->name : "?");
-			return;
-		}
-		snprintf(detail, sizeof(detail), "aborted by an operator; %s keeps the role",
-		         o ? o->name : "?");
-		struct ha_fo_advance adv = {.id = f->id,
-		                            .phase = HA_FO_ABORTED,
-		                            .candidate = f->old_primary,
-		                            .unix_ms = ha_unix_ms(),
-		                            .detail = detail};
-		if (!propose(a, ans, ha_fsm_cmd_failover_advance(&adv, raft_malloc, &buf, &len),
-		             buf, len))
-			return;
-		ha_warn("failover-abort-requested", "failover=%llu", (unsigned long long)f->id);
-		say(ans, 0, "%s %llu aborted: %s is the primary again at epoch %llu%s",
-		    f->planned ? "switchover" : "failover", (unsigned long long)f->id,
-		    o ? o->name : "?", (unsigned long long)f->epoch,
-		    f->planned ? ""
-		               : " (if it is really down, a new failover follows: "
-		                 "'haadm pause' first to prevent that)");
+	if (f->owed_gtid[0]) {
+		say(ans, HA_EREFUSED,
+		    "failover %llu replaces one whose candidate died while promoting: the "
+		    "old "
+		    "primary %s cannot simply keep the role (it is not the one that held "
+		    "the "
+		    "writes); wait for it, or use --accept-loss",
+		    (unsigned long long)f->id, o ? o->name : "?");
 		return;
 	}
+	if (f->phase >= HA_FO_PROMOTING) {
+		say(ans, HA_EREFUSED,
+		    "%s %llu is already promoting %s (it may be writable): it cannot be "
+		    "aborted; to stop waiting for its relay log use --accept-loss, or "
+		    "switch "
+		    "over afterwards",
+		    f->planned ? "switchover" : "failover", (unsigned long long)f->id,
+		    c ? c->name : "?");
+		return;
+	}
+	snprintf(detail, sizeof(detail), "aborted by an operator; %s keeps the role",
+	         o ? o->name : "?");
+	struct ha_fo_advance adv = {.id = f->id,
+	                            .phase = HA_FO_ABORTED,
+	                            .candidate = f->old_primary,
+	                            .unix_ms = ha_unix_ms(),
+	                            .detail = detail};
+	if (!propose(a, ans, ha_fsm_cmd_failover_advance(&adv, raft_malloc, &buf, &len), buf, len))
+		return;
+	ha_warn("failover-abort-requested", "failover=%llu", (unsigned long long)f->id);
+	say(ans, 0, "%s %llu aborted: %s is the primary again at epoch %llu%s",
+	    f->planned ? "switchover" : "failover", (unsigned long long)f->id, o ? o->name : "?",
+	    (unsigned long long)f->epoch,
+	    f->planned ? ""
+	               : " (if it is really down, a new failover follows: "
+	                 "'haadm pause' first to prevent that)");
+}
+
+/* haadm failover --accept-loss: an unplanned failover past fencing stops waiting for what
+ * others hold (fenced) or for the candidate's relay log (promoting), and records what that may
+ * give up. */
+static void accept_loss(struct ha_agent *a, const struct ha_failover *f, struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const struct ha_member *c = ha_fsm_member(st, f->candidate);
+	uint8_t *buf;
+	size_t len;
+	char detail[256];
 	if (f->planned || f->accept_loss ||
 	    (f->phase != HA_FO_FENCED && f->phase != HA_FO_PROMOTING)) {
 		say(ans, HA_EREFUSED, "--accept-loss: %s",
@@ -227,13 +225,31 @@ static void in_progress(struct ha_agent *a, const Haagent__SwitchoverRequest *r,
 	say(ans, 0, "%s; the failover record lists what was given up once it is done", detail);
 }
 
-static void switchover(struct ha_agent *a, const Haagent__SwitchoverRequest *r, struct answer *ans)
+/* haadm failover --abort | --accept-loss: acts on the failover in progress. */
+static void in_progress(struct ha_agent *a, const Haagent__SwitchoverRequest *r, struct answer *ans)
 {
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	if (r->abort || r->accept_loss) {
-		in_progress(a, r, ans);
+	const struct ha_failover *f = &st->failover;
+	const char *what = r->abort ? "--abort" : "--accept-loss";
+	if (!ha_fsm_failover_active(st)) {
+		say(ans, HA_EREFUSED, "%s: no failover or switchover is in progress", what);
 		return;
 	}
+	if (a->proposing) {
+		say(ans, HA_EBUSY, "the coordinator is committing another decision; retry");
+		return;
+	}
+	ans->pb.failover_id = f->id;
+	if (r->abort)
+		abort_failover(a, f, ans);
+	else
+		accept_loss(a, f, ans);
+}
+
+/* A switchover's first checks: none in progress, a primary established, the cluster ready. */
+static bool switchover_allowed(struct ha_agent *a, const struct ha_fsm_state *st,
+                               struct answer *ans)
+{
 	if (ha_fsm_failover_active(st)) {
 		const struct ha_failover *f = &st->failover;
 		add_check(ans, false, "no failover or switchover in progress");
@@ -241,14 +257,75 @@ static void switchover(struct ha_agent *a, const Haagent__SwitchoverRequest *r, 
 		    "%s %llu is in progress (%s); wait for it to end (haadm status)",
 		    f->planned ? "switchover" : "failover", (unsigned long long)f->id,
 		    ha_fo_phase_name(f->phase));
-		return;
+		return false;
 	}
 	add_check(ans, true, "no failover or switchover in progress");
 	if (st->primary_id == 0) {
 		say(ans, HA_EREFUSED, "no primary is established yet (haadm status says why)");
+		return false;
+	}
+	return cluster_ready(a, ans, true);
+}
+
+/* The switchover's plan from p to t, as the steps of the answer. */
+static void add_plan_steps(struct answer *ans, const struct ha_fo_node *p,
+                           const struct ha_fo_node *t, uint64_t epoch, uint32_t timeout,
+                           uint32_t grace)
+{
+	if (grace)
+		add_step(ans,
+		         "%s: read_only=ON; transactions already open may commit for up to %u ms; "
+		         "then every client session is killed and its final binlog position read",
+		         p->name, grace);
+	else
+		add_step(ans,
+		         "%s: client sessions killed, read_only=ON; its final binlog position read",
+		         p->name);
+	add_step(ans,
+	         "%s: applies everything up to that position (rolled back to %s if this "
+	         "and the previous step take more than %u ms)",
+	         t->name, p->name, timeout);
+	add_step(ans, "%s: primary at epoch %llu: replication stopped, semi-sync on, read_only=OFF",
+	         t->name, (unsigned long long)epoch);
+	add_step(ans, "%s and the other replicas replicate from %s", p->name, t->name);
+}
+
+/* Proposes the switchover from p to t; the answer says it started. */
+static void begin_switchover(struct ha_agent *a, const struct ha_fsm_state *st,
+                             const struct ha_fo_node *p, const struct ha_fo_node *t,
+                             uint32_t timeout, uint32_t grace, struct answer *ans)
+{
+	char reason[256];
+	snprintf(reason, sizeof(reason), "operator switchover to %s", t->name);
+	struct ha_fo_begin b = {.expected_epoch = st->epoch,
+	                        .old_primary = st->primary_id,
+	                        .reason = reason,
+	                        .unix_ms = ha_unix_ms(),
+	                        .planned = true,
+	                        .target = t->id,
+	                        .timeout_ms = timeout,
+	                        .grace_ms = grace};
+	uint8_t *buf;
+	size_t len;
+	int rc = ha_fsm_cmd_failover_begin(&b, raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
+		return;
+	ha_info("switchover-requested", "from=%s to=%s epoch=%llu timeout_ms=%u grace_ms=%u",
+	        p->name, t->name, (unsigned long long)st->epoch + 1, timeout, grace);
+	say(ans, 0, "switchover %llu from %s to %s started",
+	    (unsigned long long)ans->pb.failover_id, p->name, t->name);
+}
+
+/* haadm failover [--to NODE] [--dry-run]: checks, plans and (unless a dry run) begins a
+ * switchover; --abort and --accept-loss act on the failover in progress instead. */
+static void switchover(struct ha_agent *a, const Haagent__SwitchoverRequest *r, struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	if (r->abort || r->accept_loss) {
+		in_progress(a, r, ans);
 		return;
 	}
-	if (!cluster_ready(a, ans, true))
+	if (!switchover_allowed(a, st, ans))
 		return;
 	struct ha_fo_node p, reps[HA_FSM_MAX_MEMBERS];
 	ha_agent_primary_view(a, st->primary_id, &p);
@@ -274,45 +351,12 @@ static void switchover(struct ha_agent *a, const Haagent__SwitchoverRequest *r, 
 	ans->pb.epoch = st->epoch + 1;
 	ans->pb.timeout_ms = timeout;
 	ans->pb.grace_ms = grace;
-	if (grace)
-		add_step(ans,
-		         "%s: read_only=ON; transactions already open may commit for up to %u ms; "
-		         "then every client session is killed and its final binlog position read",
-		         p.name, grace);
-	else
-		add_step(ans,
-		         "%s: client sessions killed, read_only=ON; its final binlog position read",
-		         p.name);
-	add_step(ans,
-	         "%s: applies everything up to that position (rolled back to %s if this "
-	         "and the previous step take more than %u ms)",
-	         reps[t].name, p.name, timeout);
-	add_step(ans, "%s: primary at epoch %llu: replication stopped, semi-sync on, read_only=OFF",
-	         reps[t].name, (unsigned long long)st->epoch + 1);
-	add_step(ans, "%s and the other replicas replicate from %s", p.name, reps[t].name);
+	add_plan_steps(ans, &p, &reps[t], st->epoch + 1, timeout, grace);
 	if (r->dry_run) {
 		say(ans, 0, "dry run: would switch over from %s to %s", p.name, reps[t].name);
 		return;
 	}
-	char reason[256];
-	snprintf(reason, sizeof(reason), "operator switchover to %s", reps[t].name);
-	struct ha_fo_begin b = {.expected_epoch = st->epoch,
-	                        .old_primary = st->primary_id,
-	                        .reason = reason,
-	                        .unix_ms = ha_unix_ms(),
-	                        .planned = true,
-	                        .target = reps[t].id,
-	                        .timeout_ms = timeout,
-	                        .grace_ms = grace};
-	uint8_t *buf;
-	size_t len;
-	int rc = ha_fsm_cmd_failover_begin(&b, raft_malloc, &buf, &len);
-	if (!propose(a, ans, rc, buf, len))
-		return;
-	ha_info("switchover-requested", "from=%s to=%s epoch=%llu timeout_ms=%u grace_ms=%u",
-	        p.name, reps[t].name, (unsigned long long)st->epoch + 1, timeout, grace);
-	say(ans, 0, "switchover %llu from %s to %s started",
-	    (unsigned long long)ans->pb.failover_id, p.name, reps[t].name);
+	begin_switchover(a, st, &p, &reps[t], timeout, grace, ans);
 }
 
 static void maintenance(struct ha_agent *a, const Haagent__MaintenanceRequest *r,

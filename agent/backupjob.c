@@ -42,9 +42,11 @@ struct ha_bkrun {
 	bool sweeping;
 	char sweep_names[HA_FSM_MAX_BACKUPS][96];
 	uint64_t sweep_ids[HA_FSM_MAX_BACKUPS];
+	bool sweep_late[HA_FSM_MAX_BACKUPS]; /* a failed or abandoned job's: if it is there */
 	unsigned n_sweep;
 	uint64_t swept[HA_FSM_MAX_BACKUPS];
 	unsigned n_swept;
+	uint64_t swept_ms; /* when the last sweep was started */
 	/* loop side: what is reported */
 	uint64_t id;
 	enum ha_backup_state state; /* 0: none yet */
@@ -107,6 +109,17 @@ static void *sweep(void *arg)
 	struct ha_bkrun *b = arg;
 	for (unsigned i = 0; i < b->n_sweep; i++) {
 		struct ha_err e = {0};
+		char *text = NULL;
+		size_t len;
+		if (b->sweep_late[i]) {
+			/* a failed or abandoned job's: only if it committed after all */
+			if (b->store.ops->get_manifest(&b->store, b->sweep_names[i], &text, &len,
+			                               &e) != 0)
+				continue;
+			free(text);
+			ha_warn("backup-orphan", "name=%s why=\"committed after its job ended\"",
+			        b->sweep_names[i]);
+		}
 		if (b->store.ops->remove(&b->store, b->sweep_names[i], &e) != 0)
 			ha_warn("backup-delete-failed", "error=\"%s\"", e.msg);
 		else
@@ -146,7 +159,8 @@ static void on_done(uv_async_t *h)
 	if (b->sweeping) {
 		b->sweeping = false;
 		for (unsigned i = 0; i < b->n_sweep && b->n_swept < HA_FSM_MAX_BACKUPS; i++)
-			b->swept[b->n_swept++] = b->sweep_ids[i];
+			if (!b->sweep_late[i])
+				b->swept[b->n_swept++] = b->sweep_ids[i];
 		return;
 	}
 	struct ha_manifest *m = &b->m;
@@ -216,63 +230,125 @@ int ha_bkrun_start(struct ha_agent *a, struct ha_err *e)
 	return 0;
 }
 
-/* Called on every tick: start the job the catalog gives this node, cancel one it no longer
- * does. */
-void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
+/* A lagging source: hold the stream (bounded, see pipeline.h), and resume when it caught up. */
+static void hold_on_lag(struct ha_agent *a, const struct ha_probe_sample *s)
 {
 	struct ha_bkrun *b = a->bk;
-	bk_report(a, &a->bk_report);
-	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
-	if (b->busy && !b->sweeping) {
-		/* a lagging source: hold the stream (bounded, see pipeline.h) */
-		unsigned limit = a->cfg.backup_lag_pause_ms;
-		bool lag = limit && s->db == HA_DB_UP && s->lag_seconds >= 0 &&
-		           (uint64_t)s->lag_seconds * 1000 > limit;
-		if (lag != (atomic_load(&b->hold) != 0))
-			ha_info(lag ? "backup-hold" : "backup-resume", "id=%llu lag_seconds=%lld",
-			        (unsigned long long)b->id, (long long)s->lag_seconds);
-		atomic_store(&b->hold, lag);
-	}
-	if (b->busy) {
-		if (!b->sweeping && (job == NULL || job->id != b->id)) {
-			if (!atomic_load(&b->cancel))
-				ha_warn("backup-cancel",
-				        "id=%llu why=\"no longer running in the catalog\"",
-				        (unsigned long long)b->id);
-			atomic_store(&b->cancel, 1);
-			int pid = atomic_load(&b->child);
-			if (pid > 0)
-				kill(pid, SIGKILL);
-		}
+	unsigned limit = a->cfg.backup_lag_pause_ms;
+	bool lag = limit && s->db == HA_DB_UP && s->lag_seconds >= 0 &&
+	           (uint64_t)s->lag_seconds * 1000 > limit;
+	if (lag != (atomic_load(&b->hold) != 0))
+		ha_info(lag ? "backup-hold" : "backup-resume", "id=%llu lag_seconds=%lld",
+		        (unsigned long long)b->id, (long long)s->lag_seconds);
+	atomic_store(&b->hold, lag);
+}
+
+/* The running job is no longer running in the catalog: cancel it and kill its child. */
+static void cancel_job(struct ha_bkrun *b)
+{
+	if (!atomic_load(&b->cancel))
+		ha_warn("backup-cancel", "id=%llu why=\"no longer running in the catalog\"",
+		        (unsigned long long)b->id);
+	atomic_store(&b->cancel, 1);
+	int pid = atomic_load(&b->child);
+	if (pid > 0)
+		kill(pid, SIGKILL);
+}
+
+/* The coordinator's agent removes what the catalog says should not exist, on the sweep thread:
+ * the backups retention deleted, and whatever a failed or abandoned job left committed (a job
+ * abandoned by the coordinator while its agent was committing: the rename can land after the
+ * abandon). A deleted backup is swept once; a failed or abandoned one is looked at again for
+ * SWEEP_LATE_MS after it ended, every SWEEP_EVERY_MS, since a late commit lands within that
+ * time (the agent checks its cancel flag just before committing). */
+#define SWEEP_EVERY_MS 5000
+#define SWEEP_LATE_MS  600000
+static void start_sweep(struct ha_bkrun *b, const struct ha_fsm_state *st, uint64_t unix_ms)
+{
+	if (unix_ms - b->swept_ms < SWEEP_EVERY_MS)
 		return;
+	b->swept_ms = unix_ms;
+	b->n_sweep = 0;
+	for (unsigned i = 0; i < st->n_backups && b->n_sweep < HA_FSM_MAX_BACKUPS; i++) {
+		const struct ha_backup_rec *r = &st->backups[i];
+		bool done = false;
+		for (unsigned k = 0; k < b->n_swept; k++)
+			done = done || b->swept[k] == r->id;
+		bool ended = (r->state == HA_BK_FAILED || r->state == HA_BK_ABANDONED) &&
+		             r->finished_ms + SWEEP_LATE_MS > unix_ms;
+		if (!(r->state == HA_BK_DELETED && !done) && !ended)
+			continue;
+		b->sweep_late[b->n_sweep] = ended;
+		b->sweep_ids[b->n_sweep] = r->id;
+		snprintf(b->sweep_names[b->n_sweep++], sizeof(b->sweep_names[0]), "%s", r->name);
 	}
-	if (job == NULL && b->repo[0] && ha_raft_ready(a->raft)) {
-		/* the coordinator's agent removes what retention deleted from the catalog */
-		b->n_sweep = 0;
-		for (unsigned i = 0; i < st->n_backups && b->n_sweep < HA_FSM_MAX_BACKUPS; i++) {
-			const struct ha_backup_rec *r = &st->backups[i];
-			bool done = false;
-			for (unsigned k = 0; k < b->n_swept; k++)
-				done = done || b->swept[k] == r->id;
-			if (r->state != HA_BK_DELETED || done)
-				continue;
-			b->sweep_ids[b->n_sweep] = r->id;
-			snprintf(b->sweep_names[b->n_sweep++], sizeof(b->sweep_names[0]), "%s",
-			         r->name);
-		}
-		if (b->n_sweep && b->n_swept + b->n_sweep <= HA_FSM_MAX_BACKUPS &&
-		    pthread_create(&b->thread, NULL, sweep, b) == 0) {
-			b->busy = true;
-			b->sweeping = true;
-		}
-		if (b->n_swept + b->n_sweep > HA_FSM_MAX_BACKUPS)
-			b->n_swept = 0; /* forget: deleting twice is harmless */
-		return;
+	if (b->n_sweep && b->n_swept + b->n_sweep <= HA_FSM_MAX_BACKUPS &&
+	    pthread_create(&b->thread, NULL, sweep, b) == 0) {
+		b->busy = true;
+		b->sweeping = true;
 	}
-	if (job == NULL || job->node != a->self->id || job->id == b->id)
-		return;
-	/* a new job for this node */
+	if (b->n_swept + b->n_sweep > HA_FSM_MAX_BACKUPS)
+		b->n_swept = 0; /* forget: deleting twice is harmless */
+}
+
+/* The job's manifest as far as it is known before the backup: its names, its parent, this
+ * node and the sample it starts from. */
+static void fill_manifest(struct ha_agent *a, const struct ha_probe_sample *s,
+                          const struct ha_backup_rec *job, const struct ha_backup_rec *parent)
+{
+	struct ha_manifest *m = &a->bk->m;
+	memset(m, 0, sizeof(*m));
+	m->server_id = s->server_id;
+	snprintf(m->instance, sizeof(m->instance), "%s", s->instance);
+	m->id = job->id;
+	snprintf(m->name, sizeof(m->name), "%s", job->name);
+	snprintf(m->type, sizeof(m->type), "%s", job->type);
+	m->parent = job->parent;
+	if (parent)
+		snprintf(m->parent_name, sizeof(m->parent_name), "%s", parent->name);
+	snprintf(m->node, sizeof(m->node), "%s", a->self->name);
+	m->lag_seconds = s->lag_seconds;
+	m->load = s->loadavg1;
+}
+
+/* The pipeline's spec: the store, the tool and the local server, the incremental start from
+ * the parent, and the [backup] limits. */
+static void fill_spec(struct ha_agent *a, const struct ha_backup_rec *parent)
+{
+	struct ha_bkrun *b = a->bk;
+	struct ha_backup_spec *sp = &b->spec;
+	memset(sp, 0, sizeof(*sp));
+	sp->store = &b->store;
+	sp->work_dir = b->work;
+	sp->master_key = b->master;
+	sp->tool = b->tool;
+	sp->host = b->host;
+	sp->port = a->self->db_port;
+	sp->user = b->user;
+	sp->password = b->password;
+	sp->incremental_lsn = parent ? parent->to_lsn : 0;
+	sp->throttle = a->cfg.backup_throttle;
+	sp->hold = &b->hold;
+	sp->hold_max_ms = a->cfg.backup_lag_pause_max_ms;
+	atomic_store(&b->hold, 0);
+	sp->level = (int)a->cfg.backup_compress_level;
+	sp->chunk_bytes = a->cfg.backup_chunk_kb * 1024;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	sp->workers =
+	    a->cfg.backup_workers ? a->cfg.backup_workers : (unsigned)(cores > 0 ? cores : 2);
+	sp->cancel = &b->cancel;
+	sp->child_pid = &b->child;
+	sp->m = &b->m;
+	sp->before_commit = record_sums;
+	sp->arg = b;
+}
+
+/* A new job for this node: failed at once when this node has no repository or key or the
+ * parent is not available, else started on the backup thread. Its state is published. */
+static void start_job(struct ha_agent *a, const struct ha_probe_sample *s,
+                      const struct ha_fsm_state *st, const struct ha_backup_rec *job)
+{
+	struct ha_bkrun *b = a->bk;
 	b->id = job->id;
 	memset(&b->res, 0, sizeof(b->res));
 	if (!b->repo[0] || !b->have_key) {
@@ -306,44 +382,8 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 		publish(a);
 		return;
 	}
-	struct ha_manifest *m = &b->m;
-	memset(m, 0, sizeof(*m));
-	m->server_id = s->server_id;
-	snprintf(m->instance, sizeof(m->instance), "%s", s->instance);
-	m->id = job->id;
-	snprintf(m->name, sizeof(m->name), "%s", job->name);
-	snprintf(m->type, sizeof(m->type), "%s", job->type);
-	m->parent = job->parent;
-	if (parent)
-		snprintf(m->parent_name, sizeof(m->parent_name), "%s", parent->name);
-	snprintf(m->node, sizeof(m->node), "%s", a->self->name);
-	m->lag_seconds = s->lag_seconds;
-	m->load = s->loadavg1;
-	struct ha_backup_spec *sp = &b->spec;
-	memset(sp, 0, sizeof(*sp));
-	sp->store = &b->store;
-	sp->work_dir = b->work;
-	sp->master_key = b->master;
-	sp->tool = b->tool;
-	sp->host = b->host;
-	sp->port = a->self->db_port;
-	sp->user = b->user;
-	sp->password = b->password;
-	sp->incremental_lsn = parent ? parent->to_lsn : 0;
-	sp->throttle = a->cfg.backup_throttle;
-	sp->hold = &b->hold;
-	sp->hold_max_ms = a->cfg.backup_lag_pause_max_ms;
-	atomic_store(&b->hold, 0);
-	sp->level = (int)a->cfg.backup_compress_level;
-	sp->chunk_bytes = a->cfg.backup_chunk_kb * 1024;
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	sp->workers =
-	    a->cfg.backup_workers ? a->cfg.backup_workers : (unsigned)(cores > 0 ? cores : 2);
-	sp->cancel = &b->cancel;
-	sp->child_pid = &b->child;
-	sp->m = m;
-	sp->before_commit = record_sums;
-	sp->arg = b;
+	fill_manifest(a, s, job, parent);
+	fill_spec(a, parent);
 	atomic_store(&b->cancel, 0);
 	atomic_store(&b->child, 0);
 	b->state = HA_BK_RUNNING;
@@ -355,9 +395,33 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 		b->busy = true;
 		ha_info("backup-start", "id=%llu name=%s type=%s incremental_lsn=%llu",
 		        (unsigned long long)job->id, job->name, job->type,
-		        (unsigned long long)sp->incremental_lsn);
+		        (unsigned long long)b->spec.incremental_lsn);
 	}
 	publish(a);
+}
+
+/* Called on every tick: start the job the catalog gives this node, cancel one it no longer
+ * does. */
+void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
+{
+	struct ha_bkrun *b = a->bk;
+	bk_report(a, &a->bk_report);
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
+	if (b->busy && !b->sweeping)
+		hold_on_lag(a, s);
+	if (b->busy) {
+		if (!b->sweeping && (job == NULL || job->id != b->id))
+			cancel_job(b);
+		return;
+	}
+	if (job == NULL && b->repo[0] && ha_raft_ready(a->raft)) {
+		start_sweep(b, st, ha_unix_ms());
+		return;
+	}
+	if (job == NULL || job->node != a->self->id || job->id == b->id)
+		return;
+	start_job(a, s, st, job);
 }
 
 static void bk_report(struct ha_agent *a, Haagent__BackupReport *r)

@@ -244,7 +244,10 @@ static void switchover_json(const Haagent__AdminResponse *r, const char *result,
 	ha_buf_free(&b);
 }
 
-int ha_cmd_failover(struct globals *g, int argc, char **argv)
+/* failover's options into so and no_wait: 0 to go on, 1 when the help was printed, or
+ * HA_EUSAGE. */
+static int failover_options(struct globals *g, int argc, char **argv,
+                            Haagent__SwitchoverRequest *so, bool *no_wait)
 {
 	static const struct option opts[] = {
 	    {"to", required_argument, NULL, 'T'},
@@ -259,88 +262,138 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	Haagent__SwitchoverRequest so = HAAGENT__SWITCHOVER_REQUEST__INIT;
-	bool no_wait = false;
 	int o;
 	optind = 0; /* 0, not 1: glibc then re-reads the ordering from optstring */
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'T':
-			so.target = optarg;
+			so->target = optarg;
 			break;
 		case 'n':
-			so.dry_run = true;
+			so->dry_run = true;
 			break;
 		case 'o':
-			if (!parse_ms(optarg, &so.timeout_ms) || so.timeout_ms < 500)
+			if (!parse_ms(optarg, &so->timeout_ms) || so->timeout_ms < 500)
 				return bad_args("failover");
 			break;
 		case 'g':
-			if (!parse_ms(optarg, &so.grace_ms))
+			if (!parse_ms(optarg, &so->grace_ms))
 				return bad_args("failover");
-			if (so.grace_ms == 0)
-				so.kill_now = true;
+			if (so->grace_ms == 0)
+				so->kill_now = true;
 			break;
 		case 'k':
-			so.kill_now = true;
+			so->kill_now = true;
 			break;
 		case 'W':
-			no_wait = true;
+			*no_wait = true;
 			break;
 		case 'A':
-			so.abort = true;
+			so->abort = true;
 			break;
 		case 'L':
-			so.accept_loss = true;
+			so->accept_loss = true;
 			break;
 		case 'j':
 			g->json = true;
 			break;
 		case 'h':
 			ha_cli_help("failover");
-			return 0;
+			return 1;
 		default:
 			return bad_args("failover");
 		}
 	}
-	if (optind != argc || (so.abort && so.accept_loss) ||
-	    ((so.abort || so.accept_loss) && (so.target || so.dry_run)))
+	if (optind != argc || (so->abort && so->accept_loss) ||
+	    ((so->abort || so->accept_loss) && (so->target || so->dry_run)))
 		return bad_args("failover");
-	if (so.abort || so.accept_loss)
-		no_wait = true; /* the answer says what was done; status follows it */
+	if (so->abort || so->accept_loss)
+		*no_wait = true; /* the answer says what was done; status follows it */
+	return 0;
+}
+
+/* The leader's answer when it is the whole story: a refusal, a dry run's checks and plan, or
+ * what was started, aborted or accepted without waiting. */
+static void print_answer(const struct globals *g, const Haagent__AdminResponse *r,
+                         const Haagent__SwitchoverRequest *so)
+{
+	int rc = r->code;
+	const char *result = rc != 0           ? "refused"
+	                     : so->dry_run     ? "dry_run"
+	                     : so->abort       ? "aborted"
+	                     : so->accept_loss ? "loss_accepted"
+	                                       : "started";
+	if (g->json) {
+		switchover_json(r, result, NULL);
+		return;
+	}
+	if (r->n_checks)
+		printf("checks:\n");
+	for (size_t i = 0; i < r->n_checks; i++)
+		printf("  %s\n", r->checks[i]);
+	if (rc == 0 && r->n_steps)
+		printf("plan (switchover %llu, epoch %llu):\n", (unsigned long long)r->failover_id,
+		       (unsigned long long)r->epoch);
+	for (size_t i = 0; rc == 0 && i < r->n_steps; i++)
+		printf("  %zu. %s\n", i + 1, r->steps[i]);
+	fprintf(rc == 0 ? stdout : stderr, "%s%s\n",
+	        rc == 0 ? "" : "haadm: failover refused: ", r->message);
+}
+
+/* The switchover's outcome as followed: its exit code, and what it says. */
+static int print_outcome(const struct globals *g, const Haagent__AdminResponse *r,
+                         const struct follow *fl)
+{
+	int rc;
+	if (!strcmp(fl->result, "done"))
+		rc = 0;
+	else if (!strcmp(fl->result, "rolled_back") || !strcmp(fl->result, "superseded") ||
+	         !strcmp(fl->result, "not_committed"))
+		rc = HA_EREFUSED;
+	else
+		rc = HA_ETIMEOUT;
+	if (g->json) {
+		switchover_json(r, fl->result, fl->last);
+	} else if (rc == 0) {
+		printf("switchover done: %s is the primary at epoch %llu\n", r->target,
+		       (unsigned long long)r->epoch);
+	} else if (!strcmp(fl->result, "rolled_back")) {
+		fprintf(stderr, "haadm: switchover rolled back: %s is the primary again\n",
+		        r->old_primary);
+	} else if (!strcmp(fl->result, "timeout")) {
+		fprintf(stderr,
+		        "haadm: no outcome within %llu ms; the cluster carries on with it: see "
+		        "'haadm status'\n",
+		        (unsigned long long)fl->elapsed_ms);
+	} else {
+		fprintf(stderr,
+		        "haadm: the switchover was %s; see 'haadm status' and 'haadm events'\n",
+		        !strcmp(fl->result, "superseded") ? "superseded by another failover"
+		                                          : "not committed (leader changed?)");
+	}
+	return rc;
+}
+
+int ha_cmd_failover(struct globals *g, int argc, char **argv)
+{
+	Haagent__SwitchoverRequest so = HAAGENT__SWITCHOVER_REQUEST__INIT;
+	bool no_wait = false;
+	int rc = failover_options(g, argc, argv, &so, &no_wait);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
 	Haagent__AdminRequest req = HAAGENT__ADMIN_REQUEST__INIT;
 	req.op_case = HAAGENT__ADMIN_REQUEST__OP_SWITCHOVER;
 	req.switchover = &so;
 	Haagent__AdminResponse *r;
 	struct ha_err e = {0};
-	int rc = ha_cli_admin(g, &req, &r, &e);
+	rc = ha_cli_admin(g, &req, &r, &e);
 	if (rc != 0) {
 		fprintf(stderr, "haadm: failover: %s\n", e.msg);
 		return rc;
 	}
 	rc = r->code;
 	if (rc != 0 || so.dry_run || no_wait) {
-		const char *result = rc != 0          ? "refused"
-		                     : so.dry_run     ? "dry_run"
-		                     : so.abort       ? "aborted"
-		                     : so.accept_loss ? "loss_accepted"
-		                                      : "started";
-		if (g->json) {
-			switchover_json(r, result, NULL);
-		} else {
-			if (r->n_checks)
-				printf("checks:\n");
-			for (size_t i = 0; i < r->n_checks; i++)
-				printf("  %s\n", r->checks[i]);
-			if (rc == 0 && r->n_steps)
-				printf("plan (switchover %llu, epoch %llu):\n",
-				       (unsigned long long)r->failover_id,
-				       (unsigned long long)r->epoch);
-			for (size_t i = 0; rc == 0 && i < r->n_steps; i++)
-				printf("  %zu. %s\n", i + 1, r->steps[i]);
-			fprintf(rc == 0 ? stdout : stderr, "%s%s\n",
-			        rc == 0 ? "" : "haadm: failover refused: ", r->message);
-		}
+		print_answer(g, r, &so);
 		haagent__admin_response__free_unpacked(r, NULL);
 		return rc;
 	}
@@ -352,32 +405,7 @@ int ha_cmd_failover(struct globals *g, int argc, char **argv)
 	}
 	struct follow fl = {.start = r};
 	follow_switchover(g, r, &fl);
-	if (!strcmp(fl.result, "done"))
-		rc = 0;
-	else if (!strcmp(fl.result, "rolled_back") || !strcmp(fl.result, "superseded") ||
-	         !strcmp(fl.result, "not_committed"))
-		rc = HA_EREFUSED;
-	else
-		rc = HA_ETIMEOUT;
-	if (g->json) {
-		switchover_json(r, fl.result, fl.last);
-	} else if (rc == 0) {
-		printf("switchover done: %s is the primary at epoch %llu\n", r->target,
-		       (unsigned long long)r->epoch);
-	} else if (!strcmp(fl.result, "rolled_back")) {
-		fprintf(stderr, "haadm: switchover rolled back: %s is the primary again\n",
-		        r->old_primary);
-	} else if (!strcmp(fl.result, "timeout")) {
-		fprintf(stderr,
-		        "haadm: no outcome within %llu ms; the cluster carries on with it: see "
-		        "'haadm status'\n",
-		        (unsigned long long)fl.elapsed_ms);
-	} else {
-		fprintf(stderr,
-		        "haadm: the switchover was %s; see 'haadm status' and 'haadm events'\n",
-		        !strcmp(fl.result, "superseded") ? "superseded by another failover"
-		                                         : "not committed (leader changed?)");
-	}
+	rc = print_outcome(g, r, &fl);
 	if (fl.last)
 		haagent__status_response__free_unpacked(fl.last, NULL);
 	haagent__admin_response__free_unpacked(r, NULL);

@@ -200,20 +200,35 @@ static uint64_t pick_backup(const Haagent__BackupsResponse *cat, uint64_t want, 
 	return 0;
 }
 
-static int reclone(struct run *r, uint64_t want_backup, unsigned wait_s)
+/* What the checks learn about the cluster, the backup and the datadir, for the later steps. */
+struct plan {
+	bool was_maint;                     /* NODE was in maintenance before this command */
+	uint32_t server_id;                 /* NODE's, 0 when unknown */
+	uint32_t primary_server;            /* the primary's server id, 0 when unknown */
+	char primary_db[96];                /* the primary's database HOST:PORT */
+	char primary_name[64];              /* for the messages */
+	uint64_t id;                        /* the backup restored */
+	char backup_gtid[HA_GTID_TEXT_MAX]; /* its position */
+	char backup_name[96];               /* and name */
+	char datadir[PATH_MAX];             /* without a trailing slash */
+	struct stat old_sb;        /* the datadir's, for the restored one's owner and mode */
+	struct ha_db_where lw;     /* the local server */
+	char fresh[PATH_MAX + 32]; /* where the chain is restored */
+};
+
+/* 1. NODE is this configuration's, not the primary, and no failover is running; notes its
+ * maintenance flag, both server ids and the primary. */
+static int check_node(struct run *r, struct plan *p)
 {
-	struct globals *g = r->g;
 	struct ha_config *c = r->c;
 	struct ha_err e = {0};
-	char why[1024] = "";
-	/* ---- 1. checks ---- */
 	if (strcmp(c->node, r->node) != 0)
 		return fail(r, HA_EREFUSED,
 		            "run this on %s's host: this configuration (%s) is %s's (the "
 		            "datadir and the database service are local)",
 		            r->node, c->path, c->node);
 	Haagent__StatusResponse *s = NULL;
-	if (ha_cli_status(g, false, &s, &e) != 0)
+	if (ha_cli_status(r->g, false, &s, &e) != 0)
 		return fail(r, HA_ECONNECT, "%s", e.msg);
 	const Haagent__NodeStatus *me = status_node(s, r->node);
 	const Haagent__NodeStatus *pn =
@@ -239,226 +254,251 @@ static int reclone(struct run *r, uint64_t want_backup, unsigned wait_s)
 		haagent__status_response__free_unpacked(s, NULL);
 		return rc;
 	}
-	bool was_maint = (me->flags & FLAG_MAINT) != 0;
-	uint32_t server_id = me->has_health && me->health ? me->health->server_id : 0;
-	uint32_t primary_server = pn->has_health && pn->health ? pn->health->server_id : 0;
-	char primary_db[96];
-	snprintf(primary_db, sizeof(primary_db), "%s", pn->db_address);
-	char primary_name[64];
-	snprintf(primary_name, sizeof(primary_name), "%s", s->primary);
+	p->was_maint = (me->flags & FLAG_MAINT) != 0;
+	p->server_id = me->has_health && me->health ? me->health->server_id : 0;
+	p->primary_server = pn->has_health && pn->health ? pn->health->server_id : 0;
+	snprintf(p->primary_db, sizeof(p->primary_db), "%s", pn->db_address);
+	snprintf(p->primary_name, sizeof(p->primary_name), "%s", s->primary);
 	haagent__status_response__free_unpacked(s, NULL);
+	return 0;
+}
 
-	Haagent__BackupsResponse *cat = NULL;
-	if (ha_cli_catalog(g, &cat, &e) != 0)
-		return fail(r, HA_ECONNECT, "%s", e.msg);
-	uint64_t id = pick_backup(cat, want_backup, why, sizeof(why));
-	const Haagent__BackupRecord *b = id ? ha_cli_backup_find(cat, id) : NULL;
-	if (b == NULL) {
-		haagent__backups_response__free_unpacked(cat, NULL);
-		return fail(r, HA_EREFUSED, "%s", why);
-	}
-	r->backup_id = id;
-	/* the backup must hold what this server id wrote, by the primary's binary log */
+/* The primary's @@gtid_binlog_state into state. */
+static int read_primary_state(struct run *r, const struct plan *p, char *state, size_t size)
+{
+	struct ha_config *c = r->c;
+	char why[1024] = "";
 	char phost[64];
 	unsigned pport = 0;
-	char state[4096];
 	struct ha_db_where pw = {.user = c->db_user,
 	                         .password = c->db_password,
 	                         .timeout_ms = 5000,
 	                         .statement_ms = 10000};
-	if (ha_split_hostport(primary_db, phost, sizeof(phost), &pport) != 0) {
-		haagent__backups_response__free_unpacked(cat, NULL);
+	if (ha_split_hostport(p->primary_db, phost, sizeof(phost), &pport) != 0)
 		return fail(r, HA_EPROTO, "the primary's database address '%s' is not HOST:PORT",
-		            primary_db);
-	}
+		            p->primary_db);
 	pw.host = phost;
 	pw.port = pport;
-	if (ha_db_read(&pw, "@@gtid_binlog_state", state, sizeof(state), why, sizeof(why)) != 0) {
-		haagent__backups_response__free_unpacked(cat, NULL);
+	if (ha_db_read(&pw, "@@gtid_binlog_state", state, size, why, sizeof(why)) != 0)
 		return fail(r, HA_EDB, "cannot read the primary's binary log state (%s): %s",
-		            primary_db, why);
-	}
+		            p->primary_db, why);
+	return 0;
+}
+
+/* 1. The backup (want, or the newest finished one) has a whole chain and holds every
+ * transaction NODE's server id wrote in the primary's binary log. */
+static int check_backup(struct run *r, struct plan *p, const Haagent__BackupsResponse *cat,
+                        uint64_t want)
+{
+	char why[1024] = "";
+	uint64_t id = pick_backup(cat, want, why, sizeof(why));
+	const Haagent__BackupRecord *b = id ? ha_cli_backup_find(cat, id) : NULL;
+	if (b == NULL)
+		return fail(r, HA_EREFUSED, "%s", why);
+	r->backup_id = id;
+	p->id = id;
+	/* the backup must hold what this server id wrote, by the primary's binary log */
+	char state[4096];
+	int rc = read_primary_state(r, p, state, sizeof(state));
+	if (rc != 0)
+		return rc;
 	struct ha_gtid_pos bpos;
 	char missing[96];
 	int held = ha_gtid_parse(b->gtid, &bpos, NULL) == 0
-	               ? ha_gtid_state_held(state, server_id, primary_server, &bpos, missing,
+	               ? ha_gtid_state_held(state, p->server_id, p->primary_server, &bpos, missing,
 	                                    sizeof(missing))
 	               : HA_EINVAL;
-	char backup_gtid[HA_GTID_TEXT_MAX], backup_name[96];
-	snprintf(backup_gtid, sizeof(backup_gtid), "%s", b->gtid);
-	snprintf(backup_name, sizeof(backup_name), "%s", b->name);
-	if (held != 1) {
-		haagent__backups_response__free_unpacked(cat, NULL);
-		if (held < 0)
-			return fail(r, HA_EPROTO,
-			            "cannot compare backup %llu's position '%s' with the primary's "
-			            "binary log state '%s'",
-			            (unsigned long long)id, backup_gtid, state);
+	snprintf(p->backup_gtid, sizeof(p->backup_gtid), "%s", b->gtid);
+	snprintf(p->backup_name, sizeof(p->backup_name), "%s", b->name);
+	if (held < 0)
+		return fail(r, HA_EPROTO,
+		            "cannot compare backup %llu's position '%s' with the primary's "
+		            "binary log state '%s'",
+		            (unsigned long long)id, p->backup_gtid, state);
+	if (held != 1)
 		return fail(r, HA_EREFUSED,
 		            "backup %llu (at %s) predates %s, written by %s in the primary's "
 		            "binary log: a replica never receives its own server id's transactions "
 		            "again. Take a newer backup first ('haadm backup run --wait') or name "
 		            "one with --backup",
-		            (unsigned long long)id, backup_gtid, missing,
-		            server_id ? "this node's server id" : "a former primary");
-	}
+		            (unsigned long long)id, p->backup_gtid, missing,
+		            p->server_id ? "this node's server id" : "a former primary");
 	step(r, "[1/6] checks: %s is a replica; backup %llu (%s, at %s) holds its own transactions",
-	     r->node, (unsigned long long)id, backup_name, backup_gtid);
+	     r->node, (unsigned long long)id, p->backup_name, p->backup_gtid);
+	return 0;
+}
 
-	/* where the datadir is */
-	char datadir[PATH_MAX];
-	struct ha_db_where lw = {.host = c->nodes[c->self].address,
-	                         .port = c->nodes[c->self].db_port,
-	                         .user = c->db_user,
-	                         .password = c->db_password,
-	                         .timeout_ms = 5000,
-	                         .statement_ms = 30000};
+/* Where the datadir is ([agent] db_datadir, else the local server's @@datadir), and that it is
+ * a directory. */
+static int find_datadir(struct run *r, struct plan *p)
+{
+	struct ha_config *c = r->c;
+	char why[1024] = "";
+	p->lw = (struct ha_db_where){.host = c->nodes[c->self].address,
+	                             .port = c->nodes[c->self].db_port,
+	                             .user = c->db_user,
+	                             .password = c->db_password,
+	                             .timeout_ms = 5000,
+	                             .statement_ms = 30000};
 	if (c->db_datadir[0])
-		snprintf(datadir, sizeof(datadir), "%s", c->db_datadir);
-	else if (ha_db_read(&lw, "@@datadir", datadir, sizeof(datadir), why, sizeof(why)) != 0 ||
-	         !datadir[0]) {
-		haagent__backups_response__free_unpacked(cat, NULL);
+		snprintf(p->datadir, sizeof(p->datadir), "%s", c->db_datadir);
+	else if (ha_db_read(&p->lw, "@@datadir", p->datadir, sizeof(p->datadir), why,
+	                    sizeof(why)) != 0 ||
+	         !p->datadir[0])
 		return fail(r, HA_ECONFIG,
 		            "where is the datadir? the local server does not answer (%s); set "
 		            "[agent] db_datadir in %s",
 		            why, c->path);
-	}
-	for (size_t n = strlen(datadir); n > 1 && datadir[n - 1] == '/'; n--)
-		datadir[n - 1] = '\0';
-	struct stat old_sb;
-	if (stat(datadir, &old_sb) != 0 || !S_ISDIR(old_sb.st_mode)) {
-		haagent__backups_response__free_unpacked(cat, NULL);
-		return fail(r, HA_ECONFIG, "the datadir %s is not a directory (%s)", datadir,
+	for (size_t n = strlen(p->datadir); n > 1 && p->datadir[n - 1] == '/'; n--)
+		p->datadir[n - 1] = '\0';
+	if (stat(p->datadir, &p->old_sb) != 0 || !S_ISDIR(p->old_sb.st_mode))
+		return fail(r, HA_ECONFIG, "the datadir %s is not a directory (%s)", p->datadir,
 		            strerror(errno));
-	}
+	return 0;
+}
 
-	/* ---- 2. maintenance ---- */
-	if (!was_maint) {
-		rc = ha_cli_maintenance(g, r->node, true, why, sizeof(why));
-		if (rc != 0) {
-			haagent__backups_response__free_unpacked(cat, NULL);
+/* 2. Maintenance on, unless it already was. */
+static int maintenance_on(struct run *r, const struct plan *p)
+{
+	char why[1024] = "";
+	if (!p->was_maint) {
+		int rc = ha_cli_maintenance(r->g, r->node, true, why, sizeof(why));
+		if (rc != 0)
 			return fail(r, rc, "maintenance on: %s", why);
-		}
 	}
 	step(r, "[2/6] %s in maintenance%s: never promoted, replication left alone", r->node,
-	     was_maint ? " (already)" : "");
+	     p->was_maint ? " (already)" : "");
+	return 0;
+}
 
-	/* ---- 3. restore beside the datadir ---- */
-	char fresh[PATH_MAX + 32];
-	snprintf(fresh, sizeof(fresh), "%s.haagent-reclone", datadir);
-	ha_rm_rf(fresh); /* left by an interrupted re-clone */
+/* 3. The chain restored and prepared into p->fresh, beside the datadir. */
+static int restore_beside(struct run *r, struct plan *p, const Haagent__BackupsResponse *cat)
+{
+	struct ha_err e = {0};
+	snprintf(p->fresh, sizeof(p->fresh), "%s.haagent-reclone", p->datadir);
+	ha_rm_rf(p->fresh); /* left by an interrupted re-clone */
 	struct repo rp;
 	unsigned links = 0;
 	uint64_t t0 = ha_now_ms();
-	rc = ha_cli_open_repo(g, &rp, &e);
+	int rc = ha_cli_open_repo(r->g, &rp, &e);
 	if (rc == 0)
-		rc = ha_cli_restore_chain(&rp, cat, id, fresh, &links, &e);
+		rc = ha_cli_restore_chain(&rp, cat, p->id, p->fresh, &links, &e);
 	memset(rp.key, 0, sizeof(rp.key));
-	haagent__backups_response__free_unpacked(cat, NULL);
 	if (rc != 0)
 		return fail(r, rc,
 		            "restore: %s. Nothing changed on %s (still in maintenance: 'haadm node "
 		            "maintenance %s off' when done)",
 		            e.msg, r->node, r->node);
 	step(r, "[3/6] restored and prepared a chain of %u backup%s into %s (%.1f s)", links,
-	     links == 1 ? "" : "s", fresh, (ha_now_ms() - t0) / 1000.0);
+	     links == 1 ? "" : "s", p->fresh, (ha_now_ms() - t0) / 1000.0);
+	return 0;
+}
 
-	/* ---- 4. stop, swap ---- */
+/* 4a. db_stop_command, then until the server no longer answers. */
+static int stop_database(struct run *r, const struct plan *p)
+{
+	struct ha_config *c = r->c;
+	char why[1024] = "";
 	if (run_command(c->db_stop_command, STOP_MS, why, sizeof(why)) != 0)
 		return fail(r, HA_EIO,
 		            "stop the database: %s. The restored datadir is in %s; %s stays in "
 		            "maintenance",
-		            why, fresh, r->node);
-	for (uint64_t deadline = ha_now_ms() + 60000; ha_db_ping(&lw) == 0;) {
+		            why, p->fresh, r->node);
+	for (uint64_t deadline = ha_now_ms() + 60000; ha_db_ping(&p->lw) == 0;) {
 		if (ha_now_ms() > deadline)
 			return fail(
 			    r, HA_ETIMEOUT,
 			    "'%s' returned but the server still answers; nothing was swapped "
 			    "(the restored datadir is in %s)",
-			    c->db_stop_command, fresh);
+			    c->db_stop_command, p->fresh);
 		usleep(200 * 1000);
 	}
+	return 0;
+}
+
+/* 4b. The datadir moved aside to r->old_datadir and the restored one put in its place, with the
+ * old one's owner and mode. */
+static int swap_datadir(struct run *r, const struct plan *p)
+{
 	char stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(r->old_datadir, sizeof(r->old_datadir), "%s.haagent-old-%s", datadir, stamp);
-	if (rename(datadir, r->old_datadir) != 0) {
+	snprintf(r->old_datadir, sizeof(r->old_datadir), "%s.haagent-old-%s", p->datadir, stamp);
+	if (rename(p->datadir, r->old_datadir) != 0) {
 		int err = errno;
 		r->old_datadir[0] = '\0';
 		return fail(r, HA_EIO, "move %s aside: %s; start the database again ('%s')",
-		            datadir, strerror(err), c->db_start_command);
+		            p->datadir, strerror(err), r->c->db_start_command);
 	}
-	if (rename(fresh, datadir) != 0) {
+	if (rename(p->fresh, p->datadir) != 0) {
 		int err = errno;
-		rename(r->old_datadir, datadir);
+		rename(r->old_datadir, p->datadir);
 		r->old_datadir[0] = '\0';
 		return fail(r, HA_EIO, "put the restored datadir in place: %s; the old one is back",
 		            strerror(err));
 	}
-	chown_uid = old_sb.st_uid;
-	chown_gid = old_sb.st_gid;
-	chmod(datadir, old_sb.st_mode & 07777);
-	if (nftw(datadir, chown_one, 32, FTW_PHYS) != 0)
-		return fail(r, HA_EIO, "chown %s to %u:%u: %s", datadir, (unsigned)chown_uid,
+	chown_uid = p->old_sb.st_uid;
+	chown_gid = p->old_sb.st_gid;
+	chmod(p->datadir, p->old_sb.st_mode & 07777);
+	if (nftw(p->datadir, chown_one, 32, FTW_PHYS) != 0)
+		return fail(r, HA_EIO, "chown %s to %u:%u: %s", p->datadir, (unsigned)chown_uid,
 		            (unsigned)chown_gid, strerror(errno));
 	step(r, "[4/6] database stopped; old datadir kept in %s (remove it when no longer needed)",
 	     r->old_datadir);
+	return 0;
+}
 
-	/* ---- 5. start, reset ---- */
+/* 5. db_start_command, until the server answers; replication and the binary log reset to the
+ * backup's position. */
+static int start_and_reset(struct run *r, const struct plan *p)
+{
+	struct ha_config *c = r->c;
+	char why[1024] = "";
 	if (run_command(c->db_start_command, START_MS, why, sizeof(why)) != 0)
 		return fail(r, HA_EIO,
 		            "start the database on the restored datadir: %s. See its error log; "
 		            "the old datadir is in %s; %s stays in maintenance",
 		            why, r->old_datadir, r->node);
-	for (uint64_t deadline = ha_now_ms() + START_MS; ha_db_ping(&lw) != 0;) {
+	for (uint64_t deadline = ha_now_ms() + START_MS; ha_db_ping(&p->lw) != 0;) {
 		if (ha_now_ms() > deadline)
 			return fail(r, HA_ETIMEOUT,
 			            "the database does not answer on %s:%u after '%s'; %s stays in "
 			            "maintenance",
-			            lw.host, lw.port, c->db_start_command, r->node);
+			            p->lw.host, p->lw.port, c->db_start_command, r->node);
 		usleep(200 * 1000);
 	}
 	char detail[600];
-	if (ha_db_reset_as_replica(&lw, backup_gtid, detail, sizeof(detail)) != 0)
+	if (ha_db_reset_as_replica(&p->lw, p->backup_gtid, detail, sizeof(detail)) != 0)
 		return fail(r, HA_EDB, "on the restored server: %s; %s stays in maintenance",
 		            detail, r->node);
 	step(r, "[5/6] database started on the restored datadir: %s", detail);
+	return 0;
+}
 
-	/* ---- 6. back into the cluster ---- */
-	if (was_maint) {
-		snprintf(
-		    r->message, sizeof(r->message),
-		    "%s re-cloned from backup %llu; it was in maintenance before and stays so: "
-		    "'haadm node maintenance %s off' lets its agent repoint it to %s",
-		    r->node, (unsigned long long)id, r->node, primary_name);
-		step(r, "[6/6] left in maintenance, as it was");
-		return 0;
-	}
-	rc = ha_cli_maintenance(g, r->node, false, why, sizeof(why));
-	if (rc != 0)
-		return fail(r, rc, "maintenance off: %s; retry 'haadm node maintenance %s off'",
-		            why, r->node);
+/* 6b. Until the cluster's status shows NODE a replica whose both threads run, not diverged;
+ * its last seen replication state in last. */
+static int wait_replicating(struct run *r, unsigned wait_s, char *last, size_t size)
+{
+	struct ha_err e = {0};
 	uint64_t deadline = ha_now_ms() + (uint64_t)wait_s * 1000;
-	char last[256] = "no status";
 	for (;;) {
 		Haagent__StatusResponse *st = NULL;
-		if (ha_cli_status(g, false, &st, &e) == 0) {
+		if (ha_cli_status(r->g, false, &st, &e) == 0) {
 			const Haagent__NodeStatus *n = status_node(st, r->node);
 			const Haagent__Health *h = n && n->has_health ? n->health : NULL;
 			bool ok = n && h && h->replicating && h->io_running && h->sql_running &&
 			          !(n->flags & FLAG_DIVERGED) && !h->diverged &&
 			          !strcmp(n->role, "replica");
 			if (n && h)
-				snprintf(last, sizeof(last),
-				         "role %s, IO %s, SQL %s, lag %lld s%s%s", n->role,
-				         h->io_running ? "yes" : "no",
+				snprintf(last, size, "role %s, IO %s, SQL %s, lag %lld s%s%s",
+				         n->role, h->io_running ? "yes" : "no",
 				         h->sql_running ? "yes" : "no", (long long)h->lag_seconds,
 				         h->last_error[0] ? ", " : "", h->last_error);
 			haagent__status_response__free_unpacked(st, NULL);
 			if (ok)
-				break;
+				return 0;
 		}
 		if (ha_now_ms() > deadline)
 			return fail(
@@ -468,11 +508,67 @@ static int reclone(struct run *r, uint64_t want_backup, unsigned wait_s)
 			    r->node, wait_s, last);
 		usleep(250 * 1000);
 	}
-	step(r, "[6/6] out of maintenance: replicating from %s (%s)", primary_name, last);
+}
+
+/* 6. Maintenance off if this command turned it on, and until NODE replicates; the final
+ * message. */
+static int rejoin(struct run *r, const struct plan *p, unsigned wait_s)
+{
+	char why[1024] = "";
+	if (p->was_maint) {
+		snprintf(
+		    r->message, sizeof(r->message),
+		    "%s re-cloned from backup %llu; it was in maintenance before and stays so: "
+		    "'haadm node maintenance %s off' lets its agent repoint it to %s",
+		    r->node, (unsigned long long)p->id, r->node, p->primary_name);
+		step(r, "[6/6] left in maintenance, as it was");
+		return 0;
+	}
+	int rc = ha_cli_maintenance(r->g, r->node, false, why, sizeof(why));
+	if (rc != 0)
+		return fail(r, rc, "maintenance off: %s; retry 'haadm node maintenance %s off'",
+		            why, r->node);
+	char last[256] = "no status";
+	rc = wait_replicating(r, wait_s, last, sizeof(last));
+	if (rc != 0)
+		return rc;
+	step(r, "[6/6] out of maintenance: replicating from %s (%s)", p->primary_name, last);
 	snprintf(r->message, sizeof(r->message),
 	         "%s re-cloned from backup %llu and replicating from %s; the old datadir is in %s",
-	         r->node, (unsigned long long)id, primary_name, r->old_datadir);
+	         r->node, (unsigned long long)p->id, p->primary_name, r->old_datadir);
 	return 0;
+}
+
+/* The six steps of the file's comment, each stopping the command when it fails. */
+static int reclone(struct run *r, uint64_t want_backup, unsigned wait_s)
+{
+	struct plan p = {0};
+	int rc = check_node(r, &p);
+	Haagent__BackupsResponse *cat = NULL;
+	struct ha_err e = {0};
+	if (rc == 0 && ha_cli_catalog(r->g, &cat, &e) != 0)
+		rc = fail(r, HA_ECONNECT, "%s", e.msg);
+	if (rc == 0)
+		rc = check_backup(r, &p, cat, want_backup);
+	if (rc == 0 && ha_cli_hold(r->g, p.id, &cat, &e) != 0) /* against retention */
+		rc = fail(r, HA_ECONNECT, "%s", e.msg);
+	if (rc == 0)
+		rc = find_datadir(r, &p);
+	if (rc == 0)
+		rc = maintenance_on(r, &p);
+	if (rc == 0)
+		rc = restore_beside(r, &p, cat);
+	if (cat != NULL)
+		haagent__backups_response__free_unpacked(cat, NULL);
+	if (rc == 0)
+		rc = stop_database(r, &p);
+	if (rc == 0)
+		rc = swap_datadir(r, &p);
+	if (rc == 0)
+		rc = start_and_reset(r, &p);
+	if (rc == 0)
+		rc = rejoin(r, &p, wait_s);
+	return rc;
 }
 
 int ha_cmd_reclone(struct globals *g, int argc, char **argv)

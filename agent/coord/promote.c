@@ -373,17 +373,14 @@ static bool hand_back(struct ha_core *k, const struct ha_fsm_state *st, const st
 	return true;
 }
 
-/* FENCED, unplanned: the candidate that received the most, once every reachable node's
- * position is known (or the old primary takes its role back when nobody can be promoted). */
-void co_phase_fenced(struct ha_core *k, const struct ha_fsm_state *st, const struct ha_failover *f)
+/* FENCED: the nodes as the choice sees them. Only reports taken at the new epoch count: they
+ * were sampled after the fence; and a node "diverged" only by transactions of the old primary
+ * itself is ahead of it, not astray (the old primary's crash recovery dropped what that node
+ * received). */
+static size_t fenced_view(struct ha_core *k, const struct ha_fsm_state *st,
+                          const struct ha_failover *f, struct ha_fo_node *nodes)
 {
-	uint64_t now = k->now;
-	struct ha_fo_advance adv = {.id = f->id, .unix_ms = k->unix_ms};
-	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
 	size_t n = ha_core_view(k->in, f->old_primary, nodes, false);
-	/* only reports taken at the new epoch count: they were sampled after the fence; and a
-	 * node "diverged" only by transactions of the old primary itself is ahead of it, not
-	 * astray (the old primary's crash recovery dropped what that node received) */
 	for (size_t i = 0; i < n; i++) {
 		bool fresh;
 		const Haagent__Health *h = health_of(k->in, nodes[i].id, &fresh);
@@ -393,65 +390,98 @@ void co_phase_fenced(struct ha_core *k, const struct ha_fsm_state *st, const str
 		    ahead_of_old_primary(k, st, f, &nodes[i]))
 			nodes[i].flags &= ~(uint32_t)HA_MEMBER_DIVERGED;
 	}
+	return n;
+}
+
+/* No acknowledged write may be lost: an acknowledged transaction is on at least one replica,
+ * not necessarily an eligible one. Wait for a candidate that has received what every reporting
+ * node has received, however long, unless an operator accepts the loss; and for every replica
+ * whose position cannot be read now, at most apply_timeout_ms. False (why says what is waited
+ * for) when best must not be chosen yet. */
+static bool safe_to_choose(struct ha_core *k, const struct ha_failover *f,
+                           const struct ha_fo_node *nodes, size_t n, int best, char *why,
+                           size_t size)
+{
+	bool waited = k->now - k->m->phase_seen_ms >= k->cfg->apply_timeout_ms;
+	if (f->accept_loss)
+		return true;
+	bool known;
+	const char *unsafe = ha_fo_unsafe(nodes, n, best, why, size, &known);
+	return !(unsafe && (known || !waited));
+}
+
+/* What is given up: what the old primary had (as last reported), what a superseded failover's
+ * candidate was to apply, and what any reporting node received, less what the candidate
+ * received (it applies all of that). Its count, lost as text, and what the candidate received
+ * in received (both stay "" when its position does not parse). */
+static uint64_t given_up(struct ha_core *k, const struct ha_failover *f,
+                         const struct ha_fo_node *nodes, size_t n, int best,
+                         char lost[HA_FSM_GTID_MAX], char received[HA_FSM_GTID_MAX])
+{
+	struct ha_gtid_pos cand;
+	if (ha_fo_received(&nodes[best], &cand) != 0)
+		return 0;
+	ha_gtid_format(&cand, received, HA_FSM_GTID_MAX);
+	struct ha_gtid_pos want, keeps = cand;
+	owed_position(k->in, f, nodes, n, &want);
+	/* with the loss accepted the candidate does not apply its relay log either: what it
+	 * keeps is what it applied (DONE counts against its final position) */
+	if (f->accept_loss)
+		ha_gtid_parse(nodes[best].gtid_current, &keeps, NULL);
+	return missing_text(&want, &keeps, lost, HA_FSM_GTID_MAX);
+}
+
+/* The candidate would lack lost_count transactions: the old primary (a superseded failover's
+ * candidate) takes its role back when it has them, now or once it applied its relay log. True
+ * when it did or is waited for. */
+static bool defer_to_old_primary(struct ha_core *k, const struct ha_fsm_state *st,
+                                 const struct ha_failover *f, const struct ha_fo_node *nodes,
+                                 size_t n, int best, uint64_t lost_count)
+{
+	char short_of[300];
+	snprintf(short_of, sizeof(short_of), "%s would lack %llu transactions", nodes[best].name,
+	         (unsigned long long)lost_count);
+	if (hand_back(k, st, f, nodes, n, short_of))
+		return true;
+	/* the old primary is back and has them in its relay log: it takes its role back once it
+	 * applied them */
+	if (!f->accept_loss && co_old_primary_back(k, st, f) &&
+	    old_primary_has_all(k, f, nodes, n, true)) {
+		char w[512];
+		snprintf(w, sizeof(w),
+		         "%s; the old primary is back and applies its relay log, which has "
+		         "them: it will take its role back",
+		         short_of);
+		co_set_wait(k, f, w);
+		return true;
+	}
+	return false;
+}
+
+/* FENCED, unplanned: the candidate that received the most, once every reachable node's
+ * position is known (or the old primary takes its role back when nobody can be promoted). */
+void co_phase_fenced(struct ha_core *k, const struct ha_fsm_state *st, const struct ha_failover *f)
+{
+	struct ha_fo_advance adv = {.id = f->id, .unix_ms = k->unix_ms};
+	struct ha_fo_node nodes[HA_FSM_MAX_MEMBERS];
+	size_t n = fenced_view(k, st, f, nodes);
 	/* Ranked by what each received: the candidate applies its whole relay log before it
 	 * turns writable (reconcile.c), so nothing is waited for here but the reports. */
 	char why[1024];
 	int best = ha_fo_choose(nodes, n, false, why, sizeof(why));
 	if (best < 0 && hand_back(k, st, f, nodes, n, why))
 		return;
-	/* No acknowledged write may be lost: an acknowledged transaction is on at least one
-	 * replica, not necessarily an eligible one. Wait for a candidate that has received
-	 * what every reporting node has received, however long, unless an operator accepts
-	 * the loss; and for every replica whose position cannot be read now, at most
-	 * apply_timeout_ms. */
-	bool waited = now - k->m->phase_seen_ms >= k->cfg->apply_timeout_ms;
-	if (best >= 0 && !f->accept_loss) {
-		bool known;
-		const char *unsafe = ha_fo_unsafe(nodes, n, best, why, sizeof(why), &known);
-		if (unsafe && (known || !waited))
-			best = -1;
-	}
+	if (best >= 0 && !safe_to_choose(k, f, nodes, n, best, why, sizeof(why)))
+		best = -1;
 	if (best < 0) {
 		/* nobody eligible, or waiting for positions: keep waiting, say why */
 		co_set_wait(k, f, why);
 		return;
 	}
-	/* What is given up: what the old primary had (as last reported), what a superseded
-	 * failover's candidate was to apply, and what any reporting node received, less
-	 * what the candidate received (it applies all of that). */
-	struct ha_gtid_pos cand;
 	char lost[HA_FSM_GTID_MAX] = "", received[HA_FSM_GTID_MAX] = "";
-	uint64_t lost_count = 0;
-	if (ha_fo_received(&nodes[best], &cand) == 0) {
-		ha_gtid_format(&cand, received, sizeof(received));
-		struct ha_gtid_pos want, keeps = cand;
-		owed_position(k->in, f, nodes, n, &want);
-		/* with the loss accepted the candidate does not apply its relay log either:
-		 * what it keeps is what it applied (DONE counts against its final position)
-		 */
-		if (f->accept_loss)
-			ha_gtid_parse(nodes[best].gtid_current, &keeps, NULL);
-		lost_count = missing_text(&want, &keeps, lost, sizeof(lost));
-	}
-	if (lost_count > 0) {
-		char short_of[300];
-		snprintf(short_of, sizeof(short_of), "%s would lack %llu transactions",
-		         nodes[best].name, (unsigned long long)lost_count);
-		if (hand_back(k, st, f, nodes, n, short_of))
-			return;
-		/* the old primary (a superseded failover's candidate) is back and has them in its
-		 * relay log: it takes its role back once it applied them */
-		if (!f->accept_loss && co_old_primary_back(k, st, f) &&
-		    old_primary_has_all(k, f, nodes, n, true)) {
-			char w[512];
-			snprintf(w, sizeof(w),
-			         "%s; the old primary is back and applies its relay log, which has "
-			         "them: it will take its role back",
-			         short_of);
-			co_set_wait(k, f, w);
-			return;
-		}
-	}
+	uint64_t lost_count = given_up(k, f, nodes, n, best, lost, received);
+	if (lost_count > 0 && defer_to_old_primary(k, st, f, nodes, n, best, lost_count))
+		return;
 	LOGI(k, "candidate-chosen", "failover=%llu candidate=%s why=\"%s\" lost=%llu",
 	     (unsigned long long)f->id, nodes[best].name, why, (unsigned long long)lost_count);
 	adv.phase = HA_FO_PROMOTING;
@@ -463,7 +493,6 @@ void co_phase_fenced(struct ha_core *k, const struct ha_fsm_state *st, const str
 	adv.lost_count = lost_count;
 	adv.detail = why;
 	co_advance(k, &adv);
-	return;
 }
 
 /* PROMOTING, the candidate not writable yet: has it failed (superseded), is a salvage to be

@@ -321,49 +321,43 @@ static void record_salvaged(MYSQL *m, const struct ha_gtid_pos *salvaged,
 	(void)r;
 }
 
-int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
+/* 1. The candidate is still read-only: HA_EREFUSED when it takes writes already. */
+static int still_read_only(MYSQL *m, struct ha_salvage_result *r)
 {
-	memset(r, 0, sizeof(*r));
-	uint64_t deadline = ha_now_ms() + q->timeout_ms;
 	char err[400], v[32];
-	if (q->binlog_index == NULL || !q->binlog_index[0]) {
-		snprintf(r->msg, sizeof(r->msg),
-		         "this server's binlog location is unknown (its agent never saw it up)");
-		return HA_EINVAL;
-	}
-	MYSQL *m = ha_db_open(&q->target, err, sizeof(err), NULL);
-	if (m == NULL) {
-		snprintf(r->msg, sizeof(r->msg), "connect to the new primary %s:%u: %s",
-		         q->target.host, q->target.port, err);
-		return HA_EDB;
-	}
-	int rc = HA_EDB;
 	if (ha_db_query_one(m, "SELECT @@global.read_only", v, sizeof(v), err, sizeof(err))) {
 		snprintf(r->msg, sizeof(r->msg), "the new primary: %s", err);
-		goto out;
+		return HA_EDB;
 	}
 	if (strcmp(v, "1") != 0) {
 		snprintf(r->msg, sizeof(r->msg), "the new primary is writable already: too late");
-		rc = HA_EREFUSED;
-		goto out;
+		return HA_EREFUSED;
 	}
-	/* nothing more from anywhere else, then what was relayed is applied first */
+	return 0;
+}
+
+/* 1. Nothing more from anywhere else, then what was relayed is applied first: STOP SLAVE
+ * IO_THREAD, then until the SQL thread applied everything relayed, the deadline or a cancel. */
+static int apply_relayed(MYSQL *m, const struct ha_salvage_req *q, struct ha_salvage_result *r,
+                         uint64_t deadline)
+{
+	char err[400];
 	ha_db_exec(m, "STOP SLAVE IO_THREAD", err, sizeof(err));
 	for (;;) {
 		bool applied;
 		char sql_error[512];
 		if (relay_applied(m, &applied, sql_error, sizeof(sql_error)) != 0) {
 			snprintf(r->msg, sizeof(r->msg), "the new primary: %s", mysql_error(m));
-			goto out;
+			return HA_EDB;
 		}
 		if (applied)
-			break;
+			return 0;
 		if (sql_error[0]) {
 			snprintf(r->msg, sizeof(r->msg),
 			         "the new primary cannot apply its relay log (%.400s): nothing "
 			         "salvaged",
 			         sql_error);
-			goto out;
+			return HA_EDB;
 		}
 		if (ha_now_ms() >= deadline || cancelled(q)) {
 			snprintf(r->msg, sizeof(r->msg), "%s within %u ms: nothing salvaged",
@@ -372,61 +366,67 @@ int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
 			               "stops) while the new primary applied its relay log"
 			             : "the new primary did not apply its relay log",
 			         q->timeout_ms);
-			rc = HA_ETIMEOUT;
-			goto out;
+			return HA_ETIMEOUT;
 		}
 		usleep(100 * 1000);
 	}
-	struct ha_gtid_pos pb;
-	if ((rc = position(m, &pb, r)))
-		goto out;
-	ha_gtid_format(&pb, r->before, sizeof(r->before));
+}
 
-	unsigned nfiles;
-	char **files =
-	    ha_salvage_index_files(q->binlog_index, q->datadir, &nfiles, err, sizeof(err));
-	if (files == NULL) {
-		snprintf(r->msg, sizeof(r->msg), "the binlog index: %s", err);
-		rc = HA_EIO;
-		goto out;
-	}
-	r->files = nfiles;
-	char cnf[PATH_MAX], log[PATH_MAX], a_cnf[PATH_MAX + 32], *a_start = NULL;
-	snprintf(cnf, sizeof(cnf), "%s/salvage.cnf", q->work_dir);
-	snprintf(log, sizeof(log), "%s/salvage.log", q->work_dir);
-	snprintf(a_cnf, sizeof(a_cnf), "--defaults-file=%s", cnf);
+/* What the replay of the binlog files leaves for the measurement. */
+struct replay {
+	unsigned nfiles;    /* binlog files the index lists */
+	int st[2];          /* mariadb-binlog's and the client's wait statuses */
+	const char *killed; /* why reap killed them ("" when it did not) */
+	char log[PATH_MAX]; /* their output and errors */
+};
+
+/* The work directory, the client's private defaults file cnf in it, and an empty log. */
+static int prepare_work_dir(const struct ha_salvage_req *q, struct ha_salvage_result *r,
+                            const char *cnf, const char *log)
+{
+	char err[400];
 	if (mkdir(q->work_dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(r->msg, sizeof(r->msg), "create %s: %s", q->work_dir, strerror(errno));
-		ha_salvage_free_files(files);
-		rc = HA_EIO;
-		goto out;
+		return HA_EIO;
 	}
 	if (write_defaults(cnf, &q->target, err, sizeof(err)) != 0) {
 		snprintf(r->msg, sizeof(r->msg), "%s", err);
-		ha_salvage_free_files(files);
-		rc = HA_EIO;
-		goto out;
+		return HA_EIO;
 	}
 	unlink(log);
+	return 0;
+}
+
+/* 2. mariadb-binlog's argv: the files from the newest one that starts within `before` (r->files
+ * says how many), from r->before. NULL when out of memory; *a_start is the caller's to free. */
+static char **binlog_argv(const struct ha_salvage_req *q, struct ha_salvage_result *r, char **files,
+                          unsigned nfiles, const struct ha_gtid_pos *before, char **a_start)
+{
 	char **bargv = calloc(nfiles + 4, sizeof(*bargv));
 	if (bargv == NULL ||
-	    (r->before[0] && asprintf(&a_start, "--start-position=%s", r->before) < 0)) {
-		snprintf(r->msg, sizeof(r->msg), "out of memory");
+	    (r->before[0] && asprintf(a_start, "--start-position=%s", r->before) < 0)) {
 		free(bargv);
-		ha_salvage_free_files(files);
-		unlink(cnf);
-		rc = HA_EINTERNAL;
-		goto out;
+		return NULL;
 	}
-	unsigned k = 0, from = first_file(files, nfiles, &pb);
+	unsigned k = 0, from = first_file(files, nfiles, before);
 	bargv[k++] = (char *)q->binlog_tool;
 	bargv[k++] = "--no-defaults";
-	if (a_start)
-		bargv[k++] = a_start;
+	if (*a_start)
+		bargv[k++] = *a_start;
 	for (unsigned i = from; i < nfiles; i++)
 		bargv[k++] = files[i];
 	r->files = nfiles - from;
 	bargv[k] = NULL;
+	return bargv;
+}
+
+/* 3. bargv piped into the client connected with the defaults file cnf, both in one process
+ * group, until they end or reap kills them; statuses and why they were killed in out. */
+static int run_pipe(const struct ha_salvage_req *q, struct ha_salvage_result *r, char **bargv,
+                    const char *cnf, uint64_t deadline, struct replay *out)
+{
+	char a_cnf[PATH_MAX + 32];
+	snprintf(a_cnf, sizeof(a_cnf), "--defaults-file=%s", cnf);
 	/* --init-command: a session that reaches the new primary once it is writable (a salvage
 	 * that outlived the coordinator's bound) fails at connect instead of writing beside its
 	 * clients. --max-allowed-packet: a large row event is a BINLOG statement of 4/3 its size.
@@ -441,61 +441,134 @@ int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
 	                 "(SELECT 1 UNION SELECT 2))",
 	                 NULL};
 	pid_t pids[2] = {0, 0};
-	int st[2] = {0, 0}, pfd[2];
+	int pfd[2];
 	int s1 = -1, s2 = -1;
+	out->st[0] = out->st[1] = 0;
 	if (pipe2(pfd, O_CLOEXEC) == 0) {
-		s1 = spawn(&pids[0], bargv, -1, pfd[1], log, 0);
+		s1 = spawn(&pids[0], bargv, -1, pfd[1], out->log, 0);
 		if (s1 == 0)
-			s2 = spawn(&pids[1], cargv, pfd[0], -1, log, pids[0]);
+			s2 = spawn(&pids[1], cargv, pfd[0], -1, out->log, pids[0]);
 		close(pfd[0]);
 		close(pfd[1]);
 	}
 	if (s1 == 0 && s2 != 0)
 		kill(pids[0], SIGKILL); /* the pipe's reader never started */
-	const char *killed = s1 == 0 && s2 == 0 ? reap(q, pids, st, deadline) : "";
+	out->killed = s1 == 0 && s2 == 0 ? reap(q, pids, out->st, deadline) : "";
 	if (s1 == 0 && s2 != 0)
-		ha_proc_wait(pids[0], 0, false, &st[0]);
+		ha_proc_wait(pids[0], 0, false, &out->st[0]);
+	if (s1 != 0 || s2 != 0) {
+		snprintf(r->msg, sizeof(r->msg), "cannot run %s: %s",
+		         s1 != 0 ? q->binlog_tool : q->client_tool, strerror(s1 != 0 ? s1 : s2));
+		return HA_EIO;
+	}
+	return 0;
+}
+
+/* 2-3. The local binlog files after `before`, replayed into the candidate; the defaults file is
+ * removed after. */
+static int replay(const struct ha_salvage_req *q, struct ha_salvage_result *r,
+                  const struct ha_gtid_pos *before, uint64_t deadline, struct replay *out)
+{
+	char err[400];
+	char **files =
+	    ha_salvage_index_files(q->binlog_index, q->datadir, &out->nfiles, err, sizeof(err));
+	if (files == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "the binlog index: %s", err);
+		return HA_EIO;
+	}
+	r->files = out->nfiles;
+	char cnf[PATH_MAX], *a_start = NULL;
+	snprintf(cnf, sizeof(cnf), "%s/salvage.cnf", q->work_dir);
+	snprintf(out->log, sizeof(out->log), "%s/salvage.log", q->work_dir);
+	int rc = prepare_work_dir(q, r, cnf, out->log);
+	if (rc != 0) {
+		ha_salvage_free_files(files);
+		return rc;
+	}
+	char **bargv = binlog_argv(q, r, files, out->nfiles, before, &a_start);
+	if (bargv == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "out of memory");
+		ha_salvage_free_files(files);
+		unlink(cnf);
+		return HA_EINTERNAL;
+	}
+	rc = run_pipe(q, r, bargv, cnf, deadline, out);
 	free(a_start);
 	free(bargv);
 	ha_salvage_free_files(files);
 	unlink(cnf);
-	if (s1 != 0 || s2 != 0) {
-		snprintf(r->msg, sizeof(r->msg), "cannot run %s: %s",
-		         s1 != 0 ? q->binlog_tool : q->client_tool, strerror(s1 != 0 ? s1 : s2));
-		rc = HA_EIO;
-		goto out;
-	}
-	/* what it gained, measured (also after a partial run: that is on the new primary now) */
-	mysql_close(m);
-	m = ha_db_open(&q->target, err, sizeof(err), NULL);
-	if (m == NULL) {
-		snprintf(r->msg, sizeof(r->msg), "the new primary after the salvage: %s", err);
-		rc = HA_EDB;
-		goto out;
-	}
+	return rc;
+}
+
+/* 4. What the candidate gained since `before`, recorded in its gtid_slave_pos, and the
+ * result's message. */
+static int measure(MYSQL *m, const struct ha_salvage_req *q, struct ha_salvage_result *r,
+                   const struct ha_gtid_pos *before, const struct replay *rp)
+{
 	struct ha_gtid_pos pa, miss;
-	if ((rc = position(m, &pa, r)))
-		goto out;
-	ha_gtid_missing_from(&pa, &pb, &miss, NULL);
+	int rc = position(m, &pa, r);
+	if (rc != 0)
+		return rc;
+	ha_gtid_missing_from(&pa, before, &miss, NULL);
 	ha_gtid_format(&miss, r->salvaged, sizeof(r->salvaged));
-	r->count = ha_gtid_count_missing(&pa, &pb);
+	r->count = ha_gtid_count_missing(&pa, before);
 	char note[300] = "";
 	if (r->count)
 		record_salvaged(m, &miss, r, note, sizeof(note));
-	r->complete = !killed[0] && WIFEXITED(st[1]) && WEXITSTATUS(st[1]) == 0;
+	r->complete = !rp->killed[0] && WIFEXITED(rp->st[1]) && WEXITSTATUS(rp->st[1]) == 0;
 	char tail[300] = "";
 	if (!r->complete)
-		last_line(log, tail, sizeof(tail));
+		last_line(rp->log, tail, sizeof(tail));
 	snprintf(r->msg, sizeof(r->msg),
 	         "%llu transactions from %u of %u binlog files applied to %s:%u%s%s%s",
-	         (unsigned long long)r->count, r->files, nfiles, q->target.host, q->target.port,
+	         (unsigned long long)r->count, r->files, rp->nfiles, q->target.host, q->target.port,
 	         note,
-	         killed[0]      ? killed
+	         rp->killed[0]  ? rp->killed
 	         : !r->complete ? "; the client failed: "
 	                        : "",
 	         tail);
-	rc = 0;
-out:
+	return 0;
+}
+
+/* The steps of the header's comment, in order; each failure stops with r->msg. */
+int ha_db_salvage(const struct ha_salvage_req *q, struct ha_salvage_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	uint64_t deadline = ha_now_ms() + q->timeout_ms;
+	char err[400];
+	if (q->binlog_index == NULL || !q->binlog_index[0]) {
+		snprintf(r->msg, sizeof(r->msg),
+		         "this server's binlog location is unknown (its agent never saw it up)");
+		return HA_EINVAL;
+	}
+	MYSQL *m = ha_db_open(&q->target, err, sizeof(err), NULL);
+	if (m == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "connect to the new primary %s:%u: %s",
+		         q->target.host, q->target.port, err);
+		return HA_EDB;
+	}
+	struct ha_gtid_pos pb;
+	struct replay rp;
+	int rc = still_read_only(m, r);
+	if (rc == 0)
+		rc = apply_relayed(m, q, r, deadline);
+	if (rc == 0 && (rc = position(m, &pb, r)) == 0)
+		ha_gtid_format(&pb, r->before, sizeof(r->before));
+	if (rc == 0)
+		rc = replay(q, r, &pb, deadline, &rp);
+	if (rc == 0) {
+		/* what it gained, measured (also after a partial run: that is on the new primary
+		 * now) */
+		mysql_close(m);
+		m = ha_db_open(&q->target, err, sizeof(err), NULL);
+		if (m == NULL) {
+			snprintf(r->msg, sizeof(r->msg), "the new primary after the salvage: %s",
+			         err);
+			rc = HA_EDB;
+		}
+	}
+	if (rc == 0)
+		rc = measure(m, q, r, &pb, &rp);
 	if (m)
 		mysql_close(m);
 	return rc;

@@ -297,6 +297,15 @@ class BackupTest(unittest.TestCase):
             self.assertEqual(self.sb.status()["primary"], f"node{p}")
             self.sb.up()
             self.sb.wait_for(self.sb.whole, 30, what="a whole cluster")
+            last = end
+        # a job abandoned while its agent was committing can land after the abandon: the
+        # coordinator's agent removes what such a late commit leaves
+        orphan = os.path.join(self.repo(), "backups", last["name"])
+        os.makedirs(os.path.join(orphan, "chunks"))
+        with open(os.path.join(orphan, "manifest"), "w") as f:
+            f.write("haagent-backup 3\n")
+        self.sb.wait_for(lambda: not os.path.exists(orphan), 20,
+                         what="the late commit of an abandoned job removed")
         # the next backup works, on whichever node
         b = self.run_backup()
         self.assertEqual(b["state"], "done")

@@ -1056,6 +1056,8 @@ static void run(uint64_t seed, uint64_t sim_ms, bool trace_on, struct sim_result
 	free(w);
 }
 
+/* ---- the command line ---- */
+
 static void usage(FILE *f)
 {
 	fprintf(
@@ -1075,11 +1077,15 @@ static void usage(FILE *f)
 	    "Exit status: 0 none broken, 1 an invariant broken (the seed is printed), 2 usage.\n");
 }
 
-int main(int argc, char **argv)
+struct options {
+	uint64_t seeds, first, one, sim_s;
+	double seconds;
+	bool have_first, have_one, trace_on, list;
+};
+
+/* The options into o: -1 to go on, or the exit status (0 after --help, 2 on a usage error). */
+static int parse_options(int argc, char **argv, struct options *o)
 {
-	uint64_t seeds = 200, first = 0, one = 0, sim_s = 90;
-	double seconds = 0;
-	bool have_first = false, have_one = false, trace_on = false, list = false;
 	static const struct option opts[] = {{"seeds", required_argument, NULL, 'n'},
 	                                     {"first", required_argument, NULL, 'f'},
 	                                     {"seconds", required_argument, NULL, 's'},
@@ -1093,27 +1099,27 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			seeds = strtoull(optarg, NULL, 10);
+			o->seeds = strtoull(optarg, NULL, 10);
 			break;
 		case 'f':
-			first = strtoull(optarg, NULL, 10);
-			have_first = true;
+			o->first = strtoull(optarg, NULL, 10);
+			o->have_first = true;
 			break;
 		case 's':
-			seconds = strtod(optarg, NULL);
+			o->seconds = strtod(optarg, NULL);
 			break;
 		case 't':
-			sim_s = strtoull(optarg, NULL, 10);
+			o->sim_s = strtoull(optarg, NULL, 10);
 			break;
 		case 'S':
-			one = strtoull(optarg, NULL, 10);
-			have_one = true;
+			o->one = strtoull(optarg, NULL, 10);
+			o->have_one = true;
 			break;
 		case 'T':
-			trace_on = true;
+			o->trace_on = true;
 			break;
 		case 'l':
-			list = true;
+			o->list = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1123,56 +1129,74 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || sim_s == 0) {
+	if (optind != argc || o->sim_s == 0) {
 		usage(stderr);
 		return 2;
 	}
-	ha_log_set_level(HA_LOG_ERROR);
+	return -1;
+}
+
+/* --seed: one schedule, replayed exactly (traced with --trace). */
+static int run_one(const struct options *o)
+{
 	struct sim_result r;
-	if (have_one) {
-		run(one, sim_s * 1000, trace_on, &r);
-		printf("seed %llu: %s%s%s (%llu faults, %llu failovers, %llu acknowledged writes, "
-		       "%u domain(s))\n",
-		       (unsigned long long)one, r.violation ? r.violation : "ok",
-		       r.violation ? ": " : "", r.violation ? r.detail : "",
-		       (unsigned long long)r.faults, (unsigned long long)r.failovers,
-		       (unsigned long long)r.acked, r.domains);
-		return r.violation ? 1 : 0;
-	}
-	if (!have_first) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		first = (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec;
-	}
-	struct timespec t0, t1;
+	run(o->one, o->sim_s * 1000, o->trace_on, &r);
+	printf("seed %llu: %s%s%s (%llu faults, %llu failovers, %llu acknowledged writes, "
+	       "%u domain(s))\n",
+	       (unsigned long long)o->one, r.violation ? r.violation : "ok",
+	       r.violation ? ": " : "", r.violation ? r.detail : "", (unsigned long long)r.faults,
+	       (unsigned long long)r.failovers, (unsigned long long)r.acked, r.domains);
+	return r.violation ? 1 : 0;
+}
+
+/* What the schedules of one invocation add up to. */
+struct totals {
+	uint64_t ran, faults, failovers, acked, rejects, sim_ms, longest, recorded, lossy;
+};
+
+static void add_result(struct totals *t, const struct sim_result *r)
+{
+	t->ran++;
+	t->faults += r->faults;
+	t->failovers += r->failovers;
+	t->acked += r->acked;
+	t->rejects += r->rejects;
+	t->recorded += r->recorded_losses;
+	t->lossy += r->recorded_losses > 0;
+	t->sim_ms += r->steps * SIM_STEP_MS;
+	if (r->longest_unwritable > t->longest)
+		t->longest = r->longest_unwritable;
+}
+
+static double elapsed_s(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* --seeds N (or --seconds S) schedules from o->first: the first broken invariant stops them
+ * with its seed; otherwise one line of totals. */
+static int run_many(const struct options *o)
+{
+	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	uint64_t ran = 0, faults = 0, failovers = 0, acked = 0, rejects = 0, sim_ms = 0,
-	         longest = 0, recorded = 0, lossy = 0;
+	struct totals t = {0};
 	for (uint64_t k = 0;; k++) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		double el =
-		    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		if (seconds > 0 ? el >= seconds : k >= seeds)
+		double el = elapsed_s(&t0);
+		if (o->seconds > 0 ? el >= o->seconds : k >= o->seeds)
 			break;
-		uint64_t seed = first + k;
-		run(seed, sim_s * 1000, false, &r);
-		ran++;
-		if (list)
+		uint64_t seed = o->first + k;
+		struct sim_result r;
+		run(seed, o->sim_s * 1000, false, &r);
+		if (o->list)
 			printf(
 			    "seed %llu: %llu faults, %llu failovers, %u domain(s), longest without "
 			    "a writable primary %.1f s\n",
 			    (unsigned long long)seed, (unsigned long long)r.faults,
 			    (unsigned long long)r.failovers, r.domains,
 			    (double)r.longest_unwritable / 1000.0);
-		faults += r.faults;
-		failovers += r.failovers;
-		acked += r.acked;
-		rejects += r.rejects;
-		recorded += r.recorded_losses;
-		lossy += r.recorded_losses > 0;
-		sim_ms += r.steps * SIM_STEP_MS;
-		if (r.longest_unwritable > longest)
-			longest = r.longest_unwritable;
+		add_result(&t, &r);
 		if (r.violation) {
 			printf("FAILED seed %llu: %s: %s\nreplay: hasim --seed %llu --trace\n",
 			       (unsigned long long)seed, r.violation, r.detail,
@@ -1180,17 +1204,33 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	double el = elapsed_s(&t0);
 	printf("%llu schedules from seed %llu in %.1f s (%.0f schedules/s, %.0fx real time): "
 	       "%llu faults, %llu failovers, %llu acknowledged writes (%llu lost in double "
 	       "failures, each listed in its failover's record; %llu schedules' write checks "
 	       "ended there), %llu FSM rejections, longest without a writable primary %.1f s; "
 	       "no invariant broken\n",
-	       (unsigned long long)ran, (unsigned long long)first, el, (double)ran / el,
-	       (double)sim_ms / 1000.0 / el, (unsigned long long)faults,
-	       (unsigned long long)failovers, (unsigned long long)acked,
-	       (unsigned long long)recorded, (unsigned long long)lossy, (unsigned long long)rejects,
-	       (double)longest / 1000.0);
+	       (unsigned long long)t.ran, (unsigned long long)o->first, el, (double)t.ran / el,
+	       (double)t.sim_ms / 1000.0 / el, (unsigned long long)t.faults,
+	       (unsigned long long)t.failovers, (unsigned long long)t.acked,
+	       (unsigned long long)t.recorded, (unsigned long long)t.lossy,
+	       (unsigned long long)t.rejects, (double)t.longest / 1000.0);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {.seeds = 200, .sim_s = 90};
+	int rc = parse_options(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	ha_log_set_level(HA_LOG_ERROR);
+	if (o.have_one)
+		return run_one(&o);
+	if (!o.have_first) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		o.first = (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec;
+	}
+	return run_many(&o);
 }
