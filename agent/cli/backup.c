@@ -504,6 +504,57 @@ static void result_json(const char *result, uint64_t id, const char *detail, uin
 	ha_buf_free(&b);
 }
 
+/* verify without --drill: every chunk's hash and authenticated decryption. */
+static int check_chunks(struct repo *rp, const Haagent__BackupRecord *b, char *detail, size_t size,
+                        struct ha_err *e)
+{
+	struct ha_manifest m;
+	int rc = manifest_of(rp, b, &m, e);
+	if (rc != 0)
+		return rc;
+	rc = ha_backup_extract(&rp->store, rp->key, &m, NULL, NULL, rp->workers, e);
+	if (rc == 0)
+		snprintf(detail, size, "%zu chunks: hashes and decryption ok (%llu bytes)",
+		         m.n_chunks, (unsigned long long)m.bytes_in);
+	ha_manifest_free(&m);
+	return rc;
+}
+
+/* verify --drill: the chain restored into a scratch directory and started (drill()). A failed
+ * drill keeps its logs there, where its message says; *recordable: whether the result says
+ * anything about the backup (false when the scratch directory could not even be made). */
+static int drill_chain(struct repo *rp, const Haagent__BackupsResponse *cat,
+                       const Haagent__BackupRecord *b, char *detail, size_t size, bool *recordable,
+                       struct ha_err *e)
+{
+	char tmpl[] = "/tmp/haagent-drill-XXXXXX";
+	char *base = mkdtemp(tmpl);
+	if (base == NULL) {
+		*recordable = false;
+		return ha_err_set(e, HA_EIO, "mkdtemp: %s", strerror(errno));
+	}
+	char dir[PATH_MAX], d2[700] = "";
+	snprintf(dir, sizeof(dir), "%s/datadir", base);
+	unsigned links = 0;
+	int rc = ha_cli_restore_chain(rp, cat, b->id, dir, &links, e);
+	struct ha_manifest m;
+	if (rc == 0 && (rc = manifest_of(rp, b, &m, e)) == 0) {
+		rc = drill(dir, base, &m, d2, sizeof(d2), e);
+		ha_manifest_free(&m);
+	}
+	if (rc == 0) {
+		snprintf(detail, size, "drill: chain of %u restored, %s", links, d2);
+		ha_rm_rf(base);
+		return 0;
+	}
+	/* the logs the message names stay; the (large) datadir goes */
+	char partial[PATH_MAX + 32];
+	snprintf(partial, sizeof(partial), "%s.haagent-partial", dir);
+	ha_rm_rf(dir);
+	ha_rm_rf(partial);
+	return ha_err_wrap(e, "drill (its logs are kept in %s)", base);
+}
+
 static int verify(struct globals *g, uint64_t id, bool drilling)
 {
 	struct repo rp;
@@ -532,48 +583,8 @@ static int verify(struct globals *g, uint64_t id, bool drilling)
 	}
 	char detail[1024] = "";
 	bool recordable = true;
-	if (!drilling) {
-		struct ha_manifest m;
-		rc = manifest_of(&rp, b, &m, &e);
-		if (rc == 0) {
-			rc = ha_backup_extract(&rp.store, rp.key, &m, NULL, NULL, rp.workers, &e);
-			if (rc == 0)
-				snprintf(detail, sizeof(detail),
-				         "%zu chunks: hashes and decryption ok (%llu bytes)",
-				         m.n_chunks, (unsigned long long)m.bytes_in);
-			ha_manifest_free(&m);
-		}
-	} else {
-		char tmpl[] = "/tmp/haagent-drill-XXXXXX";
-		char *base = mkdtemp(tmpl);
-		char dir[PATH_MAX];
-		unsigned links = 0;
-		if (base == NULL) {
-			rc = ha_err_set(&e, HA_EIO, "mkdtemp: %s", strerror(errno));
-			recordable = false;
-		} else {
-			snprintf(dir, sizeof(dir), "%s/datadir", base);
-			rc = ha_cli_restore_chain(&rp, cat, id, dir, &links, &e);
-			char d2[700] = "";
-			struct ha_manifest m;
-			if (rc == 0 && (rc = manifest_of(&rp, b, &m, &e)) == 0) {
-				rc = drill(dir, base, &m, d2, sizeof(d2), &e);
-				ha_manifest_free(&m);
-			}
-			if (rc == 0) {
-				snprintf(detail, sizeof(detail), "drill: chain of %u restored, %s",
-				         links, d2);
-				ha_rm_rf(base);
-			} else {
-				/* the logs the message names stay; the (large) datadir goes */
-				char partial[PATH_MAX + 32];
-				snprintf(partial, sizeof(partial), "%s.haagent-partial", dir);
-				ha_rm_rf(dir);
-				ha_rm_rf(partial);
-				ha_err_wrap(&e, "drill (its logs are kept in %s)", base);
-			}
-		}
-	}
+	rc = drilling ? drill_chain(&rp, cat, b, detail, sizeof(detail), &recordable, &e)
+	              : check_chunks(&rp, b, detail, sizeof(detail), &e);
 	uint64_t ms = ha_now_ms() - t0;
 	if (rc != 0)
 		snprintf(detail, sizeof(detail), "%s", e.msg);

@@ -106,6 +106,60 @@ static const char *chain_unfit(struct ha_core *k, const struct ha_backup_rec *p,
 	return NULL;
 }
 
+#define REFUSE(c, ...)                                                                             \
+	do {                                                                                       \
+		snprintf(out->msg, sizeof(out->msg), __VA_ARGS__);                                 \
+		return c;                                                                          \
+	} while (0)
+
+/* An incremental or differential: on the server of its chain (*best, *parent set, returns 0
+ * with *type kept), or, when that server cannot serve and no node was named, a new full chain
+ * (*type becomes "full", chain says why); a refusal with out->msg otherwise. */
+static int continue_chain(struct ha_core *k, const char **type, const char *node,
+                          const char *trigger, const struct ha_fo_node *nodes, size_t n, int *best,
+                          uint64_t *parent, char *why, size_t why_size, char *chain,
+                          size_t chain_size, struct ha_bk_started *out)
+{
+	const struct ha_fsm_state *st = k->in->st;
+	const char *a = (*type)[0] == 'i' ? "n" : "";
+	long long pid = ha_bk_parent(st, *type);
+	if (pid < 0)
+		REFUSE(HA_EREFUSED,
+		       "no finished full backup to base a%s %s backup on: run 'haadm backup run "
+		       "--type full' first",
+		       a, *type);
+	const struct ha_backup_rec *p = ha_fsm_backup(st, (uint64_t)pid);
+	const struct ha_member *pn = ha_fsm_member(st, p->node);
+	const char *pname = pn ? pn->name : "?";
+	char buf[200];
+	int at;
+	const char *no = chain_unfit(k, p, nodes, n, &at, buf, sizeof(buf));
+	if (node && node[0] && strcmp(node, pname) != 0)
+		REFUSE(
+		    HA_EREFUSED,
+		    "a%s %s backup continues the chain of backup %llu, taken on %s: it runs there, "
+		    "not on %s (to start a new chain there: --type full --node %s)",
+		    a, *type, (unsigned long long)pid, pname, node, node);
+	if (no && node && node[0])
+		REFUSE(HA_EREFUSED,
+		       "cannot continue the chain of backup %llu on %s: %s; take a full backup "
+		       "(--type full)",
+		       (unsigned long long)pid, pname, no);
+	if (no == NULL) {
+		*best = at;
+		*parent = (uint64_t)pid;
+		snprintf(why, why_size, "%s; continues the chain of backup %llu on %s", trigger,
+		         (unsigned long long)pid, pname);
+		return 0;
+	}
+	snprintf(chain, chain_size,
+	         "; a new full chain instead of a%s %s backup: the chain of backup %llu was taken "
+	         "on %s and %s",
+	         a, *type, (unsigned long long)pid, pname, no);
+	*type = "full";
+	return 0;
+}
+
 /* Where the job runs: into *best (an index into nodes[], or -1 for the primary), why (for the
  * catalog) and, for an incremental or differential, its parent and perhaps a new full chain
  * instead (*type). Returns 0 or a refusal with out->msg. */
@@ -115,53 +169,13 @@ static int place(struct ha_core *k, const char **type, const char *node, const c
 {
 	const struct ha_fsm_state *st = k->in->st;
 	const struct ha_member *pm = ha_fsm_member(st, st->primary_id);
-#define REFUSE(c, ...)                                                                             \
-	do {                                                                                       \
-		snprintf(out->msg, sizeof(out->msg), __VA_ARGS__);                                 \
-		return c;                                                                          \
-	} while (0)
 	*parent = 0;
 	char chain[320] = "";
 	if (strcmp(*type, "full") != 0) {
-		long long pid = ha_bk_parent(st, *type);
-		if (pid < 0)
-			REFUSE(
-			    HA_EREFUSED,
-			    "no finished full backup to base a%s %s backup on: run 'haadm backup "
-			    "run --type full' first",
-			    (*type)[0] == 'i' ? "n" : "", *type);
-		const struct ha_backup_rec *p = ha_fsm_backup(st, (uint64_t)pid);
-		const struct ha_member *pn = ha_fsm_member(st, p->node);
-		const char *pname = pn ? pn->name : "?";
-		char buf[200];
-		int at;
-		const char *no = chain_unfit(k, p, nodes, n, &at, buf, sizeof(buf));
-		if (node && node[0] && strcmp(node, pname) != 0)
-			REFUSE(
-			    HA_EREFUSED,
-			    "a%s %s backup continues the chain of backup %llu, taken on %s: it "
-			    "runs "
-			    "there, not on %s (to start a new chain there: --type full --node %s)",
-			    (*type)[0] == 'i' ? "n" : "", *type, (unsigned long long)pid, pname,
-			    node, node);
-		if (no && node && node[0])
-			REFUSE(HA_EREFUSED,
-			       "cannot continue the chain of backup %llu on %s: %s; take a full "
-			       "backup "
-			       "(--type full)",
-			       (unsigned long long)pid, pname, no);
-		if (no == NULL) {
-			*best = at;
-			*parent = (uint64_t)pid;
-			snprintf(why, why_size, "%s; continues the chain of backup %llu on %s",
-			         trigger, (unsigned long long)pid, pname);
-			return 0;
-		}
-		snprintf(chain, sizeof(chain),
-		         "; a new full chain instead of a%s %s backup: the chain of backup %llu "
-		         "was taken on %s and %s",
-		         (*type)[0] == 'i' ? "n" : "", *type, (unsigned long long)pid, pname, no);
-		*type = "full";
+		int rc = continue_chain(k, type, node, trigger, nodes, n, best, parent, why,
+		                        why_size, chain, sizeof(chain), out);
+		if (rc != 0 || *parent != 0)
+			return rc;
 	}
 	if (node && node[0]) {
 		*best = -1;
@@ -190,8 +204,8 @@ static int place(struct ha_core *k, const char **type, const char *node, const c
 	snprintf(why, why_size, "%s%s; %s%s%s", trigger, chain,
 	         *best < 0 ? "the primary: last resort (" : "", choice, *best < 0 ? ")" : "");
 	return 0;
-#undef REFUSE
 }
+#undef REFUSE
 
 static int start(struct ha_core *k, const char *type, const char *node, const char *trigger,
                  struct ha_bk_started *out)
