@@ -43,6 +43,7 @@ struct ha_bkrun {
 	char sweep_names[HA_FSM_MAX_BACKUPS][96];
 	uint64_t sweep_ids[HA_FSM_MAX_BACKUPS];
 	bool sweep_late[HA_FSM_MAX_BACKUPS]; /* a failed or abandoned job's: if it is there */
+	char sweep_nodes[HA_FSM_MAX_BACKUPS][HA_FSM_NAME_MAX]; /* whose staging area */
 	unsigned n_sweep;
 	uint64_t swept[HA_FSM_MAX_BACKUPS];
 	unsigned n_swept;
@@ -112,7 +113,11 @@ static void *sweep(void *arg)
 		char *text = NULL;
 		size_t len;
 		if (b->sweep_late[i]) {
-			/* a failed or abandoned job's: only if it committed after all */
+			/* a failed or abandoned job's: its staging area (its agent died or was cut
+			 * off midway), and its backup only if it committed after all */
+			if (b->sweep_nodes[i][0])
+				b->store.ops->abort(&b->store, b->sweep_nodes[i],
+				                    b->sweep_names[i]);
 			if (b->store.ops->get_manifest(&b->store, b->sweep_names[i], &text, &len,
 			                               &e) != 0)
 				continue;
@@ -279,6 +284,9 @@ static void start_sweep(struct ha_bkrun *b, const struct ha_fsm_state *st, uint6
 		if (!(r->state == HA_BK_DELETED && !done) && !ended)
 			continue;
 		b->sweep_late[b->n_sweep] = ended;
+		const struct ha_member *owner = ha_fsm_member(st, r->node);
+		snprintf(b->sweep_nodes[b->n_sweep], sizeof(b->sweep_nodes[0]), "%s",
+		         owner ? owner->name : "");
 		b->sweep_ids[b->n_sweep] = r->id;
 		snprintf(b->sweep_names[b->n_sweep++], sizeof(b->sweep_names[0]), "%s", r->name);
 	}

@@ -291,6 +291,10 @@ class BackupTest(unittest.TestCase):
             self.assertEqual(end["state"], "failed" if what == "mariadb-backup" else "abandoned",
                              end)
             self.assertFalse(os.path.exists(os.path.join(self.repo(), "backups", rec["name"])))
+            # nor its staging area, even when its agent is not there to clean it
+            staged = os.path.join(self.repo(), ".partial", rec["node"], rec["name"])
+            self.sb.wait_for(lambda: not os.path.exists(staged), 20,
+                             what=f"{staged} removed")
             # nothing else was disturbed: the primary still takes writes, no failover
             self.sb.sql(p, "INSERT INTO sandbox.bk_b VALUES (100000 + UNIX_TIMESTAMP(), 'k') "
                            "ON DUPLICATE KEY UPDATE v = 'k'")
@@ -323,9 +327,21 @@ class BackupTest(unittest.TestCase):
             keep = {x["id"] for c in chains[-2:] for x in c}
 
             def settled():
-                live = {b["id"] for b in self.catalog() if b["state"] == "done"}
-                return live if not (live - keep) else None
-            live = self.sb.wait_for(settled, 20, what="retention")
+                cat = self.catalog()
+                by_id = {b["id"]: b for b in cat}
+
+                def root(b):
+                    while b["parent"]:
+                        b = by_id[b["parent"]]
+                    return b["id"]
+                # what earlier tests restored or drilled is held, with its chain, for 24 h
+                now = time.time() * 1000
+                held = {root(b) for b in cat if b["state"] == "done" and
+                        (b["held_until_unix_ms"] or 0) > now}
+                live = {b["id"] for b in cat if b["state"] == "done"}
+                expect = keep | {i for i in live if root(by_id[i]) in held}
+                return live if live == expect else None
+            live = self.sb.wait_for(settled, 30, what="retention")
             self.assertEqual(live & {x["id"] for c in chains for x in c}, keep)
             for b in self.catalog():
                 path = os.path.join(self.repo(), "backups", b["name"])
