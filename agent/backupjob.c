@@ -42,7 +42,8 @@ struct ha_bkrun {
 	bool sweeping;
 	char sweep_names[HA_FSM_MAX_BACKUPS][96];
 	uint64_t sweep_ids[HA_FSM_MAX_BACKUPS];
-	bool sweep_late[HA_FSM_MAX_BACKUPS]; /* a failed or abandoned job's: if it is there */
+	bool sweep_late[HA_FSM_MAX_BACKUPS];  /* a failed or abandoned job's: if it is there */
+	bool sweep_again[HA_FSM_MAX_BACKUPS]; /* recent: not remembered as swept yet */
 	char sweep_nodes[HA_FSM_MAX_BACKUPS][HA_FSM_NAME_MAX]; /* whose staging area */
 	unsigned n_sweep;
 	uint64_t swept[HA_FSM_MAX_BACKUPS];
@@ -164,7 +165,7 @@ static void on_done(uv_async_t *h)
 	if (b->sweeping) {
 		b->sweeping = false;
 		for (unsigned i = 0; i < b->n_sweep && b->n_swept < HA_FSM_MAX_BACKUPS; i++)
-			if (!b->sweep_late[i])
+			if (!b->sweep_again[i])
 				b->swept[b->n_swept++] = b->sweep_ids[i];
 		return;
 	}
@@ -263,8 +264,9 @@ static void cancel_job(struct ha_bkrun *b)
 /* The coordinator's agent removes what the catalog says should not exist, on the sweep thread:
  * the backups retention deleted, and whatever a failed or abandoned job left committed (a job
  * abandoned by the coordinator while its agent was committing: the rename can land after the
- * abandon). A deleted backup is swept once; a failed or abandoned one is looked at again for
- * SWEEP_LATE_MS after it ended, every SWEEP_EVERY_MS, since a late commit lands within that
+ * abandon), and its staging area (its agent died or was cut off midway). Each is swept once
+ * by this agent, whatever its age; a failed or abandoned one is looked at again, every
+ * SWEEP_EVERY_MS, until SWEEP_LATE_MS after it ended, since a late commit lands within that
  * time (the agent checks its cancel flag just before committing). */
 #define SWEEP_EVERY_MS 5000
 #define SWEEP_LATE_MS  600000
@@ -279,11 +281,12 @@ static void start_sweep(struct ha_bkrun *b, const struct ha_fsm_state *st, uint6
 		bool done = false;
 		for (unsigned k = 0; k < b->n_swept; k++)
 			done = done || b->swept[k] == r->id;
-		bool ended = (r->state == HA_BK_FAILED || r->state == HA_BK_ABANDONED) &&
-		             r->finished_ms + SWEEP_LATE_MS > unix_ms;
-		if (!(r->state == HA_BK_DELETED && !done) && !ended)
+		bool ended = r->state == HA_BK_FAILED || r->state == HA_BK_ABANDONED;
+		bool recent = ended && r->finished_ms + SWEEP_LATE_MS > unix_ms;
+		if (!(r->state == HA_BK_DELETED || ended) || (done && !recent))
 			continue;
 		b->sweep_late[b->n_sweep] = ended;
+		b->sweep_again[b->n_sweep] = recent;
 		const struct ha_member *owner = ha_fsm_member(st, r->node);
 		snprintf(b->sweep_nodes[b->n_sweep], sizeof(b->sweep_nodes[0]), "%s",
 		         owner ? owner->name : "");

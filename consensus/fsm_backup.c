@@ -229,10 +229,28 @@ int fsm_apply_backup_verified(struct ha_fsm_state *s, const Haagent__CmdBackupVe
 	return HA_FSM_APPLIED;
 }
 
+/* Whether backup id, or a backup whose chain goes through it, is held at unix_ms: a reader's
+ * hold committed between retention's decision and its command wins. */
+static bool held(const struct ha_fsm_state *s, uint64_t id, uint64_t unix_ms)
+{
+	for (unsigned i = 0; i < s->n_backups; i++) {
+		const struct ha_backup_rec *x = &s->backups[i];
+		if (x->held_until_ms <= unix_ms)
+			continue;
+		for (unsigned hops = 0; x && hops <= s->n_backups; hops++) {
+			if (x->id == id)
+				return true;
+			x = x->parent ? ha_fsm_backup(s, x->parent) : NULL;
+		}
+	}
+	return false;
+}
+
 int fsm_apply_backup_deleted(struct ha_fsm_state *s, const Haagent__CmdBackupDeleted *c)
 {
 	struct ha_backup_rec *r = (struct ha_backup_rec *)ha_fsm_backup(s, c->id);
-	if (r == NULL || r->state == HA_BK_RUNNING || r->state == HA_BK_DELETED)
+	if (r == NULL || r->state == HA_BK_RUNNING || r->state == HA_BK_DELETED ||
+	    held(s, c->id, c->unix_ms))
 		return HA_FSM_NOOP;
 	r->state = HA_BK_DELETED;
 	fsm_add_event(s, "backup-deleted", "", r->name, c->unix_ms);

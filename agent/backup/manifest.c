@@ -298,6 +298,9 @@ int ha_manifest_check(const struct ha_manifest *m, const struct ha_manifest_expe
 	else if (x->manifest_sha && x->manifest_sha[0] && strcmp(m->file_sha, x->manifest_sha) != 0)
 		what =
 		    "is not the one written at backup time (its hash differs from the catalog's)";
+	else if (!m->authenticated &&
+	         ((x->instance && x->instance[0]) || (x->manifest_sha && x->manifest_sha[0])))
+		what = "carries no mac, but the catalog says it was written with one (format 3)";
 	if (what)
 		return ha_err_set(e, HA_EPROTO, "backup %s: its manifest %s", x->name, what);
 	return 0;

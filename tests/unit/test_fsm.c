@@ -702,7 +702,12 @@ static void backup_catalog(void **state)
 		free(sb);
 		assert_int_equal(ha_fsm_backup(&h, 1)->held_until_ms, 5000);
 	}
+	/* retention's delete of a held backup (or of a chain's full under a held one) does not
+	 * apply until the hold has lapsed */
 	assert_int_equal(ha_fsm_cmd_backup_deleted(1, 8, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_NOOP);
+	assert_int_equal(ha_fsm_backup(&s, 1)->state, HA_BK_DONE);
+	assert_int_equal(ha_fsm_cmd_backup_deleted(1, 5001, NULL, &buf, &len), 0);
 	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
 	assert_int_equal(ha_fsm_backup(&s, 1)->state, HA_BK_DELETED);
 	assert_int_equal(bk_begin(&s, 3, "incremental", 1), HA_FSM_NOOP); /* parent deleted */
