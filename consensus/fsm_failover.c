@@ -84,20 +84,35 @@ int fsm_apply_failover_begin(struct ha_fsm_state *s, const Haagent__CmdFailoverB
 	return HA_FSM_APPLIED;
 }
 
-int fsm_apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
-                               struct ha_err *e)
+/* The texts a CmdFailoverAdvance carries, copied and checked (each fits its record field). */
+struct advance_text {
+	char fenced_by[sizeof(((struct ha_failover *)0)->fenced_by)];
+	char lost[sizeof(((struct ha_failover *)0)->lost_gtid)];
+	char detail[sizeof(((struct ha_failover *)0)->detail)];
+	char fenced_gtid[sizeof(((struct ha_failover *)0)->fenced_gtid)];
+	char received[sizeof(((struct ha_failover *)0)->received_gtid)];
+	char salvaged[sizeof(((struct ha_failover *)0)->salvaged_gtid)];
+};
+
+static int copy_advance_text(const Haagent__CmdFailoverAdvance *c, struct advance_text *t,
+                             struct ha_err *e)
 {
-	struct ha_failover *f = &s->failover;
-	char fenced_by[sizeof(f->fenced_by)], lost[sizeof(f->lost_gtid)], detail[sizeof(f->detail)];
-	char fenced_gtid[sizeof(f->fenced_gtid)], received[sizeof(f->received_gtid)];
-	char salvaged[sizeof(f->salvaged_gtid)];
-	if (fsm_copy_opt(received, sizeof(received), c->received_gtid, "received gtid", e) ||
-	    fsm_copy_opt(salvaged, sizeof(salvaged), c->salvaged_gtid, "salvaged gtid", e) ||
-	    fsm_copy_opt(fenced_by, sizeof(fenced_by), c->fenced_by, "fenced_by", e) ||
-	    fsm_copy_opt(fenced_gtid, sizeof(fenced_gtid), c->fenced_gtid, "fenced gtid", e) ||
-	    fsm_copy_opt(lost, sizeof(lost), c->lost_gtid, "lost gtid", e) ||
-	    fsm_copy_opt(detail, sizeof(detail), c->detail, "detail", e))
+	if (fsm_copy_opt(t->received, sizeof(t->received), c->received_gtid, "received gtid", e) ||
+	    fsm_copy_opt(t->salvaged, sizeof(t->salvaged), c->salvaged_gtid, "salvaged gtid", e) ||
+	    fsm_copy_opt(t->fenced_by, sizeof(t->fenced_by), c->fenced_by, "fenced_by", e) ||
+	    fsm_copy_opt(t->fenced_gtid, sizeof(t->fenced_gtid), c->fenced_gtid, "fenced gtid",
+	                 e) ||
+	    fsm_copy_opt(t->lost, sizeof(t->lost), c->lost_gtid, "lost gtid", e) ||
+	    fsm_copy_opt(t->detail, sizeof(t->detail), c->detail, "detail", e))
 		return HA_EINVAL;
+	return 0;
+}
+
+/* The command on its own, whatever the state: a phase that exists, a salvage only with
+ * PROMOTING, a candidate that is a member where one is needed. */
+static int check_advance(const struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
+                         struct ha_err *e)
+{
 	if (c->phase < HA_FO_FENCED || c->phase > HA_FO_ABORTED)
 		return ha_err_set(e, HA_EINVAL, "failover: bad phase %u", c->phase);
 	if (c->salvage > HA_SALVAGE_FAILED || (c->salvage && c->phase != HA_FO_PROMOTING) ||
@@ -109,107 +124,166 @@ int fsm_apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFailove
 	    ha_fsm_member(s, c->candidate) == NULL)
 		return ha_err_set(e, HA_EINVAL, "failover: candidate %u is not a member",
 		                  c->candidate);
+	return 0;
+}
+
+/* a modifier of the current phase (FENCED: choose without waiting for what a reporting node
+ * holds; PROMOTING: stop applying the relay log), not a move */
+static int apply_accept_loss(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
+                             const struct advance_text *t)
+{
+	struct ha_failover *f = &s->failover;
+	if (c->phase != f->phase || f->accept_loss ||
+	    (f->phase != HA_FO_FENCED && f->phase != HA_FO_PROMOTING))
+		return HA_FSM_NOOP;
+	f->accept_loss = true;
+	if (f->salvage == HA_SALVAGE_WANTED) {
+		/* nothing is waited for any more, the salvage included */
+		f->salvage = HA_SALVAGE_FAILED;
+		snprintf(f->salvage_detail, sizeof(f->salvage_detail),
+		         "not waited for: the loss was accepted");
+	}
+	memcpy(f->lost_gtid, t->lost, sizeof(t->lost));
+	f->lost_count = c->lost_count;
+	fsm_add_event(s, "failover-accept-loss", fsm_member_name(s, f->candidate), t->detail,
+	              c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+/* the outcome of a salvage (a modifier of PROMOTING): what was applied, and what is lost now */
+static int apply_salvage_outcome(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
+                                 const struct advance_text *t)
+{
+	struct ha_failover *f = &s->failover;
+	if (f->phase != HA_FO_PROMOTING || f->salvage != HA_SALVAGE_WANTED)
+		return HA_FSM_NOOP;
+	f->salvage = (enum ha_fo_salvage)c->salvage;
+	memcpy(f->salvaged_gtid, t->salvaged, sizeof(t->salvaged));
+	f->salvaged_count = c->salvaged_count;
+	memcpy(f->salvage_detail, t->detail, sizeof(t->detail));
+	if (c->salvage == HA_SALVAGE_DONE) {
+		memcpy(f->lost_gtid, t->lost, sizeof(t->lost));
+		f->lost_count = c->lost_count;
+	}
+	fsm_add_event(
+	    s, c->salvage == HA_SALVAGE_DONE ? "failover-salvaged" : "failover-salvage-failed",
+	    fsm_member_name(s, f->old_primary), t->detail, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+/* Forward only; ABORTED only before promotion; DONE only after; PROMOTING only from FENCED. */
+static bool phase_move_allowed(const struct ha_failover *f, const Haagent__CmdFailoverAdvance *c)
+{
+	if (c->phase <= f->phase)
+		return false;
+	if (c->phase == HA_FO_ABORTED && f->phase >= HA_FO_PROMOTING)
+		return false;
+	if (c->phase == HA_FO_DONE && f->phase != HA_FO_PROMOTING)
+		return false;
+	if (c->phase == HA_FO_PROMOTING && f->phase != HA_FO_FENCED)
+		return false;
+	return true;
+}
+
+static void enter_fenced(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
+                         const struct advance_text *t)
+{
+	struct ha_failover *f = &s->failover;
+	f->fenced_ms = c->unix_ms;
+	memcpy(f->fenced_by, t->fenced_by, sizeof(t->fenced_by));
+	memcpy(f->fenced_gtid, t->fenced_gtid, sizeof(t->fenced_gtid));
+	fsm_add_event(s, "old-primary-fenced", fsm_member_name(s, f->old_primary), t->fenced_by,
+	              c->unix_ms);
+}
+
+static void enter_promoting(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
+                            const struct advance_text *t)
+{
+	struct ha_failover *f = &s->failover;
+	f->promoting_ms = c->unix_ms;
+	f->candidate = c->candidate;
+	memcpy(f->received_gtid, t->received, sizeof(t->received));
+	memcpy(f->lost_gtid, t->lost, sizeof(t->lost));
+	f->lost_count = c->lost_count;
+	memcpy(f->detail, t->detail, sizeof(t->detail));
+	f->salvage =
+	    !f->planned && c->salvage == HA_SALVAGE_WANTED ? HA_SALVAGE_WANTED : HA_SALVAGE_NONE;
+	s->primary_id = c->candidate;
+	{ /* the new primary's history is the reference: it is not diverged */
+		struct ha_member *cm = (struct ha_member *)ha_fsm_member(s, c->candidate);
+		if (cm) {
+			cm->flags &= ~(uint32_t)HA_MEMBER_DIVERGED;
+			cm->errant_gtid[0] = '\0';
+		}
+	}
+	fsm_add_event(s, "candidate-chosen", fsm_member_name(s, c->candidate), t->detail,
+	              c->unix_ms);
+}
+
+static void enter_done(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
+                       const struct advance_text *t)
+{
+	struct ha_failover *f = &s->failover;
+	f->done_ms = c->unix_ms;
+	if (f->accept_loss) {
+		memcpy(f->lost_gtid, t->lost, sizeof(t->lost));
+		f->lost_count = c->lost_count;
+	}
+	s->primary_writable_epoch = f->epoch; /* the candidate reported itself writable */
+	if (f->planned)
+		s->switchovers_done++;
+	else
+		s->failovers_done++;
+	fsm_add_event(s, f->planned ? "switchover-done" : "failover-done",
+	              fsm_member_name(s, f->candidate), t->detail, c->unix_ms);
+}
+
+static void enter_aborted(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
+                          const struct advance_text *t)
+{
+	struct ha_failover *f = &s->failover;
+	f->done_ms = c->unix_ms;
+	s->aborted++;
+	f->candidate = c->candidate;
+	memcpy(f->detail, t->detail, sizeof(t->detail));
+	s->primary_id = c->candidate;
+	fsm_add_event(s, f->planned ? "switchover-aborted" : "failover-aborted",
+	              fsm_member_name(s, f->old_primary), t->detail, c->unix_ms);
+}
+
+int fsm_apply_failover_advance(struct ha_fsm_state *s, const Haagent__CmdFailoverAdvance *c,
+                               struct ha_err *e)
+{
+	struct ha_failover *f = &s->failover;
+	struct advance_text t;
+	if (copy_advance_text(c, &t, e))
+		return HA_EINVAL;
+	int rc = check_advance(s, c, e);
+	if (rc)
+		return rc;
 	/* Forward only, for the current failover; ABORTED only before promotion; DONE only after.
 	 */
 	if (c->id != f->id || !ha_fsm_failover_active(s))
 		return HA_FSM_NOOP;
-	if (c->accept_loss) {
-		/* a modifier of the current phase (FENCED: choose without waiting for what a
-		 * reporting node holds; PROMOTING: stop applying the relay log), not a move */
-		if (c->phase != f->phase || f->accept_loss ||
-		    (f->phase != HA_FO_FENCED && f->phase != HA_FO_PROMOTING))
-			return HA_FSM_NOOP;
-		f->accept_loss = true;
-		if (f->salvage == HA_SALVAGE_WANTED) {
-			/* nothing is waited for any more, the salvage included */
-			f->salvage = HA_SALVAGE_FAILED;
-			snprintf(f->salvage_detail, sizeof(f->salvage_detail),
-			         "not waited for: the loss was accepted");
-		}
-		memcpy(f->lost_gtid, lost, sizeof(lost));
-		f->lost_count = c->lost_count;
-		fsm_add_event(s, "failover-accept-loss", fsm_member_name(s, f->candidate), detail,
-		              c->unix_ms);
-		return HA_FSM_APPLIED;
-	}
-	if (c->salvage >= HA_SALVAGE_DONE) {
-		/* the outcome of a salvage (a modifier of PROMOTING): what was applied, and what is
-		 * lost now */
-		if (f->phase != HA_FO_PROMOTING || f->salvage != HA_SALVAGE_WANTED)
-			return HA_FSM_NOOP;
-		f->salvage = (enum ha_fo_salvage)c->salvage;
-		memcpy(f->salvaged_gtid, salvaged, sizeof(salvaged));
-		f->salvaged_count = c->salvaged_count;
-		memcpy(f->salvage_detail, detail, sizeof(detail));
-		if (c->salvage == HA_SALVAGE_DONE) {
-			memcpy(f->lost_gtid, lost, sizeof(lost));
-			f->lost_count = c->lost_count;
-		}
-		fsm_add_event(s,
-		              c->salvage == HA_SALVAGE_DONE ? "failover-salvaged"
-		                                            : "failover-salvage-failed",
-		              fsm_member_name(s, f->old_primary), detail, c->unix_ms);
-		return HA_FSM_APPLIED;
-	}
-	if (c->phase <= f->phase)
-		return HA_FSM_NOOP;
-	if (c->phase == HA_FO_ABORTED && f->phase >= HA_FO_PROMOTING)
-		return HA_FSM_NOOP;
-	if (c->phase == HA_FO_DONE && f->phase != HA_FO_PROMOTING)
-		return HA_FSM_NOOP;
-	if (c->phase == HA_FO_PROMOTING && f->phase != HA_FO_FENCED)
+	if (c->accept_loss)
+		return apply_accept_loss(s, c, &t);
+	if (c->salvage >= HA_SALVAGE_DONE)
+		return apply_salvage_outcome(s, c, &t);
+	if (!phase_move_allowed(f, c))
 		return HA_FSM_NOOP;
 	f->phase = (enum ha_fo_phase)c->phase;
 	switch (f->phase) {
 	case HA_FO_FENCED:
-		f->fenced_ms = c->unix_ms;
-		memcpy(f->fenced_by, fenced_by, sizeof(fenced_by));
-		memcpy(f->fenced_gtid, fenced_gtid, sizeof(fenced_gtid));
-		fsm_add_event(s, "old-primary-fenced", fsm_member_name(s, f->old_primary),
-		              fenced_by, c->unix_ms);
+		enter_fenced(s, c, &t);
 		break;
 	case HA_FO_PROMOTING:
-		f->promoting_ms = c->unix_ms;
-		f->candidate = c->candidate;
-		memcpy(f->received_gtid, received, sizeof(received));
-		memcpy(f->lost_gtid, lost, sizeof(lost));
-		f->lost_count = c->lost_count;
-		memcpy(f->detail, detail, sizeof(detail));
-		f->salvage = !f->planned && c->salvage == HA_SALVAGE_WANTED ? HA_SALVAGE_WANTED
-		                                                            : HA_SALVAGE_NONE;
-		s->primary_id = c->candidate;
-		{ /* the new primary's history is the reference: it is not diverged */
-			struct ha_member *cm = (struct ha_member *)ha_fsm_member(s, c->candidate);
-			if (cm) {
-				cm->flags &= ~(uint32_t)HA_MEMBER_DIVERGED;
-				cm->errant_gtid[0] = '\0';
-			}
-		}
-		fsm_add_event(s, "candidate-chosen", fsm_member_name(s, c->candidate), detail,
-		              c->unix_ms);
+		enter_promoting(s, c, &t);
 		break;
 	case HA_FO_DONE:
-		f->done_ms = c->unix_ms;
-		if (f->accept_loss) {
-			memcpy(f->lost_gtid, lost, sizeof(lost));
-			f->lost_count = c->lost_count;
-		}
-		s->primary_writable_epoch = f->epoch; /* the candidate reported itself writable */
-		if (f->planned)
-			s->switchovers_done++;
-		else
-			s->failovers_done++;
-		fsm_add_event(s, f->planned ? "switchover-done" : "failover-done",
-		              fsm_member_name(s, f->candidate), detail, c->unix_ms);
+		enter_done(s, c, &t);
 		break;
 	case HA_FO_ABORTED:
-		f->done_ms = c->unix_ms;
-		s->aborted++;
-		f->candidate = c->candidate;
-		memcpy(f->detail, detail, sizeof(detail));
-		s->primary_id = c->candidate;
-		fsm_add_event(s, f->planned ? "switchover-aborted" : "failover-aborted",
-		              fsm_member_name(s, f->old_primary), detail, c->unix_ms);
+		enter_aborted(s, c, &t);
 		break;
 	default:
 		break;

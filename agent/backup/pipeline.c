@@ -203,6 +203,121 @@ static void *seal_writer(void *arg)
 	return NULL;
 }
 
+/* The context and its slots (workers * 2 + 1, each with room for one chunk, plain and sealed);
+ * the lock and condition are set up even when the slots cannot be had, for seal_ctx_free. */
+static int seal_ctx_init(struct seal_ctx *c, struct ha_backup_spec *sp,
+                         const uint8_t key[HA_KEY_LEN], unsigned workers, size_t chunk,
+                         struct ha_err *e)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->n_slots = workers * 2 + 1;
+	c->slots = calloc(c->n_slots, sizeof(*c->slots));
+	c->key = key;
+	c->name = sp->m->name;
+	c->level = sp->level ? sp->level : 1;
+	c->m = sp->m;
+	c->store = sp->store;
+	c->node = sp->m->node;
+	int rc = 0;
+	for (unsigned i = 0; c->slots && i < c->n_slots; i++) {
+		c->slots[i].plain = malloc(chunk);
+		c->slots[i].sealed = malloc(ha_chunk_bound(chunk));
+		if (!c->slots[i].plain || !c->slots[i].sealed)
+			rc = HA_ENOMEM;
+	}
+	if (!c->slots || rc)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	return 0;
+}
+
+static void seal_ctx_free(struct seal_ctx *c)
+{
+	for (unsigned i = 0; c->slots && i < c->n_slots; i++) {
+		free(c->slots[i].plain);
+		free(c->slots[i].sealed);
+	}
+	free(c->slots);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+}
+
+/* the source replica lags: stop reading, so mariadb-backup waits on the pipe and its I/O
+ * leaves the replica to catch up; bounded, since its redo copy waits too */
+static void hold_while_lagging(struct ha_backup_spec *sp)
+{
+	while (sp->hold && atomic_load(sp->hold) && sp->held_ms < sp->hold_max_ms &&
+	       !(sp->cancel && atomic_load(sp->cancel))) {
+		usleep(50 * 1000);
+		sp->held_ms += 50;
+	}
+}
+
+/* Reads fd in chunks into the slots, in order, each as one comes free, until the end of the
+ * stream, a failure or a cancel; returns the bytes read. */
+static uint64_t feed_chunks(int fd, struct seal_ctx *c, struct ha_backup_spec *sp, size_t chunk)
+{
+	uint64_t total = 0;
+	for (uint64_t idx = 0;; idx++) {
+		struct slot *s = &c->slots[idx % c->n_slots];
+		pthread_mutex_lock(&c->mu);
+		while (!c->failed && s->state != SLOT_EMPTY)
+			pthread_cond_wait(&c->cv, &c->mu);
+		bool stop = c->failed;
+		pthread_mutex_unlock(&c->mu);
+		if (stop || (sp->cancel && atomic_load(sp->cancel)))
+			break;
+		hold_while_lagging(sp);
+		ssize_t k = ha_read_full(fd, s->plain, chunk);
+		pthread_mutex_lock(&c->mu);
+		if (k < 0)
+			fail_locked(c, "reading the backup stream failed");
+		if (k <= 0) {
+			c->eof = true;
+			pthread_cond_broadcast(&c->cv);
+			pthread_mutex_unlock(&c->mu);
+			break;
+		}
+		total += (uint64_t)k;
+		s->plain_len = (size_t)k;
+		s->index = idx;
+		s->state = SLOT_FILLED;
+		c->n_read = idx + 1;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return total;
+}
+
+/* The sealing threads and the writer over an initialised context, fed from fd, then joined. */
+static int run_pipeline(int fd, struct seal_ctx *c, struct ha_backup_spec *sp, unsigned workers,
+                        size_t chunk, uint64_t *bytes_in, struct ha_err *e)
+{
+	pthread_t th[17], wr;
+	if (workers > 16)
+		workers = 16;
+	for (unsigned i = 0; i < workers; i++)
+		pthread_create(&th[i], NULL, seal_worker, c);
+	pthread_create(&wr, NULL, seal_writer, c);
+	uint64_t total = feed_chunks(fd, c, sp, chunk);
+	pthread_mutex_lock(&c->mu);
+	if (sp->cancel && atomic_load(sp->cancel))
+		fail_locked(c, "cancelled");
+	c->eof = true;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	for (unsigned i = 0; i < workers; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(wr, NULL);
+	int rc = 0;
+	if (c->failed)
+		rc = ha_err_set(e, HA_EIO, "%s", c->err);
+	*bytes_in = total;
+	sp->m->bytes_stored = c->bytes_stored;
+	return rc;
+}
+
 /* Reads fd to its end through the sealing pipeline into dir/chunks. */
 static int seal_stream(int fd, struct ha_backup_spec *sp, const uint8_t key[HA_KEY_LEN],
                        uint64_t *bytes_in, struct ha_err *e)
@@ -212,90 +327,10 @@ static int seal_stream(int fd, struct ha_backup_spec *sp, const uint8_t key[HA_K
 	if (chunk > HA_CHUNK_MAX)
 		chunk = HA_CHUNK_MAX;
 	struct seal_ctx c;
-	memset(&c, 0, sizeof(c));
-	pthread_mutex_init(&c.mu, NULL);
-	pthread_cond_init(&c.cv, NULL);
-	c.n_slots = workers * 2 + 1;
-	c.slots = calloc(c.n_slots, sizeof(*c.slots));
-	c.key = key;
-	c.name = sp->m->name;
-	c.level = sp->level ? sp->level : 1;
-	c.m = sp->m;
-	c.store = sp->store;
-	c.node = sp->m->node;
-	int rc = 0;
-	for (unsigned i = 0; c.slots && i < c.n_slots; i++) {
-		c.slots[i].plain = malloc(chunk);
-		c.slots[i].sealed = malloc(ha_chunk_bound(chunk));
-		if (!c.slots[i].plain || !c.slots[i].sealed)
-			rc = HA_ENOMEM;
-	}
-	if (!c.slots || rc) {
-		rc = ha_err_set(e, HA_ENOMEM, "out of memory");
-		goto out;
-	}
-	pthread_t th[17], wr;
-	if (workers > 16)
-		workers = 16;
-	for (unsigned i = 0; i < workers; i++)
-		pthread_create(&th[i], NULL, seal_worker, &c);
-	pthread_create(&wr, NULL, seal_writer, &c);
-	uint64_t total = 0;
-	for (uint64_t idx = 0;; idx++) {
-		struct slot *s = &c.slots[idx % c.n_slots];
-		pthread_mutex_lock(&c.mu);
-		while (!c.failed && s->state != SLOT_EMPTY)
-			pthread_cond_wait(&c.cv, &c.mu);
-		bool stop = c.failed;
-		pthread_mutex_unlock(&c.mu);
-		if (stop || (sp->cancel && atomic_load(sp->cancel)))
-			break;
-		/* the source replica lags: stop reading, so mariadb-backup waits on the pipe and
-		 * its I/O leaves the replica to catch up; bounded, since its redo copy waits too */
-		while (sp->hold && atomic_load(sp->hold) && sp->held_ms < sp->hold_max_ms &&
-		       !(sp->cancel && atomic_load(sp->cancel))) {
-			usleep(50 * 1000);
-			sp->held_ms += 50;
-		}
-		ssize_t k = ha_read_full(fd, s->plain, chunk);
-		pthread_mutex_lock(&c.mu);
-		if (k < 0)
-			fail_locked(&c, "reading the backup stream failed");
-		if (k <= 0) {
-			c.eof = true;
-			pthread_cond_broadcast(&c.cv);
-			pthread_mutex_unlock(&c.mu);
-			break;
-		}
-		total += (uint64_t)k;
-		s->plain_len = (size_t)k;
-		s->index = idx;
-		s->state = SLOT_FILLED;
-		c.n_read = idx + 1;
-		pthread_cond_broadcast(&c.cv);
-		pthread_mutex_unlock(&c.mu);
-	}
-	pthread_mutex_lock(&c.mu);
-	if (sp->cancel && atomic_load(sp->cancel))
-		fail_locked(&c, "cancelled");
-	c.eof = true;
-	pthread_cond_broadcast(&c.cv);
-	pthread_mutex_unlock(&c.mu);
-	for (unsigned i = 0; i < workers; i++)
-		pthread_join(th[i], NULL);
-	pthread_join(wr, NULL);
-	if (c.failed)
-		rc = ha_err_set(e, HA_EIO, "%s", c.err);
-	*bytes_in = total;
-	sp->m->bytes_stored = c.bytes_stored;
-out:
-	for (unsigned i = 0; c.slots && i < c.n_slots; i++) {
-		free(c.slots[i].plain);
-		free(c.slots[i].sealed);
-	}
-	free(c.slots);
-	pthread_mutex_destroy(&c.mu);
-	pthread_cond_destroy(&c.cv);
+	int rc = seal_ctx_init(&c, sp, key, workers, chunk, e);
+	if (rc == 0)
+		rc = run_pipeline(fd, &c, sp, workers, chunk, bytes_in, e);
+	seal_ctx_free(&c);
 	return rc;
 }
 

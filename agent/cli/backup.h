@@ -1,6 +1,7 @@
-/* haadm's access to the backups, shared by backup.c (backup, restore) and reclone.c: the
- * replicated catalog from any agent, the repository and its key from the configuration, and
- * restoring a chain into a datadir. Blocking; haadm only. */
+/* haadm's access to the backups, in restore.c, shared by backup.c (haadm backup), restore.c
+ * (haadm restore, backup verify) and reclone.c: the replicated catalog from any agent, the
+ * repository and its key from the configuration, and restoring a chain into a datadir.
+ * Blocking; haadm only. */
 #ifndef HA_CLI_BACKUP_H
 #define HA_CLI_BACKUP_H
 
@@ -50,5 +51,16 @@ int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
  * or not at all. n_out: the length of the chain. */
 int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,
                          const char *dir, unsigned *n_out, struct ha_err *e);
+
+/* A backup state's name, as the catalog shows it ("running", "done", ...). */
+const char *ha_cli_state_name(uint32_t state);
+
+/* The one-line JSON result of backup run, verify and restore (dir: target_dir, or null). */
+void ha_cli_result_json(const char *result, uint64_t id, const char *detail, uint64_t ms,
+                        const char *dir);
+
+/* haadm backup verify ID [--drill]: checks backup id (every chunk, or with drilling the chain
+ * restored and started), reports the result to the catalog and prints it; an exit code. */
+int ha_cli_backup_verify(struct globals *g, uint64_t id, bool drilling);
 
 #endif

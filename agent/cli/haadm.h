@@ -73,6 +73,7 @@ int ha_cli_maintenance(const struct globals *g, const char *node, bool on, char 
 
 /* backup.c */
 int ha_cmd_backup(struct globals *g, int argc, char **argv);
+/* restore.c */
 int ha_cmd_restore(struct globals *g, int argc, char **argv);
 
 /* change.c: commands that change the cluster */

@@ -345,12 +345,16 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	return 0;
 }
 
-static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
-                      struct ha_action_result *r)
+/* Reads this server's gtid_current_pos into local and the target's gtid_binlog_pos; *diverged
+ * (with r->errant and r->msg) when this server has transactions the target lacks. */
+static int compare_with_target(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
+                               char *local, size_t local_size, bool *diverged,
+                               struct ha_action_result *r)
 {
-	char local[HA_GTID_MAX_DOMAINS * 48], remote[HA_GTID_MAX_DOMAINS * 48], err[256];
+	char remote[HA_GTID_MAX_DOMAINS * 48], err[256];
 	int rc;
-	if ((rc = query_one(m, "SELECT @@global.gtid_current_pos", local, sizeof(local), r)))
+	*diverged = false;
+	if ((rc = query_one(m, "SELECT @@global.gtid_current_pos", local, local_size, r)))
 		return rc;
 	MYSQL *t = open_conn(a, q->target_host, q->target_port, 0, err, sizeof(err));
 	if (t == NULL) {
@@ -368,13 +372,21 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		return HA_EDB;
 	}
 	if (ha_gtid_missing_from(&lp, &rp, &miss, NULL) > 0) {
+		*diverged = true;
 		r->diverged = true;
 		ha_gtid_format(&miss, r->errant, sizeof(r->errant));
 		snprintf(r->msg, sizeof(r->msg), "diverged: local %s has %s that %s:%u lacks",
 		         local, r->errant, q->target_host, q->target_port);
-		return 0;
 	}
+	return 0;
+}
+
+/* STOP SLAVE and CHANGE MASTER to the target; *reset when RESET SLAVE ALL was needed first. */
+static int change_master(struct ha_action *a, const struct ha_action_req *q, MYSQL *m, bool *reset,
+                         struct ha_action_result *r)
+{
 	char sql[1024];
+	int rc;
 	snprintf(sql, sizeof(sql),
 	         "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, MASTER_USER='%s', "
 	         "MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, MASTER_HEARTBEAT_PERIOD=0.5, "
@@ -387,8 +399,8 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 	 * restarts with master.info naming relay log files that are gone: every CHANGE MASTER
 	 * then fails with 1201 until the replication configuration is reset. The relay log is
 	 * gone already, and changing the master discards it anyway. */
-	bool reset = cm != 0 && mysql_errno(m) == ER_MASTER_INFO_CODE;
-	if (reset) {
+	*reset = cm != 0 && mysql_errno(m) == ER_MASTER_INFO_CODE;
+	if (*reset) {
 		if ((rc = exec(m, "RESET SLAVE ALL", r)))
 			return rc;
 		cm = mysql_real_query(m, sql, (unsigned long)strlen(sql));
@@ -398,12 +410,15 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		snprintf(r->msg, sizeof(r->msg), "CHANGE MASTER: %s", mysql_error(m));
 		return HA_EDB;
 	}
-	if ((rc = exec(m, "START SLAVE", r)))
-		return rc;
-	/* A target whose binlog lacks our exact GTIDs refuses us (strict mode): that is divergence
-	 * that sequence numbers alone cannot show (the same sequence number written by another
-	 * server). Wait until the master either refuses (1236) or starts sending (the dump began).
-	 */
+	return 0;
+}
+
+/* A target whose binlog lacks our exact GTIDs refuses us (strict mode): that is divergence
+ * that sequence numbers alone cannot show (the same sequence number written by another
+ * server). Waits until the master either refuses (1236) or starts sending (the dump began);
+ * true when it refused, with replication removed and r filled in. */
+static bool refused_by_target(MYSQL *m, const char *local, struct ha_action_result *r)
+{
 	for (int i = 0; i < 30; i++) {
 		usleep(100 * 1000);
 		struct ha_slave_status ss;
@@ -422,11 +437,30 @@ static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 			snprintf(r->errant, sizeof(r->errant), "%s", local);
 			snprintf(r->msg, sizeof(r->msg),
 			         "diverged: new primary refused position %s: %s", local, io_error);
-			return 0;
+			return true;
 		}
 		if (running && streaming)
 			break;
 	}
+	return false;
+}
+
+static int do_repoint(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
+                      struct ha_action_result *r)
+{
+	char local[HA_GTID_MAX_DOMAINS * 48];
+	bool diverged, reset;
+	int rc;
+	if ((rc = compare_with_target(a, q, m, local, sizeof(local), &diverged, r)))
+		return rc;
+	if (diverged)
+		return 0;
+	if ((rc = change_master(a, q, m, &reset, r)))
+		return rc;
+	if ((rc = exec(m, "START SLAVE", r)))
+		return rc;
+	if (refused_by_target(m, local, r))
+		return 0;
 	snprintf(r->msg, sizeof(r->msg), "replicating from %s:%u%s", q->target_host, q->target_port,
 	         reset ? " (its master.info named a relay log that is gone: RESET SLAVE ALL first)"
 	               : "");

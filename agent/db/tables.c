@@ -99,6 +99,70 @@ static int at_position(MYSQL *m, const char *want, char *now, size_t now_size, c
 	return strcmp(now, want) == 0;
 }
 
+/* Whether the server is at the backup's position gtid when the sums are to be computed; when
+ * not, why not in note. */
+static bool at_backup_position(MYSQL *db, const char *gtid, char *note, size_t ns)
+{
+	char err[512], now[2048];
+	int at = at_position(db, gtid, now, sizeof(now), err, sizeof(err));
+	if (at <= 0) {
+		snprintf(note, ns,
+		         at < 0 ? "not recorded: %.150s"
+		                : "not recorded: the replica had applied more by the end of the "
+		                  "backup (%.60s)",
+		         at < 0 ? err : now);
+		return false;
+	}
+	return true;
+}
+
+/* The user tables into *t and *n, when they can be listed and hold no more than max_bytes;
+ * when not, why not in note. */
+static bool tables_within(MYSQL *db, uint64_t max_bytes, struct table **t, size_t *n, char *note,
+                          size_t ns)
+{
+	char err[512];
+	if (list_tables(db, t, n, HA_MANIFEST_MAX_SUMS, err, sizeof(err)) != 0) {
+		snprintf(note, ns, "not recorded: %.170s", err);
+		return false;
+	}
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < *n; i++)
+		bytes += (*t)[i].bytes;
+	if (bytes > max_bytes) {
+		snprintf(note, ns,
+		         "not recorded: the tables hold %llu MiB, more than [backup] "
+		         "checksum_max_mb (%llu)",
+		         (unsigned long long)(bytes >> 20), (unsigned long long)(max_bytes >> 20));
+		return false;
+	}
+	return true;
+}
+
+/* CHECKSUM TABLE over the n tables t into sums (those the server has a sum for), their count
+ * in *k; false with why in note when cancelled or a checksum fails. */
+static bool sum_tables(MYSQL *db, const struct table *t, size_t n, atomic_int *cancel,
+                       struct ha_table_sum *sums, size_t *k, char *note, size_t ns)
+{
+	char err[512];
+	for (size_t i = 0; i < n; i++) {
+		if (cancel && atomic_load(cancel)) {
+			snprintf(note, ns, "not recorded: cancelled");
+			return false;
+		}
+		int rc = checksum(db, t[i].name, &sums[*k].sum, err, sizeof(err));
+		if (rc < 0) {
+			snprintf(note, ns, "not recorded: %.170s", err);
+			return false;
+		}
+		if (rc > 0) {
+			snprintf(sums[*k].name, sizeof(sums[0].name), "%s", t[i].name);
+			(*k)++;
+		}
+	}
+	return true;
+}
+
 size_t ha_db_record_sums(const struct ha_db_where *w, const char *gtid, uint64_t max_bytes,
                          atomic_int *cancel, struct ha_manifest *m)
 {
@@ -125,50 +189,18 @@ size_t ha_db_record_sums(const struct ha_db_where *w, const char *gtid, uint64_t
 	struct table *t = NULL;
 	size_t n = 0, k = 0;
 	struct ha_table_sum *sums = NULL;
-	int at = at_position(db, gtid, now, sizeof(now), err, sizeof(err));
-	if (at <= 0) {
-		snprintf(note, ns,
-		         at < 0 ? "not recorded: %.150s"
-		                : "not recorded: the replica had applied more by the end of the "
-		                  "backup (%.60s)",
-		         at < 0 ? err : now);
+	if (!at_backup_position(db, gtid, note, ns) ||
+	    !tables_within(db, max_bytes, &t, &n, note, ns))
 		goto out;
-	}
-	if (list_tables(db, &t, &n, HA_MANIFEST_MAX_SUMS, err, sizeof(err)) != 0) {
-		snprintf(note, ns, "not recorded: %.170s", err);
-		goto out;
-	}
-	uint64_t bytes = 0;
-	for (size_t i = 0; i < n; i++)
-		bytes += t[i].bytes;
-	if (bytes > max_bytes) {
-		snprintf(note, ns,
-		         "not recorded: the tables hold %llu MiB, more than [backup] "
-		         "checksum_max_mb (%llu)",
-		         (unsigned long long)(bytes >> 20), (unsigned long long)(max_bytes >> 20));
-		goto out;
-	}
 	sums = calloc(n ? n : 1, sizeof(*sums));
 	if (sums == NULL) {
 		snprintf(note, ns, "not recorded: out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (cancel && atomic_load(cancel)) {
-			snprintf(note, ns, "not recorded: cancelled");
-			goto out;
-		}
-		int rc = checksum(db, t[i].name, &sums[k].sum, err, sizeof(err));
-		if (rc < 0) {
-			snprintf(note, ns, "not recorded: %.170s", err);
-			goto out;
-		}
-		if (rc > 0)
-			snprintf(sums[k++].name, sizeof(sums[0].name), "%s", t[i].name);
-	}
+	if (!sum_tables(db, t, n, cancel, sums, &k, note, ns))
+		goto out;
 	/* the position did not move while they were computed: they are the backup's */
-	at = at_position(db, gtid, now, sizeof(now), err, sizeof(err));
-	if (at <= 0) {
+	if (at_position(db, gtid, now, sizeof(now), err, sizeof(err)) <= 0) {
 		snprintf(note, ns, "not recorded: the replica applied transactions meanwhile");
 		goto out;
 	}

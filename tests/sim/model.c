@@ -320,6 +320,113 @@ static void salvage(struct sim_world *w, int i, const struct ha_action_req *q,
 	         (unsigned long long)r->salvaged_count, complete ? "" : " (some domains diverged)");
 }
 
+static void act_fence(struct sim_world *w, int i, struct ha_action_result *r)
+{
+	struct sim_db *d = &w->db[i];
+	d->read_only = true;
+	end_sessions(w, i);
+	sim_pos_text(w, d, false, r->gtid, sizeof(r->gtid));
+	snprintf(r->msg, sizeof(r->msg), "read_only on");
+}
+
+static void act_promote(struct sim_world *w, int i, const struct ha_action_req *q,
+                        struct ha_action_result *r)
+{
+	struct sim_db *d = &w->db[i];
+	d->sql_on = false;
+	if (!q->writable) {
+		snprintf(r->msg, sizeof(r->msg), "SQL thread stopped");
+		return;
+	}
+	sim_pos_text(w, d, false, r->gtid, sizeof(r->gtid));
+	d->read_only = false;
+	r->made_writable = true;
+	snprintf(r->msg, sizeof(r->msg), "writable at epoch %llu", (unsigned long long)q->epoch);
+}
+
+static void act_detach(struct sim_db *d, struct ha_action_result *r)
+{
+	d->io_on = d->sql_on = d->io_err = d->io_connected = false;
+	d->master = -1;
+	relay_clear(d);
+	snprintf(r->msg, sizeof(r->msg), "replication removed");
+}
+
+static void act_stop_io(struct sim_db *d, struct ha_action_result *r)
+{
+	d->io_on = false;
+	d->io_connected = false;
+	snprintf(r->msg, sizeof(r->msg), "IO thread stopped");
+}
+
+static void act_catchup(struct sim_world *w, int i, const struct ha_action_req *q,
+                        struct ha_action_result *r)
+{
+	struct sim_db *d = &w->db[i];
+	if (q->start_sql)
+		d->sql_on = true;
+	struct ha_gtid_pos want, cur;
+	sim_pos_text(w, d, false, r->gtid, sizeof(r->gtid));
+	r->reached = ha_gtid_parse(q->gtid, &want, NULL) == 0 &&
+	             ha_gtid_parse(r->gtid, &cur, NULL) == 0 && ha_gtid_contains(&cur, &want);
+	snprintf(r->msg, sizeof(r->msg), "%s", r->reached ? "reached" : "still applying");
+}
+
+/* divergence as MariaDB sees it, by GTID (db/action.c): the same sequence number from the same
+ * server is the same transaction to it, even when a crashed server's recovery dropped one and it
+ * wrote another under that number. What node i has that node t lacks goes to r->errant. */
+static bool diverged_by_gtid(struct sim_world *w, int i, int t, struct ha_action_result *r)
+{
+	char *lt = malloc(HA_GTID_TEXT_MAX), *tt = malloc(HA_GTID_TEXT_MAX);
+	struct ha_gtid_pos lp, tp, miss;
+	if (lt == NULL || tt == NULL)
+		abort();
+	sim_pos_text(w, &w->db[i], false, lt, HA_GTID_TEXT_MAX);
+	sim_pos_text(w, &w->db[t], false, tt, HA_GTID_TEXT_MAX);
+	if (ha_gtid_parse(lt, &lp, NULL) || ha_gtid_parse(tt, &tp, NULL))
+		abort();
+	bool diverged = ha_gtid_missing_from(&lp, &tp, &miss, NULL) > 0;
+	if (diverged)
+		ha_gtid_format(&miss, r->errant, sizeof(r->errant));
+	free(lt);
+	free(tt);
+	return diverged;
+}
+
+static void act_repoint(struct sim_world *w, int i, const struct ha_action_req *q,
+                        struct ha_action_result *r)
+{
+	struct sim_db *d = &w->db[i];
+	int t = node_by_address(w, q->target_host);
+	if (t < 0 || t == i || w->db[t].st != SIM_DB_RUN || w->db[t].auth_broken ||
+	    !sim_link(w, i, t)) {
+		r->rc = -1;
+		snprintf(r->msg, sizeof(r->msg), "new primary: cannot connect");
+		return;
+	}
+	if (diverged_by_gtid(w, i, t, r)) {
+		r->diverged = true; /* replication left as it was (db/action.c) */
+		snprintf(r->msg, sizeof(r->msg), "diverged");
+		return;
+	}
+	relay_clear(d);
+	/* START SLAVE: the new primary refuses a position it does not have (1236): no
+	 * replication is left configured and the node is diverged (db/action.c) */
+	if (!gtid_follows(w, d, &w->db[t])) {
+		d->master = -1;
+		d->io_on = d->sql_on = d->io_err = d->io_connected = false;
+		r->diverged = true;
+		sim_pos_text(w, d, false, r->errant, sizeof(r->errant));
+		snprintf(r->msg, sizeof(r->msg), "diverged: 1236 from %s", sim_node_name(t));
+		return;
+	}
+	d->master = t;
+	d->io_on = d->sql_on = true;
+	d->io_err = d->io_connected = false;
+	d->io_error[0] = '\0';
+	snprintf(r->msg, sizeof(r->msg), "replicating from %s", sim_node_name(t));
+}
+
 void sim_action_end(struct sim_world *w, int i, const struct ha_action_req *q,
                     struct ha_action_result *r)
 {
@@ -341,93 +448,23 @@ void sim_action_end(struct sim_world *w, int i, const struct ha_action_req *q,
 	}
 	switch (q->kind) {
 	case HA_ACT_FENCE:
-		d->read_only = true;
-		end_sessions(w, i);
-		sim_pos_text(w, d, false, r->gtid, sizeof(r->gtid));
-		snprintf(r->msg, sizeof(r->msg), "read_only on");
+		act_fence(w, i, r);
 		break;
 	case HA_ACT_PROMOTE:
-		d->sql_on = false;
-		if (!q->writable) {
-			snprintf(r->msg, sizeof(r->msg), "SQL thread stopped");
-			break;
-		}
-		sim_pos_text(w, d, false, r->gtid, sizeof(r->gtid));
-		d->read_only = false;
-		r->made_writable = true;
-		snprintf(r->msg, sizeof(r->msg), "writable at epoch %llu",
-		         (unsigned long long)q->epoch);
+		act_promote(w, i, q, r);
 		break;
 	case HA_ACT_DETACH:
-		d->io_on = d->sql_on = d->io_err = d->io_connected = false;
-		d->master = -1;
-		relay_clear(d);
-		snprintf(r->msg, sizeof(r->msg), "replication removed");
+		act_detach(d, r);
 		break;
 	case HA_ACT_STOP_IO:
-		d->io_on = false;
-		d->io_connected = false;
-		snprintf(r->msg, sizeof(r->msg), "IO thread stopped");
+		act_stop_io(d, r);
 		break;
-	case HA_ACT_CATCHUP: {
-		if (q->start_sql)
-			d->sql_on = true;
-		struct ha_gtid_pos want, cur;
-		sim_pos_text(w, d, false, r->gtid, sizeof(r->gtid));
-		r->reached = ha_gtid_parse(q->gtid, &want, NULL) == 0 &&
-		             ha_gtid_parse(r->gtid, &cur, NULL) == 0 &&
-		             ha_gtid_contains(&cur, &want);
-		snprintf(r->msg, sizeof(r->msg), "%s", r->reached ? "reached" : "still applying");
+	case HA_ACT_CATCHUP:
+		act_catchup(w, i, q, r);
 		break;
-	}
-	case HA_ACT_REPOINT: {
-		int t = node_by_address(w, q->target_host);
-		if (t < 0 || t == i || w->db[t].st != SIM_DB_RUN || w->db[t].auth_broken ||
-		    !sim_link(w, i, t)) {
-			r->rc = -1;
-			snprintf(r->msg, sizeof(r->msg), "new primary: cannot connect");
-			break;
-		}
-		/* divergence as MariaDB sees it, by GTID (db/action.c): the same sequence number
-		 * from the same server is the same transaction to it, even when a crashed server's
-		 * recovery dropped one and it wrote another under that number */
-		char *lt = malloc(HA_GTID_TEXT_MAX), *tt = malloc(HA_GTID_TEXT_MAX);
-		struct ha_gtid_pos lp, tp, miss;
-		if (lt == NULL || tt == NULL)
-			abort();
-		sim_pos_text(w, d, false, lt, HA_GTID_TEXT_MAX);
-		sim_pos_text(w, &w->db[t], false, tt, HA_GTID_TEXT_MAX);
-		if (ha_gtid_parse(lt, &lp, NULL) || ha_gtid_parse(tt, &tp, NULL))
-			abort();
-		bool diverged = ha_gtid_missing_from(&lp, &tp, &miss, NULL) > 0;
-		if (diverged)
-			ha_gtid_format(&miss, r->errant, sizeof(r->errant));
-		free(lt);
-		free(tt);
-		if (diverged) {
-			r->diverged = true; /* replication left as it was (db/action.c) */
-			snprintf(r->msg, sizeof(r->msg), "diverged");
-			break;
-		}
-		relay_clear(d);
-		/* START SLAVE: the new primary refuses a position it does not have (1236): no
-		 * replication is left configured and the node is diverged (db/action.c) */
-		if (!gtid_follows(w, d, &w->db[t])) {
-			d->master = -1;
-			d->io_on = d->sql_on = d->io_err = d->io_connected = false;
-			r->diverged = true;
-			sim_pos_text(w, d, false, r->errant, sizeof(r->errant));
-			snprintf(r->msg, sizeof(r->msg), "diverged: 1236 from %s",
-			         sim_node_name(t));
-			break;
-		}
-		d->master = t;
-		d->io_on = d->sql_on = true;
-		d->io_err = d->io_connected = false;
-		d->io_error[0] = '\0';
-		snprintf(r->msg, sizeof(r->msg), "replicating from %s", sim_node_name(t));
+	case HA_ACT_REPOINT:
+		act_repoint(w, i, q, r);
 		break;
-	}
 	case HA_ACT_SALVAGE:
 		break;
 	}

@@ -15,13 +15,30 @@
 
 #define SIM_STEP_MS 10
 
+/* ---- randomness: splitmix64, one stream per schedule ---- */
+
 struct sim_rng {
 	uint64_t s;
 };
-uint64_t sim_rand(struct sim_rng *r);
+
+static inline uint64_t sim_rand(struct sim_rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 /* uniform in [lo, hi] */
-uint64_t sim_between(struct sim_rng *r, uint64_t lo, uint64_t hi);
-bool sim_chance(struct sim_rng *r, unsigned percent);
+static inline uint64_t sim_between(struct sim_rng *r, uint64_t lo, uint64_t hi)
+{
+	return lo + sim_rand(r) % (hi - lo + 1);
+}
+
+static inline bool sim_chance(struct sim_rng *r, unsigned percent)
+{
+	return sim_rand(r) % 100 < percent;
+}
 
 struct sim_report {
 	Haagent__HealthReport *r; /* unpacked copy, owned */
@@ -133,8 +150,24 @@ struct sim_world {
 	bool trace;
 };
 
-/* model.c needs these */
-const char *sim_node_name(int i);
-bool sim_link(const struct sim_world *w, int a, int b);
+/* The world's primitives, here so that every part of hasim (model.c, check.c, world.c, sim.c)
+ * has them from below. */
+static inline const char *sim_node_name(int i)
+{
+	static const char *const names[SIM_NODES] = {"node1", "node2", "node3"};
+	return names[i];
+}
+
+/* whether a and b can reach each other */
+static inline bool sim_link(const struct sim_world *w, int a, int b)
+{
+	return a == b || !w->cut[a][b];
+}
+
+/* whether agent i runs (neither dead nor frozen) */
+static inline bool sim_running(const struct sim_world *w, int i)
+{
+	return w->ag[i].alive && !w->ag[i].frozen;
+}
 
 #endif

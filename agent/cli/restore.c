@@ -1,0 +1,524 @@
+/* haadm's access to the backups (backup.h): the catalog from any agent, a hold against
+ * retention, the repository with its key, and restoring a chain into a datadir; and the
+ * commands that read the repository directly (the same path on every node) with the master key
+ * from [backup] key_file, run here, in haadm: haadm restore and haadm backup verify [--drill]. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../consensus/fsm.h"
+#include "../backup/fsutil.h"
+#include "../backup/policy.h"
+#include "../backup/pipeline.h"
+#include "../common/buf.h"
+#include "../common/clock.h"
+#include "../common/frame.h"
+#include "../common/proc.h"
+#include "../db/tables.h"
+#include "backup.h"
+#include "call.h"
+#include "haadm.h"
+
+static const char *const state_names[] = {"?", "running", "done", "failed", "abandoned", "deleted"};
+
+const char *ha_cli_state_name(uint32_t s)
+{
+	return s <= 5 ? state_names[s] : "?";
+}
+
+static int bad(const char *cmd)
+{
+	fprintf(stderr, "haadm %s: bad arguments; see 'haadm help %s'\n", cmd, cmd);
+	return HA_EUSAGE;
+}
+
+void ha_cli_result_json(const char *result, uint64_t id, const char *detail, uint64_t ms,
+                        const char *dir)
+{
+	struct ha_buf b = HA_BUF_INIT;
+	struct ha_json j;
+	ha_json_init(&j, &b, true);
+	ha_json_obj_begin(&j, NULL);
+	ha_json_uint(&j, "format", 1);
+	ha_json_str(&j, "result", result);
+	ha_json_uint(&j, "id", id);
+	ha_json_str(&j, "detail", detail);
+	ha_json_uint(&j, "ms", ms);
+	ha_json_str_or_null(&j, "target_dir", dir);
+	ha_json_obj_end(&j);
+	printf("%s\n", ha_buf_cstr(&b));
+	ha_buf_free(&b);
+}
+
+/* The catalog, from the first agent that answers. */
+int ha_cli_catalog(const struct globals *g, Haagent__BackupsResponse **out, struct ha_err *e)
+{
+	struct target t[HA_CLI_MAX_TARGETS];
+	unsigned n;
+	int rc = ha_cli_targets(g, t, &n, e);
+	if (rc != 0)
+		return rc;
+	Haagent__BackupsRequest req = HAAGENT__BACKUPS_REQUEST__INIT;
+	for (unsigned i = 0; i < n; i++) {
+		int type;
+		uint8_t *buf;
+		size_t len;
+		if (ha_call(t[i].host, t[i].port, HA_MSG_BACKUPS_REQUEST, &req, g->timeout_ms,
+		            &type, &buf, &len, e) != 0)
+			continue;
+		Haagent__BackupsResponse *r =
+		    type == HA_MSG_BACKUPS_RESPONSE
+		        ? haagent__backups_response__unpack(NULL, len, buf)
+		        : NULL;
+		free(buf);
+		if (r) {
+			*out = r;
+			return 0;
+		}
+	}
+	return ha_err_wrap(e, "no agent answered");
+}
+
+int ha_cli_hold(const struct globals *g, uint64_t id, Haagent__BackupsResponse **cat,
+                struct ha_err *e)
+{
+	Haagent__BackupHoldRequest h = HAAGENT__BACKUP_HOLD_REQUEST__INIT;
+	h.id = id;
+	h.hold_ms = HA_CLI_HOLD_MS;
+	Haagent__AdminRequest req = HAAGENT__ADMIN_REQUEST__INIT;
+	req.op_case = HAAGENT__ADMIN_REQUEST__OP_BACKUP_HOLD;
+	req.backup_hold = &h;
+	Haagent__AdminResponse *r = NULL;
+	struct ha_err he = {0};
+	uint64_t asked = ha_unix_ms();
+	if (ha_cli_admin(g, &req, &r, &he) != 0 || r->code != 0) {
+		fprintf(stderr,
+		        "haadm: warning: backup %llu could not be held against retention (%s); "
+		        "reading it anyway\n",
+		        (unsigned long long)id, r ? r->message : he.msg);
+		if (r)
+			haagent__admin_response__free_unpacked(r, NULL);
+		return 0;
+	}
+	haagent__admin_response__free_unpacked(r, NULL);
+	/* accepted by the leader: committed a moment later */
+	for (uint64_t t0 = ha_now_ms(); ha_now_ms() - t0 < 10000; usleep(100 * 1000)) {
+		Haagent__BackupsResponse *fresh = NULL;
+		if (ha_cli_catalog(g, &fresh, e) != 0)
+			return e->code;
+		haagent__backups_response__free_unpacked(*cat, NULL);
+		*cat = fresh;
+		const Haagent__BackupRecord *b = ha_cli_backup_find(fresh, id);
+		if (b == NULL || b->state != HA_BK_DONE ||
+		    b->held_until_unix_ms >= asked + HA_CLI_HOLD_MS / 2)
+			return 0; /* held, or gone: the chain check says which */
+	}
+	fprintf(stderr,
+	        "haadm: warning: the hold of backup %llu did not show in the catalog within 10 s; "
+	        "reading it anyway\n",
+	        (unsigned long long)id);
+	return 0;
+}
+
+const Haagent__BackupRecord *ha_cli_backup_find(const Haagent__BackupsResponse *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->n_backups; i++)
+		if (r->backups[i]->id == id)
+			return r->backups[i];
+	return NULL;
+}
+
+/* ---- the repository, from the config ---- */
+
+int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
+{
+	struct ha_config *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	int rc = ha_config_load(ha_cli_conf_path(g), 0, c, e);
+	if (rc == 0 && !c->backup_repository[0])
+		rc = ha_err_set(e, HA_ECONFIG, "no [backup] repository in %s", c->path);
+	if (rc == 0) {
+		snprintf(rp->path, sizeof(rp->path), "%s", c->backup_repository);
+		ha_store_dir_init(&rp->store, rp->path);
+		snprintf(rp->mbstream, sizeof(rp->mbstream), "%s", c->backup_mbstream);
+		snprintf(rp->tool, sizeof(rp->tool), "%s", c->backup_tool);
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		rp->workers =
+		    c->backup_workers ? c->backup_workers : (unsigned)(cores > 0 ? cores : 2);
+		rc = ha_key_load(c->backup_key_file, rp->key, e);
+	}
+	free(c);
+	return rc;
+}
+
+static int run_tool(char *const argv[], const char *log, struct ha_err *e)
+{
+	struct ha_proc_spec sp = {
+	    .argv = argv,
+	    .io = {HA_PROC_INHERIT, {.fd = -1, .path = log, .append = true}, HA_PROC_INHERIT},
+	    .err_to_out = true};
+	pid_t pid;
+	int status, rc = ha_proc_start(&sp, &pid);
+	if (rc != 0)
+		return ha_err_set(e, HA_EIO, "cannot run %s: %s", argv[0], strerror(rc));
+	ha_proc_wait(pid, 0, false, &status);
+	if (!ha_proc_ok(status))
+		return ha_err_set(e, HA_EIO, "%s %s failed; see %s", argv[0], argv[1], log);
+	return 0;
+}
+
+/* Restores backup id (with its chain) into dir, ready to start. The datadir is built in a
+ * staging directory beside dir (DIR.haagent-partial, the same file system) and renamed into
+ * place at the end: dir appears whole or not at all, and a damaged chunk, a failed prepare or
+ * an interruption leaves no half-restored datadir where a server could be started on it. The
+ * tools' log goes to DIR.haagent-restore.log, kept when something fails. */
+static void pb_lookup(const void *catalog, uint64_t id, struct ha_bk_link *out)
+{
+	const Haagent__BackupRecord *b = ha_cli_backup_find(catalog, id);
+	out->state = b ? (enum ha_backup_state)b->state : 0;
+	out->full = b && !strcmp(b->type, "full");
+	out->parent = b ? b->parent : 0;
+	out->node = b ? b->node : 0;
+	out->server_id = b ? b->server_id : 0;
+	out->instance = b && b->instance ? b->instance : "";
+}
+
+/* The manifest of catalog record b: read, authenticated, and compared with the record. */
+static int manifest_of(struct repo *rp, const Haagent__BackupRecord *b, struct ha_manifest *m,
+                       struct ha_err *e)
+{
+	int rc = ha_backup_manifest(&rp->store, rp->key, b->name, m, e);
+	if (rc != 0)
+		return rc;
+	struct ha_manifest_expect x = {.id = b->id,
+	                               .name = b->name,
+	                               .type = b->type,
+	                               .parent = b->parent,
+	                               .chunks = b->chunks,
+	                               .bytes_stored = b->bytes_stored,
+	                               .server_id = b->server_id,
+	                               .instance = b->instance ? b->instance : "",
+	                               .manifest_sha = b->manifest_sha ? b->manifest_sha : ""};
+	if ((rc = ha_manifest_check(m, &x, e)) != 0)
+		ha_manifest_free(m);
+	return rc;
+}
+
+int ha_cli_backup_chain(const Haagent__BackupsResponse *cat, uint64_t id,
+                        uint64_t chain[HA_CLI_MAX_CHAIN], struct ha_err *e)
+{
+	uint64_t up[HA_CLI_MAX_CHAIN];
+	char why[256];
+	int n = ha_bk_chain_of(pb_lookup, cat, id, up, HA_CLI_MAX_CHAIN, why, sizeof(why));
+	if (n < 0)
+		return ha_err_set(e, HA_EINVAL, "%s", why);
+	for (int k = 0; k < n; k++) /* from id down to its full backup */
+		chain[k] = up[n - 1 - k];
+	return n;
+}
+
+int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,
+                         const char *dir, unsigned *n_out, struct ha_err *e)
+{
+	uint64_t chain[HA_CLI_MAX_CHAIN];
+	int n = ha_cli_backup_chain(cat, id, chain, e);
+	if (n < 0)
+		return n;
+	struct stat sb;
+	if (stat(dir, &sb) == 0 && (!S_ISDIR(sb.st_mode) || rmdir(dir) != 0))
+		return ha_err_set(e, HA_EINVAL, "%s exists and is not an empty directory", dir);
+	char stage[PATH_MAX], log[PATH_MAX];
+	if ((size_t)snprintf(stage, sizeof(stage), "%s.haagent-partial", dir) >= sizeof(stage) ||
+	    (size_t)snprintf(log, sizeof(log), "%s.haagent-restore.log", dir) >= sizeof(log))
+		return ha_err_set(e, HA_EINVAL, "%s: path too long", dir);
+	ha_rm_rf(stage); /* what an interrupted restore left */
+	if (mkdir(stage, 0750) != 0)
+		return ha_err_set(e, HA_EIO, "mkdir %s: %s", stage, strerror(errno));
+	unlink(log);
+	int rc = 0;
+	for (int k = n - 1; k >= 0 && rc == 0; k--) {
+		const Haagent__BackupRecord *b = ha_cli_backup_find(cat, chain[k]);
+		struct ha_manifest m;
+		if ((rc = manifest_of(rp, b, &m, e)) != 0)
+			break;
+		char inc[PATH_MAX + 32];
+		snprintf(inc, sizeof(inc), "%s/.haagent-inc-%llu", stage,
+		         (unsigned long long)b->id);
+		const char *into = k == n - 1 ? stage : inc;
+		if (k != n - 1 && mkdir(inc, 0750) != 0) {
+			ha_manifest_free(&m);
+			rc = ha_err_set(e, HA_EIO, "mkdir %s: %s", inc, strerror(errno));
+			break;
+		}
+		rc = ha_backup_extract(&rp->store, rp->key, &m, rp->mbstream, into, rp->workers, e);
+		ha_manifest_free(&m);
+		if (rc != 0)
+			break;
+		char a_target[PATH_MAX + 16], a_inc[PATH_MAX + 64];
+		snprintf(a_target, sizeof(a_target), "--target-dir=%s", stage);
+		snprintf(a_inc, sizeof(a_inc), "--incremental-dir=%s", inc);
+		char *argv[] = {(char *)rp->tool, "--prepare", a_target, k == n - 1 ? NULL : a_inc,
+		                NULL};
+		rc = run_tool(argv, log, e);
+		if (k != n - 1)
+			ha_rm_rf(inc);
+	}
+	if (rc == 0 && rename(stage, dir) != 0)
+		rc = ha_err_set(e, HA_EIO, "rename %s to %s: %s", stage, dir, strerror(errno));
+	if (rc != 0) {
+		ha_rm_rf(stage);
+		return rc;
+	}
+	unlink(log);
+	*n_out = (unsigned)n;
+	return 0;
+}
+
+/* ---- drill: start a throwaway mariadbd on the restored datadir, check every table ---- */
+
+#define DRILL_START_MS 120000 /* crash recovery of a large datadir may take a while */
+#define DRILL_STOP_MS  60000
+
+/* logs: where mariadbd's error log goes (drill.err), kept when the drill fails. */
+static int drill(const char *dir, const char *logs, const struct ha_manifest *m, char *detail,
+                 size_t size, struct ha_err *e)
+{
+	char a_dir[PATH_MAX + 16], a_sock[PATH_MAX + 16], a_pid[PATH_MAX + 16],
+	    a_err[PATH_MAX + 16], sock[PATH_MAX];
+	snprintf(sock, sizeof(sock), "%s/drill.sock", dir);
+	snprintf(a_dir, sizeof(a_dir), "--datadir=%s", dir);
+	snprintf(a_sock, sizeof(a_sock), "--socket=%s", sock);
+	snprintf(a_pid, sizeof(a_pid), "--pid-file=%s/drill.pid", dir);
+	snprintf(a_err, sizeof(a_err), "--log-error=%s/drill.err", logs);
+	char *argv[] = {"mariadbd",
+	                "--no-defaults",
+	                a_dir,
+	                a_sock,
+	                a_pid,
+	                a_err,
+	                "--skip-networking",
+	                "--skip-grant-tables",
+	                "--skip-slave-start",
+	                "--user=root",
+	                "--innodb-buffer-pool-size=64M",
+	                NULL};
+	pid_t pid;
+	struct ha_proc_spec sp = {.argv = argv,
+	                          .io = {HA_PROC_INHERIT, HA_PROC_NULL, HA_PROC_NULL}};
+	int rc = ha_proc_start(&sp, &pid);
+	if (rc != 0)
+		return ha_err_set(e, HA_EIO, "cannot start mariadbd: %s", strerror(rc));
+	struct ha_db_where w = {
+	    .socket = sock, .user = "root", .timeout_ms = 2000, .statement_ms = 3600 * 1000};
+	bool up = false;
+	for (uint64_t deadline = ha_now_ms() + DRILL_START_MS; ha_now_ms() < deadline;) {
+		if (ha_db_ping(&w) == 0) {
+			up = true;
+			break;
+		}
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			pid = 0;
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	if (up)
+		rc = ha_db_drill_tables(&w, m->sums, m->n_sums, m->sums_note, detail, size);
+	else
+		rc = ha_err_set(e, HA_EDB, "the restored datadir does not start (see %s/drill.err)",
+		                logs);
+	/* SIGTERM is a clean shutdown */
+	if (pid) {
+		kill(pid, SIGTERM);
+		int status;
+		ha_proc_wait(pid, DRILL_STOP_MS, false, &status); /* then SIGKILL */
+	}
+	if (up && rc != 0)
+		return ha_err_set(e, HA_EDB, "%s", detail);
+	return rc;
+}
+
+static void report_verified(struct globals *g, uint64_t id, bool ok, bool drilled,
+                            const char *detail, uint64_t ms)
+{
+	Haagent__BackupVerifiedRequest v = HAAGENT__BACKUP_VERIFIED_REQUEST__INIT;
+	v.id = id;
+	v.ok = ok;
+	v.drill = drilled;
+	v.detail = (char *)detail;
+	v.drill_ms = ms;
+	Haagent__AdminRequest req = HAAGENT__ADMIN_REQUEST__INIT;
+	req.op_case = HAAGENT__ADMIN_REQUEST__OP_BACKUP_VERIFIED;
+	req.backup_verified = &v;
+	Haagent__AdminResponse *r = NULL;
+	struct ha_err e = {0};
+	if (ha_cli_admin(g, &req, &r, &e) != 0 || r->code != 0)
+		fprintf(stderr, "haadm: the result could not be recorded in the catalog: %s\n",
+		        r ? r->message : e.msg);
+	if (r)
+		haagent__admin_response__free_unpacked(r, NULL);
+}
+
+/* verify without --drill: every chunk's hash and authenticated decryption. */
+static int check_chunks(struct repo *rp, const Haagent__BackupRecord *b, char *detail, size_t size,
+                        struct ha_err *e)
+{
+	struct ha_manifest m;
+	int rc = manifest_of(rp, b, &m, e);
+	if (rc != 0)
+		return rc;
+	rc = ha_backup_extract(&rp->store, rp->key, &m, NULL, NULL, rp->workers, e);
+	if (rc == 0)
+		snprintf(detail, size, "%zu chunks: hashes and decryption ok (%llu bytes)",
+		         m.n_chunks, (unsigned long long)m.bytes_in);
+	ha_manifest_free(&m);
+	return rc;
+}
+
+/* verify --drill: the chain restored into a scratch directory and started (drill()). A failed
+ * drill keeps its logs there, where its message says; *recordable: whether the result says
+ * anything about the backup (false when the scratch directory could not even be made). */
+static int drill_chain(struct repo *rp, const Haagent__BackupsResponse *cat,
+                       const Haagent__BackupRecord *b, char *detail, size_t size, bool *recordable,
+                       struct ha_err *e)
+{
+	char tmpl[] = "/tmp/haagent-drill-XXXXXX";
+	char *base = mkdtemp(tmpl);
+	if (base == NULL) {
+		*recordable = false;
+		return ha_err_set(e, HA_EIO, "mkdtemp: %s", strerror(errno));
+	}
+	char dir[PATH_MAX], d2[700] = "";
+	snprintf(dir, sizeof(dir), "%s/datadir", base);
+	unsigned links = 0;
+	int rc = ha_cli_restore_chain(rp, cat, b->id, dir, &links, e);
+	struct ha_manifest m;
+	if (rc == 0 && (rc = manifest_of(rp, b, &m, e)) == 0) {
+		rc = drill(dir, base, &m, d2, sizeof(d2), e);
+		ha_manifest_free(&m);
+	}
+	if (rc == 0) {
+		snprintf(detail, size, "drill: chain of %u restored, %s", links, d2);
+		ha_rm_rf(base);
+		return 0;
+	}
+	/* the logs the message names stay; the (large) datadir goes */
+	char partial[PATH_MAX + 32];
+	snprintf(partial, sizeof(partial), "%s.haagent-partial", dir);
+	ha_rm_rf(dir);
+	ha_rm_rf(partial);
+	return ha_err_wrap(e, "drill (its logs are kept in %s)", base);
+}
+
+int ha_cli_backup_verify(struct globals *g, uint64_t id, bool drilling)
+{
+	struct repo rp;
+	struct ha_err e = {0};
+	Haagent__BackupsResponse *cat = NULL;
+	uint64_t t0 = ha_now_ms();
+	int rc = ha_cli_open_repo(g, &rp, &e);
+	if (rc == 0 && (rc = ha_cli_catalog(g, &cat, &e)) == 0 &&
+	    ha_cli_backup_find(cat, id) == NULL)
+		rc = ha_err_set(&e, HA_EINVAL, "no backup %llu in the catalog",
+		                (unsigned long long)id);
+	if (rc == 0)
+		rc = ha_cli_hold(g, id, &cat, &e);
+	const Haagent__BackupRecord *b = rc == 0 ? ha_cli_backup_find(cat, id) : NULL;
+	if (rc == 0 && b == NULL)
+		rc = ha_err_set(&e, HA_EINVAL, "backup %llu left the catalog",
+		                (unsigned long long)id);
+	if (rc == 0 && b->state != HA_BK_DONE)
+		rc = ha_err_set(&e, HA_EINVAL, "backup %llu is %s, not a finished backup",
+		                (unsigned long long)id, ha_cli_state_name(b->state));
+	if (rc != 0) {
+		fprintf(stderr, "haadm: backup verify: %s\n", e.msg);
+		if (cat)
+			haagent__backups_response__free_unpacked(cat, NULL);
+		return rc;
+	}
+	char detail[1024] = "";
+	bool recordable = true;
+	rc = drilling ? drill_chain(&rp, cat, b, detail, sizeof(detail), &recordable, &e)
+	              : check_chunks(&rp, b, detail, sizeof(detail), &e);
+	uint64_t ms = ha_now_ms() - t0;
+	if (rc != 0)
+		snprintf(detail, sizeof(detail), "%s", e.msg);
+	if (recordable)
+		report_verified(g, id, rc == 0, drilling, detail, ms);
+	if (g->json)
+		ha_cli_result_json(rc == 0 ? "passed" : "failed", id, detail, ms, NULL);
+	else
+		fprintf(rc == 0 ? stdout : stderr, "%sbackup %llu: %s (%.1f s)\n",
+		        rc == 0 ? "" : "haadm: verify FAILED: ", (unsigned long long)id, detail,
+		        ms / 1000.0);
+	haagent__backups_response__free_unpacked(cat, NULL);
+	return rc == 0 ? 0 : HA_EPROTO;
+}
+
+int ha_cmd_restore(struct globals *g, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"target-dir", required_argument, NULL, 'T'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *dir = NULL;
+	int o;
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'T':
+			dir = optarg;
+			break;
+		case 'j':
+			g->json = true;
+			break;
+		case 'h':
+			ha_cli_help("restore");
+			return 0;
+		default:
+			return bad("restore");
+		}
+	}
+	if (argc - optind != 1 || dir == NULL)
+		return bad("restore");
+	uint64_t id = strtoull(argv[optind], NULL, 10);
+	struct repo rp;
+	struct ha_err e = {0};
+	Haagent__BackupsResponse *cat = NULL;
+	uint64_t t0 = ha_now_ms();
+	unsigned links = 0;
+	int rc = ha_cli_open_repo(g, &rp, &e);
+	if (rc == 0)
+		rc = ha_cli_catalog(g, &cat, &e);
+	if (rc == 0)
+		rc = ha_cli_hold(g, id, &cat, &e);
+	if (rc == 0)
+		rc = ha_cli_restore_chain(&rp, cat, id, dir, &links, &e);
+	uint64_t ms = ha_now_ms() - t0;
+	char detail[1100];
+	if (rc == 0)
+		snprintf(detail, sizeof(detail),
+		         "restored a chain of %u backup%s, prepared: start mariadbd with "
+		         "--datadir=%s",
+		         links, links == 1 ? "" : "s", dir);
+	else
+		snprintf(detail, sizeof(detail), "%s", e.msg);
+	if (g->json)
+		ha_cli_result_json(rc == 0 ? "restored" : "failed", id, detail, ms, dir);
+	else
+		fprintf(rc ? stderr : stdout, "%s%s (%.1f s)\n", rc ? "haadm: restore: " : "",
+		        detail, ms / 1000.0);
+	if (cat)
+		haagent__backups_response__free_unpacked(cat, NULL);
+	return rc == 0 ? 0 : (rc == HA_EPROTO ? HA_EPROTO : rc);
+}
