@@ -3,6 +3,7 @@
  * commands that read the repository directly (the same path on every node) with the master key
  * from [backup] key_file, run here, in haadm: haadm restore and haadm backup verify [--drill]. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -98,7 +99,20 @@ int ha_cli_hold(const struct globals *g, uint64_t id, Haagent__BackupsResponse *
 	Haagent__AdminResponse *r = NULL;
 	struct ha_err he = {0};
 	uint64_t asked = ha_unix_ms();
-	if (ha_cli_admin(g, &req, &r, &he) != 0 || r->code != 0) {
+	if (ha_cli_admin(g, &req, &r, &he) != 0 && r) {
+		haagent__admin_response__free_unpacked(r, NULL);
+		r = NULL;
+	}
+	if (r && r->code != 0 && r->code != HA_ENOLEADER && r->code != HA_EBUSY &&
+	    r->code != HA_ERAFT) {
+		/* the leader refuses (not a finished backup there): nothing to read */
+		int code = ha_err_set(e, HA_EREFUSED, "backup %llu cannot be held: %s",
+		                      (unsigned long long)id, r->message);
+		haagent__admin_response__free_unpacked(r, NULL);
+		return code;
+	}
+	if (r == NULL || r->code != 0) {
+		/* no leader now: a restore is needed most when the cluster is broken */
 		fprintf(stderr,
 		        "haadm: warning: backup %llu could not be held against retention (%s); "
 		        "reading it anyway\n",
@@ -225,6 +239,35 @@ int ha_cli_backup_chain(const Haagent__BackupsResponse *cat, uint64_t id,
 	return n;
 }
 
+/* The restored datadir durable before it appears under its name: a power loss right after a
+ * restore or a reclone must not leave empty table files behind a name that says "restored". */
+static int sync_tree(const char *stage, struct ha_err *e)
+{
+	int fd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd) != 0) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		return ha_err_set(e, HA_EIO, "sync %s: %s", stage, strerror(err));
+	}
+	close(fd);
+	return 0;
+}
+
+static int sync_parent(const char *dir)
+{
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", dir);
+	char *slash = strrchr(parent, '/');
+	if (slash == parent)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(parent, sizeof(parent), ".");
+	return ha_fsync_dir(parent);
+}
+
 int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,
                          const char *dir, unsigned *n_out, struct ha_err *e)
 {
@@ -271,8 +314,12 @@ int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, u
 		if (k != n - 1)
 			ha_rm_rf(inc);
 	}
+	if (rc == 0)
+		rc = sync_tree(stage, e);
 	if (rc == 0 && rename(stage, dir) != 0)
 		rc = ha_err_set(e, HA_EIO, "rename %s to %s: %s", stage, dir, strerror(errno));
+	if (rc == 0 && sync_parent(dir) != 0)
+		rc = ha_err_set(e, HA_EIO, "sync the directory of %s: %s", dir, strerror(errno));
 	if (rc != 0) {
 		ha_rm_rf(stage);
 		return rc;
@@ -368,12 +415,15 @@ static void report_verified(struct globals *g, uint64_t id, bool ok, bool drille
 }
 
 /* verify without --drill: every chunk's hash and authenticated decryption. */
-static int check_chunks(struct repo *rp, const Haagent__BackupRecord *b, char *detail, size_t size,
-                        struct ha_err *e)
+static int check_chunks(struct repo *rp, const Haagent__BackupsResponse *cat,
+                        const Haagent__BackupRecord *b, char *detail, size_t size, struct ha_err *e)
 {
+	uint64_t chain[HA_CLI_MAX_CHAIN]; /* whole, on one datadir: what a restore would need */
+	int rc = ha_cli_backup_chain(cat, b->id, chain, e);
+	if (rc < 0)
+		return rc;
 	struct ha_manifest m;
-	int rc = manifest_of(rp, b, &m, e);
-	if (rc != 0)
+	if ((rc = manifest_of(rp, b, &m, e)) != 0)
 		return rc;
 	rc = ha_backup_extract(&rp->store, rp->key, &m, NULL, NULL, rp->workers, e);
 	if (rc == 0)
@@ -447,7 +497,7 @@ int ha_cli_backup_verify(struct globals *g, uint64_t id, bool drilling)
 	char detail[1024] = "";
 	bool recordable = true;
 	rc = drilling ? drill_chain(&rp, cat, b, detail, sizeof(detail), &recordable, &e)
-	              : check_chunks(&rp, b, detail, sizeof(detail), &e);
+	              : check_chunks(&rp, cat, b, detail, sizeof(detail), &e);
 	uint64_t ms = ha_now_ms() - t0;
 	if (rc != 0)
 		snprintf(detail, sizeof(detail), "%s", e.msg);
