@@ -192,6 +192,25 @@ const char *ha_fo_ineligible(const struct ha_fo_node *n)
 	return no ? no : "eligible";
 }
 
+bool ha_fo_any_candidate(const struct ha_fo_node *reps, size_t n, char *why, size_t size)
+{
+	size_t off = 0;
+	why[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const char *no = (reps[i].flags & HA_MEMBER_MAINTENANCE)  ? "in maintenance"
+		                 : (reps[i].flags & HA_MEMBER_NO_PROMOTE) ? "no-promote"
+		                 : (reps[i].flags & HA_MEMBER_DIVERGED)   ? "diverged"
+		                                                          : NULL;
+		if (no == NULL)
+			return true;
+		int k =
+		    snprintf(why + off, size - off, "%s%s: %s", off ? "; " : "", reps[i].name, no);
+		if (k > 0 && (size_t)k < size - off)
+			off += (size_t)k;
+	}
+	return false;
+}
+
 static const char *ineligible(const struct ha_fo_node *n, bool require_applied)
 {
 	const char *no = not_up(n);

@@ -112,6 +112,11 @@ const char *ha_fo_replica_unfit(const struct ha_fo_node *n, unsigned max_lag_ms,
 /* Why n cannot be promoted ("in maintenance", ...), or "eligible". */
 const char *ha_fo_ineligible(const struct ha_fo_node *n);
 
+/* Whether any of the replicas could ever take over without an operator: not in maintenance,
+ * not no-promote, not diverged (a replica down, lagging or behind may still become eligible).
+ * When none can, why lists each one's reason. */
+bool ha_fo_any_candidate(const struct ha_fo_node *reps, size_t n, char *why, size_t size);
+
 /* ---- planned switchover ---- */
 
 #define HA_SO_MAX_CHECKS 12

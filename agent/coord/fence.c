@@ -115,6 +115,19 @@ static const char *fenced_by(struct ha_core *k, const struct ha_fsm_state *st,
 		         (unsigned long long)(k->now - last_contact(k, f)));
 		return buf;
 	}
+	/* the hook (STONITH) powers a server off: not while no replica could take over, which
+	 * would turn a failure that may pass (a hang) into an outage nobody can end */
+	struct ha_fo_node reps[HA_FSM_MAX_MEMBERS];
+	char none[400];
+	size_t nr = ha_core_view(k->in, f->old_primary, reps, false);
+	if (k->cfg->hook_fence[0] && k->m->fence_hook_failover != f->id &&
+	    !ha_fo_any_candidate(reps, nr, none, sizeof(none))) {
+		snprintf(waiting, wsize,
+		         "waiting for a replica that could take over before the fence hook runs on "
+		         "%s (%s): an operator must act (haadm node reclone, maintenance off)",
+		         name, none);
+		return NULL;
+	}
 	if (fence_hook(k, f, fresh, name, m ? m->address : "")) {
 		snprintf(buf, size, "fence hook succeeded");
 		return buf;
