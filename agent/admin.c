@@ -486,17 +486,20 @@ static void backup_policy(struct ha_agent *a, const Haagent__CmdSetBackupPolicy 
 	say(ans, 0, "backup policy set");
 }
 
+/* Whether backup id is a finished backup (else the answer says so). */
+static bool finished_backup(struct ha_agent *a, uint64_t id, struct answer *ans)
+{
+	const struct ha_backup_rec *b = ha_fsm_backup(ha_raft_fsm(a->raft), id);
+	if (b != NULL && b->state == HA_BK_DONE)
+		return true;
+	say(ans, HA_EINVAL, "backup %llu is not a finished backup", (unsigned long long)id);
+	return false;
+}
+
 static void backup_verified(struct ha_agent *a, const Haagent__BackupVerifiedRequest *r,
                             struct answer *ans)
 {
-	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	const struct ha_backup_rec *b = ha_fsm_backup(st, r->id);
-	if (b == NULL || b->state != HA_BK_DONE) {
-		say(ans, HA_EINVAL, "backup %llu is not a finished backup",
-		    (unsigned long long)r->id);
-		return;
-	}
-	if (!cluster_ready(a, ans, false))
+	if (!finished_backup(a, r->id, ans) || !cluster_ready(a, ans, false))
 		return;
 	uint8_t *buf;
 	size_t len;
@@ -511,13 +514,8 @@ static void backup_verified(struct ha_agent *a, const Haagent__BackupVerifiedReq
 
 static void backup_hold(struct ha_agent *a, const Haagent__BackupHoldRequest *r, struct answer *ans)
 {
-	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	const struct ha_backup_rec *b = ha_fsm_backup(st, r->id);
-	if (b == NULL || b->state != HA_BK_DONE) {
-		say(ans, HA_EINVAL, "backup %llu is not a finished backup",
-		    (unsigned long long)r->id);
+	if (!finished_backup(a, r->id, ans))
 		return;
-	}
 	if (r->hold_ms == 0 || r->hold_ms > HOLD_MAX_MS) {
 		say(ans, HA_EINVAL, "a hold lasts 1 ms to 7 days");
 		return;

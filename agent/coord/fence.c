@@ -68,6 +68,9 @@ static bool fence_hook(struct ha_core *k, const struct ha_failover *f, bool fres
  *      ended before that) — unless a fence hook is configured: then the hook must succeed;
  *   4. the fence hook exited 0.
  * A hung server, or one that refuses the agent's login, is no proof: it may still commit. */
+static void waiting_for(struct ha_core *k, const Haagent__Health *h, bool fresh, bool at_epoch,
+                        const char *name, char *waiting, size_t wsize);
+
 static const char *fenced_by(struct ha_core *k, const struct ha_fsm_state *st,
                              const struct ha_failover *f, char *buf, size_t size, char *waiting,
                              size_t wsize)
@@ -132,6 +135,14 @@ static const char *fenced_by(struct ha_core *k, const struct ha_fsm_state *st,
 		snprintf(buf, size, "fence hook succeeded");
 		return buf;
 	}
+	waiting_for(k, h, fresh, at_epoch, name, waiting, wsize);
+	return NULL;
+}
+
+/* What fenced_by waits for, when no proof is there yet. */
+static void waiting_for(struct ha_core *k, const Haagent__Health *h, bool fresh, bool at_epoch,
+                        const char *name, char *waiting, size_t wsize)
+{
 	if (!fresh)
 		snprintf(waiting, wsize,
 		         "waiting for %s to be fenced: its agent is unreachable; %s", name,
@@ -153,7 +164,6 @@ static const char *fenced_by(struct ha_core *k, const struct ha_fsm_state *st,
 		    k->cfg->hook_fence[0] ? ""
 		                          : "; configure [agent] db_pid_file and "
 		                            "db_stop_command, or a fence hook");
-	return NULL;
 }
 
 /* Rolls a planned switchover back before promotion: the old primary is the primary again. */

@@ -638,6 +638,8 @@ static int bk_end(struct ha_fsm_state *s, uint64_t id, enum ha_backup_state st)
 	return apply_buf(s, buf, len);
 }
 
+/* Long on purpose: one catalog's life, command after command, each result checked where it
+ * happens. */
 static void backup_catalog(void **state)
 {
 	(void)state;
