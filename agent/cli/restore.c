@@ -460,7 +460,13 @@ static int drill_chain(struct repo *rp, const Haagent__BackupsResponse *cat,
 		ha_rm_rf(base);
 		return 0;
 	}
-	/* the logs the message names stay; the (large) datadir goes */
+	if (rc == HA_EPROTO || rc == HA_EINVAL) {
+		/* refused before any tool failed (a damaged chunk or manifest, a broken chain): the
+		 * message says all, no log to keep */
+		ha_rm_rf(base);
+		return rc;
+	}
+	/* a tool failed: the logs the message names stay; the (large) datadir goes */
 	char partial[PATH_MAX + 32];
 	snprintf(partial, sizeof(partial), "%s.haagent-partial", dir);
 	ha_rm_rf(dir);

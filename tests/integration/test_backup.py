@@ -3,6 +3,7 @@ on the primary, a full + differential + incremental chain restores into a datadi
 match the source, damage and a wrong key are refused, a backup killed midway leaves nothing in
 the catalog or the repository, and retention deletes exactly what the policy no longer keeps."""
 
+import glob
 import hashlib
 import hmac
 import json
@@ -208,7 +209,10 @@ class BackupTest(unittest.TestCase):
             self.assertIn("manifest fails authentication", json.loads(r.stdout)["detail"])
             with open(path, "w") as f:
                 f.write(self.resign(bad))
+            drills = set(glob.glob("/tmp/haagent-drill-*"))
             r = self.haadm("backup", "verify", str(inc["id"]), "--drill", "--json")
+            # refused before any tool ran: no scratch directory is left behind
+            self.assertEqual(set(glob.glob("/tmp/haagent-drill-*")), drills)
             self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
             self.assertIn("hash differs from the catalog's", json.loads(r.stdout)["detail"])
         finally:
