@@ -26,6 +26,7 @@ static void tick(struct ha_agent *a)
 		ha_coord_tick(a);
 	else
 		ha_coord_reset(a);
+	ha_arch_tick(a);
 }
 
 /* The periodic tick, and the "kick" that runs one now. */
@@ -99,6 +100,14 @@ static void answer_status(struct ha_agent *a, struct ha_rpc_conn *c, bool local_
 	Haagent__Failover fo;
 	char *blockers[4];
 	ha_coord_fill_status(a, &resp, &fo);
+	Haagent__ArchiveState arch;
+	char arch_state[600];
+	if (st->archive.head[0] || (leading && a->ar)) {
+		ha_fsm_archive_to_pb(&st->archive, &arch);
+		arch.state = (char *)(leading ? ha_arch_state(a, arch_state, sizeof(arch_state))
+		                              : "");
+		resp.archive = &arch;
+	}
 	if (resp.authoritative) {
 		for (unsigned i = 0; i < a->co.n_plan_blockers; i++)
 			blockers[i] = a->co.plan_blockers[i];
@@ -249,6 +258,13 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 		pol.keep_days = bp->set ? bp->keep_days : a->cfg.backup_keep_days;
 		resp.policy = &pol;
 		resp.policy_from_config = !bp->set;
+		Haagent__ArchiveState arch;
+		char state[600];
+		if (st->archive.head[0]) {
+			ha_fsm_archive_to_pb(&st->archive, &arch);
+			arch.state = (char *)ha_arch_state(a, state, sizeof(state));
+			resp.archive = &arch;
+		}
 		ha_rpc_send(c, HA_MSG_BACKUPS_RESPONSE, &resp);
 		return 0;
 	}
@@ -337,6 +353,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 		return ha_err_wrap(e, "start action worker");
 	if ((rc = ha_bkrun_start(a, e)) != 0)
 		return ha_err_wrap(e, "start backup runner");
+	if ((rc = ha_arch_start(a, e)) != 0)
+		return ha_err_wrap(e, "start binlog archiver");
 	memset(a->cfg.db_password, 0, sizeof(a->cfg.db_password));
 	memset(a->cfg.repl_password, 0, sizeof(a->cfg.repl_password));
 	if (ha_rpc_client_new(loop, a->self->address, on_reporter_msg, a, &a->reporter) != 0)
@@ -387,6 +405,7 @@ void ha_agent_stop(struct ha_agent *a)
 	ha_probe_stop(a->probe);
 	ha_action_stop(a->action);
 	ha_bkrun_stop(a);
+	ha_arch_stop(a);
 	ha_raft_close(a->raft, raft_closed, a);
 }
 
@@ -395,6 +414,7 @@ void ha_agent_free(struct ha_agent *a)
 	ha_probe_join(a->probe);
 	ha_action_join(a->action);
 	ha_bkrun_free(a);
+	ha_arch_free(a);
 	for (unsigned i = 0; i < HA_MAX_NODES; i++)
 		if (a->health[i].report)
 			haagent__health_report__free_unpacked(a->health[i].report, NULL);

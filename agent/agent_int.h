@@ -35,6 +35,7 @@ struct ha_agent {
 	struct ha_rpc_client *reporter;
 	struct ha_http_server *http; /* NULL when http_port = 0 */
 	struct ha_bkrun *bk;         /* backupjob.c */
+	struct ha_arch *ar;          /* archiver.c; NULL without a repository */
 	Haagent__BackupReport bk_report;
 	uv_timer_t tick;
 	uv_timer_t kick;     /* a tick now, after an FSM change or a new sample */
@@ -85,6 +86,15 @@ int ha_bkrun_start(struct ha_agent *a, struct ha_err *e);
 void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s);
 void ha_bkrun_stop(struct ha_agent *a);
 void ha_bkrun_free(struct ha_agent *a);
+
+/* archiver.c: the binlog archive, run by the ready leader */
+struct ha_arch;
+int ha_arch_start(struct ha_agent *a, struct ha_err *e);
+void ha_arch_tick(struct ha_agent *a);
+void ha_arch_stop(struct ha_agent *a);
+void ha_arch_free(struct ha_agent *a);
+/* "streaming from node2", "stopped: ...", "idle", "off" (buf may be used) */
+const char *ha_arch_state(struct ha_agent *a, char *buf, size_t size);
 
 /* coordinator.c: starting a backup job (haadm backup run), through the core */
 int ha_backup_start(struct ha_agent *a, const char *type, const char *node, const char *trigger,

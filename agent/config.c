@@ -149,6 +149,16 @@ static const struct key keys[] = {
     C_UINT("backup", "checksum_max_mb", backup_checksum_max_mb, 0, 100000000, "1024",
            "after a backup, record CHECKSUM TABLE of every user table for restore drills to "
            "compare, when they hold at most this much data (0: never)"),
+    C_BOOL("backup", "archive", backup_archive, "yes",
+           "keep a continuous binlog archive in the repository (point-in-time recovery); the "
+           "Raft leader's agent streams the primary's binary log with mariadb-binlog"),
+    C_UINT("backup", "archive_seal_ms", backup_archive_seal_ms, 200, 600000, "2000",
+           "the archive seals what it received at least this often while transactions arrive "
+           "(its recovery point if the whole cluster is lost)"),
+    C_STR("backup", "binlog_tool", backup_binlog_tool, "mariadb-binlog",
+          "the mariadb-binlog executable (archive, point-in-time restore, binlog find)"),
+    C_STR("backup", "client_tool", backup_client_tool, "mariadb",
+          "the mariadb client executable (point-in-time restore replays through it)"),
     C_BOOL("backup", "allow_primary", backup_allow_primary, "no",
            "back up the primary when no replica is fit (last resort)"),
     C_STR("backup", "schedule_full", backup_schedule_full, "",

@@ -97,6 +97,7 @@ APPLY(backup_end, fsm_apply_backup_end)
 APPLY(backup_verified, fsm_apply_backup_verified)
 APPLY(set_backup_policy, fsm_apply_backup_policy)
 APPLY(primary_writable, fsm_apply_primary_writable)
+APPLY(archive_slice, fsm_apply_archive_slice)
 #undef APPLY
 
 static int apply_backup_deleted(struct ha_fsm_state *s, const Haagent__FsmCommand *c,
@@ -131,6 +132,7 @@ static const struct {
     {HAAGENT__FSM_COMMAND__CMD_SET_BACKUP_POLICY, apply_set_backup_policy},
     {HAAGENT__FSM_COMMAND__CMD_PRIMARY_WRITABLE, apply_primary_writable},
     {HAAGENT__FSM_COMMAND__CMD_BACKUP_HOLD, apply_backup_hold},
+    {HAAGENT__FSM_COMMAND__CMD_ARCHIVE_SLICE, apply_archive_slice},
 };
 #define N_APPLY (sizeof(apply_table) / sizeof(apply_table[0]))
 
@@ -294,6 +296,11 @@ int ha_fsm_snapshot(const struct ha_fsm_state *s, ha_alloc_fn alloc, uint8_t **o
 		pol.keep_days = s->backup_policy.keep_days;
 		snap.backup_policy = &pol;
 	}
+	Haagent__ArchiveState arch;
+	if (s->archive.head[0]) {
+		ha_fsm_archive_to_pb(&s->archive, &arch);
+		snap.archive = &arch;
+	}
 	snap.failovers_done = s->failovers_done;
 	snap.switchovers_done = s->switchovers_done;
 	snap.aborted = s->aborted;
@@ -390,6 +397,10 @@ int ha_fsm_restore(struct ha_fsm_state *s, const uint8_t *buf, size_t len, struc
 	np->n_backups = (unsigned)snap->n_backups;
 	np->next_backup_id = snap->next_backup_id;
 	if (snap->backup_policy && fsm_policy_from_pb(snap->backup_policy, &np->backup_policy, e)) {
+		rc = HA_EINVAL;
+		goto out;
+	}
+	if (snap->archive && fsm_archive_from_pb(snap->archive, &np->archive, e)) {
 		rc = HA_EINVAL;
 		goto out;
 	}

@@ -127,6 +127,25 @@ struct ha_backup_rec {
 	uint64_t held_until_ms;         /* retention keeps it and its chain until then (a reader) */
 };
 
+/* The binlog archive's head (docs/backup.md): the newest committed slice, and the unbroken run
+ * of slices that ends there. Texts for display; the slices' manifests hold the exact
+ * positions. */
+struct ha_archive {
+	char head[96]; /* "" never ran */
+	uint64_t seq;
+	uint32_t server_id;
+	char end_gtid[HA_FSM_TEXT_MAX];
+	uint64_t last_ts, sealed_ms;
+	uint64_t slices, bytes, txns;
+	uint64_t gaps, last_gap_ms;
+	char last_gap[256];
+	uint64_t errant;
+	char last_errant[256];
+	uint64_t run_seq, run_first_ts;
+	char run_start_gtid[HA_FSM_TEXT_MAX];
+	char node[HA_FSM_NAME_MAX]; /* the archiver's */
+};
+
 struct ha_event {
 	uint64_t seq;
 	uint64_t unix_ms;
@@ -164,6 +183,7 @@ struct ha_fsm_state {
 		char full[64], differential[64], incremental[64];
 		unsigned keep_full, keep_days;
 	} backup_policy;
+	struct ha_archive archive;
 };
 
 /* A backup's GTID position for its catalog record, whole, or, when longer than the record keeps
@@ -270,6 +290,19 @@ int ha_fsm_cmd_set_backup_policy(const struct ha_backup_policy *p, uint64_t unix
                                  ha_alloc_fn alloc, uint8_t **out, size_t *len);
 int ha_fsm_cmd_backup_deleted(uint64_t id, uint64_t unix_ms, ha_alloc_fn alloc, uint8_t **out,
                               size_t *len);
+struct ha_slice_rec {
+	const char *prev, *name, *node;
+	uint64_t seq;
+	uint32_t server_id;
+	const char *start_gtid, *end_gtid;
+	uint64_t first_ts, last_ts, txns, bytes;
+	const char *gap, *errant;
+};
+int ha_fsm_cmd_archive_slice(const struct ha_slice_rec *r, uint64_t unix_ms, ha_alloc_fn alloc,
+                             uint8_t **out, size_t *len);
+struct Haagent__ArchiveState;
+void ha_fsm_archive_to_pb(const struct ha_archive *a, struct Haagent__ArchiveState *pb);
+
 struct Haagent__BackupRecord;
 void ha_fsm_backup_to_pb(const struct ha_backup_rec *r, struct Haagent__BackupRecord *pb);
 

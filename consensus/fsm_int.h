@@ -56,5 +56,8 @@ int fsm_apply_backup_hold(struct ha_fsm_state *s, const Haagent__CmdBackupHold *
 int fsm_apply_backup_verified(struct ha_fsm_state *s, const Haagent__CmdBackupVerified *c,
                               struct ha_err *e);
 int fsm_apply_backup_deleted(struct ha_fsm_state *s, const Haagent__CmdBackupDeleted *c);
+int fsm_apply_archive_slice(struct ha_fsm_state *s, const Haagent__CmdArchiveSlice *c,
+                            struct ha_err *e);
+int fsm_archive_from_pb(const Haagent__ArchiveState *pb, struct ha_archive *a, struct ha_err *e);
 
 #endif

@@ -46,7 +46,7 @@ void ha_manifest_free(struct ha_manifest *m)
 }
 
 /* Text to the end of the line: printable (UTF-8 allowed), no control characters. */
-static int line_text(const char *v, char *out, size_t size)
+int ha_mf_text(const char *v, char *out, size_t size)
 {
 	size_t n = strlen(v);
 	if (n == 0 || n >= size)
@@ -58,7 +58,7 @@ static int line_text(const char *v, char *out, size_t size)
 	return 0;
 }
 
-static int word(const char *v, char *out, size_t size)
+int ha_mf_word(const char *v, char *out, size_t size)
 {
 	size_t n = strlen(v);
 	if (n == 0 || n >= size)
@@ -70,7 +70,7 @@ static int word(const char *v, char *out, size_t size)
 	return 0;
 }
 
-static int num(const char *v, uint64_t *out)
+int ha_mf_num(const char *v, uint64_t *out)
 {
 	char *end;
 	if (*v < '0' || *v > '9')
@@ -79,6 +79,20 @@ static int num(const char *v, uint64_t *out)
 	if (*end)
 		return -1;
 	*out = x;
+	return 0;
+}
+
+int ha_mf_chunk(const char *v, size_t index, struct ha_chunk_ref *c)
+{
+	unsigned long long idx;
+	unsigned stored, plain;
+	char sha[80];
+	if (sscanf(v, "%llu %u %u %79s", &idx, &stored, &plain, sha) != 4 || idx != index ||
+	    strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 || plain > HA_CHUNK_MAX)
+		return -1;
+	c->stored = stored;
+	c->plain = plain;
+	memcpy(c->sha, sha, 65);
 	return 0;
 }
 
@@ -116,75 +130,66 @@ int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struc
 			     v[0] > '3';
 			m->version = rc ? 0 : (unsigned)(v[0] - '0');
 		} else if (!strcmp(k, "server_id")) {
-			rc = num(v, &x) || x > UINT32_MAX;
+			rc = ha_mf_num(v, &x) || x > UINT32_MAX;
 			m->server_id = (uint32_t)x;
 		} else if (!strcmp(k, "instance"))
-			rc = word(v, m->instance, sizeof(m->instance)) ||
+			rc = ha_mf_word(v, m->instance, sizeof(m->instance)) ||
 			     strspn(m->instance, "0123456789abcdef") != strlen(m->instance);
 		else if (!strcmp(k, "id"))
-			rc = num(v, &m->id);
+			rc = ha_mf_num(v, &m->id);
 		else if (!strcmp(k, "name"))
-			rc = word(v, m->name, sizeof(m->name));
+			rc = ha_mf_word(v, m->name, sizeof(m->name));
 		else if (!strcmp(k, "type"))
-			rc = word(v, m->type, sizeof(m->type)) ||
+			rc = ha_mf_word(v, m->type, sizeof(m->type)) ||
 			     (strcmp(m->type, "full") && strcmp(m->type, "differential") &&
 			      strcmp(m->type, "incremental"));
 		else if (!strcmp(k, "parent"))
-			rc = num(v, &m->parent);
+			rc = ha_mf_num(v, &m->parent);
 		else if (!strcmp(k, "parent_name"))
-			rc = word(v, m->parent_name, sizeof(m->parent_name));
+			rc = ha_mf_word(v, m->parent_name, sizeof(m->parent_name));
 		else if (!strcmp(k, "node"))
-			rc = word(v, m->node, sizeof(m->node));
+			rc = ha_mf_word(v, m->node, sizeof(m->node));
 		else if (!strcmp(k, "server_version"))
 			rc = strlen(v) >= sizeof(m->server_version) ||
 			     !memcpy(m->server_version, v, strlen(v) + 1);
 		else if (!strcmp(k, "from_lsn"))
-			rc = num(v, &m->from_lsn);
+			rc = ha_mf_num(v, &m->from_lsn);
 		else if (!strcmp(k, "to_lsn"))
-			rc = num(v, &m->to_lsn);
+			rc = ha_mf_num(v, &m->to_lsn);
 		else if (!strcmp(k, "gtid"))
-			rc = word(v, m->gtid, sizeof(m->gtid));
+			rc = ha_mf_word(v, m->gtid, sizeof(m->gtid));
 		else if (!strcmp(k, "binlog"))
-			rc = word(v, m->binlog, sizeof(m->binlog));
+			rc = ha_mf_word(v, m->binlog, sizeof(m->binlog));
 		else if (!strcmp(k, "started_unix_ms"))
-			rc = num(v, &m->started_ms);
+			rc = ha_mf_num(v, &m->started_ms);
 		else if (!strcmp(k, "finished_unix_ms"))
-			rc = num(v, &m->finished_ms);
+			rc = ha_mf_num(v, &m->finished_ms);
 		else if (!strcmp(k, "lag_seconds"))
 			rc = sscanf(v, "%lld", (long long *)&m->lag_seconds) != 1;
 		else if (!strcmp(k, "load"))
 			rc = sscanf(v, "%lf", &m->load) != 1;
 		else if (!strcmp(k, "bytes_in"))
-			rc = num(v, &m->bytes_in);
+			rc = ha_mf_num(v, &m->bytes_in);
 		else if (!strcmp(k, "bytes_stored"))
-			rc = num(v, &m->bytes_stored);
+			rc = ha_mf_num(v, &m->bytes_stored);
 		else if (!strcmp(k, "wrapped_key"))
-			rc = word(v, m->wrapped_key, sizeof(m->wrapped_key));
+			rc = ha_mf_word(v, m->wrapped_key, sizeof(m->wrapped_key));
 		else if (!strcmp(k, "chunks")) {
-			rc = num(v, &x) || x > HA_MANIFEST_MAX_CHUNKS || m->chunks;
+			rc = ha_mf_num(v, &x) || x > HA_MANIFEST_MAX_CHUNKS || m->chunks;
 			if (!rc) {
 				expected = (size_t)x;
 				m->chunks = calloc(expected ? expected : 1, sizeof(*m->chunks));
 				rc = m->chunks == NULL;
 			}
 		} else if (!strcmp(k, "chunk")) {
-			unsigned long long idx;
-			unsigned stored, plain;
-			char sha[80];
 			rc = !m->chunks || next_chunk >= expected ||
-			     sscanf(v, "%llu %u %u %79s", &idx, &stored, &plain, sha) != 4 ||
-			     idx != next_chunk || strlen(sha) != 64 ||
-			     strspn(sha, "0123456789abcdef") != 64 || plain > (8u << 20);
-			if (!rc) {
-				m->chunks[next_chunk].stored = stored;
-				m->chunks[next_chunk].plain = plain;
-				memcpy(m->chunks[next_chunk].sha, sha, 65);
+			     ha_mf_chunk(v, next_chunk, &m->chunks[next_chunk]);
+			if (!rc)
 				next_chunk++;
-			}
 		} else if (!strcmp(k, "checksums_note")) {
-			rc = line_text(v, m->sums_note, sizeof(m->sums_note));
+			rc = ha_mf_text(v, m->sums_note, sizeof(m->sums_note));
 		} else if (!strcmp(k, "checksums")) {
-			rc = num(v, &x) || x > HA_MANIFEST_MAX_SUMS || have_sums;
+			rc = ha_mf_num(v, &x) || x > HA_MANIFEST_MAX_SUMS || have_sums;
 			if (!rc) {
 				have_sums = 1;
 				sums_expected = (size_t)x;
@@ -198,7 +203,8 @@ int ha_manifest_parse(const char *text, size_t len, struct ha_manifest *m, struc
 			if (!rc) {
 				*name++ = '\0';
 				struct ha_table_sum *t = &m->sums[m->n_sums];
-				rc = num(v, &t->sum) || line_text(name, t->name, sizeof(t->name));
+				rc = ha_mf_num(v, &t->sum) ||
+				     ha_mf_text(name, t->name, sizeof(t->name));
 				if (!rc)
 					m->n_sums++;
 			}
@@ -221,7 +227,7 @@ bad:
 	return ha_err_set(e, HA_EPROTO, "manifest line %zu: malformed", ln);
 }
 
-void ha_manifest_seal(struct ha_buf *b, const uint8_t master[HA_KEY_LEN])
+void ha_mf_seal(struct ha_buf *b, const uint8_t master[HA_KEY_LEN])
 {
 	uint8_t k[HA_KEY_LEN];
 	char mac[65];
@@ -231,33 +237,49 @@ void ha_manifest_seal(struct ha_buf *b, const uint8_t master[HA_KEY_LEN])
 	ha_buf_printf(b, "mac %s\n", mac);
 }
 
-int ha_manifest_open(const char *text, size_t len, const uint8_t master[HA_KEY_LEN],
-                     struct ha_manifest *m, struct ha_err *e)
+void ha_manifest_seal(struct ha_buf *b, const uint8_t master[HA_KEY_LEN])
+{
+	ha_mf_seal(b, master);
+}
+
+size_t ha_mf_body(const char *text, size_t len, const char **mac)
 {
 	/* the last line, "mac HEX\n", and the body before it */
-	size_t body = len;
-	const char *mac = NULL;
+	*mac = NULL;
 	if (len >= 2 && text[len - 1] == '\n') {
 		size_t start = len - 1;
 		while (start > 0 && text[start - 1] != '\n')
 			start--;
 		if (len - start == 4 + 64 + 1 && !memcmp(text + start, "mac ", 4)) {
-			mac = text + start + 4;
-			body = start;
+			*mac = text + start + 4;
+			return start;
 		}
 	}
+	return len;
+}
+
+bool ha_mf_mac_ok(const char *text, size_t body, const char *mac, const uint8_t master[HA_KEY_LEN])
+{
+	char want[65];
+	uint8_t k[HA_KEY_LEN];
+	ha_key_derive(master, HA_MANIFEST_MAC_LABEL, k);
+	ha_hmac_hex(k, text, body, want);
+	memset(k, 0, sizeof(k));
+	return mac != NULL && ha_equal_ct(mac, want, 64);
+}
+
+int ha_manifest_open(const char *text, size_t len, const uint8_t master[HA_KEY_LEN],
+                     struct ha_manifest *m, struct ha_err *e)
+{
+	const char *mac;
+	size_t body = ha_mf_body(text, len, &mac);
 	int rc = ha_manifest_parse(text, body, m, e);
 	if (rc != 0)
 		return rc;
 	ha_sha256_hex((const uint8_t *)text, len, m->file_sha);
 	if (mac == NULL && m->version < 3)
 		return 0; /* an older format: unauthenticated */
-	char want[65];
-	uint8_t k[HA_KEY_LEN];
-	ha_key_derive(master, HA_MANIFEST_MAC_LABEL, k);
-	ha_hmac_hex(k, text, body, want);
-	memset(k, 0, sizeof(k));
-	if (mac == NULL || !ha_equal_ct(mac, want, 64)) {
+	if (!ha_mf_mac_ok(text, body, mac, master)) {
 		ha_manifest_free(m);
 		return ha_err_set(e, HA_EPROTO,
 		                  mac ? "manifest fails authentication: altered, or written with "

@@ -79,6 +79,19 @@ int ha_manifest_open(const char *text, size_t len, const uint8_t master[HA_KEY_L
                      struct ha_manifest *m, struct ha_err *e);
 void ha_manifest_free(struct ha_manifest *m);
 
+/* Shared by the manifests of this repository (backups, archive slices): a value's checks, and
+ * the mac line (HA_MANIFEST_MAC_LABEL's key). ha_mf_word: one word, "-" read as ""; ha_mf_text:
+ * printable text to the end of the line; ha_mf_num: a decimal number. 0 or -1. */
+int ha_mf_word(const char *v, char *out, size_t size);
+int ha_mf_text(const char *v, char *out, size_t size);
+int ha_mf_num(const char *v, uint64_t *out);
+/* "INDEX STORED PLAIN SHA256" of chunk index. */
+int ha_mf_chunk(const char *v, size_t index, struct ha_chunk_ref *c);
+void ha_mf_seal(struct ha_buf *b, const uint8_t master[HA_KEY_LEN]);
+/* The length of the text before its mac line (*mac: its 64 hex digits, NULL when none). */
+size_t ha_mf_body(const char *text, size_t len, const char **mac);
+bool ha_mf_mac_ok(const char *text, size_t body, const char *mac, const uint8_t master[HA_KEY_LEN]);
+
 /* What the replicated catalog recorded of a backup when it finished. */
 struct ha_manifest_expect {
 	uint64_t id;

@@ -32,15 +32,23 @@ struct ha_store_ops {
 	int (*remove)(struct ha_store *s, const char *name, struct ha_err *e);
 	/* drops whatever node left staged (a crash midway) */
 	void (*clean)(struct ha_store *s, const char *node);
+	/* the names there are, sorted (*names malloc'd: ha_store_names_free) */
+	int (*list)(struct ha_store *s, char ***names, size_t *n, struct ha_err *e);
 };
+
+void ha_store_names_free(char **names, size_t n);
 
 struct ha_store {
 	const struct ha_store_ops *ops;
 	char root[PATH_MAX];
+	char kind[16];    /* what it holds: "backups", "archive" */
+	char staging[32]; /* where it stages them */
 };
 
 /* The directory store: ROOT/backups/NAME/{manifest,chunks/NNNNNNNN}, staging under
- * ROOT/.partial/NODE/NAME, committed by rename. */
+ * ROOT/.partial/NODE/NAME, committed by rename. _kind: the same for another kind of object
+ * (the binlog archive's slices: ROOT/archive/NAME, staged under ROOT/.partial-archive). */
 void ha_store_dir_init(struct ha_store *s, const char *root);
+void ha_store_dir_init_kind(struct ha_store *s, const char *root, const char *kind);
 
 #endif

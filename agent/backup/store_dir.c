@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,21 +13,21 @@
 static void staging(const struct ha_store *s, const char *node, const char *name, char *out,
                     size_t size)
 {
-	snprintf(out, size, "%s/.partial/%s/%s", s->root, node, name);
+	snprintf(out, size, "%s/%s/%s/%s", s->root, s->staging, node, name);
 }
 
 static int dir_begin(struct ha_store *s, const char *node, const char *name, struct ha_err *e)
 {
 	char path[PATH_MAX], final[PATH_MAX];
 	staging(s, node, name, path, sizeof(path));
-	snprintf(final, sizeof(final), "%s/backups/%s", s->root, name);
+	snprintf(final, sizeof(final), "%s/%s/%s", s->root, s->kind, name);
 	struct stat sb;
 	if (stat(final, &sb) == 0)
 		return ha_err_set(e, HA_EIO, "%s exists already", final);
 	ha_rm_rf(path);
 	char chunks[PATH_MAX + 8], backups[PATH_MAX];
 	snprintf(chunks, sizeof(chunks), "%s/chunks", path);
-	snprintf(backups, sizeof(backups), "%s/backups", s->root);
+	snprintf(backups, sizeof(backups), "%s/%s", s->root, s->kind);
 	if (ha_mkdir_p(chunks, 0750) != 0 || ha_mkdir_p(backups, 0750) != 0)
 		return ha_err_set(e, HA_EIO, "create %s: %s", chunks, strerror(errno));
 	return 0;
@@ -56,8 +57,8 @@ static int dir_commit(struct ha_store *s, const char *node, const char *name, co
 {
 	char path[PATH_MAX], file[PATH_MAX + 32], final[PATH_MAX], backups[PATH_MAX];
 	staging(s, node, name, path, sizeof(path));
-	snprintf(final, sizeof(final), "%s/backups/%s", s->root, name);
-	snprintf(backups, sizeof(backups), "%s/backups", s->root);
+	snprintf(final, sizeof(final), "%s/%s/%s", s->root, s->kind, name);
+	snprintf(backups, sizeof(backups), "%s/%s", s->root, s->kind);
 	snprintf(file, sizeof(file), "%s/chunks", path);
 	/* every chunk was synced when written; the file system once more before the manifest
 	 * says they are there */
@@ -127,7 +128,7 @@ static int dir_get_manifest(struct ha_store *s, const char *name, char **text, s
                             struct ha_err *e)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/backups/%s/manifest", s->root, name);
+	snprintf(path, sizeof(path), "%s/%s/%s/manifest", s->root, s->kind, name);
 	return read_file(path, 64u << 20, NULL, 0, text, len, e);
 }
 
@@ -135,7 +136,7 @@ static int dir_get_chunk(struct ha_store *s, const char *name, uint64_t index, u
                          size_t cap, size_t *len, struct ha_err *e)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/backups/%s/chunks/%08llu", s->root, name,
+	snprintf(path, sizeof(path), "%s/%s/%s/chunks/%08llu", s->root, s->kind, name,
 	         (unsigned long long)index);
 	return read_file(path, cap, buf, cap, NULL, len, e);
 }
@@ -143,7 +144,7 @@ static int dir_get_chunk(struct ha_store *s, const char *name, uint64_t index, u
 static int dir_remove(struct ha_store *s, const char *name, struct ha_err *e)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/backups/%s", s->root, name);
+	snprintf(path, sizeof(path), "%s/%s/%s", s->root, s->kind, name);
 	if (ha_rm_rf(path) != 0)
 		return ha_err_set(e, HA_EIO, "delete %s: %s", path, strerror(errno));
 	return 0;
@@ -152,8 +153,63 @@ static int dir_remove(struct ha_store *s, const char *name, struct ha_err *e)
 static void dir_clean(struct ha_store *s, const char *node)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/.partial/%s", s->root, node);
+	snprintf(path, sizeof(path), "%s/%s/%s", s->root, s->staging, node);
 	ha_rm_rf(path);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int dir_list(struct ha_store *s, char ***names, size_t *n, struct ha_err *e)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", s->root, s->kind);
+	*names = NULL;
+	*n = 0;
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : ha_err_set(e, HA_EIO, "%s: %s", path, strerror(errno));
+	size_t cap = 0;
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (*n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **grown = realloc(*names, ncap * sizeof(**names));
+			if (grown == NULL) {
+				rc = ha_err_set(e, HA_EIO, "out of memory");
+				break;
+			}
+			*names = grown;
+			cap = ncap;
+		}
+		if (((*names)[*n] = strdup(de->d_name)) == NULL) {
+			rc = ha_err_set(e, HA_EIO, "out of memory");
+			break;
+		}
+		(*n)++;
+	}
+	closedir(d);
+	if (rc != 0) {
+		ha_store_names_free(*names, *n);
+		*names = NULL;
+		*n = 0;
+		return rc;
+	}
+	if (*n)
+		qsort(*names, *n, sizeof(**names), by_name);
+	return 0;
+}
+
+void ha_store_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 static const struct ha_store_ops dir_ops = {
@@ -165,10 +221,22 @@ static const struct ha_store_ops dir_ops = {
     .get_chunk = dir_get_chunk,
     .remove = dir_remove,
     .clean = dir_clean,
+    .list = dir_list,
 };
 
 void ha_store_dir_init(struct ha_store *s, const char *root)
 {
+	ha_store_dir_init_kind(s, root, "backups");
+}
+
+void ha_store_dir_init_kind(struct ha_store *s, const char *root, const char *kind)
+{
 	s->ops = &dir_ops;
 	snprintf(s->root, sizeof(s->root), "%s", root);
+	snprintf(s->kind, sizeof(s->kind), "%s", kind);
+	/* backups keep the staging folder they always had */
+	if (strcmp(kind, "backups") == 0)
+		snprintf(s->staging, sizeof(s->staging), ".partial");
+	else
+		snprintf(s->staging, sizeof(s->staging), ".partial-%s", kind);
 }

@@ -7,10 +7,12 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../backup/chunk.h"
 #include "../backup/store.h"
 #include "../common/err.h"
+#include "../db/db.h"
 #include "haadm.h"
 
 struct repo {
@@ -18,6 +20,8 @@ struct repo {
 	struct ha_store store;
 	char mbstream[PATH_MAX];
 	char tool[PATH_MAX];
+	char binlog_tool[PATH_MAX], client_tool[PATH_MAX];
+	struct ha_store archive; /* the binlog archive's slices (backup/archive.h) */
 	uint8_t key[HA_KEY_LEN];
 	unsigned workers;
 };
@@ -62,5 +66,18 @@ void ha_cli_result_json(const char *result, uint64_t id, const char *detail, uin
 /* haadm backup verify ID [--drill]: checks backup id (every chunk, or with drilling the chain
  * restored and started), reports the result to the catalog and prints it; an exit code. */
 int ha_cli_backup_verify(struct globals *g, uint64_t id, bool drilling);
+
+/* A throwaway mariadbd on a restored datadir (the drill, point-in-time replay): no network, no
+ * grant tables, its socket and pid file NAME.sock and NAME.pid in dir, its error log
+ * logs/NAME.err. Started and answering, or an error. _stop: a clean shutdown (SIGKILL after a
+ * minute); 0 when it shut down cleanly. */
+struct ha_cli_server {
+	pid_t pid;
+	char sock[PATH_MAX + 16];
+	struct ha_db_where where;
+};
+int ha_cli_server_start(const char *dir, const char *logs, const char *name,
+                        struct ha_cli_server *srv, struct ha_err *e);
+int ha_cli_server_stop(struct ha_cli_server *srv);
 
 #endif

@@ -12,6 +12,7 @@
 #include "../config.h"
 #include "call.h"
 #include "haadm.h"
+#include "pitr.h"
 #include "haagent.pb-c.h"
 #include "render.h"
 
@@ -127,7 +128,8 @@ static const struct {
 } runs[] = {
     {"status", cmd_status},    {"events", cmd_events},      {"failover", ha_cmd_failover},
     {"node", cmd_node},        {"pause", ha_cmd_pause},     {"resume", ha_cmd_resume},
-    {"backup", ha_cmd_backup}, {"restore", ha_cmd_restore}, {"config", ha_cmd_config},
+    {"backup", ha_cmd_backup}, {"restore", ha_cmd_restore}, {"binlog", ha_cmd_binlog},
+    {"config", ha_cmd_config},
     {"version", cmd_version},  {"help", cmd_help},
 };
 

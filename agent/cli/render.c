@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include "../common/buf.h"
+#include "../common/clock.h"
+#include "../common/gtid.h"
 
 static const char *db_name(const Haagent__NodeStatus *n)
 {
@@ -94,6 +96,89 @@ static void failover_json(struct ha_json *j, const Haagent__StatusResponse *s)
 }
 
 /* Long on purpose: one field after another, in docs/json.md's order; nothing is decided. */
+/* The primary's binary log position as its last report gave it ("" unknown). */
+static const char *primary_binlog(const Haagent__StatusResponse *s)
+{
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		const Haagent__NodeStatus *n = s->nodes[i];
+		if (n->id == s->primary_id && n->has_health && db_up(n))
+			return n->health->gtid_binlog;
+	}
+	return "";
+}
+
+void ha_archive_lag(const Haagent__ArchiveState *a, const char *primary_pos, uint64_t now_ms,
+                    uint64_t *txns, double *seconds)
+{
+	struct ha_gtid_pos p, h;
+	*txns = 0;
+	*seconds = 0;
+	if (primary_pos == NULL || !primary_pos[0] || ha_gtid_parse(primary_pos, &p, NULL) != 0 ||
+	    ha_gtid_parse(a->end_gtid, &h, NULL) != 0)
+		return;
+	*txns = ha_gtid_count_missing(&p, &h);
+	if (*txns && a->sealed_unix_ms && now_ms > a->sealed_unix_ms)
+		*seconds = (double)(now_ms - a->sealed_unix_ms) / 1000.0;
+}
+
+void ha_render_archive_json(struct ha_json *j, const Haagent__ArchiveState *a,
+                            const char *primary_pos)
+{
+	ha_json_obj_begin(j, "archive");
+	ha_json_str_or_null(j, "state", a->state);
+	ha_json_str_or_null(j, "head", a->head);
+	ha_json_uint(j, "seq", a->seq);
+	ha_json_str_or_null(j, "head_gtid", a->end_gtid);
+	ha_json_uint(j, "head_time_unix", a->last_ts);
+	ha_json_uint(j, "sealed_unix_ms", a->sealed_unix_ms);
+	ha_json_str_or_null(j, "archiver", a->node);
+	uint64_t txns;
+	double secs;
+	ha_archive_lag(a, primary_pos, ha_unix_ms(), &txns, &secs);
+	if (primary_pos) {
+		ha_json_uint(j, "lag_transactions", txns);
+		ha_json_double(j, "lag_seconds", secs);
+	}
+	ha_json_uint(j, "slices", a->slices);
+	ha_json_uint(j, "bytes", a->bytes);
+	ha_json_uint(j, "transactions", a->txns);
+	ha_json_uint(j, "gaps", a->gaps);
+	ha_json_str_or_null(j, "last_gap", a->last_gap);
+	ha_json_uint(j, "errant", a->errant);
+	ha_json_str_or_null(j, "last_errant", a->last_errant);
+	ha_json_uint(j, "run_first_seq", a->run_seq);
+	ha_json_str_or_null(j, "run_start_gtid", a->run_start_gtid);
+	ha_json_uint(j, "run_first_time_unix", a->run_first_ts);
+	ha_json_obj_end(j);
+}
+
+void ha_render_archive_line(FILE *f, const Haagent__ArchiveState *a, const char *primary_pos)
+{
+	if (!a->head[0]) {
+		fprintf(f, "binlog archive: %s, nothing archived yet\n",
+		        a->state[0] ? a->state : "unknown");
+		return;
+	}
+	uint64_t txns;
+	double secs;
+	ha_archive_lag(a, primary_pos, ha_unix_ms(), &txns, &secs);
+	char brief[HA_GTID_BRIEF_MAX], when[32] = "-";
+	time_t t = (time_t)a->last_ts;
+	struct tm tm;
+	if (a->last_ts && gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(f, "binlog archive: %s; head %s (%s UTC, slice %llu)", a->state[0] ? a->state : "-",
+	        ha_gtid_brief(a->end_gtid, brief), when, (unsigned long long)a->seq);
+	if (primary_pos)
+		fprintf(f, ", %s", txns ? "behind" : "up to date");
+	if (txns)
+		fprintf(f, " by %llu transactions (%.1f s)", (unsigned long long)txns, secs);
+	if (a->gaps)
+		fprintf(f, "; %llu GAP%s, last: %s", (unsigned long long)a->gaps,
+		        a->gaps == 1 ? "" : "S", a->last_gap);
+	fprintf(f, "\n");
+}
+
 void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 {
 	struct ha_buf b = HA_BUF_INIT;
@@ -113,6 +198,10 @@ void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 	ha_json_bool(&j, "auto_failover", !s->paused);
 	ha_json_str_or_null(&j, "pause_reason", s->paused ? s->pause_reason : NULL);
 	failover_json(&j, s);
+	if (s->archive)
+		ha_render_archive_json(&j, s->archive, primary_binlog(s));
+	else
+		ha_json_null(&j, "archive");
 	ha_json_obj_begin(&j, "plan");
 	ha_json_str_or_null(&j, "candidate", s->plan_candidate);
 	ha_json_arr_begin(&j, "blockers");
@@ -264,6 +353,8 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 			fprintf(f, "%s%s", i ? "; " : " (blocked: ", s->plan_blockers[i]);
 		fprintf(f, "%s\n", s->n_plan_blockers ? ")" : "");
 	}
+	if (s->archive)
+		ha_render_archive_line(f, s->archive, primary_binlog(s));
 	fprintf(f, "\n%-10s %-10s %-7s %-4s %-24s %-5s %-11s %-10s %-11s %s\n", "NODE", "ROLE",
 	        "DB", "RO", "GTID", "LAG", "IO/SQL", "LOAD", "AGENT", "FLAGS");
 	for (size_t i = 0; i < s->n_nodes; i++) {

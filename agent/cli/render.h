@@ -5,10 +5,18 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "../common/buf.h"
 #include "haagent.pb-c.h"
 
 void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s);
 void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s);
+/* The binlog archive (status, backup list): its head, its lag behind the primary's position
+ * (NULL: not known), its gaps. */
+void ha_archive_lag(const Haagent__ArchiveState *a, const char *primary_pos, uint64_t now_ms,
+                    uint64_t *txns, double *seconds);
+void ha_render_archive_json(struct ha_json *j, const Haagent__ArchiveState *a,
+                            const char *primary_pos);
+void ha_render_archive_line(FILE *f, const Haagent__ArchiveState *a, const char *primary_pos);
 void ha_render_events(FILE *f, const Haagent__EventsResponse *r, bool json);
 
 #endif

@@ -24,6 +24,7 @@
 #include "../common/proc.h"
 #include "../db/tables.h"
 #include "backup.h"
+#include "pitr.h"
 #include "call.h"
 #include "haadm.h"
 
@@ -164,6 +165,9 @@ int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
 		ha_store_dir_init(&rp->store, rp->path);
 		snprintf(rp->mbstream, sizeof(rp->mbstream), "%s", c->backup_mbstream);
 		snprintf(rp->tool, sizeof(rp->tool), "%s", c->backup_tool);
+		snprintf(rp->binlog_tool, sizeof(rp->binlog_tool), "%s", c->backup_binlog_tool);
+		snprintf(rp->client_tool, sizeof(rp->client_tool), "%s", c->backup_client_tool);
+		ha_store_dir_init_kind(&rp->archive, rp->path, "archive");
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
 		rp->workers =
 		    c->backup_workers ? c->backup_workers : (unsigned)(cores > 0 ? cores : 2);
@@ -334,17 +338,16 @@ int ha_cli_restore_chain(struct repo *rp, const Haagent__BackupsResponse *cat, u
 #define DRILL_START_MS 120000 /* crash recovery of a large datadir may take a while */
 #define DRILL_STOP_MS  60000
 
-/* logs: where mariadbd's error log goes (drill.err), kept when the drill fails. */
-static int drill(const char *dir, const char *logs, const struct ha_manifest *m, char *detail,
-                 size_t size, struct ha_err *e)
+int ha_cli_server_start(const char *dir, const char *logs, const char *name,
+                        struct ha_cli_server *srv, struct ha_err *e)
 {
-	char a_dir[PATH_MAX + 16], a_sock[PATH_MAX + 16], a_pid[PATH_MAX + 16],
-	    a_err[PATH_MAX + 16], sock[PATH_MAX];
-	snprintf(sock, sizeof(sock), "%s/drill.sock", dir);
+	char a_dir[PATH_MAX + 16], a_sock[PATH_MAX + 16], a_pid[PATH_MAX + 48],
+	    a_err[PATH_MAX + 48];
+	snprintf(srv->sock, sizeof(srv->sock), "%s/%s.sock", dir, name);
 	snprintf(a_dir, sizeof(a_dir), "--datadir=%s", dir);
-	snprintf(a_sock, sizeof(a_sock), "--socket=%s", sock);
-	snprintf(a_pid, sizeof(a_pid), "--pid-file=%s/drill.pid", dir);
-	snprintf(a_err, sizeof(a_err), "--log-error=%s/drill.err", logs);
+	snprintf(a_sock, sizeof(a_sock), "--socket=%s", srv->sock);
+	snprintf(a_pid, sizeof(a_pid), "--pid-file=%s/%s.pid", dir, name);
+	snprintf(a_err, sizeof(a_err), "--log-error=%s/%s.err", logs, name);
 	char *argv[] = {"mariadbd",
 	                "--no-defaults",
 	                a_dir,
@@ -357,40 +360,52 @@ static int drill(const char *dir, const char *logs, const struct ha_manifest *m,
 	                "--user=root",
 	                "--innodb-buffer-pool-size=64M",
 	                NULL};
-	pid_t pid;
 	struct ha_proc_spec sp = {.argv = argv,
 	                          .io = {HA_PROC_INHERIT, HA_PROC_NULL, HA_PROC_NULL}};
-	int rc = ha_proc_start(&sp, &pid);
+	int rc = ha_proc_start(&sp, &srv->pid);
 	if (rc != 0)
 		return ha_err_set(e, HA_EIO, "cannot start mariadbd: %s", strerror(rc));
-	struct ha_db_where w = {
-	    .socket = sock, .user = "root", .timeout_ms = 2000, .statement_ms = 3600 * 1000};
-	bool up = false;
+	srv->where = (struct ha_db_where){
+	    .socket = srv->sock, .user = "root", .timeout_ms = 2000, .statement_ms = 3600 * 1000};
 	for (uint64_t deadline = ha_now_ms() + DRILL_START_MS; ha_now_ms() < deadline;) {
-		if (ha_db_ping(&w) == 0) {
-			up = true;
-			break;
-		}
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			pid = 0;
+		if (ha_db_ping(&srv->where) == 0)
+			return 0;
+		if (waitpid(srv->pid, NULL, WNOHANG) == srv->pid) {
+			srv->pid = 0;
 			break;
 		}
 		usleep(100 * 1000);
 	}
-	if (up)
-		rc = ha_db_drill_tables(&w, m->sums, m->n_sums, m->sums_note, detail, size);
-	else
-		rc = ha_err_set(e, HA_EDB, "the restored datadir does not start (see %s/drill.err)",
-		                logs);
+	ha_cli_server_stop(srv);
+	return ha_err_set(e, HA_EDB, "the restored datadir does not start (see %s/%s.err)", logs,
+	                  name);
+}
+
+int ha_cli_server_stop(struct ha_cli_server *srv)
+{
+	if (srv->pid <= 0)
+		return 0;
 	/* SIGTERM is a clean shutdown */
-	if (pid) {
-		kill(pid, SIGTERM);
-		int status;
-		ha_proc_wait(pid, DRILL_STOP_MS, false, &status); /* then SIGKILL */
-	}
-	if (up && rc != 0)
+	kill(srv->pid, SIGTERM);
+	int status;
+	int killed = ha_proc_wait(srv->pid, DRILL_STOP_MS, false, &status); /* then SIGKILL */
+	srv->pid = 0;
+	return killed == 0 && ha_proc_ok(status) ? 0 : -1;
+}
+
+/* logs: where mariadbd's error log goes (drill.err), kept when the drill fails. */
+static int drill(const char *dir, const char *logs, const struct ha_manifest *m, char *detail,
+                 size_t size, struct ha_err *e)
+{
+	struct ha_cli_server srv = {0};
+	int rc = ha_cli_server_start(dir, logs, "drill", &srv, e);
+	if (rc != 0)
+		return rc;
+	rc = ha_db_drill_tables(&srv.where, m->sums, m->n_sums, m->sums_note, detail, size);
+	ha_cli_server_stop(&srv);
+	if (rc != 0)
 		return ha_err_set(e, HA_EDB, "%s", detail);
-	return rc;
+	return 0;
 }
 
 static void report_verified(struct globals *g, uint64_t id, bool ok, bool drilled,
@@ -523,11 +538,16 @@ int ha_cmd_restore(struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"target-dir", required_argument, NULL, 'T'},
+	    {"to-time", required_argument, NULL, HA_PITR_TIME},
+	    {"to-gtid", required_argument, NULL, HA_PITR_TO_GTID},
+	    {"before-gtid", required_argument, NULL, HA_PITR_BEFORE_GTID},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL;
+	struct ha_pitr_point pt = {0};
+	int points = 0;
 	int o;
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -541,10 +561,28 @@ int ha_cmd_restore(struct globals *g, int argc, char **argv)
 		case 'h':
 			ha_cli_help("restore");
 			return 0;
+		case HA_PITR_TIME:
+		case HA_PITR_TO_GTID:
+		case HA_PITR_BEFORE_GTID: {
+			char why[256];
+			points++;
+			if (ha_pitr_point_from(o, optarg, &pt, why, sizeof(why)) != 0) {
+				fprintf(stderr, "haadm restore: %s\n", why);
+				return HA_EUSAGE;
+			}
+			break;
+		}
 		default:
 			return bad("restore");
 		}
 	}
+	if (points > 1) {
+		fprintf(stderr, "haadm restore: give one of --to-time, --to-gtid, --before-gtid\n");
+		return HA_EUSAGE;
+	}
+	if (points == 1 && dir && argc - optind <= 1)
+		return ha_pitr_restore(g, argc > optind ? strtoull(argv[optind], NULL, 10) : 0, &pt,
+		                       dir);
 	if (argc - optind != 1 || dir == NULL)
 		return bad("restore");
 	uint64_t id = strtoull(argv[optind], NULL, 10);

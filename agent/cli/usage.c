@@ -116,13 +116,39 @@ const struct ha_cli_command ha_cli_commands[] = {
      "\n"
      "Exit status: 0 ok, 14 refused (the reason is printed), 10 the backup failed, 5 verify\n"
      "found damage."},
-    {"restore", "restore a backup (and its chain) into a directory, ready to start",
-     "restore ID --target-dir DIR [--json]",
+    {"restore", "restore a backup (and its chain) into a directory, or to a point in time",
+     "restore ID --target-dir DIR [--json] | restore [ID] --to-time 'YYYY-MM-DD HH:MM:SS' | "
+     "--to-gtid G | --before-gtid G --target-dir DIR [--json]",
      "Fetches the full backup and the differential/incremental backups ID builds on, checks\n"
      "every chunk (SHA-256, authenticated decryption), extracts them with mbstream and\n"
      "prepares them in order with mariadb-backup --prepare: DIR is then a datadir a mariadbd\n"
      "can start on. DIR must not exist or be empty. Refuses on a broken chain, a wrong key or\n"
-     "a damaged chunk, naming it. To re-clone a node: docs/runbook.md."},
+     "a damaged chunk, naming it. To re-clone a node: docs/runbook.md.\n"
+     "\n"
+     "Point-in-time recovery, from the binlog archive (docs/backup.md):\n"
+     "  --to-time T       every transaction that began before T (UTC unless a zone such as\n"
+     "                    +02:00 follows; the binary log's order: it stops at the first\n"
+     "                    transaction at or after T)\n"
+     "  --to-gtid G       up to and including transaction G\n"
+     "  --before-gtid G   up to and excluding G (haadm binlog find prints it)\n"
+     "The newest finished backup before the point (or ID) is restored beside DIR, a\n"
+     "throwaway mariadbd (no network) replays the archived transactions after it through\n"
+     "mariadb-binlog | mariadb, across failovers (transactions a failover left behind on an\n"
+     "old primary are never replayed), then stops cleanly with no replication configured and\n"
+     "gtid_slave_pos at the position reached, and DIR appears. DIR must not exist. A gap in\n"
+     "the archive between the backup and the point is refused."},
+    {"binlog", "the binlog archive: list its slices, find a statement",
+     "binlog list [--all | --limit N] [--json] | binlog find TEXT [--since T] [--until T] "
+     "[--limit N] [--json]",
+     "list   the archive's head and lag, then its newest slices (20; --all: every one), each\n"
+     "       with the server it came from, its first and last GTID and time, and any gap or\n"
+     "       errant transactions noted at it.\n"
+     "find   archived statements containing TEXT (case, backquotes and spacing ignored;\n"
+     "       statements of DDL and of statement-based writes, and the statement behind row\n"
+     "       events), oldest first, each with its GTID, time and server, and the restore that\n"
+     "       stops just before it. --since/--until bound the time (UTC). The newest 100\n"
+     "       matches unless --limit says otherwise.\n"
+     "Reads the repository ([backup] repository and key_file of the config)."},
     {"config", "config check: validate a configuration and the databases it points at",
      "config check [-c FILE] [--json]",
      "Validates FILE (default: -c before the command, $HAAGENT_CONF, then\n"

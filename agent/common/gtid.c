@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct ha_gtid *find(const struct ha_gtid_pos *p, uint32_t domain)
@@ -249,4 +250,31 @@ int ha_gtid_state_held(const char *state, uint32_t server, uint32_t except,
 		}
 	}
 	return 1;
+}
+
+int ha_gtid_state_has(const char *state, const struct ha_gtid *g)
+{
+	const char *p = state;
+	while (*p) {
+		while (*p == ' ' || *p == ',' || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		char *end;
+		unsigned long long d = strtoull(p, &end, 10);
+		if (end == p || *end != '-')
+			return HA_EINVAL;
+		p = end + 1;
+		unsigned long long s = strtoull(p, &end, 10);
+		if (end == p || *end != '-')
+			return HA_EINVAL;
+		p = end + 1;
+		unsigned long long n = strtoull(p, &end, 10);
+		if (end == p || (*end && *end != ',' && *end != ' ' && *end != '\n'))
+			return HA_EINVAL;
+		p = end;
+		if (d == g->domain && s == g->server && n >= g->seq)
+			return 1;
+	}
+	return 0;
 }

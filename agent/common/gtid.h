@@ -91,4 +91,9 @@ const char *ha_gtid_brief(const char *text, char buf[HA_GTID_BRIEF_MAX]);
 /* Total number of transactions of a that b lacks (saturating). */
 uint64_t ha_gtid_count_missing(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b);
 
+/* Whether the binary log state `state` (as @@gtid_binlog_state) holds transaction g: the state
+ * has g's domain and server at a sequence number no lower (strict mode: a server's
+ * transactions in a domain are applied in order). 1, 0, or HA_EINVAL on a malformed state. */
+int ha_gtid_state_has(const char *state, const struct ha_gtid *g);
+
 #endif

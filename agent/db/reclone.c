@@ -1,6 +1,7 @@
 #include "reclone.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/err.h"
@@ -53,6 +54,29 @@ int ha_db_reset_as_replica(const struct ha_db_where *w, const char *gtid, char *
 	}
 	rc = 0;
 out:
+	mysql_close(m);
+	return rc;
+}
+
+int ha_db_pitr_finish(const struct ha_db_where *w, const char *gtid, char *detail, size_t size)
+{
+	char err[512];
+	MYSQL *m = ha_db_open(w, err, sizeof(err), NULL);
+	if (m == NULL) {
+		snprintf(detail, size, "connect: %s", err);
+		return HA_EDB;
+	}
+	char *sql = NULL;
+	int rc = HA_EDB;
+	if (asprintf(&sql, "SET GLOBAL gtid_slave_pos = '%s'", gtid) < 0)
+		snprintf(detail, size, "out of memory");
+	else if (ha_db_exec(m, "STOP SLAVE", err, sizeof(err)) != 0 ||
+	         ha_db_exec(m, "RESET SLAVE ALL", err, sizeof(err)) != 0 ||
+	         ha_db_exec(m, sql, err, sizeof(err)) != 0)
+		snprintf(detail, size, "%s", err);
+	else
+		rc = 0;
+	free(sql);
 	mysql_close(m);
 	return rc;
 }

@@ -17,4 +17,9 @@
 int ha_db_reset_as_replica(const struct ha_db_where *w, const char *gtid, char *detail,
                            size_t size);
 
+/* After a point-in-time replay into a throwaway server: no replication configured (the
+ * restored replica's settings would start it rolling forward past the point), and
+ * gtid_slave_pos at the position reached, so a replica made of it resumes there. */
+int ha_db_pitr_finish(const struct ha_db_where *w, const char *gtid, char *detail, size_t size);
+
 #endif
