@@ -213,13 +213,16 @@ void ha_arch_tick(struct ha_agent *a)
 			stop_thread(ar);
 		return;
 	}
+	if (want != 0 && want != ar->source) {
+		ar->failures = 0; /* a new primary: no reason to wait out the old one's pause */
+		ar->retry_ms = 0;
+		ar->last_error[0] = '\0';
+	}
 	if (want == 0 || ar->in_flight > 0 || ha_now_ms() < ar->retry_ms)
 		return;
 	const struct ha_node_conf *src = ha_config_node_by_id(&a->cfg, want);
 	if (src == NULL)
 		return;
-	if (want != ar->source)
-		ar->failures = 0;
 	ar->source = want;
 	ar->epoch = st->epoch;
 	snprintf(ar->host, sizeof(ar->host), "%s", src->address);

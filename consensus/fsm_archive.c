@@ -35,12 +35,15 @@ int fsm_apply_archive_slice(struct ha_fsm_state *s, const Haagent__CmdArchiveSli
 	if (gap) {
 		n.gaps++;
 		n.last_gap_ms = c->unix_ms;
-		fsm_prose(n.last_gap, sizeof(n.last_gap), c->gap);
+		char t[sizeof(n.last_gap)];
+		snprintf(n.last_gap, sizeof(n.last_gap), "%s", fsm_prose(t, sizeof(t), c->gap));
 		fsm_add_event(s, "archive-gap", n.node, c->gap, c->unix_ms);
 	}
 	if (c->errant && c->errant[0]) {
 		n.errant++;
-		fsm_prose(n.last_errant, sizeof(n.last_errant), c->errant);
+		char t[sizeof(n.last_errant)];
+		snprintf(n.last_errant, sizeof(n.last_errant), "%s",
+		         fsm_prose(t, sizeof(t), c->errant));
 		fsm_add_event(s, "archive-errant", n.node, c->errant, c->unix_ms);
 	}
 	*a = n;

@@ -250,10 +250,18 @@ static int tx_done(struct slicer *sl, const struct ha_bl_split *tx, struct ha_er
 	struct ha_slice *s = &sl->s;
 	struct ha_gtid_pos one = {.n = 1, .g = {tx->gtid}};
 	struct ha_gtid_pos merged;
-	/* strict mode: the transaction's sequence number is above the position's in its domain */
-	for (size_t i = 0; i < sl->end.n; i++)
-		if (sl->end.g[i].domain == tx->gtid.domain)
-			sl->end.g[i].seq = 0; /* replaced below */
+	/* strict mode: each sequence number follows the last one of its domain; anything else is
+	 * a hole in the history (said with the slice, an event) */
+	for (size_t i = 0; i < sl->end.n; i++) {
+		if (sl->end.g[i].domain != tx->gtid.domain)
+			continue;
+		if (tx->gtid.seq != sl->end.g[i].seq + 1 && !sl->gap[0])
+			snprintf(sl->gap, sizeof(sl->gap),
+			         "gap: domain %u goes from %llu to %llu in the source's binary log",
+			         tx->gtid.domain, (unsigned long long)sl->end.g[i].seq,
+			         (unsigned long long)tx->gtid.seq);
+		sl->end.g[i].seq = 0; /* replaced below */
+	}
 	if (ha_gtid_merge(&one, &sl->end, &merged) != 0)
 		return ha_err_set(e, HA_EINVAL, "more than %d replication domains",
 		                  HA_GTID_MAX_DOMAINS);
@@ -837,7 +845,9 @@ static int stream(struct run *r, const struct ha_binlog_source *src, const struc
 		return rc;
 	char why[1024];
 	child_error(r, why, sizeof(why));
-	if (!r->by_file && !r->have_fd && strstr(why, "1236")) {
+	if (!r->by_file && !r->have_fd &&
+	    (strstr(why, "1236") || strstr(why, "Could not find GTID state") ||
+	     strstr(why, "purged"))) {
 		/* the position is not in the source's binary log any more (purged before it was
 		 * archived): from its oldest file, with the gap said */
 		ha_warn("archive-gap", "source=%s:%u error=\"%s\"", r->sp->host, r->sp->port, why);

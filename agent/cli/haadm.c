@@ -129,8 +129,7 @@ static const struct {
     {"status", cmd_status},    {"events", cmd_events},      {"failover", ha_cmd_failover},
     {"node", cmd_node},        {"pause", ha_cmd_pause},     {"resume", ha_cmd_resume},
     {"backup", ha_cmd_backup}, {"restore", ha_cmd_restore}, {"binlog", ha_cmd_binlog},
-    {"config", ha_cmd_config},
-    {"version", cmd_version},  {"help", cmd_help},
+    {"config", ha_cmd_config}, {"version", cmd_version},    {"help", cmd_help},
 };
 
 static int (*find_run(const char *name))(struct globals *, int, char **)

@@ -1,0 +1,246 @@
+"""Point-in-time recovery from the binlog archive, with real mariadbd, mariadb-backup and
+mariadb-binlog: restore to a time and to a GTID undoes a DROP TABLE; one restore spans a
+failover (kill -9 of the primary under write load) with every acknowledged write before the
+point present and nothing twice; an archive gap (binary logs purged while no archiver ran) is
+detected, reported and refused."""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import HAADM, Sandbox, wait_for
+from writer import Writer
+
+FIRST = int(os.environ.get("HA_PITR_TEST_FIRST", "191"))
+
+
+class PitrTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Sandbox(first=FIRST)
+        cls.addClassCleanup(cls.sb.destroy)
+        cls.sb.up()
+        cls.sb.wait_for(cls.sb.whole, 30, what="a whole cluster")
+        cls.tmp = tempfile.mkdtemp(prefix="haagent-pitr-")
+        cls.addClassCleanup(subprocess.run, ["rm", "-rf", cls.tmp])
+
+    def setUp(self):
+        self.sb.up()
+        self.sb.wait_for(self.sb.whole, 60, what="a whole cluster")
+
+    # ---- helpers ----
+    def haadm(self, *args, timeout=300):
+        return subprocess.run([HAADM, "-c", self.sb.conf(1)] + list(args), capture_output=True,
+                              text=True, timeout=timeout)
+
+    def primary(self):
+        return int(self.sb.status()["primary"][-1])
+
+    def backup(self):
+        r = self.haadm("backup", "run", "--wait", "--json")
+        out = json.loads(r.stdout)
+        self.assertEqual((r.returncode, out["result"]), (0, "done"), r.stdout + r.stderr)
+        return out["id"]
+
+    def archive(self):
+        return self.sb.status().get("archive") or {}
+
+    def wait_archived(self, timeout=60):
+        """Until the archive's head is the primary's binary log position, asked of the server
+        itself (a report may be a moment old)."""
+        def pred():
+            s = self.sb.status()
+            a = s.get("archive") or {}
+            pos = self.sb.sql(int(s["primary"][-1]), "SELECT @@gtid_binlog_pos")
+            return a.get("head_gtid") == pos and a
+        return self.sb.wait_for(pred, timeout, what="the archive up to the primary")
+
+    def restore(self, *point, expect_ok=True):
+        d = os.path.join(self.tmp, f"r{time.monotonic_ns()}")
+        r = self.haadm("restore", *point, "--target-dir", d, "--json")
+        out = json.loads(r.stdout) if r.stdout.strip() else {}
+        if expect_ok:
+            self.assertEqual((r.returncode, out.get("result")), (0, "restored"),
+                             r.stdout + r.stderr)
+        return d, r, out
+
+    def query(self, datadir, sql):
+        """Runs sql on a throwaway mariadbd started on datadir (stopped after)."""
+        sock = os.path.join(self.tmp, "q.sock")
+        pidf = os.path.join(self.tmp, "q.pid")
+        p = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={datadir}",
+                              f"--socket={sock}", f"--pid-file={pidf}", "--skip-networking",
+                              "--user=root", f"--log-error={self.tmp}/q.err",
+                              "--innodb-buffer-pool-size=64M"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def run():
+                r = subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={sock}",
+                                    "-N", "-B", "-e", sql], capture_output=True, text=True,
+                                   timeout=30)
+                return r if r.returncode == 0 else None
+            return wait_for(run, 60, interval=0.2, what="the restored server").stdout.strip()
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(60)
+
+    def next_second(self):
+        time.sleep(1.05 - (time.time() % 1))
+
+    # ---- tests ----
+    def test_1_drop_table_undone_by_time_and_by_gtid(self):
+        p = self.primary()
+        self.sb.sql(p, "USE sandbox; CREATE TABLE sandbox.orders (id INT PRIMARY KEY, v VARCHAR(40)); "
+                       "INSERT INTO sandbox.orders SELECT seq, MD5(seq) FROM seq_1_to_500")
+        bid = self.backup()
+        # after the backup: only the archive has these
+        self.sb.sql(p, "USE sandbox; INSERT INTO sandbox.orders SELECT seq, MD5(seq) FROM seq_501_to_900; "
+                       "UPDATE sandbox.orders SET v = 'changed' WHERE id % 7 = 0")
+        want = self.sb.sql(p, "CHECKSUM TABLE sandbox.orders").split()[-1]
+        self.next_second()
+        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        self.next_second()
+        self.sb.sql(p, "DROP TABLE sandbox.orders")
+        self.sb.sql(p, "CREATE TABLE sandbox.later (id INT PRIMARY KEY); "
+                       "INSERT INTO sandbox.later VALUES (1), (2)")
+        self.wait_archived()
+
+        # the time noted before the drop
+        d, _, out = self.restore("--to-time", point)
+        self.assertEqual(out["backup"], bid)
+        self.assertGreater(out["replayed"], 0)
+        self.assertEqual(self.query(d, "CHECKSUM TABLE sandbox.orders").split()[-1], want)
+        self.assertEqual(self.query(d, "SHOW TABLES FROM sandbox LIKE 'later'"), "")
+
+        # the drop, found by its statement, and the restore just before it
+        r = self.haadm("binlog", "find", "DROP TABLE orders", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        matches = json.loads(r.stdout)["matches"]
+        self.assertEqual(len(matches), 1, r.stdout)
+        drop = matches[0]["gtid"]
+        d, _, out = self.restore("--before-gtid", drop)
+        self.assertEqual(self.query(d, "SELECT COUNT(*), SUM(v = 'changed') FROM sandbox.orders"),
+                         "900\t128")
+        self.assertEqual(self.query(d, "SHOW TABLES FROM sandbox LIKE 'later'"), "")
+        dom, srv, seq = drop.split("-")
+        self.assertEqual(out["position"], f"{dom}-{srv}-{int(seq) - 1}")
+        # through the drop: the table is gone, the later writes are not there either
+        d, _, out = self.restore("--to-gtid", drop)
+        self.assertEqual(self.query(d, "SHOW TABLES FROM sandbox LIKE 'orders'"), "")
+        self.assertEqual(self.query(d, "SHOW TABLES FROM sandbox LIKE 'later'"), "")
+        self.assertEqual(out["last_gtid"], drop)
+        # a restored datadir resumes at its position and replicates from nobody
+        self.assertEqual(self.query(d, "SELECT @@gtid_slave_pos"), drop)
+        self.assertEqual(self.query(d, "SHOW SLAVE STATUS"), "")
+        # a GTID the archive never saw is refused by name
+        _, r, _ = self.restore("--to-gtid", f"{dom}-{srv}-{int(seq) + 100000}", expect_ok=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not in the archive", r.stdout + r.stderr)
+
+    def test_2_one_restore_spans_a_failover(self):
+        self.backup()
+        w = Writer(self.sb, table="sandbox.pitr_ledger")
+        w.setup()
+        w.start()
+        try:
+            w.wait_acks(200)
+            old = self.sb.status()["primary"]
+            os.kill(self.sb.db_pid(int(old[-1])), signal.SIGKILL)
+            s = self.sb.wait_new_primary(old, 60)
+            new = s["primary"]
+            acked_before = len(w.acked)
+            w.wait_acks(acked_before + 200)
+        finally:
+            w.stop()
+        self.sb.up()  # the old primary's mariadbd back (it rejoins or stays diverged)
+        a = self.wait_archived()
+        servers = {int(x["server_id"]) for x in json.loads(
+            self.haadm("binlog", "list", "--all", "--json").stdout)["slices"]}
+        self.assertIn(int(new[-1]), servers)
+        self.assertIn(int(old[-1]), servers)
+        # a point after every write: one restore through both primaries' binary logs
+        self.next_second()
+        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        d, _, out = self.restore("--to-time", point)
+        rows = self.query(d, "SELECT id FROM sandbox.pitr_ledger")
+        have = {int(x) for x in rows.split()}
+        missing = [i for i in w.acked if i not in have]
+        self.assertEqual(missing, [], f"acknowledged writes missing after the restore: {out}")
+        # nothing twice (a duplicate would have stopped the replay on the primary key) and
+        # the position is the new primary's
+        pos = self.sb.sql(int(new[-1]), "SELECT @@gtid_binlog_pos")
+        self.assertEqual(out["position"], pos)
+        self.assertEqual(a["gaps"], 0)
+
+    def test_3_a_gap_is_detected_and_refused(self):
+        before = self.backup()
+        p = self.primary()
+        agents = [self.sb.agent_pid(n) for n in (1, 2, 3)]
+        # no archiver may run: every agent frozen, the leader's mariadb-binlog killed
+        dumps = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                 if self._parent(pid) in agents and self._comm(pid) == "mariadb-binlog"]
+        self.assertEqual(len(dumps), 1, "exactly one archiver streams")
+        for pid in agents:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            os.kill(dumps[0], signal.SIGKILL)
+            self.sb.sql(p, "CREATE TABLE sandbox.gap_lost (id INT PRIMARY KEY); "
+                           "INSERT INTO sandbox.gap_lost VALUES (1)")
+            self.sb.sql(p, "FLUSH BINARY LOGS")
+            last = self.sb.sql(p, "SHOW BINARY LOGS").splitlines()[-1].split()[0]
+
+            def purged():
+                # a dump thread still reading an old file keeps it (the killed archiver's
+                # lingers until the server writes to its dead socket)
+                self.sb.sql(p, f"PURGE BINARY LOGS TO '{last}'")
+                return self.sb.sql(p, "SHOW BINARY LOGS").splitlines()[0].split()[0] == last
+            wait_for(purged, 20, interval=0.5, what="the old binary logs purged")
+        finally:
+            for pid in agents:
+                os.kill(pid, signal.SIGCONT)
+        self.sb.sql(p, "INSERT INTO sandbox.gap_lost VALUES (2)")
+        a = self.sb.wait_for(lambda: (self.archive().get("gaps") or 0) >= 1 and self.archive(),
+                             90, what="the gap reported")
+        self.assertIn("purged", a["last_gap"])
+        self.assertIn("archive-gap", [e["name"] for e in self.sb.events()])
+        listed = json.loads(self.haadm("binlog", "list", "--json").stdout)["slices"]
+        self.assertTrue(any(s["gap"] for s in listed), listed)
+        # from the backup before the gap to a point after it: refused, with the reason
+        self.wait_archived()
+        self.next_second()
+        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        _, r, _ = self.restore(str(before), "--to-time", point, expect_ok=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("gap", r.stdout + r.stderr)
+        # a backup after the gap makes the point reachable again
+        self.backup()
+        self.sb.sql(p, "INSERT INTO sandbox.gap_lost VALUES (3)")
+        self.wait_archived()
+        self.next_second()
+        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        d, _, _ = self.restore("--to-time", point)
+        self.assertEqual(self.query(d, "SELECT COUNT(*) FROM sandbox.gap_lost"), "3")
+
+    @staticmethod
+    def _parent(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    @staticmethod
+    def _comm(pid):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+
+if __name__ == "__main__":
+    unittest.main()
