@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agent_int.h"
+#include "common/gtid.h"
 #include "common/clock.h"
 
 /* Why this node is not the writable primary right now, or NULL when it is. */
@@ -302,6 +303,56 @@ static void backup_metrics(const char *n, const struct ha_fsm_state *st, struct 
 	}
 }
 
+static void archive_metrics(struct ha_agent *a, const struct ha_fsm_state *st, struct ha_buf *b)
+{
+	const char *n = a->self->name;
+	const struct ha_archive *ar = &st->archive;
+	char state[600];
+	const char *now = ha_arch_state(a, state, sizeof(state));
+	metric(b, "haagent_archive_streaming", "gauge",
+	       "1 while this agent's archiver streams the primary's binary log");
+	ha_buf_printf(b, "haagent_archive_streaming{node=\"%s\"} %d\n", n,
+	              !strncmp(now, "streaming", 9));
+	if (!ar->head[0])
+		return;
+	metric(b, "haagent_archive_head_timestamp_seconds", "gauge",
+	       "when the archive's newest transaction began (unix time, from the binary log)");
+	ha_buf_printf(b, "haagent_archive_head_timestamp_seconds{node=\"%s\"} %llu\n", n,
+	              (unsigned long long)ar->last_ts);
+	metric(b, "haagent_archive_sealed_timestamp_seconds", "gauge",
+	       "when the archive's newest slice was sealed (unix time)");
+	ha_buf_printf(b, "haagent_archive_sealed_timestamp_seconds{node=\"%s\"} %.3f\n", n,
+	              ar->sealed_ms / 1000.0);
+	metric(b, "haagent_archive_slices_total", "counter", "archive slices committed");
+	ha_buf_printf(b, "haagent_archive_slices_total{node=\"%s\"} %llu\n", n,
+	              (unsigned long long)ar->slices);
+	metric(b, "haagent_archive_transactions_total", "counter", "transactions archived");
+	ha_buf_printf(b, "haagent_archive_transactions_total{node=\"%s\"} %llu\n", n,
+	              (unsigned long long)ar->txns);
+	metric(b, "haagent_archive_bytes_total", "counter", "archive bytes stored");
+	ha_buf_printf(b, "haagent_archive_bytes_total{node=\"%s\"} %llu\n", n,
+	              (unsigned long long)ar->bytes);
+	metric(b, "haagent_archive_gaps_total", "counter",
+	       "gaps in the archive (transactions purged or missing before they were archived)");
+	ha_buf_printf(b, "haagent_archive_gaps_total{node=\"%s\"} %llu\n", n,
+	              (unsigned long long)ar->gaps);
+	metric(b, "haagent_archive_errant_total", "counter",
+	       "failovers that left archived transactions off the main line");
+	ha_buf_printf(b, "haagent_archive_errant_total{node=\"%s\"} %llu\n", n,
+	              (unsigned long long)ar->errant);
+	int i = ha_agent_node_index(a, st->primary_id);
+	struct ha_gtid_pos p, h;
+	if (i >= 0 && a->health[i].last_binlog[0] &&
+	    ha_gtid_parse(a->health[i].last_binlog, &p, NULL) == 0 &&
+	    ha_gtid_parse(ar->end_gtid, &h, NULL) == 0) {
+		metric(b, "haagent_archive_lag_transactions", "gauge",
+		       "transactions the primary logged that the archive does not hold yet (the "
+		       "leader knows the primary's position)");
+		ha_buf_printf(b, "haagent_archive_lag_transactions{node=\"%s\"} %llu\n", n,
+		              (unsigned long long)ha_gtid_count_missing(&p, &h));
+	}
+}
+
 void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_http_resp *resp)
 {
 	struct ha_agent *a = data;
@@ -342,6 +393,7 @@ void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_ht
 		resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 		metrics(a, st, s, &resp->body);
 		backup_metrics(a->self->name, st, &resp->body);
+		archive_metrics(a, st, &resp->body);
 	} else {
 		resp->status = 404;
 		ha_buf_puts(&resp->body, "not found: try /primary, /replica, /health, /metrics\n");

@@ -4,12 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../consensus/fsm.h"
 #include "../common/buf.h"
 #include "../common/clock.h"
+#include "../common/gtid.h"
 #include "backup.h"
+#include "render.h"
 #include "haadm.h"
 
 #define RECORD_WAIT_MS 15000 /* an accepted job must appear in the catalog within this */
@@ -73,6 +76,74 @@ static void node_name(const struct globals *g, uint32_t id, char *out, size_t si
 	free(c);
 }
 
+/* The window point-in-time recovery reaches: from the oldest finished backup taken since the
+ * archive's unbroken run began (its position holds the run's start) to the archive's head.
+ * NULL when there is none. */
+static const Haagent__BackupRecord *window_from(const Haagent__BackupsResponse *r)
+{
+	const Haagent__ArchiveState *a = r->archive;
+	struct ha_gtid_pos run, pos;
+	if (a == NULL || !a->head[0] || ha_gtid_parse(a->run_start_gtid, &run, NULL) != 0)
+		return NULL;
+	for (size_t i = 0; i < r->n_backups; i++) {
+		const Haagent__BackupRecord *b = r->backups[i];
+		if (b->state == HA_BK_DONE && ha_gtid_parse(b->gtid, &pos, NULL) == 0 &&
+		    ha_gtid_contains(&pos, &run))
+			return b; /* the catalog is oldest first */
+	}
+	return NULL;
+}
+
+static const char *utc_s(uint64_t unix_s, char *buf, size_t size)
+{
+	time_t t = (time_t)unix_s;
+	struct tm tm;
+	if (unix_s == 0 || gmtime_r(&t, &tm) == NULL)
+		return "-";
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
+static void window_json(struct ha_json *j, const Haagent__BackupsResponse *r)
+{
+	if (r->archive)
+		ha_render_archive_json(j, r->archive, NULL);
+	else
+		ha_json_null(j, "archive");
+	const Haagent__BackupRecord *from = window_from(r);
+	if (from == NULL) {
+		ha_json_null(j, "recoverable");
+		return;
+	}
+	ha_json_obj_begin(j, "recoverable");
+	ha_json_uint(j, "from_backup", from->id);
+	ha_json_uint(j, "from_unix", from->finished_unix_ms / 1000);
+	ha_json_uint(j, "to_unix", r->archive->last_ts);
+	ha_json_str(j, "to_gtid", r->archive->end_gtid);
+	ha_json_obj_end(j);
+}
+
+static void window_text(const Haagent__BackupsResponse *r)
+{
+	if (r->archive == NULL) {
+		printf("\npoint-in-time recovery: no binlog archive yet\n");
+		return;
+	}
+	ha_render_archive_line(stdout, r->archive, NULL);
+	const Haagent__BackupRecord *from = window_from(r);
+	char t1[32], t2[32], brief[HA_GTID_BRIEF_MAX];
+	if (from == NULL)
+		printf("point-in-time recovery: no window yet (it opens with the first backup taken "
+		       "while the archive runs%s)\n",
+		       r->archive->gaps ? ", after its last gap" : "");
+	else
+		printf("point-in-time recovery: any point from %s (backup %llu) to %s UTC (%s)%s\n",
+		       utc_s(from->finished_unix_ms / 1000, t1, sizeof(t1)),
+		       (unsigned long long)from->id, utc_s(r->archive->last_ts, t2, sizeof(t2)),
+		       ha_gtid_brief(r->archive->end_gtid, brief),
+		       r->archive->gaps ? "; earlier windows end at a gap (haadm binlog list)" : "");
+}
+
 static int list(struct globals *g, const char *show_id)
 {
 	Haagent__BackupsResponse *r;
@@ -105,6 +176,7 @@ static int list(struct globals *g, const char *show_id)
 		}
 		if (!show_id) {
 			ha_json_arr_end(&j);
+			window_json(&j, r);
 			ha_json_obj_end(&j);
 		}
 		printf("%s\n", ha_buf_cstr(&b));
@@ -127,6 +199,8 @@ static int list(struct globals *g, const char *show_id)
 			       : b->verified < 0 ? "FAILED"
 			                         : "-");
 		}
+		printf("\n");
+		window_text(r);
 	} else {
 		const Haagent__BackupRecord *b = ha_cli_backup_find(r, want);
 		node_name(g, b->node, nn, sizeof(nn));

@@ -109,6 +109,11 @@ class PitrTest(unittest.TestCase):
                        "INSERT INTO sandbox.later VALUES (1), (2)")
         self.wait_archived()
 
+        # the window reaches from the first backup to the archive's head
+        lst = json.loads(self.haadm("backup", "list", "--json").stdout)
+        self.assertEqual(lst["recoverable"]["from_backup"], bid)
+        self.assertEqual(lst["recoverable"]["to_gtid"], lst["archive"]["head_gtid"])
+
         # the time noted before the drop
         d, _, out = self.restore("--to-time", point)
         self.assertEqual(out["backup"], bid)
@@ -216,8 +221,12 @@ class PitrTest(unittest.TestCase):
         _, r, _ = self.restore(str(before), "--to-time", point, expect_ok=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("gap", r.stdout + r.stderr)
-        # a backup after the gap makes the point reachable again
-        self.backup()
+        # no window crosses the gap; a backup after it opens the next one
+        lst = json.loads(self.haadm("backup", "list", "--json").stdout)
+        self.assertIsNone(lst["recoverable"])
+        after = self.backup()
+        lst = json.loads(self.haadm("backup", "list", "--json").stdout)
+        self.assertEqual(lst["recoverable"]["from_backup"], after)
         self.sb.sql(p, "INSERT INTO sandbox.gap_lost VALUES (3)")
         self.wait_archived()
         self.next_second()
