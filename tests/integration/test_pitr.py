@@ -234,6 +234,72 @@ class PitrTest(unittest.TestCase):
         d, _, _ = self.restore("--to-time", point)
         self.assertEqual(self.query(d, "SELECT COUNT(*) FROM sandbox.gap_lost"), "3")
 
+    def test_4_an_errant_tail_is_kept_aside(self):
+        """The old primary logs (and the archive receives) transactions no replica gets; after
+        the failover they are errant: listed, never replayed."""
+        self.backup()
+        old = self.sb.status()["primary"]
+        n_old = int(old[-1])
+        others = [n for n in (1, 2, 3) if n != n_old]
+        self.sb.sql(n_old, "CREATE TABLE sandbox.errant_t (id INT PRIMARY KEY)")
+        self.wait_archived()
+        for n in others:  # their agents leave replication as it is set
+            r = self.haadm("node", "maintenance", f"node{n}", "on")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        pos = self.sb.sql(n_old, "SELECT @@gtid_binlog_pos")
+        for n in others:
+            self.sb.wait_for(lambda: self.sb.sql(n, "SELECT @@gtid_slave_pos") == pos, 20,
+                             what=f"node{n} caught up")
+            self.sb.sql(n, "STOP SLAVE IO_THREAD")
+        # semi-sync waits for an acknowledgement no replica can send: the clients hang (never
+        # acknowledged: the in-flight tail) while the binary log, and the archive, have them
+        clients = [subprocess.Popen(
+            ["mariadb", "--no-defaults", "-uroot",
+             f"--socket={self.sb.node_dir(n_old)}/mariadbd.sock", "-e",
+             f"INSERT INTO sandbox.errant_t VALUES {v}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for v in ("(1), (2), (3)", "(4)")]
+        self.addCleanup(lambda: [c.kill() for c in clients])
+        self.wait_archived()
+        os.kill(self.sb.agent_pid(n_old), signal.SIGKILL)
+        os.kill(self.sb.db_pid(n_old), signal.SIGKILL)
+        for n in others:
+            def off(n=n):
+                r = subprocess.run([HAADM, "-c", self.sb.conf(n), "node", "maintenance",
+                                    f"node{n}", "off"], capture_output=True, text=True,
+                                   timeout=30)
+                return r.returncode == 0
+            self.sb.wait_for(off, 30, interval=1, what=f"node{n} out of maintenance")
+        s = self.sb.wait_new_primary(old, 90)
+        n_new = int(s["primary"][-1])
+        self.sb.sql(n_new, "INSERT INTO sandbox.errant_t VALUES (100)")
+
+        def archived_new():
+            st = self.sb.status(conf_node=n_new)
+            a = st.get("archive") or {}
+            return (a.get("head_gtid") == self.sb.sql(n_new, "SELECT @@gtid_binlog_pos")
+                    and a)
+        a = self.sb.wait_for(archived_new, 60, what="the archive on the new primary")
+        self.assertGreaterEqual(a["errant"], 1)
+        self.assertIn("errant", a["last_errant"])
+        events = json.loads(subprocess.run(
+            [HAADM, "-c", self.sb.conf(n_new), "events", "--json"], capture_output=True,
+            text=True, timeout=15).stdout)["events"]
+        self.assertIn("archive-errant", [e["name"] for e in events])
+        r = subprocess.run([HAADM, "-c", self.sb.conf(n_new), "binlog", "list", "--all",
+                            "--json"], capture_output=True, text=True, timeout=60)
+        self.assertTrue(any(x["errant"] for x in json.loads(r.stdout)["slices"]), r.stdout)
+        # a restore to now: the new primary's row, none of the old primary's errant ones
+        self.next_second()
+        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        d = os.path.join(self.tmp, "errant")
+        r = subprocess.run([HAADM, "-c", self.sb.conf(n_new), "restore", "--to-time", point,
+                            "--target-dir", d, "--json"], capture_output=True, text=True,
+                           timeout=300)
+        out = json.loads(r.stdout)
+        self.assertEqual((r.returncode, out["result"]), (0, "restored"), r.stdout + r.stderr)
+        self.assertEqual(self.query(d, "SELECT GROUP_CONCAT(id) FROM sandbox.errant_t"), "100")
+        self.assertEqual(out["position"], self.sb.sql(n_new, "SELECT @@gtid_binlog_pos"))
+
     @staticmethod
     def _parent(pid):
         try:
