@@ -48,6 +48,7 @@ struct ha_arch {
 	bool have_key;
 	char work[PATH_MAX], tool[PATH_MAX], host[HA_ADDR_MAX], user[HA_NAME_MAX], password[256];
 	char head[HA_SLICE_NAME_MAX];
+	char keep_from[HA_GTID_TEXT_MAX]; /* under mu: the oldest kept backup's position */
 	/* loop side */
 	uint32_t source; /* the primary it streams from */
 	uint64_t epoch;  /* the primary's epoch then */
@@ -88,6 +89,29 @@ static void sealed(void *arg, const struct ha_slice *s)
 	}
 	pthread_mutex_unlock(&ar->mu);
 	uv_async_send(&ar->async);
+}
+
+static void keep_from(void *arg, char *out, size_t size)
+{
+	struct ha_arch *ar = arg;
+	pthread_mutex_lock(&ar->mu);
+	snprintf(out, size, "%s", ar->keep_from);
+	pthread_mutex_unlock(&ar->mu);
+}
+
+/* The position of the oldest finished backup the catalog keeps ("" none): the archive before
+ * it serves no restore. */
+static void update_keep_from(struct ha_arch *ar, const struct ha_fsm_state *st)
+{
+	const char *gtid = "";
+	for (unsigned i = 0; i < st->n_backups; i++)
+		if (st->backups[i].state == HA_BK_DONE) {
+			gtid = st->backups[i].gtid;
+			break;
+		}
+	pthread_mutex_lock(&ar->mu);
+	snprintf(ar->keep_from, sizeof(ar->keep_from), "%s", gtid);
+	pthread_mutex_unlock(&ar->mu);
 }
 
 static void *run(void *arg)
@@ -208,6 +232,7 @@ void ha_arch_tick(struct ha_agent *a)
 		return;
 	uint32_t want = wanted_source(a);
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	update_keep_from(ar, st);
 	if (ar->busy) {
 		if (want != ar->source || st->epoch != ar->epoch)
 			stop_thread(ar);
@@ -245,6 +270,8 @@ void ha_arch_tick(struct ha_agent *a)
 	                               .cancel = &ar->cancel,
 	                               .child_pid = &ar->child,
 	                               .sealed = sealed,
+	                               .keep_from = keep_from,
+	                               .prune_ms = a->cfg.backup_archive_prune_ms,
 	                               .arg = ar};
 	atomic_store(&ar->cancel, 0);
 	atomic_store(&ar->child, 0);

@@ -155,6 +155,9 @@ static const struct key keys[] = {
     C_UINT("backup", "archive_seal_ms", backup_archive_seal_ms, 200, 600000, "2000",
            "the archive seals what it received at least this often while transactions arrive "
            "(its recovery point if the whole cluster is lost)"),
+    C_UINT("backup", "archive_prune_ms", backup_archive_prune_ms, 1000, 604800000, "3600000",
+           "how often the archiver removes the slices no restore can need any more (those "
+           "before the oldest kept backup's position)"),
     C_STR("backup", "binlog_tool", backup_binlog_tool, "mariadb-binlog",
           "the mariadb-binlog executable (archive, point-in-time restore, binlog find)"),
     C_STR("backup", "client_tool", backup_client_tool, "mariadb",

@@ -81,7 +81,7 @@ struct ha_config {
 	unsigned backup_workers;
 	unsigned backup_max_lag_ms;
 	unsigned backup_allow_primary;
-	unsigned backup_archive, backup_archive_seal_ms;
+	unsigned backup_archive, backup_archive_seal_ms, backup_archive_prune_ms;
 	char backup_binlog_tool[PATH_MAX], backup_client_tool[PATH_MAX];
 	unsigned backup_throttle;
 	unsigned backup_lag_pause_ms, backup_lag_pause_max_ms;

@@ -19,11 +19,12 @@
 #include "../db/source.h"
 #include "fsutil.h"
 
-#define POLL_MS       100
-#define READ_MAX      (1u << 20)
-#define FORK_WALK_MAX 256 /* slices read back to find where a new primary and the archive agree */
-#define STOP_MS       5000
-#define FILE_NAME_MAX 256
+#define POLL_MS        100
+#define READ_MAX       (1u << 20)
+#define FORK_WALK_MAX  256 /* slices read back to find where a new primary and the archive agree */
+#define STOP_MS        5000
+#define FILE_NAME_MAX  256
+#define PRUNE_WALK_MAX 10000000ULL
 
 /* ---- reading a slice back ---- */
 
@@ -126,6 +127,63 @@ int ha_archive_scan(struct ha_store *store, const uint8_t *master_key, const str
 	free(plain);
 	memset(key, 0, sizeof(key));
 	return rc;
+}
+
+/* ---- retention ---- */
+
+static uint64_t name_seq(const char *name)
+{
+	char *end;
+	unsigned long long v = strtoull(name, &end, 10);
+	return end - name == 12 && *end == '-' ? v : 0;
+}
+
+int ha_archive_prune(struct ha_store *store, const uint8_t *master_key, const char *head,
+                     const char *keep_from, uint64_t max_walk, unsigned *removed, struct ha_err *e)
+{
+	*removed = 0;
+	struct ha_gtid_pos keep;
+	if (!head[0] || !keep_from[0] || ha_gtid_parse(keep_from, &keep, NULL) != 0)
+		return 0; /* no backup kept (or no position known): nothing is surely unneeded */
+	/* the oldest slice a restore from the oldest kept backup reads */
+	char name[HA_SLICE_NAME_MAX], prev[HA_SLICE_NAME_MAX] = "";
+	snprintf(name, sizeof(name), "%s", head);
+	uint64_t oldest = 0;
+	for (uint64_t k = 0; k < max_walk && name[0]; k++) {
+		struct ha_slice s;
+		int rc = ha_archive_slice(store, master_key, name, &s, e);
+		if (rc != 0)
+			return rc;
+		struct ha_gtid_pos start;
+		bool here =
+		    ha_gtid_parse(s.start, &start, NULL) == 0 && ha_gtid_contains(&keep, &start);
+		snprintf(prev, sizeof(prev), "%s", s.prev);
+		oldest = s.seq;
+		ha_slice_free(&s);
+		if (here)
+			break;
+		if (!prev[0])
+			return 0; /* the whole chain is needed */
+		snprintf(name, sizeof(name), "%s", prev);
+		if (k + 1 == max_walk)
+			return 0;
+	}
+	/* everything numbered below it: the older chain and any orphan */
+	char **names = NULL;
+	size_t n = 0;
+	int rc = store->ops->list(store, &names, &n, e);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t seq = name_seq(names[i]);
+		if (seq == 0 || seq >= oldest)
+			continue;
+		if (store->ops->remove(store, names[i], e) != 0)
+			break;
+		(*removed)++;
+	}
+	ha_store_names_free(names, n);
+	return 0;
 }
 
 /* ---- the slice being written ---- */
@@ -439,6 +497,7 @@ struct run {
 	struct ha_bl_split split;
 	unsigned checksum;
 	bool have_fd;
+	uint64_t prune_at;
 	bool skipping;      /* the open transaction is archived already */
 	uint32_t server_id; /* the source's */
 };
@@ -738,6 +797,28 @@ static int parse(struct run *r, struct ha_buf *buf, bool *magic, char *next, str
 	return rc;
 }
 
+static bool prune_due(const struct run *r)
+{
+	return r->sp->keep_from && r->sp->prune_ms && ha_now_ms() >= r->prune_at;
+}
+
+/* Retention, between slices (mariadb-binlog keeps writing its files meanwhile). */
+static void prune(struct run *r)
+{
+	r->prune_at = ha_now_ms() + r->sp->prune_ms;
+	char keep[HA_GTID_TEXT_MAX];
+	r->sp->keep_from(r->sp->arg, keep, sizeof(keep));
+	unsigned removed = 0;
+	struct ha_err e = {0};
+	uint64_t t0 = ha_now_ms();
+	if (ha_archive_prune(r->sp->store, r->sp->master_key, r->sl.head, keep, PRUNE_WALK_MAX,
+	                     &removed, &e) != 0)
+		ha_warn("archive-prune-failed", "error=\"%s\"", e.msg);
+	else if (removed)
+		ha_info("archive-pruned", "slices=%u ms=%llu", removed,
+		        (unsigned long long)(ha_now_ms() - t0));
+}
+
 /* Reads mariadb-binlog's files as they grow, until it ends (then every byte it wrote is read)
  * or the run is cancelled. */
 static int tail(struct run *r, const char *start_file, struct ha_err *e)
@@ -790,6 +871,8 @@ static int tail(struct run *r, const char *start_file, struct ha_err *e)
 		if (!r->split.in_tx && sl->open && sl->s.txns > 0 &&
 		    ha_now_ms() - sl->first_done_ms >= r->sp->seal_ms)
 			rc = slice_seal(sl, e);
+		else if (!r->split.in_tx && prune_due(r))
+			prune(r);
 		else
 			usleep(POLL_MS * 1000);
 	}

@@ -41,12 +41,23 @@ struct ha_archive_spec {
 	atomic_int *child_pid;
 	/* called on this thread after each slice is committed: the caller records it */
 	void (*sealed)(void *arg, const struct ha_slice *s);
+	/* the position the oldest backup kept starts from ("" none: nothing is pruned); asked now
+	 * and then (every prune_ms) */
+	void (*keep_from)(void *arg, char *out, size_t size);
+	uint64_t prune_ms;
 	void *arg;
 };
 
 /* Runs until cancelled or until the stream ends (the source went away: mariadb-binlog does
  * not reconnect; the caller starts it again). 0 when cancelled, else an error. */
 int ha_archive_run(struct ha_archive_spec *s, struct ha_err *e);
+
+/* Retention: removes the slices no restore can need, those before the slice that holds the
+ * first transaction after keep_from (the oldest kept backup's position), walking back from the
+ * head (at most max_walk slices; farther back nothing is removed), and orphans (slices a racing
+ * archiver committed that no head names) older than that slice. *removed: how many. */
+int ha_archive_prune(struct ha_store *store, const uint8_t *master_key, const char *head,
+                     const char *keep_from, uint64_t max_walk, unsigned *removed, struct ha_err *e);
 
 /* Reads a slice's manifest from the store (authenticated). */
 int ha_archive_slice(struct ha_store *store, const uint8_t *master_key, const char *name,

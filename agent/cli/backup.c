@@ -133,15 +133,17 @@ static void window_text(const Haagent__BackupsResponse *r)
 	const Haagent__BackupRecord *from = window_from(r);
 	char t1[32], t2[32], brief[HA_GTID_BRIEF_MAX];
 	if (from == NULL)
-		printf("point-in-time recovery: no window yet (it opens with the first backup taken "
-		       "while the archive runs%s)\n",
-		       r->archive->gaps ? ", after its last gap" : "");
+		printf(
+		    "point-in-time recovery: no window yet (it opens with the first backup taken "
+		    "while the archive runs%s)\n",
+		    r->archive->gaps ? ", after its last gap" : "");
 	else
 		printf("point-in-time recovery: any point from %s (backup %llu) to %s UTC (%s)%s\n",
 		       utc_s(from->finished_unix_ms / 1000, t1, sizeof(t1)),
 		       (unsigned long long)from->id, utc_s(r->archive->last_ts, t2, sizeof(t2)),
 		       ha_gtid_brief(r->archive->end_gtid, brief),
-		       r->archive->gaps ? "; earlier windows end at a gap (haadm binlog list)" : "");
+		       r->archive->gaps ? "; earlier windows end at a gap (haadm binlog list)"
+		                        : "");
 }
 
 static int list(struct globals *g, const char *show_id)

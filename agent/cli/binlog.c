@@ -91,10 +91,17 @@ static int list(struct globals *g, unsigned limit)
 	}
 	char name[HA_SLICE_NAME_MAX];
 	snprintf(name, sizeof(name), "%s", rc == 0 ? cat->archive->head : "");
+	char ended[HA_SLICE_NAME_MAX + 300] = "";
 	for (unsigned k = 0; rc == 0 && name[0] && (limit == 0 || k < limit); k++) {
 		struct ha_slice s;
-		if ((rc = ha_archive_slice(&rp.archive, rp.key, name, &s, &e)) != 0)
+		if ((rc = ha_archive_slice(&rp.archive, rp.key, name, &s, &e)) != 0) {
+			if (k == 0)
+				break;
+			/* older slices removed by retention (or lost): the list ends here */
+			snprintf(ended, sizeof(ended), "%s: %s", name, e.msg);
+			rc = 0;
 			break;
+		}
 		if (g->json) {
 			slice_json(&j, &s);
 		} else {
@@ -109,8 +116,11 @@ static int list(struct globals *g, unsigned limit)
 		snprintf(name, sizeof(name), "%s", s.prev);
 		ha_slice_free(&s);
 	}
+	if (!g->json && rc == 0 && ended[0])
+		printf("(older slices not readable, the list ends: %s)\n", ended);
 	if (g->json && cat && cat->archive && cat->archive->head[0]) {
 		ha_json_arr_end(&j);
+		ha_json_str_or_null(&j, "ended_at", ended);
 		ha_json_obj_end(&j);
 		if (rc == 0)
 			printf("%s\n", ha_buf_cstr(&b));
@@ -314,8 +324,11 @@ static int find(struct globals *g, const char *pattern, uint64_t since, uint64_t
 	snprintf(name, sizeof(name), "%s", rc == 0 ? cat->archive->head : "");
 	while (rc == 0 && name[0] && f.n < limit) {
 		struct ha_slice s;
-		if ((rc = ha_archive_slice(&rp.archive, rp.key, name, &s, &e)) != 0)
+		if ((rc = ha_archive_slice(&rp.archive, rp.key, name, &s, &e)) != 0) {
+			if (strcmp(name, cat->archive->head) != 0)
+				rc = 0; /* older slices removed by retention: the search ends */
 			break;
+		}
 		bool older = since && s.last_ts && s.last_ts < since;
 		if (!older && (!until || s.first_ts < until)) {
 			if (nb == capb) {
