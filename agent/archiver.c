@@ -15,11 +15,13 @@
 #include "agent_int.h"
 #include "backup/archive.h"
 #include "common/clock.h"
+#include "common/gtid.h"
 #include "common/log.h"
 
 #define QUEUE_MAX    32
 #define RETRY_MS     5000  /* after a failed run */
 #define RETRY_MAX_MS 60000 /* doubled per failure up to this */
+#define STALL_MS     30000
 
 struct queued {
 	struct ha_slice_rec r;
@@ -55,12 +57,16 @@ struct ha_arch {
 	uint64_t retry_ms;
 	unsigned failures;
 	unsigned in_flight; /* proposals not yet answered */
+	bool restart; /* a slice was not recorded: the run restarts from the replicated head */
+	atomic_int sealed_any; /* this run committed a slice */
+	uint64_t started_ms;
 	char last_error[512];
 };
 
 static void sealed(void *arg, const struct ha_slice *s)
 {
 	struct ha_arch *ar = arg;
+	atomic_store(&ar->sealed_any, 1);
 	pthread_mutex_lock(&ar->mu);
 	while (ar->nq == QUEUE_MAX && !atomic_load(&ar->cancel))
 		pthread_cond_wait(&ar->room, &ar->mu);
@@ -103,14 +109,25 @@ static void keep_from(void *arg, char *out, size_t size)
  * it serves no restore. */
 static void update_keep_from(struct ha_arch *ar, const struct ha_fsm_state *st)
 {
-	const char *gtid = "";
-	for (unsigned i = 0; i < st->n_backups; i++)
-		if (st->backups[i].state == HA_BK_DONE) {
-			gtid = st->backups[i].gtid;
-			break;
-		}
+	/* per domain the lowest of every kept backup: one taken on a lagging replica may stand
+	 * before an older one */
+	struct ha_gtid_pos keep = {0}, p;
+	bool any = false, ok = true;
+	for (unsigned i = 0; i < st->n_backups && ok; i++) {
+		if (st->backups[i].state != HA_BK_DONE)
+			continue;
+		ok = ha_gtid_parse(st->backups[i].gtid, &p, NULL) == 0;
+		if (ok && any)
+			ha_gtid_min(&keep, &p, &keep);
+		else if (ok)
+			keep = p;
+		any = true;
+	}
+	char text[HA_GTID_TEXT_MAX] = "";
+	if (any && ok)
+		ha_gtid_format(&keep, text, sizeof(text));
 	pthread_mutex_lock(&ar->mu);
-	snprintf(ar->keep_from, sizeof(ar->keep_from), "%s", gtid);
+	snprintf(ar->keep_from, sizeof(ar->keep_from), "%s", text);
 	pthread_mutex_unlock(&ar->mu);
 }
 
@@ -134,10 +151,16 @@ static void proposed(void *data, int status, int fsm_result)
 	struct ha_arch *ar = a->ar;
 	if (ar->in_flight)
 		ar->in_flight--;
-	if (status != 0)
-		ha_warn("archive-record-failed", "status=%d", status);
-	else if (fsm_result == HA_FSM_NOOP)
-		ha_warn("archive-record-stale", "why=\"another archiver's slice is the head\"");
+	if (status != 0 || fsm_result == HA_FSM_NOOP) {
+		/* the thread's head is no longer the replicated one: every later slice would be
+		 * refused; it starts again from the replicated head */
+		ar->restart = true;
+		if (status != 0)
+			ha_warn("archive-record-failed", "status=%d", status);
+		else
+			ha_warn("archive-record-stale",
+			        "why=\"another archiver's slice is the head\"");
+	}
 }
 
 /* Records the committed slices, in order. */
@@ -167,10 +190,14 @@ static void record(struct ha_agent *a)
 		if (q[i].r.gap[0])
 			ha_warn("archive-gap", "slice=%s %s", q[i].name, q[i].gap);
 		if (!ha_raft_ready(a->raft) ||
-		    ha_fsm_cmd_archive_slice(&q[i].r, ha_unix_ms(), raft_malloc, &buf, &len) != 0)
-			continue; /* an orphan: the next archiver starts from the replicated head */
+		    ha_fsm_cmd_archive_slice(&q[i].r, ha_unix_ms(), raft_malloc, &buf, &len) != 0) {
+			ar->restart = true; /* an orphan: start again from the replicated head */
+			continue;
+		}
 		if (ha_raft_propose(a->raft, buf, len, proposed, a) == 0)
 			ar->in_flight++;
+		else
+			ar->restart = true;
 	}
 }
 
@@ -189,6 +216,8 @@ static void on_async(uv_async_t *h)
 	record(a); /* anything queued at the very end */
 	ar->busy = false;
 	bool cancelled = atomic_load(&ar->cancel);
+	if (atomic_load(&ar->sealed_any) || ha_now_ms() - ar->started_ms > RETRY_MAX_MS)
+		ar->failures = 0; /* it worked for a while: the next pause is short again */
 	if (ar->rc != 0 && !cancelled) {
 		ar->failures++;
 		uint64_t pause = RETRY_MS << (ar->failures < 4 ? ar->failures - 1 : 3);
@@ -225,6 +254,27 @@ static void stop_thread(struct ha_arch *ar)
 		kill(-pid, SIGTERM); /* the thread reaps it */
 }
 
+/* mariadb-binlog has no read timeout: a path to the primary that drops packets leaves it
+ * waiting for ever. The run starts again when the primary has logged transactions the archive
+ * lacks and nothing was sealed for STALL_MS. */
+static bool stalled(struct ha_agent *a, struct ha_arch *ar, const struct ha_fsm_state *st)
+{
+	uint64_t now = ha_now_ms();
+	uint64_t last = st->archive.sealed_ms ? st->archive.sealed_ms : 0;
+	if (now - ar->started_ms < STALL_MS || ha_unix_ms() - last < STALL_MS)
+		return false;
+	int i = ha_agent_node_index(a, st->primary_id);
+	struct ha_gtid_pos p, h = {0};
+	if (i < 0 || !a->health[i].last_binlog[0] ||
+	    ha_gtid_parse(a->health[i].last_binlog, &p, NULL) != 0 ||
+	    (st->archive.end_gtid[0] && ha_gtid_parse(st->archive.end_gtid, &h, NULL) != 0) ||
+	    ha_gtid_count_missing(&p, &h) == 0)
+		return false;
+	ha_warn("archive-stalled", "why=\"the primary is ahead and nothing was sealed for %u s\"",
+	        STALL_MS / 1000);
+	return true;
+}
+
 void ha_arch_tick(struct ha_agent *a)
 {
 	struct ha_arch *ar = a->ar;
@@ -234,10 +284,13 @@ void ha_arch_tick(struct ha_agent *a)
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	update_keep_from(ar, st);
 	if (ar->busy) {
-		if (want != ar->source || st->epoch != ar->epoch)
+		if (want != ar->source || st->epoch != ar->epoch || ar->restart)
+			stop_thread(ar);
+		else if (stalled(a, ar, st))
 			stop_thread(ar);
 		return;
 	}
+	ar->restart = false;
 	if (want != 0 && want != ar->source) {
 		ar->failures = 0; /* a new primary: no reason to wait out the old one's pause */
 		ar->retry_ms = 0;
@@ -275,6 +328,8 @@ void ha_arch_tick(struct ha_agent *a)
 	                               .arg = ar};
 	atomic_store(&ar->cancel, 0);
 	atomic_store(&ar->child, 0);
+	atomic_store(&ar->sealed_any, 0);
+	ar->started_ms = ha_now_ms();
 	ar->finished = false;
 	if (pthread_create(&ar->thread, NULL, run, ar) != 0) {
 		ha_warn("archive-thread", "cannot start the archive thread");

@@ -19,12 +19,11 @@
 #include "../db/source.h"
 #include "fsutil.h"
 
-#define POLL_MS        100
-#define READ_MAX       (1u << 20)
-#define FORK_WALK_MAX  256 /* slices read back to find where a new primary and the archive agree */
-#define STOP_MS        5000
-#define FILE_NAME_MAX  256
-#define PRUNE_WALK_MAX 10000000ULL
+#define POLL_MS       100
+#define READ_MAX      (1u << 20)
+#define FORK_WALK_MAX 256 /* slices read back to find where a new primary and the archive agree */
+#define STOP_MS       5000
+#define FILE_NAME_MAX 256
 
 /* ---- reading a slice back ---- */
 
@@ -117,9 +116,17 @@ int ha_archive_scan(struct ha_store *store, const uint8_t *master_key, const str
 		}
 		ha_buf_consume(&carry, at);
 	}
-	if (rc == 0 && (carry.len != 0 || split.in_tx))
-		rc = ha_err_set(e, HA_EPROTO, "slice %s: ends inside an event or a transaction",
-		                s->name);
+	if (rc == 0 && carry.len != 0)
+		rc = ha_err_set(e, HA_EPROTO, "slice %s: ends inside an event", s->name);
+	if (rc == 0 && split.in_tx) {
+		/* slices end between transactions: the last one ended with the slice (an end this
+		 * reader does not know by its event) */
+		split.in_tx = false;
+		split.closed = true;
+		split.closed_gtid = split.gtid;
+		split.closed_ts = split.ts;
+		rc = fn(arg, NULL, HA_BL_OUTSIDE, &split, NULL);
+	}
 	if (rc == 1)
 		rc = 0; /* the callback stopped early */
 	ha_buf_free(&carry);
@@ -138,52 +145,68 @@ static uint64_t name_seq(const char *name)
 	return end - name == 12 && *end == '-' ? v : 0;
 }
 
+/* Whether slice name begins at or before keep (-1: unreadable). */
+static int starts_within(struct ha_store *store, const uint8_t *key, const char *name,
+                         const struct ha_gtid_pos *keep, struct ha_err *e)
+{
+	struct ha_slice s;
+	if (ha_archive_slice(store, key, name, &s, e) != 0)
+		return -1;
+	struct ha_gtid_pos start;
+	int in = ha_gtid_parse(s.start, &start, NULL) == 0 && ha_gtid_contains(keep, &start);
+	ha_slice_free(&s);
+	return in;
+}
+
 int ha_archive_prune(struct ha_store *store, const uint8_t *master_key, const char *head,
-                     const char *keep_from, uint64_t max_walk, unsigned *removed, struct ha_err *e)
+                     const char *keep_from, unsigned *removed, struct ha_err *e)
 {
 	*removed = 0;
 	struct ha_gtid_pos keep;
 	if (!head[0] || !keep_from[0] || ha_gtid_parse(keep_from, &keep, NULL) != 0)
 		return 0; /* no backup kept (or no position known): nothing is surely unneeded */
-	/* the oldest slice a restore from the oldest kept backup reads */
-	char name[HA_SLICE_NAME_MAX], prev[HA_SLICE_NAME_MAX] = "";
-	snprintf(name, sizeof(name), "%s", head);
-	uint64_t oldest = 0;
-	for (uint64_t k = 0; k < max_walk && name[0]; k++) {
-		struct ha_slice s;
-		int rc = ha_archive_slice(store, master_key, name, &s, e);
-		if (rc != 0)
-			return rc;
-		struct ha_gtid_pos start;
-		bool here =
-		    ha_gtid_parse(s.start, &start, NULL) == 0 && ha_gtid_contains(&keep, &start);
-		snprintf(prev, sizeof(prev), "%s", s.prev);
-		oldest = s.seq;
-		ha_slice_free(&s);
-		if (here)
-			break;
-		if (!prev[0])
-			return 0; /* the whole chain is needed */
-		snprintf(name, sizeof(name), "%s", prev);
-		if (k + 1 == max_walk)
-			return 0;
-	}
-	/* everything numbered below it: the older chain and any orphan */
+	uint64_t head_seq = name_seq(head);
 	char **names = NULL;
-	size_t n = 0;
+	size_t n = 0, m = 0;
 	int rc = store->ops->list(store, &names, &n, e);
 	if (rc != 0)
 		return rc;
+	/* the slices up to the head, in order (names sort by number) */
 	for (size_t i = 0; i < n; i++) {
 		uint64_t seq = name_seq(names[i]);
-		if (seq == 0 || seq >= oldest)
-			continue;
-		if (store->ops->remove(store, names[i], e) != 0)
+		if (seq != 0 && seq <= head_seq) {
+			char *t = names[m];
+			names[m++] = names[i];
+			names[i] = t;
+		}
+	}
+	/* Along the chain the start positions only grow: "begins at or before keep" holds for a
+	 * prefix. The last slice of that prefix holds the first transaction after keep: the
+	 * oldest one a restore reads. Found by halving (a few manifests, not the whole chain). */
+	size_t lo = 0, hi = m; /* the answer is in [lo, hi): the last index that starts within */
+	int first = m ? starts_within(store, master_key, names[0], &keep, e) : 0;
+	if (first < 0)
+		rc = HA_EIO;
+	while (rc == 0 && first == 1 && hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		int in = starts_within(store, master_key, names[mid], &keep, e);
+		if (in < 0)
+			rc = HA_EIO;
+		else if (in)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	uint64_t oldest = rc == 0 && first == 1 ? name_seq(names[lo]) : 0;
+	for (size_t i = 0; rc == 0 && i < m && name_seq(names[i]) < oldest; i++) {
+		if (store->ops->remove(store, names[i], e) != 0) {
+			rc = HA_EIO;
 			break;
+		}
 		(*removed)++;
 	}
 	ha_store_names_free(names, n);
-	return 0;
+	return rc;
 }
 
 /* ---- the slice being written ---- */
@@ -243,15 +266,49 @@ static int flush_chunk(struct slicer *sl, size_t n, struct ha_err *e)
 	return 0;
 }
 
+static int slice_begin(struct slicer *sl, struct ha_err *e);
+static int slice_seal(struct slicer *sl, struct ha_err *e);
+static int append(struct slicer *sl, const uint8_t *p, size_t n, struct ha_err *e);
+
+/* The buffer is full inside a transaction while complete ones precede it: those are sealed
+ * first and the open one moves to a new slice, so that a slice which has to write part of an
+ * open transaction to a chunk holds nothing else (a cut then loses only that transaction). */
+static int split_off(struct slicer *sl, struct ha_err *e)
+{
+	size_t pend = sl->plain_len - sl->tx_mark;
+	uint8_t *tmp = malloc(pend ? pend : 1);
+	if (tmp == NULL)
+		return ha_err_set(e, HA_EIO, "out of memory");
+	memcpy(tmp, sl->plain + sl->tx_mark, pend);
+	uint32_t server = sl->s.server_id;
+	sl->plain_len = sl->tx_mark;
+	int rc = slice_seal(sl, e);
+	if (rc == 0) {
+		sl->s.server_id = server;
+		rc = slice_begin(sl, e);
+	}
+	if (rc == 0)
+		rc = append(sl, tmp, pend, e);
+	free(tmp);
+	return rc;
+}
+
 static int append(struct slicer *sl, const uint8_t *p, size_t n, struct ha_err *e)
 {
 	while (n > 0) {
+		if (sl->plain_len == HA_CHUNK_MAX && sl->tx_mark < sl->plain_len &&
+		    sl->s.txns > 0) {
+			int rc = split_off(sl, e);
+			if (rc != 0)
+				return rc;
+		}
 		size_t room = HA_CHUNK_MAX - sl->plain_len, k = n < room ? n : room;
 		memcpy(sl->plain + sl->plain_len, p, k);
 		sl->plain_len += k;
 		p += k;
 		n -= k;
-		if (sl->plain_len == HA_CHUNK_MAX) {
+		if (sl->plain_len == HA_CHUNK_MAX &&
+		    !(sl->tx_mark < sl->plain_len && sl->s.txns > 0)) {
 			bool mid = sl->tx_mark < sl->plain_len;
 			int rc = flush_chunk(sl, sl->plain_len, e);
 			if (rc != 0)
@@ -380,6 +437,25 @@ static int slice_seal(struct slicer *sl, struct ha_err *e)
 
 /* ---- where to start ---- */
 
+/* A note of per-domain parts (separated by sep) into note: whole when it fits, else the parts
+ * that fit and how many there are in all; never cut inside a part. */
+static void put_note(char *note, size_t size, const char *prefix, const char *parts,
+                     const char *sep, size_t n_parts)
+{
+	if (strlen(prefix) + strlen(parts) < size) {
+		snprintf(note, size, "%s%s", prefix, parts);
+		return;
+	}
+	char tail[96];
+	snprintf(tail, sizeof(tail),
+	         "%s... (%zu domains in all; the slice's start and end are whole)", sep, n_parts);
+	size_t room = size - strlen(prefix) - strlen(tail) - 1, keep = 0;
+	for (const char *p = parts; (p = strstr(p, sep)) != NULL; p += strlen(sep))
+		if ((size_t)(p - parts) <= room)
+			keep = (size_t)(p - parts);
+	snprintf(note, size, "%s%.*s%s", prefix, (int)keep, parts, tail);
+}
+
 struct fork_scan {
 	struct ha_gtid_pos *found; /* per domain: the newest transaction the source has */
 	const char *state;
@@ -393,12 +469,15 @@ static int fork_event(void *arg, const struct ha_bl_event *ev, enum ha_bl_role r
 	(void)ev;
 	(void)raw;
 	struct fork_scan *f = arg;
-	if (role != HA_BL_TX_END)
+	const struct ha_gtid *g = role == HA_BL_TX_END ? &tx->gtid
+	                          : tx->closed         ? &tx->closed_gtid
+	                                               : NULL;
+	if (g == NULL)
 		return 0;
 	for (size_t i = 0; i < f->domains->n; i++)
-		if (f->want[i] && f->domains->g[i].domain == tx->gtid.domain &&
-		    ha_gtid_state_has(f->state, &tx->gtid) == 1)
-			f->found->g[i] = tx->gtid; /* in order: the last one wins */
+		if (f->want[i] && f->domains->g[i].domain == g->domain &&
+		    ha_gtid_state_has(f->state, g) == 1)
+			f->found->g[i] = *g; /* in order: the last one wins */
 	return 0;
 }
 
@@ -466,6 +545,7 @@ static int find_fork(struct ha_archive_spec *sp, const struct ha_slice *head,
 		return rc;
 	memset(at, 0, sizeof(*at));
 	struct ha_buf b = HA_BUF_INIT;
+	size_t parts = 0;
 	for (size_t i = 0; i < end->n; i++) {
 		if (!absent[i])
 			at->g[at->n++] = found.g[i];
@@ -473,13 +553,14 @@ static int find_fork(struct ha_archive_spec *sp, const struct ha_slice *head,
 			ha_buf_printf(&b,
 			              "%sdomain %u: archived through %u-%u-%llu, the new primary "
 			              "has only up to seq %llu",
-			              b.len ? "; " : "", end->g[i].domain, end->g[i].domain,
+			              parts++ ? "; " : "", end->g[i].domain, end->g[i].domain,
 			              end->g[i].server, (unsigned long long)end->g[i].seq,
 			              (unsigned long long)(absent[i] ? 0 : found.g[i].seq));
 	}
-	snprintf(note, size, "errant (never replayed): %s", ha_buf_cstr(&b));
+	bool failed = ha_buf_failed(&b);
+	put_note(note, size, "errant (never replayed): ", ha_buf_cstr(&b), "; ", parts);
 	ha_buf_free(&b);
-	return 0;
+	return failed ? ha_err_set(e, HA_EIO, "out of memory") : 0;
 }
 
 /* ---- streaming ---- */
@@ -491,6 +572,7 @@ struct run {
 	char cnf[PATH_MAX + 16], log[PATH_MAX + 16];
 	bool by_file; /* streaming from a file's beginning (no GTID start) */
 	struct ha_gtid_pos head_end;
+	struct ha_gtid_pos from; /* where this run continues the archive (plan_start) */
 	bool have_head;
 	bool start_known;
 	pid_t pid;
@@ -633,8 +715,8 @@ static int gap_note(const struct ha_gtid_pos *file_start, const struct ha_gtid_p
 	for (size_t i = 0; i < missing.n; i++)
 		ha_buf_printf(&b, "%sdomain %u seq %llu..%llu", i ? ", " : "", missing.g[i].domain,
 		              (unsigned long long)from[i], (unsigned long long)missing.g[i].seq);
-	snprintf(note, size, "gap: purged from the source's binary log before it was archived: %s",
-	         ha_buf_cstr(&b));
+	put_note(note, size, "gap: purged from the source's binary log before it was archived: ",
+	         ha_buf_cstr(&b), ", ", missing.n);
 	ha_buf_free(&b);
 	return 1;
 }
@@ -664,10 +746,12 @@ static int on_outside(struct run *r, const struct ha_bl_event *ev, const uint8_t
 		if (ha_bl_gtid_list(ev, &gl) != 0)
 			return ha_err_set(e, HA_EPROTO, "malformed Gtid_list event");
 		if (r->have_head) {
-			gap_note(&gl, &r->head_end, sl->gap, sizeof(sl->gap));
-			/* the file may begin before the head: those transactions are archived */
+			/* against where the archive continues: the head's end, or where it and
+			 * this source agree when the head's last transactions are errant */
+			gap_note(&gl, &r->from, sl->gap, sizeof(sl->gap));
+			/* the file may begin before that: those transactions are archived */
 			struct ha_gtid_pos both;
-			if (ha_gtid_merge(&r->head_end, &gl, &both) != 0)
+			if (ha_gtid_merge(&r->from, &gl, &both) != 0)
 				return ha_err_set(e, HA_EINVAL, "too many domains");
 			sl->start = both;
 		} else {
@@ -698,11 +782,21 @@ static int on_event(struct run *r, const struct ha_bl_event *ev, const uint8_t *
 	enum ha_bl_role role;
 	if (ha_bl_split_feed(&r->split, ev, &role) != 0)
 		return ha_err_set(e, HA_EPROTO, "malformed GTID event");
-	if (r->split.cut) {
-		/* the open transaction never ended: drop what was appended of it */
+	if (r->split.closed && sl->open && !r->skipping) {
+		/* a new transaction: the open one ended with the event before */
+		struct ha_bl_split prev = {.gtid = r->split.closed_gtid, .ts = r->split.closed_ts};
+		int rc = tx_done(sl, &prev, e);
+		if (rc != 0)
+			return rc;
+	}
+	if (r->split.cut && sl->open) {
+		/* a file boundary inside a transaction: it was never written whole (its server
+		 * died); what was appended of it goes. A slice that had to write part of it to a
+		 * chunk holds nothing else (append seals before that). */
 		if (sl->flushed_in_tx)
-			return ha_err_set(e, HA_EPROTO, "a large transaction was cut off");
-		sl->plain_len = sl->tx_mark;
+			slice_drop(sl);
+		else
+			sl->plain_len = sl->tx_mark;
 	}
 	if (role == HA_BL_OUTSIDE)
 		return on_outside(r, ev, raw, next, next_size, e);
@@ -811,8 +905,7 @@ static void prune(struct run *r)
 	unsigned removed = 0;
 	struct ha_err e = {0};
 	uint64_t t0 = ha_now_ms();
-	if (ha_archive_prune(r->sp->store, r->sp->master_key, r->sl.head, keep, PRUNE_WALK_MAX,
-	                     &removed, &e) != 0)
+	if (ha_archive_prune(r->sp->store, r->sp->master_key, r->sl.head, keep, &removed, &e) != 0)
 		ha_warn("archive-prune-failed", "error=\"%s\"", e.msg);
 	else if (removed)
 		ha_info("archive-pruned", "slices=%u ms=%llu", removed,
@@ -864,6 +957,8 @@ static int tail(struct run *r, const char *start_file, struct ha_err *e)
 		int status;
 		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
 			r->pid = 0;
+			if (r->sp->child_pid) /* never signalled again: its pid may be reused */
+				atomic_store(r->sp->child_pid, 0);
 			exited = true;
 			continue; /* one more pass: what it wrote before it ended */
 		}
@@ -908,6 +1003,7 @@ static int plan_start(struct run *r, const struct ha_slice *head,
 	}
 	sl->start = *from;
 	sl->end = *from;
+	r->from = *from;
 	r->start_known = true;
 	return 0;
 }

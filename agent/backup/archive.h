@@ -52,12 +52,13 @@ struct ha_archive_spec {
  * not reconnect; the caller starts it again). 0 when cancelled, else an error. */
 int ha_archive_run(struct ha_archive_spec *s, struct ha_err *e);
 
-/* Retention: removes the slices no restore can need, those before the slice that holds the
- * first transaction after keep_from (the oldest kept backup's position), walking back from the
- * head (at most max_walk slices; farther back nothing is removed), and orphans (slices a racing
- * archiver committed that no head names) older than that slice. *removed: how many. */
+/* Retention: removes the slices no restore can need: those numbered below the slice that
+ * holds the first transaction after keep_from (per domain the lowest position of the kept
+ * backups), and so also any orphan (a racing archiver's) below it. That slice is found by
+ * halving over the listing (start positions only grow along the chain): a few manifests read,
+ * not the whole chain. *removed: how many. */
 int ha_archive_prune(struct ha_store *store, const uint8_t *master_key, const char *head,
-                     const char *keep_from, uint64_t max_walk, unsigned *removed, struct ha_err *e);
+                     const char *keep_from, unsigned *removed, struct ha_err *e);
 
 /* Reads a slice's manifest from the store (authenticated). */
 int ha_archive_slice(struct ha_store *store, const uint8_t *master_key, const char *name,

@@ -138,10 +138,14 @@ static bool ends(const char *t, size_t n)
 {
 	while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == ';' || t[n - 1] == '\0'))
 		n--;
-	if (n >= 3 && strncasecmp(t, "XA ", 3) == 0) {
+	bool xa = n >= 3 && strncasecmp(t, "XA ", 3) == 0;
+	if (xa) {
 		t += 3;
 		n -= 3;
 	}
+	if (xa) /* XA COMMIT 'xid' [ONE PHASE], XA ROLLBACK 'xid' */
+		return (n >= 6 && strncasecmp(t, "COMMIT", 6) == 0 && (n == 6 || t[6] == ' ')) ||
+		       (n >= 8 && strncasecmp(t, "ROLLBACK", 8) == 0 && (n == 8 || t[8] == ' '));
 	return (n == 6 && strncasecmp(t, "COMMIT", 6) == 0) ||
 	       (n == 8 && strncasecmp(t, "ROLLBACK", 8) == 0);
 }
@@ -149,11 +153,18 @@ static bool ends(const char *t, size_t n)
 int ha_bl_split_feed(struct ha_bl_split *s, const struct ha_bl_event *ev, enum ha_bl_role *role)
 {
 	s->cut = false;
+	s->closed = false;
 	if (ev->type == HA_BL_GTID) {
 		uint8_t flags;
-		if (ha_bl_gtid(ev, &s->gtid, &flags) != 0)
+		struct ha_gtid g;
+		if (ha_bl_gtid(ev, &g, &flags) != 0)
 			return -1;
-		s->cut = s->in_tx;
+		if (s->in_tx) {
+			s->closed = true;
+			s->closed_gtid = s->gtid;
+			s->closed_ts = s->ts;
+		}
+		s->gtid = g;
 		s->in_tx = true;
 		s->standalone = flags & HA_BL_FL_STANDALONE;
 		s->ts = ev->ts;

@@ -85,11 +85,18 @@ struct ha_bl_split {
 	bool in_tx, standalone;
 	struct ha_gtid gtid; /* of the open transaction */
 	uint32_t ts;         /* its GTID event's timestamp */
-	bool cut;            /* the last GTID event came while a transaction was open */
+	/* The last event fed began a transaction while one was open: the server writes whole
+	 * transactions, so the open one ended with the event before (an end this reader does not
+	 * know, such as XA COMMIT of a given xid): closed says so, with its GTID and time. */
+	bool closed;
+	struct ha_gtid closed_gtid;
+	uint32_t closed_ts;
+	/* The last event fed was a file boundary inside a transaction: the open one was cut off
+	 * (its server died while writing it) and is not part of the history. */
+	bool cut;
 };
 
-/* The role of ev after the events already fed; -1 on a malformed GTID event. A GTID event while
- * a transaction is open sets s->cut (the open one never ended: the caller drops it). */
+/* The role of ev after the events already fed; -1 on a malformed GTID event. */
 int ha_bl_split_feed(struct ha_bl_split *s, const struct ha_bl_event *ev, enum ha_bl_role *role);
 
 #endif

@@ -37,7 +37,7 @@ struct ha_slice {
 	char prev[HA_SLICE_NAME_MAX]; /* "" for the first */
 	uint32_t server_id;
 	char node[64];    /* the archiver's */
-	char source[160]; /* the binary log file its first transaction came from */
+	char source[256]; /* the binary log file its first transaction came from */
 	char start[HA_GTID_TEXT_MAX], end[HA_GTID_TEXT_MAX];
 	char first_gtid[48], last_gtid[48];
 	uint64_t first_ts, last_ts; /* unix seconds of its first and last transaction */

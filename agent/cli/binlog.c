@@ -220,9 +220,9 @@ static int on_event(void *arg, const struct ha_bl_event *ev, enum ha_bl_role rol
 	struct finder *f = arg;
 	const char *t;
 	size_t n;
-	if (role == HA_BL_OUTSIDE || (ev->type != HA_BL_QUERY && ev->type != HA_BL_ANNOTATE) ||
-	    tx->ts < f->since || (f->until && tx->ts >= f->until) ||
-	    ha_bl_query_text(ev, &t, &n) != 0)
+	if (ev == NULL || role == HA_BL_OUTSIDE ||
+	    (ev->type != HA_BL_QUERY && ev->type != HA_BL_ANNOTATE) || tx->ts < f->since ||
+	    (f->until && tx->ts >= f->until) || ha_bl_query_text(ev, &t, &n) != 0)
 		return 0;
 	char *norm = normalize(t, n);
 	if (norm == NULL)

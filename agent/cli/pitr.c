@@ -5,6 +5,7 @@
  * point; then the result is renamed into place. Blocking; haadm only. */
 #include "pitr.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -50,24 +51,30 @@ int ha_pitr_parse_time(const char *text, uint64_t *unix_s, char *why, size_t siz
 	if (*rest == 'Z' || (rest[0] == 'U' && rest[1] == 'T' && rest[2] == 'C')) {
 		rest += *rest == 'Z' ? 1 : 3;
 	} else if (*rest == '+' || *rest == '-') {
-		int h, m;
-		if (sscanf(rest + 1, "%2d:%2d", &h, &m) != 2 || h > 14 || m > 59) {
+		const char *z = rest + 1;
+		if (!isdigit((unsigned char)z[0]) || !isdigit((unsigned char)z[1]) || z[2] != ':' ||
+		    !isdigit((unsigned char)z[3]) || !isdigit((unsigned char)z[4])) {
 			snprintf(why, size, "'%s': a zone is +HH:MM or -HH:MM", text);
 			return -1;
 		}
+		int h = (z[0] - '0') * 10 + (z[1] - '0'), m = (z[3] - '0') * 10 + (z[4] - '0');
+		if (h > 14 || m > 59) {
+			snprintf(why, size, "'%s': no such zone", text);
+			return -1;
+		}
 		offset = (h * 3600L + m * 60L) * (*rest == '+' ? 1 : -1);
-		rest += 6;
+		rest = z + 5;
 	}
 	if (*rest) {
 		snprintf(why, size, "'%s': unexpected '%s' after the time", text, rest);
 		return -1;
 	}
 	time_t t = timegm(&tm);
-	if (t < 0) {
-		snprintf(why, size, "'%s': before 1970", text);
+	if (t < 0 || (long long)t - offset < 0 || (long long)t - offset > 253402300799LL) {
+		snprintf(why, size, "'%s': before 1970 or after 9999", text);
 		return -1;
 	}
-	*unix_s = (uint64_t)((long)t - offset);
+	*unix_s = (uint64_t)((long long)t - offset);
 	return 0;
 }
 
@@ -113,6 +120,8 @@ struct chain {
 	struct ha_gtid_pos *caps;
 	size_t n_caps;
 	char first_start[HA_GTID_TEXT_MAX]; /* where the oldest slice loaded begins */
+	char gap[HA_SLICE_NAME_MAX + HA_SLICE_NOTE_MAX + 16]; /* the chain ends before this gap */
+	uint64_t end_ts; /* the newest slice kept: its last transaction's time */
 };
 
 static void chain_free(struct chain *c)
@@ -139,19 +148,6 @@ static int push(struct chain *c, const char *name, int cap)
 	return c->l[c->n++].name ? 0 : -1;
 }
 
-/* per domain the lower of a and b; a domain missing from either is missing (nothing of it
- * before that point is on the main line) */
-static void pos_min(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b,
-                    struct ha_gtid_pos *out)
-{
-	struct ha_gtid_pos r = {0};
-	for (size_t i = 0; i < a->n; i++)
-		for (size_t j = 0; j < b->n; j++)
-			if (a->g[i].domain == b->g[j].domain)
-				r.g[r.n++] = a->g[i].seq <= b->g[j].seq ? a->g[i] : b->g[j];
-	*out = r;
-}
-
 static int add_cap(struct chain *c, const struct ha_gtid_pos *p)
 {
 	struct ha_gtid_pos *grown = realloc(c->caps, (c->n_caps + 1) * sizeof(*grown));
@@ -163,8 +159,8 @@ static int add_cap(struct chain *c, const struct ha_gtid_pos *p)
 }
 
 /* Walks back from the head until a slice that begins at or before `from` (the backup's
- * position). A gap on the way, or an archive that begins after `from`, is refused with what to
- * do. */
+ * position). Crossing a gap, the chain is cut before it (c->gap says so: only points before it
+ * are reachable). An archive that begins after `from` is refused with what to do. */
 static int load_chain(struct repo *rp, const char *head, const struct ha_gtid_pos *from,
                       struct chain *c, struct ha_err *e)
 {
@@ -189,13 +185,15 @@ static int load_chain(struct repo *rp, const char *head, const struct ha_gtid_po
 			 * last transactions off the main line */
 			struct ha_gtid_pos capped = later_start;
 			if (cap >= 0)
-				pos_min(&c->caps[cap], &later_start, &capped);
+				ha_gtid_min(&c->caps[cap], &later_start, &capped);
 			cap = add_cap(c, &capped);
 			if (cap < 0) {
 				ha_slice_free(&s);
 				return ha_err_set(e, HA_ENOMEM, "out of memory");
 			}
 		}
+		if (c->n == 0)
+			c->end_ts = s.last_ts;
 		if (push(c, s.name, cap) != 0) {
 			ha_slice_free(&s);
 			return ha_err_set(e, HA_ENOMEM, "out of memory");
@@ -208,13 +206,24 @@ static int load_chain(struct repo *rp, const char *head, const struct ha_gtid_po
 		ha_slice_free(&s);
 		if (done)
 			break;
-		if (gap[0])
-			return ha_err_set(
-			    e, HA_EPROTO,
-			    "the archive has a gap after the backup (slice %s: %s): "
-			    "restore to a point before it, or from a backup taken after "
-			    "it",
-			    name, gap);
+		if (gap[0]) {
+			/* history is missing before this slice: a restore from this backup
+			 * can only reach points before the gap. What follows it is dropped; the
+			 * replay must then stop inside what remains (checked after it). */
+			for (size_t i = 0; i < c->n; i++)
+				free(c->l[i].name);
+			c->n = 0;
+			free(c->caps);
+			c->caps = NULL;
+			c->n_caps = 0;
+			cap = -1;
+			have_later = false;
+			snprintf(c->gap, sizeof(c->gap), "slice %s: %s", name, gap);
+			snprintf(name, sizeof(name), "%s", prev);
+			if (!prev[0])
+				return ha_err_set(e, HA_EPROTO, "the archive begins with a gap");
+			continue;
+		}
 		if (!prev[0])
 			return ha_err_set(e, HA_EPROTO,
 			                  "the archive begins at %s, after the backup's position: "
@@ -239,6 +248,9 @@ struct replay {
 	struct ha_gtid_pos done;       /* the position reached: the backup's, then each replayed */
 	const struct ha_gtid_pos *cap; /* this slice's (NULL none) */
 	bool include, stop, reached;
+	struct ha_gtid other; /* the archive's transaction at the point's number, from another
+	                         server: the point is not on the main line */
+	bool mismatch;
 	uint64_t count, last_ts;
 	struct ha_gtid last;
 	int fd; /* mariadb-binlog's stdin; -1: scanning only (counting, checking) */
@@ -331,6 +343,18 @@ static int on_event(void *arg, const struct ha_bl_event *ev, enum ha_bl_role rol
                     const struct ha_bl_split *tx, const uint8_t *raw)
 {
 	struct replay *r = arg;
+	if (tx->closed && r->include) {
+		/* the open transaction ended with the event before (an end not known by its
+		 * event, or the slice's end) */
+		r->include = false;
+		advance(r, &tx->closed_gtid, tx->closed_ts);
+		if (r->pt->kind == HA_PITR_TO_GTID && r->reached) {
+			r->stop = true;
+			return 1;
+		}
+	}
+	if (ev == NULL)
+		return 0;
 	if (role == HA_BL_OUTSIDE)
 		return ev->type == HA_BL_FD ? emit(r, raw, ev->size) : 0;
 	if (role == HA_BL_TX_START) {
@@ -338,6 +362,13 @@ static int on_event(void *arg, const struct ha_bl_event *ev, enum ha_bl_role rol
 		if (!r->include)
 			return 0;
 		bool last;
+		if (r->pt->kind != HA_PITR_TIME && tx->gtid.domain == r->pt->gtid.domain &&
+		    tx->gtid.seq == r->pt->gtid.seq && tx->gtid.server != r->pt->gtid.server) {
+			r->mismatch = true;
+			r->other = tx->gtid;
+			r->stop = true;
+			return 1;
+		}
 		if (past(r->pt, &tx->gtid, tx->ts, &last)) {
 			r->stop = true;
 			return 1;
@@ -351,6 +382,7 @@ static int on_event(void *arg, const struct ha_bl_event *ev, enum ha_bl_role rol
 		return 0;
 	int rc = emit(r, raw, ev->size);
 	if (rc == 0 && role == HA_BL_TX_END) {
+		r->include = false;
 		advance(r, &tx->gtid, tx->ts);
 		if (r->pt->kind == HA_PITR_TO_GTID && r->reached) {
 			r->stop = true;
@@ -395,8 +427,16 @@ static int replay(struct repo *rp, const struct chain *c, struct replay *r,
 	char a_sock[PATH_MAX + 32];
 	snprintf(a_sock, sizeof(a_sock), "--socket=%s", srv->sock);
 	char *bl_argv[] = {rp->binlog_tool, "--no-defaults", "-", NULL};
-	char *cl_argv[] = {rp->client_tool, "--no-defaults", a_sock,
-	                   "-uroot",        "--binary-mode", NULL};
+	/* the throwaway server runs without grant tables; account statements in the history
+	 * (CREATE USER, GRANT, SET PASSWORD) need them: this session loads them first and keeps
+	 * every privilege (the server is restarted without them for the last step) */
+	char *cl_argv[] = {rp->client_tool,
+	                   "--no-defaults",
+	                   a_sock,
+	                   "-uroot",
+	                   "--binary-mode",
+	                   "--init-command=FLUSH PRIVILEGES",
+	                   NULL};
 	struct ha_proc_stream logf = {.fd = -1, .path = log, .append = true};
 	struct ha_proc_spec bs = {.argv = bl_argv, .io = {{.fd = in[0]}, {.fd = mid[1]}, logf}};
 	struct ha_proc_spec cs = {.argv = cl_argv, .io = {{.fd = mid[0]}, logf, logf}};
@@ -442,7 +482,7 @@ static bool before_point(const Haagent__BackupRecord *b, const struct ha_gtid_po
                          const struct ha_pitr_point *pt)
 {
 	if (pt->kind == HA_PITR_TIME)
-		return b->finished_unix_ms <= pt->unix_s * 1000;
+		return b->finished_unix_ms / 1000 < pt->unix_s;
 	for (size_t i = 0; i < pos->n; i++)
 		if (pos->g[i].domain == pt->gtid.domain)
 			return pt->kind == HA_PITR_TO_GTID ? pos->g[i].seq <= pt->gtid.seq
@@ -450,33 +490,157 @@ static bool before_point(const Haagent__BackupRecord *b, const struct ha_gtid_po
 	return true;
 }
 
-/* The newest finished backup before the point (id 0: any), or the one asked for if it is. */
-static uint64_t pick_backup(const Haagent__BackupsResponse *cat, uint64_t want,
-                            const struct ha_pitr_point *pt, struct ha_gtid_pos *pos,
-                            struct ha_err *e)
+struct candidate {
+	uint64_t id, finished_ms;
+	struct ha_gtid_pos pos;
+};
+
+static int newest_first(const void *a, const void *b)
 {
-	uint64_t best = 0, best_ms = 0;
-	for (size_t i = 0; i < cat->n_backups; i++) {
+	const struct candidate *x = a, *y = b;
+	return x->finished_ms < y->finished_ms ? 1 : x->finished_ms > y->finished_ms ? -1 : 0;
+}
+
+/* The finished, restorable backups before the point (or backup `want`), newest first. */
+static size_t candidates(const Haagent__BackupsResponse *cat, uint64_t want,
+                         const struct ha_pitr_point *pt, struct candidate **out)
+{
+	*out = calloc(cat->n_backups ? cat->n_backups : 1, sizeof(**out));
+	size_t n = 0;
+	for (size_t i = 0; *out && i < cat->n_backups; i++) {
 		const Haagent__BackupRecord *b = cat->backups[i];
-		struct ha_gtid_pos p;
 		uint64_t chain[HA_CLI_MAX_CHAIN];
+		struct candidate *c = &(*out)[n];
 		if (b->state != HA_BK_DONE || (want && b->id != want) ||
-		    ha_gtid_parse(b->gtid, &p, NULL) != 0 || !before_point(b, &p, pt) ||
+		    ha_gtid_parse(b->gtid, &c->pos, NULL) != 0 || !before_point(b, &c->pos, pt) ||
 		    ha_cli_backup_chain(cat, b->id, chain, NULL) < 0)
 			continue;
-		if (b->finished_unix_ms >= best_ms) {
-			best = b->id;
-			best_ms = b->finished_unix_ms;
-			*pos = p;
+		c->id = b->id;
+		c->finished_ms = b->finished_unix_ms;
+		n++;
+	}
+	if (n > 1)
+		qsort(*out, n, sizeof(**out), newest_first);
+	return n;
+}
+
+/* Whether a backup's position lies on the archive's main line: per domain, its last
+ * transaction is the one the chain has at that number (same server), not one a failover left
+ * behind. A backup of an old primary holding its errant tail is not a base to replay onto. */
+struct online {
+	const struct ha_gtid_pos *b;
+	const struct ha_gtid_pos *cap;
+	bool resolved[HA_GTID_MAX_DOMAINS];
+	size_t open;
+	bool ok;
+	char why[300];
+};
+
+static int online_event(void *arg, const struct ha_bl_event *ev, enum ha_bl_role role,
+                        const struct ha_bl_split *tx, const uint8_t *raw)
+{
+	(void)ev;
+	(void)raw;
+	struct online *o = arg;
+	if (role != HA_BL_TX_START)
+		return 0;
+	const struct ha_gtid *g = &tx->gtid;
+	for (size_t i = 0; i < o->b->n; i++) {
+		const struct ha_gtid *b = &o->b->g[i];
+		if (o->resolved[i] || b->domain != g->domain || g->seq < b->seq)
+			continue;
+		o->resolved[i] = true;
+		o->open--;
+		bool capped = false;
+		if (o->cap) {
+			capped = true;
+			for (size_t k = 0; k < o->cap->n; k++)
+				if (o->cap->g[k].domain == g->domain && g->seq <= o->cap->g[k].seq)
+					capped = false;
+		}
+		if (g->seq != b->seq || g->server != b->server || capped) {
+			o->ok = false;
+			snprintf(
+			    o->why, sizeof(o->why),
+			    "its position %u-%u-%llu is not on the archive's main line (there: "
+			    "%u-%u-%llu%s)",
+			    b->domain, b->server, (unsigned long long)b->seq, g->domain, g->server,
+			    (unsigned long long)g->seq,
+			    capped ? ", left behind by a failover" : "");
+			return 1;
 		}
 	}
-	if (best == 0 && want)
-		ha_err_set(e, HA_EINVAL,
-		           "backup %llu is not a finished, restorable backup from before the point",
-		           (unsigned long long)want);
-	else if (best == 0)
-		ha_err_set(e, HA_EINVAL, "no finished, restorable backup from before the point");
-	return best;
+	return o->open == 0 ? 1 : 0;
+}
+
+static int on_main_line(struct repo *rp, const struct chain *c, const struct ha_gtid_pos *bpos,
+                        bool *ok, char *why, size_t size, struct ha_err *e)
+{
+	struct online o = {.b = bpos, .open = bpos->n, .ok = true};
+	struct ha_gtid_pos start;
+	if (ha_gtid_parse(c->first_start, &start, NULL) == 0)
+		for (size_t i = 0; i < bpos->n; i++)
+			for (size_t k = 0; k < start.n; k++)
+				if (start.g[k].domain == bpos->g[i].domain &&
+				    start.g[k].seq == bpos->g[i].seq) {
+					o.resolved[i] = true;
+					o.open--;
+					if (start.g[k].server != bpos->g[i].server && o.ok) {
+						o.ok = false;
+						snprintf(o.why, sizeof(o.why),
+						         "its position is not the archive's at "
+						         "%u-%u-%llu",
+						         start.g[k].domain, start.g[k].server,
+						         (unsigned long long)start.g[k].seq);
+					}
+				}
+	for (size_t i = 0; o.ok && o.open > 0 && i < c->n; i++) {
+		struct ha_slice s;
+		int rc = ha_archive_slice(&rp->archive, rp->key, c->l[i].name, &s, e);
+		if (rc != 0)
+			return rc;
+		o.cap = c->l[i].cap >= 0 ? &c->caps[c->l[i].cap] : NULL;
+		rc = ha_archive_scan(&rp->archive, rp->key, &s, online_event, &o, e);
+		ha_slice_free(&s);
+		if (rc != 0)
+			return rc;
+	}
+	if (o.ok && o.open > 0) {
+		o.ok = false;
+		snprintf(o.why, sizeof(o.why), "the archive does not reach its position yet");
+	}
+	*ok = o.ok;
+	snprintf(why, size, "%s", o.why);
+	return 0;
+}
+
+/* The newest candidate the archive can replay onto: its chain loaded into c. */
+static int choose(struct repo *rp, const Haagent__ArchiveState *a, const struct candidate *cs,
+                  size_t n, struct chain *c, size_t *chosen, struct ha_err *e)
+{
+	char why[600] = "";
+	for (size_t i = 0; i < n; i++) {
+		memset(c, 0, sizeof(*c));
+		struct ha_err le = {0};
+		bool ok = false;
+		char w[300] = "";
+		int rc = load_chain(rp, a->head, &cs[i].pos, c, &le);
+		if (rc == 0)
+			rc = on_main_line(rp, c, &cs[i].pos, &ok, w, sizeof(w), &le);
+		if (rc == 0 && ok) {
+			*chosen = i;
+			return 0;
+		}
+		if (!why[0])
+			snprintf(why, sizeof(why), "backup %llu: %s", (unsigned long long)cs[i].id,
+			         rc ? le.msg : w);
+		chain_free(c);
+	}
+	if (n == 0)
+		return ha_err_set(e, HA_EINVAL,
+		                  "no finished, restorable backup from before the point");
+	return ha_err_set(e, HA_EINVAL, "no backup before the point can be replayed onto: %s%s",
+	                  why, n > 1 ? " (and the older ones likewise)" : "");
 }
 
 /* ---- haadm restore --to-... ---- */
@@ -496,6 +660,7 @@ static void result(const struct globals *g, int rc, const struct ha_pitr_result 
 		ha_json_str_or_null(&j, "position", res->position);
 		ha_json_str_or_null(&j, "last_gtid", res->last_gtid);
 		ha_json_uint(&j, "last_time_unix", res->last_ts);
+		ha_json_bool(&j, "stopped_at_point", res->stopped);
 		ha_json_str(&j, "detail", msg);
 		ha_json_uint(&j, "ms", ms);
 		ha_json_str_or_null(&j, "target_dir", rc == 0 ? dir : NULL);
@@ -508,24 +673,94 @@ static void result(const struct globals *g, int rc, const struct ha_pitr_result 
 	        ms / 1000.0);
 }
 
-static int restore_to(struct repo *rp, Haagent__BackupsResponse *cat, uint64_t id,
-                      const struct ha_gtid_pos *bpos, const struct ha_pitr_point *pt,
-                      const char *dir, struct ha_pitr_result *res, struct ha_err *e)
+/* Whether the archive holds everything the primary logged (its position, as the leader last
+ * heard it, is the archive's head): a point after the head is then reachable. */
+static bool archive_complete(const struct globals *g, char *why, size_t size)
 {
-	const Haagent__ArchiveState *a = cat->archive;
-	if (a == NULL || !a->head[0])
+	Haagent__StatusResponse *st = NULL;
+	struct ha_err e = {0};
+	if (ha_cli_status(g, false, &st, &e) != 0 || st->archive == NULL) {
+		snprintf(why, size, "the archive's state is unknown (%s)",
+		         e.msg[0] ? e.msg : "none");
+		if (st)
+			haagent__status_response__free_unpacked(st, NULL);
+		return false;
+	}
+	const char *pos = NULL;
+	for (size_t i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i]->id == st->primary_id && st->nodes[i]->has_health &&
+		    st->nodes[i]->health->db == HAAGENT__DB_STATE__DB_UP)
+			pos = st->nodes[i]->health->gtid_binlog;
+	uint64_t txns = 0;
+	double secs = 0;
+	if (pos)
+		ha_archive_lag(st->archive, pos, ha_unix_ms(), &txns, &secs);
+	bool ok = pos && txns == 0;
+	if (!ok)
+		snprintf(why, size,
+		         pos ? "the archive is %llu transactions behind the primary"
+		             : "the primary's position is not known%.0llu",
+		         (unsigned long long)txns);
+	haagent__status_response__free_unpacked(st, NULL);
+	return ok;
+}
+
+/* After the replay: whether it reached the point, and if not, why the result would be wrong. */
+static int check_reached(const struct replay *r, const struct chain *c,
+                         const struct ha_pitr_point *pt, bool complete, const char *incomplete,
+                         uint64_t id, struct ha_err *e)
+{
+	const struct ha_gtid *g = &pt->gtid;
+	if (r->mismatch)
 		return ha_err_set(
 		    e, HA_EINVAL,
-		    "there is no binlog archive ([backup] archive = yes and a running "
-		    "cluster keep one); restore a backup without a point instead");
-	struct chain c = {0};
+		    "%u-%u-%llu is not on the archive's main line: it has %u-%u-%llu at "
+		    "that number (the other was left behind by a failover, or never "
+		    "existed)",
+		    g->domain, g->server, (unsigned long long)g->seq, r->other.domain,
+		    r->other.server, (unsigned long long)r->other.seq);
+	bool reached = pt->kind == HA_PITR_TO_GTID ? r->reached : r->stop;
+	if (reached)
+		return 0;
+	char when[32] = "-";
+	time_t t = (time_t)c->end_ts;
+	struct tm tm;
+	if (c->end_ts && gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	if (c->gap[0])
+		return ha_err_set(
+		    e, HA_EPROTO,
+		    "the point lies past a gap in the archive (%s): from backup %llu only "
+		    "points up to %s UTC are reachable; restore from a backup taken "
+		    "after the gap",
+		    c->gap, (unsigned long long)id, when);
+	if (pt->kind != HA_PITR_TIME)
+		return ha_err_set(
+		    e, HA_EINVAL,
+		    "%u-%u-%llu is not in the archive after backup %llu (haadm binlog "
+		    "find shows what is)",
+		    g->domain, g->server, (unsigned long long)g->seq, (unsigned long long)id);
+	if (!complete)
+		return ha_err_set(e, HA_EINVAL,
+		                  "the point is past the archive's head (%s UTC) and %s: what the "
+		                  "primary wrote since is not archived yet; wait for the archive "
+		                  "(haadm status) or choose an earlier point",
+		                  when, incomplete);
+	return 0;
+}
+
+static int restore_to(struct repo *rp, Haagent__BackupsResponse *cat, const struct candidate *cd,
+                      struct chain *c, const struct ha_pitr_point *pt, bool complete,
+                      const char *incomplete, const char *dir, struct ha_pitr_result *res,
+                      struct ha_err *e)
+{
 	char stage[PATH_MAX + 32], logs[PATH_MAX + 32], log[PATH_MAX + 48];
 	snprintf(stage, sizeof(stage), "%s.pitr-partial", dir);
 	snprintf(logs, sizeof(logs), "%s.pitr-logs", dir);
 	snprintf(log, sizeof(log), "%s/replay.log", logs);
-	int rc = load_chain(rp, a->head, bpos, &c, e);
+	int rc = 0;
 	struct stat sb;
-	if (rc == 0 && stat(dir, &sb) == 0)
+	if (stat(dir, &sb) == 0)
 		rc = ha_err_set(e, HA_EINVAL, "%s exists: give a new directory", dir);
 	unsigned links = 0;
 	if (rc == 0) {
@@ -535,24 +770,28 @@ static int restore_to(struct repo *rp, Haagent__BackupsResponse *cat, uint64_t i
 			rc = ha_err_set(e, HA_EIO, "create %s: %s", logs, strerror(errno));
 	}
 	if (rc == 0)
-		rc = ha_cli_restore_chain(rp, cat, id, stage, &links, e);
+		rc = ha_cli_restore_chain(rp, cat, cd->id, stage, &links, e);
 	struct ha_cli_server srv = {0};
 	if (rc == 0)
 		rc = ha_cli_server_start(stage, logs, "pitr", &srv, e);
-	struct replay r = {.pt = pt, .done = *bpos, .fd = -1};
+	struct replay r = {.pt = pt, .done = cd->pos, .fd = -1};
 	if (pt->kind == HA_PITR_TO_GTID) { /* the point may be in the backup itself */
 		const struct ha_gtid *have = domain_of(&r.done, pt->gtid.domain);
 		r.reached = have && have->seq >= pt->gtid.seq;
 	}
 	if (rc == 0)
-		rc = replay(rp, &c, &r, &srv, log, e);
-	if (rc == 0 && pt->kind == HA_PITR_TO_GTID && !r.reached)
-		rc = ha_err_set(e, HA_EINVAL,
-		                "%u-%u-%llu is not in the archive after backup %llu (haadm binlog "
-		                "find shows what is)",
-		                pt->gtid.domain, pt->gtid.server, (unsigned long long)pt->gtid.seq,
-		                (unsigned long long)id);
+		rc = replay(rp, c, &r, &srv, log, e);
+	if (rc == 0)
+		rc = check_reached(&r, c, pt, complete, incomplete, cd->id, e);
 	ha_gtid_format(&r.done, res->position, sizeof(res->position));
+	/* the replay turned the grant tables on: a fresh start without them for the last step */
+	if (rc == 0 && ha_cli_server_stop(&srv) != 0)
+		rc = ha_err_set(e, HA_EDB,
+		                "the restored server did not shut down cleanly (see "
+		                "%s/pitr.err)",
+		                logs);
+	if (rc == 0)
+		rc = ha_cli_server_start(stage, logs, "pitr", &srv, e);
 	if (rc == 0) {
 		char detail[512];
 		/* the restored server knows where it stands: a replica started on it resumes there
@@ -579,16 +818,14 @@ static int restore_to(struct repo *rp, Haagent__BackupsResponse *cat, uint64_t i
 		ha_rm_rf(logs);
 	else
 		ha_rm_rf(stage);
-	res->backup = id;
+	res->backup = cd->id;
 	res->replayed = r.count;
-	res->slices = c.n;
+	res->slices = c->n;
 	res->last_ts = r.last_ts;
 	if (r.count)
 		snprintf(res->last_gtid, sizeof(res->last_gtid), "%u-%u-%llu", r.last.domain,
 		         r.last.server, (unsigned long long)r.last.seq);
-	res->head_ts = a->last_ts;
-	res->stopped = r.stop;
-	chain_free(&c);
+	res->stopped = r.stop || r.reached;
 	return rc;
 }
 
@@ -599,17 +836,33 @@ int ha_pitr_restore(struct globals *g, uint64_t want, const struct ha_pitr_point
 	struct ha_err e = {0};
 	Haagent__BackupsResponse *cat = NULL;
 	struct ha_pitr_result res = {0};
-	uint64_t t0 = ha_now_ms(), id = 0;
-	struct ha_gtid_pos bpos;
+	uint64_t t0 = ha_now_ms();
+	struct candidate *cs = NULL;
+	struct chain c = {0};
+	size_t n = 0, chosen = 0;
+	bool complete = false;
+	char incomplete[200] = "";
 	int rc = ha_cli_open_repo(g, &rp, &e);
 	if (rc == 0)
 		rc = ha_cli_catalog(g, &cat, &e);
-	if (rc == 0 && (id = pick_backup(cat, want, pt, &bpos, &e)) == 0)
-		rc = HA_EINVAL;
+	if (rc == 0 && (cat->archive == NULL || !cat->archive->head[0]))
+		rc = ha_err_set(&e, HA_EINVAL,
+		                "there is no binlog archive ([backup] archive = yes and a running "
+		                "cluster keep one); restore a backup without a point instead");
+	if (rc == 0) {
+		n = candidates(cat, want, pt, &cs);
+		if (cs == NULL)
+			rc = ha_err_set(&e, HA_ENOMEM, "out of memory");
+	}
 	if (rc == 0)
-		rc = ha_cli_hold(g, id, &cat, &e);
+		rc = choose(&rp, cat->archive, cs, n, &c, &chosen, &e);
+	/* a time past the head is reachable only when the archive holds all there is */
+	if (rc == 0 && pt->kind == HA_PITR_TIME && pt->unix_s > cat->archive->last_ts)
+		complete = archive_complete(g, incomplete, sizeof(incomplete));
 	if (rc == 0)
-		rc = restore_to(&rp, cat, id, &bpos, pt, dir, &res, &e);
+		rc = ha_cli_hold(g, cs[chosen].id, &cat, &e);
+	if (rc == 0)
+		rc = restore_to(&rp, cat, &cs[chosen], &c, pt, complete, incomplete, dir, &res, &e);
 	char msg[1400];
 	if (rc == 0) {
 		char when[32] = "-";
@@ -625,14 +878,15 @@ int ha_pitr_restore(struct globals *g, uint64_t want, const struct ha_pitr_point
 		         res.slices, res.replayed ? ", the last " : "",
 		         res.replayed ? res.last_gtid : "", res.replayed ? " at " : "",
 		         res.replayed ? when : "", ha_gtid_brief(res.position, brief), dir,
-		         res.stopped
-		             ? ""
-		             : " (the point is past the archive's head: everything archived "
-		               "was replayed)");
+		         res.stopped ? ""
+		                     : " (the point is after the archive's head, which holds all "
+		                       "the primary wrote)");
 	} else {
 		snprintf(msg, sizeof(msg), "%s", e.msg);
 	}
 	result(g, rc, &res, dir, msg, ha_now_ms() - t0);
+	chain_free(&c);
+	free(cs);
 	if (cat)
 		haagent__backups_response__free_unpacked(cat, NULL);
 	memset(rp.key, 0, sizeof(rp.key));

@@ -278,3 +278,13 @@ int ha_gtid_state_has(const char *state, const struct ha_gtid *g)
 	}
 	return 0;
 }
+
+void ha_gtid_min(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b, struct ha_gtid_pos *out)
+{
+	struct ha_gtid_pos r = {0};
+	for (size_t i = 0; i < a->n; i++)
+		for (size_t j = 0; j < b->n; j++)
+			if (a->g[i].domain == b->g[j].domain)
+				r.g[r.n++] = a->g[i].seq <= b->g[j].seq ? a->g[i] : b->g[j];
+	*out = r;
+}

@@ -91,6 +91,10 @@ const char *ha_gtid_brief(const char *text, char buf[HA_GTID_BRIEF_MAX]);
 /* Total number of transactions of a that b lacks (saturating). */
 uint64_t ha_gtid_count_missing(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b);
 
+/* Per domain the lower of a and b; a domain missing from either is missing from out (a point
+ * that both positions contain). out may be a or b. */
+void ha_gtid_min(const struct ha_gtid_pos *a, const struct ha_gtid_pos *b, struct ha_gtid_pos *out);
+
 /* Whether the binary log state `state` (as @@gtid_binlog_state) holds transaction g: the state
  * has g's domain and server at a sequence number no lower (strict mode: a server's
  * transactions in a domain are applied in order). 1, 0, or HA_EINVAL on a malformed state. */

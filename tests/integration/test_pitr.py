@@ -143,6 +143,9 @@ class PitrTest(unittest.TestCase):
         # after the backup: only the archive has these
         self.sb.sql(p, "USE sandbox; INSERT INTO sandbox.orders SELECT seq, MD5(seq) FROM seq_501_to_900; "
                        "UPDATE sandbox.orders SET v = 'changed' WHERE id % 7 = 0")
+        # account statements replay too (the throwaway server's grant tables)
+        self.sb.sql(p, "CREATE USER IF NOT EXISTS 'pitr_app'@'%' IDENTIFIED BY 'x'; "
+                       "GRANT SELECT ON sandbox.* TO 'pitr_app'@'%'")
         want = self.sb.sql(p, "CHECKSUM TABLE sandbox.orders").split()[-1]
         self.next_second()
         point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
@@ -163,6 +166,9 @@ class PitrTest(unittest.TestCase):
         self.assertGreater(out["replayed"], 0)
         self.assertEqual(self.query(d, "CHECKSUM TABLE sandbox.orders").split()[-1], want)
         self.assertEqual(self.query(d, "SHOW TABLES FROM sandbox LIKE 'later'"), "")
+        self.assertEqual(self.query(d, "SELECT COUNT(*) FROM mysql.user WHERE user = 'pitr_app'"),
+                         "1")
+        self.assertTrue(out["stopped_at_point"])
 
         # the drop, found by its statement, and the restore just before it
         r = self.haadm("binlog", "find", "DROP TABLE orders", "--json")
@@ -184,6 +190,11 @@ class PitrTest(unittest.TestCase):
         # a restored datadir resumes at its position and replicates from nobody
         self.assertEqual(self.query(d, "SELECT @@gtid_slave_pos"), drop)
         self.assertEqual(self.query(d, "SHOW SLAVE STATUS"), "")
+        # a malformed point is refused before anything is read
+        for bad in ("2026-12-03 10:00:00+1:30", "1970-01-01 00:00:00+02:00", "yesterday"):
+            r = self.haadm("restore", "--to-time", bad, "--target-dir", d + "-bad")
+            self.assertNotEqual(r.returncode, 0, bad)
+            self.assertIn("haadm restore:", r.stderr)
         # a GTID the archive never saw is refused by name
         _, r, _ = self.restore("--to-gtid", f"{dom}-{srv}-{int(seq) + 100000}", expect_ok=False)
         self.assertNotEqual(r.returncode, 0)
@@ -227,6 +238,14 @@ class PitrTest(unittest.TestCase):
     def test_3_a_gap_is_detected_and_refused(self):
         before = self.backup()
         p = self.primary()
+        self.sb.sql(p, "CREATE TABLE sandbox.pre_gap (id INT PRIMARY KEY); "
+                       "INSERT INTO sandbox.pre_gap VALUES (1)")
+        self.next_second()
+        self.before_gap = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        self.next_second()
+        # archived before the gap: the point above lies inside what the archive holds
+        self.sb.sql(p, "INSERT INTO sandbox.pre_gap VALUES (2)")
+        self.wait_archived()
         agents = [self.sb.agent_pid(n) for n in (1, 2, 3)]
         # no archiver may run: every agent frozen, the leader's mariadb-binlog killed
         dumps = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
@@ -264,6 +283,10 @@ class PitrTest(unittest.TestCase):
         _, r, _ = self.restore(str(before), "--to-time", point, expect_ok=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("gap", r.stdout + r.stderr)
+        # ...and to a point before the gap it still works
+        d, _, out = self.restore(str(before), "--to-time", self.before_gap)
+        self.assertEqual(out["backup"], before)
+        self.assertEqual(self.query(d, "SELECT COUNT(*) FROM sandbox.pre_gap"), "1")
         # no window crosses the gap; a backup after it opens the next one
         lst = json.loads(self.haadm("backup", "list", "--json").stdout)
         self.assertIsNone(lst["recoverable"])
@@ -294,6 +317,7 @@ class PitrTest(unittest.TestCase):
             self.sb.wait_for(lambda: self.sb.sql(n, "SELECT @@gtid_slave_pos") == pos, 20,
                              what=f"node{n} caught up")
             self.sb.sql(n, "STOP SLAVE IO_THREAD")
+        fork = pos
         # semi-sync waits for an acknowledgement no replica can send: the clients hang (never
         # acknowledged: the in-flight tail) while the binary log, and the archive, have them
         clients = [subprocess.Popen(
@@ -303,6 +327,7 @@ class PitrTest(unittest.TestCase):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for v in ("(1), (2), (3)", "(4)")]
         self.addCleanup(lambda: [c.kill() for c in clients])
         self.wait_archived()
+        errant_end = self.sb.sql(n_old, "SELECT @@gtid_binlog_pos")
         os.kill(self.sb.agent_pid(n_old), signal.SIGKILL)
         os.kill(self.sb.db_pid(n_old), signal.SIGKILL)
         for n in others:
@@ -342,6 +367,15 @@ class PitrTest(unittest.TestCase):
         self.assertEqual((r.returncode, out["result"]), (0, "restored"), r.stdout + r.stderr)
         self.assertEqual(self.query(d, "SELECT GROUP_CONCAT(id) FROM sandbox.errant_t"), "100")
         self.assertEqual(out["position"], self.sb.sql(n_new, "SELECT @@gtid_binlog_pos"))
+        # a point named by an errant transaction is refused, never taken for the main line's
+        dom, srv, seq = fork.split("-")
+        errant_first = f"{dom}-{srv}-{int(seq) + 1}"
+        self.assertNotEqual(errant_end, fork)
+        r = subprocess.run([HAADM, "-c", self.sb.conf(n_new), "restore", "--before-gtid",
+                            errant_first, "--target-dir", d + "-2"], capture_output=True,
+                           text=True, timeout=300)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertRegex(r.stderr, "not on the archive's main line|not in the archive")
 
     @staticmethod
     def _parent(pid):

@@ -156,15 +156,26 @@ static void a_cut_transaction_is_noticed(void **state)
 	          g2 = gtid_ev(0, 1, 8, 0x0c);
 	feed(&s, &g);
 	feed(&s, &begin);
-	/* a new transaction before the open one ended: the open one was cut */
+	/* a new transaction before the open one's end was seen: the server writes whole
+	 * transactions, so the open one ended with the event before */
 	assert_int_equal(feed(&s, &g2), HA_BL_TX_START);
-	assert_true(s.cut);
+	assert_true(s.closed);
+	assert_false(s.cut);
+	assert_int_equal(s.closed_gtid.seq, 7);
 	assert_int_equal(s.gtid.seq, 8);
-	/* a file boundary inside a transaction likewise */
+	/* a file boundary inside a transaction: it was cut off */
 	struct ev stop = plain_ev(HA_BL_STOP);
 	assert_int_equal(feed(&s, &stop), HA_BL_OUTSIDE);
 	assert_true(s.cut);
+	assert_false(s.closed);
 	assert_false(s.in_tx);
+	/* XA COMMIT of an xid ends its transaction */
+	struct ev g3 = gtid_ev(0, 1, 9, 0), xa = query_ev("XA COMMIT X'31',X'',1");
+	feed(&s, &g3);
+	assert_int_equal(feed(&s, &xa), HA_BL_TX_END);
+	struct ev g4 = gtid_ev(0, 1, 10, 0), notend = query_ev("COMMITTED_TABLE_INSERT");
+	feed(&s, &g4);
+	assert_int_equal(feed(&s, &notend), HA_BL_TX_BODY);
 }
 
 static void rotate_and_gtid_list_are_checked(void **state)
