@@ -608,20 +608,10 @@ static void first_file(const char *dir, char *out, size_t size)
 
 static int write_cnf(const char *path, const char *password, struct ha_err *e)
 {
-	/* the password in a private defaults file (never in argv), quoted and escaped */
-	struct ha_buf b = HA_BUF_INIT;
-	ha_buf_puts(&b, "[client]\npassword=\"");
-	for (const char *p = password; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			ha_buf_append(&b, "\\", 1);
-		ha_buf_append(&b, p, 1);
-	}
-	ha_buf_puts(&b, "\"\n");
-	int rc = ha_buf_failed(&b) || ha_write_file(path, b.data, b.len, 0600) != 0;
-	if (b.data)
-		memset(b.data, 0, b.len);
-	ha_buf_free(&b);
-	return rc ? ha_err_set(e, HA_EIO, "write %s: %s", path, strerror(errno)) : 0;
+	/* the password in a private defaults file, never in argv */
+	if (ha_write_password_cnf(path, "client", password) != 0)
+		return ha_err_set(e, HA_EIO, "write %s: %s", path, strerror(errno));
+	return 0;
 }
 
 static int start_child(struct run *r, const char *file, const struct ha_gtid_pos *from,

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -101,4 +102,31 @@ int ha_write_file(const char *path, const void *data, size_t n, mode_t mode)
 		return -1;
 	errno = err;
 	return rc ? -1 : 0;
+}
+
+int ha_write_password_cnf(const char *path, const char *group, const char *password)
+{
+	size_t n = strlen(group) + 2 * strlen(password) + 32;
+	char *text = malloc(n);
+	if (text == NULL)
+		return -1;
+	size_t k = (size_t)snprintf(text, n, "[%s]\npassword=\"", group);
+	for (const char *p = password; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			text[k++] = '\\';
+		if (*p == '\n') {
+			text[k++] = '\\';
+			text[k++] = 'n';
+			continue;
+		}
+		text[k++] = *p;
+	}
+	text[k++] = '"';
+	text[k++] = '\n';
+	int rc = ha_write_file(path, text, k, 0600);
+	int err = errno;
+	memset(text, 0, n);
+	free(text);
+	errno = err;
+	return rc;
 }

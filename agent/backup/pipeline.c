@@ -362,13 +362,7 @@ static int scratch_make(struct ha_backup_spec *sp, struct scratch *w, struct ha_
 	if (ha_mkdir_p(w->lsndir, 0700) != 0 || ha_mkdir_p(w->tmpdir, 0700) != 0)
 		return ha_err_set(e, HA_EIO, "create %s: %s", w->work, strerror(errno));
 	/* the password goes in a private defaults file, never in argv */
-	char secret[400];
-	int sl = snprintf(secret, sizeof(secret), "[mariadb-backup]\npassword=%s\n", sp->password);
-	int rc = sl > 0 && (size_t)sl < sizeof(secret)
-	             ? ha_write_file(w->cnf, secret, (size_t)sl, 0600)
-	             : (errno = ENAMETOOLONG, -1);
-	memset(secret, 0, sizeof(secret));
-	if (rc != 0)
+	if (ha_write_password_cnf(w->cnf, "mariadb-backup", sp->password) != 0)
 		return ha_err_set(e, HA_EIO, "write %s: %s", w->cnf, strerror(errno));
 	return 0;
 }

@@ -94,16 +94,6 @@ static const Haagent__BackupRecord *window_from(const Haagent__BackupsResponse *
 	return NULL;
 }
 
-static const char *utc_s(uint64_t unix_s, char *buf, size_t size)
-{
-	time_t t = (time_t)unix_s;
-	struct tm tm;
-	if (unix_s == 0 || gmtime_r(&t, &tm) == NULL)
-		return "-";
-	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
-	return buf;
-}
-
 static void window_json(struct ha_json *j, const Haagent__BackupsResponse *r)
 {
 	if (r->archive)
@@ -138,12 +128,12 @@ static void window_text(const Haagent__BackupsResponse *r)
 		    "while the archive runs%s)\n",
 		    r->archive->gaps ? ", after its last gap" : "");
 	else
-		printf("point-in-time recovery: any point from %s (backup %llu) to %s UTC (%s)%s\n",
-		       utc_s(from->finished_unix_ms / 1000, t1, sizeof(t1)),
-		       (unsigned long long)from->id, utc_s(r->archive->last_ts, t2, sizeof(t2)),
-		       ha_gtid_brief(r->archive->end_gtid, brief),
-		       r->archive->gaps ? "; earlier windows end at a gap (haadm binlog list)"
-		                        : "");
+		printf(
+		    "point-in-time recovery: any point from %s (backup %llu) to %s UTC (%s)%s\n",
+		    ha_cli_utc(from->finished_unix_ms / 1000, t1, sizeof(t1)),
+		    (unsigned long long)from->id, ha_cli_utc(r->archive->last_ts, t2, sizeof(t2)),
+		    ha_gtid_brief(r->archive->end_gtid, brief),
+		    r->archive->gaps ? "; earlier windows end at a gap (haadm binlog list)" : "");
 }
 
 static int list(struct globals *g, const char *show_id)

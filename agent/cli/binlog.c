@@ -24,16 +24,6 @@ static int bad(void)
 	return HA_EUSAGE;
 }
 
-static const char *utc(uint64_t unix_s, char *buf, size_t size)
-{
-	time_t t = (time_t)unix_s;
-	struct tm tm;
-	if (unix_s == 0 || gmtime_r(&t, &tm) == NULL)
-		return "-";
-	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
-	return buf;
-}
-
 /* The archive's head from the replicated state, and the repository. */
 static int open_archive(struct globals *g, struct repo *rp, Haagent__BackupsResponse **cat,
                         struct ha_err *e)
@@ -109,9 +99,9 @@ static int list(struct globals *g, unsigned limit)
 			snprintf(server, sizeof(server), "%u", s.server_id);
 			printf("%-6llu %-8s %-20s %-20s %-19s %-19s %6llu %9llu %s%s\n",
 			       (unsigned long long)s.seq, server, s.first_gtid, s.last_gtid,
-			       utc(s.first_ts, t1, sizeof(t1)), utc(s.last_ts, t2, sizeof(t2)),
-			       (unsigned long long)s.txns, (unsigned long long)s.bytes_stored,
-			       s.gap, s.errant);
+			       ha_cli_utc(s.first_ts, t1, sizeof(t1)),
+			       ha_cli_utc(s.last_ts, t2, sizeof(t2)), (unsigned long long)s.txns,
+			       (unsigned long long)s.bytes_stored, s.gap, s.errant);
 		}
 		snprintf(name, sizeof(name), "%s", s.prev);
 		ha_slice_free(&s);
@@ -272,14 +262,15 @@ static void print_matches(struct globals *g, const struct finder *f, size_t from
 			ha_json_obj_begin(&j, NULL);
 			ha_json_str(&j, "gtid", m->gtid);
 			ha_json_uint(&j, "time_unix", m->ts);
-			ha_json_str(&j, "time_utc", utc(m->ts, t, sizeof(t)));
+			ha_json_str(&j, "time_utc", ha_cli_utc(m->ts, t, sizeof(t)));
 			ha_json_uint(&j, "server_id", m->server);
 			ha_json_str(&j, "statement", m->text);
 			ha_json_obj_end(&j);
 		} else {
 			printf("%s  %s UTC  server %u\n    %s\n    before it: haadm restore "
 			       "--before-gtid %s --target-dir DIR\n",
-			       m->gtid, utc(m->ts, t, sizeof(t)), m->server, m->text, m->gtid);
+			       m->gtid, ha_cli_utc(m->ts, t, sizeof(t)), m->server, m->text,
+			       m->gtid);
 		}
 	}
 	if (g->json) {

@@ -722,11 +722,8 @@ static int check_reached(const struct replay *r, const struct chain *c,
 	bool reached = pt->kind == HA_PITR_TO_GTID ? r->reached : r->stop;
 	if (reached)
 		return 0;
-	char when[32] = "-";
-	time_t t = (time_t)c->end_ts;
-	struct tm tm;
-	if (c->end_ts && gmtime_r(&t, &tm))
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	char when[32];
+	ha_cli_utc(c->end_ts, when, sizeof(when));
 	if (c->gap[0])
 		return ha_err_set(
 		    e, HA_EPROTO,
@@ -865,11 +862,8 @@ int ha_pitr_restore(struct globals *g, uint64_t want, const struct ha_pitr_point
 		rc = restore_to(&rp, cat, &cs[chosen], &c, pt, complete, incomplete, dir, &res, &e);
 	char msg[1400];
 	if (rc == 0) {
-		char when[32] = "-";
-		time_t t = (time_t)res.last_ts;
-		struct tm tm;
-		if (res.last_ts && gmtime_r(&t, &tm))
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		char when[32];
+		ha_cli_utc(res.last_ts, when, sizeof(when));
 		char brief[HA_GTID_BRIEF_MAX];
 		snprintf(msg, sizeof(msg),
 		         "restored backup %llu and replayed %llu transactions from %zu archive "

@@ -107,6 +107,16 @@ static const char *primary_binlog(const Haagent__StatusResponse *s)
 	return "";
 }
 
+const char *ha_cli_utc(uint64_t unix_s, char *buf, size_t size)
+{
+	time_t t = (time_t)unix_s;
+	struct tm tm;
+	if (unix_s == 0 || gmtime_r(&t, &tm) == NULL)
+		return "-";
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
 void ha_archive_lag(const Haagent__ArchiveState *a, const char *primary_pos, uint64_t now_ms,
                     uint64_t *txns, double *seconds)
 {
@@ -162,13 +172,10 @@ void ha_render_archive_line(FILE *f, const Haagent__ArchiveState *a, const char 
 	uint64_t txns;
 	double secs;
 	ha_archive_lag(a, primary_pos, ha_unix_ms(), &txns, &secs);
-	char brief[HA_GTID_BRIEF_MAX], when[32] = "-";
-	time_t t = (time_t)a->last_ts;
-	struct tm tm;
-	if (a->last_ts && gmtime_r(&t, &tm))
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	char brief[HA_GTID_BRIEF_MAX], when[32];
 	fprintf(f, "binlog archive: %s; head %s (%s UTC, slice %llu)", a->state[0] ? a->state : "-",
-	        ha_gtid_brief(a->end_gtid, brief), when, (unsigned long long)a->seq);
+	        ha_gtid_brief(a->end_gtid, brief), ha_cli_utc(a->last_ts, when, sizeof(when)),
+	        (unsigned long long)a->seq);
 	if (primary_pos)
 		fprintf(f, ", %s", txns ? "behind" : "up to date");
 	if (txns)
