@@ -65,6 +65,38 @@ static void on_probe(void *data)
 
 /* ---- RPC ---- */
 
+/* One node's line of the status. A non-leader answering for itself only knows its own
+ * health. */
+static void node_status(struct ha_agent *a, const struct ha_fsm_state *st, unsigned i, bool leading,
+                        uint64_t now, Haagent__NodeStatus *x, char db_addr[96], char rpc_addr[96])
+{
+	const struct ha_node_conf *n = &a->cfg.nodes[i];
+	haagent__node_status__init(x);
+	x->id = n->id;
+	x->name = (char *)n->name;
+	x->address = (char *)n->address;
+	snprintf(db_addr, 96, "%s:%u", n->address, n->db_port);
+	snprintf(rpc_addr, 96, "%s:%u", n->address, n->rpc_port);
+	x->db_address = db_addr;
+	x->rpc_address = rpc_addr;
+	bool usable = a->health[i].report && (leading || (int)i == a->cfg.self);
+	const Haagent__Health *h = usable ? a->health[i].report->health : NULL;
+	x->has_health = h != NULL;
+	x->health = (Haagent__Health *)h;
+	x->report_age_ms = usable ? now - a->health[i].recv_ms : 0;
+	x->agent_reachable = (int)i == a->cfg.self || (usable && ha_agent_fresh(a, (int)i));
+	const struct ha_member *m = ha_fsm_member(st, n->id);
+	x->flags = m ? m->flags : 0;
+	if (st->primary_id == n->id)
+		x->role = "primary";
+	else if (m && (m->flags & HA_MEMBER_DIVERGED))
+		x->role = "diverged";
+	else if (h == NULL || h->db != HAAGENT__DB_STATE__DB_UP)
+		x->role = "unknown";
+	else
+		x->role = h->replicating ? "replica" : "standalone";
+}
+
 static void answer_status(struct ha_agent *a, struct ha_rpc_conn *c, bool local_only)
 {
 	uint32_t leader = ha_raft_leader_id(a->raft);
@@ -102,12 +134,8 @@ static void answer_status(struct ha_agent *a, struct ha_rpc_conn *c, bool local_
 	ha_coord_fill_status(a, &resp, &fo);
 	Haagent__ArchiveState arch;
 	char arch_state[600];
-	if (st->archive.head[0] || (leading && a->ar)) {
-		ha_fsm_archive_to_pb(&st->archive, &arch);
-		arch.state = (char *)(leading ? ha_arch_state(a, arch_state, sizeof(arch_state))
-		                              : "");
+	if (ha_arch_fill(a, leading, &arch, arch_state, sizeof(arch_state)))
 		resp.archive = &arch;
-	}
 	if (resp.authoritative) {
 		for (unsigned i = 0; i < a->co.n_plan_blockers; i++)
 			blockers[i] = a->co.plan_blockers[i];
@@ -120,34 +148,8 @@ static void answer_status(struct ha_agent *a, struct ha_rpc_conn *c, bool local_
 	char db_addr[HA_MAX_NODES][96], rpc_addr[HA_MAX_NODES][96];
 	uint64_t now = ha_now_ms();
 	for (unsigned i = 0; i < a->cfg.n_nodes; i++) {
-		const struct ha_node_conf *n = &a->cfg.nodes[i];
-		Haagent__NodeStatus *x = &ns[i];
-		haagent__node_status__init(x);
-		nsp[i] = x;
-		x->id = n->id;
-		x->name = (char *)n->name;
-		x->address = (char *)n->address;
-		snprintf(db_addr[i], sizeof(db_addr[i]), "%s:%u", n->address, n->db_port);
-		snprintf(rpc_addr[i], sizeof(rpc_addr[i]), "%s:%u", n->address, n->rpc_port);
-		x->db_address = db_addr[i];
-		x->rpc_address = rpc_addr[i];
-		/* A non-leader answering for itself only knows its own health. */
-		bool usable = a->health[i].report && (leading || (int)i == a->cfg.self);
-		const Haagent__Health *h = usable ? a->health[i].report->health : NULL;
-		x->has_health = h != NULL;
-		x->health = (Haagent__Health *)h;
-		x->report_age_ms = usable ? now - a->health[i].recv_ms : 0;
-		x->agent_reachable = (int)i == a->cfg.self || (usable && ha_agent_fresh(a, (int)i));
-		const struct ha_member *m = ha_fsm_member(st, n->id);
-		x->flags = m ? m->flags : 0;
-		if (st->primary_id == n->id)
-			x->role = "primary";
-		else if (m && (m->flags & HA_MEMBER_DIVERGED))
-			x->role = "diverged";
-		else if (h == NULL || h->db != HAAGENT__DB_STATE__DB_UP)
-			x->role = "unknown";
-		else
-			x->role = h->replicating ? "replica" : "standalone";
+		nsp[i] = &ns[i];
+		node_status(a, st, i, leading, now, &ns[i], db_addr[i], rpc_addr[i]);
 	}
 	resp.n_nodes = a->cfg.n_nodes;
 	resp.nodes = nsp;
@@ -260,11 +262,10 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 		resp.policy_from_config = !bp->set;
 		Haagent__ArchiveState arch;
 		char state[600];
-		if (st->archive.head[0]) {
-			ha_fsm_archive_to_pb(&st->archive, &arch);
-			arch.state = (char *)ha_arch_state(a, state, sizeof(state));
+		if (ha_arch_fill(a, ha_raft_leader_id(a->raft) == a->self->id, &arch, state,
+		                 sizeof(state)) &&
+		    arch.head[0])
 			resp.archive = &arch;
-		}
 		ha_rpc_send(c, HA_MSG_BACKUPS_RESPONSE, &resp);
 		return 0;
 	}

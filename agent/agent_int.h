@@ -93,6 +93,10 @@ int ha_arch_start(struct ha_agent *a, struct ha_err *e);
 void ha_arch_tick(struct ha_agent *a);
 void ha_arch_stop(struct ha_agent *a);
 void ha_arch_free(struct ha_agent *a);
+/* The archive for an answer (status, backups): false when there is nothing to say; the
+ * archiver's state only where this agent leads (buf may hold it). */
+bool ha_arch_fill(struct ha_agent *a, bool leading, Haagent__ArchiveState *pb, char *buf,
+                  size_t size);
 /* "streaming from node2", "stopped: ...", "idle", "off" (buf may be used) */
 const char *ha_arch_state(struct ha_agent *a, char *buf, size_t size);
 

@@ -360,6 +360,17 @@ const char *ha_arch_state(struct ha_agent *a, char *buf, size_t size)
 	return "idle";
 }
 
+bool ha_arch_fill(struct ha_agent *a, bool leading, Haagent__ArchiveState *pb, char *buf,
+                  size_t size)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	if (!st->archive.head[0] && !(leading && a->ar))
+		return false;
+	ha_fsm_archive_to_pb(&st->archive, pb);
+	pb->state = (char *)(leading ? ha_arch_state(a, buf, size) : "");
+	return true;
+}
+
 int ha_arch_start(struct ha_agent *a, struct ha_err *e)
 {
 	if (!a->cfg.backup_repository[0])

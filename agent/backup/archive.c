@@ -44,6 +44,70 @@ int ha_archive_slice(struct ha_store *store, const uint8_t *master_key, const ch
 	return rc;
 }
 
+/* One chunk of a slice, checked (its hash, then its authenticated decryption) into plain. */
+static int read_chunk(struct ha_store *store, const uint8_t key[HA_KEY_LEN],
+                      const struct ha_slice *s, size_t i, uint8_t *in, uint8_t *plain, size_t *plen,
+                      struct ha_err *e)
+{
+	size_t k = 0;
+	char sha[65];
+	int rc = store->ops->get_chunk(store, s->name, i, in, ha_chunk_bound(HA_CHUNK_MAX), &k, e);
+	if (rc != 0)
+		return rc;
+	ha_sha256_hex(in, k, sha);
+	if (k != s->chunks[i].stored || strcmp(sha, s->chunks[i].sha) != 0)
+		return ha_err_set(e, HA_EPROTO, "slice %s chunk %zu: damaged (hash)", s->name, i);
+	return ha_chunk_open(key, s->name, i, in, k, plain, plen, e);
+}
+
+/* The events of a slice's plain bytes as they come, chunk after chunk. */
+struct reader {
+	const struct ha_slice *s;
+	ha_archive_event_fn fn;
+	void *arg;
+	struct ha_buf carry; /* bytes of an event that continues in the next chunk */
+	struct ha_bl_split split;
+	unsigned checksum;
+	bool magic, have_fd;
+};
+
+static int feed_events(struct reader *r, struct ha_err *e)
+{
+	size_t at = 0;
+	const uint8_t *d = (const uint8_t *)r->carry.data;
+	int rc = 0;
+	if (!r->magic && r->carry.len >= HA_BL_MAGIC_LEN) {
+		if (memcmp(d, ha_bl_magic, HA_BL_MAGIC_LEN) != 0)
+			return ha_err_set(e, HA_EPROTO, "slice %s: not a binary log", r->s->name);
+		r->magic = true;
+		at = HA_BL_MAGIC_LEN;
+	}
+	while (rc == 0 && r->magic) {
+		struct ha_bl_event ev;
+		int k = ha_bl_event(d + at, r->carry.len - at, r->have_fd ? r->checksum : 0, &ev);
+		if (k == 0)
+			break;
+		if (k < 0 || (!r->have_fd && ev.type != HA_BL_FD))
+			return ha_err_set(e, HA_EPROTO, "slice %s: malformed event", r->s->name);
+		enum ha_bl_role role = HA_BL_OUTSIDE;
+		if (!r->have_fd) { /* the slice's one Format_description */
+			int c = ha_bl_fd_checksum(&ev);
+			if (c < 0)
+				return ha_err_set(e, HA_EPROTO, "slice %s: bad format event",
+				                  r->s->name);
+			r->checksum = (unsigned)c;
+			r->have_fd = true;
+		} else if (ha_bl_split_feed(&r->split, &ev, &role) != 0) {
+			return ha_err_set(e, HA_EPROTO, "slice %s: malformed GTID event",
+			                  r->s->name);
+		}
+		rc = r->fn(r->arg, &ev, role, &r->split, d + at);
+		at += ev.size;
+	}
+	ha_buf_consume(&r->carry, at);
+	return rc;
+}
+
 int ha_archive_scan(struct ha_store *store, const uint8_t *master_key, const struct ha_slice *s,
                     ha_archive_event_fn fn, void *arg, struct ha_err *e)
 {
@@ -51,85 +115,31 @@ int ha_archive_scan(struct ha_store *store, const uint8_t *master_key, const str
 	if (ha_key_unwrap(master_key, s->wrapped_key, key, e) != 0)
 		return HA_EPROTO;
 	uint8_t *in = malloc(ha_chunk_bound(HA_CHUNK_MAX)), *plain = malloc(HA_CHUNK_MAX);
-	struct ha_buf carry = HA_BUF_INIT;
-	struct ha_bl_split split = {0};
-	unsigned checksum = 0;
-	bool magic = false, have_fd = false;
+	struct reader r = {.s = s, .fn = fn, .arg = arg, .carry = HA_BUF_INIT};
 	int rc = in && plain ? 0 : ha_err_set(e, HA_EIO, "out of memory");
 	for (size_t i = 0; rc == 0 && i < s->n_chunks; i++) {
-		size_t k = 0, plen = 0;
-		char sha[65];
-		rc = store->ops->get_chunk(store, s->name, i, in, ha_chunk_bound(HA_CHUNK_MAX), &k,
-		                           e);
-		if (rc != 0)
-			break;
-		ha_sha256_hex(in, k, sha);
-		if (k != s->chunks[i].stored || strcmp(sha, s->chunks[i].sha) != 0) {
-			rc = ha_err_set(e, HA_EPROTO, "slice %s chunk %zu: damaged (hash)", s->name,
-			                i);
-			break;
+		size_t plen = 0;
+		rc = read_chunk(store, key, s, i, in, plain, &plen, e);
+		if (rc == 0) {
+			ha_buf_append(&r.carry, plain, plen);
+			rc = ha_buf_failed(&r.carry) ? ha_err_set(e, HA_EIO, "out of memory")
+			                             : feed_events(&r, e);
 		}
-		if ((rc = ha_chunk_open(key, s->name, i, in, k, plain, &plen, e)) != 0)
-			break;
-		ha_buf_append(&carry, plain, plen);
-		if (ha_buf_failed(&carry)) {
-			rc = ha_err_set(e, HA_EIO, "out of memory");
-			break;
-		}
-		size_t at = 0;
-		const uint8_t *d = (const uint8_t *)carry.data;
-		if (!magic && carry.len >= HA_BL_MAGIC_LEN) {
-			if (memcmp(d, ha_bl_magic, HA_BL_MAGIC_LEN) != 0) {
-				rc =
-				    ha_err_set(e, HA_EPROTO, "slice %s: not a binary log", s->name);
-				break;
-			}
-			magic = true;
-			at = HA_BL_MAGIC_LEN;
-		}
-		while (rc == 0 && magic) {
-			struct ha_bl_event ev;
-			int r = ha_bl_event(d + at, carry.len - at, have_fd ? checksum : 0, &ev);
-			if (r == 0)
-				break;
-			if (r < 0 || (!have_fd && ev.type != HA_BL_FD)) {
-				rc = ha_err_set(e, HA_EPROTO, "slice %s: malformed event", s->name);
-				break;
-			}
-			enum ha_bl_role role = HA_BL_OUTSIDE;
-			if (!have_fd) {
-				int c = ha_bl_fd_checksum(&ev);
-				if (c < 0) {
-					rc = ha_err_set(e, HA_EPROTO, "slice %s: bad format event",
-					                s->name);
-					break;
-				}
-				checksum = (unsigned)c;
-				have_fd = true;
-			} else if (ha_bl_split_feed(&split, &ev, &role) != 0) {
-				rc = ha_err_set(e, HA_EPROTO, "slice %s: malformed GTID event",
-				                s->name);
-				break;
-			}
-			rc = fn(arg, &ev, role, &split, d + at);
-			at += ev.size;
-		}
-		ha_buf_consume(&carry, at);
 	}
-	if (rc == 0 && carry.len != 0)
+	if (rc == 0 && r.carry.len != 0)
 		rc = ha_err_set(e, HA_EPROTO, "slice %s: ends inside an event", s->name);
-	if (rc == 0 && split.in_tx) {
+	if (rc == 0 && r.split.in_tx) {
 		/* slices end between transactions: the last one ended with the slice (an end this
 		 * reader does not know by its event) */
-		split.in_tx = false;
-		split.closed = true;
-		split.closed_gtid = split.gtid;
-		split.closed_ts = split.ts;
-		rc = fn(arg, NULL, HA_BL_OUTSIDE, &split, NULL);
+		r.split.in_tx = false;
+		r.split.closed = true;
+		r.split.closed_gtid = r.split.gtid;
+		r.split.closed_ts = r.split.ts;
+		rc = fn(arg, NULL, HA_BL_OUTSIDE, &r.split, NULL);
 	}
 	if (rc == 1)
 		rc = 0; /* the callback stopped early */
-	ha_buf_free(&carry);
+	ha_buf_free(&r.carry);
 	free(in);
 	free(plain);
 	memset(key, 0, sizeof(key));

@@ -95,7 +95,6 @@ static void failover_json(struct ha_json *j, const Haagent__StatusResponse *s)
 	ha_json_obj_end(j);
 }
 
-/* Long on purpose: one field after another, in docs/json.md's order; nothing is decided. */
 /* The primary's binary log position as its last report gave it ("" unknown). */
 static const char *primary_binlog(const Haagent__StatusResponse *s)
 {
@@ -186,6 +185,7 @@ void ha_render_archive_line(FILE *f, const Haagent__ArchiveState *a, const char 
 	fprintf(f, "\n");
 }
 
+/* Long on purpose: one field after another, in docs/json.md's order; nothing is decided. */
 void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 {
 	struct ha_buf b = HA_BUF_INIT;

@@ -534,6 +534,17 @@ int ha_cli_backup_verify(struct globals *g, uint64_t id, bool drilling)
 	return rc == 0 ? 0 : HA_EPROTO;
 }
 
+/* --to-time, --to-gtid, --before-gtid: one point, parsed (a message when it is bad). */
+static int point_option(int kind, const char *text, struct ha_pitr_point *pt, int *points)
+{
+	char why[256];
+	(*points)++;
+	if (ha_pitr_point_from(kind, text, pt, why, sizeof(why)) == 0)
+		return 0;
+	fprintf(stderr, "haadm restore: %s\n", why);
+	return -1;
+}
+
 int ha_cmd_restore(struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -563,15 +574,10 @@ int ha_cmd_restore(struct globals *g, int argc, char **argv)
 			return 0;
 		case HA_PITR_TIME:
 		case HA_PITR_TO_GTID:
-		case HA_PITR_BEFORE_GTID: {
-			char why[256];
-			points++;
-			if (ha_pitr_point_from(o, optarg, &pt, why, sizeof(why)) != 0) {
-				fprintf(stderr, "haadm restore: %s\n", why);
+		case HA_PITR_BEFORE_GTID:
+			if (point_option(o, optarg, &pt, &points) != 0)
 				return HA_EUSAGE;
-			}
 			break;
-		}
 		default:
 			return bad("restore");
 		}
