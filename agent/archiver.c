@@ -58,7 +58,8 @@ struct ha_arch {
 	unsigned failures;
 	unsigned in_flight; /* proposals not yet answered */
 	bool restart; /* a slice was not recorded: the run restarts from the replicated head */
-	atomic_int sealed_any; /* this run committed a slice */
+	atomic_int sealed_any;    /* this run committed a slice */
+	_Atomic uint64_t read_ms; /* the stream last brought bytes (set by the thread) */
 	uint64_t started_ms;
 	char last_error[512];
 };
@@ -256,12 +257,15 @@ static void stop_thread(struct ha_arch *ar)
 
 /* mariadb-binlog has no read timeout: a path to the primary that drops packets leaves it
  * waiting for ever. The run starts again when the primary has logged transactions the archive
- * lacks and nothing was sealed for STALL_MS. */
+ * lacks and the stream brought no byte for the stall time (at least twice the seal interval).
+ * A long transaction still streams bytes: it is never taken for a stall. */
 static bool stalled(struct ha_agent *a, struct ha_arch *ar, const struct ha_fsm_state *st)
 {
-	uint64_t now = ha_now_ms();
-	uint64_t last = st->archive.sealed_ms ? st->archive.sealed_ms : 0;
-	if (now - ar->started_ms < STALL_MS || ha_unix_ms() - last < STALL_MS)
+	uint64_t now = ha_now_ms(), stall = 2ull * a->cfg.backup_archive_seal_ms;
+	if (stall < STALL_MS)
+		stall = STALL_MS;
+	uint64_t last = atomic_load(&ar->read_ms);
+	if (now - ar->started_ms < stall || now - last < stall)
 		return false;
 	int i = ha_agent_node_index(a, st->primary_id);
 	struct ha_gtid_pos p, h = {0};
@@ -270,8 +274,10 @@ static bool stalled(struct ha_agent *a, struct ha_arch *ar, const struct ha_fsm_
 	    (st->archive.end_gtid[0] && ha_gtid_parse(st->archive.end_gtid, &h, NULL) != 0) ||
 	    ha_gtid_count_missing(&p, &h) == 0)
 		return false;
-	ha_warn("archive-stalled", "why=\"the primary is ahead and nothing was sealed for %u s\"",
-	        STALL_MS / 1000);
+	ha_warn("archive-stalled",
+	        "why=\"the primary is ahead and the stream brought nothing for "
+	        "%llu s\"",
+	        (unsigned long long)(stall / 1000));
 	return true;
 }
 
@@ -322,6 +328,7 @@ void ha_arch_tick(struct ha_agent *a)
 	                               .level = (int)a->cfg.backup_compress_level,
 	                               .cancel = &ar->cancel,
 	                               .child_pid = &ar->child,
+	                               .read_ms = &ar->read_ms,
 	                               .sealed = sealed,
 	                               .keep_from = keep_from,
 	                               .prune_ms = a->cfg.backup_archive_prune_ms,
@@ -330,6 +337,7 @@ void ha_arch_tick(struct ha_agent *a)
 	atomic_store(&ar->child, 0);
 	atomic_store(&ar->sealed_any, 0);
 	ar->started_ms = ha_now_ms();
+	atomic_store(&ar->read_ms, ar->started_ms);
 	ar->finished = false;
 	if (pthread_create(&ar->thread, NULL, run, ar) != 0) {
 		ha_warn("archive-thread", "cannot start the archive thread");

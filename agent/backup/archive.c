@@ -19,11 +19,12 @@
 #include "../db/source.h"
 #include "fsutil.h"
 
-#define POLL_MS       100
-#define READ_MAX      (1u << 20)
-#define FORK_WALK_MAX 256 /* slices read back to find where a new primary and the archive agree */
-#define STOP_MS       5000
-#define FILE_NAME_MAX 256
+#define POLL_MS           100
+#define READ_MAX          (1u << 20)
+#define FORK_WALK_MAX     256 /* slices read back to find where a new primary and the archive agree */
+#define STOP_MS           5000
+#define FILE_NAME_MAX     256
+#define PRUNE_FLOOR_TRIES 64
 
 /* ---- reading a slice back ---- */
 
@@ -193,10 +194,16 @@ int ha_archive_prune(struct ha_store *store, const uint8_t *master_key, const ch
 	/* Along the chain the start positions only grow: "begins at or before keep" holds for a
 	 * prefix. The last slice of that prefix holds the first transaction after keep: the
 	 * oldest one a restore reads. Found by halving (a few manifests, not the whole chain). */
+	/* the low end may hold what no longer reads (a slice whose removal was cut short) or an
+	 * orphan from elsewhere: the first readable slice that starts within keep is the floor */
 	size_t lo = 0, hi = m; /* the answer is in [lo, hi): the last index that starts within */
-	int first = m ? starts_within(store, master_key, names[0], &keep, e) : 0;
-	if (first < 0)
-		rc = HA_EIO;
+	int first = 0;
+	for (; lo < m && lo < PRUNE_FLOOR_TRIES && first != 1; lo++) {
+		struct ha_err ignored = {0};
+		first = starts_within(store, master_key, names[lo], &keep, &ignored);
+		if (first == 1)
+			break;
+	}
 	while (rc == 0 && first == 1 && hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 		int in = starts_within(store, master_key, names[mid], &keep, e);
@@ -240,6 +247,7 @@ struct slicer {
 	char head[HA_SLICE_NAME_MAX];
 	uint64_t head_seq;
 	char gap[HA_SLICE_NOTE_MAX], errant[HA_SLICE_NOTE_MAX]; /* for the next slice */
+	char fork[HA_GTID_TEXT_MAX];                            /* likewise */
 	char source[FILE_NAME_MAX];
 };
 
@@ -424,6 +432,7 @@ static int slice_seal(struct slicer *sl, struct ha_err *e)
 	ha_gtid_format(&sl->end, s->end, sizeof(s->end));
 	snprintf(s->gap, sizeof(s->gap), "%s", sl->gap);
 	snprintf(s->errant, sizeof(s->errant), "%s", sl->errant);
+	snprintf(s->fork, sizeof(s->fork), "%s", sl->fork);
 	s->sealed_ms = ha_unix_ms();
 	struct ha_buf m = HA_BUF_INIT;
 	ha_slice_write(s, sl->sp->master_key, &m);
@@ -440,7 +449,7 @@ static int slice_seal(struct slicer *sl, struct ha_err *e)
 	snprintf(sl->head, sizeof(sl->head), "%s", s->name);
 	sl->head_seq = s->seq;
 	sl->start = sl->end;
-	sl->gap[0] = sl->errant[0] = '\0';
+	sl->gap[0] = sl->errant[0] = sl->fork[0] = '\0';
 	slice_drop(sl);
 	return 0;
 }
@@ -936,6 +945,8 @@ static int tail(struct run *r, const char *start_file, struct ha_err *e)
 		}
 		ssize_t k = fd >= 0 ? read(fd, chunk, READ_MAX) : 0;
 		if (k > 0) {
+			if (r->sp->read_ms)
+				atomic_store(r->sp->read_ms, ha_now_ms());
 			ha_buf_append(&buf, chunk, (size_t)k);
 			rc = ha_buf_failed(&buf) ? ha_err_set(e, HA_EIO, "out of memory")
 			                         : parse(r, &buf, &magic, next, e);
@@ -999,6 +1010,7 @@ static int plan_start(struct run *r, const struct ha_slice *head,
 		                   sizeof(sl->errant), e);
 		if (rc != 0)
 			return rc;
+		ha_gtid_format(from, sl->fork, sizeof(sl->fork));
 		ha_warn("archive-errant", "source=%s:%u %s", r->sp->host, r->sp->port, sl->errant);
 	}
 	sl->start = *from;

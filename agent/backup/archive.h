@@ -39,6 +39,7 @@ struct ha_archive_spec {
 	int level;
 	atomic_int *cancel; /* nonzero: stop (mariadb-binlog is killed; sealed slices stay) */
 	atomic_int *child_pid;
+	_Atomic uint64_t *read_ms; /* when the stream last brought bytes (monotonic ms) */
 	/* called on this thread after each slice is committed: the caller records it */
 	void (*sealed)(void *arg, const struct ha_slice *s);
 	/* the position the oldest backup kept starts from ("" none: nothing is pruned); asked now

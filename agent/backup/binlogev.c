@@ -182,12 +182,21 @@ int ha_bl_split_feed(struct ha_bl_split *s, const struct ha_bl_event *ev, enum h
 		end = true;
 	else if (ev->type == HA_BL_QUERY)
 		end = s->standalone || (ha_bl_query_text(ev, &t, &n) == 0 && ends(t, n));
-	else if (ev->type == HA_BL_FD || ev->type == HA_BL_ROTATE || ev->type == HA_BL_STOP ||
-	         ev->type == HA_BL_GTID_LIST || ev->type == HA_BL_CHECKPOINT ||
-	         ev->type == HA_BL_HEARTBEAT) {
-		/* a file boundary inside a transaction: the server never writes one there, so the
-		 * open transaction was cut (a server that died mid-write) */
+	else if (ev->type == HA_BL_FD) {
+		/* a new file's header inside a transaction: the file before ended in the middle of
+		 * it (its server died while writing it): it was never whole */
 		s->cut = true;
+		s->in_tx = false;
+		*role = HA_BL_OUTSIDE;
+		return 0;
+	} else if (ev->type == HA_BL_ROTATE || ev->type == HA_BL_STOP ||
+	           ev->type == HA_BL_GTID_LIST || ev->type == HA_BL_CHECKPOINT ||
+	           ev->type == HA_BL_HEARTBEAT) {
+		/* the server writes these between transactions only: the open one ended with the
+		 * event before (an end this reader does not know by its event) */
+		s->closed = true;
+		s->closed_gtid = s->gtid;
+		s->closed_ts = s->ts;
 		s->in_tx = false;
 		*role = HA_BL_OUTSIDE;
 		return 0;

@@ -85,14 +85,16 @@ struct ha_bl_split {
 	bool in_tx, standalone;
 	struct ha_gtid gtid; /* of the open transaction */
 	uint32_t ts;         /* its GTID event's timestamp */
-	/* The last event fed began a transaction while one was open: the server writes whole
-	 * transactions, so the open one ended with the event before (an end this reader does not
-	 * know, such as XA COMMIT of a given xid): closed says so, with its GTID and time. */
+	/* The last event fed began a transaction, or was a file event (Rotate, Stop, ...), while
+	 * one was open: the server writes whole transactions, so the open one ended with the event
+	 * before (an end this reader does not know, such as XA COMMIT of a given xid): closed says
+	 * so, with its GTID and time. */
 	bool closed;
 	struct ha_gtid closed_gtid;
 	uint32_t closed_ts;
-	/* The last event fed was a file boundary inside a transaction: the open one was cut off
-	 * (its server died while writing it) and is not part of the history. */
+	/* The last event fed was a new file's Format_description inside a transaction: the file
+	 * before ended in its middle (its server died while writing it); it is not part of the
+	 * history. */
 	bool cut;
 };
 

@@ -27,6 +27,8 @@ void ha_slice_write(const struct ha_slice *s, const uint8_t master[HA_KEY_LEN], 
 		ha_buf_printf(b, "gap %s\n", s->gap);
 	if (s->errant[0])
 		ha_buf_printf(b, "errant %s\n", s->errant);
+	if (s->fork[0])
+		ha_buf_printf(b, "fork %s\n", s->fork);
 	ha_buf_printf(b, "bytes_in %llu\nbytes_stored %llu\nwrapped_key %s\nchunks %zu\n",
 	              (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_stored,
 	              s->wrapped_key, s->n_chunks);
@@ -93,6 +95,8 @@ static int field(struct ha_slice *s, const char *k, const char *v, size_t *expec
 		return ha_mf_text(v, s->gap, sizeof(s->gap));
 	if (!strcmp(k, "errant"))
 		return ha_mf_text(v, s->errant, sizeof(s->errant));
+	if (!strcmp(k, "fork"))
+		return position(v, s->fork, sizeof(s->fork));
 	if (!strcmp(k, "bytes_in"))
 		return ha_mf_num(v, &s->bytes_in);
 	if (!strcmp(k, "bytes_stored"))

@@ -45,6 +45,9 @@ struct ha_slice {
 	uint64_t sealed_ms;
 	char gap[HA_SLICE_NOTE_MAX];    /* "" none */
 	char errant[HA_SLICE_NOTE_MAX]; /* "" none */
+	/* with errant: where the archive and this slice's source agreed (the fork); transactions
+	 * of older slices above it are errant ("" none) */
+	char fork[HA_GTID_TEXT_MAX];
 	uint64_t bytes_in, bytes_stored;
 	char wrapped_key[128];
 	size_t n_chunks;

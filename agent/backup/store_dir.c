@@ -141,12 +141,17 @@ static int dir_get_chunk(struct ha_store *s, const char *name, uint64_t index, u
 	return read_file(path, cap, buf, cap, NULL, len, e);
 }
 
+/* Renamed out of sight first (atomic), then deleted: a removal cut short (a crash, a file held
+ * open on NFS) never leaves a half object under its name; list() sweeps what is left. */
 static int dir_remove(struct ha_store *s, const char *name, struct ha_err *e)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], gone[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/%s/%s", s->root, s->kind, name);
-	if (ha_rm_rf(path) != 0)
+	snprintf(gone, sizeof(gone), "%s/%s/.removing-%s", s->root, s->kind, name);
+	if (rename(path, gone) != 0 && errno != ENOENT)
 		return ha_err_set(e, HA_EIO, "delete %s: %s", path, strerror(errno));
+	if (ha_rm_rf(gone) != 0 && errno != ENOENT)
+		return ha_err_set(e, HA_EIO, "delete %s: %s", gone, strerror(errno));
 	return 0;
 }
 
@@ -175,8 +180,14 @@ static int dir_list(struct ha_store *s, char ***names, size_t *n, struct ha_err 
 	struct dirent *de;
 	int rc = 0;
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.') {
+			if (!strncmp(de->d_name, ".removing-", 10)) { /* a removal cut short */
+				char gone[PATH_MAX + 300];
+				snprintf(gone, sizeof(gone), "%s/%s", path, de->d_name);
+				ha_rm_rf(gone);
+			}
 			continue;
+		}
 		if (*n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
 			char **grown = realloc(*names, ncap * sizeof(**names));

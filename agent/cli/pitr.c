@@ -148,6 +148,22 @@ static int push(struct chain *c, const char *name, int cap)
 	return c->l[c->n++].name ? 0 : -1;
 }
 
+static int add_cap(struct chain *c, const struct ha_gtid_pos *p);
+
+/* A slice that records a fork (where its source and the archive agreed after a failover) caps
+ * every older slice at it: their transactions above it are errant, whatever the positions
+ * around a gap say. */
+static int fork_cap(struct chain *c, const char *fork, int *cap)
+{
+	struct ha_gtid_pos f;
+	if (!fork[0] || ha_gtid_parse(fork, &f, NULL) != 0)
+		return 0;
+	if (*cap >= 0)
+		ha_gtid_min(&c->caps[*cap], &f, &f);
+	*cap = add_cap(c, &f);
+	return *cap < 0 ? -1 : 0;
+}
+
 static int add_cap(struct chain *c, const struct ha_gtid_pos *p)
 {
 	struct ha_gtid_pos *grown = realloc(c->caps, (c->n_caps + 1) * sizeof(*grown));
@@ -199,8 +215,9 @@ static int load_chain(struct repo *rp, const char *head, const struct ha_gtid_po
 			return ha_err_set(e, HA_ENOMEM, "out of memory");
 		}
 		bool done = ha_gtid_contains(from, &start);
-		char gap[HA_SLICE_NOTE_MAX], prev[HA_SLICE_NAME_MAX];
+		char gap[HA_SLICE_NOTE_MAX], prev[HA_SLICE_NAME_MAX], fork[HA_GTID_TEXT_MAX];
 		snprintf(gap, sizeof(gap), "%s", s.gap);
+		snprintf(fork, sizeof(fork), "%s", s.fork);
 		snprintf(prev, sizeof(prev), "%s", s.prev);
 		snprintf(c->first_start, sizeof(c->first_start), "%s", s.start);
 		ha_slice_free(&s);
@@ -219,6 +236,10 @@ static int load_chain(struct repo *rp, const char *head, const struct ha_gtid_po
 			cap = -1;
 			have_later = false;
 			snprintf(c->gap, sizeof(c->gap), "slice %s: %s", name, gap);
+			if (fork_cap(c, fork, &cap) != 0)
+				return ha_err_set(e, HA_ENOMEM, "out of memory");
+			later_start = start;
+			have_later = true;
 			snprintf(name, sizeof(name), "%s", prev);
 			if (!prev[0])
 				return ha_err_set(e, HA_EPROTO, "the archive begins with a gap");
@@ -229,6 +250,8 @@ static int load_chain(struct repo *rp, const char *head, const struct ha_gtid_po
 			                  "the archive begins at %s, after the backup's position: "
 			                  "restore from a backup taken after the archive began",
 			                  c->first_start[0] ? c->first_start : "(empty)");
+		if (fork_cap(c, fork, &cap) != 0)
+			return ha_err_set(e, HA_ENOMEM, "out of memory");
 		later_start = start;
 		have_later = true;
 		snprintf(name, sizeof(name), "%s", prev);
@@ -319,6 +342,17 @@ static int in_order(struct replay *r, const struct ha_gtid *g)
 	return HA_EPROTO;
 }
 
+/* Whether the transactions missing before g (if any) all come after a GTID point. */
+static bool hole_after_point(struct replay *r, const struct ha_gtid *g)
+{
+	if (r->pt->kind == HA_PITR_TIME || g->domain != r->pt->gtid.domain)
+		return false;
+	struct ha_gtid *have = domain_of(&r->done, g->domain);
+	uint64_t first_missing = have ? have->seq + 1 : 1;
+	return r->pt->kind == HA_PITR_BEFORE_GTID ? first_missing >= r->pt->gtid.seq
+	                                          : first_missing > r->pt->gtid.seq;
+}
+
 static void advance(struct replay *r, const struct ha_gtid *g, uint32_t ts)
 {
 	struct ha_gtid *have = domain_of(&r->done, g->domain);
@@ -369,13 +403,20 @@ static int on_event(void *arg, const struct ha_bl_event *ev, enum ha_bl_role rol
 			r->stop = true;
 			return 1;
 		}
-		if (past(r->pt, &tx->gtid, tx->ts, &last)) {
+		if (r->pt->kind == HA_PITR_TO_GTID && r->reached) {
+			r->stop = true; /* the point was the last one replayed (or in the backup) */
+			return 1;
+		}
+		bool beyond = past(r->pt, &tx->gtid, tx->ts, &last);
+		/* a hole in the sequence stops the replay unless it lies wholly after a GTID point
+		 * (missing transactions of unknown time may lie before a time point) */
+		int rc = beyond && hole_after_point(r, &tx->gtid) ? 0 : in_order(r, &tx->gtid);
+		if (rc != 0)
+			return rc;
+		if (beyond) {
 			r->stop = true;
 			return 1;
 		}
-		int rc = in_order(r, &tx->gtid);
-		if (rc != 0)
-			return rc;
 		r->reached = r->reached || last;
 	}
 	if (!r->include)
@@ -675,8 +716,13 @@ static void result(const struct globals *g, int rc, const struct ha_pitr_result 
 
 /* Whether the archive holds everything the primary logged (its position, as the leader last
  * heard it, is the archive's head): a point after the head is then reachable. */
-static bool archive_complete(const struct globals *g, char *why, size_t size)
+static bool archive_complete(const struct globals *g, uint64_t point, char *why, size_t size)
 {
+	uint64_t now_ms = ha_unix_ms();
+	if (point * 1000 > now_ms) {
+		snprintf(why, size, "the point is in the future");
+		return false;
+	}
 	Haagent__StatusResponse *st = NULL;
 	struct ha_err e = {0};
 	if (ha_cli_status(g, false, &st, &e) != 0 || st->archive == NULL) {
@@ -686,21 +732,27 @@ static bool archive_complete(const struct globals *g, char *why, size_t size)
 			haagent__status_response__free_unpacked(st, NULL);
 		return false;
 	}
-	const char *pos = NULL;
+	const Haagent__NodeStatus *p = NULL;
 	for (size_t i = 0; i < st->n_nodes; i++)
 		if (st->nodes[i]->id == st->primary_id && st->nodes[i]->has_health &&
 		    st->nodes[i]->health->db == HAAGENT__DB_STATE__DB_UP)
-			pos = st->nodes[i]->health->gtid_binlog;
-	uint64_t txns = 0;
-	double secs = 0;
-	if (pos)
-		ha_archive_lag(st->archive, pos, ha_unix_ms(), &txns, &secs);
-	bool ok = pos && txns == 0;
-	if (!ok)
-		snprintf(why, size,
-		         pos ? "the archive is %llu transactions behind the primary"
-		             : "the primary's position is not known%.0llu",
-		         (unsigned long long)txns);
+			p = st->nodes[i];
+	struct ha_gtid_pos pos, head;
+	bool ok = false;
+	if (p == NULL || !st->authoritative)
+		snprintf(why, size, "the primary's position is not known");
+	else if (ha_gtid_parse(p->health->gtid_binlog, &pos, NULL) != 0 ||
+	         ha_gtid_parse(st->archive->end_gtid, &head, NULL) != 0)
+		snprintf(why, size, "the primary's or the archive's position does not parse");
+	else if (now_ms - p->report_age_ms < point * 1000)
+		/* the primary's position was read before the point: what it wrote since is not
+		 * known to be archived */
+		snprintf(why, size, "the primary's last known position is older than the point");
+	else if (ha_gtid_count_missing(&pos, &head) != 0)
+		snprintf(why, size, "the archive is %llu transactions behind the primary",
+		         (unsigned long long)ha_gtid_count_missing(&pos, &head));
+	else
+		ok = true;
 	haagent__status_response__free_unpacked(st, NULL);
 	return ok;
 }
@@ -774,9 +826,14 @@ static int restore_to(struct repo *rp, Haagent__BackupsResponse *cat, const stru
 	struct replay r = {.pt = pt, .done = cd->pos, .fd = -1};
 	if (pt->kind == HA_PITR_TO_GTID) { /* the point may be in the backup itself */
 		const struct ha_gtid *have = domain_of(&r.done, pt->gtid.domain);
-		r.reached = have && have->seq >= pt->gtid.seq;
+		r.reached = have && (have->seq > pt->gtid.seq || (have->seq == pt->gtid.seq &&
+		                                                  have->server == pt->gtid.server));
+		if (have && have->seq == pt->gtid.seq && have->server != pt->gtid.server) {
+			r.mismatch = true;
+			r.other = *have;
+		}
 	}
-	if (rc == 0)
+	if (rc == 0 && !r.mismatch)
 		rc = replay(rp, c, &r, &srv, log, e);
 	if (rc == 0)
 		rc = check_reached(&r, c, pt, complete, incomplete, cd->id, e);
@@ -855,7 +912,7 @@ int ha_pitr_restore(struct globals *g, uint64_t want, const struct ha_pitr_point
 		rc = choose(&rp, cat->archive, cs, n, &c, &chosen, &e);
 	/* a time past the head is reachable only when the archive holds all there is */
 	if (rc == 0 && pt->kind == HA_PITR_TIME && pt->unix_s > cat->archive->last_ts)
-		complete = archive_complete(g, incomplete, sizeof(incomplete));
+		complete = archive_complete(g, pt->unix_s, incomplete, sizeof(incomplete));
 	if (rc == 0)
 		rc = ha_cli_hold(g, cs[chosen].id, &cat, &e);
 	if (rc == 0)

@@ -163,9 +163,18 @@ static void a_cut_transaction_is_noticed(void **state)
 	assert_false(s.cut);
 	assert_int_equal(s.closed_gtid.seq, 7);
 	assert_int_equal(s.gtid.seq, 8);
-	/* a file boundary inside a transaction: it was cut off */
+	/* a Stop (or Rotate) event inside a transaction: the server writes them between
+	 * transactions, so the open one had ended */
 	struct ev stop = plain_ev(HA_BL_STOP);
 	assert_int_equal(feed(&s, &stop), HA_BL_OUTSIDE);
+	assert_true(s.closed);
+	assert_int_equal(s.closed_gtid.seq, 8);
+	assert_false(s.cut);
+	assert_false(s.in_tx);
+	/* a new file's header inside a transaction: the file before ended in its middle */
+	struct ev g5 = gtid_ev(0, 1, 11, 0), fd = plain_ev(HA_BL_FD);
+	feed(&s, &g5);
+	assert_int_equal(feed(&s, &fd), HA_BL_OUTSIDE);
 	assert_true(s.cut);
 	assert_false(s.closed);
 	assert_false(s.in_tx);
