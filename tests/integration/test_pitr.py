@@ -88,6 +88,15 @@ class PitrTest(unittest.TestCase):
             p.send_signal(signal.SIGTERM)
             p.wait(60)
 
+    def point_now(self):
+        """A time after everything archived, for a restore to "now": the archive holds all
+        of it only once the primary's position was read (reported) after that time."""
+        self.next_second()
+        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        time.sleep(2)
+        self.wait_archived()
+        return point
+
     def next_second(self):
         time.sleep(1.05 - (time.time() % 1))
 
@@ -122,8 +131,7 @@ class PitrTest(unittest.TestCase):
             return names and int(names[0][:12]) > 1 and names
         names = self.sb.wait_for(pruned, 60, what="slices before the kept backup removed")
         # the chain from the kept backup is whole: a restore to now works
-        self.next_second()
-        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        point = self.point_now()
         d, _, out = self.restore("--to-time", point)
         self.assertEqual(out["backup"], second)
         self.assertEqual(self.query(d, "SELECT COUNT(*) FROM sandbox.kept"), "5")
@@ -222,8 +230,7 @@ class PitrTest(unittest.TestCase):
         self.assertIn(int(new[-1]), servers)
         self.assertIn(int(old[-1]), servers)
         # a point after every write: one restore through both primaries' binary logs
-        self.next_second()
-        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        point = self.point_now()
         d, _, out = self.restore("--to-time", point)
         rows = self.query(d, "SELECT id FROM sandbox.pitr_ledger")
         have = {int(x) for x in rows.split()}
@@ -295,8 +302,7 @@ class PitrTest(unittest.TestCase):
         self.assertEqual(lst["recoverable"]["from_backup"], after)
         self.sb.sql(p, "INSERT INTO sandbox.gap_lost VALUES (3)")
         self.wait_archived()
-        self.next_second()
-        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        point = self.point_now()
         d, _, _ = self.restore("--to-time", point)
         self.assertEqual(self.query(d, "SELECT COUNT(*) FROM sandbox.gap_lost"), "3")
 
@@ -357,8 +363,7 @@ class PitrTest(unittest.TestCase):
                             "--json"], capture_output=True, text=True, timeout=60)
         self.assertTrue(any(x["errant"] for x in json.loads(r.stdout)["slices"]), r.stdout)
         # a restore to now: the new primary's row, none of the old primary's errant ones
-        self.next_second()
-        point = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        point = self.point_now()
         d = os.path.join(self.tmp, "errant")
         r = subprocess.run([HAADM, "-c", self.sb.conf(n_new), "restore", "--to-time", point,
                             "--target-dir", d, "--json"], capture_output=True, text=True,
