@@ -356,6 +356,158 @@ static int find(struct globals *g, const char *pattern, uint64_t since, uint64_t
 	return rc;
 }
 
+/* ---- verify ---- */
+
+/* One slice read whole: every chunk's hash and decryption, every event, and its transactions
+ * against its manifest (count, first and last) and in order from its start. */
+struct checker {
+	const struct ha_slice *s;
+	struct ha_gtid_pos pos; /* from the slice's start, moved by each transaction */
+	uint64_t txns;
+	char first[48], last[48];
+	char problem[300];
+};
+
+static void check_tx(struct checker *c, const struct ha_gtid *g)
+{
+	char t[48];
+	snprintf(t, sizeof(t), "%u-%u-%llu", g->domain, g->server, (unsigned long long)g->seq);
+	if (c->txns++ == 0)
+		snprintf(c->first, sizeof(c->first), "%s", t);
+	snprintf(c->last, sizeof(c->last), "%s", t);
+	for (size_t i = 0; i < c->pos.n; i++)
+		if (c->pos.g[i].domain == g->domain) {
+			if (g->seq != c->pos.g[i].seq + 1 && !c->s->gap[0] && !c->problem[0])
+				snprintf(c->problem, sizeof(c->problem),
+				         "domain %u goes from %llu to %llu inside the slice",
+				         g->domain, (unsigned long long)c->pos.g[i].seq,
+				         (unsigned long long)g->seq);
+			c->pos.g[i] = *g;
+			return;
+		}
+	if (c->pos.n < HA_GTID_MAX_DOMAINS)
+		c->pos.g[c->pos.n++] = *g;
+}
+
+static int check_event(void *arg, const struct ha_bl_event *ev, enum ha_bl_role role,
+                       const struct ha_bl_split *tx, const uint8_t *raw)
+{
+	(void)ev;
+	(void)raw;
+	if (role == HA_BL_TX_START)
+		check_tx(arg, &tx->gtid);
+	return 0;
+}
+
+/* What is wrong with slice s ("" nothing), given the start of the slice after it (NULL for
+ * the head) and whether that one records a fork or a gap. */
+static int check_slice(struct repo *rp, const struct ha_slice *s, const char *next_start,
+                       bool next_forks, char *problem, size_t size, struct ha_err *e)
+{
+	struct checker c = {.s = s};
+	problem[0] = '\0';
+	if (ha_gtid_parse(s->start, &c.pos, NULL) != 0) {
+		snprintf(problem, size, "its start does not parse");
+		return 0;
+	}
+	struct ha_err se = {0};
+	if (ha_archive_scan(&rp->archive, rp->key, s, check_event, &c, &se) != 0) {
+		snprintf(problem, size, "%s", se.msg);
+		return 0;
+	}
+	char end[HA_GTID_TEXT_MAX];
+	ha_gtid_format(&c.pos, end, sizeof(end));
+	if (c.txns != s->txns || strcmp(c.first, s->first_gtid) || strcmp(c.last, s->last_gtid))
+		snprintf(problem, size,
+		         "it holds %llu transactions from %s to %s, its manifest says %llu from %s "
+		         "to %s",
+		         (unsigned long long)c.txns, c.first, c.last, (unsigned long long)s->txns,
+		         s->first_gtid, s->last_gtid);
+	else if (c.problem[0])
+		snprintf(problem, size, "%s", c.problem);
+	else if (strcmp(end, s->end) != 0)
+		snprintf(problem, size, "its transactions end at %s, its manifest says %s", end,
+		         s->end);
+	else if (next_start && !next_forks && strcmp(next_start, s->end) != 0)
+		snprintf(problem, size,
+		         "the next slice starts at %s, not where this one ends (%s), and says no "
+		         "fork or gap",
+		         next_start, s->end);
+	(void)e;
+	return 0;
+}
+
+static int verify(struct globals *g)
+{
+	struct repo rp;
+	struct ha_err e = {0};
+	Haagent__BackupsResponse *cat = NULL;
+	int rc = open_archive(g, &rp, &cat, &e);
+	char name[HA_SLICE_NAME_MAX], next_start[HA_GTID_TEXT_MAX] = "", ended[400] = "";
+	snprintf(name, sizeof(name), "%s", rc == 0 ? cat->archive->head : "");
+	bool have_next = false, next_forks = false;
+	uint64_t slices = 0, txns = 0, bytes = 0, bad = 0;
+	char first_bad[700] = "";
+	while (rc == 0 && name[0]) {
+		struct ha_slice s;
+		struct ha_err se = {0};
+		if (ha_archive_slice(&rp.archive, rp.key, name, &s, &se) != 0) {
+			if (slices == 0) { /* the head itself */
+				bad++;
+				snprintf(first_bad, sizeof(first_bad), "slice %s: %s", name,
+				         se.msg);
+			} else {
+				snprintf(ended, sizeof(ended), "%s: %s", name, se.msg);
+			}
+			break;
+		}
+		char problem[400];
+		check_slice(&rp, &s, have_next ? next_start : NULL, next_forks, problem,
+		            sizeof(problem), &e);
+		slices++;
+		txns += s.txns;
+		bytes += s.bytes_stored;
+		if (problem[0] && bad++ == 0)
+			snprintf(first_bad, sizeof(first_bad), "slice %s: %s", s.name, problem);
+		if (problem[0] && !g->json)
+			fprintf(stderr, "slice %s: %s\n", s.name, problem);
+		snprintf(next_start, sizeof(next_start), "%s", s.start);
+		have_next = true;
+		next_forks = s.fork[0] || s.gap[0];
+		snprintf(name, sizeof(name), "%s", s.prev);
+		ha_slice_free(&s);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "haadm binlog verify: %s\n", e.msg);
+	} else if (g->json) {
+		struct ha_buf b = HA_BUF_INIT;
+		struct ha_json j;
+		ha_json_init(&j, &b, false);
+		ha_json_obj_begin(&j, NULL);
+		ha_json_str(&j, "result", bad ? "failed" : "passed");
+		ha_json_uint(&j, "slices", slices);
+		ha_json_uint(&j, "transactions", txns);
+		ha_json_uint(&j, "bytes_stored", bytes);
+		ha_json_uint(&j, "damaged", bad);
+		ha_json_str_or_null(&j, "first_problem", first_bad);
+		ha_json_str_or_null(&j, "ended_at", ended);
+		ha_json_obj_end(&j);
+		printf("%s\n", ha_buf_cstr(&b));
+		ha_buf_free(&b);
+	} else {
+		fprintf(bad ? stderr : stdout,
+		        "%sarchive: %llu slices, %llu transactions, %.1f MiB checked%s%s%s\n",
+		        bad ? "haadm: binlog verify FAILED: " : "", (unsigned long long)slices,
+		        (unsigned long long)txns, bytes / 1048576.0, bad ? "; " : "",
+		        bad ? first_bad : "",
+		        ended[0] ? " (older slices removed by retention)" : "");
+	}
+	if (cat)
+		haagent__backups_response__free_unpacked(cat, NULL);
+	memset(rp.key, 0, sizeof(rp.key));
+	return rc != 0 ? rc : bad ? HA_EPROTO : 0;
+}
+
 int ha_cmd_binlog(struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -406,6 +558,8 @@ int ha_cmd_binlog(struct globals *g, int argc, char **argv)
 	char **args = argv + 1 + optind;
 	if (!strcmp(sub, "list") && rest == 0)
 		return list(g, all ? 0 : limit ? limit : LIST_DEFAULT);
+	if (!strcmp(sub, "verify") && rest == 0)
+		return verify(g);
 	if (!strcmp(sub, "find") && rest == 1 && args[0][0])
 		return find(g, args[0], since, until, limit ? limit : FIND_DEFAULT);
 	if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {

@@ -138,11 +138,15 @@ const struct ha_cli_command ha_cli_commands[] = {
      "gtid_slave_pos at the position reached, and DIR appears. DIR must not exist. A gap in\n"
      "the archive between the backup and the point is refused."},
     {"binlog", "the binlog archive: list its slices, find a statement",
-     "binlog list [--all | --limit N] [--json] | binlog find TEXT [--since T] [--until T] "
-     "[--limit N] [--json]",
+     "binlog list [--all | --limit N] [--json] | binlog verify [--json] | binlog find TEXT "
+     "[--since T] [--until T] [--limit N] [--json]",
      "list   the archive's head and lag, then its newest slices (20; --all: every one), each\n"
      "       with the server it came from, its first and last GTID and time, and any gap or\n"
      "       errant transactions noted at it.\n"
+     "verify reads every slice from the head back: each chunk's hash and decryption, every\n"
+     "       event, its transactions against its manifest (count, first, last, end) and in\n"
+     "       order, and each slice's link to the next (the same position, or a recorded fork\n"
+     "       or gap). Exit 5 on damage, naming the slice.\n"
      "find   archived statements containing TEXT (case, backquotes and spacing ignored;\n"
      "       statements of DDL and of statement-based writes, and the statement behind row\n"
      "       events), oldest first, each with its GTID, time and server, and the restore that\n"

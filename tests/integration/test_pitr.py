@@ -198,6 +198,29 @@ class PitrTest(unittest.TestCase):
         # a restored datadir resumes at its position and replicates from nobody
         self.assertEqual(self.query(d, "SELECT @@gtid_slave_pos"), drop)
         self.assertEqual(self.query(d, "SHOW SLAVE STATUS"), "")
+        # the whole archive reads back; a flipped byte in one slice is found and named
+        r = self.haadm("binlog", "verify", "--json")
+        v = json.loads(r.stdout)
+        self.assertEqual((r.returncode, v["result"], v["damaged"]), (0, "passed", 0), r.stdout)
+        self.assertGreater(v["transactions"], 0)
+        archive = os.path.join(self.sb.dir, "backups", "archive")
+        victim = sorted(os.listdir(archive))[0]
+        chunk = os.path.join(archive, victim, "chunks", "00000000")
+        with open(chunk, "r+b") as f:
+            f.seek(40)
+            byte = f.read(1)
+            f.seek(40)
+            f.write(bytes([byte[0] ^ 0x01]))
+        try:
+            r = self.haadm("binlog", "verify", "--json")
+            v = json.loads(r.stdout)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertEqual(v["damaged"], 1)
+            self.assertIn(victim, v["first_problem"])
+        finally:
+            with open(chunk, "r+b") as f:
+                f.seek(40)
+                f.write(byte)
         # a malformed point is refused before anything is read
         for bad in ("2026-12-03 10:00:00+1:30", "1970-01-01 00:00:00+02:00", "yesterday"):
             r = self.haadm("restore", "--to-time", bad, "--target-dir", d + "-bad")
