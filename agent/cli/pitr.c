@@ -951,3 +951,54 @@ int ha_pitr_point_from(int kind, const char *text, struct ha_pitr_point *pt, cha
 		return ha_pitr_parse_time(text, &pt->unix_s, why, size);
 	return parse_one_gtid(text, &pt->gtid, why, size);
 }
+
+int ha_pitr_roll_forward(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,
+                         const char *dir, char *position, size_t size, uint64_t *replayed,
+                         struct ha_err *e)
+{
+	*replayed = 0;
+	const Haagent__BackupRecord *b = ha_cli_backup_find(cat, id);
+	struct candidate cd = {.id = id};
+	if (cat->archive == NULL || !cat->archive->head[0])
+		return ha_err_set(e, HA_EINVAL, "there is no binlog archive");
+	if (b == NULL || ha_gtid_parse(b->gtid, &cd.pos, NULL) != 0)
+		return ha_err_set(e, HA_EINVAL, "backup %llu has no usable position",
+		                  (unsigned long long)id);
+	struct chain c = {0};
+	bool ok = false;
+	char why[300] = "", logs[PATH_MAX + 32], log[PATH_MAX + 48];
+	int rc = load_chain(rp, cat->archive->head, &cd.pos, &c, e);
+	if (rc == 0 && c.gap[0])
+		rc = ha_err_set(e, HA_EPROTO, "the archive has a gap after the backup (%s)", c.gap);
+	if (rc == 0)
+		rc = on_main_line(rp, &c, &cd.pos, &ok, why, sizeof(why), e);
+	if (rc == 0 && !ok)
+		rc = ha_err_set(e, HA_EINVAL, "backup %llu: %s", (unsigned long long)id, why);
+	snprintf(logs, sizeof(logs), "%s.pitr-logs", dir);
+	snprintf(log, sizeof(log), "%s/replay.log", logs);
+	if (rc == 0 && (ha_rm_rf(logs), ha_mkdir_p(logs, 0700)) != 0)
+		rc = ha_err_set(e, HA_EIO, "create %s: %s", logs, strerror(errno));
+	struct ha_cli_server srv = {0};
+	if (rc == 0)
+		rc = ha_cli_server_start(dir, logs, "pitr", &srv, e);
+	/* every archived transaction after the backup: a point past any */
+	struct ha_pitr_point all = {.kind = HA_PITR_TIME, .unix_s = UINT64_MAX / 2000};
+	struct replay r = {.pt = &all, .done = cd.pos, .fd = -1};
+	if (rc == 0)
+		rc = replay(rp, &c, &r, &srv, log, e);
+	if (srv.pid && ha_cli_server_stop(&srv) != 0 && rc == 0)
+		rc = ha_err_set(e, HA_EDB, "the restored server did not shut down cleanly (see %s)",
+		                logs);
+	if (rc == 0) {
+		char f[PATH_MAX + 48];
+		snprintf(f, sizeof(f), "%s/pitr.sock", dir);
+		unlink(f);
+		snprintf(f, sizeof(f), "%s/pitr.pid", dir);
+		unlink(f);
+		ha_rm_rf(logs);
+		ha_gtid_format(&r.done, position, size);
+		*replayed = r.count;
+	}
+	chain_free(&c);
+	return rc;
+}

@@ -38,7 +38,17 @@ int ha_pitr_point_from(int kind, const char *text, struct ha_pitr_point *pt, cha
 int ha_pitr_restore(struct globals *g, uint64_t want, const struct ha_pitr_point *pt,
                     const char *dir);
 
-/* haadm binlog list | find */
+/* A re-clone's roll forward: replays every archived transaction after backup id onto its
+ * restored, prepared datadir dir (a throwaway server, stopped cleanly after), which then stands
+ * at *position (less to catch up by replication). An error when the archive cannot (no
+ * archive, a gap after the backup, a backup off the main line, the replay failing): dir is
+ * then partly replayed and must be restored again. */
+struct repo;
+int ha_pitr_roll_forward(struct repo *rp, const Haagent__BackupsResponse *cat, uint64_t id,
+                         const char *dir, char *position, size_t size, uint64_t *replayed,
+                         struct ha_err *e);
+
+/* haadm binlog list | verify | find */
 int ha_cmd_binlog(struct globals *g, int argc, char **argv);
 
 #endif

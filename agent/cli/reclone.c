@@ -41,6 +41,7 @@
 #include "../db/db.h"
 #include "../db/reclone.h"
 #include "backup.h"
+#include "pitr.h"
 #include "call.h"
 #include "haadm.h"
 
@@ -372,6 +373,34 @@ static int maintenance_on(struct run *r, const struct plan *p)
 }
 
 /* 3. The chain restored and prepared into p->fresh, beside the datadir. */
+/* 3b. The binlog archive replayed onto the restored chain, up to its head: the node then
+ * starts replicating from there (less to catch up). When the archive cannot (none, a gap, the
+ * replay failing), the chain is restored again and replication catches up from the backup. */
+static int roll_forward(struct run *r, struct plan *p, const Haagent__BackupsResponse *cat,
+                        struct repo *rp, struct ha_err *e)
+{
+	if (cat->archive == NULL || !cat->archive->head[0])
+		return 0;
+	uint64_t t0 = ha_now_ms(), replayed = 0;
+	char position[HA_GTID_TEXT_MAX];
+	struct ha_err fe = {0};
+	if (ha_pitr_roll_forward(rp, cat, p->id, p->fresh, position, sizeof(position), &replayed,
+	                         &fe) == 0) {
+		snprintf(p->backup_gtid, sizeof(p->backup_gtid), "%s", position);
+		char brief[HA_GTID_BRIEF_MAX];
+		step(r,
+		     "[3/6] rolled forward with the binlog archive: %llu transactions replayed, "
+		     "now at %s (%.1f s)",
+		     (unsigned long long)replayed, ha_gtid_brief(position, brief),
+		     (ha_now_ms() - t0) / 1000.0);
+		return 0;
+	}
+	step(r, "[3/6] the binlog archive was not used (%s); restoring the chain again", fe.msg);
+	unsigned links = 0;
+	ha_rm_rf(p->fresh);
+	return ha_cli_restore_chain(rp, cat, p->id, p->fresh, &links, e);
+}
+
 static int restore_beside(struct run *r, struct plan *p, const Haagent__BackupsResponse *cat)
 {
 	struct ha_err e = {0};
@@ -383,14 +412,17 @@ static int restore_beside(struct run *r, struct plan *p, const Haagent__BackupsR
 	int rc = ha_cli_open_repo(r->g, &rp, &e);
 	if (rc == 0)
 		rc = ha_cli_restore_chain(&rp, cat, p->id, p->fresh, &links, &e);
+	if (rc == 0) {
+		step(r, "[3/6] restored and prepared a chain of %u backup%s into %s (%.1f s)",
+		     links, links == 1 ? "" : "s", p->fresh, (ha_now_ms() - t0) / 1000.0);
+		rc = roll_forward(r, p, cat, &rp, &e);
+	}
 	memset(rp.key, 0, sizeof(rp.key));
 	if (rc != 0)
 		return fail(r, rc,
 		            "restore: %s. Nothing changed on %s (still in maintenance: 'haadm node "
 		            "maintenance %s off' when done)",
 		            e.msg, r->node, r->node);
-	step(r, "[3/6] restored and prepared a chain of %u backup%s into %s (%.1f s)", links,
-	     links == 1 ? "" : "s", p->fresh, (ha_now_ms() - t0) / 1000.0);
 	return 0;
 }
 

@@ -7,6 +7,7 @@ import glob
 import hashlib
 import hmac
 import json
+import re
 import os
 import shutil
 import signal
@@ -406,10 +407,18 @@ class BackupTest(unittest.TestCase):
         # a backup taken now, on the remaining replica, then the re-clone
         b = self.run_backup()
         self.assertNotIn(b["node"], (f"node{p}", new))
+        # written after the backup: the re-clone replays them from the binlog archive
+        sb.sql(q, "INSERT INTO sandbox.bk_b SELECT seq + 300000, 'rolled' FROM "
+                  "sandbox.seq_1_to_50")
+        pos = sb.sql(q, "SELECT @@gtid_binlog_pos")
+        sb.wait_for(lambda: (sb.status(conf_node=q).get("archive") or {}).get("head_gtid") == pos,
+                    30, what="the archive holding the writes after the backup")
         code, out = reclone(f"node{p}")
         self.assertEqual((code, out["result"]), (0, "done"), out)
         self.assertEqual(out["backup"], b["id"])
-        self.assertEqual(len(out["steps"]), 6, out["steps"])
+        self.assertEqual(len(out["steps"]), 7, out["steps"])
+        self.assertTrue(any(re.search(r"rolled forward with the binlog archive: [1-9]\d* "
+                                      r"transactions", x) for x in out["steps"]), out["steps"])
         self.assertTrue(os.path.isdir(out["old_datadir"]))
         # replicating from the new primary, no longer diverged, without the errant row
         s = sb.wait_for(lambda: (lambda s: s if sb.node(s, f"node{p}")["role"] == "replica"
@@ -421,6 +430,7 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(sb.sql(p, "SELECT @@gtid_current_pos"), gtid)
         self.assertEqual(sb.sql(p, "SELECT COUNT(*) FROM sandbox.bk_b WHERE id = 999999"), "0")
         self.assertEqual(sb.sql(p, "SELECT COUNT(*) FROM sandbox.bk_b WHERE v = 'before'"), "100")
+        self.assertEqual(sb.sql(p, "SELECT COUNT(*) FROM sandbox.bk_b WHERE v = 'rolled'"), "50")
         self.assertEqual(self.checksums(lambda q_: sb.sql(p, q_)),
                          self.checksums(lambda q_: sb.sql(q, q_)))
         self.assertIn("node-converged", [e["name"] for e in sb.events()])
