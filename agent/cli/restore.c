@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../../consensus/fsm.h"
+#include "../backup/archive.h"
 #include "../backup/fsutil.h"
 #include "../backup/policy.h"
 #include "../backup/pipeline.h"
@@ -60,6 +61,130 @@ void ha_cli_result_json(const char *result, uint64_t id, const char *detail, uin
 }
 
 /* The catalog, from the first agent that answers. */
+/* ---- the catalog from the repository alone (every node lost) ---- */
+
+static char *own_str(const char *v)
+{
+	char *d = strdup(v ? v : "");
+	if (d == NULL)
+		abort(); /* haadm: out of memory at this size is not recoverable */
+	return d;
+}
+
+/* A catalog record from an authenticated manifest: every string its own (freed with the
+ * response). */
+static Haagent__BackupRecord *record_of(const struct ha_manifest *m)
+{
+	Haagent__BackupRecord *b = malloc(sizeof(*b));
+	if (b == NULL)
+		abort();
+	haagent__backup_record__init(b);
+	b->id = m->id;
+	b->name = own_str(m->name);
+	b->type = own_str(m->type);
+	b->parent = m->parent;
+	b->state = HA_BK_DONE;
+	b->started_unix_ms = m->started_ms;
+	b->finished_unix_ms = m->finished_ms;
+	b->from_lsn = m->from_lsn;
+	b->to_lsn = m->to_lsn;
+	b->gtid = own_str(m->gtid);
+	b->bytes_in = m->bytes_in;
+	b->bytes_stored = m->bytes_stored;
+	b->chunks = (uint32_t)m->n_chunks;
+	b->detail = own_str("read from the repository (no agent answered)");
+	b->verify_detail = own_str("");
+	b->server_id = m->server_id;
+	b->instance = own_str(m->instance);
+	b->manifest_sha = own_str(m->file_sha);
+	return b;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const Haagent__BackupRecord *x = *(Haagent__BackupRecord *const *)a,
+	                            *y = *(Haagent__BackupRecord *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The archive's head: the newest slice whose manifest authenticates. */
+static Haagent__ArchiveState *archive_of(struct repo *rp)
+{
+	char **names = NULL;
+	size_t n = 0;
+	struct ha_err e = {0};
+	if (rp->archive.ops->list(&rp->archive, &names, &n, &e) != 0 || n == 0) {
+		ha_store_names_free(names, n);
+		return NULL;
+	}
+	Haagent__ArchiveState *a = NULL;
+	for (size_t i = n; i-- > 0 && a == NULL;) {
+		struct ha_slice sl;
+		if (ha_archive_slice(&rp->archive, rp->key, names[i], &sl, &e) != 0)
+			continue;
+		a = malloc(sizeof(*a));
+		if (a == NULL)
+			abort();
+		haagent__archive_state__init(a);
+		a->head = own_str(sl.name);
+		a->seq = sl.seq;
+		a->server_id = sl.server_id;
+		a->end_gtid = own_str(sl.end);
+		a->last_ts = sl.last_ts;
+		a->sealed_unix_ms = sl.sealed_ms;
+		a->last_gap = own_str("");
+		a->last_errant = own_str("");
+		a->run_start_gtid = own_str("");
+		a->node = own_str(sl.node);
+		a->state = own_str("read from the repository (no agent answered)");
+		ha_slice_free(&sl);
+	}
+	ha_store_names_free(names, n);
+	return a;
+}
+
+/* Every backup whose manifest authenticates, and the archive's head: what a restore needs when
+ * no agent is left to answer (the cluster is lost; the repository is off-site). */
+static int catalog_from_repo(const struct globals *g, Haagent__BackupsResponse **out,
+                             struct ha_err *e)
+{
+	struct repo rp;
+	int rc = ha_cli_open_repo(g, &rp, e);
+	if (rc != 0)
+		return rc;
+	char **names = NULL;
+	size_t n = 0;
+	if ((rc = rp.store.ops->list(&rp.store, &names, &n, e)) != 0)
+		return rc;
+	Haagent__BackupsResponse *r = malloc(sizeof(*r));
+	if (r == NULL)
+		abort();
+	haagent__backups_response__init(r);
+	r->backups = calloc(n ? n : 1, sizeof(*r->backups));
+	if (r->backups == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		struct ha_manifest m;
+		struct ha_err me = {0};
+		if (ha_backup_manifest(&rp.store, rp.key, names[i], &m, &me) != 0) {
+			fprintf(stderr, "haadm: %s: skipped: %s\n", names[i], me.msg);
+			continue;
+		}
+		r->backups[r->n_backups++] = record_of(&m);
+		ha_manifest_free(&m);
+	}
+	qsort(r->backups, r->n_backups, sizeof(*r->backups), by_id);
+	r->archive = archive_of(&rp);
+	ha_store_names_free(names, n);
+	memset(rp.key, 0, sizeof(rp.key));
+	fprintf(stderr,
+	        "haadm: no agent answered: the catalog is read from the repository %s (%zu "
+	        "backups%s)\n",
+	        rp.path, r->n_backups, r->archive ? ", the binlog archive" : "");
+	*out = r;
+	return 0;
+}
+
 int ha_cli_catalog(const struct globals *g, Haagent__BackupsResponse **out, struct ha_err *e)
 {
 	struct target t[HA_CLI_MAX_TARGETS];
@@ -85,7 +210,12 @@ int ha_cli_catalog(const struct globals *g, Haagent__BackupsResponse **out, stru
 			return 0;
 		}
 	}
-	return ha_err_wrap(e, "no agent answered");
+	/* every agent gone: the repository holds the manifests and the archive */
+	struct ha_err re = {0};
+	if (catalog_from_repo(g, out, &re) == 0)
+		return 0;
+	return ha_err_set(e, rc ? rc : HA_ECONNECT,
+	                  "no agent answered, and the repository cannot stand in: %s", re.msg);
 }
 
 int ha_cli_hold(const struct globals *g, uint64_t id, Haagent__BackupsResponse **cat,

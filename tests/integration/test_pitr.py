@@ -264,6 +264,21 @@ class PitrTest(unittest.TestCase):
         pos = self.sb.sql(int(new[-1]), "SELECT @@gtid_binlog_pos")
         self.assertEqual(out["position"], pos)
         self.assertEqual(a["gaps"], 0)
+        # every agent gone (the cluster lost, the repository left): the repository alone
+        # gives the catalog and the archive's head, and the same restore
+        for n in (1, 2, 3):
+            if self.sb.agent_pid(n):
+                os.kill(self.sb.agent_pid(n), signal.SIGTERM)
+        self.sb.wait_for(lambda: all(self.sb.agent_pid(n) is None for n in (1, 2, 3)), 20,
+                         what="every agent stopped")
+        r = self.haadm("binlog", "list", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("read from the repository", r.stderr)
+        last = json.loads(r.stdout)["slices"][0]["last_gtid"]
+        d, _, out = self.restore("--to-gtid", last)
+        self.assertEqual(out["position"], pos)
+        rows = self.query(d, "SELECT COUNT(*) FROM sandbox.pitr_ledger")
+        self.assertGreaterEqual(int(rows), len(w.acked))
 
     def test_3_a_gap_is_detected_and_refused(self):
         before = self.backup()
