@@ -180,6 +180,9 @@ class BackupTest(unittest.TestCase):
         # the drill does the same by itself and records it
         r = self.haadm("backup", "verify", str(inc["id"]), "--drill", "--json")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # and replays the binlog archive onto it, checking the tables again
+        self.assertRegex(json.loads(r.stdout)["detail"],
+                         r"the binlog archive replayed onto it \(\d+ transactions")
         rec = sb.wait_for(lambda: (lambda b: b if b["verified"] != "never" else None)(
             self.record(inc["id"])), 10, what="the drill recorded in the catalog")
         self.assertEqual((rec["verified"], rec["drilled"]), ("passed", True))
