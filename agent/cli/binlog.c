@@ -128,6 +128,7 @@ static int list(struct globals *g, unsigned limit)
 struct match {
 	char gtid[48];
 	uint32_t ts, server;
+	bool errant; /* above a newer slice's fork: left behind by a failover, never replayed */
 	char *text;
 };
 
@@ -138,6 +139,8 @@ struct finder {
 	size_t n, cap;
 	size_t slice_first; /* this slice's matches begin here */
 	int rc;
+	bool capped; /* a newer slice recorded a fork: fork_cap holds it (per domain, lowest) */
+	struct ha_gtid_pos fork_cap;
 };
 
 /* Lower case, backquotes dropped, runs of white space as one space: "DROP TABLE orders"
@@ -234,6 +237,14 @@ static int on_event(void *arg, const struct ha_bl_event *ev, enum ha_bl_role rol
 	         (unsigned long long)tx->gtid.seq);
 	m->ts = tx->ts;
 	m->server = ev->server_id;
+	m->errant = false;
+	if (f->capped) {
+		m->errant = true;
+		for (size_t i = 0; i < f->fork_cap.n; i++)
+			if (f->fork_cap.g[i].domain == tx->gtid.domain &&
+			    tx->gtid.seq <= f->fork_cap.g[i].seq)
+				m->errant = false;
+	}
 	size_t show = n < SHOW_CHARS ? n : SHOW_CHARS;
 	m->text = malloc(show + 4);
 	if (m->text == NULL)
@@ -264,13 +275,22 @@ static void print_matches(struct globals *g, const struct finder *f, size_t from
 			ha_json_uint(&j, "time_unix", m->ts);
 			ha_json_str(&j, "time_utc", ha_cli_utc(m->ts, t, sizeof(t)));
 			ha_json_uint(&j, "server_id", m->server);
+			ha_json_bool(&j, "errant", m->errant);
 			ha_json_str(&j, "statement", m->text);
 			ha_json_obj_end(&j);
 		} else {
-			printf("%s  %s UTC  server %u\n    %s\n    before it: haadm restore "
-			       "--before-gtid %s --target-dir DIR\n",
-			       m->gtid, ha_cli_utc(m->ts, t, sizeof(t)), m->server, m->text,
-			       m->gtid);
+			if (m->errant)
+				printf("%s  %s UTC  server %u  ERRANT: left behind by a failover, "
+				       "never "
+				       "replayed\n    %s\n",
+				       m->gtid, ha_cli_utc(m->ts, t, sizeof(t)), m->server,
+				       m->text);
+			else
+				printf(
+				    "%s  %s UTC  server %u\n    %s\n    before it: haadm restore "
+				    "--before-gtid %s --target-dir DIR\n",
+				    m->gtid, ha_cli_utc(m->ts, t, sizeof(t)), m->server, m->text,
+				    m->gtid);
 		}
 	}
 	if (g->json) {
@@ -334,6 +354,15 @@ static int find(struct globals *g, const char *pattern, uint64_t since, uint64_t
 			}
 			bounds[nb++] = f.n;
 			rc = ha_archive_scan(&rp.archive, rp.key, &s, on_event, &f, &e);
+		}
+		/* a fork recorded here: the older slices' transactions above it are errant */
+		struct ha_gtid_pos fork;
+		if (s.fork[0] && ha_gtid_parse(s.fork, &fork, NULL) == 0) {
+			if (f.capped)
+				ha_gtid_min(&f.fork_cap, &fork, &f.fork_cap);
+			else
+				f.fork_cap = fork;
+			f.capped = true;
 		}
 		snprintf(name, sizeof(name), "%s", s.prev);
 		ha_slice_free(&s);

@@ -400,6 +400,15 @@ class PitrTest(unittest.TestCase):
         r = subprocess.run([HAADM, "-c", self.sb.conf(n_new), "binlog", "list", "--all",
                             "--json"], capture_output=True, text=True, timeout=60)
         self.assertTrue(any(x["errant"] for x in json.loads(r.stdout)["slices"]), r.stdout)
+        # find says which statements a restore will never replay
+        def find(text):
+            r = subprocess.run([HAADM, "-c", self.sb.conf(n_new), "binlog", "find", text,
+                                "--json"], capture_output=True, text=True, timeout=60)
+            return json.loads(r.stdout)["matches"]
+        errant = find("INSERT INTO sandbox.errant_t VALUES (4)")
+        self.assertEqual([m["errant"] for m in errant], [True], errant)
+        main_line = find("INSERT INTO sandbox.errant_t VALUES (100)")
+        self.assertEqual([m["errant"] for m in main_line], [False], main_line)
         # a restore to now: the new primary's row, none of the old primary's errant ones
         point = self.point_now()
         d = os.path.join(self.tmp, "errant")
