@@ -174,6 +174,21 @@ static int add_cap(struct chain *c, const struct ha_gtid_pos *p)
 	return (int)c->n_caps++;
 }
 
+/* History is missing before slice `name`: a restore from the backup being chained can only
+ * reach points before the gap. What was loaded (it follows the gap) is dropped; the replay must
+ * then stop inside what remains (check_reached). */
+static void cut_at_gap(struct chain *c, const char *name, const char *gap, int *cap)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->l[i].name);
+	c->n = 0;
+	free(c->caps);
+	c->caps = NULL;
+	c->n_caps = 0;
+	*cap = -1;
+	snprintf(c->gap, sizeof(c->gap), "slice %s: %s", name, gap);
+}
+
 /* Walks back from the head until a slice that begins at or before `from` (the backup's
  * position). Crossing a gap, the chain is cut before it (c->gap says so: only points before it
  * are reachable). An archive that begins after `from` is refused with what to do. */
@@ -223,33 +238,16 @@ static int load_chain(struct repo *rp, const char *head, const struct ha_gtid_po
 		ha_slice_free(&s);
 		if (done)
 			break;
-		if (gap[0]) {
-			/* history is missing before this slice: a restore from this backup
-			 * can only reach points before the gap. What follows it is dropped; the
-			 * replay must then stop inside what remains (checked after it). */
-			for (size_t i = 0; i < c->n; i++)
-				free(c->l[i].name);
-			c->n = 0;
-			free(c->caps);
-			c->caps = NULL;
-			c->n_caps = 0;
-			cap = -1;
-			have_later = false;
-			snprintf(c->gap, sizeof(c->gap), "slice %s: %s", name, gap);
-			if (fork_cap(c, fork, &cap) != 0)
-				return ha_err_set(e, HA_ENOMEM, "out of memory");
-			later_start = start;
-			have_later = true;
-			snprintf(name, sizeof(name), "%s", prev);
-			if (!prev[0])
-				return ha_err_set(e, HA_EPROTO, "the archive begins with a gap");
-			continue;
-		}
+		if (gap[0]) /* only points before it are reachable from this backup */
+			cut_at_gap(c, name, gap, &cap);
 		if (!prev[0])
-			return ha_err_set(e, HA_EPROTO,
-			                  "the archive begins at %s, after the backup's position: "
-			                  "restore from a backup taken after the archive began",
-			                  c->first_start[0] ? c->first_start : "(empty)");
+			return gap[0]
+			           ? ha_err_set(e, HA_EPROTO, "the archive begins with a gap")
+			           : ha_err_set(e, HA_EPROTO,
+			                        "the archive begins at %s, after the backup's "
+			                        "position: restore from a backup taken after the "
+			                        "archive began",
+			                        c->first_start[0] ? c->first_start : "(empty)");
 		if (fork_cap(c, fork, &cap) != 0)
 			return ha_err_set(e, HA_ENOMEM, "out of memory");
 		later_start = start;
@@ -798,6 +796,16 @@ static int check_reached(const struct replay *r, const struct chain *c,
 	return 0;
 }
 
+/* The throwaway server's socket and pid file: not part of the restored datadir. */
+static void server_files_gone(const char *dir)
+{
+	char f[PATH_MAX + 48];
+	snprintf(f, sizeof(f), "%s/pitr.sock", dir);
+	unlink(f);
+	snprintf(f, sizeof(f), "%s/pitr.pid", dir);
+	unlink(f);
+}
+
 static int restore_to(struct repo *rp, Haagent__BackupsResponse *cat, const struct candidate *cd,
                       struct chain *c, const struct ha_pitr_point *pt, bool complete,
                       const char *incomplete, const char *dir, struct ha_pitr_result *res,
@@ -859,11 +867,7 @@ static int restore_to(struct repo *rp, Haagent__BackupsResponse *cat, const stru
 		                "%s/pitr.err)",
 		                logs);
 	if (rc == 0) {
-		char f[PATH_MAX + 48];
-		snprintf(f, sizeof(f), "%s/pitr.sock", stage);
-		unlink(f);
-		snprintf(f, sizeof(f), "%s/pitr.pid", stage);
-		unlink(f);
+		server_files_gone(stage);
 		if (rename(stage, dir) != 0)
 			rc = ha_err_set(e, HA_EIO, "rename %s to %s: %s", stage, dir,
 			                strerror(errno));
@@ -990,11 +994,7 @@ int ha_pitr_roll_forward(struct repo *rp, const Haagent__BackupsResponse *cat, u
 		rc = ha_err_set(e, HA_EDB, "the restored server did not shut down cleanly (see %s)",
 		                logs);
 	if (rc == 0) {
-		char f[PATH_MAX + 48];
-		snprintf(f, sizeof(f), "%s/pitr.sock", dir);
-		unlink(f);
-		snprintf(f, sizeof(f), "%s/pitr.pid", dir);
-		unlink(f);
+		server_files_gone(dir);
 		ha_rm_rf(logs);
 		ha_gtid_format(&r.done, position, size);
 		*replayed = r.count;
