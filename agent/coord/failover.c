@@ -345,9 +345,10 @@ const char *ha_fo_unsafe(const struct ha_fo_node *nodes, size_t n, int best, cha
 
 /* ---- planned switchover ---- */
 
-/* Transactions n wrote itself that primary p lacks: a domain p does not have, or a sequence
- * number beyond p's under n's own server id. (A replica merely ahead of p's last report has p's
- * server id there: reports are not taken at the same instant.) */
+/* Transactions n has that primary p lacks: a domain p does not have (unless n's last
+ * transaction there is p's own: p wrote it after its report), or a sequence number beyond p's
+ * under n's own server id. (A replica merely ahead of p's last report has p's server id there:
+ * reports are not taken at the same instant; a new domain p just wrote to is no exception.) */
 static bool errant(const struct ha_fo_node *n, const struct ha_fo_node *p)
 {
 	struct ha_gtid_pos a, b;
@@ -358,7 +359,8 @@ static bool errant(const struct ha_fo_node *n, const struct ha_fo_node *p)
 		for (size_t j = 0; j < b.n; j++)
 			if (b.g[j].domain == x->domain)
 				y = &b.g[j];
-		if (y == NULL || (x->seq > y->seq && x->server == n->server_id))
+		if ((y == NULL && (p->server_id == 0 || x->server != p->server_id)) ||
+		    (y && x->seq > y->seq && x->server == n->server_id))
 			return true;
 	}
 	return false;

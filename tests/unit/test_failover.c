@@ -306,6 +306,15 @@ static void switchover_plan(void **state)
 	assert_true(has_check(c, n, true, "node2: healthy"));
 	/* named target */
 	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), 0);
+	/* the target already applied a new domain the primary wrote after its last report: not
+	 * errant (the primary's own server id); a domain from another server the primary lacks
+	 * is */
+	r[0].gtid_current = "0-1-10,7-1-1000";
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), 0);
+	r[0].gtid_current = "0-1-10,7-3-1000";
+	assert_int_equal(ha_so_plan(&p, r, 2, "node2", 10000, c, &n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "has transactions the primary lacks"));
+	r[0].gtid_current = "0-1-10";
 	/* the primary itself, an unknown node */
 	assert_int_equal(ha_so_plan(&p, r, 2, "node1", 10000, c, &n, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "already the primary"));
