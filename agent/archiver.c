@@ -51,6 +51,8 @@ struct ha_arch {
 	char work[PATH_MAX], tool[PATH_MAX], host[HA_ADDR_MAX], user[HA_NAME_MAX], password[256];
 	char head[HA_SLICE_NAME_MAX];
 	char keep_from[HA_GTID_TEXT_MAX]; /* under mu: the oldest kept backup's position */
+	bool keep_valid;                  /* loop side: keep_from was computed at */
+	uint64_t keep_applied;            /* this many applied commands */
 	/* loop side */
 	uint32_t source; /* the primary it streams from */
 	uint64_t epoch;  /* the primary's epoch then */
@@ -110,6 +112,11 @@ static void keep_from(void *arg, char *out, size_t size)
  * it serves no restore. */
 static void update_keep_from(struct ha_arch *ar, const struct ha_fsm_state *st)
 {
+	/* the catalog changes only with an applied command: not every tick */
+	if (ar->keep_valid && ar->keep_applied == st->applied_commands)
+		return;
+	ar->keep_valid = true;
+	ar->keep_applied = st->applied_commands;
 	/* per domain the lowest of every kept backup: one taken on a lagging replica may stand
 	 * before an older one */
 	struct ha_gtid_pos keep = {0}, p;
