@@ -28,7 +28,8 @@
 	X(HA_ETOOBIG, 13, "message too large")                                                     \
 	X(HA_EREFUSED, 14, "refused")                                                              \
 	X(HA_EINTERNAL, 15, "internal error")                                                      \
-	X(HA_EBUSY, 16, "busy, retry")
+	X(HA_EBUSY, 16, "busy, retry")                                                             \
+	X(HA_EPERM, 17, "not permitted")
 
 enum {
 #define HA_ERR_ENUM(name, num, text) name##_ = num,
@@ -52,6 +53,7 @@ enum {
 #define HA_EREFUSED      HA_ERR_NEG(HA_EREFUSED)
 #define HA_EINTERNAL     HA_ERR_NEG(HA_EINTERNAL)
 #define HA_EBUSY         HA_ERR_NEG(HA_EBUSY)
+#define HA_EPERM         HA_ERR_NEG(HA_EPERM)
 
 #define HA_ERR_MSG_MAX 1024
 
