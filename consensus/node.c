@@ -11,12 +11,14 @@
 
 #include "../agent/common/clock.h"
 #include "../agent/common/log.h"
+#include "transport.h"
 
 struct ha_raft {
 	uv_loop_t *loop;
 	struct raft raft;
 	struct raft_io io;
 	struct raft_uv_transport transport;
+	bool tls; /* transport.h's; else libraft's plain TCP */
 	struct raft_fsm fsm;
 	struct ha_fsm_state state;
 	uv_timer_t watch;
@@ -211,8 +213,41 @@ static int mkdir_p(const char *dir, struct ha_err *e)
 
 /* Long on purpose: libraft's start-up steps in their required order, each undone on a
  * failure of a later one. */
-int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **out,
-                  struct ha_err *e)
+static void transport_release(struct ha_raft *n)
+{
+	if (n->tls)
+		ha_transport_close(&n->transport);
+	else
+		raft_uv_tcp_close(&n->transport);
+}
+
+static int transport_init(struct ha_raft *n, uv_loop_t *loop, const struct ha_config *c,
+                          SSL_CTX *tls_server, SSL_CTX *tls_client, struct ha_err *e)
+{
+	if (tls_server && tls_client) {
+		n->tls = true;
+		return ha_transport_init(&n->transport, loop, c, tls_server, tls_client, e);
+	}
+	n->transport.version = 1; /* required by 0.22 before raft_uv_tcp_init */
+	n->transport.data = NULL;
+	int rc = raft_uv_tcp_init(&n->transport, loop);
+	if (rc != 0)
+		return ha_err_set(e, HA_ERAFT, "raft transport: %s", raft_strerror(rc));
+	if ((rc = raft_uv_tcp_set_bind_address(&n->transport, n->address)) != 0) {
+		raft_uv_tcp_close(&n->transport);
+		return ha_err_set(e, HA_ERAFT, "raft bind %s: %s", n->address, raft_strerror(rc));
+	}
+	return 0;
+}
+
+void ha_raft_set_tls(struct ha_raft *n, SSL_CTX *tls_server, SSL_CTX *tls_client)
+{
+	if (n->tls && tls_server && tls_client)
+		ha_transport_set_tls(&n->transport, tls_server, tls_client);
+}
+
+int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, SSL_CTX *tls_server,
+                  SSL_CTX *tls_client, struct ha_raft **out, struct ha_err *e)
 {
 	struct ha_raft *n = calloc(1, sizeof(*n));
 	if (n == NULL)
@@ -230,16 +265,8 @@ int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **o
 		goto err_unlock;
 	snprintf(n->address, sizeof(n->address), "%s:%u", self->address, self->raft_port);
 
-	n->transport.version = 1; /* required by 0.22 before raft_uv_tcp_init */
-	n->transport.data = NULL;
-	if ((rc = raft_uv_tcp_init(&n->transport, loop)) != 0) {
-		rc = ha_err_set(e, HA_ERAFT, "raft transport: %s", raft_strerror(rc));
+	if ((rc = transport_init(n, loop, c, tls_server, tls_client, e)) != 0)
 		goto err_unlock;
-	}
-	if ((rc = raft_uv_tcp_set_bind_address(&n->transport, n->address)) != 0) {
-		rc = ha_err_set(e, HA_ERAFT, "raft bind %s: %s", n->address, raft_strerror(rc));
-		goto err_transport;
-	}
 	if ((rc = raft_uv_init(&n->io, loop, n->dir, &n->transport)) != 0) {
 		rc = ha_err_set(e, HA_ERAFT, "raft io on %s: %s", n->dir, raft_strerror(rc));
 		goto err_transport;
@@ -300,7 +327,7 @@ err_raft:
 err_io:
 	raft_uv_close(&n->io);
 err_transport:
-	raft_uv_tcp_close(&n->transport);
+	transport_release(n);
 err_unlock:
 	close(n->lock_fd);
 err_free:
@@ -313,7 +340,7 @@ static void finish_close(struct ha_raft *n)
 	if (--n->pending_closes > 0)
 		return;
 	raft_uv_close(&n->io);
-	raft_uv_tcp_close(&n->transport);
+	transport_release(n);
 	if (n->lock_fd >= 0)
 		close(n->lock_fd);
 	ha_raft_closed_cb cb = n->closed_cb;

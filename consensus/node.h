@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include <openssl/ssl.h>
+
 #include "../agent/config.h"
 #include "fsm.h"
 
@@ -29,8 +31,12 @@ typedef void (*ha_raft_closed_cb)(void *data);
 
 /* Creates and starts the server. On success *out is owned by the caller until ha_raft_close's
  * callback fires. */
-int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, struct ha_raft **out,
-                  struct ha_err *e);
+/* tls_server, tls_client: raft over mutual TLS (transport.h); both NULL: libraft's plain TCP
+ * transport (insecure = yes). */
+int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, SSL_CTX *tls_server,
+                  SSL_CTX *tls_client, struct ha_raft **out, struct ha_err *e);
+/* Certificate rotation: new raft connections use these. No-op on a plain transport. */
+void ha_raft_set_tls(struct ha_raft *n, SSL_CTX *tls_server, SSL_CTX *tls_client);
 
 /* Closes the server; cb (may be NULL) fires once, after which the memory is released. */
 void ha_raft_close(struct ha_raft *n, ha_raft_closed_cb cb, void *data);

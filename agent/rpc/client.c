@@ -20,6 +20,7 @@ struct ha_rpc_client {
 	char bind_ip[64];
 	ha_rpc_client_msg_cb cb;
 	void *data;
+	SSL_CTX *ctx;            /* NULL: plain */
 	struct client_conn *cur; /* NULL when none */
 	char ip[64];
 	unsigned port;
@@ -29,8 +30,18 @@ struct ha_rpc_client {
 
 static void maybe_free_client(struct ha_rpc_client *cl)
 {
-	if (cl->closing && cl->live == 0)
+	if (cl->closing && cl->live == 0) {
+		SSL_CTX_free(cl->ctx);
 		free(cl);
+	}
+}
+
+void ha_rpc_client_set_tls(struct ha_rpc_client *cl, SSL_CTX *ctx)
+{
+	if (ctx)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(cl->ctx);
+	cl->ctx = ctx;
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -49,6 +60,23 @@ static void drop(struct client_conn *cc)
 	if (cc->cl->cur == cc)
 		cc->cl->cur = NULL;
 	ha_conn_close(&cc->c);
+}
+
+/* Connected, and with TLS the server proved it is one of the cluster's nodes. */
+static void on_ready(struct ha_rpc_conn *c)
+{
+	struct client_conn *cc = (struct client_conn *)c;
+	if (c->ctx && c->who.role != HA_ROLE_NODE) {
+		char who[128];
+		ha_identity_str(&c->who, who, sizeof(who));
+		ha_warn("rpc-tls-refused",
+		        "peer=%s who=\"%s\" error=\"not a node certificate\" "
+		        "action=close",
+		        c->peer, who);
+		drop(cc);
+		return;
+	}
+	cc->connected = true;
 }
 
 static int on_msg(struct ha_rpc_conn *c, int type, const uint8_t *p, size_t n)
@@ -70,13 +98,12 @@ static void on_connect(uv_connect_t *req, int status)
 		drop(cc);
 		return;
 	}
-	cc->connected = true;
 	if (ha_conn_begin(&cc->c, CLIENT_IDLE_MS) != 0)
 		drop(cc);
 }
 
-int ha_rpc_client_new(uv_loop_t *loop, const char *bind_ip, ha_rpc_client_msg_cb cb, void *data,
-                      struct ha_rpc_client **out)
+int ha_rpc_client_new(uv_loop_t *loop, const char *bind_ip, SSL_CTX *ctx, ha_rpc_client_msg_cb cb,
+                      void *data, struct ha_rpc_client **out)
 {
 	struct ha_rpc_client *cl = calloc(1, sizeof(*cl));
 	if (cl == NULL)
@@ -85,6 +112,7 @@ int ha_rpc_client_new(uv_loop_t *loop, const char *bind_ip, ha_rpc_client_msg_cb
 	snprintf(cl->bind_ip, sizeof(cl->bind_ip), "%s", bind_ip ? bind_ip : "");
 	cl->cb = cb;
 	cl->data = data;
+	ha_rpc_client_set_tls(cl, ctx);
 	*out = cl;
 	return 0;
 }
@@ -102,6 +130,11 @@ static void start_connect(struct ha_rpc_client *cl)
 		return;
 	}
 	cc->cl = cl;
+	if (cl->ctx) {
+		SSL_CTX_up_ref(cl->ctx); /* cannot fail: a reference count */
+		cc->c.ctx = cl->ctx;
+	}
+	cc->c.on_ready = on_ready;
 	cc->c.on_msg = on_msg;
 	cc->c.on_closed = on_conn_closed;
 	cc->c.owner = cc;

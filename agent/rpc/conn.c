@@ -8,6 +8,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "../common/log.h"
+#include "tlsio.h"
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -24,6 +25,10 @@ static void on_closed(uv_handle_t *h)
 	if (--c->pending_closes > 0)
 		return;
 	ha_buf_free(&c->in);
+	if (c->tls.ssl)
+		ha_tls_free(&c->tls);
+	if (c->ctx)
+		SSL_CTX_free(c->ctx);
 	if (c->on_closed)
 		c->on_closed((uv_handle_t *)&c->tcp);
 	else
@@ -47,28 +52,9 @@ static void on_idle(uv_timer_t *t)
 	ha_conn_close(c);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Whole frames in c->in go to on_msg. */
+static void deliver_frames(struct ha_rpc_conn *c)
 {
-	struct ha_rpc_conn *c = s->data;
-	(void)buf;
-	if (c->closing)
-		return;
-	if (nread < 0) {
-		if (nread != UV_EOF)
-			ha_debug("rpc-read-error", "peer=%s error=%s", c->peer,
-			         uv_strerror((int)nread));
-		ha_conn_close(c);
-		return;
-	}
-	if (nread == 0)
-		return;
-	uv_timer_again(&c->idle);
-	ha_buf_append(&c->in, c->rbuf, (size_t)nread);
-	if (ha_buf_failed(&c->in)) {
-		ha_error("rpc-oom", "peer=%s", c->peer);
-		ha_conn_close(c);
-		return;
-	}
 	while (!c->closing) {
 		int type;
 		const uint8_t *payload;
@@ -90,6 +76,68 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		}
 		ha_buf_consume(&c->in, flen);
 	}
+}
+
+/* Ciphertext arrived: the handshake goes on, or plaintext is appended to c->in. */
+static int tls_input(struct ha_rpc_conn *c, size_t n)
+{
+	struct ha_err e = {0};
+	bool now_ready = false;
+	int rc = ha_tls_feed(&c->tls, c->rbuf, n, &c->in, &now_ready, &e);
+	if (ha_tls_send_pending(&c->tls, (uv_stream_t *)&c->tcp, &c->outstanding) != 0)
+		rc = rc ? rc : HA_EIO;
+	if (rc != 0) {
+		if (!c->tls.established)
+			ha_warn("rpc-tls-refused", "peer=%s side=%s error=\"%s\" action=close",
+			        c->peer, c->server ? "server" : "client", e.msg);
+		else
+			ha_debug("rpc-tls-error", "peer=%s error=\"%s\"", c->peer, e.msg);
+		return -1;
+	}
+	if (now_ready) {
+		c->who = c->tls.peer;
+		char who[128];
+		ha_identity_str(&c->who, who, sizeof(who));
+		ha_debug("rpc-tls-ready", "peer=%s who=\"%s\"", c->peer, who);
+		if (c->on_ready)
+			c->on_ready(c);
+	}
+	return 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct ha_rpc_conn *c = s->data;
+	(void)buf;
+	if (c->closing)
+		return;
+	if (nread < 0) {
+		if (nread != UV_EOF)
+			ha_debug("rpc-read-error", "peer=%s error=%s", c->peer,
+			         uv_strerror((int)nread));
+		ha_conn_close(c);
+		return;
+	}
+	if (nread == 0)
+		return;
+	if (c->tls.ssl) {
+		if (tls_input(c, (size_t)nread) != 0) {
+			ha_conn_close(c);
+			return;
+		}
+		/* the handshake stays under its own bound; then the idle one (the repeat value) */
+		if (c->tls.established)
+			uv_timer_again(&c->idle);
+	} else {
+		uv_timer_again(&c->idle);
+		ha_buf_append(&c->in, c->rbuf, (size_t)nread);
+	}
+	if (ha_buf_failed(&c->in)) {
+		ha_error("rpc-oom", "peer=%s", c->peer);
+		ha_conn_close(c);
+		return;
+	}
+	deliver_frames(c);
 }
 
 struct write_req {
@@ -132,6 +180,17 @@ int ha_conn_send(struct ha_rpc_conn *c, int type, const void *pb_message)
 	protobuf_c_message_pack(m, w->data + HA_FRAME_HEADER);
 	w->c = c;
 	w->len = HA_FRAME_HEADER + n;
+	if (c->tls.ssl) {
+		struct ha_err e = {0};
+		int rc = ha_tls_write(&c->tls, w->data, w->len, &e);
+		free(w);
+		if (rc == 0 &&
+		    ha_tls_send_pending(&c->tls, (uv_stream_t *)&c->tcp, &c->outstanding) == 0)
+			return 0;
+		ha_debug("rpc-tls-write-failed", "peer=%s error=\"%s\"", c->peer, e.msg);
+		ha_conn_close(c);
+		return HA_EIO;
+	}
 	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
 	int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
 	if (rc != 0) {
@@ -161,7 +220,8 @@ void ha_conn_arm_idle(struct ha_rpc_conn *c, unsigned ms)
 
 int ha_conn_begin(struct ha_rpc_conn *c, unsigned idle_ms)
 {
-	uv_timer_start(&c->idle, on_idle, idle_ms, idle_ms);
+	/* the handshake has its own, shorter bound; the first established read re-arms idle_ms */
+	uv_timer_start(&c->idle, on_idle, c->ctx ? HA_RPC_HANDSHAKE_MS : idle_ms, idle_ms);
 	uv_tcp_nodelay(&c->tcp, 1);
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
@@ -172,5 +232,18 @@ int ha_conn_begin(struct ha_rpc_conn *c, unsigned idle_ms)
 		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip,
 		         ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	}
-	return uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	if (rc != 0)
+		return rc;
+	if (c->ctx == NULL) {
+		if (c->on_ready)
+			c->on_ready(c);
+		return 0;
+	}
+	struct ha_err e = {0};
+	if (ha_tls_start(&c->tls, c->ctx, c->server, &e) != 0) {
+		ha_warn("rpc-tls-start-failed", "peer=%s error=\"%s\"", c->peer, e.msg);
+		return -1;
+	}
+	return ha_tls_send_pending(&c->tls, (uv_stream_t *)&c->tcp, &c->outstanding);
 }

@@ -17,10 +17,12 @@
 #include "../common/buf.h"
 #include "../common/err.h"
 #include "../common/frame.h"
+#include "../common/tls.h"
 
-#define HA_RPC_MAX_CONNS  64
-#define HA_RPC_IDLE_MS    30000
-#define HA_RPC_MAX_OUTBUF (4u << 20)
+#define HA_RPC_MAX_CONNS    64
+#define HA_RPC_IDLE_MS      30000
+#define HA_RPC_MAX_OUTBUF   (4u << 20)
+#define HA_RPC_HANDSHAKE_MS 5000
 
 struct ha_rpc_conn;
 struct ha_rpc_server;
@@ -29,8 +31,16 @@ struct ha_rpc_server;
 typedef int (*ha_rpc_msg_cb)(void *data, struct ha_rpc_conn *c, int type, const uint8_t *payload,
                              size_t len);
 
-int ha_rpc_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_rpc_msg_cb cb,
-                        void *data, struct ha_rpc_server **out, struct ha_err *e);
+/* ctx: TLS (mutual) for every connection; NULL: plain TCP, nobody authenticated (insecure). */
+int ha_rpc_server_start(uv_loop_t *loop, const char *ip, unsigned port, SSL_CTX *ctx,
+                        ha_rpc_msg_cb cb, void *data, struct ha_rpc_server **out, struct ha_err *e);
+/* New connections use ctx from now on (certificate rotation); open ones keep theirs. */
+void ha_rpc_server_set_tls(struct ha_rpc_server *s, SSL_CTX *ctx);
+/* Who sent the message being handled: the identity of its certificate; NULL on a plain
+ * (insecure) connection. */
+const struct ha_identity *ha_rpc_peer(const struct ha_rpc_conn *c);
+/* The peer's address, "IP:PORT", for logs. */
+const char *ha_rpc_peer_addr(const struct ha_rpc_conn *c);
 void ha_rpc_server_close(struct ha_rpc_server *s);
 
 /* Queues a frame carrying the packed protobuf message m. Returns 0 or a negative code (the
@@ -41,8 +51,10 @@ int ha_rpc_send(struct ha_rpc_conn *c, int type, const void *pb_message);
 struct ha_rpc_client;
 typedef void (*ha_rpc_client_msg_cb)(void *data, int type, const uint8_t *payload, size_t len);
 
-int ha_rpc_client_new(uv_loop_t *loop, const char *bind_ip, ha_rpc_client_msg_cb cb, void *data,
-                      struct ha_rpc_client **out);
+/* ctx: TLS client context (the server must show a node certificate); NULL: plain. */
+int ha_rpc_client_new(uv_loop_t *loop, const char *bind_ip, SSL_CTX *ctx, ha_rpc_client_msg_cb cb,
+                      void *data, struct ha_rpc_client **out);
+void ha_rpc_client_set_tls(struct ha_rpc_client *cl, SSL_CTX *ctx);
 /* Connects to ip:port unless already connected or connecting there. */
 void ha_rpc_client_target(struct ha_rpc_client *cl, const char *ip, unsigned port);
 /* Sends if connected; drops the message otherwise (health reports are soft state). */

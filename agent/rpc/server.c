@@ -8,6 +8,7 @@
 struct ha_rpc_server {
 	uv_tcp_t listener;
 	uv_loop_t *loop;
+	SSL_CTX *ctx; /* NULL: plain */
 	ha_rpc_msg_cb cb;
 	void *data;
 	unsigned n_conns;
@@ -54,6 +55,7 @@ static void on_connection(uv_stream_t *l, int status)
 		return;
 	}
 	sc->srv = s;
+	sc->c.server = true;
 	sc->c.on_msg = on_conn_msg;
 	sc->c.on_closed = on_conn_closed;
 	if (uv_accept(l, (uv_stream_t *)&sc->c.tcp) != 0) {
@@ -78,12 +80,16 @@ static void on_connection(uv_stream_t *l, int status)
 	sc->slot = slot;
 	s->conns[slot] = &sc->c;
 	s->n_conns++;
+	if (s->ctx) {
+		SSL_CTX_up_ref(s->ctx); /* cannot fail: a reference count */
+		sc->c.ctx = s->ctx;
+	}
 	if (ha_conn_begin(&sc->c, HA_RPC_IDLE_MS) != 0)
 		ha_conn_close(&sc->c);
 }
 
-int ha_rpc_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_rpc_msg_cb cb,
-                        void *data, struct ha_rpc_server **out, struct ha_err *e)
+int ha_rpc_server_start(uv_loop_t *loop, const char *ip, unsigned port, SSL_CTX *ctx,
+                        ha_rpc_msg_cb cb, void *data, struct ha_rpc_server **out, struct ha_err *e)
 {
 	struct sockaddr_in addr;
 	if (uv_ip4_addr(ip, (int)port, &addr) != 0)
@@ -92,6 +98,7 @@ int ha_rpc_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_rpc_m
 	if (s == NULL)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
 	s->loop = loop;
+	ha_rpc_server_set_tls(s, ctx);
 	s->cb = cb;
 	s->data = data;
 	uv_tcp_init(loop, &s->listener);
@@ -110,8 +117,28 @@ int ha_rpc_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_rpc_m
 
 static void maybe_free_server(struct ha_rpc_server *s)
 {
-	if (s->closing && s->n_conns == 0 && s->listener.data == NULL)
+	if (s->closing && s->n_conns == 0 && s->listener.data == NULL) {
+		SSL_CTX_free(s->ctx);
 		free(s);
+	}
+}
+
+void ha_rpc_server_set_tls(struct ha_rpc_server *s, SSL_CTX *ctx)
+{
+	if (ctx)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(s->ctx);
+	s->ctx = ctx;
+}
+
+const struct ha_identity *ha_rpc_peer(const struct ha_rpc_conn *c)
+{
+	return c->ctx ? &c->who : NULL;
+}
+
+const char *ha_rpc_peer_addr(const struct ha_rpc_conn *c)
+{
+	return c->peer;
 }
 
 static void on_listener_closed(uv_handle_t *h)
