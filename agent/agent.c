@@ -175,15 +175,96 @@ static void answer_events(struct ha_agent *a, struct ha_rpc_conn *c, unsigned li
 	ha_rpc_send(c, HA_MSG_EVENTS_RESPONSE, &resp);
 }
 
+static const char *msg_name(int type)
+{
+	switch (type) {
+	case HA_MSG_HEALTH_REPORT:
+		return "health-report";
+	case HA_MSG_STATUS_REQUEST:
+		return "status";
+	case HA_MSG_EVENTS_REQUEST:
+		return "events";
+	case HA_MSG_ADMIN_REQUEST:
+		return "admin";
+	case HA_MSG_BACKUPS_REQUEST:
+		return "backup-list";
+	default:
+		return "other";
+	}
+}
+
+/* Who may send what (docs/security.md): health reports only from a node's certificate (the
+ * node it names is checked against the report); changes only from an admin; reading from
+ * anyone the CA vouched for. A plain connection (insecure = yes) may do everything. Returns
+ * NULL when allowed, else why not. */
+static const char *refusal(const struct ha_identity *who, int type)
+{
+	if (who == NULL)
+		return NULL;
+	switch (type) {
+	case HA_MSG_HEALTH_REPORT:
+		return who->role == HA_ROLE_NODE ? NULL : "only a node's certificate sends health";
+	case HA_MSG_ADMIN_REQUEST:
+		return who->role == HA_ROLE_ADMIN
+		           ? NULL
+		           : "changes need an operator certificate with role admin (haadm cert "
+		             "operator NAME --role admin)";
+	case HA_MSG_STATUS_REQUEST:
+	case HA_MSG_EVENTS_REQUEST:
+	case HA_MSG_BACKUPS_REQUEST:
+		return who->role != HA_ROLE_NONE ? NULL : "a certificate without identity";
+	default:
+		return NULL; /* answered "unexpected message type" */
+	}
+}
+
+static void log_refused(struct ha_rpc_conn *c, const char *what, const char *why)
+{
+	char who[128];
+	const struct ha_identity *id = ha_rpc_peer(c);
+	if (id)
+		ha_identity_str(id, who, sizeof(who));
+	else
+		snprintf(who, sizeof(who), "(plain)");
+	ha_warn("rpc-refused", "peer=%s who=\"%s\" request=%s reason=\"%s\"", ha_rpc_peer_addr(c),
+	        who, what, why);
+}
+
 /* Long on purpose: one case per message type, each decoding its message and answering. */
 static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p, size_t n)
 {
 	struct ha_agent *a = data;
+	const char *why = refusal(ha_rpc_peer(c), type);
+	if (why) {
+		log_refused(c, msg_name(type), why);
+		if (type == HA_MSG_HEALTH_REPORT)
+			return -1; /* not an operator: nobody to tell */
+		if (type == HA_MSG_ADMIN_REQUEST) {
+			Haagent__AdminResponse ar = HAAGENT__ADMIN_RESPONSE__INIT;
+			ar.code = HA_EPERM;
+			ar.message = (char *)why;
+			ha_rpc_send(c, HA_MSG_ADMIN_RESPONSE, &ar);
+			return 0;
+		}
+		Haagent__ErrorResponse er = HAAGENT__ERROR_RESPONSE__INIT;
+		er.code = HA_EPERM;
+		er.message = (char *)why;
+		ha_rpc_send(c, HA_MSG_ERROR, &er);
+		return 0;
+	}
 	switch (type) {
 	case HA_MSG_HEALTH_REPORT: {
 		Haagent__HealthReport *r = haagent__health_report__unpack(NULL, n, p);
 		if (r == NULL) {
 			ha_warn("rpc-bad-message", "type=health-report action=close");
+			return -1;
+		}
+		const struct ha_identity *who = ha_rpc_peer(c);
+		if (who && who->node_id != r->node_id) {
+			char why_id[96];
+			snprintf(why_id, sizeof(why_id), "the report says node id %u", r->node_id);
+			log_refused(c, "health-report", why_id);
+			haagent__health_report__free_unpacked(r, NULL);
 			return -1;
 		}
 		int i = ha_agent_node_index(a, r->node_id);
@@ -311,6 +392,49 @@ static void on_signal(uv_signal_t *s, int signum)
 	ha_agent_stop(a);
 }
 
+/* Both TLS contexts from the files the configuration names. */
+static int load_tls(const struct ha_config *c, SSL_CTX **server, SSL_CTX **client, struct ha_err *e)
+{
+	*server = *client = NULL;
+	if (c->tls_insecure)
+		return 0;
+	if (ha_tls_ctx_new(c->tls_ca, c->tls_cert, c->tls_key, true, server, e) != 0)
+		return HA_ECONFIG;
+	if (ha_tls_ctx_new(c->tls_ca, c->tls_cert, c->tls_key, false, client, e) != 0) {
+		SSL_CTX_free(*server);
+		*server = NULL;
+		return HA_ECONFIG;
+	}
+	return 0;
+}
+
+/* SIGHUP: the certificates, key and CA are read again; new connections use them, open ones
+ * keep theirs. A bad file keeps the old ones and says why. */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+	(void)signum;
+	struct ha_agent *a = s->data;
+	if (a->cfg.tls_insecure) {
+		ha_info("tls-reload", "result=skipped reason=\"insecure = yes\"");
+		return;
+	}
+	SSL_CTX *srv, *cli;
+	struct ha_err e = {0};
+	if (load_tls(&a->cfg, &srv, &cli, &e) != 0) {
+		ha_error("tls-reload", "result=failed error=\"%s\" action=\"keeps the old ones\"",
+		         e.msg);
+		return;
+	}
+	ha_raft_set_tls(a->raft, srv, cli);
+	ha_rpc_server_set_tls(a->rpc, srv);
+	ha_rpc_client_set_tls(a->reporter, cli);
+	SSL_CTX_free(a->tls_server);
+	SSL_CTX_free(a->tls_client);
+	a->tls_server = srv;
+	a->tls_client = cli;
+	ha_info("tls-reload", "result=ok cert=%s", a->cfg.tls_cert);
+}
+
 int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent **out,
                    struct ha_err *e)
 {
@@ -323,13 +447,20 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	a->last_db_state = -1;
 	int rc;
 
-	if ((rc = ha_raft_start(loop, &a->cfg, &a->raft, e)) != 0) {
+	if ((rc = load_tls(&a->cfg, &a->tls_server, &a->tls_client, e)) != 0) {
+		free(a);
+		return ha_err_wrap(e, "load TLS");
+	}
+	if (a->cfg.tls_insecure)
+		ha_warn("tls-off", "reason=\"[tls] insecure = yes\" risk=\"anyone who reaches the "
+		                   "raft, rpc or http port is trusted\"");
+	if ((rc = ha_raft_start(loop, &a->cfg, a->tls_server, a->tls_client, &a->raft, e)) != 0) {
 		free(a);
 		return ha_err_wrap(e, "start raft");
 	}
 	ha_raft_on_applied(a->raft, on_applied, a);
-	if ((rc = ha_rpc_server_start(loop, a->self->address, a->self->rpc_port, on_rpc, a, &a->rpc,
-	                              e)) != 0)
+	if ((rc = ha_rpc_server_start(loop, a->self->address, a->self->rpc_port, a->tls_server,
+	                              on_rpc, a, &a->rpc, e)) != 0)
 		return ha_err_wrap(e, "start rpc");
 	struct ha_probe_conf pc = {
 	    .host = a->self->address,
@@ -358,7 +489,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 		return ha_err_wrap(e, "start binlog archiver");
 	memset(a->cfg.db_password, 0, sizeof(a->cfg.db_password));
 	memset(a->cfg.repl_password, 0, sizeof(a->cfg.repl_password));
-	if (ha_rpc_client_new(loop, a->self->address, on_reporter_msg, a, &a->reporter) != 0)
+	if (ha_rpc_client_new(loop, a->self->address, a->tls_client, on_reporter_msg, a,
+	                      &a->reporter) != 0)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
 	if (a->self->http_port &&
 	    (rc = ha_http_server_start(loop, a->self->address, a->self->http_port,
@@ -376,6 +508,9 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	a->sigterm.data = a->sigint.data = a;
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&a->sigint, on_signal, SIGINT);
+	uv_signal_init(loop, &a->sighup);
+	a->sighup.data = a;
+	uv_signal_start(&a->sighup, on_sighup, SIGHUP);
 	ha_info("agent-started",
 	        "node=%s id=%u address=%s raft_port=%u rpc_port=%u http_port=%u db=%s:%u",
 	        a->self->name, a->self->id, a->self->address, a->self->raft_port, a->self->rpc_port,
@@ -400,6 +535,7 @@ void ha_agent_stop(struct ha_agent *a)
 	uv_close((uv_handle_t *)&a->kick, NULL);
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
 	uv_close((uv_handle_t *)&a->sigint, NULL);
+	uv_close((uv_handle_t *)&a->sighup, NULL);
 	ha_rpc_server_close(a->rpc);
 	ha_http_server_close(a->http);
 	ha_rpc_client_close(a->reporter);
@@ -419,5 +555,7 @@ void ha_agent_free(struct ha_agent *a)
 	for (unsigned i = 0; i < HA_MAX_NODES; i++)
 		if (a->health[i].report)
 			haagent__health_report__free_unpacked(a->health[i].report, NULL);
+	SSL_CTX_free(a->tls_server);
+	SSL_CTX_free(a->tls_client);
 	free(a);
 }

@@ -40,7 +40,9 @@ struct ha_agent {
 	uv_timer_t tick;
 	uv_timer_t kick;     /* a tick now, after an FSM change or a new sample */
 	uv_timer_cb on_tick; /* agent.c's tick, for ha_agent_kick */
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
+	/* TLS contexts (docs/security.md); both NULL with insecure = yes. SIGHUP reloads them. */
+	SSL_CTX *tls_server, *tls_client;
 	struct node_health health[HA_MAX_NODES]; /* by config node index */
 	bool proposing;
 	uint64_t proposed_fo_id; /* the proposal in flight is a step of this failover */

@@ -179,6 +179,25 @@ static const struct key keys[] = {
     C_UINT("backup", "keep_days", backup_keep_days, 0, 36500, "0",
            "retention: keep full backups younger than this, with what they anchor (0: no "
            "limit)"),
+    C_STR("tls", "ca", tls_ca, "",
+          "the cluster CA's certificate (PEM; may hold the old and the new CA while the CA is "
+          "rotated): every peer's certificate must chain to it (haadm cert ca)"),
+    C_STR("tls", "cert", tls_cert, "",
+          "this node's certificate, naming the node and its raft id (haadm cert node); "
+          "required unless insecure"),
+    C_STR("tls", "key", tls_key, "", "its private key; mode 0600, owned by the agent's user"),
+    C_BOOL("tls", "insecure", tls_insecure, "no",
+           "yes: plain TCP on every port and nobody authenticated: anyone who reaches a port "
+           "can pause failover or switch the primary (a closed test network only; the config "
+           "check warns)"),
+    C_BOOL("tls", "http_plain_checks", tls_http_plain_checks, "no",
+           "yes: /primary and /replica also answer plain HTTP on http_port, for load balancers "
+           "that cannot present a client certificate; /health and /metrics still need TLS"),
+    C_STR("tls", "haadm_cert", tls_haadm_cert, "",
+          "the operator certificate haadm presents when it reads this file (haadm cert "
+          "operator); $HAADM_CERT and --cert override it"),
+    C_STR("tls", "haadm_key", tls_haadm_key, "",
+          "its private key (mode 0600); $HAADM_KEY and --key override it"),
     C_STR("hooks", "on_role_change", hook_on_role_change, "",
           "run on every node whose role changes: ROLE EPOCH PRIMARY"),
     C_STR("hooks", "pre_failover", hook_pre_failover, "",
@@ -329,10 +348,10 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		} else if (strcmp(section, "cluster") && strcmp(section, "agent") &&
 		           strcmp(section, "raft") && strcmp(section, "failover") &&
 		           strcmp(section, "switchover") && strcmp(section, "backup") &&
-		           strcmp(section, "hooks")) {
+		           strcmp(section, "hooks") && strcmp(section, "tls")) {
 			return fail(st, section, name, "%s",
 			            "unknown section (known: cluster, agent, raft, failover, "
-			            "switchover, backup, hooks, node NAME)");
+			            "switchover, backup, hooks, tls, node NAME)");
 		}
 	}
 	if (value == NULL || value[0] == '\0')
@@ -501,6 +520,13 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 		rc = load_secret(c, "repl_password_file", c->repl_password_file,
 		                 c->line_of_repl_password_file, c->repl_password,
 		                 sizeof(c->repl_password), e);
+	if (rc == 0 && !c->tls_insecure && (!c->tls_ca[0] || !c->tls_cert[0] || !c->tls_key[0]))
+		rc = ha_err_set(
+		    e, HA_ECONFIG,
+		    "%s: [tls] ca, cert and key are required: every port speaks mutual "
+		    "TLS (create them with `haadm cert cluster --dir DIR -c %s`), or set "
+		    "insecure = yes on a closed test network (docs/security.md)",
+		    c->path, c->path);
 	return rc;
 }
 

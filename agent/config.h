@@ -97,6 +97,12 @@ struct ha_config {
 	char hook_post_failover[PATH_MAX];
 	char hook_fence[PATH_MAX];
 
+	/* [tls]: docs/security.md */
+	char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX];
+	unsigned tls_insecure;          /* 1: plain TCP everywhere, nobody authenticated */
+	unsigned tls_http_plain_checks; /* 1: /primary and /replica also answer plain HTTP */
+	char tls_haadm_cert[PATH_MAX], tls_haadm_key[PATH_MAX]; /* what haadm presents */
+
 	/* [raft] */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_timeout_ms;

@@ -42,7 +42,9 @@ static const char *good_fmt = "[cluster]\n"               /* 1 */
                               "raft_port = 7100\n"
                               "rpc_port = 7200\n"
                               "db_port = 3306\n"
-                              "%s";
+                              "%s"
+                              "\n[tls]\n"
+                              "insecure = yes\n";
 
 static int setup(void **state)
 {
@@ -137,6 +139,34 @@ static void bad_files(void **state)
 	             "at most half of election_timeout_ms");
 }
 
+/* An agent speaks mutual TLS unless told otherwise: no [tls] files is an error that says how
+ * to make them; with them it loads, and a client configuration needs none. */
+static void tls_required(void **state)
+{
+	(void)state;
+	struct ha_err e = {0};
+	const char *agent = "[agent]\nnode = db1\ndata_dir = /x\ndb_password_file = %s\n"
+	                    "[node db1]\nid = 1\naddress = 10.0.0.1\nraft_port = 1\nrpc_port = 2\n"
+	                    "db_port = 3\n%s";
+	FILE *f = fopen(conf, "w");
+	fprintf(f, agent, pwfile, "");
+	fclose(f);
+	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "[tls] ca, cert and key are required"));
+	assert_non_null(strstr(e.msg, "haadm cert cluster"));
+	assert_int_equal(ha_config_load(conf, 0, &cfg, &e), 0);
+	f = fopen(conf, "w");
+	fprintf(f, agent, pwfile, "[tls]\nca = /c\ncert = /n.crt\n");
+	fclose(f);
+	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	f = fopen(conf, "w");
+	fprintf(f, agent, pwfile, "[tls]\nca = /c\ncert = /n.crt\nkey = /n.key\n");
+	fclose(f);
+	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), 0);
+	assert_string_equal(cfg.tls_key, "/n.key");
+	assert_int_equal(cfg.tls_insecure, 0);
+}
+
 static void agent_section_checks(void **state)
 {
 	(void)state;
@@ -186,6 +216,7 @@ int main(void)
 	    cmocka_unit_test(good_file),
 	    cmocka_unit_test(bad_files),
 	    cmocka_unit_test(agent_section_checks),
+	    cmocka_unit_test(tls_required),
 	    cmocka_unit_test(credentials_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
