@@ -3,10 +3,18 @@
 #ifndef HA_CLI_CALL_H
 #define HA_CLI_CALL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "../common/err.h"
+
+/* Where haadm's TLS credentials come from (docs/security.md): the options given here (NULL:
+ * not given), else $HAADM_CA, $HAADM_CERT, $HAADM_KEY ($HAADM_INSECURE=1), else the [tls]
+ * section of the configuration at conf_path (ca, haadm_cert, haadm_key, insecure). Resolved at
+ * the first call. */
+void ha_call_tls_options(const char *conf_path, const char *ca, const char *cert, const char *key,
+                         bool insecure);
 
 /* Sends one frame to host:port and reads one frame back within timeout_ms.
  * On success *resp is malloc'd (free it) and *resp_type set. */

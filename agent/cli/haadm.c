@@ -145,8 +145,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},  {"agent", required_argument, NULL, 'a'},
 	    {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+	    {"version", no_argument, NULL, 'V'},       {"ca", required_argument, NULL, 1},
+	    {"cert", required_argument, NULL, 2},      {"key", required_argument, NULL, 3},
+	    {"insecure", no_argument, NULL, 4},        {NULL, 0, NULL, 0},
 	};
+	const char *ca = NULL, *cert = NULL, *key = NULL;
+	bool insecure = false;
 	struct globals g = {.timeout_ms = 2000};
 	int o;
 	/* '+': stop at the command name; its own options follow it. */
@@ -170,6 +174,18 @@ int main(int argc, char **argv)
 			g.timeout_ms = (unsigned)v;
 			break;
 		}
+		case 1:
+			ca = optarg;
+			break;
+		case 2:
+			cert = optarg;
+			break;
+		case 3:
+			key = optarg;
+			break;
+		case 4:
+			insecure = true;
+			break;
 		case 'h':
 			ha_cli_print_usage(stdout);
 			return 0;
@@ -185,6 +201,7 @@ int main(int argc, char **argv)
 		ha_cli_print_usage(stderr);
 		return ha_exit_code(HA_EUSAGE);
 	}
+	ha_call_tls_options(ha_cli_conf_path(&g), ca, cert, key, insecure);
 	int (*run)(struct globals *, int, char **) = find_run(argv[optind]);
 	if (run == NULL) {
 		fprintf(stderr, "haadm: unknown command '%s'; see 'haadm --help'\n", argv[optind]);

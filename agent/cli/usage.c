@@ -181,11 +181,17 @@ const struct ha_cli_command *ha_cli_command(const char *name)
 void ha_cli_print_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: haadm [-c FILE | -a HOST:PORT] [-t MS] COMMAND [ARGS] [--json]\n\n"
+	        "usage: haadm [-c FILE | -a HOST:PORT] [-t MS] [--ca F --cert F --key F] COMMAND "
+	        "[ARGS] [--json]\n\n"
 	        "Operate a haagent cluster.\n\n"
 	        "  -c, --config FILE     cluster config (default $HAAGENT_CONF, then %s)\n"
 	        "  -a, --agent HOST:PORT ask this agent's RPC address\n"
 	        "  -t, --timeout MS      per-request timeout (default 2000)\n"
+	        "  --ca FILE             the cluster CA (else $HAADM_CA, else [tls] ca)\n"
+	        "  --cert FILE           your operator certificate (else $HAADM_CERT, else [tls]\n"
+	        "                        haadm_cert); its role decides what you may do\n"
+	        "  --key FILE            its key (else $HAADM_KEY, else [tls] haadm_key)\n"
+	        "  --insecure            plain TCP, for a cluster with [tls] insecure = yes\n"
 	        "  -h, --help            this help\n\n"
 	        "commands:\n",
 	        HA_CLI_DEFAULT_CONF);
