@@ -20,6 +20,11 @@
 #   --raft-port P    7100
 #   --rpc-port P     7200
 #   --snapshot-threshold N   raft snapshot threshold written to the configs (default: agent's)
+#   --insecure       no TLS: [tls] insecure = yes in the configs (benchmarks compare the two)
+#
+# TLS is on by default: `up` creates a cluster CA and certificates under DIR/tls with
+# `haadm cert cluster` (a node certificate per node; operators admin and monitor, the
+# monitor's also as monitor.pem for haproxy), and every config names them (docs/security.md).
 #
 # Idempotent: `up` on a running sandbox changes nothing; on a stopped one it starts it again.
 # Fails clearly on a missing binary or a port already in use. Runs as root (mariadbd --user=root).
@@ -35,6 +40,7 @@ raft_port=7100
 rpc_port=7200
 nodes=3
 snapshot_threshold=
+insecure=${HA_SANDBOX_INSECURE:-}
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 
@@ -47,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--raft-port) raft_port=$2; shift 2 ;;
 	--rpc-port) rpc_port=$2; shift 2 ;;
 	--snapshot-threshold) snapshot_threshold=$2; shift 2 ;;
+	--insecure) insecure=1; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) break ;;
@@ -176,6 +183,17 @@ write_agent_conf() {
 		echo "repository = $dir/backups"
 		echo "key_file = $dir/backup.key"
 		echo
+		echo "[tls]"
+		if [ -n "$insecure" ]; then
+			echo "insecure = yes"
+		else
+			echo "ca = $dir/tls/ca.crt"
+			echo "cert = $dir/tls/node$n.crt"
+			echo "key = $dir/tls/node$n.key"
+			echo "haadm_cert = $dir/tls/admin.crt"
+			echo "haadm_key = $dir/tls/admin.key"
+		fi
+		echo
 		if [ -n "$snapshot_threshold" ]; then
 			echo "[raft]"
 			echo "snapshot_threshold = $snapshot_threshold"
@@ -195,8 +213,8 @@ write_agent_conf() {
 }
 
 opts() { # the options that name this sandbox, for commands written into its configs
-	printf -- '--dir %s --net %s --first %s --db-port %s --raft-port %s --rpc-port %s' \
-		"$dir" "$net" "$first" "$db_port" "$raft_port" "$rpc_port"
+	printf -- '--dir %s --net %s --first %s --db-port %s --raft-port %s --rpc-port %s%s' \
+		"$dir" "$net" "$first" "$db_port" "$raft_port" "$rpc_port" "${insecure:+ --insecure}"
 }
 
 gone_or_kill() { # pidfile tenths: waits that long for the process to end, then SIGKILL;
@@ -233,6 +251,13 @@ start_db() {
 	die "mariadbd of node$n did not start (see $d/mariadbd.err)"
 }
 
+make_certs() { # the cluster CA, a certificate per node, operators admin and monitor
+	[ -n "$insecure" ] && return 0
+	"$haadm" cert cluster --dir "$dir/tls" -c "$(conf_of 1)" >"$dir/tls.log" 2>&1 ||
+		{ cat "$dir/tls.log" >&2; die "haadm cert cluster failed"; }
+	(umask 077 && cat "$dir/tls/monitor.crt" "$dir/tls/monitor.key" >"$dir/tls/monitor.pem")
+}
+
 create() {
 	local tmpl=$dir/template n ip
 	echo "sandbox: creating in $dir"
@@ -255,6 +280,7 @@ create() {
 		write_agent_conf "$n"
 	done
 	rm -rf "$tmpl"
+	make_certs
 	for n in $(seq 1 $nodes); do
 		start_db "$n"
 		# Users are created on every node outside the binlog, so each node's GTID history starts
@@ -387,6 +413,9 @@ env)
 		echo "NODE${n}_IP=$(ip_of "$n") NODE${n}_CONF=$(conf_of "$n") NODE${n}_DIR=$(ndir "$n")"
 	done
 	echo "DB_PORT=$db_port RAFT_PORT=$raft_port RPC_PORT=$rpc_port"
+	if [ -z "$insecure" ]; then # haadm -a HOST:PORT finds its credentials here
+		echo "HAADM_CA=$dir/tls/ca.crt HAADM_CERT=$dir/tls/admin.crt HAADM_KEY=$dir/tls/admin.key"
+	fi
 	;;
 start-db)
 	[ $# -ge 1 ] || die "usage: start-db N"

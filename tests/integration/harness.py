@@ -5,6 +5,8 @@ sandbox's pid files) and the directory removed when the test class ends, even on
 import atexit
 import json
 import os
+import socket
+import ssl
 import shutil
 import signal
 import subprocess
@@ -43,12 +45,15 @@ def wait_for(pred, timeout, interval=0.1, what="condition"):
 
 
 class Sandbox:
-    def __init__(self, first, snapshot_threshold=None, cgroup_prefix=None):
+    def __init__(self, first, snapshot_threshold=None, cgroup_prefix=None, insecure=False):
         self.dir = tempfile.mkdtemp(prefix="haagent-it-")
         self.first = first
+        self.insecure = insecure
         self.args = ["bash", SANDBOX, "--dir", self.dir, "--net", "127.0.0.", "--first", str(first)]
         if snapshot_threshold:
             self.args += ["--snapshot-threshold", str(snapshot_threshold)]
+        if insecure:
+            self.args += ["--insecure"]
         self.env = dict(os.environ, HAADM=HAADM, HAAGENTD=HAAGENTD)
         if cgroup_prefix:
             self.env["HA_SANDBOX_CGROUP"] = cgroup_prefix
@@ -149,9 +154,45 @@ class Sandbox:
         return "\n".join(out)
 
     # ---- tools ----
+    def tls_file(self, name):
+        """A file the sandbox's `haadm cert cluster` wrote (ca.crt, admin.key, monitor.pem...)."""
+        return os.path.join(self.dir, "tls", name)
+
+    def tls_args(self, who="admin"):
+        """haadm's options for talking to an agent as operator `who` without a config file."""
+        if self.insecure:
+            return ["--insecure"]
+        return ["--ca", self.tls_file("ca.crt"), "--cert", self.tls_file(f"{who}.crt"),
+                "--key", self.tls_file(f"{who}.key")]
+
+    def tls_context(self, who="admin", ca=None, cert=None, key=None):
+        """A client TLS context presenting operator (or node) `who`'s certificate, or the given
+        files; None for an insecure sandbox."""
+        if self.insecure and cert is None:
+            return None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.check_hostname = False
+        ctx.load_verify_locations(ca or self.tls_file("ca.crt"))
+        if who is not None or cert is not None:
+            ctx.load_cert_chain(cert or self.tls_file(f"{who}.crt"), key or self.tls_file(f"{who}.key"))
+        return ctx
+
+    def connect(self, ip, port, who="admin", timeout=3, **files):
+        """A socket to an agent's port, TLS as `who` unless the sandbox is insecure."""
+        s = socket.create_connection((ip, port), timeout=timeout)
+        ctx = self.tls_context(who, **files)
+        if ctx is None:
+            return s
+        try:
+            return ctx.wrap_socket(s)
+        except BaseException:
+            s.close()
+            raise
+
     def haadm(self, *args, conf_node=1, addr=None, timeout=15):
         cmd = [HAADM]
-        cmd += ["-a", addr] if addr else ["-c", self.conf(conf_node)]
+        cmd += ["-a", addr] + self.tls_args() if addr else ["-c", self.conf(conf_node)]
         cmd += list(args)
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
