@@ -326,13 +326,10 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			const char *nm = section + 5;
 			while (*nm == ' ')
 				nm++;
-			if (*nm == '\0' || strlen(nm) >= HA_NAME_MAX ||
-			    strspn(nm, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			               "0123456789_.-") != strlen(nm))
+			if (!ha_name_valid(nm))
 				return fail(
-				    st, section, name, "%s",
-				    "bad node name in section header (letters, digits, _ . - "
-				    "only)");
+				    st, section, name,
+				    "bad node name '%s' in the section header: " HA_NAME_RULE, nm);
 			for (unsigned i = 0; i < c->n_nodes; i++)
 				if (strcmp(c->nodes[i].name, nm) == 0)
 					return fail(st, section, name, "node '%s' defined twice",
@@ -437,6 +434,22 @@ static int load_secret(struct ha_config *c, const char *key, const char *p, int 
 	memcpy(out, line, len + 1);
 	memset(line, 0, sizeof(line));
 	return 0;
+}
+
+static bool ascii_alnum(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+bool ha_name_valid(const char *s)
+{
+	if (s == NULL || !ascii_alnum(s[0]))
+		return false;
+	for (size_t n = 0; s[n]; n++)
+		if (n == HA_NAME_MAX - 1 ||
+		    !(ascii_alnum(s[n]) || s[n] == '.' || s[n] == '_' || s[n] == '-'))
+			return false;
+	return true;
 }
 
 /* Long on purpose: one rule after another, each with the message that says what to fix. */

@@ -8,6 +8,7 @@
 #define HA_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -130,6 +131,14 @@ void ha_config_defaults(struct ha_config *c);
 
 const struct ha_node_conf *ha_config_node_by_id(const struct ha_config *c, uint32_t id);
 const struct ha_node_conf *ha_config_node_by_name(const struct ha_config *c, const char *name);
+
+/* A name that may become part of a path or a command: the cluster's, a node's, a backup's, an
+ * archive slice's. 1 to 63 characters of [A-Za-z0-9._-], the first a letter or a digit: never
+ * "", "." or "..", never a '/', a space or a quote. Checked where a name enters: the
+ * configuration, haadm's arguments, the replicated state, a repository's listing and
+ * manifests. */
+#define HA_NAME_RULE "1 to 63 letters, digits, '.', '_' or '-', beginning with a letter or a digit"
+bool ha_name_valid(const char *s);
 
 /* Prints every key with its default and documentation (for `haagentd --help-config`). */
 void ha_config_print_reference(void);

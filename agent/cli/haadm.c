@@ -114,11 +114,14 @@ static int cmd_help(struct globals *g, int argc, char **argv)
 		ha_cli_print_usage(stdout);
 		return 0;
 	}
-	if (ha_cli_command(argv[1]) == NULL) {
-		fprintf(stderr, "haadm: unknown command '%s'; see 'haadm --help'\n", argv[1]);
+	char name[64]; /* "cert node": haadm help cert node */
+	snprintf(name, sizeof(name), "%s%s%s", argv[1], argc > 2 ? " " : "",
+	         argc > 2 ? argv[2] : "");
+	if (ha_cli_command(name) == NULL) {
+		fprintf(stderr, "haadm: unknown command '%s'; see 'haadm --help'\n", name);
 		return HA_EUSAGE;
 	}
-	ha_cli_help(argv[1]);
+	ha_cli_help(name);
 	return 0;
 }
 
@@ -129,7 +132,8 @@ static const struct {
     {"status", cmd_status},    {"events", cmd_events},      {"failover", ha_cmd_failover},
     {"node", cmd_node},        {"pause", ha_cmd_pause},     {"resume", ha_cmd_resume},
     {"backup", ha_cmd_backup}, {"restore", ha_cmd_restore}, {"binlog", ha_cmd_binlog},
-    {"config", ha_cmd_config}, {"version", cmd_version},    {"help", cmd_help},
+    {"config", ha_cmd_config}, {"cert", ha_cmd_cert},       {"version", cmd_version},
+    {"help", cmd_help},
 };
 
 static int (*find_run(const char *name))(struct globals *, int, char **)

@@ -53,10 +53,12 @@ struct ha_cli_command {
 };
 extern const struct ha_cli_command ha_cli_commands[];
 extern const size_t ha_cli_n_commands;
+/* The command, or the subcommand "COMMAND SUB" (such as "cert node"), named; NULL if none. */
 const struct ha_cli_command *ha_cli_command(const char *name);
 /* haadm's own usage, with every command's summary */
 void ha_cli_print_usage(FILE *f);
-/* Prints `usage: haadm USAGE` and the help of a command (for --help). */
+/* Prints `usage: haadm USAGE` and the help of a command or subcommand (for --help), then the
+ * command's subcommands. */
 void ha_cli_help(const char *command);
 
 /* leader.c: one AdminRequest to the leader (redirects followed, retried while busy) */
@@ -85,5 +87,7 @@ int ha_cmd_resume(struct globals *g, int argc, char **argv);
 int ha_cmd_reclone(struct globals *g, int argc, char **argv);
 /* check.c */
 int ha_cmd_config(struct globals *g, int argc, char **argv);
+/* cert.c */
+int ha_cmd_cert(struct globals *g, int argc, char **argv);
 
 #endif

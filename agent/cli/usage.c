@@ -164,17 +164,85 @@ const struct ha_cli_command ha_cli_commands[] = {
      "\n"
      "Exit status: 0 all checks pass (warnings allowed), 3 the file is invalid, 10 a database\n"
      "check failed."},
+    {"cert", "the cluster's certificates: CA, nodes, operators (docs/security.md)",
+     "cert ca|node|operator|cluster|show ... [--json]   ('haadm cert SUB --help')",
+     "Makes the certificates of mutual TLS on every port (raft, RPC, HTTP) and shows them.\n"
+     "One CA per cluster signs a certificate per node and per operator; who a peer is comes\n"
+     "from its certificate's subjectAltName URI. Keys are EC P-256, written 0600 (never\n"
+     "readable by others, not even for an instant), certificates 0644; an existing file is\n"
+     "never replaced without --force. DIR is created 0700 when it does not exist. --json\n"
+     "lists what was written: paths, subject, identity, serial, validity, SHA-256.\n"
+     "\n"
+     "Exit status: 0 done, 2 bad command line, 3 bad configuration, 7 a file could not be\n"
+     "read or written, 12 a CA that does not match its key, 14 a file exists (or, for show:\n"
+     "no identity, expired or not yet valid)."},
     {"version", "print haadm's version", "version [--json]", "Prints the version."},
     {"help", "describe a command", "help [COMMAND]", "Describes COMMAND, or lists commands."},
 };
 
 const size_t ha_cli_n_commands = sizeof(ha_cli_commands) / sizeof(ha_cli_commands[0]);
 
+/* Subcommands with their own --help, named "COMMAND SUB"; 'haadm help COMMAND' lists them. */
+static const struct ha_cli_command subcommands[] = {
+    {"cert ca", "the cluster's CA: DIR/ca.crt and DIR/ca.key",
+     "cert ca --dir DIR [--days 3650] [--backdate DAYS] [--cluster NAME] [--force] [--json]",
+     "An EC P-256 key and a self-signed CA certificate (CN \"haagent CA NAME\", basicConstraints\n"
+     "CA:TRUE pathlen:0 and keyUsage keyCertSign, cRLSign, both critical). Keep ca.key off the\n"
+     "nodes: it is needed only to issue certificates.\n"
+     "\n"
+     "  --dir DIR         where the files go\n"
+     "  --days N          valid N days from its start (default 3650)\n"
+     "  --backdate DAYS   starts DAYS days ago (default: 1 hour ago, for clock skew)\n"
+     "  --cluster NAME    the cluster's name in the subject (default haagent)\n"
+     "  --force           replace DIR/ca.crt and DIR/ca.key (every certificate signed by\n"
+     "                    the old CA stops verifying: see the rotation in docs/security.md)\n"
+     "  --json            what was written, as JSON"},
+    {"cert node", "a node's certificate: DIR/NAME.crt and DIR/NAME.key",
+     "cert node NAME --id RAFTID --address IPV4 --dir DIR [--days 825] [--backdate DAYS]\n"
+     "       [--ca-cert FILE --ca-key FILE] [--force] [--json]",
+     "A key and a certificate for the agent of node NAME, signed by DIR/ca.crt and DIR/ca.key\n"
+     "(or --ca-cert and --ca-key; a CA file holding several CAs is searched for the one that\n"
+     "matches the key). It carries the identity URI urn:haagent:node:NAME:RAFTID and\n"
+     "DNS:NAME, IP:IPV4; CN=NAME; extendedKeyUsage serverAuth, clientAuth. NAME and RAFTID\n"
+     "are those of the node's [node NAME] section.\n"
+     "\n"
+     "  --id RAFTID       the node's raft id (1 to 4294967295)\n"
+     "  --address IPV4    the node's address\n"
+     "  --days N          valid N days from its start (default 825)\n"
+     "  --backdate DAYS   starts DAYS days ago (default: 1 hour ago); more than --days makes\n"
+     "                    a certificate that has already expired, for tests\n"
+     "  --force           replace DIR/NAME.crt and DIR/NAME.key"},
+    {"cert operator", "an operator's certificate for haadm and the HTTP API",
+     "cert operator NAME --role admin|readonly --dir DIR [--days 825] [--backdate DAYS]\n"
+     "       [--ca-cert FILE --ca-key FILE] [--force] [--json]",
+     "A key and a client certificate for a person or a tool: the identity URI\n"
+     "urn:haagent:role:ROLE, CN=NAME, extendedKeyUsage clientAuth only. admin may do\n"
+     "everything an operator does; readonly may read status, events and the backup list.\n"
+     "Options as for 'haadm cert node'."},
+    {"cert cluster", "every certificate a configuration needs, made once",
+     "cert cluster --dir DIR [-c CONFIG] [--force] [--json]",
+     "Reads the configuration (-c, else as 'haadm -c', $HAAGENT_CONF, /etc/haagent/haagent.conf)\n"
+     "and makes what is missing in DIR: the CA (when DIR/ca.crt does not exist), a\n"
+     "certificate for every [node NAME], and the operators admin (role admin) and monitor\n"
+     "(role readonly). A certificate already there is kept when it names the node as the\n"
+     "configuration does and was issued by DIR/ca.crt, else refused; --force re-issues\n"
+     "the nodes' and operators' certificates (never the CA: that is 'haadm cert ca --force').\n"
+     "Then copy to each node ca.crt, NAME.crt and NAME.key; keep ca.key elsewhere."},
+    {"cert show", "what a certificate says, and whether it is usable now",
+     "cert show FILE [--json]",
+     "Every certificate in FILE: subject, issuer, identity (as the agents read it), names,\n"
+     "serial, validity and days left, SHA-256 fingerprint. Exit 14 when one has no identity\n"
+     "(a CA certificate needs none), has expired or is not yet valid."},
+};
+
 const struct ha_cli_command *ha_cli_command(const char *name)
 {
 	for (size_t i = 0; i < ha_cli_n_commands; i++)
 		if (!strcmp(ha_cli_commands[i].name, name))
 			return &ha_cli_commands[i];
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (!strcmp(subcommands[i].name, name))
+			return &subcommands[i];
 	return NULL;
 }
 
@@ -203,8 +271,18 @@ void ha_cli_print_usage(FILE *f)
 void ha_cli_help(const char *name)
 {
 	const struct ha_cli_command *c = ha_cli_command(name);
-	if (c)
-		printf("usage: haadm %s\n\n%s\n", c->usage, c->help);
+	if (c == NULL)
+		return;
+	printf("usage: haadm %s\n\n%s\n", c->usage, c->help);
+	size_t n = strlen(name);
+	bool first = true;
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+		if (strncmp(subcommands[i].name, name, n) || subcommands[i].name[n] != ' ')
+			continue;
+		printf("%s  haadm %s\n      %s\n", first ? "\nsubcommands:\n" : "",
+		       subcommands[i].usage, subcommands[i].summary);
+		first = false;
+	}
 }
 
 int ha_cli_opts(struct globals *g, int argc, char **argv, const char *cmd, bool *local,
