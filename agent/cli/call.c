@@ -100,6 +100,7 @@ struct link {
 	int fd;
 	SSL *ssl;
 	uint64_t deadline;
+	char why[512]; /* what OpenSSL said when the session failed */
 };
 
 int ha_split_hostport(const char *s, char *host, size_t host_size, unsigned *port)
@@ -222,8 +223,15 @@ static ssize_t link_recv(struct link *l, uint8_t *p, size_t n)
 			int r = SSL_read(l->ssl, p, (int)n);
 			if (r > 0)
 				return r;
-			if (SSL_get_error(l->ssl, r) == SSL_ERROR_ZERO_RETURN)
+			int err = SSL_get_error(l->ssl, r);
+			if (err == SSL_ERROR_ZERO_RETURN)
 				return 0;
+			if (err == SSL_ERROR_SSL) {
+				/* with TLS 1.3 the agent judges our certificate after the
+				 * handshake: its alert arrives here */
+				ha_tls_errstr(l->why, sizeof(l->why));
+				return HA_EPERM;
+			}
 			int rc = tls_wait(l, r);
 			if (rc != 0)
 				return rc == HA_EIO ? 0 : rc;
@@ -348,6 +356,13 @@ int ha_call(const char *host, unsigned port, int type, const void *pb_message, u
 		if (r == HA_ETIMEOUT) {
 			rc = ha_err_set(e, HA_ETIMEOUT, "no reply from %s:%u within %u ms", host,
 			                port, timeout_ms);
+			goto out;
+		}
+		if (r == HA_EPERM) {
+			rc = ha_err_set(e, HA_EPERM,
+			                "%s:%u refused this certificate (%s): is it signed by the "
+			                "cluster's CA and not expired? (haadm cert show FILE)",
+			                host, port, l.why);
 			goto out;
 		}
 		rc = ha_err_set(e, HA_EIO, "recv from %s:%u: connection lost", host, port);

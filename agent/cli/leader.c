@@ -90,6 +90,10 @@ int ha_cli_status(const struct globals *g, bool local_only, Haagent__StatusRespo
 			size_t len;
 			rc = ha_call(host, port, HA_MSG_STATUS_REQUEST, &req, g->timeout_ms, &type,
 			             &buf, &len, &last);
+			if ((rc == HA_EPERM || rc == HA_ECONFIG) && fallback == NULL) {
+				*e = last; /* our certificate: another agent would say the same */
+				return rc;
+			}
 			if (rc != 0)
 				break;
 			if (type != HA_MSG_STATUS_RESPONSE) {
@@ -157,8 +161,15 @@ int ha_cli_admin(const struct globals *g, const Haagent__AdminRequest *req,
 				int type;
 				uint8_t *buf;
 				size_t len;
-				if (ha_call(host, port, HA_MSG_ADMIN_REQUEST, req, g->timeout_ms,
-				            &type, &buf, &len, e) != 0)
+				int crc = ha_call(host, port, HA_MSG_ADMIN_REQUEST, req,
+				                  g->timeout_ms, &type, &buf, &len, e);
+				if (crc == HA_EPERM || crc == HA_ECONFIG) {
+					/* our certificate: asking again or elsewhere cannot help */
+					if (last)
+						haagent__admin_response__free_unpacked(last, NULL);
+					return crc;
+				}
+				if (crc != 0)
 					break;
 				Haagent__AdminResponse *r =
 				    type == HA_MSG_ADMIN_RESPONSE

@@ -42,7 +42,11 @@ void ha_identity_str(const struct ha_identity *id, char *out, size_t size)
 		snprintf(out, size, "nobody (none)");
 		return;
 	}
-	snprintf(out, size, "%.*s (%s)", HA_TLS_NAME_MAX - 1, id->name, ha_role_name(id->role));
+	if (id->role == HA_ROLE_NODE)
+		snprintf(out, size, "%.*s (node %u)", HA_TLS_NAME_MAX - 1, id->name, id->node_id);
+	else
+		snprintf(out, size, "%.*s (%s)", HA_TLS_NAME_MAX - 1, id->name,
+		         ha_role_name(id->role));
 }
 
 /* A hostile byte string made fit for an error message: printable ASCII kept, anything else as

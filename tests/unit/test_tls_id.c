@@ -130,7 +130,7 @@ static void test_role_names(void **state)
 	struct ha_identity id = {.role = HA_ROLE_NODE, .name = "node2", .node_id = 2};
 	char s[64];
 	ha_identity_str(&id, s, sizeof(s));
-	assert_string_equal(s, "node2 (node)");
+	assert_string_equal(s, "node2 (node 2)");
 	id.role = HA_ROLE_ADMIN;
 	snprintf(id.name, sizeof(id.name), "alice");
 	ha_identity_str(&id, s, sizeof(s));
