@@ -132,7 +132,9 @@ int ha_cli_cert_load_key(const char *path, EVP_PKEY **out, struct ha_err *e)
 	if (rc == 0 && (rc = ha_certgen_parse_key(b.data, b.len, out, e)) != 0)
 		ha_err_wrap(e, "%s", path);
 	if (rc == 0 && (st.st_mode & 077))
-		fprintf(stderr, "haadm cert: warning: %s can be read by others: chmod 600 it\n",
+		fprintf(stderr,
+		        "haadm cert: warning: %s can be read by users other than its owner: "
+		        "chmod 600 it\n",
 		        path);
 	if (b.data)
 		OPENSSL_cleanse(b.data, b.cap);

@@ -174,8 +174,9 @@ const struct ha_cli_command ha_cli_commands[] = {
      "lists what was written: paths, subject, identity, serial, validity, SHA-256.\n"
      "\n"
      "Exit status: 0 done, 2 bad command line, 3 bad configuration, 7 a file could not be\n"
-     "read or written, 12 a CA that does not match its key, 14 a file exists (or, for show:\n"
-     "no identity, expired or not yet valid)."},
+     "read or written, 12 a file that is not what it should be (not PEM, a CA key matching\n"
+     "no certificate of the CA file), 14 a file exists or does not match (for show: no\n"
+     "identity, expired or not yet valid)."},
     {"version", "print haadm's version", "version [--json]", "Prints the version."},
     {"help", "describe a command", "help [COMMAND]", "Describes COMMAND, or lists commands."},
 };
