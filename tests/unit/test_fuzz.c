@@ -67,7 +67,7 @@ static void frames(void **state)
 {
 	(void)state;
 	memset(&fz_stats, 0, sizeof(fz_stats));
-	run(FZ_FRAMES, 20000);
+	run(FZ_FRAMES, 15000);
 	/* the inputs reach every outcome */
 	assert_true(fz_stats.frames > 10000);
 	assert_true(fz_stats.frame_errors > 2000);
@@ -88,7 +88,7 @@ static void fsm(void **state)
 {
 	(void)state;
 	memset(&fz_stats, 0, sizeof(fz_stats));
-	run(FZ_FSM, 4000);
+	run(FZ_FSM, 3000);
 	assert_true(fz_stats.fsm_applied > 20);
 	assert_true(fz_stats.fsm_refused > 200);
 	assert_true(fz_stats.restored > 0);
