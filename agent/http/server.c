@@ -34,7 +34,8 @@ struct http_conn {
 	int slot; /* -1: holds none (closing, or never had one) */
 	int open; /* handles not yet closed */
 	bool closing;
-	bool spare; /* the server's reserve, not malloc'd (server.spare) */
+	bool spare;     /* the server's reserve, not malloc'd (server.spare) */
+	bool peer_done; /* the client shut its side down after its request */
 	uint64_t order;
 	uint32_t peer; /* IPv4, network byte order; 0 unknown */
 	size_t len;
@@ -212,6 +213,10 @@ static void on_written(uv_write_t *w, int status)
 		conn_close(c); /* the client went away: nothing more to say to it */
 		return;
 	}
+	if (c->peer_done) {
+		conn_close(c); /* nothing left to read: the close sends a plain FIN */
+		return;
+	}
 	/* 4. linger: FIN, then wait (briefly) for the client's */
 	c->state = HA_HTTP_SLOT_DONE;
 	ha_buf_free(&c->out);
@@ -346,7 +351,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (c->closing || n == 0)
 		return;
 	if (n < 0) {
-		/* the client closed (after its answer: the normal end) or failed */
+		/* The client closed its side, or failed. While its answer is written, a close of
+		 * its side only (a client may shut down after its request) lets the write finish;
+		 * otherwise (before a whole request, or after the answer: the normal end) the
+		 * connection is done. */
+		if (n == UV_EOF && c->state == HA_HTTP_SLOT_WRITING) {
+			c->peer_done = true;
+			uv_read_stop(st);
+			return;
+		}
 		conn_close(c);
 		return;
 	}
@@ -412,6 +425,10 @@ static void on_connection(uv_stream_t *l, int status)
 		return;
 	}
 	s->st.accepted++;
+	if (s->lim.sndbuf > 0) {
+		int v = s->lim.sndbuf;
+		uv_send_buffer_size((uv_handle_t *)&c->tcp, &v);
+	}
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 &&
@@ -450,7 +467,7 @@ int ha_http_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_http
 	s->loop = loop;
 	s->handler = h;
 	s->data = data;
-	s->lim = (struct ha_http_limits){HA_HTTP_HEADER_MS, HA_HTTP_WRITE_MS, HA_HTTP_LINGER_MS};
+	s->lim = (struct ha_http_limits){HA_HTTP_HEADER_MS, HA_HTTP_WRITE_MS, HA_HTTP_LINGER_MS, 0};
 	uv_tcp_init(loop, &s->listener);
 	s->listener.data = s;
 	s->listener_open = true;

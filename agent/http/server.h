@@ -73,9 +73,11 @@ struct ha_http_stats {
 };
 void ha_http_server_stats(const struct ha_http_server *s, struct ha_http_stats *out);
 
-/* The deadlines, for tests that cannot wait seconds; the defaults are the HA_HTTP_* above. */
+/* For tests: deadlines shorter than the HA_HTTP_* defaults, and a small kernel send buffer for
+ * each connection (0: the system's) so that a write has to wait for the client. */
 struct ha_http_limits {
 	unsigned header_ms, write_ms, linger_ms;
+	int sndbuf;
 };
 void ha_http_server_set_limits(struct ha_http_server *s, const struct ha_http_limits *l);
 
