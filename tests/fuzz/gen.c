@@ -311,8 +311,9 @@ static void gen_repeated(struct fz_rng *r, const ProtobufCFieldDescriptor *f, ui
 	memcpy(m + f->offset, &arr, sizeof(arr));
 }
 
-/* Long on purpose: one case per kind of field (oneof, repeated, optional, plain), each
- * writing the C structure the way protobuf-c's generated code lays it out. */
+/* A message of type d with about three fields in four set, nested messages down to depth 4,
+ * each kind of field (oneof, repeated, optional, plain) written into the C structure the way
+ * protobuf-c's generated code lays it out. In the arena: fz_gen_reset frees it. */
 ProtobufCMessage *fz_gen_message(struct fz_rng *r, const ProtobufCMessageDescriptor *d, int depth)
 {
 	uint8_t *m = arena_alloc(d->sizeof_message);
