@@ -353,6 +353,35 @@ static void archive_metrics(struct ha_agent *a, const struct ha_fsm_state *st, s
 	}
 }
 
+/* The HTTP server's own counters (http/server.h): what it answered and what it cut off. */
+static void http_metrics(struct ha_agent *a, struct ha_buf *b)
+{
+	const char *n = a->self->name;
+	struct ha_http_stats hs;
+	ha_http_server_stats(a->http, &hs);
+	metric(b, "haagent_http_connections", "gauge", "HTTP connections open now");
+	ha_buf_printf(b, "haagent_http_connections{node=\"%s\"} %u\n", n, hs.open);
+	metric(b, "haagent_http_connections_accepted_total", "counter",
+	       "HTTP connections accepted");
+	ha_buf_printf(b, "haagent_http_connections_accepted_total{node=\"%s\"} %llu\n", n,
+	              (unsigned long long)hs.accepted);
+	metric(b, "haagent_http_requests_total", "counter", "HTTP requests answered, by status");
+	for (int i = 0; i < HA_HTTP_N_CODES; i++) {
+		char code[16];
+		snprintf(code, sizeof(code), "%d", ha_http_codes[i]);
+		ha_buf_printf(b, "haagent_http_requests_total{node=\"%s\",code=\"%s\"} %llu\n", n,
+		              ha_http_codes[i] ? code : "other",
+		              (unsigned long long)hs.answered[i]);
+	}
+	metric(b, "haagent_http_dropped_total", "counter",
+	       "HTTP connections closed without an answer: slow (request not whole in time), "
+	       "evicted (slot given to a newer connection), unread (answer not taken), error");
+	for (int i = 0; i < HA_HTTP_DROP_N_; i++)
+		ha_buf_printf(b, "haagent_http_dropped_total{node=\"%s\",reason=\"%s\"} %llu\n", n,
+		              ha_http_drop_name((enum ha_http_drop)i),
+		              (unsigned long long)hs.dropped[i]);
+}
+
 void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_http_resp *resp)
 {
 	struct ha_agent *a = data;
@@ -394,6 +423,8 @@ void ha_endpoints_handle(void *data, const struct ha_http_req *req, struct ha_ht
 		metrics(a, st, s, &resp->body);
 		backup_metrics(a->self->name, st, &resp->body);
 		archive_metrics(a, st, &resp->body);
+		if (a->http)
+			http_metrics(a, &resp->body);
 	} else {
 		resp->status = 404;
 		ha_buf_puts(&resp->body, "not found: try /primary, /replica, /health, /metrics\n");

@@ -92,6 +92,14 @@ void ha_agent_store_report(struct ha_agent *a, Haagent__HealthReport *r)
 		haagent__health_report__free_unpacked(r, NULL);
 		return;
 	}
+	/* kept and forwarded in status answers as received: it must pack again (frame.h) */
+	if (!ha_frame_message_sound(&r->base)) {
+		ha_warn("rpc-bad-message",
+		        "type=health-report node_id=%u error=\"field 0\" action=ignore",
+		        r->node_id);
+		haagent__health_report__free_unpacked(r, NULL);
+		return;
+	}
 	if (a->health[i].report)
 		haagent__health_report__free_unpacked(a->health[i].report, NULL);
 	a->health[i].report = r;

@@ -1,5 +1,7 @@
 #include "frame.h"
 
+#include <string.h>
+
 void ha_frame_header(uint8_t hdr[HA_FRAME_HEADER], enum ha_msg_type type, uint32_t len)
 {
 	hdr[0] = 'H';
@@ -39,4 +41,43 @@ int ha_frame_decode(const uint8_t *buf, size_t len, uint32_t max_payload, int *t
 	*payload_len = n;
 	*frame_len = HA_FRAME_HEADER + (size_t)n;
 	return 1;
+}
+
+/* The nested messages of field f of m, at most one unless repeated: *n of them at *out. */
+static void nested(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                   ProtobufCMessage *const **out, size_t *n)
+{
+	const char *base = (const char *)m;
+	*n = 0;
+	if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+		return;
+	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+		memcpy(n, base + f->quantifier_offset, sizeof(*n));
+		memcpy(out, base + f->offset, sizeof(*out));
+		return;
+	}
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+		uint32_t kase; /* the union holds this member only when the case says so */
+		memcpy(&kase, base + f->quantifier_offset, sizeof(kase));
+		if (kase != f->id)
+			return;
+	}
+	*out = (ProtobufCMessage *const *)(base + f->offset);
+	*n = **out != NULL;
+}
+
+bool ha_frame_message_sound(const ProtobufCMessage *m)
+{
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0)
+			return false;
+	for (unsigned i = 0; i < m->descriptor->n_fields; i++) {
+		ProtobufCMessage *const *sub = NULL;
+		size_t n;
+		nested(m, &m->descriptor->fields[i], &sub, &n);
+		for (size_t k = 0; k < n; k++)
+			if (sub[k] && !ha_frame_message_sound(sub[k]))
+				return false;
+	}
+	return true;
 }

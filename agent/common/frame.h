@@ -12,8 +12,11 @@
 #ifndef HA_FRAME_H
 #define HA_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
 
 #include "err.h"
 
@@ -46,5 +49,13 @@ void ha_frame_header(uint8_t hdr[HA_FRAME_HEADER], enum ha_msg_type type, uint32
 int ha_frame_decode(const uint8_t *buf, size_t len, uint32_t max_payload, int *type,
                     const uint8_t **payload, size_t *payload_len, size_t *frame_len,
                     struct ha_err *e);
+
+/* Whether a message unpacked from a payload can be packed again into bytes that unpack: false
+ * when it holds, at any depth, an unknown field numbered 0. protobuf-c (1.4.1 to 1.5.2 at least)
+ * refuses field 0 only when its tag is one byte: written in two ("80 00"), it is kept as an
+ * unknown field and packed back as a lone 00, which no decoder takes. A message that is stored
+ * and forwarded as received (a health report in a status answer) must be checked, or one bad
+ * report makes every status answer undecodable. */
+bool ha_frame_message_sound(const ProtobufCMessage *m);
 
 #endif

@@ -3,23 +3,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *find_end(const char *buf, size_t len)
-{
-	for (size_t i = 0; i + 3 < len; i++)
-		if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' &&
-		    buf[i + 3] == '\n')
-			return buf + i;
-	return NULL;
-}
+#define END_OF_HEADERS "\r\n\r\n"
 
-int ha_http_parse(const char *buf, size_t len, struct ha_http_req *req)
+int ha_http_parse(const char *buf, size_t len, size_t *scanned, struct ha_http_req *req)
 {
 	memset(req, 0, sizeof(*req));
 	size_t n = len < HA_HTTP_MAX_REQUEST ? len : HA_HTTP_MAX_REQUEST;
-	if (find_end(buf, n) == NULL)
+	/* an end of headers can straddle the previous search's last 3 bytes */
+	size_t from = scanned && *scanned > 3 ? *scanned - 3 : 0;
+	if (from > n)
+		from = 0; /* not the buffer of the last call: search all of it */
+	if (memmem(buf + from, n - from, END_OF_HEADERS, 4) == NULL) {
+		if (scanned)
+			*scanned = n;
 		return len >= HA_HTTP_MAX_REQUEST ? HA_HTTP_BAD : HA_HTTP_MORE;
-	/* request line: METHOD SP TARGET SP HTTP/1.x CRLF, printable ASCII only */
+	}
+	/* request line: METHOD SP TARGET SP HTTP/1.x CRLF, printable ASCII only (the end of
+	 * headers is within n, so there is a CR before it, followed by a byte) */
 	const char *eol = memchr(buf, '\r', n);
+	if (eol[1] != '\n')
+		return HA_HTTP_BAD;
 	const char *sp1 = memchr(buf, ' ', (size_t)(eol - buf));
 	if (sp1 == NULL || sp1 == buf)
 		return HA_HTTP_BAD;

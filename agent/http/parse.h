@@ -23,8 +23,14 @@ enum {
 	HA_HTTP_METHOD = -2,  /* a method other than GET or HEAD: 405 */
 };
 
-/* Parses the len bytes received so far. */
-int ha_http_parse(const char *buf, size_t len, struct ha_http_req *req);
+/* Parses the len bytes received so far. Only the first HA_HTTP_MAX_REQUEST bytes are looked at:
+ * without an end of headers among them the request is bad, whatever follows.
+ *
+ * scanned, when not NULL, makes repeated calls on a growing buffer linear rather than quadratic
+ * (a client trickling its request byte by byte): start it at 0 and pass it again with the same
+ * buffer, to which bytes were only appended; the search for the end of headers resumes where the
+ * last call stopped. NULL searches from the start. The result is the same either way. */
+int ha_http_parse(const char *buf, size_t len, size_t *scanned, struct ha_http_req *req);
 
 /* The value of key in a query string ("a=1&max_lag=5") as a non-negative integer; false when
  * absent. *bad is set when present but not a number (0..10^9). */

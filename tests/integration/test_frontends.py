@@ -5,9 +5,13 @@ failover."""
 
 import json
 import os
+import random
+import select
 import signal
 import socket
+import struct
 import subprocess
+import threading
 import time
 import unittest
 import urllib.error
@@ -31,6 +35,132 @@ def get(ip, path, method="GET", timeout=3):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def metric(ip, name, **labels):
+    """One sample of a node's /metrics (0 when absent)."""
+    for fam in text_string_to_metric_families(get(ip, "/metrics")[1]):
+        for smp in fam.samples:
+            if smp.name == name and all(smp.labels.get(k) == v for k, v in labels.items()):
+                return smp.value
+    return 0
+
+
+class SlowClients:
+    """n clients that keep connections to an agent's HTTP port open, each sending a request
+    one byte every `every` seconds and never finishing it; a connection the agent closes is
+    opened again at the next tick. One thread, non-blocking sockets, 127.0.0.0/8 only."""
+
+    REQUEST = (b"GET /primary HTTP/1.1\r\nHost: slow\r\nUser-Agent: slowloris\r\n"
+               + b"X-Pad: " + b"p" * 200 + b"\r\n\r\n")
+
+    def __init__(self, ip, n=40, every=0.1):
+        self.addr, self.n, self.every = (ip, 7300), n, every
+        self.socks = {}  # slot -> [socket, bytes sent]
+        self.reconnects = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _open(self, i):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(self.addr)
+        self.socks[i] = [s, 0]
+
+    def _run(self):
+        for i in range(self.n):
+            self._open(i)
+        while not self.stop.wait(self.every):
+            for i, (s, sent) in list(self.socks.items()):
+                try:
+                    # closed by the agent (evicted or out of time): anything readable here is
+                    # an end of file or a reset, never an answer to a request not finished
+                    if select.select([s], [], [], 0)[0] and not s.recv(4096):
+                        raise ConnectionResetError
+                    if sent < len(self.REQUEST) - 1:
+                        s.send(self.REQUEST[sent:sent + 1])
+                        self.socks[i][1] += 1
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    s.close()
+                    self.reconnects += 1
+                    self._open(i)
+        for s, _ in self.socks.values():
+            s.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+class HostileClients:
+    """A client that, every `every` seconds, sends an agent's HTTP port garbage, an oversized
+    request or a request with a bad line, and reads what comes back."""
+
+    def __init__(self, ip, every=0.05):
+        self.addr, self.every = (ip, 7300), every
+        self.sent = 0
+        self.answers = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.rng = random.Random(13)
+
+    def _payload(self):
+        k = self.sent % 4
+        if k == 0:
+            return bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(1, 300))) \
+                + b"\r\n\r\n"
+        if k == 1:
+            return b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\n\r\n"
+        if k == 2:
+            return b"GET /primary HTTP/9.9\r\n\r\n"
+        return b"\x00\x01\x02\r\n\r\n"
+
+    def _run(self):
+        while not self.stop.wait(self.every):
+            try:
+                with socket.create_connection(self.addr, timeout=3) as c:
+                    c.sendall(self._payload())
+                    head = c.recv(64)
+                    code = head[9:12].decode(errors="replace") if head else "closed"
+                    self.answers[code] = self.answers.get(code, 0) + 1
+            except OSError as e:
+                self.answers[type(e).__name__] = self.answers.get(type(e).__name__, 0) + 1
+            self.sent += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def frame(kind, payload):
+    """An RPC frame (agent/common/frame.h)."""
+    return b"HA\x01" + bytes([kind]) + struct.pack(">I", len(payload)) + payload
+
+
+def closed_by_peer(c, timeout=3):
+    """True when the agent closes the connection (end of file or reset) within timeout,
+    reading and dropping whatever it sends first."""
+    c.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not c.recv(65536):
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+    return False
 
 
 class ProxyWriter(Writer):
@@ -161,7 +291,8 @@ class FrontendsTest(unittest.TestCase):
         self.assertTrue(c.recv(4096).startswith(b"HTTP/1.1 400"))
         c.close()
         # slow clients holding every connection slot: the agent stays responsive, they are cut
-        # off after the deadline, and the endpoint works again
+        # off after the 2 s deadline (the newest first take the oldest's slots), and the
+        # endpoint works again
         slow = []
         for _ in range(40):
             s = socket.create_connection((ip, 7300), timeout=10)
@@ -185,6 +316,96 @@ class FrontendsTest(unittest.TestCase):
         self.assertIn(get(ip, "/health")[0], (200,))
         with open(os.path.join(sb.node_dir(1), "agent.log")) as f:
             self.assertIn("http-slow-client", f.read())
+
+    def test_2b_slow_clients_cannot_starve_the_checks(self):
+        """40 clients trickle never-ending requests into the primary's agent and a replica's
+        (more than its 32 connection slots), while another sends garbage and oversized
+        requests; HAProxy-style checks of /primary and /replica keep getting the right answer,
+        and the agents serve as before afterwards."""
+        sb = self.sb
+        s = sb.status()
+        primary = s["primary"]
+        replica = next(x["name"] for x in s["nodes"] if x["name"] != primary)
+        pip, rip = sb.ip(int(primary[-1])), sb.ip(int(replica[-1]))
+        pid = sb.agent_pid(int(primary[-1]))
+        evicted0 = metric(pip, "haagent_http_dropped_total", reason="evicted")
+        log = os.path.join(sb.node_dir(int(primary[-1])), "agent.log")
+        log_at = os.path.getsize(log)
+        lat, wrong = [], []
+        t0 = time.monotonic()
+        with SlowClients(pip) as slow, SlowClients(rip) as slow_r, HostileClients(pip) as bad:
+            time.sleep(1)  # every slot taken
+            while time.monotonic() - t0 < 12:
+                for ip, path, want in ((pip, "/primary", 200), (pip, "/replica", 503),
+                                       (rip, "/replica", 200), (rip, "/primary", 503)):
+                    t = time.monotonic()
+                    try:
+                        code = get(ip, path, timeout=3)[0]
+                    except OSError as e:
+                        code = type(e).__name__
+                    lat.append(time.monotonic() - t)
+                    if code != want:
+                        wrong.append((round(t - t0, 2), ip, path, code))
+                time.sleep(0.25)  # haproxy.cfg: inter 250ms
+        print(f"{len(lat)} checks under {slow.n + slow_r.n} slow clients "
+              f"({slow.reconnects + slow_r.reconnects} reconnections) and {bad.sent} hostile "
+              f"requests ({bad.answers}): slowest answer {max(lat):.3f} s, "
+              f"median {sorted(lat)[len(lat) // 2]:.4f} s")
+        self.assertEqual(wrong, [])
+        self.assertLess(max(lat), 3)
+        self.assertGreater(slow.reconnects, 0)  # the slow clients were cut off...
+        self.assertEqual(bad.answers.get("400", 0) + bad.answers.get("closed", 0)
+                         + bad.answers.get("ConnectionResetError", 0), bad.sent)
+        self.assertGreater(bad.answers.get("400", 0), bad.sent // 2)  # ...the hostile answered
+        # the agent is the same process, serving, counting what it dropped, logging a summary
+        self.assertEqual(sb.agent_pid(int(primary[-1])), pid)
+        self.assertEqual(get(pip, "/primary")[0], 200)
+        self.assertTrue(sb.status()["authoritative"])
+        evicted = metric(pip, "haagent_http_dropped_total", reason="evicted") - evicted0
+        self.assertGreater(evicted, 0)
+        self.assertLessEqual(metric(pip, "haagent_http_connections"), 32)
+        took = time.monotonic() - t0
+        with open(log) as f:
+            f.seek(log_at)
+            lines = [x for x in f if " http-evicted " in x]
+        self.assertLessEqual(len(lines), took // 10 + 1, "http-evicted: once per 10 s at most")
+        print(f"{primary}: {evicted:.0f} connections evicted, {len(lines)} log lines")
+
+    def test_2c_garbage_on_the_rpc_port_closes_the_connection(self):
+        """Garbage, an oversized frame header, an undecodable message and health reports
+        carrying a field numbered 0 (which protobuf-c keeps but cannot pack again) get the
+        connection closed or the report ignored; the agent answers status all along."""
+        sb = self.sb
+        s = sb.status()
+        leader = s["leader"]
+        lip = sb.ip(int(leader[-1]))
+        pid = sb.agent_pid(int(leader[-1]))
+        other = next(int(x["name"][-1]) for x in s["nodes"] if x["name"] != leader)
+        for what, data in (("text", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+                           ("random bytes", bytes(random.Random(5).randrange(256)
+                                                  for _ in range(4000))),
+                           ("a 4 GiB frame", b"HA\x01\x03\xff\xff\xff\xff"),
+                           ("an unknown type", frame(200, b"")),
+                           ("a status request that does not decode", frame(3, b"\xff\xff\xff")),
+                           ("a report from the agent itself", frame(1, b"\x08" + bytes([int(leader[-1])])))):
+            with socket.create_connection((lip, 7200), timeout=5) as c:
+                c.sendall(data)
+                self.assertTrue(closed_by_peer(c), f"{what}: the connection stays open")
+        # HealthReport{node_id: other, health{db: up, <80 00>: 5}}, again and again, while
+        # status is asked: every answer decodes
+        bad = frame(1, b"\x08" + bytes([other]) + b"\x12\x05\x08\x01\x80\x00\x05")
+        with socket.create_connection((lip, 7200), timeout=5) as c:
+            for _ in range(20):
+                c.sendall(bad * 10)
+                r = sb.haadm("status", "--json")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertTrue(json.loads(r.stdout)["authoritative"])
+        self.assertEqual(sb.agent_pid(int(leader[-1])), pid)
+        with open(os.path.join(sb.node_dir(int(leader[-1])), "agent.log")) as f:
+            log = f.read()
+        for ev in ("rpc-bad-frame", "rpc-bad-message", "rpc-unknown-node"):
+            self.assertIn(ev, log)
+        self.assertIn('type=health-report node_id=%d error="field 0"' % other, log)
 
     def _start_haproxy(self):
         with open(os.path.join(SRC, "deploy", "haproxy", "haproxy.cfg")) as f:

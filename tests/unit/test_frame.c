@@ -118,12 +118,53 @@ static void garbage(void **state)
 	}
 }
 
+/* A field numbered 0 written in two bytes (80 00): protobuf-c unpacks it as an unknown field and
+ * packs it back as a lone 00 that it refuses; ha_frame_message_sound finds it at any depth. */
+static void field_zero(void **state)
+{
+	(void)state;
+	/* HealthReport{node_id 2, health{db 1, <80 00> varint 5}} */
+	const uint8_t bad[] = {0x08, 0x02, 0x12, 0x05, 0x08, 0x01, 0x80, 0x00, 0x05};
+	Haagent__HealthReport *r = haagent__health_report__unpack(NULL, sizeof(bad), bad);
+	assert_non_null(r); /* protobuf-c takes it */
+	assert_false(ha_frame_message_sound(&r->base));
+	uint8_t out[64];
+	size_t n = haagent__health_report__pack(r, out);
+	Haagent__HealthReport *again = haagent__health_report__unpack(NULL, n, out);
+	assert_null(again); /* and refuses its own packing: why the agent checks */
+	haagent__health_report__free_unpacked(r, NULL);
+	/* the same with field 99 instead: an unknown field of a newer version, kept and fine */
+	const uint8_t newer[] = {0x08, 0x02, 0x12, 0x05, 0x08, 0x01, 0x98, 0x06, 0x05};
+	r = haagent__health_report__unpack(NULL, sizeof(newer), newer);
+	assert_non_null(r);
+	assert_true(ha_frame_message_sound(&r->base));
+	n = haagent__health_report__pack(r, out);
+	again = haagent__health_report__unpack(NULL, n, out);
+	assert_non_null(again);
+	haagent__health_report__free_unpacked(again, NULL);
+	haagent__health_report__free_unpacked(r, NULL);
+	/* in a repeated message, and through a oneof only where its case says */
+	/* StatusResponse{nodes[0]{health{db 1, <80 00> 0}}} */
+	const uint8_t deep[] = {0x42, 0x07, 0x4a, 0x05, 0x08, 0x01, 0x80, 0x00, 0x00};
+	Haagent__StatusResponse *sr = haagent__status_response__unpack(NULL, sizeof(deep), deep);
+	assert_non_null(sr);
+	assert_false(ha_frame_message_sound(&sr->base));
+	haagent__status_response__free_unpacked(sr, NULL);
+	/* AdminRequest{pause{paused}}: the oneof's other members are not looked at */
+	const uint8_t admin[] = {0x1a, 0x02, 0x08, 0x01};
+	Haagent__AdminRequest *ar = haagent__admin_request__unpack(NULL, sizeof(admin), admin);
+	assert_non_null(ar);
+	assert_true(ha_frame_message_sound(&ar->base));
+	haagent__admin_request__free_unpacked(ar, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(whole_and_partial),
 	    cmocka_unit_test(rejects_bad_headers),
 	    cmocka_unit_test(garbage),
+	    cmocka_unit_test(field_zero),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,10 +7,11 @@
 #include <cmocka.h>
 
 #include "http/parse.h"
+#include "http/slots.h"
 
 static int parse(const char *s, struct ha_http_req *r)
 {
-	return ha_http_parse(s, strlen(s), r);
+	return ha_http_parse(s, strlen(s), NULL, r);
 }
 
 static void requests(void **state)
@@ -40,17 +41,94 @@ static void requests(void **state)
 	assert_int_equal(parse("GET /pri\xffmary HTTP/1.1\r\n\r\n", &r), HA_HTTP_BAD);
 	/* embedded NUL */
 	const char nul[] = "GET /a\0b HTTP/1.1\r\n\r\n";
-	assert_int_equal(ha_http_parse(nul, sizeof(nul) - 1, &r), HA_HTTP_BAD);
+	assert_int_equal(ha_http_parse(nul, sizeof(nul) - 1, NULL, &r), HA_HTTP_BAD);
 	/* a path longer than the limit */
 	char big[HA_HTTP_MAX_REQUEST + 16];
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "GET /", 5);
 	memcpy(big + 600, " HTTP/1.1\r\n\r\n", 13);
-	assert_int_equal(ha_http_parse(big, 613, &r), HA_HTTP_BAD);
+	assert_int_equal(ha_http_parse(big, 613, NULL, &r), HA_HTTP_BAD);
 	/* no end of headers within the limit: bad, not "more" forever */
 	memset(big, 'a', sizeof(big));
-	assert_int_equal(ha_http_parse(big, HA_HTTP_MAX_REQUEST, &r), HA_HTTP_BAD);
-	assert_int_equal(ha_http_parse(big, HA_HTTP_MAX_REQUEST - 1, &r), HA_HTTP_MORE);
+	assert_int_equal(ha_http_parse(big, HA_HTTP_MAX_REQUEST, NULL, &r), HA_HTTP_BAD);
+	assert_int_equal(ha_http_parse(big, HA_HTTP_MAX_REQUEST - 1, NULL, &r), HA_HTTP_MORE);
+	/* the request line ends with CR LF, not a bare CR */
+	assert_int_equal(parse("GET /primary HTTP/1.1\rX\r\n\r\n", &r), HA_HTTP_BAD);
+	/* the end of headers past the limit does not count */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET / HTTP/1.1\r\nX: ", 20);
+	memcpy(big + HA_HTTP_MAX_REQUEST - 2, "\r\n\r\n", 4);
+	assert_int_equal(ha_http_parse(big, HA_HTTP_MAX_REQUEST + 2, NULL, &r), HA_HTTP_BAD);
+	assert_int_equal(ha_http_parse(big, HA_HTTP_MAX_REQUEST - 1, NULL, &r), HA_HTTP_MORE);
+}
+
+/* Bytes trickled in one at a time: each call resumes the search where the last stopped (an end
+ * of headers straddling two calls is found), with the answer a whole parse gives. */
+static void incremental(void **state)
+{
+	(void)state;
+	const char *reqs[] = {"GET /replica?max_lag=5 HTTP/1.1\r\nHost: x\r\nA: b\r\n\r\n",
+	                      "GET /health HTTP/1.0\r\n\r\n", "GET /\r\n\r\n",
+	                      "PUT / HTTP/1.1\r\n\r\n", "\r\n\r\n"};
+	for (size_t k = 0; k < sizeof(reqs) / sizeof(reqs[0]); k++) {
+		size_t n = strlen(reqs[k]), scanned = 0;
+		struct ha_http_req a, b;
+		for (size_t i = 0; i <= n; i++) {
+			int inc = ha_http_parse(reqs[k], i, &scanned, &a);
+			int whole = ha_http_parse(reqs[k], i, NULL, &b);
+			assert_int_equal(inc, whole);
+			assert_memory_equal(&a, &b, sizeof(a));
+			assert_true(scanned <= i);
+			if (inc != HA_HTTP_MORE)
+				assert_int_equal(i, n); /* not before the last byte */
+		}
+	}
+	/* a buffer that is not the last call's (shorter): searched from its start */
+	size_t scanned = 1000;
+	struct ha_http_req r;
+	assert_int_equal(ha_http_parse("GET / HTTP/1.1\r\n\r\n", 18, &scanned, &r),
+	                 HA_HTTP_COMPLETE);
+}
+
+/* Which connection gives way when every slot is taken (slots.h). */
+static void slot_victim(void **state)
+{
+	(void)state;
+	struct ha_http_slot s[32];
+	memset(s, 0, sizeof(s));
+	assert_int_equal(ha_http_slot_victim(s, 32), -1);
+	/* every slot waiting, from two peers under their share: the oldest goes */
+	for (int i = 0; i < 32; i++)
+		s[i] = (struct ha_http_slot){HA_HTTP_SLOT_WAITING, (uint64_t)(100 - i),
+		                             (uint32_t)(1 + i % 8)};
+	s[7].order = 5;
+	/* 8 peers with 4 each: nobody above the share of 8 */
+	assert_int_equal(ha_http_slot_victim(s, 32), 7);
+	/* one peer above its share: its oldest goes, even though another's is older */
+	for (int i = 16; i < 32; i++)
+		s[i].peer = 99;
+	assert_int_equal(ha_http_slot_victim(s, 32), 31);
+	s[31].state = HA_HTTP_SLOT_WRITING;
+	assert_int_equal(ha_http_slot_victim(s, 32), 30);
+	/* a connection already answered and written goes first */
+	s[3].state = HA_HTTP_SLOT_DONE;
+	s[4].state = HA_HTTP_SLOT_DONE;
+	assert_int_equal(ha_http_slot_victim(s, 32), 4);
+	/* nobody waits: the oldest still writing goes */
+	for (int i = 0; i < 32; i++)
+		s[i].state = HA_HTTP_SLOT_WRITING;
+	assert_int_equal(ha_http_slot_victim(s, 32), 7);
+	/* a peer at exactly its share is not singled out */
+	memset(s, 0, sizeof(s));
+	for (int i = 0; i < 16; i++)
+		s[i] = (struct ha_http_slot){HA_HTTP_SLOT_WAITING, (uint64_t)(i + 1),
+		                             i < HA_HTTP_PEER_SHARE ? 7u : (uint32_t)(100 + i)};
+	s[15].order = 0;
+	assert_int_equal(ha_http_slot_victim(s, 32), 15);
+	s[15].peer = 7; /* now above it: the oldest of peer 7 */
+	assert_int_equal(ha_http_slot_victim(s, 32), 15);
+	s[15].order = 50;
+	assert_int_equal(ha_http_slot_victim(s, 32), 0);
 }
 
 static void query(void **state)
@@ -81,6 +159,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(requests),
 	    cmocka_unit_test(query),
+	    cmocka_unit_test(incremental),
+	    cmocka_unit_test(slot_victim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

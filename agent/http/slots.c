@@ -1,0 +1,45 @@
+#include "slots.h"
+
+/* How many slots of peer wait for their request. */
+static unsigned waiting_of(const struct ha_http_slot *s, size_t n, uint32_t peer)
+{
+	unsigned k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += s[i].state == HA_HTTP_SLOT_WAITING && s[i].peer == peer;
+	return k;
+}
+
+/* The oldest slot in state st, or -1. */
+static int oldest(const struct ha_http_slot *s, size_t n, enum ha_http_slot_state st)
+{
+	int best = -1;
+	for (size_t i = 0; i < n; i++)
+		if (s[i].state == st && (best < 0 || s[i].order < s[best].order))
+			best = (int)i;
+	return best;
+}
+
+int ha_http_slot_victim(const struct ha_http_slot *s, size_t n)
+{
+	int v = oldest(s, n, HA_HTTP_SLOT_DONE);
+	if (v >= 0)
+		return v;
+	/* top: the oldest waiting slot of the peer holding the most waiting slots (on a tie,
+	 * of the peer with the oldest one). O(n^2) on n = HA_HTTP_MAX_CONNS: a thousand
+	 * comparisons per eviction. */
+	int top = -1;
+	unsigned top_k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].state != HA_HTTP_SLOT_WAITING)
+			continue;
+		unsigned k = waiting_of(s, n, s[i].peer);
+		if (k > top_k || (k == top_k && s[i].order < s[top].order)) {
+			top = (int)i;
+			top_k = k;
+		}
+	}
+	if (top >= 0 && top_k > HA_HTTP_PEER_SHARE)
+		return top;
+	v = oldest(s, n, HA_HTTP_SLOT_WAITING);
+	return v >= 0 ? v : oldest(s, n, HA_HTTP_SLOT_WRITING);
+}
