@@ -428,6 +428,8 @@ static void on_sighup(uv_signal_t *s, int signum)
 	ha_raft_set_tls(a->raft, srv, cli);
 	ha_rpc_server_set_tls(a->rpc, srv);
 	ha_rpc_client_set_tls(a->reporter, cli);
+	if (a->http)
+		ha_http_server_set_tls(a->http, srv, a->cfg.tls_http_plain_checks);
 	SSL_CTX_free(a->tls_server);
 	SSL_CTX_free(a->tls_client);
 	a->tls_server = srv;
@@ -496,6 +498,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 	    (rc = ha_http_server_start(loop, a->self->address, a->self->http_port,
 	                               ha_endpoints_handle, a, &a->http, e)) != 0)
 		return ha_err_wrap(e, "start http");
+	if (a->http)
+		ha_http_server_set_tls(a->http, a->tls_server, a->cfg.tls_http_plain_checks);
 
 	uv_timer_init(loop, &a->tick);
 	a->tick.data = a;

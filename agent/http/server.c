@@ -18,11 +18,16 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../rpc/tlsio.h"
 #include "slots.h"
 
 #define READ_CHUNK 4096
 
-const int ha_http_codes[HA_HTTP_N_CODES] = {200, 400, 404, 405, 500, 503, 0};
+const int ha_http_codes[HA_HTTP_N_CODES] = {200, 400, 403, 404, 405, 500, 503, 0};
+
+/* How a connection speaks: decided by its first byte when the server has TLS (a TLS record of
+ * type handshake is 0x16; no HTTP request starts with it). */
+enum conn_mode { MODE_UNKNOWN, MODE_PLAIN, MODE_TLS };
 
 struct http_conn {
 	uv_tcp_t tcp;
@@ -38,6 +43,9 @@ struct http_conn {
 	bool peer_done; /* the client shut its side down after its request */
 	uint64_t order;
 	uint32_t peer; /* IPv4, network byte order; 0 unknown */
+	enum conn_mode mode;
+	struct ha_tls tls; /* MODE_TLS */
+	size_t tls_out;    /* handshake bytes queued, not yet written */
 	size_t len;
 	size_t scanned; /* ha_http_parse's resume point */
 	char in[HA_HTTP_MAX_REQUEST];
@@ -45,7 +53,16 @@ struct http_conn {
 };
 
 /* Rate-limited logging: one line per kind at most every HA_HTTP_LOG_EVERY_MS. */
-enum note_kind { NOTE_SLOW, NOTE_EVICTED, NOTE_UNREAD, NOTE_ERROR, NOTE_BAD, NOTE_BIG, NOTE_N_ };
+enum note_kind {
+	NOTE_SLOW,
+	NOTE_EVICTED,
+	NOTE_UNREAD,
+	NOTE_ERROR,
+	NOTE_BAD,
+	NOTE_BIG,
+	NOTE_TLS,
+	NOTE_N_
+};
 struct note {
 	uint64_t last_ms;
 	uint64_t held; /* occurrences since the last line */
@@ -64,6 +81,8 @@ struct ha_http_server {
 	struct ha_http_limits lim;
 	struct ha_http_stats st;
 	struct note notes[NOTE_N_];
+	SSL_CTX *ctx;      /* NULL: plain HTTP only (insecure = yes) */
+	bool plain_checks; /* with ctx: /primary and /replica also answer plain HTTP */
 	struct http_conn *conns[HA_HTTP_MAX_CONNS];
 	/* Accepts a connection when memory runs out, only to close it: a listener whose
 	 * connection is not accepted stops listening for good (libuv). */
@@ -107,6 +126,7 @@ static const char *peer_str(const struct http_conn *c, char *buf, size_t size)
 static void maybe_free_server(struct ha_http_server *s)
 {
 	if (s->closing && !s->listener_open && s->n_live == 0) {
+		SSL_CTX_free(s->ctx);
 		free(s->spare);
 		free(s);
 	}
@@ -119,6 +139,8 @@ static void on_handle_closed(uv_handle_t *h)
 		return;
 	struct ha_http_server *s = c->srv;
 	ha_buf_free(&c->out);
+	if (c->tls.ssl)
+		ha_tls_free(&c->tls);
 	if (c->spare)
 		s->spare_busy = false;
 	else
@@ -233,6 +255,8 @@ static const char *reason(int status)
 		return "OK";
 	case 400:
 		return "Bad Request";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
@@ -246,9 +270,28 @@ static const char *reason(int status)
 	}
 }
 
-/* The bytes of c->out to the client (a TLS layer would encrypt them here). */
+/* The bytes of c->out to the client, encrypted first on a TLS connection. */
 static void conn_write(struct http_conn *c)
 {
+	if (c->mode == MODE_TLS) {
+		struct ha_err e = {0};
+		if (ha_tls_write(&c->tls, c->out.data, c->out.len, &e) != 0) {
+			note_error(c->srv, "tls write", 0);
+			conn_close(c);
+			return;
+		}
+		size_t n = ha_tls_pending(&c->tls);
+		char *ct = malloc(n ? n : 1);
+		size_t got = ct ? ha_tls_take(&c->tls, ct, n) : 0;
+		ha_buf_reset(&c->out);
+		ha_buf_append(&c->out, ct, got);
+		free(ct);
+		if (ct == NULL || ha_buf_failed(&c->out)) {
+			note_error(c->srv, "answer", 0);
+			conn_close(c);
+			return;
+		}
+	}
 	uv_buf_t ub = uv_buf_init(c->out.data, (unsigned)c->out.len);
 	c->wr.data = c;
 	int rc = uv_write(&c->wr, (uv_stream_t *)&c->tcp, &ub, 1, on_written);
@@ -332,10 +375,63 @@ static void conn_feed(struct http_conn *c, const char *p, size_t n)
 		respond_bad(c, 405, "only GET and HEAD\n");
 		return;
 	}
+	if (c->mode == MODE_PLAIN && c->srv->ctx &&
+	    !(c->srv->plain_checks &&
+	      (!strcmp(req.path, "/primary") || !strcmp(req.path, "/replica")))) {
+		respond_bad(
+		    c, 403,
+		    c->srv->plain_checks
+		        ? "only /primary and /replica answer plain HTTP; use TLS with a client "
+		          "certificate (docs/security.md)\n"
+		        : "this port speaks TLS with a client certificate (docs/security.md)\n");
+		return;
+	}
 	struct ha_http_resp resp = {.status = 404, .body = HA_BUF_INIT};
 	c->srv->handler(c->srv->data, &req, &resp);
 	respond(c, resp.status, resp.content_type, &resp.body, !strcmp(req.method, "HEAD"));
 	ha_buf_free(&resp.body);
+}
+
+/* Ciphertext from a TLS client: the handshake goes on (its answers sent at once), and what it
+ * deciphers is fed to the request like plain bytes. A refused certificate closes the
+ * connection, logged (rate-limited) with why. */
+static void tls_input(struct http_conn *c, const char *p, size_t n)
+{
+	struct ha_http_server *s = c->srv;
+	struct ha_err e = {0};
+	if (c->tls.ssl == NULL && ha_tls_start(&c->tls, s->ctx, true, &e) != 0) {
+		note_error(s, "tls", 0);
+		conn_close(c);
+		return;
+	}
+	struct ha_buf plain = HA_BUF_INIT;
+	bool now = false;
+	int rc = ha_tls_feed(&c->tls, p, n, &plain, &now, &e);
+	if (c->state == HA_HTTP_SLOT_WAITING &&
+	    ha_tls_send_pending(&c->tls, (uv_stream_t *)&c->tcp, &c->tls_out) != 0 && rc == 0)
+		rc = HA_EIO;
+	if (rc != 0) {
+		unsigned long long k;
+		char ip[INET_ADDRSTRLEN];
+		if (note_due(s, NOTE_TLS, &k))
+			ha_warn("http-tls-refused", "peer=%s error=\"%s\" action=close count=%llu",
+			        peer_str(c, ip, sizeof(ip)), e.msg, k);
+		ha_buf_free(&plain);
+		conn_close(c);
+		return;
+	}
+	if (plain.len)
+		conn_feed(c, plain.data, plain.len);
+	ha_buf_free(&plain);
+}
+
+void ha_http_server_set_tls(struct ha_http_server *s, SSL_CTX *ctx, bool plain_checks)
+{
+	if (ctx)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(s->ctx);
+	s->ctx = ctx;
+	s->plain_checks = plain_checks;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -361,6 +457,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 			return;
 		}
 		conn_close(c);
+		return;
+	}
+	if (c->mode == MODE_UNKNOWN)
+		c->mode =
+		    c->srv->ctx && (unsigned char)buf->base[0] == 0x16 ? MODE_TLS : MODE_PLAIN;
+	if (c->mode == MODE_TLS) {
+		tls_input(c, buf->base, (size_t)n);
 		return;
 	}
 	conn_feed(c, buf->base, (size_t)n);

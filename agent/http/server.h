@@ -24,6 +24,7 @@
 
 #include "../common/buf.h"
 #include "../common/err.h"
+#include "../common/tls.h"
 #include "parse.h"
 
 #define HA_HTTP_MAX_CONNS    32
@@ -47,6 +48,11 @@ struct ha_http_server;
 /* Listens on ip:port (0: a port of the kernel's choice, see ha_http_server_port). */
 int ha_http_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_http_handler h,
                          void *data, struct ha_http_server **out, struct ha_err *e);
+/* TLS (docs/security.md): with ctx, a connection whose first byte opens a TLS handshake must
+ * show a certificate of the cluster's CA, and a plain one is answered 403, except /primary and
+ * /replica when plain_checks. NULL: plain HTTP for everything (insecure = yes). New connections
+ * use it from now on (certificate rotation). */
+void ha_http_server_set_tls(struct ha_http_server *s, SSL_CTX *ctx, bool plain_checks);
 /* Closes every connection and the listener; the server is freed once all have closed. */
 void ha_http_server_close(struct ha_http_server *s);
 unsigned ha_http_server_port(const struct ha_http_server *s);
@@ -62,7 +68,7 @@ enum ha_http_drop {
 const char *ha_http_drop_name(enum ha_http_drop d); /* "slow", "evicted", ... */
 
 /* Answers are counted by status; the last entry (0) stands for any other. */
-#define HA_HTTP_N_CODES 7
+#define HA_HTTP_N_CODES 8
 extern const int ha_http_codes[HA_HTTP_N_CODES];
 
 struct ha_http_stats {

@@ -20,18 +20,25 @@ import urllib.request
 import pymysql
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import SRC, Sandbox
+from harness import HAADM, SRC, Sandbox
 from writer import Writer
 
 FIRST = 101
 PROXY_IP = "127.0.0.104"
 
 
-def get(ip, path, method="GET", timeout=3):
-    """(status, body) of an HTTP request to a node's agent."""
-    req = urllib.request.Request(f"http://{ip}:7300{path}", method=method)
+TLS = None  # the client context of the sandbox's readonly operator "monitor" (setUpClass)
+
+
+def get(ip, path, method="GET", timeout=3, ctx=None, plain=False):
+    """(status, body) of an HTTP request to a node's agent: over TLS as the monitoring's
+    certificate (what Prometheus and haproxy present), or plain."""
+    ctx = ctx or TLS
+    scheme = "http" if plain or ctx is None else "https"
+    req = urllib.request.Request(f"{scheme}://{ip}:7300{path}", method=method)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout,
+                                    context=None if scheme == "http" else ctx) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -191,9 +198,11 @@ class ProxyWriter(Writer):
 class FrontendsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        global TLS
         cls.sb = Sandbox(first=FIRST)
         cls.addClassCleanup(cls.sb.destroy)
         cls.sb.up()
+        TLS = cls.sb.tls_context("monitor")
 
     def setUp(self):
         self.sb.up()
@@ -407,11 +416,52 @@ class FrontendsTest(unittest.TestCase):
             self.assertIn(ev, log)
         self.assertIn('type=health-report node_id=%d error="field 0"' % other, log)
 
+    def test_2d_the_http_port_wants_a_certificate(self):
+        sb = self.sb
+        ip = sb.ip(1)
+        # plain HTTP: refused with a 403 that says what to do, the parser still hardened
+        code, body = get(ip, "/metrics", plain=True)
+        self.assertEqual(code, 403)
+        self.assertIn("TLS with a client certificate", body)
+        self.assertEqual(get(ip, "/primary", plain=True)[0], 403)
+        # TLS without a certificate, or with another CA's: no answer
+        other = os.path.join(sb.dir, "other")
+        if not os.path.exists(os.path.join(other, "x.crt")):
+            for args in (["ca", "--dir", other], ["operator", "x", "--role", "admin", "--dir", other]):
+                subprocess.run([HAADM, "cert"] + args, check=True, capture_output=True, timeout=30)
+        for ctx in (sb.tls_context(who=None),
+                    sb.tls_context(cert=os.path.join(sb.dir, "other", "x.crt"),
+                                   key=os.path.join(sb.dir, "other", "x.key"))):
+            with self.assertRaises((urllib.error.URLError, ConnectionResetError, OSError)):
+                get(ip, "/metrics", ctx=ctx)
+        with open(os.path.join(sb.node_dir(1), "agent.log")) as f:
+            self.assertIn("http-tls-refused", f.read())
+        # with a certificate of the cluster's CA: any role reads
+        for who in ("monitor", "admin", "node2"):
+            self.assertEqual(get(ip, "/metrics", ctx=sb.tls_context(who))[0], 200, who)
+        # http_plain_checks: /primary and /replica open to plain checks, nothing else
+        sb.restart_agents_with("[tls]\nhttp_plain_checks = yes\n")
+        try:
+            sb.wait_leader()
+            primary = sb.wait_for(sb.whole, 30, what="a whole cluster")["primary"]
+            pip = sb.ip(int(primary[-1]))
+            sb.wait_for(lambda: get(pip, "/primary", plain=True)[0] == 200, 10,
+                        what="plain /primary answered")
+            self.assertEqual(get(pip, "/replica", plain=True)[0], 503)
+            code, body = get(pip, "/health", plain=True)
+            self.assertEqual(code, 403)
+            self.assertIn("only /primary and /replica", body)
+            self.assertEqual(get(pip, "/metrics", plain=True)[0], 403)
+            self.assertEqual(get(pip, "/primary")[0], 200)  # TLS still works beside it
+        finally:
+            sb.restart_agents_with("")
+
     def _start_haproxy(self):
         with open(os.path.join(SRC, "deploy", "haproxy", "haproxy.cfg")) as f:
             cfg = f.read()
         for n in (1, 2, 3):
             cfg = cfg.replace(f"127.0.0.{10 + n}:3306", f"{self.sb.ip(n)}:3306")
+        cfg = cfg.replace("/etc/haagent/tls/", os.path.join(self.sb.dir, "tls") + "/")
         cfg = cfg.replace("127.0.0.1:3307", f"{PROXY_IP}:3307")
         cfg = cfg.replace("127.0.0.1:3308", f"{PROXY_IP}:3308")
         path = os.path.join(self.sb.dir, "haproxy.cfg")

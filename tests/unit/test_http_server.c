@@ -310,8 +310,8 @@ static void bad_requests_get_an_answer(void **state)
 	struct ha_http_stats st;
 	ha_http_server_stats(f->srv, &st);
 	assert_int_equal(st.answered[1], 2); /* 400 */
-	assert_int_equal(st.answered[3], 1); /* 405 */
-	assert_int_equal(st.answered[4], 1); /* 500 */
+	assert_int_equal(st.answered[4], 1); /* 405 */
+	assert_int_equal(st.answered[5], 1); /* 500 */
 }
 
 /* Closing the server with connections in every state (teardown checks nothing is left). */
