@@ -9,6 +9,7 @@ import random
 import select
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -163,7 +164,7 @@ def closed_by_peer(c, timeout=3):
         while time.monotonic() < deadline:
             if not c.recv(65536):
                 return True
-    except ConnectionResetError:
+    except (ConnectionResetError, ssl.SSLError, BrokenPipeError):
         return True
     except socket.timeout:
         return False
@@ -390,20 +391,28 @@ class FrontendsTest(unittest.TestCase):
         lip = sb.ip(int(leader[-1]))
         pid = sb.agent_pid(int(leader[-1]))
         other = next(int(x["name"][-1]) for x in s["nodes"] if x["name"] != leader)
-        for what, data in (("text", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-                           ("random bytes", bytes(random.Random(5).randrange(256)
-                                                  for _ in range(4000))),
-                           ("a 4 GiB frame", b"HA\x01\x03\xff\xff\xff\xff"),
-                           ("an unknown type", frame(200, b"")),
-                           ("a status request that does not decode", frame(3, b"\xff\xff\xff")),
-                           ("a report from the agent itself", frame(1, b"\x08" + bytes([int(leader[-1])])))):
-            with socket.create_connection((lip, 7200), timeout=5) as c:
+        # after the TLS layer (the decoders are what is under test), as an admin, or as the
+        # node whose report it is (a report is taken only from the node it names)
+        for what, who, data in (
+                ("text", "admin", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+                ("random bytes", "admin", bytes(random.Random(5).randrange(256)
+                                                for _ in range(4000))),
+                ("a 4 GiB frame", "admin", b"HA\x01\x03\xff\xff\xff\xff"),
+                ("an unknown type", "admin", frame(200, b"")),
+                ("a status request that does not decode", "admin", frame(3, b"\xff\xff\xff")),
+                ("a report from the agent itself", leader,
+                 frame(1, b"\x08" + bytes([int(leader[-1])])))):
+            with sb.connect(lip, 7200, who=who, timeout=5) as c:
                 c.sendall(data)
                 self.assertTrue(closed_by_peer(c), f"{what}: the connection stays open")
+        # and plain garbage never gets past the handshake
+        with socket.create_connection((lip, 7200), timeout=5) as c:
+            c.sendall(frame(3, b"\xff\xff\xff"))
+            self.assertTrue(closed_by_peer(c), "plain: the connection stays open")
         # HealthReport{node_id: other, health{db: up, <80 00>: 5}}, again and again, while
         # status is asked: every answer decodes
         bad = frame(1, b"\x08" + bytes([other]) + b"\x12\x05\x08\x01\x80\x00\x05")
-        with socket.create_connection((lip, 7200), timeout=5) as c:
+        with sb.connect(lip, 7200, who=f"node{other}", timeout=5) as c:
             for _ in range(20):
                 c.sendall(bad * 10)
                 r = sb.haadm("status", "--json")
