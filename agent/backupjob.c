@@ -17,6 +17,7 @@
 #include "db/tables.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/secret.h"
 
 struct ha_bkrun {
 	uv_async_t async;
@@ -477,8 +478,8 @@ void ha_bkrun_free(struct ha_agent *a)
 	if (b->busy)
 		pthread_join(b->thread, NULL);
 	ha_manifest_free(&b->m);
-	memset(b->password, 0, sizeof(b->password));
-	memset(b->master, 0, sizeof(b->master));
+	ha_wipe(b->password, sizeof(b->password));
+	ha_wipe(b->master, sizeof(b->master));
 	pthread_mutex_destroy(&b->mu);
 	free(b);
 	a->bk = NULL;

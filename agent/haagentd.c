@@ -1,6 +1,8 @@
 /* haagentd: the haagent daemon, one per database node. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 
 #include "agent.h"
 #include "common/log.h"
+#include "common/secret.h"
 #include "config.h"
 
 #ifndef HA_VERSION
@@ -37,6 +40,9 @@ int main(int argc, char **argv)
 	    {"help-config", no_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
+	/* before any secret is read: no core dump holds a password or the repository key */
+	bool no_core = ha_secret_no_core() == 0;
+	int no_core_errno = errno;
 	const char *path = NULL;
 	int check = 0, o;
 	while ((o = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
@@ -77,11 +83,17 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		printf("%s: ok (node %s, %u nodes)\n", path, cfg->node, cfg->n_nodes);
+		ha_config_wipe(cfg);
 		free(cfg);
 		return 0;
 	}
 	ha_log_set_level((enum ha_log_level)ha_log_parse_level(cfg->log_level));
 	ha_log_set_prefix(cfg->node);
+	if (!no_core)
+		ha_warn("core-dumps-on",
+		        "error=\"%s\" why=\"cannot turn core dumps off: a dump "
+		        "of this process may hold its passwords\"",
+		        strerror(no_core_errno));
 	/* Raft peers write to sockets whose other end may have died. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -91,10 +103,11 @@ int main(int argc, char **argv)
 	if (ha_agent_start(&loop, cfg, &agent, &e) != 0) {
 		fprintf(stderr, "haagentd: %s\n", e.msg);
 		ha_error("start-failed", "error=\"%s\"", e.msg);
+		ha_config_wipe(cfg);
 		free(cfg);
 		return ha_exit_code(e.code ? e.code : HA_EINTERNAL);
 	}
-	memset(cfg->db_password, 0, sizeof(cfg->db_password));
+	ha_config_wipe(cfg); /* the agent keeps its own copies, wiped when it stops */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ha_agent_free(agent);
 	int rc = uv_loop_close(&loop);

@@ -16,6 +16,7 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/proc.h"
+#include "../common/secret.h"
 #include "../db/source.h"
 #include "fsutil.h"
 
@@ -143,7 +144,7 @@ int ha_archive_scan(struct ha_store *store, const uint8_t *master_key, const str
 	ha_buf_free(&r.carry);
 	free(in);
 	free(plain);
-	memset(key, 0, sizeof(key));
+	ha_wipe(key, sizeof(key));
 	return rc;
 }
 
@@ -1128,7 +1129,7 @@ int ha_archive_run(struct ha_archive_spec *sp, struct ha_err *e)
 	free(r.sl.plain);
 	free(r.sl.sealed);
 	free(r.sl.fd);
-	memset(r.sl.key, 0, sizeof(r.sl.key));
+	ha_wipe(r.sl.key, sizeof(r.sl.key));
 	ha_rm_rf(sp->work_dir);
 	return rc;
 }

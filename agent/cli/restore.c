@@ -23,6 +23,7 @@
 #include "../common/clock.h"
 #include "../common/frame.h"
 #include "../common/proc.h"
+#include "../common/secret.h"
 #include "../db/tables.h"
 #include "backup.h"
 #include "pitr.h"
@@ -176,7 +177,7 @@ static int catalog_from_repo(const struct globals *g, Haagent__BackupsResponse *
 	qsort(r->backups, r->n_backups, sizeof(*r->backups), by_id);
 	r->archive = archive_of(&rp);
 	ha_store_names_free(names, n);
-	memset(rp.key, 0, sizeof(rp.key));
+	ha_wipe(rp.key, sizeof(rp.key));
 	fprintf(stderr,
 	        "haadm: no agent answered: the catalog is read from the repository %s (%zu "
 	        "backups%s)\n",

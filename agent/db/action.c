@@ -12,6 +12,7 @@
 #include "../common/clock.h"
 #include "../common/gtid.h"
 #include "../common/log.h"
+#include "../common/secret.h"
 #include "conn.h"
 #include "salvage.h"
 
@@ -654,7 +655,7 @@ void ha_action_join(struct ha_action *a)
 		pthread_join(a->thread, NULL);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->cv);
-	memset(a->password, 0, sizeof(a->password));
-	memset(a->repl_password, 0, sizeof(a->repl_password));
+	ha_wipe(a->password, sizeof(a->password));
+	ha_wipe(a->repl_password, sizeof(a->repl_password));
 	free(a);
 }
