@@ -270,7 +270,7 @@ static int position(MYSQL *m, struct ha_gtid_pos *out, struct ha_salvage_result 
 static void record_salvaged(MYSQL *m, const struct ha_gtid_pos *salvaged,
                             struct ha_salvage_result *r, char *note, size_t note_size)
 {
-	char slave[HA_GTID_TEXT_MAX], err[256], sql[HA_GTID_TEXT_MAX + 64];
+	char slave[HA_GTID_TEXT_MAX], err[256];
 	struct ha_gtid_pos sp, merged;
 	note[0] = '\0';
 	if (ha_db_query_one(m, "SELECT @@global.gtid_slave_pos", slave, sizeof(slave), err,
@@ -280,10 +280,19 @@ static void record_salvaged(MYSQL *m, const struct ha_gtid_pos *salvaged,
 		return;
 	}
 	char text[HA_GTID_TEXT_MAX];
-	ha_gtid_format(&merged, text, sizeof(text));
-	snprintf(sql, sizeof(sql), "SET GLOBAL gtid_slave_pos = '%s'", text);
-	if (ha_db_exec(m, "STOP SLAVE", err, sizeof(err)) || ha_db_exec(m, sql, err, sizeof(err)))
+	if (ha_gtid_format(&merged, text, sizeof(text)) >= sizeof(text)) {
+		snprintf(note, note_size, "; gtid_slave_pos not updated: too many domains");
+		return;
+	}
+	struct ha_buf sql = HA_BUF_INIT;
+	ha_buf_puts(&sql, "SET GLOBAL gtid_slave_pos = ");
+	ha_db_quote(m, &sql, text);
+	if (ha_buf_failed(&sql))
+		snprintf(note, note_size, "; gtid_slave_pos not updated: out of memory");
+	else if (ha_db_exec(m, "STOP SLAVE", err, sizeof(err)) ||
+	         ha_db_exec(m, ha_buf_cstr(&sql), err, sizeof(err)))
 		snprintf(note, note_size, "; gtid_slave_pos not updated: %s", err);
+	ha_buf_free(&sql);
 	(void)r;
 }
 
