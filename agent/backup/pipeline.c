@@ -17,6 +17,7 @@
 #include "../common/clock.h"
 #include "../common/proc.h"
 #include "../common/secret.h"
+#include "../config.h"
 #include "fsutil.h"
 
 extern char **environ;
@@ -352,6 +353,9 @@ struct scratch {
 
 static int scratch_make(struct ha_backup_spec *sp, struct scratch *w, struct ha_err *e)
 {
+	if (!ha_name_valid(sp->m->name)) /* it names a directory: never "..", never a '/' */
+		return ha_err_set(e, HA_EINVAL, "backup name '%.80s' is not a name (%s)",
+		                  sp->m->name, HA_NAME_RULE);
 	if ((size_t)snprintf(w->work, sizeof(w->work), "%s/%s", sp->work_dir, sp->m->name) >=
 	    sizeof(w->work))
 		return ha_err_set(e, HA_EINVAL, "%s/%s: path too long", sp->work_dir, sp->m->name);

@@ -423,6 +423,12 @@ int ha_cmd_backup(struct globals *g, int argc, char **argv)
 	}
 	int np = argc - optind;
 	const char *sub = np > 0 ? argv[optind] : "";
+	uint64_t id = 0;
+	if (node && ha_cli_check_name("backup", node) != 0)
+		return HA_EUSAGE;
+	if ((!strcmp(sub, "show") || !strcmp(sub, "verify")) && np == 2 &&
+	    ha_cli_parse_id("backup", argv[optind + 1], &id) != 0)
+		return HA_EUSAGE;
 	if (!strcmp(sub, "run") && np == 1)
 		return run(g, type, node, wait);
 	if (!strcmp(sub, "policy") && np == 1)
@@ -432,6 +438,6 @@ int ha_cmd_backup(struct globals *g, int argc, char **argv)
 	if (!strcmp(sub, "show") && np == 2)
 		return list(g, argv[optind + 1]);
 	if (!strcmp(sub, "verify") && np == 2)
-		return ha_cli_backup_verify(g, strtoull(argv[optind + 1], NULL, 10), drilling);
+		return ha_cli_backup_verify(g, id, drilling);
 	return bad("backup");
 }

@@ -645,6 +645,8 @@ int ha_cmd_reclone(struct globals *g, int argc, char **argv)
 	/* positional: reclone NODE */
 	if (argc - optind != 2 || strcmp(argv[optind], "reclone") != 0)
 		goto bad;
+	if (ha_cli_check_name("node reclone", argv[optind + 1]) != 0)
+		return HA_EUSAGE;
 	struct ha_config *c = calloc(1, sizeof(*c));
 	struct ha_err e = {0};
 	struct run *r = calloc(1, sizeof(*r));
