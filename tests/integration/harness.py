@@ -43,13 +43,13 @@ def wait_for(pred, timeout, interval=0.1, what="condition"):
 
 
 class Sandbox:
-    def __init__(self, first, snapshot_threshold=None, cgroup_prefix=None):
+    def __init__(self, first, snapshot_threshold=None, cgroup_prefix=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="haagent-it-")
         self.first = first
         self.args = ["bash", SANDBOX, "--dir", self.dir, "--net", "127.0.0.", "--first", str(first)]
         if snapshot_threshold:
             self.args += ["--snapshot-threshold", str(snapshot_threshold)]
-        self.env = dict(os.environ, HAADM=HAADM, HAAGENTD=HAAGENTD)
+        self.env = dict(os.environ, HAADM=HAADM, HAAGENTD=HAAGENTD, **(env or {}))
         if cgroup_prefix:
             self.env["HA_SANDBOX_CGROUP"] = cgroup_prefix
         self.destroyed = False
