@@ -33,25 +33,23 @@ static void usage(FILE *f)
 	           "Stops cleanly on SIGTERM or SIGINT. Logs to stderr.\n");
 }
 
-int main(int argc, char **argv)
+/* The command line: *path and *check set, -1 to go on; or the exit code of --help, --version,
+ * --help-config or a bad line. */
+static int parse_args(int argc, char **argv, const char **path, int *check)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
 	    {"help-config", no_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
-	/* before any secret is read: no core dump holds a password or the repository key */
-	bool no_core = ha_secret_no_core() == 0;
-	int no_core_errno = errno;
-	const char *path = NULL;
-	int check = 0, o;
+	int o;
 	while ((o = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
-			path = optarg;
+			*path = optarg;
 			break;
 		case 'k':
-			check = 1;
+			*check = 1;
 			break;
 		case 'r':
 			ha_config_print_reference();
@@ -67,10 +65,23 @@ int main(int argc, char **argv)
 			return ha_exit_code(HA_EUSAGE);
 		}
 	}
-	if (path == NULL || optind != argc) {
+	if (*path == NULL || optind != argc) {
 		usage(stderr);
 		return ha_exit_code(HA_EUSAGE);
 	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	/* before any secret is read: no core dump holds a password or the repository key */
+	bool no_core = ha_secret_no_core() == 0;
+	int no_core_errno = errno;
+	const char *path = NULL;
+	int check = 0;
+	int done = parse_args(argc, argv, &path, &check);
+	if (done >= 0)
+		return done;
 
 	struct ha_config *cfg = calloc(1, sizeof(*cfg));
 	struct ha_err e = {0};

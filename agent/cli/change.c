@@ -307,7 +307,7 @@ static int failover_options(struct globals *g, int argc, char **argv,
 	if (optind != argc || (so->abort && so->accept_loss) ||
 	    ((so->abort || so->accept_loss) && (so->target || so->dry_run)))
 		return bad_args("failover");
-	if (so->target && ha_cli_check_name("failover", so->target) != 0)
+	if (so->target && so->target[0] && ha_cli_check_name("failover", so->target) != 0)
 		return HA_EUSAGE;
 	if (so->abort || so->accept_loss)
 		*no_wait = true; /* the answer says what was done; status follows it */
