@@ -40,6 +40,15 @@ static void say(struct answer *ans, int code, const char *fmt, ...)
 	ans->pb.message = ans->message;
 }
 
+/* A node's name in a request (hostile input: any peer may send one) is a name or refused. */
+static bool name_ok(const char *name, struct answer *ans)
+{
+	if (name == NULL || name[0] == '\0' || ha_name_valid(name))
+		return true;
+	say(ans, HA_EINVAL, "not a node name (%s)", HA_NAME_RULE);
+	return false;
+}
+
 static void add_check(struct answer *ans, bool ok, const char *text)
 {
 	size_t i = ans->pb.n_checks;
@@ -320,6 +329,8 @@ static void begin_switchover(struct ha_agent *a, const struct ha_fsm_state *st,
  * switchover; --abort and --accept-loss act on the failover in progress instead. */
 static void switchover(struct ha_agent *a, const Haagent__SwitchoverRequest *r, struct answer *ans)
 {
+	if (!name_ok(r->target, ans))
+		return;
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	if (r->abort || r->accept_loss) {
 		in_progress(a, r, ans);
@@ -364,6 +375,8 @@ static void maintenance(struct ha_agent *a, const Haagent__MaintenanceRequest *r
 {
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	const struct ha_member *m = NULL;
+	if (!name_ok(r->node, ans))
+		return;
 	for (unsigned i = 0; i < st->n_members; i++)
 		if (r->node && !strcmp(st->members[i].name, r->node))
 			m = &st->members[i];
@@ -433,7 +446,7 @@ static void pause_resume(struct ha_agent *a, const Haagent__PauseRequest *r, str
 
 static void backup_run(struct ha_agent *a, const Haagent__BackupRunRequest *r, struct answer *ans)
 {
-	if (!cluster_ready(a, ans, false))
+	if (!cluster_ready(a, ans, false) || !name_ok(r->node, ans))
 		return;
 	struct ha_bk_started out;
 	int rc = ha_backup_start(a, r->type && r->type[0] ? r->type : "full", r->node,

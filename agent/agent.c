@@ -489,8 +489,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 		return ha_err_wrap(e, "start backup runner");
 	if ((rc = ha_arch_start(a, e)) != 0)
 		return ha_err_wrap(e, "start binlog archiver");
-	memset(a->cfg.db_password, 0, sizeof(a->cfg.db_password));
-	memset(a->cfg.repl_password, 0, sizeof(a->cfg.repl_password));
+	/* every worker holds its own copy now */
+	ha_config_wipe(&a->cfg);
 	if (ha_rpc_client_new(loop, a->self->address, a->tls_client, on_reporter_msg, a,
 	                      &a->reporter) != 0)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
@@ -561,5 +561,6 @@ void ha_agent_free(struct ha_agent *a)
 			haagent__health_report__free_unpacked(a->health[i].report, NULL);
 	SSL_CTX_free(a->tls_server);
 	SSL_CTX_free(a->tls_client);
+	ha_config_wipe(&a->cfg);
 	free(a);
 }

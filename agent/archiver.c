@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/gtid.h"
 #include "common/log.h"
+#include "common/secret.h"
 
 #define QUEUE_MAX    32
 #define RETRY_MS     5000  /* after a failed run */
@@ -424,8 +425,8 @@ void ha_arch_free(struct ha_agent *a)
 		return;
 	if (ar->busy)
 		pthread_join(ar->thread, NULL);
-	memset(ar->master, 0, sizeof(ar->master));
-	memset(ar->password, 0, sizeof(ar->password));
+	ha_wipe(ar->master, sizeof(ar->master));
+	ha_wipe(ar->password, sizeof(ar->password));
 	pthread_mutex_destroy(&ar->mu);
 	pthread_cond_destroy(&ar->room);
 	free(ar);

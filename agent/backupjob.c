@@ -17,6 +17,8 @@
 #include "db/tables.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/quote.h"
+#include "common/secret.h"
 
 struct ha_bkrun {
 	uv_async_t async;
@@ -91,10 +93,13 @@ static void *run(void *arg)
 	char missing[256];
 	int rc = ha_db_backup_privileges(b->host, b->spec.port, b->user, b->password, 5000, missing,
 	                                 sizeof(missing));
-	if (rc > 0)
-		rc = ha_err_set(&e, HA_EDB, "the backup user lacks %s: GRANT %s ON *.* TO '%s'",
-		                missing, missing, b->user);
-	else
+	if (rc > 0) {
+		struct ha_buf who = HA_BUF_INIT; /* a hint's text, quoted as SQL would need it */
+		ha_quote_sql_string(&who, b->user);
+		rc = ha_err_set(&e, HA_EDB, "the backup user lacks %s: GRANT %s ON *.* TO %s",
+		                missing, missing, ha_buf_cstr(&who));
+		ha_buf_free(&who);
+	} else
 		rc = ha_backup_create(&b->spec,
 		                      &e); /* a failed check is mariadb-backup's to report */
 	pthread_mutex_lock(&b->mu);
@@ -179,8 +184,9 @@ static void on_done(uv_async_t *h)
 			add_detail(b, "; paused %.1f s while the replica lagged",
 			           (double)b->spec.held_ms / 1000.0);
 		if (m->n_sums)
-			add_detail(b, "; checksums of %zu tables recorded (%.1f s)", m->n_sums,
-			           (double)b->sums_ms / 1000.0);
+			add_detail(b, "; checksums of %zu tables recorded (%.1f s)%s%s", m->n_sums,
+			           (double)b->sums_ms / 1000.0, m->sums_note[0] ? "; " : "",
+			           m->sums_note);
 		else if (m->sums_note[0])
 			add_detail(b, "; table checksums %s", m->sums_note);
 		b->res.started_ms = m->started_ms;
@@ -477,8 +483,8 @@ void ha_bkrun_free(struct ha_agent *a)
 	if (b->busy)
 		pthread_join(b->thread, NULL);
 	ha_manifest_free(&b->m);
-	memset(b->password, 0, sizeof(b->password));
-	memset(b->master, 0, sizeof(b->master));
+	ha_wipe(b->password, sizeof(b->password));
+	ha_wipe(b->master, sizeof(b->master));
 	pthread_mutex_destroy(&b->mu);
 	free(b);
 	a->bk = NULL;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/secret.h"
 
 enum key_type { K_STR, K_UINT, K_IPV4, K_LEVEL, K_BOOL };
 
@@ -47,13 +48,15 @@ struct key {
 	}
 
 static const struct key keys[] = {
-    C_STR("cluster", "name", cluster, "haagent", "cluster name shown by haadm status"),
+    C_STR("cluster", "name", cluster, "haagent",
+          "cluster name shown by haadm status (letters, digits, '.', '_', '-')"),
     C_STR("agent", "node", node, NULL, "name of this node: one of the [node NAME] sections"),
     C_STR("agent", "data_dir", data_dir, NULL,
           "directory for raft state (created, locked while the agent runs)"),
     C_STR("agent", "db_user", db_user, "haagent", "MariaDB user the agent connects as"),
     C_STR("agent", "db_password_file", db_password_file, NULL,
-          "file whose first line is that user's password; must not be world-readable"),
+          "file whose first line is that user's password; mode 0600 or 0640, owned by the "
+          "agent's user or root (a secret file: docs/config.md)"),
     C_UINT("agent", "probe_interval_ms", probe_interval_ms, 50, 60000, "250",
            "how often the local database is probed"),
     C_UINT("agent", "probe_timeout_ms", probe_timeout_ms, 200, 60000, "1500",
@@ -79,7 +82,8 @@ static const struct key keys[] = {
     C_STR("agent", "repl_user", repl_user, "repl",
           "replication user that replicas connect as (CHANGE MASTER)"),
     C_STR("agent", "repl_password_file", repl_password_file, NULL,
-          "file whose first line is the replication password; must not be world-readable"),
+          "file whose first line is the replication password; a secret file, like "
+          "db_password_file"),
     C_BOOL("failover", "auto_failover", auto_failover, "yes",
            "promote a replica automatically when the primary fails"),
     C_UINT("failover", "lease_ms", lease_ms, 500, 60000, "2000",
@@ -128,7 +132,7 @@ static const struct key keys[] = {
           "no backups"),
     C_STR("backup", "key_file", backup_key_file, "",
           "file whose first line is the repository master key, 64 hex characters (openssl rand "
-          "-hex 32); must not be world-readable"),
+          "-hex 32); a secret file, like db_password_file"),
     C_STR("backup", "tool", backup_tool, "mariadb-backup", "the mariadb-backup executable"),
     C_STR("backup", "mbstream", backup_mbstream, "mbstream", "the mbstream executable"),
     C_UINT("backup", "compress_level", backup_compress_level, 1, 19, "1", "zstd level"),
@@ -363,6 +367,8 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		if (ok && !st->cur_node) {
 			if (!strcmp(name, "node"))
 				c->line_of_node = st->line;
+			else if (!strcmp(section, "cluster") && !strcmp(name, "name"))
+				c->line_of_cluster = st->line;
 			else if (!strcmp(name, "db_password_file"))
 				c->line_of_password_file = st->line;
 			else if (!strcmp(name, "data_dir"))
@@ -371,6 +377,8 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 				c->line_of_db_user = st->line;
 			else if (!strcmp(name, "repl_password_file"))
 				c->line_of_repl_password_file = st->line;
+			else if (!strcmp(name, "key_file"))
+				c->line_of_key_file = st->line;
 		}
 		return ok;
 	}
@@ -402,37 +410,15 @@ static void set_defaults(struct ha_config *c)
 	}
 }
 
-/* Reads the first line of a credentials file at path (named by key at line ln) into out. */
-static int load_secret(struct ha_config *c, const char *key, const char *p, int ln, char *out,
-                       size_t out_size, struct ha_err *e)
+/* Reads the first line of a credentials file at path (named by key at line ln) into out; the file
+ * must follow the secret file rule (common/secret.h). */
+static int load_secret(struct ha_config *c, const char *section, const char *key, const char *p,
+                       int ln, char *out, size_t out_size, struct ha_err *e)
 {
-	struct stat sb;
-	if (stat(p, &sb) != 0)
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: cannot read %s: %s", c->path,
-		                  ln, key, p, strerror(errno));
-	if (!S_ISREG(sb.st_mode))
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: %s is not a file", c->path, ln,
-		                  key, p);
-	if (sb.st_mode & (S_IROTH | S_IWOTH))
-		return ha_err_set(e, HA_ECONFIG,
-		                  "%s:%d: [agent] %s: %s is world-readable (mode %03o); "
-		                  "HINT: chmod 600 %s",
-		                  c->path, ln, key, p, (unsigned)(sb.st_mode & 0777), p);
-	FILE *f = fopen(p, "r");
-	if (f == NULL)
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: cannot read %s: %s", c->path,
-		                  ln, key, p, strerror(errno));
-	char line[512];
-	if (fgets(line, sizeof(line), f) == NULL)
-		line[0] = '\0';
-	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
-	size_t len = strlen(line);
-	if (len >= out_size)
-		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] %s: password too long", c->path,
-		                  ln, key);
-	memcpy(out, line, len + 1);
-	memset(line, 0, sizeof(line));
+	struct ha_err se = {0};
+	if (ha_secret_read_line(p, out, out_size, &se) != 0)
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [%s] %s: %s", c->path, ln, section, key,
+		                  se.msg);
 	return 0;
 }
 
@@ -494,6 +480,12 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 				    c->path, n->line, n->name, n->address, c->nodes[j].name);
 		}
 	}
+	if (!ha_name_valid(c->cluster))
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [cluster] name: '%s' is not a name: %s",
+		                  c->path, c->line_of_cluster, c->cluster, HA_NAME_RULE);
+	if (c->node[0] && !ha_name_valid(c->node))
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] node: '%s' is not a name: %s",
+		                  c->path, c->line_of_node, c->node, HA_NAME_RULE);
 	c->self = -1;
 	if (!(flags & HA_CONFIG_AGENT)) {
 		if (c->node[0])
@@ -527,12 +519,18 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 		                  "%s: [raft] heartbeat_timeout_ms: %u must be at most half of "
 		                  "election_timeout_ms (%u)",
 		                  c->path, c->heartbeat_timeout_ms, c->election_timeout_ms);
-	int rc = load_secret(c, "db_password_file", c->db_password_file, c->line_of_password_file,
-	                     c->db_password, sizeof(c->db_password), e);
+	int rc = load_secret(c, "agent", "db_password_file", c->db_password_file,
+	                     c->line_of_password_file, c->db_password, sizeof(c->db_password), e);
 	if (rc == 0 && c->repl_password_file[0])
-		rc = load_secret(c, "repl_password_file", c->repl_password_file,
+		rc = load_secret(c, "agent", "repl_password_file", c->repl_password_file,
 		                 c->line_of_repl_password_file, c->repl_password,
 		                 sizeof(c->repl_password), e);
+	/* the key itself is read where it is used (backups, the archive, haadm); its file is
+	 * held to the same rule here, so that --check refuses it before the first backup does */
+	struct ha_err se = {0};
+	if (rc == 0 && c->backup_key_file[0] && ha_secret_file_check(c->backup_key_file, &se))
+		rc = ha_err_set(e, HA_ECONFIG, "%s:%d: [backup] key_file: %s", c->path,
+		                c->line_of_key_file, se.msg);
 	if (rc == 0 && !c->tls_insecure && (!c->tls_ca[0] || !c->tls_cert[0] || !c->tls_key[0]))
 		rc = ha_err_set(
 		    e, HA_ECONFIG,
@@ -540,6 +538,11 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 		    "TLS (create them with `haadm cert cluster --dir DIR -c %s`), or set "
 		    "insecure = yes on a closed test network (docs/security.md)",
 		    c->path, c->path);
+	/* the TLS key is a secret file like the others (its certificate and the CA are not) */
+	if (rc == 0 && !c->tls_insecure && ha_secret_file_check(c->tls_key, &se))
+		rc = ha_err_set(e, HA_ECONFIG, "%s: [tls] key: %s", c->path, se.msg);
+	if (rc != 0)
+		ha_config_wipe(c);
 	return rc;
 }
 
@@ -563,6 +566,12 @@ int ha_config_load(const char *path, unsigned flags, struct ha_config *c, struct
 	if (rc < 0)
 		return ha_err_set(e, HA_ECONFIG, "%s: cannot read", path);
 	return validate(c, flags, e);
+}
+
+void ha_config_wipe(struct ha_config *c)
+{
+	ha_wipe(c->db_password, sizeof(c->db_password));
+	ha_wipe(c->repl_password, sizeof(c->repl_password));
 }
 
 const struct ha_node_conf *ha_config_node_by_id(const struct ha_config *c, uint32_t id)

@@ -1,7 +1,8 @@
 /* haagent configuration file (INI, parsed with inih). The keys are declared once, in the table in
  * config.c, together with their defaults, bounds and documentation; docs/config.md describes the
- * same table. An unknown section or key, a missing value, a bad number or address, an unreadable
- * or world-readable credentials file: each fails with "FILE:LINE: [section] key: what is wrong".
+ * same table. An unknown section or key, a missing value, a bad number or address, a bad name, an
+ * unreadable credentials file or one that breaks the secret file rule (common/secret.h): each
+ * fails with "FILE:LINE: [section] key: what is wrong".
  *
  * Any thread; no I/O besides reading the file and the credentials file. */
 #ifndef HA_CONFIG_H
@@ -115,7 +116,7 @@ struct ha_config {
 	int self; /* index into nodes of [agent] node, -1 when not an agent config */
 
 	int line_of_node, line_of_password_file, line_of_data_dir, line_of_db_user;
-	int line_of_repl_password_file;
+	int line_of_repl_password_file, line_of_key_file, line_of_cluster;
 };
 
 enum {
@@ -139,6 +140,9 @@ const struct ha_node_conf *ha_config_node_by_name(const struct ha_config *c, con
  * manifests. */
 #define HA_NAME_RULE "1 to 63 letters, digits, '.', '_' or '-', beginning with a letter or a digit"
 bool ha_name_valid(const char *s);
+
+/* Wipes the passwords in c (OPENSSL_cleanse): call before c is freed or goes out of scope. */
+void ha_config_wipe(struct ha_config *c);
 
 /* Prints every key with its default and documentation (for `haagentd --help-config`). */
 void ha_config_print_reference(void);

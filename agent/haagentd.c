@@ -1,6 +1,8 @@
 /* haagentd: the haagent daemon, one per database node. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 
 #include "agent.h"
 #include "common/log.h"
+#include "common/secret.h"
 #include "config.h"
 
 #ifndef HA_VERSION
@@ -30,22 +33,23 @@ static void usage(FILE *f)
 	           "Stops cleanly on SIGTERM or SIGINT. Logs to stderr.\n");
 }
 
-int main(int argc, char **argv)
+/* The command line: *path and *check set, -1 to go on; or the exit code of --help, --version,
+ * --help-config or a bad line. */
+static int parse_args(int argc, char **argv, const char **path, int *check)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
 	    {"help-config", no_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
-	const char *path = NULL;
-	int check = 0, o;
+	int o;
 	while ((o = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
-			path = optarg;
+			*path = optarg;
 			break;
 		case 'k':
-			check = 1;
+			*check = 1;
 			break;
 		case 'r':
 			ha_config_print_reference();
@@ -61,10 +65,23 @@ int main(int argc, char **argv)
 			return ha_exit_code(HA_EUSAGE);
 		}
 	}
-	if (path == NULL || optind != argc) {
+	if (*path == NULL || optind != argc) {
 		usage(stderr);
 		return ha_exit_code(HA_EUSAGE);
 	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	/* before any secret is read: no core dump holds a password or the repository key */
+	bool no_core = ha_secret_no_core() == 0;
+	int no_core_errno = errno;
+	const char *path = NULL;
+	int check = 0;
+	int done = parse_args(argc, argv, &path, &check);
+	if (done >= 0)
+		return done;
 
 	struct ha_config *cfg = calloc(1, sizeof(*cfg));
 	struct ha_err e = {0};
@@ -77,11 +94,17 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		printf("%s: ok (node %s, %u nodes)\n", path, cfg->node, cfg->n_nodes);
+		ha_config_wipe(cfg);
 		free(cfg);
 		return 0;
 	}
 	ha_log_set_level((enum ha_log_level)ha_log_parse_level(cfg->log_level));
 	ha_log_set_prefix(cfg->node);
+	if (!no_core)
+		ha_warn("core-dumps-on",
+		        "error=\"%s\" why=\"cannot turn core dumps off: a dump "
+		        "of this process may hold its passwords\"",
+		        strerror(no_core_errno));
 	/* Raft peers write to sockets whose other end may have died. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -91,10 +114,11 @@ int main(int argc, char **argv)
 	if (ha_agent_start(&loop, cfg, &agent, &e) != 0) {
 		fprintf(stderr, "haagentd: %s\n", e.msg);
 		ha_error("start-failed", "error=\"%s\"", e.msg);
+		ha_config_wipe(cfg);
 		free(cfg);
 		return ha_exit_code(e.code ? e.code : HA_EINTERNAL);
 	}
-	memset(cfg->db_password, 0, sizeof(cfg->db_password));
+	ha_config_wipe(cfg); /* the agent keeps its own copies, wiped when it stops */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ha_agent_free(agent);
 	int rc = uv_loop_close(&loop);

@@ -29,6 +29,14 @@ int fsm_copy_str(char *dst, size_t size, const char *src, const char *what, stru
 	return 0;
 }
 
+int fsm_copy_name(char *dst, size_t size, const char *src, const char *what, struct ha_err *e)
+{
+	if (!ha_name_valid(src))
+		return ha_err_set(e, HA_EINVAL, "%s '%.80s' is not a name (%s)", what,
+		                  src ? src : "(null)", HA_NAME_RULE);
+	return fsm_copy_str(dst, size, src, what, e);
+}
+
 /* Optional text: NULL is "", too long is an error. */
 int fsm_copy_opt(char *dst, size_t size, const char *src, const char *what, struct ha_err *e)
 {

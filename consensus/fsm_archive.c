@@ -14,7 +14,7 @@ int fsm_apply_archive_slice(struct ha_fsm_state *s, const Haagent__CmdArchiveSli
 	if (c->seq != a->seq + 1 || strcmp(c->prev ? c->prev : "", a->head) != 0)
 		return HA_FSM_NOOP;
 	struct ha_archive n = *a;
-	if (fsm_copy_str(n.head, sizeof(n.head), c->name, "slice name", e) ||
+	if (fsm_copy_name(n.head, sizeof(n.head), c->name, "slice name", e) ||
 	    fsm_copy_opt(n.node, sizeof(n.node), c->node, "archiver node", e))
 		return HA_EINVAL;
 	n.seq = c->seq;

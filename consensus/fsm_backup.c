@@ -125,9 +125,7 @@ int fsm_apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin
 	    fsm_copy_opt(r.detail, sizeof(r.detail), c->detail, "backup detail", e))
 		return HA_EINVAL;
 	if (!fsm_valid_type(r.type) || ha_fsm_member(s, c->node) == NULL ||
-	    strspn(r.name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
-	        strlen(r.name) ||
-	    r.name[0] == '.')
+	    !ha_name_valid(r.name)) /* it becomes a path in the repository */
 		return ha_err_set(e, HA_EINVAL, "backup begin: bad type, node or name");
 	if ((strcmp(r.type, "full") != 0) != (c->parent != 0))
 		return ha_err_set(e, HA_EINVAL,
@@ -370,7 +368,7 @@ void ha_fsm_backup_to_pb(const struct ha_backup_rec *r, Haagent__BackupRecord *p
 int fsm_backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r, struct ha_err *e)
 {
 	memset(r, 0, sizeof(*r));
-	if (fsm_copy_str(r->name, sizeof(r->name), pb->name, "backup name", e) ||
+	if (fsm_copy_name(r->name, sizeof(r->name), pb->name, "backup name", e) ||
 	    fsm_copy_str(r->type, sizeof(r->type), pb->type, "backup type", e) ||
 	    fsm_copy_opt(r->gtid, sizeof(r->gtid), pb->gtid, "backup gtid", e) ||
 	    fsm_copy_opt(r->detail, sizeof(r->detail), pb->detail, "backup detail", e) ||

@@ -3,6 +3,7 @@
 #ifndef HA_FSM_INT_H
 #define HA_FSM_INT_H
 
+#include "../agent/config.h"
 #include "fsm.h"
 #include "haagent.pb-c.h"
 
@@ -11,6 +12,8 @@
 
 /* Text into a fixed field: missing or too long is an error (_opt: NULL is ""). */
 int fsm_copy_str(char *dst, size_t size, const char *src, const char *what, struct ha_err *e);
+/* fsm_copy_str of a name that becomes a path (a backup's, a slice's): ha_name_valid or refused. */
+int fsm_copy_name(char *dst, size_t size, const char *src, const char *what, struct ha_err *e);
 int fsm_copy_opt(char *dst, size_t size, const char *src, const char *what, struct ha_err *e);
 /* The name of member id, "" when none. */
 const char *fsm_member_name(const struct ha_fsm_state *s, uint32_t id);

@@ -26,6 +26,10 @@
 # `haadm cert cluster` (a node certificate per node; operators admin and monitor, the
 # monitor's also as monitor.pem for haproxy), and every config names them (docs/security.md).
 #
+# Environment: HA_SANDBOX_DB_PASSWORD and HA_SANDBOX_REPL_PASSWORD, when set, are the agent's and
+# the replication user's passwords (one line each, any other character: quotes, backslashes, '#',
+# spaces, non-ASCII), used when the sandbox is created; otherwise random ones.
+#
 # Idempotent: `up` on a running sandbox changes nothing; on a stopped one it starts it again.
 # Fails clearly on a missing binary or a port already in use. Runs as root (mariadbd --user=root).
 set -euo pipefail
@@ -43,6 +47,12 @@ snapshot_threshold=
 insecure=${HA_SANDBOX_INSECURE:-}
 
 die() { echo "sandbox: $*" >&2; exit 1; }
+
+# the passwords to create with, if given; out of the environment at once, so that nothing the
+# sandbox starts (mariadbd, the agents, their tools) inherits them
+db_password=${HA_SANDBOX_DB_PASSWORD:-}
+repl_password=${HA_SANDBOX_REPL_PASSWORD:-}
+unset HA_SANDBOX_DB_PASSWORD HA_SANDBOX_REPL_PASSWORD
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -85,6 +95,31 @@ alive() { # pidfile: the process exists, is not a zombie, and is a haagentd or m
 sql() { # node sql...
 	local n=$1; shift
 	mariadb --no-defaults -uroot --socket="$(ndir "$n")/mariadbd.sock" --connect-timeout=5 -N -B -e "$*"
+}
+
+sql_in() { # node: runs the SQL read from stdin (never in argv, where ps shows it: it may hold a
+	# password); utf8mb4, so that a password's bytes reach the server as they are
+	mariadb --no-defaults -uroot --socket="$(ndir "$1")/mariadbd.sock" --connect-timeout=5 \
+		--default-character-set=utf8mb4 -N -B
+}
+
+sql_string() { # value -> a SQL string literal for the default sql_mode ('' for a quote, a doubled backslash)
+	local v=$1
+	v=${v//\\/\\\\}
+	v=${v//\'/\'\'}
+	printf "'%s'" "$v"
+}
+
+write_password() { # file value: the value (or a random password when it is empty) as the file's
+	# first line, mode 0600
+	local f=$1 v=$2
+	[ -s "$f" ] && return 0
+	case "$v" in *$'\n'* | *$'\r'*) die "a password must be one line" ;; esac
+	if [ -n "$v" ]; then
+		printf '%s\n' "$v" >"$f"
+	else
+		head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$f"
+	fi
 }
 
 need_bins() {
@@ -263,8 +298,8 @@ create() {
 	echo "sandbox: creating in $dir"
 	mkdir -p "$dir"
 	umask 077
-	[ -s "$dir/haagent.password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/haagent.password"
-	[ -s "$dir/repl.password" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/repl.password"
+	write_password "$dir/haagent.password" "$db_password"
+	write_password "$dir/repl.password" "$repl_password"
 	[ -s "$dir/backup.key" ] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dir/backup.key"
 	umask 022
 	chmod 600 "$dir/haagent.password" "$dir/repl.password" "$dir/backup.key"
@@ -272,8 +307,10 @@ create() {
 	mariadb-install-db --no-defaults --user=root --datadir="$tmpl" --auth-root-authentication-method=socket \
 		--skip-test-db >"$dir/install-db.log" 2>&1 || { tail -20 "$dir/install-db.log" >&2; die "mariadb-install-db failed"; }
 	local hpw rpw
-	hpw=$(cat "$dir/haagent.password")
-	rpw=$(cat "$dir/repl.password")
+	IFS= read -r hpw <"$dir/haagent.password"
+	IFS= read -r rpw <"$dir/repl.password"
+	hpw=$(sql_string "$hpw")
+	rpw=$(sql_string "$rpw")
 	for n in $(seq 1 $nodes); do
 		write_node_files "$n"
 		cp -a "$tmpl/." "$(ndir "$n")/data/"
@@ -285,22 +322,27 @@ create() {
 		start_db "$n"
 		# Users are created on every node outside the binlog, so each node's GTID history starts
 		# empty and identical.
-		sql "$n" "SET SESSION sql_log_bin=0;
-			CREATE USER 'haagent'@'${net}%' IDENTIFIED BY '$hpw';
-			GRANT ALL PRIVILEGES ON *.* TO 'haagent'@'${net}%' WITH GRANT OPTION;
-			CREATE USER 'repl'@'${net}%' IDENTIFIED BY '$rpw';
-			GRANT REPLICATION SLAVE ON *.* TO 'repl'@'${net}%';
-			CREATE USER 'app'@'${net}%' IDENTIFIED BY 'app';
-			GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, CREATE TEMPORARY TABLES,
-				LOCK TABLES ON *.* TO 'app'@'${net}%';
-			RESET MASTER;"
+		# (the passwords quoted for SQL, on stdin)
+		sql_in "$n" <<SQL
+SET SESSION sql_log_bin=0;
+CREATE USER 'haagent'@'${net}%' IDENTIFIED BY $hpw;
+GRANT ALL PRIVILEGES ON *.* TO 'haagent'@'${net}%' WITH GRANT OPTION;
+CREATE USER 'repl'@'${net}%' IDENTIFIED BY $rpw;
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'${net}%';
+CREATE USER 'app'@'${net}%' IDENTIFIED BY 'app';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, CREATE TEMPORARY TABLES,
+	LOCK TABLES ON *.* TO 'app'@'${net}%';
+RESET MASTER;
+SQL
 	done
 	ip=$(ip_of 1)
 	for n in $(seq 2 $nodes); do
-		sql "$n" "CHANGE MASTER TO MASTER_HOST='$ip', MASTER_PORT=$db_port, MASTER_USER='repl',
-			MASTER_PASSWORD='$rpw', MASTER_USE_GTID=slave_pos, MASTER_HEARTBEAT_PERIOD=0.5,
-			MASTER_CONNECT_RETRY=1;
-			START SLAVE;"
+		sql_in "$n" <<SQL
+CHANGE MASTER TO MASTER_HOST='$ip', MASTER_PORT=$db_port, MASTER_USER='repl',
+	MASTER_PASSWORD=$rpw, MASTER_USE_GTID=slave_pos, MASTER_HEARTBEAT_PERIOD=0.5,
+	MASTER_CONNECT_RETRY=1;
+START SLAVE;
+SQL
 	done
 	# The agents turn read_only off on the primary once they agree on it; until then the setup
 	# writes as root (root bypasses read_only).

@@ -16,6 +16,7 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/proc.h"
+#include "../common/secret.h"
 #include "../db/source.h"
 #include "fsutil.h"
 
@@ -143,7 +144,7 @@ int ha_archive_scan(struct ha_store *store, const uint8_t *master_key, const str
 	ha_buf_free(&r.carry);
 	free(in);
 	free(plain);
-	memset(key, 0, sizeof(key));
+	ha_wipe(key, sizeof(key));
 	return rc;
 }
 
@@ -601,6 +602,7 @@ struct run {
 	uint64_t prune_at;
 	bool skipping;      /* the open transaction is archived already */
 	uint32_t server_id; /* the source's */
+	bool cnf_there;     /* the child's option file (the password) is on disk */
 };
 
 /* A file name's order: shorter first (".000999" before ".1000000"), then by name. */
@@ -625,12 +627,23 @@ static void first_file(const char *dir, char *out, size_t size)
 	closedir(d);
 }
 
-static int write_cnf(const char *path, const char *password, struct ha_err *e)
+/* The password in a private option file, never in argv; on disk only from the child's start
+ * until it has read it (drop_cnf). */
+static int write_cnf(struct run *r, struct ha_err *e)
 {
-	/* the password in a private defaults file, never in argv */
-	if (ha_write_password_cnf(path, "client", password) != 0)
-		return ha_err_set(e, HA_EIO, "write %s: %s", path, strerror(errno));
+	if (ha_write_password_cnf(r->cnf, "client", r->sp->password) != 0)
+		return ha_err_set(e, HA_EIO, "write %s: %s", r->cnf, strerror(errno));
+	r->cnf_there = true;
 	return 0;
+}
+
+/* mariadb-binlog reads its option files once, as it starts, before it connects: once it wrote
+ * its first file (or ended) the password file has served. */
+static void drop_cnf(struct run *r)
+{
+	if (r->cnf_there)
+		unlink(r->cnf);
+	r->cnf_there = false;
 }
 
 static int start_child(struct run *r, const char *file, const struct ha_gtid_pos *from,
@@ -669,10 +682,17 @@ static int start_child(struct run *r, const char *file, const struct ha_gtid_pos
 	struct ha_proc_spec ps = {.argv = argv,
 	                          .io = {HA_PROC_NULL, HA_PROC_NULL, {.fd = -1, .path = r->log}},
 	                          .own_group = true};
-	int rc = ha_proc_start(&ps, &r->pid);
+	int rc = write_cnf(r, e);
+	if (rc != 0) {
+		free(a_pos);
+		return rc;
+	}
+	rc = ha_proc_start(&ps, &r->pid);
 	free(a_pos);
-	if (rc != 0)
+	if (rc != 0) {
+		drop_cnf(r);
 		return ha_err_set(e, HA_EIO, "cannot run %s: %s", sp->tool, strerror(rc));
+	}
 	if (sp->child_pid)
 		atomic_store(sp->child_pid, r->pid);
 	return 0;
@@ -680,6 +700,7 @@ static int start_child(struct run *r, const char *file, const struct ha_gtid_pos
 
 static void stop_child(struct run *r)
 {
+	drop_cnf(r);
 	if (r->pid <= 0)
 		return;
 	kill(-r->pid, SIGTERM);
@@ -940,8 +961,10 @@ static int tail(struct run *r, const char *start_file, struct ha_err *e)
 			snprintf(path, sizeof(path), "%s/%s", r->dir, file);
 			if (file[0])
 				fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0)
+			if (fd >= 0) {
 				snprintf(r->sl.source, sizeof(r->sl.source), "%s", file);
+				drop_cnf(r); /* it connected: it has read it */
+			}
 		}
 		ssize_t k = fd >= 0 ? read(fd, chunk, READ_MAX) : 0;
 		if (k > 0) {
@@ -967,6 +990,7 @@ static int tail(struct run *r, const char *start_file, struct ha_err *e)
 			break;
 		int status;
 		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+			drop_cnf(r);
 			r->pid = 0;
 			if (r->sp->child_pid) /* never signalled again: its pid may be reused */
 				atomic_store(r->sp->child_pid, 0);
@@ -1073,9 +1097,6 @@ static int prepare(struct run *r, struct ha_slice *head, struct ha_err *e)
 	ha_rm_rf(sp->work_dir);
 	if (ha_mkdir_p(r->dir, 0700) != 0)
 		return ha_err_set(e, HA_EIO, "create %s: %s", r->dir, strerror(errno));
-	int rc = write_cnf(r->cnf, sp->password, e);
-	if (rc != 0)
-		return rc;
 	sl->zc = ha_chunk_ctx_new();
 	sl->plain = malloc(HA_CHUNK_MAX);
 	sl->sealed = malloc(ha_chunk_bound(HA_CHUNK_MAX));
@@ -1086,7 +1107,7 @@ static int prepare(struct run *r, struct ha_slice *head, struct ha_err *e)
 	r->have_head = sl->head[0] != '\0';
 	if (!r->have_head)
 		return 0;
-	rc = ha_archive_slice(sp->store, sp->master_key, sl->head, head, e);
+	int rc = ha_archive_slice(sp->store, sp->master_key, sl->head, head, e);
 	if (rc != 0)
 		return rc;
 	if (head->seq != sp->head_seq)
@@ -1128,7 +1149,7 @@ int ha_archive_run(struct ha_archive_spec *sp, struct ha_err *e)
 	free(r.sl.plain);
 	free(r.sl.sealed);
 	free(r.sl.fd);
-	memset(r.sl.key, 0, sizeof(r.sl.key));
+	ha_wipe(r.sl.key, sizeof(r.sl.key));
 	ha_rm_rf(sp->work_dir);
 	return rc;
 }

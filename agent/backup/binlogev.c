@@ -125,7 +125,8 @@ int ha_bl_rotate_name(const struct ha_bl_event *ev, char *out, size_t size)
 		return -1;
 	size_t n = ev->body_len - ROTATE_POST;
 	const uint8_t *name = ev->body + ROTATE_POST;
-	if (n >= size || memchr(name, '\0', n) || memchr(name, '/', n))
+	/* it names a file in the archiver's scratch directory: no '/', not ".", "..", nor hidden */
+	if (n >= size || memchr(name, '\0', n) || memchr(name, '/', n) || name[0] == '.')
 		return -1;
 	memcpy(out, name, n);
 	out[n] = '\0';

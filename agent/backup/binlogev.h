@@ -69,8 +69,8 @@ int ha_bl_query_text(const struct ha_bl_event *ev, const char **text, size_t *le
  * or with more domains than a position holds. */
 int ha_bl_gtid_list(const struct ha_bl_event *ev, struct ha_gtid_pos *out);
 
-/* A Rotate event's next file name into out (NUL-terminated); -1 when malformed or longer than
- * size - 1. */
+/* A Rotate event's next file name into out (NUL-terminated); -1 when malformed, longer than
+ * size - 1, or not a plain file name (a '/', or a leading '.': never ".." nor a hidden file). */
 int ha_bl_rotate_name(const struct ha_bl_event *ev, char *out, size_t size);
 
 /* Where an event stands in the history. */

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include "../common/secret.h"
+
 static void be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
@@ -205,26 +207,18 @@ int ha_key_unwrap(const uint8_t master[HA_KEY_LEN], const char *hex, uint8_t key
 
 int ha_key_load(const char *path, uint8_t key[HA_KEY_LEN], struct ha_err *e)
 {
-	struct stat sb;
-	if (stat(path, &sb) != 0)
-		return ha_err_set(e, HA_ECONFIG, "key file %s: %s", path, strerror(errno));
-	if (sb.st_mode & 0007)
-		return ha_err_set(e, HA_ECONFIG,
-		                  "key file %s is readable by others (mode %o); HINT: chmod 600 %s",
-		                  path, (unsigned)(sb.st_mode & 0777), path);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return ha_err_set(e, HA_ECONFIG, "key file %s: %s", path, strerror(errno));
-	char line[256] = "";
-	char *ok = fgets(line, sizeof(line), f);
-	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
-	int rc = ok && strlen(line) == 2 * HA_KEY_LEN ? unhex(line, key, HA_KEY_LEN) : -1;
-	memset(line, 0, sizeof(line));
-	if (rc != 0)
+	char line[2 * HA_KEY_LEN + 2];
+	struct ha_err se = {0};
+	if (ha_secret_read_line(path, line, sizeof(line), &se) != 0)
+		return ha_err_set(e, HA_ECONFIG, "key file: %s", se.msg);
+	int rc = strlen(line) == 2 * HA_KEY_LEN ? unhex(line, key, HA_KEY_LEN) : -1;
+	ha_wipe(line, sizeof(line));
+	if (rc != 0) {
+		ha_wipe(key, HA_KEY_LEN);
 		return ha_err_set(e, HA_ECONFIG,
 		                  "key file %s: the first line must be 64 hex characters (e.g. "
 		                  "openssl rand -hex 32)",
 		                  path);
+	}
 	return 0;
 }

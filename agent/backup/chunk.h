@@ -62,8 +62,8 @@ int ha_key_wrap(const uint8_t master[HA_KEY_LEN], const uint8_t key[HA_KEY_LEN],
 int ha_key_unwrap(const uint8_t master[HA_KEY_LEN], const char *hex, uint8_t key[HA_KEY_LEN],
                   struct ha_err *e);
 
-/* Reads a master key file: its first line is 64 hex characters; the file must not be readable
- * by others. */
+/* Reads a master key file: its first line is 64 hex characters; the file follows the secret
+ * file rule (common/secret.h). On an error key holds nothing of it. */
 int ha_key_load(const char *path, uint8_t key[HA_KEY_LEN], struct ha_err *e);
 
 #endif

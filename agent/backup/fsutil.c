@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/quote.h"
+#include "../common/secret.h"
+
 int ha_mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[PATH_MAX];
@@ -104,29 +107,58 @@ int ha_write_file(const char *path, const void *data, size_t n, mode_t mode)
 	return rc ? -1 : 0;
 }
 
-int ha_write_password_cnf(const char *path, const char *group, const char *password)
+int ha_write_option_file(const char *path, const char *group, const struct ha_option *opts,
+                         size_t n)
 {
-	size_t n = strlen(group) + 2 * strlen(password) + 32;
-	char *text = malloc(n);
+	size_t size = strlen(group) + 4;
+	for (size_t i = 0; i < n; i++) {
+		long q = ha_quote_option_value(NULL, 0, opts[i].value);
+		if (q < 0 || strchr(opts[i].key, '\n') || strchr(opts[i].key, '=')) {
+			errno = EINVAL;
+			return -1;
+		}
+		size += strlen(opts[i].key) + (size_t)q + 2;
+	}
+	/* one allocation of the exact size: no copy of a value is left behind by a realloc */
+	char *text = malloc(size);
 	if (text == NULL)
 		return -1;
-	size_t k = (size_t)snprintf(text, n, "[%s]\npassword=\"", group);
-	for (const char *p = password; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			text[k++] = '\\';
-		if (*p == '\n') {
-			text[k++] = '\\';
-			text[k++] = 'n';
-			continue;
+	size_t k = (size_t)snprintf(text, size, "[%s]\n", group);
+	for (size_t i = 0; i < n && k < size; i++) {
+		k += (size_t)snprintf(text + k, size - k, "%s=", opts[i].key);
+		long q = ha_quote_option_value(text + k, size - k, opts[i].value);
+		if (q < 0 || k + (size_t)q + 1 >= size) {
+			ha_wipe(text, size);
+			free(text);
+			errno = EINVAL;
+			return -1;
 		}
-		text[k++] = *p;
+		k += (size_t)q;
+		text[k++] = '\n';
 	}
-	text[k++] = '"';
-	text[k++] = '\n';
-	int rc = ha_write_file(path, text, k, 0600);
+	/* created anew: an old file (another mode, a link planted there) is not written through */
+	int rc = -1, fd = -1;
+	if (unlink(path) == 0 || errno == ENOENT)
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		rc = ha_write_all(fd, text, k) || fsync(fd) ? -1 : 0;
+		int err = errno;
+		if (close(fd) != 0)
+			rc = -1;
+		else
+			errno = err;
+		if (rc != 0)
+			unlink(path);
+	}
 	int err = errno;
-	memset(text, 0, n);
+	ha_wipe(text, size);
 	free(text);
 	errno = err;
 	return rc;
+}
+
+int ha_write_password_cnf(const char *path, const char *group, const char *password)
+{
+	struct ha_option o = {"password", password};
+	return ha_write_option_file(path, group, &o, 1);
 }

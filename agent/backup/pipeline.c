@@ -16,6 +16,8 @@
 #include "../common/buf.h"
 #include "../common/clock.h"
 #include "../common/proc.h"
+#include "../common/secret.h"
+#include "../config.h"
 #include "fsutil.h"
 
 extern char **environ;
@@ -351,6 +353,9 @@ struct scratch {
 
 static int scratch_make(struct ha_backup_spec *sp, struct scratch *w, struct ha_err *e)
 {
+	if (!ha_name_valid(sp->m->name)) /* it names a directory: never "..", never a '/' */
+		return ha_err_set(e, HA_EINVAL, "backup name '%.80s' is not a name (%s)",
+		                  sp->m->name, HA_NAME_RULE);
 	if ((size_t)snprintf(w->work, sizeof(w->work), "%s/%s", sp->work_dir, sp->m->name) >=
 	    sizeof(w->work))
 		return ha_err_set(e, HA_EINVAL, "%s/%s: path too long", sp->work_dir, sp->m->name);
@@ -507,7 +512,7 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 		rc = ha_err_set(e, HA_EINTERNAL, "cannot create the data key");
 	else
 		rc = stream_backup(sp, &w, key, &status, e);
-	memset(key, 0, sizeof(key));
+	ha_wipe(key, sizeof(key));
 	unlink(w.cnf);
 	if (rc == 0 && !ha_proc_ok(status)) {
 		char tail[1600];
@@ -685,7 +690,7 @@ int ha_backup_extract(struct ha_store *store, const uint8_t *master_key,
 		pthread_create(&th[i], NULL, open_worker, &c);
 	for (unsigned i = 0; i < workers; i++)
 		pthread_join(th[i], NULL);
-	memset(key, 0, sizeof(key));
+	ha_wipe(key, sizeof(key));
 	if (out_fd >= 0)
 		close(out_fd);
 	int status = 0;

@@ -46,8 +46,11 @@ struct ha_store {
 };
 
 /* The directory store: ROOT/backups/NAME/{manifest,chunks/NNNNNNNN}, staging under
- * ROOT/.partial/NODE/NAME, committed by rename. _kind: the same for another kind of object
- * (the binlog archive's slices: ROOT/archive/NAME, staged under ROOT/.partial-archive). */
+ * ROOT/.partial/NODE/NAME, committed by rename. NODE and NAME become paths: an operation on a
+ * name that ha_name_valid (config.h) refuses fails with HA_EINVAL (abort and clean do nothing),
+ * a path that would not fit PATH_MAX likewise, and list() leaves such names out. _kind: the same
+ * for another kind of object (the binlog archive's slices: ROOT/archive/NAME, staged under
+ * ROOT/.partial-archive). */
 void ha_store_dir_init(struct ha_store *s, const char *root);
 void ha_store_dir_init_kind(struct ha_store *s, const char *root, const char *kind);
 

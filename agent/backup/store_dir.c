@@ -1,33 +1,80 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../config.h"
 #include "fsutil.h"
 #include "store.h"
 
-static void staging(const struct ha_store *s, const char *node, const char *name, char *out,
-                    size_t size)
+/* Names become paths here: a node's name (its staging area) and an object's name (a backup's,
+ * an archive slice's), which come from the replicated state, a repository's listing or a
+ * manifest. Only a name ha_name_valid accepts is ever joined to a path (never "..", "/", ...). */
+static int check_name(const char *what, const char *name, struct ha_err *e)
 {
-	snprintf(out, size, "%s/%s/%s/%s", s->root, s->staging, node, name);
+	if (ha_name_valid(name))
+		return 0;
+	return ha_err_set(e, HA_EINVAL, "%s '%.80s' is not a name (%s): refused as a path", what,
+	                  name ? name : "(null)", HA_NAME_RULE);
+}
+
+static int check_names(const char *node, const char *name, struct ha_err *e)
+{
+	return (node && check_name("node", node, e)) || (name && check_name("object", name, e))
+	           ? HA_EINVAL
+	           : 0;
+}
+
+/* out = the joined path; HA_EINVAL when it does not fit (never cut). */
+static int join(char *out, size_t size, struct ha_err *e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int join(char *out, size_t size, struct ha_err *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size)
+		return ha_err_set(e, HA_EINVAL, "path too long: %.200s...", out);
+	return 0;
+}
+
+static int staging(const struct ha_store *s, const char *node, const char *name, char *out,
+                   size_t size, struct ha_err *e)
+{
+	if (check_names(node, name, e))
+		return HA_EINVAL;
+	return join(out, size, e, "%s/%s/%s/%s", s->root, s->staging, node, name);
+}
+
+/* ROOT/KIND/NAME[SUFFIX] */
+static int final_path(const struct ha_store *s, const char *name, const char *suffix, char *out,
+                      size_t size, struct ha_err *e)
+{
+	if (check_names(NULL, name, e))
+		return HA_EINVAL;
+	return join(out, size, e, "%s/%s/%s%s", s->root, s->kind, name, suffix);
 }
 
 static int dir_begin(struct ha_store *s, const char *node, const char *name, struct ha_err *e)
 {
 	char path[PATH_MAX], final[PATH_MAX];
-	staging(s, node, name, path, sizeof(path));
-	snprintf(final, sizeof(final), "%s/%s/%s", s->root, s->kind, name);
+	if (staging(s, node, name, path, sizeof(path), e) ||
+	    final_path(s, name, "", final, sizeof(final), e))
+		return HA_EINVAL;
 	struct stat sb;
 	if (stat(final, &sb) == 0)
 		return ha_err_set(e, HA_EIO, "%s exists already", final);
 	ha_rm_rf(path);
 	char chunks[PATH_MAX + 8], backups[PATH_MAX];
 	snprintf(chunks, sizeof(chunks), "%s/chunks", path);
-	snprintf(backups, sizeof(backups), "%s/%s", s->root, s->kind);
+	if (join(backups, sizeof(backups), e, "%s/%s", s->root, s->kind))
+		return HA_EINVAL;
 	if (ha_mkdir_p(chunks, 0750) != 0 || ha_mkdir_p(backups, 0750) != 0)
 		return ha_err_set(e, HA_EIO, "create %s: %s", chunks, strerror(errno));
 	return 0;
@@ -37,7 +84,8 @@ static int dir_put_chunk(struct ha_store *s, const char *node, const char *name,
                          const uint8_t *data, size_t len, struct ha_err *e)
 {
 	char path[PATH_MAX], file[PATH_MAX + 32];
-	staging(s, node, name, path, sizeof(path));
+	if (staging(s, node, name, path, sizeof(path), e))
+		return HA_EINVAL;
 	snprintf(file, sizeof(file), "%s/chunks/%08llu", path, (unsigned long long)index);
 	/* synced here, on the writer thread (the sealing workers go on meanwhile): a write-back
 	 * error is reported to this file's descriptor, where a later syncfs would miss it (before
@@ -56,9 +104,10 @@ static int dir_commit(struct ha_store *s, const char *node, const char *name, co
                       size_t len, struct ha_err *e)
 {
 	char path[PATH_MAX], file[PATH_MAX + 32], final[PATH_MAX], backups[PATH_MAX];
-	staging(s, node, name, path, sizeof(path));
-	snprintf(final, sizeof(final), "%s/%s/%s", s->root, s->kind, name);
-	snprintf(backups, sizeof(backups), "%s/%s", s->root, s->kind);
+	if (staging(s, node, name, path, sizeof(path), e) ||
+	    final_path(s, name, "", final, sizeof(final), e) ||
+	    join(backups, sizeof(backups), e, "%s/%s", s->root, s->kind))
+		return HA_EINVAL;
 	snprintf(file, sizeof(file), "%s/chunks", path);
 	/* every chunk was synced when written; the file system once more before the manifest
 	 * says they are there */
@@ -91,8 +140,9 @@ static int dir_commit(struct ha_store *s, const char *node, const char *name, co
 static void dir_abort(struct ha_store *s, const char *node, const char *name)
 {
 	char path[PATH_MAX];
-	staging(s, node, name, path, sizeof(path));
-	ha_rm_rf(path);
+	struct ha_err e = {0};
+	if (staging(s, node, name, path, sizeof(path), &e) == 0)
+		ha_rm_rf(path);
 }
 
 static int read_file(const char *path, size_t max, uint8_t *buf, size_t cap, char **alloc,
@@ -128,16 +178,19 @@ static int dir_get_manifest(struct ha_store *s, const char *name, char **text, s
                             struct ha_err *e)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s/%s/manifest", s->root, s->kind, name);
+	*text = NULL;
+	if (final_path(s, name, "/manifest", path, sizeof(path), e))
+		return HA_EINVAL;
 	return read_file(path, 64u << 20, NULL, 0, text, len, e);
 }
 
 static int dir_get_chunk(struct ha_store *s, const char *name, uint64_t index, uint8_t *buf,
                          size_t cap, size_t *len, struct ha_err *e)
 {
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s/%s/chunks/%08llu", s->root, s->kind, name,
-	         (unsigned long long)index);
+	char path[PATH_MAX], chunk[32];
+	snprintf(chunk, sizeof(chunk), "/chunks/%08llu", (unsigned long long)index);
+	if (final_path(s, name, chunk, path, sizeof(path), e))
+		return HA_EINVAL;
 	return read_file(path, cap, buf, cap, NULL, len, e);
 }
 
@@ -146,8 +199,9 @@ static int dir_get_chunk(struct ha_store *s, const char *name, uint64_t index, u
 static int dir_remove(struct ha_store *s, const char *name, struct ha_err *e)
 {
 	char path[PATH_MAX], gone[PATH_MAX + 16];
-	snprintf(path, sizeof(path), "%s/%s/%s", s->root, s->kind, name);
-	snprintf(gone, sizeof(gone), "%s/%s/.removing-%s", s->root, s->kind, name);
+	if (final_path(s, name, "", path, sizeof(path), e) ||
+	    join(gone, sizeof(gone), e, "%s/%s/.removing-%s", s->root, s->kind, name))
+		return HA_EINVAL;
 	if (rename(path, gone) != 0 && errno != ENOENT)
 		return ha_err_set(e, HA_EIO, "delete %s: %s", path, strerror(errno));
 	if (ha_rm_rf(gone) != 0 && errno != ENOENT)
@@ -158,8 +212,10 @@ static int dir_remove(struct ha_store *s, const char *name, struct ha_err *e)
 static void dir_clean(struct ha_store *s, const char *node)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s/%s", s->root, s->staging, node);
-	ha_rm_rf(path);
+	struct ha_err e = {0};
+	if (check_names(node, NULL, &e) == 0 &&
+	    join(path, sizeof(path), &e, "%s/%s/%s", s->root, s->staging, node) == 0)
+		ha_rm_rf(path);
 }
 
 static int by_name(const void *a, const void *b)
@@ -170,9 +226,10 @@ static int by_name(const void *a, const void *b)
 static int dir_list(struct ha_store *s, char ***names, size_t *n, struct ha_err *e)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", s->root, s->kind);
 	*names = NULL;
 	*n = 0;
+	if (join(path, sizeof(path), e, "%s/%s", s->root, s->kind))
+		return HA_EINVAL;
 	DIR *d = opendir(path);
 	if (d == NULL)
 		return errno == ENOENT ? 0 : ha_err_set(e, HA_EIO, "%s: %s", path, strerror(errno));
@@ -188,6 +245,8 @@ static int dir_list(struct ha_store *s, char ***names, size_t *n, struct ha_err 
 			}
 			continue;
 		}
+		if (!ha_name_valid(de->d_name))
+			continue; /* not one of ours: never named, so never opened or removed */
 		if (*n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
 			char **grown = realloc(*names, ncap * sizeof(**names));

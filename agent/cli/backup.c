@@ -358,6 +358,28 @@ static int policy(struct globals *g, const struct policy_args *pa)
 	return 0;
 }
 
+/* The subcommand in argv[0], its argument in argv[1]; options already read. */
+static int subcommand(struct globals *g, int np, char **argv, const char *type, const char *node,
+                      bool wait, bool drilling, const struct policy_args *pa)
+{
+	const char *sub = np > 0 ? argv[0] : "";
+	uint64_t id = 0;
+	if ((!strcmp(sub, "show") || !strcmp(sub, "verify")) && np == 2 &&
+	    ha_cli_parse_id("backup", argv[1], &id) != 0)
+		return HA_EUSAGE;
+	if (!strcmp(sub, "run") && np == 1)
+		return run(g, type, node, wait);
+	if (!strcmp(sub, "policy") && np == 1)
+		return policy(g, pa);
+	if (!strcmp(sub, "list") && np == 1)
+		return list(g, NULL);
+	if (!strcmp(sub, "show") && np == 2)
+		return list(g, argv[1]);
+	if (!strcmp(sub, "verify") && np == 2)
+		return ha_cli_backup_verify(g, id, drilling);
+	return bad("backup");
+}
+
 int ha_cmd_backup(struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -421,17 +443,7 @@ int ha_cmd_backup(struct globals *g, int argc, char **argv)
 			return bad("backup");
 		}
 	}
-	int np = argc - optind;
-	const char *sub = np > 0 ? argv[optind] : "";
-	if (!strcmp(sub, "run") && np == 1)
-		return run(g, type, node, wait);
-	if (!strcmp(sub, "policy") && np == 1)
-		return policy(g, &pa);
-	if (!strcmp(sub, "list") && np == 1)
-		return list(g, NULL);
-	if (!strcmp(sub, "show") && np == 2)
-		return list(g, argv[optind + 1]);
-	if (!strcmp(sub, "verify") && np == 2)
-		return ha_cli_backup_verify(g, strtoull(argv[optind + 1], NULL, 10), drilling);
-	return bad("backup");
+	if (node && ha_cli_check_name("backup", node) != 0)
+		return HA_EUSAGE;
+	return subcommand(g, argc - optind, argv + optind, type, node, wait, drilling, &pa);
 }

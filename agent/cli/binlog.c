@@ -10,6 +10,7 @@
 
 #include "../backup/archive.h"
 #include "../common/buf.h"
+#include "../common/secret.h"
 #include "backup.h"
 #include "pitr.h"
 #include "render.h"
@@ -533,7 +534,7 @@ static int verify(struct globals *g)
 	}
 	if (cat)
 		haagent__backups_response__free_unpacked(cat, NULL);
-	memset(rp.key, 0, sizeof(rp.key));
+	ha_wipe(rp.key, sizeof(rp.key));
 	return rc != 0 ? rc : bad ? HA_EPROTO : 0;
 }
 

@@ -307,6 +307,8 @@ static int failover_options(struct globals *g, int argc, char **argv,
 	if (optind != argc || (so->abort && so->accept_loss) ||
 	    ((so->abort || so->accept_loss) && (so->target || so->dry_run)))
 		return bad_args("failover");
+	if (so->target && so->target[0] && ha_cli_check_name("failover", so->target) != 0)
+		return HA_EUSAGE;
 	if (so->abort || so->accept_loss)
 		*no_wait = true; /* the answer says what was done; status follows it */
 	return 0;
@@ -423,6 +425,8 @@ int ha_cmd_node(struct globals *g, int argc, char **argv)
 	if (argc - optind != 3 || strcmp(argv[optind], "maintenance") != 0 ||
 	    (strcmp(argv[optind + 2], "on") != 0 && strcmp(argv[optind + 2], "off") != 0))
 		return bad_args("node");
+	if (ha_cli_check_name("node", argv[optind + 1]) != 0)
+		return HA_EUSAGE;
 	Haagent__MaintenanceRequest m = HAAGENT__MAINTENANCE_REQUEST__INIT;
 	m.node = argv[optind + 1];
 	m.on = !strcmp(argv[optind + 2], "on");

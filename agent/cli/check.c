@@ -207,8 +207,7 @@ int ha_cmd_config(struct globals *g, int argc, char **argv)
 		             "skipped: no [agent] section (a client configuration)");
 	} else {
 		ha_db_check(c, g->timeout_ms, l);
-		memset(c->db_password, 0, sizeof(c->db_password));
-		memset(c->repl_password, 0, sizeof(c->repl_password));
+		ha_config_wipe(c);
 	}
 	bool ok = true;
 	for (unsigned i = 0; i < l->n; i++)

@@ -1,5 +1,6 @@
 /* haadm: the operator's command-line tool. Commands are declared once in the table below; the
  * usage text, `haadm help CMD` and docs/cli.md follow it. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "../common/err.h"
 #include "../common/frame.h"
+#include "../common/secret.h"
 #include "../config.h"
 #include "call.h"
 #include "haadm.h"
@@ -153,6 +155,10 @@ int main(int argc, char **argv)
 	    {"cert", required_argument, NULL, 2},      {"key", required_argument, NULL, 3},
 	    {"insecure", no_argument, NULL, 4},        {NULL, 0, NULL, 0},
 	};
+	/* before any secret is read (the passwords, the repository key): no core dump */
+	if (ha_secret_no_core() != 0)
+		fprintf(stderr, "haadm: warning: cannot turn core dumps off: %s\n",
+		        strerror(errno));
 	const char *ca = NULL, *cert = NULL, *key = NULL;
 	bool insecure = false;
 	struct globals g = {.timeout_ms = 2000};

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../common/err.h"
@@ -43,6 +44,13 @@ int ha_cli_status(const struct globals *g, bool local_only, Haagent__StatusRespo
  * argv[optind..]; without, any is an error. Returns 0 or HA_EUSAGE (message printed). */
 int ha_cli_opts(struct globals *g, int argc, char **argv, const char *cmd, bool *local,
                 const char **reason, bool positional);
+
+/* usage.c: an argument that names a node is a name (ha_name_valid): 0, or HA_EUSAGE with the
+ * reason printed ("haadm CMD: '..' is not a node name (...)"). */
+int ha_cli_check_name(const char *cmd, const char *s);
+/* usage.c: a backup id, a whole number from 1 and nothing else: 0 with *out, or HA_EUSAGE with
+ * the reason printed. */
+int ha_cli_parse_id(const char *cmd, const char *s, uint64_t *out);
 
 /* usage.c: the commands as the operator reads them */
 struct ha_cli_command {

@@ -22,6 +22,7 @@
 #include "../backup/fsutil.h"
 #include "../common/clock.h"
 #include "../common/proc.h"
+#include "../common/secret.h"
 #include "../db/reclone.h"
 #include "backup.h"
 #include "render.h"
@@ -944,7 +945,7 @@ int ha_pitr_restore(struct globals *g, uint64_t want, const struct ha_pitr_point
 	free(cs);
 	if (cat)
 		haagent__backups_response__free_unpacked(cat, NULL);
-	memset(rp.key, 0, sizeof(rp.key));
+	ha_wipe(rp.key, sizeof(rp.key));
 	return rc == 0 ? 0 : (rc == HA_EPROTO ? HA_EPROTO : rc);
 }
 

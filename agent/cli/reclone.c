@@ -38,6 +38,7 @@
 #include "../common/clock.h"
 #include "../common/gtid.h"
 #include "../common/proc.h"
+#include "../common/secret.h"
 #include "../db/db.h"
 #include "../db/reclone.h"
 #include "backup.h"
@@ -417,7 +418,7 @@ static int restore_beside(struct run *r, struct plan *p, const Haagent__BackupsR
 		     links, links == 1 ? "" : "s", p->fresh, (ha_now_ms() - t0) / 1000.0);
 		rc = roll_forward(r, p, cat, &rp, &e);
 	}
-	memset(rp.key, 0, sizeof(rp.key));
+	ha_wipe(rp.key, sizeof(rp.key));
 	if (rc != 0)
 		return fail(r, rc,
 		            "restore: %s. Nothing changed on %s (still in maintenance: 'haadm node "
@@ -644,6 +645,8 @@ int ha_cmd_reclone(struct globals *g, int argc, char **argv)
 	/* positional: reclone NODE */
 	if (argc - optind != 2 || strcmp(argv[optind], "reclone") != 0)
 		goto bad;
+	if (ha_cli_check_name("node reclone", argv[optind + 1]) != 0)
+		return HA_EUSAGE;
 	struct ha_config *c = calloc(1, sizeof(*c));
 	struct ha_err e = {0};
 	struct run *r = calloc(1, sizeof(*r));
@@ -662,8 +665,7 @@ int ha_cmd_reclone(struct globals *g, int argc, char **argv)
 	else
 		rc = reclone(r, backup, wait_s);
 	print_result(r, rc);
-	memset(c->db_password, 0, sizeof(c->db_password));
-	memset(c->repl_password, 0, sizeof(c->repl_password));
+	ha_config_wipe(c);
 	free(c);
 	free(r);
 	return rc;

@@ -23,6 +23,7 @@
 #include "../common/clock.h"
 #include "../common/frame.h"
 #include "../common/proc.h"
+#include "../common/secret.h"
 #include "../db/tables.h"
 #include "backup.h"
 #include "pitr.h"
@@ -176,7 +177,7 @@ static int catalog_from_repo(const struct globals *g, Haagent__BackupsResponse *
 	qsort(r->backups, r->n_backups, sizeof(*r->backups), by_id);
 	r->archive = archive_of(&rp);
 	ha_store_names_free(names, n);
-	memset(rp.key, 0, sizeof(rp.key));
+	ha_wipe(rp.key, sizeof(rp.key));
 	fprintf(stderr,
 	        "haadm: no agent answered: the catalog is read from the repository %s (%zu "
 	        "backups%s)\n",
@@ -750,12 +751,13 @@ int ha_cmd_restore(struct globals *g, int argc, char **argv)
 		fprintf(stderr, "haadm restore: give one of --to-time, --to-gtid, --before-gtid\n");
 		return HA_EUSAGE;
 	}
+	uint64_t id = 0;
+	if (argc - optind == 1 && ha_cli_parse_id("restore", argv[optind], &id) != 0)
+		return HA_EUSAGE;
 	if (points == 1 && dir && argc - optind <= 1)
-		return ha_pitr_restore(g, argc > optind ? strtoull(argv[optind], NULL, 10) : 0, &pt,
-		                       dir);
+		return ha_pitr_restore(g, id, &pt, dir);
 	if (argc - optind != 1 || dir == NULL)
 		return bad("restore");
-	uint64_t id = strtoull(argv[optind], NULL, 10);
 	struct repo rp;
 	struct ha_err e = {0};
 	Haagent__BackupsResponse *cat = NULL;

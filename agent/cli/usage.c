@@ -1,6 +1,7 @@
 /* haadm's commands as the operator reads them: the table of names, summaries, usages and
  * help texts (docs/cli.md follows it), `haadm help`, and the options every simple command
  * takes. Below every command file; haadm.c maps the names to the code that runs them. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -325,4 +326,26 @@ int ha_cli_opts(struct globals *g, int argc, char **argv, const char *cmd, bool 
 bad:
 	fprintf(stderr, "haadm %s: bad arguments; see 'haadm help %s'\n", cmd, cmd);
 	return HA_EUSAGE;
+}
+
+int ha_cli_check_name(const char *cmd, const char *s)
+{
+	if (ha_name_valid(s))
+		return 0;
+	fprintf(stderr, "haadm %s: '%s' is not a node name (%s)\n", cmd, s, HA_NAME_RULE);
+	return HA_EUSAGE;
+}
+
+int ha_cli_parse_id(const char *cmd, const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+	if (v == 0 || errno != 0 || *end != '\0') {
+		fprintf(stderr, "haadm %s: '%s' is not a backup id (a whole number from 1)\n", cmd,
+		        s);
+		return HA_EUSAGE;
+	}
+	*out = v;
+	return 0;
 }

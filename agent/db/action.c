@@ -12,6 +12,7 @@
 #include "../common/clock.h"
 #include "../common/gtid.h"
 #include "../common/log.h"
+#include "../common/secret.h"
 #include "conn.h"
 #include "salvage.h"
 
@@ -68,21 +69,37 @@ static int query_one(MYSQL *m, const char *sql, char *out, size_t size, struct h
 #define MAX_SESSIONS 4096
 /* ER_MASTER_INFO: "Could not initialize master info structure" */
 #define ER_MASTER_INFO_CODE 1201
+/* ER_PARSE_ERROR, ER_SYNTAX_ERROR: their messages quote the statement */
+#define ER_PARSE_ERROR_CODE  1064
+#define ER_SYNTAX_ERROR_CODE 1149
 
-/* The client sessions: not replication, not system threads, not the agent's own user. */
-#define CLIENTS_WHERE                                                                              \
-	"ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', '%s', '%s') "    \
-	"AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', "            \
-	"'Slave_SQL', 'Slave_worker')"
+/* The client sessions: not replication, not system threads, not the agent's own user nor the
+ * replication user (both quoted for this server). */
+static void clients_where(struct ha_action *a, MYSQL *m, struct ha_buf *b)
+{
+	ha_buf_puts(b, "ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', ");
+	ha_db_quote(m, b, a->user);
+	ha_buf_puts(b, ", ");
+	ha_db_quote(m, b, a->repl_user);
+	ha_buf_puts(b, ") AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', "
+	               "'Slave_IO', 'Slave_SQL', 'Slave_worker')");
+}
+
+/* Runs sql built in b (freed); -1 when it could not be built (out of memory) or failed. */
+static int query_built(MYSQL *m, struct ha_buf *b)
+{
+	int rc = ha_buf_failed(b) ? -1 : mysql_real_query(m, b->data, (unsigned long)b->len);
+	ha_buf_free(b);
+	return rc != 0 ? -1 : 0;
+}
 
 /* Ids of client sessions; -1 when the list cannot be read. */
 static int list_clients(struct ha_action *a, MYSQL *m, unsigned long *ids, unsigned max)
 {
-	char sql[512];
-	snprintf(sql, sizeof(sql),
-	         "SELECT ID FROM information_schema.PROCESSLIST WHERE " CLIENTS_WHERE, a->user,
-	         a->repl_user);
-	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
+	struct ha_buf sql = HA_BUF_INIT;
+	ha_buf_puts(&sql, "SELECT ID FROM information_schema.PROCESSLIST WHERE ");
+	clients_where(a, m, &sql);
+	if (query_built(m, &sql) != 0)
 		return -1;
 	MYSQL_RES *res = mysql_store_result(m);
 	unsigned n = 0;
@@ -144,17 +161,21 @@ static unsigned wait_gone(struct ha_action *a, MYSQL *m, const unsigned long *id
 /* Client transactions that wrote and have not committed yet. -1 when unknown. */
 static int open_writers(struct ha_action *a, MYSQL *m)
 {
-	char sql[768], out[32];
+	struct ha_buf sql = HA_BUF_INIT;
+	ha_buf_puts(&sql, "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN "
+	                  "information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE "
+	                  "t.trx_rows_modified > 0 AND p.ID <> CONNECTION_ID() AND p.USER NOT IN "
+	                  "('system user', ");
+	ha_db_quote(m, &sql, a->user);
+	ha_buf_puts(&sql, ", ");
+	ha_db_quote(m, &sql, a->repl_user);
+	ha_buf_puts(&sql, ")");
+	char out[32];
 	struct ha_action_result scratch;
-	snprintf(sql, sizeof(sql),
-	         "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN "
-	         "information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE "
-	         "t.trx_rows_modified > 0 AND p.ID <> CONNECTION_ID() AND p.USER NOT IN "
-	         "('system user', '%s', '%s')",
-	         a->user, a->repl_user);
-	if (query_one(m, sql, out, sizeof(out), &scratch) != 0)
-		return -1;
-	return atoi(out);
+	int rc =
+	    ha_buf_failed(&sql) ? -1 : query_one(m, ha_buf_cstr(&sql), out, sizeof(out), &scratch);
+	ha_buf_free(&sql);
+	return rc != 0 ? -1 : atoi(out);
 }
 
 /* Sessions go first: a commit waiting for a semi-sync acknowledgement holds up
@@ -254,18 +275,17 @@ static int do_catchup(const struct ha_action_req *q, MYSQL *m, struct ha_action_
  * from elsewhere and are left alone. */
 static void end_agent_sessions(struct ha_action *a, MYSQL *m, const char *from)
 {
-	char sql[1024], user[2 * sizeof(a->user) + 1],
-	    host[2 * sizeof(((struct ha_action_req *)0)->target_host) + 1];
-	mysql_real_escape_string(m, user, a->user, (unsigned long)strlen(a->user));
-	mysql_real_escape_string(m, host, from, (unsigned long)strlen(from));
-	snprintf(sql, sizeof(sql),
-	         "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
-	         "USER = '%s' AND SUBSTRING_INDEX(HOST, ':', 1) = '%s' AND COMMAND NOT IN "
-	         "('Binlog Dump', 'Binlog Dump GTID')",
-	         user, host);
-	for (int round = 0; round < 50; round++) {
-		if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
-			return;
+	struct ha_buf sql = HA_BUF_INIT;
+	ha_buf_puts(&sql,
+	            "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+	            "AND USER = ");
+	ha_db_quote(m, &sql, a->user);
+	ha_buf_puts(&sql, " AND SUBSTRING_INDEX(HOST, ':', 1) = ");
+	ha_db_quote(m, &sql, from);
+	ha_buf_puts(&sql, " AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID')");
+	for (int round = 0; round < 50 && !ha_buf_failed(&sql); round++) {
+		if (mysql_real_query(m, sql.data, (unsigned long)sql.len) != 0)
+			break;
 		MYSQL_RES *res = mysql_store_result(m);
 		unsigned long ids[64];
 		unsigned n = 0;
@@ -276,7 +296,7 @@ static void end_agent_sessions(struct ha_action *a, MYSQL *m, const char *from)
 		if (res)
 			mysql_free_result(res);
 		if (n == 0)
-			return;
+			break;
 		char k[64];
 		for (unsigned i = 0; i < n; i++) {
 			snprintf(k, sizeof(k), "KILL CONNECTION %lu", ids[i]);
@@ -284,6 +304,7 @@ static void end_agent_sessions(struct ha_action *a, MYSQL *m, const char *from)
 		}
 		usleep(20 * 1000);
 	}
+	ha_buf_free(&sql);
 }
 
 static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
@@ -321,10 +342,18 @@ static int do_promote(struct ha_action *a, const struct ha_action_req *q, MYSQL 
 		           "epoch BIGINT UNSIGNED NOT NULL, node VARCHAR(64) NOT NULL, "
 		           "ts TIMESTAMP(3) NOT NULL)",
 		           &hb);
-	snprintf(sql, sizeof(sql), "REPLACE INTO haagent.heartbeat VALUES (1, %llu, '%s', NOW(3))",
-	         (unsigned long long)q->epoch, q->node);
+	struct ha_buf row = HA_BUF_INIT;
+	ha_buf_printf(&row, "REPLACE INTO haagent.heartbeat VALUES (1, %llu, ",
+	              (unsigned long long)q->epoch);
+	ha_db_quote(m, &row, q->node);
+	ha_buf_puts(&row, ", NOW(3))");
+	if (hrc == 0 && ha_buf_failed(&row)) {
+		snprintf(hb.msg, sizeof(hb.msg), "out of memory");
+		hrc = HA_EDB;
+	}
 	if (hrc == 0)
-		hrc = exec(m, sql, &hb);
+		hrc = exec(m, ha_buf_cstr(&row), &hb);
+	ha_buf_free(&row);
 	/* Semi-sync on the primary only, with a timeout longer than the write lease: an isolated
 	 * primary fences itself while its writers still wait, instead of falling back to
 	 * asynchronous replication and acknowledging writes no replica has. */
@@ -381,19 +410,51 @@ static int compare_with_target(struct ha_action *a, const struct ha_action_req *
 	return 0;
 }
 
+/* The CHANGE MASTER statement to q's target, every string escaped for m's server; in a buffer
+ * of its own (it carries the password) that the caller wipes and frees: *size bytes. NULL when
+ * out of memory. */
+static char *change_master_sql(struct ha_action *a, const struct ha_action_req *q, MYSQL *m,
+                               size_t *size)
+{
+	char *host = ha_db_escape_secret(m, q->target_host);
+	char *user = ha_db_escape_secret(m, a->repl_user);
+	char *pass = ha_db_escape_secret(m, a->repl_password);
+	char *sql = NULL;
+	static const char fmt[] =
+	    "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, MASTER_USER='%s', "
+	    "MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, MASTER_HEARTBEAT_PERIOD=0.5, "
+	    "MASTER_CONNECT_RETRY=1";
+	if (host && user && pass) {
+		*size = sizeof(fmt) + strlen(host) + strlen(user) + strlen(pass) + 16;
+		sql = malloc(*size);
+		if (sql && (size_t)snprintf(sql, *size, fmt, host, q->target_port, user, pass) >=
+		               *size) { /* cannot happen: sized for it; never sent cut */
+			free(sql);
+			sql = NULL;
+		}
+	}
+	if (pass)
+		ha_wipe(pass, 2 * strlen(a->repl_password) + 1);
+	free(host);
+	free(user);
+	free(pass);
+	return sql;
+}
+
 /* STOP SLAVE and CHANGE MASTER to the target; *reset when RESET SLAVE ALL was needed first. */
 static int change_master(struct ha_action *a, const struct ha_action_req *q, MYSQL *m, bool *reset,
                          struct ha_action_result *r)
 {
-	char sql[1024];
 	int rc;
-	snprintf(sql, sizeof(sql),
-	         "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%u, MASTER_USER='%s', "
-	         "MASTER_PASSWORD='%s', MASTER_USE_GTID=current_pos, MASTER_HEARTBEAT_PERIOD=0.5, "
-	         "MASTER_CONNECT_RETRY=1",
-	         q->target_host, q->target_port, a->repl_user, a->repl_password);
+	*reset = false;
 	if ((rc = exec(m, "STOP SLAVE", r)))
 		return rc;
+	size_t size = 0;
+	char *sql = change_master_sql(a, q, m, &size);
+	if (sql == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "CHANGE MASTER: out of memory");
+		return HA_EDB;
+	}
 	int cm = mysql_real_query(m, sql, (unsigned long)strlen(sql));
 	/* A server killed in the middle of RESET SLAVE ALL (a candidate dying while it detached)
 	 * restarts with master.info naming relay log files that are gone: every CHANGE MASTER
@@ -401,13 +462,27 @@ static int change_master(struct ha_action *a, const struct ha_action_req *q, MYS
 	 * gone already, and changing the master discards it anyway. */
 	*reset = cm != 0 && mysql_errno(m) == ER_MASTER_INFO_CODE;
 	if (*reset) {
-		if ((rc = exec(m, "RESET SLAVE ALL", r)))
-			return rc;
-		cm = mysql_real_query(m, sql, (unsigned long)strlen(sql));
+		if ((rc = exec(m, "RESET SLAVE ALL", r)) == 0)
+			cm = mysql_real_query(m, sql, (unsigned long)strlen(sql));
 	}
+	ha_wipe(sql, size);
+	free(sql);
+	if (rc)
+		return rc;
 	if (cm != 0) {
-		/* never echo the statement: it carries the password */
-		snprintf(r->msg, sizeof(r->msg), "CHANGE MASTER: %s", mysql_error(m));
+		/* never echo the statement: it carries the password. A syntax error's message
+		 * quotes the statement from where the parser stopped ("near '...'"): not shown. */
+		unsigned code = mysql_errno(m);
+		const char *msg = mysql_error(m);
+		if (code == ER_PARSE_ERROR_CODE || code == ER_SYNTAX_ERROR_CODE ||
+		    strstr(msg, "near '") != NULL)
+			snprintf(
+			    r->msg, sizeof(r->msg),
+			    "CHANGE MASTER: syntax error %u (the server's message is not shown: "
+			    "it quotes the statement, which holds the password)",
+			    code);
+		else
+			snprintf(r->msg, sizeof(r->msg), "CHANGE MASTER: %s (%u)", msg, code);
 		return HA_EDB;
 	}
 	return 0;
@@ -654,7 +729,7 @@ void ha_action_join(struct ha_action *a)
 		pthread_join(a->thread, NULL);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->cv);
-	memset(a->password, 0, sizeof(a->password));
-	memset(a->repl_password, 0, sizeof(a->repl_password));
+	ha_wipe(a->password, sizeof(a->password));
+	ha_wipe(a->repl_password, sizeof(a->repl_password));
 	free(a);
 }

@@ -1,5 +1,6 @@
 #include "check.h"
 
+#include "../common/quote.h"
 #include "conn.h"
 
 #include <stdarg.h>
@@ -18,6 +19,16 @@ void ha_check_add(struct ha_check_list *l, enum ha_check_level level, const char
 	va_start(ap, fmt);
 	vsnprintf(k->detail, sizeof(k->detail), fmt, ap);
 	va_end(ap);
+}
+
+/* 'user'@'%' for a hint (text for the operator, not a statement run here): the user quoted as
+ * SQL in the default sql_mode. In b, which the caller frees. */
+static const char *account(struct ha_buf *b, const char *user)
+{
+	ha_buf_reset(b);
+	ha_quote_sql_string(b, user);
+	ha_buf_puts(b, "@'%'");
+	return ha_buf_cstr(b);
 }
 
 static unsigned last_errno; /* of the last failed connect_db (CLI: one thread) */
@@ -109,13 +120,15 @@ static void check_privileges(MYSQL *m, const char *user, struct ha_check_list *o
 		if (ml >= sizeof(missing) || gl >= sizeof(grant))
 			break;
 	}
+	struct ha_buf who = HA_BUF_INIT;
 	if (missing[0])
 		ha_check_add(out, HA_CHECK_FAIL, "agent user privileges",
-		             "missing for: %s. HINT: GRANT %s ON *.* TO '%s'@'%%'", missing, grant,
-		             user);
+		             "missing for: %s. HINT: GRANT %s ON *.* TO %s", missing, grant,
+		             account(&who, user));
 	else
 		ha_check_add(out, HA_CHECK_OK, "agent user privileges",
 		             "everything the agent uses");
+	ha_buf_free(&who);
 }
 
 static const char *const backup_privs[][2] = {
@@ -142,12 +155,15 @@ static void check_salvage(MYSQL *m, const char *user, struct ha_check_list *out)
 		ha_check_add(out, HA_CHECK_OK, "salvage privileges",
 		             "BINLOG REPLAY, READ_ONLY ADMIN and data privileges (salvage from a "
 		             "crashed primary's binlog)");
-	else
+	else {
+		struct ha_buf who = HA_BUF_INIT;
 		ha_check_add(out, HA_CHECK_WARN, "salvage privileges",
 		             "%s%s: a salvage from a crashed primary's binlog would fail (the rest "
-		             "of failover works). HINT: GRANT ALL ON *.* TO '%s'@'%%', or set "
+		             "of failover works). HINT: GRANT ALL ON *.* TO %s, or set "
 		             "[failover] salvage = no",
-		             rc > 0 ? "missing globally: " : "", missing, user);
+		             rc > 0 ? "missing globally: " : "", missing, account(&who, user));
+		ha_buf_free(&who);
+	}
 }
 
 static int backup_missing(MYSQL *m, char *missing, size_t size)
@@ -235,16 +251,16 @@ void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check
 {
 	const struct ha_node_conf *self = &c->nodes[c->self];
 	char err[512], what[96];
+	struct ha_buf who = HA_BUF_INIT;
 	MYSQL *m = connect_db(self->address, self->db_port, c->db_user, c->db_password, timeout_ms,
 	                      err, sizeof(err));
 	snprintf(what, sizeof(what), "connect %s:%u as %s", self->address, self->db_port,
 	         c->db_user);
 	if (m == NULL) {
-		ha_check_add(
-		    out, HA_CHECK_FAIL, what,
-		    "%s. HINT: is mariadbd running and listening on %s? CREATE USER '%s'@'%%' "
-		    "IDENTIFIED BY '...' and put the password in db_password_file",
-		    err, self->address, c->db_user);
+		ha_check_add(out, HA_CHECK_FAIL, what,
+		             "%s. HINT: is mariadbd running and listening on %s? CREATE USER %s "
+		             "IDENTIFIED BY '...' and put the password in db_password_file",
+		             err, self->address, account(&who, c->db_user));
 	} else {
 		ha_check_add(out, HA_CHECK_OK, what, "connected");
 		check_privileges(m, c->db_user, out);
@@ -259,13 +275,13 @@ void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check
 			else
 				ha_check_add(
 				    out, HA_CHECK_FAIL, "backup privileges",
-				    "%s%s. HINT: GRANT %s ON *.* TO '%s'@'%%' (mariadb-backup "
+				    "%s%s. HINT: GRANT %s ON *.* TO %s (mariadb-backup "
 				    "needs them; without BINLOG MONITOR it fails at the very end)",
 				    rc > 0 ? "missing: " : "", missing,
 				    rc > 0 ? missing
 				           : "RELOAD, "
 				             "PROCESS, BINLOG MONITOR",
-				    c->db_user);
+				    account(&who, c->db_user));
 		}
 		check_settings(m, out);
 		mysql_close(m);
@@ -276,11 +292,11 @@ void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check
 	MYSQL *r = connect_db(self->address, self->db_port, c->repl_user, c->repl_password,
 	                      timeout_ms, err, sizeof(err));
 	if (r == NULL) {
-		ha_check_add(
-		    out, HA_CHECK_FAIL, what,
-		    "%s. HINT: CREATE USER '%s'@'%%' IDENTIFIED BY '...'; GRANT REPLICATION "
-		    "SLAVE ON *.* TO '%s'@'%%'",
-		    err, c->repl_user, c->repl_user);
+		const char *repl = account(&who, c->repl_user);
+		ha_check_add(out, HA_CHECK_FAIL, what,
+		             "%s. HINT: CREATE USER %s IDENTIFIED BY '...'; GRANT REPLICATION "
+		             "SLAVE ON *.* TO %s",
+		             err, repl, repl);
 	} else {
 		char privs[1024];
 		const char *q =
@@ -322,4 +338,5 @@ void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check
 			    err);
 		}
 	}
+	ha_buf_free(&who);
 }

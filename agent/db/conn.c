@@ -1,10 +1,35 @@
 #include "conn.h"
 
 #include "../common/err.h"
+#include "../common/quote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void ha_db_quote(MYSQL *m, struct ha_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	char *esc = malloc(2 * n + 1);
+	if (esc == NULL) {
+		b->failed = true; /* as any failed append: the statement is never sent */
+		return;
+	}
+	unsigned long k = mysql_real_escape_string(m, esc, s, (unsigned long)n);
+	ha_buf_puts(b, "'");
+	ha_buf_append(b, esc, k);
+	ha_buf_puts(b, "'");
+	free(esc);
+}
+
+char *ha_db_escape_secret(MYSQL *m, const char *s)
+{
+	size_t n = strlen(s);
+	char *esc = malloc(2 * n + 1);
+	if (esc != NULL)
+		mysql_real_escape_string(m, esc, s, (unsigned long)n);
+	return esc;
+}
 
 static unsigned seconds(unsigned ms)
 {
@@ -99,8 +124,11 @@ int ha_db_read(const struct ha_db_where *w, const char *expr, char *out, size_t 
 		snprintf(why, why_size, "connect: %s", err);
 		return HA_EDB;
 	}
-	snprintf(sql, sizeof(sql), "SELECT %s", expr);
-	int rc = ha_db_query_one(m, sql, out, size, why, why_size) == 0 ? 0 : HA_EDB;
+	int rc = HA_EDB;
+	if ((size_t)snprintf(sql, sizeof(sql), "SELECT %s", expr) >= sizeof(sql))
+		snprintf(why, why_size, "the expression is longer than %zu bytes", sizeof(sql) - 8);
+	else if (ha_db_query_one(m, sql, out, size, why, why_size) == 0)
+		rc = 0;
 	mysql_close(m);
 	return rc;
 }

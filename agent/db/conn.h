@@ -9,12 +9,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/buf.h"
 #include "../common/gtid.h"
 #include "db.h"
 
 /* Connects to w (db.h) with its timeouts; NULL with err set ("message (errno)": callers add
  * where) and, when errnum is not NULL, the client library's error number. */
 MYSQL *ha_db_open(const struct ha_db_where *w, char *err, size_t err_size, unsigned *errnum);
+
+/* Appends s to b as a string literal for m's server, '...', escaped by mysql_real_escape_string:
+ * it follows the session's sql_mode (under NO_BACKSLASH_ESCAPES it doubles quotes instead of
+ * adding backslashes) and its character set. Out of memory: b is marked failed. Not for a
+ * secret (b may leave copies behind when it grows): ha_db_escape_secret. */
+void ha_db_quote(MYSQL *m, struct ha_buf *b, const char *s);
+
+/* s escaped as ha_db_quote does (without the quotes), in a buffer of its own that the caller
+ * wipes (ha_wipe, 2 * strlen(s) + 1 bytes) and frees; NULL when out of memory. */
+char *ha_db_escape_secret(MYSQL *m, const char *s);
 
 /* Runs a statement and discards any result; 0, or -1 with err set. */
 int ha_db_exec(MYSQL *m, const char *sql, char *err, size_t err_size);

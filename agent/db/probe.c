@@ -17,6 +17,7 @@
 
 #include "../common/clock.h"
 #include "../common/log.h"
+#include "../common/secret.h"
 #include "classify.h"
 #include "conn.h"
 
@@ -462,6 +463,6 @@ void ha_probe_join(struct ha_probe *p)
 		pthread_join(p->thread, NULL);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
-	memset(p->password, 0, sizeof(p->password));
+	ha_wipe(p->password, sizeof(p->password));
 	free(p);
 }

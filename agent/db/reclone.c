@@ -8,6 +8,27 @@
 #include "../common/gtid.h"
 #include "conn.h"
 
+/* SET GLOBAL gtid_slave_pos to p, written as the parser reads it back (the text that came from
+ * a manifest is never put into the statement as it was), quoted for the server. */
+static int set_slave_pos(MYSQL *m, const struct ha_gtid_pos *p, char *err, size_t err_size)
+{
+	char text[HA_GTID_TEXT_MAX];
+	if (ha_gtid_format(p, text, sizeof(text)) >= sizeof(text)) {
+		snprintf(err, err_size, "the position has more domains than handled");
+		return -1;
+	}
+	struct ha_buf sql = HA_BUF_INIT;
+	ha_buf_puts(&sql, "SET GLOBAL gtid_slave_pos = ");
+	ha_db_quote(m, &sql, text);
+	int rc = -1;
+	if (ha_buf_failed(&sql))
+		snprintf(err, err_size, "out of memory");
+	else
+		rc = ha_db_exec(m, ha_buf_cstr(&sql), err, err_size);
+	ha_buf_free(&sql);
+	return rc;
+}
+
 int ha_db_reset_as_replica(const struct ha_db_where *w, const char *gtid, char *detail, size_t size)
 {
 	char err[512];
@@ -35,9 +56,7 @@ int ha_db_reset_as_replica(const struct ha_db_where *w, const char *gtid, char *
 	}
 	enum ha_gtid_cmp c = ha_gtid_compare(&want, &have);
 	if (c == HA_GTID_AHEAD) {
-		char sql[HA_GTID_TEXT_MAX + 64];
-		snprintf(sql, sizeof(sql), "SET GLOBAL gtid_slave_pos = '%s'", gtid);
-		if (ha_db_exec(m, sql, err, sizeof(err)) != 0) {
+		if (set_slave_pos(m, &want, err, sizeof(err)) != 0) {
 			snprintf(detail, size, "%s", err);
 			goto out;
 		}
@@ -66,17 +85,17 @@ int ha_db_pitr_finish(const struct ha_db_where *w, const char *gtid, char *detai
 		snprintf(detail, size, "connect: %s", err);
 		return HA_EDB;
 	}
-	char *sql = NULL;
 	int rc = HA_EDB;
-	if (asprintf(&sql, "SET GLOBAL gtid_slave_pos = '%s'", gtid) < 0)
-		snprintf(detail, size, "out of memory");
+	struct ha_gtid_pos want;
+	struct ha_err ge = {0};
+	if (ha_gtid_parse(gtid, &want, &ge) != 0)
+		snprintf(detail, size, "the position to set: %s", ge.msg);
 	else if (ha_db_exec(m, "STOP SLAVE", err, sizeof(err)) != 0 ||
 	         ha_db_exec(m, "RESET SLAVE ALL", err, sizeof(err)) != 0 ||
-	         ha_db_exec(m, sql, err, sizeof(err)) != 0)
+	         set_slave_pos(m, &want, err, sizeof(err)) != 0)
 		snprintf(detail, size, "%s", err);
 	else
 		rc = 0;
-	free(sql);
 	mysql_close(m);
 	return rc;
 }

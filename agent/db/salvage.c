@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "../backup/fsutil.h"
 #include "../common/proc.h"
 #include "binlog.h"
 #include "conn.h"
@@ -123,57 +124,22 @@ static int relay_applied(MYSQL *m, bool *applied, char *sql_error, size_t size)
 	return 0;
 }
 
-/* A value for an option file: double-quoted, with \ and " escaped (the option file parser
- * unescapes them), so a password with #, ' or spaces survives. 0, or -1 when it cannot be
- * represented (a newline). */
-static int option_value(char *out, size_t size, const char *v)
-{
-	size_t o = 0;
-	if (size < 3)
-		return -1;
-	out[o++] = '"';
-	for (const char *p = v; *p; p++) {
-		if (*p == '\n' || *p == '\r')
-			return -1;
-		if (o + 4 >= size)
-			return -1;
-		if (*p == '\\' || *p == '"')
-			out[o++] = '\\';
-		out[o++] = *p;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-	return 0;
-}
-
+/* The client's private option file: every value quoted (fsutil.h), never in argv. */
 static int write_defaults(const char *path, const struct ha_db_where *t, char *why, size_t why_size)
 {
-	char user[600], pass[600];
-	if (option_value(user, sizeof(user), t->user) ||
-	    option_value(pass, sizeof(pass), t->password ? t->password : "")) {
-		snprintf(why, why_size,
-		         "the agent's user or password cannot be written to an "
-		         "option file (a newline, or longer than 290 bytes)");
-		return -1;
-	}
-	unlink(path);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(why, why_size, "create %s: %s", path, strerror(errno));
-		return -1;
-	}
-	char buf[1600];
-	int n = snprintf(buf, sizeof(buf),
-	                 "[client]\nuser=%s\npassword=%s\nhost=%s\nport=%u\nconnect-timeout=%u\n",
-	                 user, pass, t->host, t->port, (t->timeout_ms + 999) / 1000);
-	memset(pass, 0, sizeof(pass));
-	bool ok = n > 0 && (size_t)n < sizeof(buf) && write(fd, buf, (size_t)n) == n;
-	memset(buf, 0, sizeof(buf));
-	if (close(fd) != 0)
-		ok = false;
-	if (!ok) {
-		snprintf(why, why_size, "write %s: %s", path, strerror(errno));
-		unlink(path);
+	char port[16], timeout[16];
+	snprintf(port, sizeof(port), "%u", t->port);
+	snprintf(timeout, sizeof(timeout), "%u", (t->timeout_ms + 999) / 1000);
+	const struct ha_option o[] = {{"user", t->user},
+	                              {"password", t->password ? t->password : ""},
+	                              {"host", t->host},
+	                              {"port", port},
+	                              {"connect-timeout", timeout}};
+	if (ha_write_option_file(path, "client", o, sizeof(o) / sizeof(o[0])) != 0) {
+		snprintf(why, why_size, "write %s: %s", path,
+		         errno == EINVAL ? "the agent's user or password is too long for an option "
+		                           "file"
+		                         : strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -304,7 +270,7 @@ static int position(MYSQL *m, struct ha_gtid_pos *out, struct ha_salvage_result 
 static void record_salvaged(MYSQL *m, const struct ha_gtid_pos *salvaged,
                             struct ha_salvage_result *r, char *note, size_t note_size)
 {
-	char slave[HA_GTID_TEXT_MAX], err[256], sql[HA_GTID_TEXT_MAX + 64];
+	char slave[HA_GTID_TEXT_MAX], err[256];
 	struct ha_gtid_pos sp, merged;
 	note[0] = '\0';
 	if (ha_db_query_one(m, "SELECT @@global.gtid_slave_pos", slave, sizeof(slave), err,
@@ -314,10 +280,19 @@ static void record_salvaged(MYSQL *m, const struct ha_gtid_pos *salvaged,
 		return;
 	}
 	char text[HA_GTID_TEXT_MAX];
-	ha_gtid_format(&merged, text, sizeof(text));
-	snprintf(sql, sizeof(sql), "SET GLOBAL gtid_slave_pos = '%s'", text);
-	if (ha_db_exec(m, "STOP SLAVE", err, sizeof(err)) || ha_db_exec(m, sql, err, sizeof(err)))
+	if (ha_gtid_format(&merged, text, sizeof(text)) >= sizeof(text)) {
+		snprintf(note, note_size, "; gtid_slave_pos not updated: too many domains");
+		return;
+	}
+	struct ha_buf sql = HA_BUF_INIT;
+	ha_buf_puts(&sql, "SET GLOBAL gtid_slave_pos = ");
+	ha_db_quote(m, &sql, text);
+	if (ha_buf_failed(&sql))
+		snprintf(note, note_size, "; gtid_slave_pos not updated: out of memory");
+	else if (ha_db_exec(m, "STOP SLAVE", err, sizeof(err)) ||
+	         ha_db_exec(m, ha_buf_cstr(&sql), err, sizeof(err)))
 		snprintf(note, note_size, "; gtid_slave_pos not updated: %s", err);
+	ha_buf_free(&sql);
 	(void)r;
 }
 

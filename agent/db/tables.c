@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "../common/err.h"
+#include "../common/buf.h"
 #include "../common/gtid.h"
+#include "../common/quote.h"
 #include "conn.h"
 
 #define USER_TABLES                                                                                \
@@ -15,9 +17,16 @@
 	"'Aria', 'MyISAM')"
 
 struct table {
-	char name[HA_SUM_NAME_MAX];
+	char *name; /* `schema`.`table`, quoted by the server */
 	uint64_t bytes;
 };
+
+static void tables_free(struct table *t, size_t n)
+{
+	for (size_t i = 0; t && i < n; i++)
+		free(t[i].name);
+	free(t);
+}
 
 /* The user tables, quoted, sorted by name; -1 with err set when they cannot be listed or there
  * are more than max. */
@@ -53,13 +62,26 @@ static int list_tables(MYSQL *m, struct table **out, size_t *n, size_t max, char
 	MYSQL_ROW row;
 	size_t k = 0;
 	while ((row = mysql_fetch_row(res)) != NULL && k < rows) {
-		if (row[0] == NULL || strlen(row[0]) >= sizeof(t[k].name))
-			continue; /* cannot be named in a manifest line: left out */
-		snprintf(t[k].name, sizeof(t[k].name), "%s", row[0]);
+		/* quoted by the server: checked all the same before it goes into a statement */
+		if (row[0] == NULL || !ha_quote_sql_table_valid(row[0])) {
+			snprintf(err, size,
+			         "the server listed a table name that is not quoted: %.100s",
+			         row[0] ? row[0] : "NULL");
+			break;
+		}
+		if ((t[k].name = strdup(row[0])) == NULL) {
+			snprintf(err, size, "out of memory");
+			break;
+		}
 		t[k].bytes = row[1] ? strtoull(row[1], NULL, 10) : 0;
 		k++;
 	}
+	bool whole = row == NULL || k == rows;
 	mysql_free_result(res);
+	if (!whole) {
+		tables_free(t, k);
+		return -1;
+	}
 	*out = t;
 	*n = k;
 	return 0;
@@ -67,12 +89,27 @@ static int list_tables(MYSQL *m, struct table **out, size_t *n, size_t max, char
 
 /* CHECKSUM TABLE name: 1 with the sum, 0 when the server has none (no such table), -1 on an
  * error (err set). */
+/* "VERB `schema`.`table`" run on m: 0, or -1 with err set (also for a name that is not quoted
+ * as ha_quote_sql_table_valid requires: a name read from a manifest never goes in as it is). */
+static int table_statement(MYSQL *m, const char *verb, const char *name, char *err, size_t size)
+{
+	if (!ha_quote_sql_table_valid(name)) {
+		snprintf(err, size, "%s: '%.100s' is not a quoted table name", verb, name);
+		return -1;
+	}
+	struct ha_buf sql = HA_BUF_INIT;
+	ha_buf_printf(&sql, "%s %s", verb, name);
+	int rc = ha_buf_failed(&sql) ? -1 : mysql_real_query(m, sql.data, (unsigned long)sql.len);
+	ha_buf_free(&sql);
+	if (rc != 0)
+		snprintf(err, size, "%s %s: %s", verb, name,
+		         mysql_errno(m) ? mysql_error(m) : "out of memory");
+	return rc != 0 ? -1 : 0;
+}
+
 static int checksum(MYSQL *m, const char *name, uint64_t *sum, char *err, size_t size)
 {
-	char sql[HA_SUM_NAME_MAX + 32];
-	snprintf(sql, sizeof(sql), "CHECKSUM TABLE %s", name);
-	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
-		snprintf(err, size, "CHECKSUM TABLE %s: %s", name, mysql_error(m));
+	if (table_statement(m, "CHECKSUM TABLE", name, err, size) != 0) {
 		return -1;
 	}
 	MYSQL_RES *res = mysql_store_result(m);
@@ -145,10 +182,16 @@ static bool sum_tables(MYSQL *db, const struct table *t, size_t n, atomic_int *c
                        struct ha_table_sum *sums, size_t *k, char *note, size_t ns)
 {
 	char err[512];
+	size_t long_names = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (cancel && atomic_load(cancel)) {
 			snprintf(note, ns, "not recorded: cancelled");
 			return false;
+		}
+		if (strlen(t[i].name) >= sizeof(sums[0].name)) {
+			long_names++; /* a manifest line cannot hold it: said in the note, never cut
+			               */
+			continue;
 		}
 		int rc = checksum(db, t[i].name, &sums[*k].sum, err, sizeof(err));
 		if (rc < 0) {
@@ -156,10 +199,14 @@ static bool sum_tables(MYSQL *db, const struct table *t, size_t n, atomic_int *c
 			return false;
 		}
 		if (rc > 0) {
-			snprintf(sums[*k].name, sizeof(sums[0].name), "%s", t[i].name);
+			memcpy(sums[*k].name, t[i].name, strlen(t[i].name) + 1);
 			(*k)++;
 		}
 	}
+	if (long_names)
+		snprintf(note, ns,
+		         "%zu tables left out: their quoted names are longer than %d bytes",
+		         long_names, HA_SUM_NAME_MAX - 1);
 	return true;
 }
 
@@ -209,7 +256,7 @@ size_t ha_db_record_sums(const struct ha_db_where *w, const char *gtid, uint64_t
 	sums = NULL;
 out:
 	free(sums);
-	free(t);
+	tables_free(t, n);
 	mysql_close(db);
 	return m->n_sums;
 }
@@ -218,12 +265,8 @@ out:
  * row reports an error or another status, -1 when the statement fails (err set). */
 static int check_table(MYSQL *m, const char *name, char *err, size_t size)
 {
-	char sql[HA_SUM_NAME_MAX + 32];
-	snprintf(sql, sizeof(sql), "CHECK TABLE %s", name);
-	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0) {
-		snprintf(err, size, "CHECK TABLE %s: %s", name, mysql_error(m));
+	if (table_statement(m, "CHECK TABLE", name, err, size) != 0)
 		return -1;
-	}
 	MYSQL_RES *res = mysql_store_result(m);
 	MYSQL_ROW x;
 	int ok = 1;
@@ -305,7 +348,7 @@ int ha_db_drill_tables(const struct ha_db_where *w, const struct ha_table_sum *w
 		         no_sums_note && no_sums_note[0] ? no_sums_note : "none recorded");
 	rc = 0;
 out:
-	free(t);
+	tables_free(t, n);
 	mysql_close(db);
 	return rc;
 }

@@ -45,7 +45,8 @@ def wait_for(pred, timeout, interval=0.1, what="condition"):
 
 
 class Sandbox:
-    def __init__(self, first, snapshot_threshold=None, cgroup_prefix=None, insecure=False):
+    def __init__(self, first, snapshot_threshold=None, cgroup_prefix=None, insecure=False,
+                 env=None):
         self.dir = tempfile.mkdtemp(prefix="haagent-it-")
         self.first = first
         self.insecure = insecure
@@ -54,7 +55,7 @@ class Sandbox:
             self.args += ["--snapshot-threshold", str(snapshot_threshold)]
         if insecure:
             self.args += ["--insecure"]
-        self.env = dict(os.environ, HAADM=HAADM, HAAGENTD=HAAGENTD)
+        self.env = dict(os.environ, HAADM=HAADM, HAAGENTD=HAAGENTD, **(env or {}))
         if cgroup_prefix:
             self.env["HA_SANDBOX_CGROUP"] = cgroup_prefix
         self.destroyed = False

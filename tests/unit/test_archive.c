@@ -202,6 +202,15 @@ static void rotate_and_gtid_list_are_checked(void **state)
 	r = make(HA_BL_ROTATE, 1, 1, body, 18);
 	assert_int_equal(ha_bl_event(r.b, r.n, 4, &ev), 1);
 	assert_int_equal(ha_bl_rotate_name(&ev, name, sizeof(name)), -1);
+	/* "..", ".", a hidden name: never a file of its own in the scratch directory */
+	const char *dots[] = {"..", ".", ".hidden"};
+	for (size_t i = 0; i < 3; i++) {
+		memset(body + 8, 0, 16);
+		memcpy(body + 8, dots[i], strlen(dots[i]));
+		r = make(HA_BL_ROTATE, 1, 1, body, 8 + strlen(dots[i]));
+		assert_int_equal(ha_bl_event(r.b, r.n, 4, &ev), 1);
+		assert_int_equal(ha_bl_rotate_name(&ev, name, sizeof(name)), -1);
+	}
 	/* a Gtid_list claiming more entries than it holds */
 	uint8_t gl[4 + 16] = {0};
 	put32(gl, 2);
@@ -314,6 +323,10 @@ static void head_moves_only_to_the_next_slice(void **state)
 	assert_int_equal(apply_slice(st, 1, "", "s1b", ""), HA_FSM_NOOP);
 	assert_int_equal(apply_slice(st, 3, "s1", "s3", ""), HA_FSM_NOOP);
 	assert_int_equal(apply_slice(st, 2, "s0", "s2", ""), HA_FSM_NOOP);
+	/* a slice whose name is not a name (it becomes a path) is refused */
+	assert_true(apply_slice(st, 2, "s1", "..", "") < 0);
+	assert_true(apply_slice(st, 2, "s1", "../s2", "") < 0);
+	assert_string_equal(st->archive.head, "s1");
 	assert_int_equal(apply_slice(st, 2, "s1", "s2", ""), HA_FSM_APPLIED);
 	assert_int_equal(st->archive.slices, 2);
 	assert_int_equal(st->archive.gaps, 0);

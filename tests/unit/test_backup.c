@@ -5,12 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "backup/chunk.h"
 #include "backup/manifest.h"
 #include "backup/policy.h"
+#include "backup/fsutil.h"
+#include "backup/store.h"
 
 static void chunks(void **state)
 {
@@ -509,6 +513,60 @@ static void schedules_due(void **state)
 	assert_null(ha_bk_due(&st, bad, sun3, 60, &slot));
 }
 
+/* The directory store joins names to paths only when they are names: hostile ones (from the
+ * replicated state, a listing or a manifest) fail, and a repository's odd entries are not
+ * listed. */
+static void store_names(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/ha-store-test-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	struct ha_store st;
+	ha_store_dir_init(&st, root);
+	struct ha_err e = {0};
+	const uint8_t data[3] = {1, 2, 3};
+	/* the good path */
+	assert_int_equal(st.ops->begin(&st, "node1", "000001-full-x", &e), 0);
+	assert_int_equal(st.ops->put_chunk(&st, "node1", "000001-full-x", 0, data, 3, &e), 0);
+	assert_int_equal(st.ops->commit(&st, "node1", "000001-full-x", "m\n", 2, &e), 0);
+	char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(st.ops->get_manifest(&st, "000001-full-x", &text, &len, &e), 0);
+	free(text);
+	const char *bad[] = {"..", ".", "../000001-full-x", "a/b", "", ".partial", "-x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(st.ops->begin(&st, "node1", bad[i], &e), HA_EINVAL);
+		assert_non_null(strstr(e.msg, "is not a name"));
+		assert_int_equal(st.ops->begin(&st, bad[i], "000002-full-x", &e), HA_EINVAL);
+		assert_int_equal(st.ops->put_chunk(&st, bad[i], "000002", 0, data, 3, &e),
+		                 HA_EINVAL);
+		assert_int_equal(st.ops->commit(&st, "node1", bad[i], "m", 1, &e), HA_EINVAL);
+		assert_int_equal(st.ops->get_manifest(&st, bad[i], &text, &len, &e), HA_EINVAL);
+		assert_null(text);
+		uint8_t buf[8];
+		assert_int_equal(st.ops->get_chunk(&st, bad[i], 0, buf, sizeof(buf), &len, &e),
+		                 HA_EINVAL);
+		assert_int_equal(st.ops->remove(&st, bad[i], &e), HA_EINVAL);
+		st.ops->abort(&st, bad[i], "x");
+		st.ops->clean(&st, bad[i]);
+	}
+	/* "..": neither the repository nor its parent was touched */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/backups/000001-full-x/manifest", root);
+	assert_int_equal(access(path, F_OK), 0);
+	/* a listing leaves out what is not a name */
+	snprintf(path, sizeof(path), "%s/backups/-odd", root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	char **names;
+	size_t n;
+	assert_int_equal(st.ops->list(&st, &names, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], "000001-full-x");
+	ha_store_names_free(names, n);
+	assert_int_equal(st.ops->remove(&st, "000001-full-x", &e), 0);
+	assert_int_equal(ha_rm_rf(root), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,6 +580,7 @@ int main(void)
 	    cmocka_unit_test(choosing),
 	    cmocka_unit_test(cron),
 	    cmocka_unit_test(schedules_due),
+	    cmocka_unit_test(store_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

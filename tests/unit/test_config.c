@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "common/secret.h"
 #include "config.h"
 
 static char dir[64];
@@ -159,12 +160,29 @@ static void tls_required(void **state)
 	fprintf(f, agent, pwfile, "[tls]\nca = /c\ncert = /n.crt\n");
 	fclose(f);
 	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	/* the key is a secret file: the (0600) password file stands in for one */
+	char tls[256];
+	snprintf(tls, sizeof(tls), "[tls]\nca = /c\ncert = /n.crt\nkey = %s\n", pwfile);
 	f = fopen(conf, "w");
-	fprintf(f, agent, pwfile, "[tls]\nca = /c\ncert = /n.crt\nkey = /n.key\n");
+	fprintf(f, agent, pwfile, tls);
 	fclose(f);
 	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), 0);
-	assert_string_equal(cfg.tls_key, "/n.key");
+	assert_string_equal(cfg.tls_key, pwfile);
 	assert_int_equal(cfg.tls_insecure, 0);
+	/* a key others may read is refused, naming [tls] key */
+	char key[160];
+	snprintf(key, sizeof(key), "%s/tls.key", dir);
+	f = fopen(key, "w");
+	fputs("not really a key\n", f);
+	fclose(f);
+	chmod(key, 0644);
+	snprintf(tls, sizeof(tls), "[tls]\nca = /c\ncert = /n.crt\nkey = %s\n", key);
+	f = fopen(conf, "w");
+	fprintf(f, agent, pwfile, tls);
+	fclose(f);
+	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "[tls] key:"));
+	unlink(key);
 }
 
 static void agent_section_checks(void **state)
@@ -210,6 +228,172 @@ static void credentials_file(void **state)
 	assert_int_equal(load("", "", &cfg, &e), 0);
 }
 
+/* The secret file rule (common/secret.h), on a file of each mode. */
+static void expect_secret(mode_t mode, const char *needle)
+{
+	char p[160];
+	snprintf(p, sizeof(p), "%s/secret", dir);
+	FILE *f = fopen(p, "w");
+	fputs("k3y\r\nsecond line\n", f);
+	fclose(f);
+	assert_int_equal(chmod(p, mode), 0);
+	struct ha_err e = {0};
+	char out[64] = "x";
+	int rc = ha_secret_read_line(p, out, sizeof(out), &e);
+	int rc2 = ha_secret_file_check(p, &e);
+	if (needle == NULL) {
+		if (rc != 0 || rc2 != 0)
+			fail_msg("mode %04o refused: %s", (unsigned)mode, e.msg);
+		assert_string_equal(out, "k3y"); /* CRLF stripped, the first line only */
+	} else {
+		if (rc != HA_ECONFIG || rc2 != HA_ECONFIG || strstr(e.msg, needle) == NULL ||
+		    strstr(e.msg, p) == NULL)
+			fail_msg("mode %04o: expected '%s' naming %s, got rc=%d/%d '%s'",
+			         (unsigned)mode, needle, p, rc, rc2, e.msg);
+		assert_string_equal(out, ""); /* nothing read from a refused file */
+	}
+	unlink(p);
+}
+
+static void secret_files(void **state)
+{
+	(void)state;
+	expect_secret(0600, NULL);
+	expect_secret(0400, NULL);
+	expect_secret(0640, NULL); /* root:haagent 0640, as the runbook installs them */
+	expect_secret(0440, NULL);
+	expect_secret(0700, NULL);
+	expect_secret(0644, "world-readable (mode 0644)");
+	expect_secret(0644, "HINT: chmod 600");
+	expect_secret(0604, "world-readable");
+	expect_secret(0602, "open to other users");
+	expect_secret(0601, "open to other users");
+	expect_secret(0660, "grants its group more than reading (mode 0660)");
+	expect_secret(0660, "chmod 640 to let its group read it");
+	expect_secret(0650, "grants its group more than reading");
+
+	struct ha_err e = {0};
+	char out[64];
+	/* not a regular file, missing */
+	assert_int_equal(ha_secret_file_check(dir, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "is not a regular file"));
+	assert_int_equal(ha_secret_read_line("/nonexistent/pw", out, sizeof(out), &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "cannot read /nonexistent/pw"));
+
+	/* a line that does not fit is refused, never cut */
+	char p[160];
+	snprintf(p, sizeof(p), "%s/long", dir);
+	FILE *f = fopen(p, "w");
+	fputs("0123456789abcdef\n", f);
+	fclose(f);
+	chmod(p, 0600);
+	assert_int_equal(ha_secret_read_line(p, out, 16, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "longer than 15 bytes"));
+	assert_int_equal(ha_secret_read_line(p, out, 17, &e), 0);
+	assert_string_equal(out, "0123456789abcdef");
+	/* a symbolic link is followed: its target is checked */
+	char l[160];
+	snprintf(l, sizeof(l), "%s/link", dir);
+	assert_int_equal(symlink(p, l), 0);
+	assert_int_equal(ha_secret_file_check(l, &e), 0);
+	chmod(p, 0644);
+	assert_int_equal(ha_secret_file_check(l, &e), HA_ECONFIG);
+	chmod(p, 0600);
+
+	/* owned by another user (nobody) than the one that reads it (only root can make one) */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(p, 65534, 65534), 0);
+		assert_int_equal(ha_secret_file_check(p, &e), HA_ECONFIG);
+		assert_non_null(strstr(e.msg, "is owned by"));
+		assert_non_null(strstr(e.msg, "uid 65534"));
+		assert_non_null(strstr(e.msg, "or by root; HINT: chown root "));
+		/* 0660 and another owner: the mode is named first */
+		chmod(p, 0660);
+		assert_int_equal(ha_secret_file_check(p, &e), HA_ECONFIG);
+		assert_non_null(strstr(e.msg, "mode 0660"));
+	}
+	unlink(l);
+	unlink(p);
+}
+
+/* A key file with the repository: --check refuses it as it refuses a password file. */
+static void key_file_checked_at_load(void **state)
+{
+	(void)state;
+	char key[160], extra[512];
+	snprintf(key, sizeof(key), "%s/backup.key", dir);
+	FILE *f = fopen(key, "w");
+	fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", f);
+	fclose(f);
+	chmod(key, 0644);
+	snprintf(extra, sizeof(extra), "\n[backup]\nrepository = %s/repo\nkey_file = %s\n", dir,
+	         key);
+	struct ha_err e = {0};
+	assert_int_equal(load("", extra, &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "[backup] key_file: "));
+	assert_non_null(strstr(e.msg, key));
+	assert_non_null(strstr(e.msg, "chmod 600"));
+	assert_string_equal(cfg.db_password, ""); /* wiped on the way out */
+	chmod(key, 0600);
+	assert_int_equal(load("", extra, &cfg, &e), 0);
+	unlink(key);
+}
+
+static void names(void **state)
+{
+	(void)state;
+	const char *good[] = {"db1",
+	                      "node-2",
+	                      "a",
+	                      "A.b_c-d",
+	                      "0",
+	                      "123456789012345678901234567890123456789012345678901234567890123",
+	                      "000042-full-20260101T000000Z",
+	                      "000000000001-s2-0000abcd"};
+	const char *bad[] = {"",
+	                     ".",
+	                     "..",
+	                     "../x",
+	                     "a/b",
+	                     "-a",
+	                     "_a",
+	                     ".hidden",
+	                     "a b",
+	                     "a'b",
+	                     "a\"b",
+	                     "a\\b",
+	                     "a\nb",
+	                     "p\xc3\xa4",
+	                     "a;b",
+	                     "a$b",
+	                     "1234567890123456789012345678901234567890123456789012345678901234"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!ha_name_valid(good[i]))
+			fail_msg("'%s' refused", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ha_name_valid(bad[i]))
+			fail_msg("'%s' accepted", bad[i]);
+	assert_false(ha_name_valid(NULL));
+	/* in the configuration */
+	expect_error("", "[node ..]\nid = 3\n",
+	             "bad node name '..' in the section header: 1 to 63 letters");
+	expect_error("", "[node a/b]\nid = 3\n", "bad node name 'a/b'");
+	expect_error("", "[node -x]\nid = 3\n", "bad node name '-x'");
+	struct ha_err e = {0};
+	FILE *f = fopen(conf, "w");
+	fprintf(f, "[cluster]\nname = my cluster\n[node db1]\nid = 1\naddress = 10.0.0.1\n"
+	           "raft_port = 1\nrpc_port = 2\ndb_port = 3\n");
+	fclose(f);
+	assert_int_equal(ha_config_load(conf, 0, &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, ":2: [cluster] name: 'my cluster' is not a name"));
+	f = fopen(conf, "w");
+	fprintf(f, "[agent]\nnode = ..\n[node db1]\nid = 1\naddress = 10.0.0.1\n"
+	           "raft_port = 1\nrpc_port = 2\ndb_port = 3\n");
+	fclose(f);
+	assert_int_equal(ha_config_load(conf, 0, &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, ":2: [agent] node: '..' is not a name"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +402,9 @@ int main(void)
 	    cmocka_unit_test(agent_section_checks),
 	    cmocka_unit_test(tls_required),
 	    cmocka_unit_test(credentials_file),
+	    cmocka_unit_test(secret_files),
+	    cmocka_unit_test(key_file_checked_at_load),
+	    cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -650,6 +650,18 @@ static void backup_catalog(void **state)
 	assert_true(bk_begin(&s, 1, "incremental", 0) < 0);
 	assert_true(bk_begin(&s, 1, "full", 3) < 0);
 	assert_int_equal(bk_begin(&s, 1, "incremental", 9), HA_FSM_NOOP);
+	{ /* a name that would be a path elsewhere than its own folder is refused */
+		const char *bad[] = {"..", ".", "../x", "a/b", "-x", ""};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			struct ha_bk_begin b = {
+			    .expected_id = 1, .name = bad[i], .type = "full", .node = 2};
+			uint8_t *bb;
+			size_t bl;
+			assert_int_equal(ha_fsm_cmd_backup_begin(&b, NULL, &bb, &bl), 0);
+			assert_true(apply_buf(&s, bb, bl) < 0);
+		}
+		assert_int_equal(s.n_backups, 0);
+	}
 	assert_int_equal(bk_begin(&s, 1, "full", 0), HA_FSM_APPLIED);
 	/* one job at a time, compare-and-set on the id */
 	assert_int_equal(bk_begin(&s, 2, "full", 0), HA_FSM_NOOP);
