@@ -398,8 +398,15 @@ static int load_tls(const struct ha_config *c, SSL_CTX **server, SSL_CTX **clien
 	*server = *client = NULL;
 	if (c->tls_insecure)
 		return 0;
+	const struct ha_node_conf *self = &c->nodes[c->self];
 	if (ha_tls_ctx_new(c->tls_ca, c->tls_cert, c->tls_key, true, server, e) != 0)
 		return HA_ECONFIG;
+	if (ha_tls_ctx_is_node(*server, self->name, self->id, e) != 0) {
+		ha_err_wrap(e, "%s", c->tls_cert);
+		SSL_CTX_free(*server);
+		*server = NULL;
+		return HA_ECONFIG;
+	}
 	if (ha_tls_ctx_new(c->tls_ca, c->tls_cert, c->tls_key, false, client, e) != 0) {
 		SSL_CTX_free(*server);
 		*server = NULL;

@@ -10,6 +10,7 @@
 
 #include "agent.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "common/secret.h"
 #include "config.h"
 
@@ -92,8 +93,23 @@ int main(int argc, char **argv)
 		free(cfg);
 		return ha_exit_code(HA_ECONFIG);
 	}
+	if (check && !cfg->tls_insecure) {
+		/* the certificate, key and CA load, match, and name this node */
+		SSL_CTX *ctx = NULL;
+		const struct ha_node_conf *self = &cfg->nodes[cfg->self];
+		if (ha_tls_ctx_new(cfg->tls_ca, cfg->tls_cert, cfg->tls_key, true, &ctx, &e) != 0 ||
+		    ha_tls_ctx_is_node(ctx, self->name, self->id, &e) != 0) {
+			fprintf(stderr, "haagentd: %s: [tls] %s\n", path, e.msg);
+			SSL_CTX_free(ctx);
+			ha_config_wipe(cfg);
+			free(cfg);
+			return ha_exit_code(HA_ECONFIG);
+		}
+		SSL_CTX_free(ctx);
+	}
 	if (check) {
-		printf("%s: ok (node %s, %u nodes)\n", path, cfg->node, cfg->n_nodes);
+		printf("%s: ok (node %s, %u nodes%s)\n", path, cfg->node, cfg->n_nodes,
+		       cfg->tls_insecure ? ", TLS OFF: insecure = yes" : ", TLS certificate ok");
 		ha_config_wipe(cfg);
 		free(cfg);
 		return 0;

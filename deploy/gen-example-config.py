@@ -11,7 +11,11 @@ import textwrap
 REQUIRED = {"node": "node1", "data_dir": "/var/lib/haagent",
             "db_password_file": "/etc/haagent/db.password",
             "repl_password_file": "/etc/haagent/repl.password"}
-EXAMPLES = {"repository": "/srv/haagent-backups", "key_file": "/etc/haagent/backup.key"}
+EXAMPLES = {"repository": "/srv/haagent-backups", "key_file": "/etc/haagent/backup.key",
+            "haadm_cert": "/etc/haagent/tls/admin.crt", "haadm_key": "/etc/haagent/tls/admin.key"}
+# required in practice (TLS is on unless insecure = yes): written set, not commented
+SET = {"ca": "/etc/haagent/tls/ca.crt", "cert": "/etc/haagent/tls/node1.crt",
+       "key": "/etc/haagent/tls/node1.key"}
 
 out = ["""# /etc/haagent/haagent.conf: the haagent configuration of ONE node (docs/config.md).
 #
@@ -19,6 +23,7 @@ out = ["""# /etc/haagent/haagent.conf: the haagent configuration of ONE node (do
 # a commented key keeps the default. Validate with:
 #     haadm config check -c /etc/haagent/haagent.conf
 # which also checks the database credentials and privileges (docs/runbook.md)."""]
+section = None
 text = subprocess.run([sys.argv[1], "--help-config"], capture_output=True, text=True).stdout
 for line in text.splitlines():
     if not line.strip():
@@ -27,6 +32,7 @@ for line in text.splitlines():
         if line.startswith("[node"):
             break
         out.append(f"\n{line}")
+        section = line.split()[0]
         continue
     # "  KEY DEFAULT DOC": a default that is empty or has spaces is quoted
     m = re.match(r'^  (\S+) +("[^"]*"|\S+) +(.*)$', line)
@@ -36,6 +42,8 @@ for line in text.splitlines():
     out += [f"# {x}" for x in textwrap.wrap(doc, 94)]
     if default == "(required)":
         out.append(f"{key} = {REQUIRED[key]}")
+    elif key in SET and section == "[tls]":
+        out.append(f"{key} = {SET[key]}")
     elif key in EXAMPLES:
         out.append(f"#{key} = {EXAMPLES[key]}")
     else:

@@ -60,6 +60,26 @@ int ha_tls_ctx_new(const char *ca, const char *cert, const char *key, bool serve
 	return 0;
 }
 
+int ha_tls_ctx_is_node(SSL_CTX *ctx, const char *name, uint32_t id, struct ha_err *e)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	struct ha_identity who;
+	if (x == NULL)
+		return ha_err_set(e, HA_ECONFIG, "no certificate loaded");
+	int rc = ha_tls_identity(x, &who, e);
+	if (rc != 0)
+		return ha_err_set(e, HA_ECONFIG, "the certificate has no identity: %s", e->msg);
+	if (who.role != HA_ROLE_NODE || strcmp(who.name, name) != 0 || who.node_id != id) {
+		char got[128];
+		ha_identity_str(&who, got, sizeof(got));
+		return ha_err_set(e, HA_ECONFIG,
+		                  "the certificate is %s, not node %s with raft id %u: issue this "
+		                  "node's with `haadm cert node %s --id %u --address ADDRESS`",
+		                  got, name, id, name, id);
+	}
+	return 0;
+}
+
 int ha_tls_start(struct ha_tls *t, SSL_CTX *ctx, bool server, struct ha_err *e)
 {
 	memset(t, 0, sizeof(*t));

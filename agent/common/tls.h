@@ -57,6 +57,10 @@ void ha_identity_str(const struct ha_identity *id, char *out, size_t size);
 int ha_tls_ctx_new(const char *ca, const char *cert, const char *key, bool server, SSL_CTX **out,
                    struct ha_err *e);
 
+/* The certificate ctx presents must be node `name` with raft id `id`: an agent started with
+ * another node's certificate would be refused by every peer, so it is refused at start. */
+int ha_tls_ctx_is_node(SSL_CTX *ctx, const char *name, uint32_t id, struct ha_err *e);
+
 /* One connection's TLS state. */
 struct ha_tls {
 	SSL *ssl;

@@ -178,9 +178,25 @@ class OperationsTest(unittest.TestCase):
             with open(conf, "w") as f:
                 f.write(example.replace("/etc/haagent/", d + "/")
                         .replace("/var/lib/haagent", os.path.join(d, "data")))
+            # without its certificates the check refuses it, naming the file
+            r = subprocess.run([HAAGENTD, "-c", conf, "--check"], capture_output=True,
+                               text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("tls", r.stderr)
+            r = subprocess.run([HAADM, "cert", "cluster", "--dir", os.path.join(d, "tls"), "-c",
+                                conf], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             r = subprocess.run([HAAGENTD, "-c", conf, "--check"], capture_output=True,
                                text=True, timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("TLS certificate ok", r.stdout)
+            # another node's certificate is refused for what it is
+            os.replace(os.path.join(d, "tls", "node2.crt"), os.path.join(d, "tls", "node1.crt"))
+            os.replace(os.path.join(d, "tls", "node2.key"), os.path.join(d, "tls", "node1.key"))
+            r = subprocess.run([HAAGENTD, "-c", conf, "--check"], capture_output=True,
+                               text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("not node node1 with raft id 1", r.stderr)
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
