@@ -106,7 +106,8 @@ class OperationsTest(unittest.TestCase):
             f.write("wrong\n")
         code, out = self.check(self.copy_conf(2, db_user="weakagent", db_password_file=pw))
         self.assertEqual(code, 10)
-        self.assertIn("Access denied", out["checks"][1]["detail"])
+        failed = [c for c in out["checks"] if c["level"].lower() == "fail"]
+        self.assertIn("Access denied", failed[0]["detail"])
 
     def test_install_layout_and_unit(self):
         build = os.path.dirname(HAAGENTD)
