@@ -456,7 +456,7 @@ env)
 	done
 	echo "DB_PORT=$db_port RAFT_PORT=$raft_port RPC_PORT=$rpc_port"
 	if [ -z "$insecure" ]; then # haadm -a HOST:PORT finds its credentials here
-		echo "HAADM_CA=$dir/tls/ca.crt HAADM_CERT=$dir/tls/admin.crt HAADM_KEY=$dir/tls/admin.key"
+		echo "export HAADM_CA=$dir/tls/ca.crt HAADM_CERT=$dir/tls/admin.crt HAADM_KEY=$dir/tls/admin.key"
 	fi
 	;;
 start-db)
