@@ -44,23 +44,22 @@ static MYSQL *connect_db(const char *host, unsigned port, const char *user, cons
 	return ha_db_open(&w, err, err_size, &last_errno);
 }
 
-/* The first column of each row, joined with ','. */
-static int query_list(MYSQL *m, const char *sql, char *out, size_t size)
+/* The first column of each row, joined with ',' and framed by ',' (",A,B,"), whole, in out
+ * (the caller frees it); -1 on a server error or when out of memory. */
+static int query_list(MYSQL *m, const char *sql, struct ha_buf *out)
 {
-	out[0] = '\0';
+	ha_buf_reset(out);
 	if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
 		return -1;
 	MYSQL_RES *res = mysql_store_result(m);
 	MYSQL_ROW row;
-	size_t len = 0;
 	while (res && (row = mysql_fetch_row(res)) != NULL)
-		if (row[0] && len + strlen(row[0]) + 2 < size)
-			len += (size_t)snprintf(out + len, size - len, ",%s", row[0]);
+		if (row[0])
+			ha_buf_printf(out, ",%s", row[0]);
 	if (res)
 		mysql_free_result(res);
-	if (len < size - 1)
-		snprintf(out + len, size - len, ",");
-	return 0;
+	ha_buf_puts(out, ",");
+	return ha_buf_failed(out) ? -1 : 0;
 }
 
 static bool has(const char *list, const char *priv)
@@ -88,7 +87,7 @@ static const struct need {
 
 static void check_privileges(MYSQL *m, const char *user, struct ha_check_list *out)
 {
-	char global[4096], schema[2048];
+	struct ha_buf gb = HA_BUF_INIT, sb = HA_BUF_INIT;
 	const char *gq =
 	    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
 	    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
@@ -97,12 +96,14 @@ static void check_privileges(MYSQL *m, const char *user, struct ha_check_list *o
 	    "SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = "
 	    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
 	    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') AND TABLE_SCHEMA = 'haagent'";
-	if (query_list(m, gq, global, sizeof(global)) != 0 ||
-	    query_list(m, sq, schema, sizeof(schema)) != 0) {
+	if (query_list(m, gq, &gb) != 0 || query_list(m, sq, &sb) != 0) {
 		ha_check_add(out, HA_CHECK_FAIL, "privileges", "cannot read them: %s",
-		             mysql_error(m));
+		             mysql_errno(m) ? mysql_error(m) : "out of memory");
+		ha_buf_free(&gb);
+		ha_buf_free(&sb);
 		return;
 	}
+	const char *global = ha_buf_cstr(&gb), *schema = ha_buf_cstr(&sb);
 	char missing[512] = "", grant[512] = "";
 	size_t ml = 0, gl = 0;
 	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
@@ -129,6 +130,8 @@ static void check_privileges(MYSQL *m, const char *user, struct ha_check_list *o
 		ha_check_add(out, HA_CHECK_OK, "agent user privileges",
 		             "everything the agent uses");
 	ha_buf_free(&who);
+	ha_buf_free(&gb);
+	ha_buf_free(&sb);
 }
 
 static const char *const backup_privs[][2] = {
@@ -175,16 +178,19 @@ static int backup_missing(MYSQL *m, char *missing, size_t size)
 static int privs_missing(MYSQL *m, const char *const (*privs)[2], size_t n, char *missing,
                          size_t size)
 {
-	char global[4096];
+	struct ha_buf gb = HA_BUF_INIT;
 	const char *gq =
 	    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
 	    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
 	    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
 	missing[0] = '\0';
-	if (query_list(m, gq, global, sizeof(global)) != 0) {
-		snprintf(missing, size, "cannot read privileges: %s", mysql_error(m));
+	if (query_list(m, gq, &gb) != 0) {
+		snprintf(missing, size, "cannot read privileges: %s",
+		         mysql_errno(m) ? mysql_error(m) : "out of memory");
+		ha_buf_free(&gb);
 		return -1;
 	}
+	const char *global = ha_buf_cstr(&gb);
 	size_t len = 0;
 	for (size_t i = 0; i < n; i++) {
 		bool ok = has(global, privs[i][0]) || (privs[i][1] && has(global, privs[i][1]));
@@ -192,6 +198,7 @@ static int privs_missing(MYSQL *m, const char *const (*privs)[2], size_t n, char
 			len += (size_t)snprintf(missing + len, size - len, "%s%s", len ? ", " : "",
 			                        privs[i][0]);
 	}
+	ha_buf_free(&gb);
 	return len ? 1 : 0;
 }
 
@@ -298,13 +305,14 @@ void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check
 		             "SLAVE ON *.* TO %s",
 		             err, repl, repl);
 	} else {
-		char privs[1024];
+		struct ha_buf privs = HA_BUF_INIT;
 		const char *q =
 		    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
 		    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
 		    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
 		bool ok =
-		    query_list(r, q, privs, sizeof(privs)) == 0 && has(privs, "REPLICATION SLAVE");
+		    query_list(r, q, &privs) == 0 && has(ha_buf_cstr(&privs), "REPLICATION SLAVE");
+		ha_buf_free(&privs);
 		ha_check_add(out, ok ? HA_CHECK_OK : HA_CHECK_FAIL, what, "%s",
 		             ok ? "connected, has REPLICATION SLAVE"
 		                : "connected but lacks REPLICATION SLAVE. HINT: GRANT REPLICATION "
