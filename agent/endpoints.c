@@ -375,7 +375,8 @@ static void http_metrics(struct ha_agent *a, struct ha_buf *b)
 	}
 	metric(b, "haagent_http_dropped_total", "counter",
 	       "HTTP connections closed without an answer: slow (request not whole in time), "
-	       "evicted (slot given to a newer connection), unread (answer not taken), error");
+	       "evicted (slot given to a newer connection), unread (answer not taken), refused "
+	       "(every slot held by a connection not read yet), error");
 	for (int i = 0; i < HA_HTTP_DROP_N_; i++)
 		ha_buf_printf(b, "haagent_http_dropped_total{node=\"%s\",reason=\"%s\"} %llu\n", n,
 		              ha_http_drop_name((enum ha_http_drop)i),

@@ -42,6 +42,7 @@ struct http_conn {
 	bool spare;     /* the server's reserve, not malloc'd (server.spare) */
 	bool peer_done; /* the client shut its side down after its request */
 	uint64_t order;
+	uint64_t turn; /* the loop turn of its accept (server.turn) */
 	uint32_t peer; /* IPv4, network byte order; 0 unknown */
 	enum conn_mode mode;
 	struct ha_tls tls; /* MODE_TLS */
@@ -57,6 +58,7 @@ enum note_kind {
 	NOTE_SLOW,
 	NOTE_EVICTED,
 	NOTE_UNREAD,
+	NOTE_REFUSED,
 	NOTE_ERROR,
 	NOTE_BAD,
 	NOTE_BIG,
@@ -74,8 +76,11 @@ struct ha_http_server {
 	uv_loop_t *loop;
 	ha_http_handler handler;
 	void *data;
+	uv_prepare_t turns; /* counts the loop's turns, just before each poll */
+	uint64_t turn;
 	bool closing;
 	bool listener_open;
+	bool turns_open;
 	unsigned n_live; /* allocated connections, with or without a slot */
 	uint64_t next_order;
 	struct ha_http_limits lim;
@@ -95,7 +100,8 @@ struct ha_http_server {
 
 const char *ha_http_drop_name(enum ha_http_drop d)
 {
-	static const char *const names[HA_HTTP_DROP_N_] = {"slow", "evicted", "unread", "error"};
+	static const char *const names[HA_HTTP_DROP_N_] = {"slow", "evicted", "unread", "refused",
+	                                                   "error"};
 	return (unsigned)d < HA_HTTP_DROP_N_ ? names[d] : "?";
 }
 
@@ -125,7 +131,7 @@ static const char *peer_str(const struct http_conn *c, char *buf, size_t size)
 
 static void maybe_free_server(struct ha_http_server *s)
 {
-	if (s->closing && !s->listener_open && s->n_live == 0) {
+	if (s->closing && !s->listener_open && !s->turns_open && s->n_live == 0) {
 		SSL_CTX_free(s->ctx);
 		free(s->spare);
 		free(s);
@@ -191,6 +197,13 @@ static void conn_drop(struct http_conn *c, enum ha_http_drop why)
 			ha_warn("http-unread-answer",
 			        "peer=%s bytes=%zu deadline_ms=%u action=close count=%llu",
 			        peer_str(c, ip, sizeof(ip)), c->out.len, s->lim.write_ms, k);
+		break;
+	case HA_HTTP_DROP_REFUSED:
+		if (note_due(s, NOTE_REFUSED, &k))
+			ha_warn("http-refused",
+			        "peer=%s limit=%d action=close reason=\"every slot held by a "
+			        "connection not read yet\" count=%llu",
+			        peer_str(c, ip, sizeof(ip)), HA_HTTP_MAX_CONNS, k);
 		break;
 	default:
 		break;
@@ -469,22 +482,31 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	conn_feed(c, buf->base, (size_t)n);
 }
 
-/* 1. Where a new connection goes: a free slot, or the slot of the one slots.h picks. */
+/* 1. Where a new connection goes: a free slot, or the slot of the one slots.h picks; -1 when
+ * none can be freed. A connection is fresh during the turn of its accept and the next: the
+ * poll of that next turn may run the listener's accepts before its first read. */
 static int take_slot(struct ha_http_server *s)
 {
 	struct ha_http_slot v[HA_HTTP_MAX_CONNS] = {0};
 	for (int i = 0; i < HA_HTTP_MAX_CONNS; i++) {
-		if (s->conns[i] == NULL)
+		const struct http_conn *c = s->conns[i];
+		if (c == NULL)
 			return i;
-		v[i] = (struct ha_http_slot){.state = s->conns[i]->state,
-		                             .order = s->conns[i]->order,
-		                             .peer = s->conns[i]->peer};
+		v[i] = (struct ha_http_slot){.state = c->state,
+		                             .order = c->order,
+		                             .peer = c->peer,
+		                             .fresh = s->turn - c->turn < 2};
 	}
 	int victim = ha_http_slot_victim(v, HA_HTTP_MAX_CONNS);
-	if (victim < 0)
-		return -1; /* cannot be: every slot is held */
-	conn_drop(s->conns[victim], HA_HTTP_DROP_EVICTED);
+	if (victim >= 0)
+		conn_drop(s->conns[victim], HA_HTTP_DROP_EVICTED);
 	return victim;
+}
+
+static void on_turn(uv_prepare_t *p)
+{
+	struct ha_http_server *s = p->data;
+	s->turn++;
 }
 
 static struct http_conn *conn_new(struct ha_http_server *s)
@@ -538,9 +560,10 @@ static void on_connection(uv_stream_t *l, int status)
 	    ss.ss_family == AF_INET)
 		c->peer = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
 	c->order = ++s->next_order;
+	c->turn = s->turn;
 	c->slot = take_slot(s);
 	if (c->slot < 0) {
-		conn_close(c);
+		conn_drop(c, HA_HTTP_DROP_REFUSED);
 		return;
 	}
 	s->conns[c->slot] = c;
@@ -584,6 +607,11 @@ int ha_http_server_start(uv_loop_t *loop, const char *ip, unsigned port, ha_http
 		return ha_err_set(e, HA_EIO, "http: listen on %s:%u: %s", ip, port,
 		                  uv_strerror(rc));
 	}
+	uv_prepare_init(loop, &s->turns);
+	s->turns.data = s;
+	s->turns_open = true;
+	uv_prepare_start(&s->turns, on_turn);
+	uv_unref((uv_handle_t *)&s->turns); /* counting turns keeps no loop alive */
 	*out = s;
 	return 0;
 }
@@ -592,6 +620,13 @@ static void on_listener_closed(uv_handle_t *h)
 {
 	struct ha_http_server *s = h->data;
 	s->listener_open = false;
+	maybe_free_server(s);
+}
+
+static void on_turns_closed(uv_handle_t *h)
+{
+	struct ha_http_server *s = h->data;
+	s->turns_open = false;
 	maybe_free_server(s);
 }
 
@@ -604,6 +639,7 @@ void ha_http_server_close(struct ha_http_server *s)
 		if (s->conns[i])
 			conn_close(s->conns[i]);
 	uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+	uv_close((uv_handle_t *)&s->turns, on_turns_closed);
 }
 
 unsigned ha_http_server_port(const struct ha_http_server *s)

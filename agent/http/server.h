@@ -5,9 +5,10 @@
  * One slow or hostile client cannot starve the others (docs/security.md, "HTTP server"):
  *   - the whole request (line and headers, at most HA_HTTP_MAX_REQUEST bytes) must arrive within
  *     HA_HTTP_HEADER_MS of the accept; bytes trickling in do not extend it;
- *   - at most HA_HTTP_MAX_CONNS connections hold a slot; when all are held, a new connection is
- *     not refused but takes the slot of another (http/slots.h says which): the one that has
- *     waited longest for its request, or the oldest of a peer holding more than its share;
+ *   - at most HA_HTTP_MAX_CONNS connections hold a slot; when all are held, a new connection
+ *     takes the slot of another (http/slots.h says which): the one that has waited longest for
+ *     its request, or the oldest of a peer holding more than its share, never one accepted so
+ *     recently that it was not read yet (only then is the new one refused);
  *   - an answer is at most HA_HTTP_MAX_ANSWER bytes and must be taken within HA_HTTP_WRITE_MS;
  *     after it the connection lingers at most HA_HTTP_LINGER_MS for the client's close;
  *   - what is cut off is counted (ha_http_server_stats) and logged at most once per
@@ -62,6 +63,7 @@ enum ha_http_drop {
 	HA_HTTP_DROP_SLOW,    /* the request did not arrive whole within the header deadline */
 	HA_HTTP_DROP_EVICTED, /* its slot went to a newer connection */
 	HA_HTTP_DROP_UNREAD,  /* answered, but the client did not take the answer in time */
+	HA_HTTP_DROP_REFUSED, /* every slot held by connections not read yet (a burst): closed */
 	HA_HTTP_DROP_ERROR,   /* accept, memory or socket error */
 	HA_HTTP_DROP_N_,
 };

@@ -1,6 +1,12 @@
 #include "slots.h"
 
-/* How many slots of peer wait for their request. */
+/* Waiting for its request, and old enough to have been read: may give way. */
+static bool evictable(const struct ha_http_slot *s)
+{
+	return s->state == HA_HTTP_SLOT_WAITING && !s->fresh;
+}
+
+/* How many slots of peer wait for their request (fresh ones too). */
 static unsigned waiting_of(const struct ha_http_slot *s, size_t n, uint32_t peer)
 {
 	unsigned k = 0;
@@ -9,12 +15,13 @@ static unsigned waiting_of(const struct ha_http_slot *s, size_t n, uint32_t peer
 	return k;
 }
 
-/* The oldest slot in state st, or -1. */
+/* The oldest slot in state st (only evictable ones for WAITING), or -1. */
 static int oldest(const struct ha_http_slot *s, size_t n, enum ha_http_slot_state st)
 {
 	int best = -1;
 	for (size_t i = 0; i < n; i++)
-		if (s[i].state == st && (best < 0 || s[i].order < s[best].order))
+		if (s[i].state == st && (st != HA_HTTP_SLOT_WAITING || evictable(&s[i])) &&
+		    (best < 0 || s[i].order < s[best].order))
 			best = (int)i;
 	return best;
 }
@@ -24,13 +31,13 @@ int ha_http_slot_victim(const struct ha_http_slot *s, size_t n)
 	int v = oldest(s, n, HA_HTTP_SLOT_DONE);
 	if (v >= 0)
 		return v;
-	/* top: the oldest waiting slot of the peer holding the most waiting slots (on a tie,
+	/* top: the oldest evictable slot of the peer holding the most waiting slots (on a tie,
 	 * of the peer with the oldest one). O(n^2) on n = HA_HTTP_MAX_CONNS: a thousand
 	 * comparisons per eviction. */
 	int top = -1;
 	unsigned top_k = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (s[i].state != HA_HTTP_SLOT_WAITING)
+		if (!evictable(&s[i]))
 			continue;
 		unsigned k = waiting_of(s, n, s[i].peer);
 		if (k > top_k || (k == top_k && s[i].order < s[top].order)) {

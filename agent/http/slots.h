@@ -8,7 +8,11 @@
  * the most: a flood from one address evicts itself, and a load balancer's few fresh checks are
  * not touched even by a slow handshake. A connection already answered and only waiting for its
  * client's close goes before all of them; one still writing its answer goes last (its client
- * does not take it). docs/security.md, "HTTP server", says why. */
+ * does not take it). A connection so new that it has not been read yet is never given up: a
+ * burst of connections accepted together, before any is read, would otherwise evict a check
+ * that came first in the burst with its request already sent; when only such connections are
+ * left, there is no victim and the newcomer is refused. docs/security.md, "HTTP server", says
+ * why. */
 #ifndef HA_HTTP_SLOTS_H
 #define HA_HTTP_SLOTS_H
 
@@ -30,9 +34,10 @@ struct ha_http_slot {
 	enum ha_http_slot_state state;
 	uint64_t order; /* accept order: smaller is older, unique among used slots */
 	uint32_t peer;  /* the client's address (IPv4, any fixed byte order); 0 when unknown */
+	bool fresh;     /* waiting, and not offered a read yet: never the victim */
 };
 
-/* The index of the slot to give up among the n, or -1 when none is used. */
+/* The index of the slot to give up among the n, or -1 when none can be. */
 int ha_http_slot_victim(const struct ha_http_slot *slots, size_t n);
 
 #endif

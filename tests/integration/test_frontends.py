@@ -372,6 +372,7 @@ class FrontendsTest(unittest.TestCase):
         self.assertEqual(get(pip, "/primary")[0], 200)
         self.assertTrue(sb.status()["authoritative"])
         evicted = metric(pip, "haagent_http_dropped_total", reason="evicted") - evicted0
+        refused = metric(pip, "haagent_http_dropped_total", reason="refused")
         self.assertGreater(evicted, 0)
         self.assertLessEqual(metric(pip, "haagent_http_connections"), 32)
         took = time.monotonic() - t0
@@ -379,7 +380,8 @@ class FrontendsTest(unittest.TestCase):
             f.seek(log_at)
             lines = [x for x in f if " http-evicted " in x]
         self.assertLessEqual(len(lines), took // 10 + 1, "http-evicted: once per 10 s at most")
-        print(f"{primary}: {evicted:.0f} connections evicted, {len(lines)} log lines")
+        print(f"{primary}: {evicted:.0f} connections evicted, {refused:.0f} refused (bursts), "
+              f"{len(lines)} http-evicted log lines")
 
     def test_2c_garbage_on_the_rpc_port_closes_the_connection(self):
         """Garbage, an oversized frame header, an undecodable message and health reports

@@ -100,7 +100,7 @@ static void slot_victim(void **state)
 	/* every slot waiting, from two peers under their share: the oldest goes */
 	for (int i = 0; i < 32; i++)
 		s[i] = (struct ha_http_slot){HA_HTTP_SLOT_WAITING, (uint64_t)(100 - i),
-		                             (uint32_t)(1 + i % 8)};
+		                             (uint32_t)(1 + i % 8), false};
 	s[7].order = 5;
 	/* 8 peers with 4 each: nobody above the share of 8 */
 	assert_int_equal(ha_http_slot_victim(s, 32), 7);
@@ -121,14 +121,25 @@ static void slot_victim(void **state)
 	/* a peer at exactly its share is not singled out */
 	memset(s, 0, sizeof(s));
 	for (int i = 0; i < 16; i++)
-		s[i] = (struct ha_http_slot){HA_HTTP_SLOT_WAITING, (uint64_t)(i + 1),
-		                             i < HA_HTTP_PEER_SHARE ? 7u : (uint32_t)(100 + i)};
+		s[i] =
+		    (struct ha_http_slot){HA_HTTP_SLOT_WAITING, (uint64_t)(i + 1),
+		                          i < HA_HTTP_PEER_SHARE ? 7u : (uint32_t)(100 + i), false};
 	s[15].order = 0;
 	assert_int_equal(ha_http_slot_victim(s, 32), 15);
 	s[15].peer = 7; /* now above it: the oldest of peer 7 */
 	assert_int_equal(ha_http_slot_victim(s, 32), 15);
 	s[15].order = 50;
 	assert_int_equal(ha_http_slot_victim(s, 32), 0);
+	/* a connection not read yet is never the victim, however old, nor its peer's count's */
+	s[0].fresh = true;
+	assert_int_equal(ha_http_slot_victim(s, 32), 1);
+	for (int i = 0; i < 16; i++)
+		s[i].fresh = i != 9;
+	assert_int_equal(ha_http_slot_victim(s, 32), 9);
+	s[9].fresh = true;
+	assert_int_equal(ha_http_slot_victim(s, 32), -1); /* the newcomer is refused */
+	s[12].state = HA_HTTP_SLOT_WRITING;
+	assert_int_equal(ha_http_slot_victim(s, 32), 12);
 }
 
 static void query(void **state)

@@ -274,6 +274,36 @@ static void eviction(void **state)
 	spin(f, 20);
 }
 
+/* A check that arrives in one burst with more slow clients than there are slots: all of them
+ * wait in the listener's backlog and are accepted in one go, before any is read. The check
+ * must not be evicted by those that come after it in the burst. */
+static void burst_does_not_evict_the_unread(void **state)
+{
+	struct fixture *f = *state;
+	int slow[HA_HTTP_MAX_CONNS + 40];
+	for (int i = 0; i < HA_HTTP_MAX_CONNS; i++) {
+		slow[i] = client(f);
+		say(slow[i], "GET /pri", 8);
+	}
+	assert_int_equal(await_open(f, HA_HTTP_MAX_CONNS), HA_HTTP_MAX_CONNS);
+	spin(f, 5);
+	/* the burst: a check first, then 40 slow clients, none accepted yet */
+	int fd = client(f);
+	say(fd, "GET /primary HTTP/1.1\r\n\r\n", 25);
+	for (int i = HA_HTTP_MAX_CONNS; i < HA_HTTP_MAX_CONNS + 40; i++) {
+		slow[i] = client(f);
+		say(slow[i], "GET /pri", 8);
+	}
+	char buf[512];
+	bool closed;
+	await_end(f, fd, buf, sizeof(buf), &closed);
+	assert_non_null(strstr(buf, "HTTP/1.1 200 OK"));
+	close(fd);
+	for (int i = 0; i < HA_HTTP_MAX_CONNS + 40; i++)
+		close(slow[i]);
+	spin(f, 10);
+}
+
 static void bad_requests_get_an_answer(void **state)
 {
 	struct fixture *f = *state;
@@ -345,6 +375,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(unread_answer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(trickle_does_not_extend_the_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(eviction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(burst_does_not_evict_the_unread, setup, teardown),
 	    cmocka_unit_test_setup_teardown(bad_requests_get_an_answer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(close_with_connections_open, setup, teardown),
 	};
