@@ -291,7 +291,8 @@ class SecretFilesTest(unittest.TestCase):
                     f"[backup]\nrepository = {self.d}/repo\n"
                     f"key_file = {self.files['backup.key']}\n"
                     f"[node {node_section}]\nid = 1\naddress = 127.0.0.201\nraft_port = 7100\n"
-                    "rpc_port = 7200\ndb_port = 3306\n")
+                    "rpc_port = 7200\ndb_port = 3306\n"
+                    "[tls]\ninsecure = yes\n")  # the password files are under test here
         r = subprocess.run([HAAGENTD, "-c", conf, "--check"], capture_output=True, text=True,
                            timeout=30)
         return r.returncode, r.stdout + r.stderr
