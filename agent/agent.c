@@ -444,6 +444,8 @@ static void on_sighup(uv_signal_t *s, int signum)
 	ha_info("tls-reload", "result=ok cert=%s", a->cfg.tls_cert);
 }
 
+/* Long on purpose: every part of the agent started in its order (TLS, raft, RPC, the workers,
+ * HTTP, timers, signals), each failure said with the part's name. */
 int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent **out,
                    struct ha_err *e)
 {

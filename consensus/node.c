@@ -211,8 +211,6 @@ static int mkdir_p(const char *dir, struct ha_err *e)
 	return 0;
 }
 
-/* Long on purpose: libraft's start-up steps in their required order, each undone on a
- * failure of a later one. */
 static void transport_release(struct ha_raft *n)
 {
 	if (n->tls)
@@ -246,6 +244,8 @@ void ha_raft_set_tls(struct ha_raft *n, SSL_CTX *tls_server, SSL_CTX *tls_client
 		ha_transport_set_tls(&n->transport, tls_server, tls_client);
 }
 
+/* Long on purpose: libraft's start-up steps in their required order, each undone on a
+ * failure of a later one. */
 int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, SSL_CTX *tls_server,
                   SSL_CTX *tls_client, struct ha_raft **out, struct ha_err *e)
 {
