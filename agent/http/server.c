@@ -550,6 +550,7 @@ static void on_connection(uv_stream_t *l, int status)
 		return;
 	}
 	s->st.accepted++;
+	uv_tcp_nodelay(&c->tcp, 1); /* a TLS answer right after the handshake: no Nagle wait */
 	if (s->lim.sndbuf > 0) {
 		int v = s->lim.sndbuf;
 		uv_send_buffer_size((uv_handle_t *)&c->tcp, &v);

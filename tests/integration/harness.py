@@ -182,6 +182,7 @@ class Sandbox:
     def connect(self, ip, port, who="admin", timeout=3, **files):
         """A socket to an agent's port, TLS as `who` unless the sandbox is insecure."""
         s = socket.create_connection((ip, port), timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as haadm and the agents do
         ctx = self.tls_context(who, **files)
         if ctx is None:
             return s
