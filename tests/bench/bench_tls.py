@@ -4,8 +4,11 @@ default) and on one with `[tls] insecure = yes`, in the same run, printed side b
 ratio (TLS / plain; the target is within 10 %):
 
   failover   kill -9 of the primary's mariadbd to the first write acknowledged by the new
-             primary (bench_failover.py's crash scenario), BENCH_RUNS times
-  switchover write pause across `haadm failover` under a continuous writer (bench_switchover.py)
+             primary (bench_failover.py's crash scenario), BENCH_RUNS times; "phases" is the
+             coordinator's own record of it (fence + choose + promote), without the client's
+             part (finding the new primary with haadm status, connecting)
+  switchover write pause across `haadm failover` under a continuous writer (bench_switchover.py);
+             "phases" as above
   status     one `haadm status` round trip (process start, TLS handshake, leader redirect)
   handshake  TLS connections per second that one agent accepts on its RPC port (connect,
              handshake with a client certificate, one status request answered, close)
@@ -88,25 +91,29 @@ def measure(insecure, runs):
             times.append(time.monotonic() - t)
         out["status"] = [x * 1000 for x in times]
         out["handshake"] = handshakes_per_s(sb, 5)
-        fo = []
+        fo, fo_total = [], []
         for r in range(runs):
-            took, _, _ = failover_run(sb, NoNet(), "crash", 1000 + r)
+            took, ph, _ = failover_run(sb, NoNet(), "crash", 1000 + r)
             fo.append(took * 1000)
+            fo_total.append(ph["total"])
             print(f"{'tls' if not insecure else 'plain'} failover run {r + 1}: {took:.2f} s",
                   flush=True)
         out["failover"] = fo
+        out["failover phases"] = fo_total
         sb.up()
         w = Writer(sb, table="sandbox.bench_switchover")
         w.setup()
         w.start()
-        gaps = []
+        gaps, so_total = [], []
         try:
             for r in range(1, runs * 2 + 1):
-                gap, _, _, _ = switchover_run(sb, w, r)
+                gap, ph, _, _ = switchover_run(sb, w, r)
                 gaps.append(gap * 1000)
+                so_total.append(ph["total"])
         finally:
             w.stop()
         out["switchover"] = gaps
+        out["switchover phases"] = so_total
     finally:
         sb.destroy()
     return out
@@ -120,16 +127,17 @@ def main():
     plain = measure(True, args.runs)
     med = statistics.median
     print()
-    print(f"{'measure':12s} {'TLS':>12s} {'plain':>12s} {'TLS/plain':>10s}")
-    for key, unit in (("failover", "ms"), ("switchover", "ms"), ("status", "ms")):
+    print(f"{'measure':18s} {'TLS':>12s} {'plain':>12s} {'TLS/plain':>10s}")
+    for key, unit in (("failover", "ms"), ("failover phases", "ms"), ("switchover", "ms"),
+                      ("switchover phases", "ms"), ("status", "ms")):
         a, b = med(tls[key]), med(plain[key])
-        print(f"{key:12s} {a:9.0f} {unit} {b:9.0f} {unit} {a / b:10.2f}   "
+        print(f"{key:18s} {a:9.0f} {unit} {b:9.0f} {unit} {a / b:10.2f}   "
               f"(median of {len(tls[key])}; max {max(tls[key]):.0f} vs {max(plain[key]):.0f})")
     a, b = tls["handshake"], plain["handshake"]
-    print(f"{'handshake':12s} {a:8.0f} /s {b:8.0f} /s {a / b:10.2f}   "
+    print(f"{'handshake':18s} {a:8.0f} /s {b:8.0f} /s {a / b:10.2f}   "
           f"(connections answered per second by one agent)")
     a, b = tls["cpu"], plain["cpu"]
-    print(f"{'cpu idle':12s} {a:7.1f} ms/s {b:7.1f} ms/s {a / b:9.2f}   "
+    print(f"{'cpu idle':18s} {a:7.1f} ms/s {b:7.1f} ms/s {a / b:9.2f}   "
           f"(three agents together, per second of wall time)")
 
 
