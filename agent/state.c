@@ -136,7 +136,7 @@ void ha_agent_report(struct ha_agent *a, const struct ha_probe_sample *s)
 	if (leader != 0 && leader != a->self->id) {
 		const struct ha_node_conf *l = ha_config_node_by_id(&a->cfg, leader);
 		if (l) {
-			ha_rpc_client_target(a->reporter, l->address, l->rpc_port);
+			ha_rpc_client_target(a->reporter, l->address, l->rpc_port, l->id);
 			ha_rpc_client_send(a->reporter, HA_MSG_HEALTH_REPORT, &r);
 		}
 	}

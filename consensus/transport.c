@@ -28,6 +28,11 @@ struct tx {
 	bool listener_open;
 	raft_uv_accept_cb accept_cb;
 	struct bridge *bridges;
+	unsigned pending; /* incoming bridges still in their handshake */
+	struct ha_log_limit refused_log, full_log;
+	/* one read buffer for every bridge: libuv calls the read callback right after the
+	 * allocation, and the bytes are used before it returns */
+	char rbuf[65536];
 	bool closing;
 	raft_uv_transport_close_cb close_cb;
 };
@@ -50,9 +55,9 @@ struct bridge {
 	size_t tcp_out, mine_out; /* bytes queued to each side, not yet written */
 	bool tcp_paused, mine_paused;
 	bool closing;
-	int open; /* our handles not yet closed */
+	int open;     /* our handles not yet closed */
+	bool counted; /* in tx->pending */
 	char peer[64];
-	char rbuf[65536];
 };
 
 struct bwrite {
@@ -78,6 +83,8 @@ static void on_bridge_handle_closed(uv_handle_t *h)
 	if (--b->open > 0)
 		return;
 	struct tx *x = b->tx;
+	if (b->counted)
+		x->pending--;
 	if (b->prev)
 		b->prev->next = b->next;
 	else
@@ -128,10 +135,12 @@ static struct bridge *bridge_new(struct tx *x, bool server)
 static void on_handshake_timeout(uv_timer_t *t)
 {
 	struct bridge *b = t->data;
-	ha_warn("raft-tls-refused",
-	        "peer=%s side=%s error=\"no handshake within %d ms\" "
-	        "action=close",
-	        b->peer, b->server ? "server" : "client", HA_TRANSPORT_HANDSHAKE_MS);
+	unsigned long long k;
+	if (ha_log_due(&b->tx->refused_log, &k))
+		ha_warn(
+		    "raft-tls-refused",
+		    "peer=%s side=%s error=\"no handshake within %d ms\" action=close count=%llu",
+		    b->peer, b->server ? "server" : "client", HA_TRANSPORT_HANDSHAKE_MS, k);
 	bridge_close(b, RAFT_NOCONNECTION);
 }
 
@@ -139,7 +148,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)suggested;
 	struct bridge *b = h->data;
-	*buf = uv_buf_init(b->rbuf, sizeof(b->rbuf));
+	*buf = uv_buf_init(b->tx->rbuf, sizeof(b->tx->rbuf));
 }
 
 static void on_mine_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
@@ -238,9 +247,12 @@ static void on_established(struct bridge *b)
 		why = "it claims this node's own raft id";
 	else if (!b->server && who->node_id != b->want)
 		why = "it is not the node this connection was meant for";
+	unsigned long long k;
 	if (why) {
-		ha_warn("raft-tls-refused", "peer=%s side=%s who=\"%s\" error=\"%s\" action=close",
-		        b->peer, b->server ? "server" : "client", desc, why);
+		if (ha_log_due(&x->refused_log, &k))
+			ha_warn("raft-tls-refused",
+			        "peer=%s side=%s who=\"%s\" error=\"%s\" action=close count=%llu",
+			        b->peer, b->server ? "server" : "client", desc, why, k);
 		bridge_close(b, RAFT_NOCONNECTION);
 		return;
 	}
@@ -261,15 +273,23 @@ static void on_established(struct bridge *b)
 	b->mine.data = b;
 	b->mine_open = true;
 	b->open++;
-	if (uv_pipe_open(theirs, fds[0]) != 0 || uv_pipe_open(&b->mine, fds[1]) != 0 ||
-	    uv_read_start((uv_stream_t *)&b->mine, on_alloc, on_mine_read) != 0) {
-		close(fds[0]);
-		close(fds[1]);
+	/* once a pipe is open it owns its fd: only uv_close closes it then */
+	bool theirs_open = uv_pipe_open(theirs, fds[0]) == 0;
+	bool mine_open = theirs_open && uv_pipe_open(&b->mine, fds[1]) == 0;
+	if (!mine_open || uv_read_start((uv_stream_t *)&b->mine, on_alloc, on_mine_read) != 0) {
+		if (!theirs_open)
+			close(fds[0]);
+		if (!mine_open)
+			close(fds[1]);
 		uv_close((uv_handle_t *)theirs, (uv_close_cb)raft_free);
 		bridge_close(b, RAFT_NOCONNECTION);
 		return;
 	}
 	uv_timer_stop(&b->timer);
+	if (b->counted) {
+		b->counted = false;
+		x->pending--;
+	}
 	ha_debug("raft-tls-ready", "peer=%s side=%s who=\"%s\"", b->peer,
 	         b->server ? "server" : "client", desc);
 	if (b->server) {
@@ -288,7 +308,6 @@ static void on_established(struct bridge *b)
 
 static void on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	(void)buf;
 	struct bridge *b = s->data;
 	if (b->closing || n == 0)
 		return;
@@ -299,13 +318,15 @@ static void on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	struct ha_buf plain = HA_BUF_INIT;
 	struct ha_err e = {0};
 	bool now = false;
-	int rc = ha_tls_feed(&b->tls, b->rbuf, (size_t)n, &plain, &now, &e);
+	int rc = ha_tls_feed(&b->tls, buf->base, (size_t)n, &plain, &now, &e);
 	if (flush_tls(b) != 0 && rc == 0)
 		rc = HA_EIO;
 	if (rc != 0) {
-		if (!b->tls.established)
-			ha_warn("raft-tls-refused", "peer=%s side=%s error=\"%s\" action=close",
-			        b->peer, b->server ? "server" : "client", e.msg);
+		unsigned long long k;
+		if (!b->tls.established && ha_log_due(&b->tx->refused_log, &k))
+			ha_warn("raft-tls-refused",
+			        "peer=%s side=%s error=\"%s\" action=close count=%llu", b->peer,
+			        b->server ? "server" : "client", e.msg, k);
 		ha_buf_free(&plain);
 		bridge_close(b, RAFT_NOCONNECTION);
 		return;
@@ -331,7 +352,6 @@ static void on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void on_mine_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	(void)buf;
 	struct bridge *b = s->data;
 	if (b->closing || n == 0)
 		return;
@@ -340,7 +360,7 @@ static void on_mine_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	struct ha_err e = {0};
-	if (ha_tls_write(&b->tls, b->rbuf, (size_t)n, &e) != 0 || flush_tls(b) != 0)
+	if (ha_tls_write(&b->tls, buf->base, (size_t)n, &e) != 0 || flush_tls(b) != 0)
 		bridge_close(b, RAFT_NOCONNECTION);
 }
 
@@ -372,12 +392,40 @@ static void on_connection(uv_stream_t *l, int status)
 	if (status < 0 || x->closing)
 		return;
 	struct bridge *b = bridge_new(x, true);
-	if (b == NULL)
+	if (b == NULL) {
+		/* a listener whose connection is not accepted stops for good (libuv): accept it
+		 * into a bare handle and close it */
+		uv_tcp_t *t = malloc(sizeof(*t));
+		if (t && uv_tcp_init(x->loop, t) == 0) {
+			uv_accept(l, (uv_stream_t *)t);
+			uv_close((uv_handle_t *)t, (uv_close_cb)free);
+		} else {
+			free(t);
+		}
 		return;
+	}
 	if (uv_accept(l, (uv_stream_t *)&b->tcp) != 0) {
 		bridge_close(b, RAFT_NOCONNECTION);
 		return;
 	}
+	/* Handshakes are bounded in number: past HA_TRANSPORT_MAX_PENDING the oldest one still
+	 * going gives way (the list is newest first), so a flood of connections that never
+	 * speak TLS costs a fixed amount and leaves room for the real peers' next attempt. */
+	if (x->pending >= HA_TRANSPORT_MAX_PENDING) {
+		struct bridge *old = NULL;
+		for (struct bridge *o = b->next; o; o = o->next)
+			if (o->counted && !o->closing)
+				old = o;
+		unsigned long long k;
+		if (ha_log_due(&x->full_log, &k))
+			ha_warn("raft-handshakes-full",
+			        "limit=%d peer=%s action=\"close the oldest handshake\" count=%llu",
+			        HA_TRANSPORT_MAX_PENDING, old ? old->peer : "-", k);
+		if (old)
+			bridge_close(old, RAFT_NOCONNECTION);
+	}
+	b->counted = true;
+	x->pending++;
 	uv_timer_start(&b->timer, on_handshake_timeout, HA_TRANSPORT_HANDSHAKE_MS, 0);
 	if (bridge_begin(b, x->server) != 0)
 		bridge_close(b, RAFT_NOCONNECTION);

@@ -8,7 +8,9 @@
  * Who the peer is comes from its certificate: an incoming connection is handed to raft with the
  * raft id its node certificate names, which must be a configured node; an outgoing one is handed
  * over only when the server's certificate names the raft id raft asked for. A handshake has
- * HA_TRANSPORT_HANDSHAKE_MS to finish. Loop thread only. */
+ * HA_TRANSPORT_HANDSHAKE_MS to finish, and at most HA_TRANSPORT_MAX_PENDING run at once (a
+ * new one closes the oldest): a flood of connections that never speak TLS costs a fixed amount.
+ * Refusals are logged at most once a second, with a count. Loop thread only. */
 #ifndef HA_TRANSPORT_H
 #define HA_TRANSPORT_H
 
@@ -23,6 +25,7 @@
 
 #define HA_TRANSPORT_HANDSHAKE_MS 3000
 #define HA_TRANSPORT_HIGH_WATER   (4u << 20)
+#define HA_TRANSPORT_MAX_PENDING  16 /* incoming handshakes at once; the oldest gives way */
 
 /* Fills t (version 1, its methods) for raft_uv_init. server and client are referenced. */
 int ha_transport_init(struct raft_uv_transport *t, uv_loop_t *loop, const struct ha_config *c,

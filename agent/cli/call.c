@@ -19,6 +19,7 @@
 
 #include "../common/clock.h"
 #include "../common/frame.h"
+#include "../common/secret.h"
 #include "../common/tls.h"
 #include "../config.h"
 
@@ -86,7 +87,11 @@ static int resolve_tls(struct ha_err *e)
 		    tls.conf ? tls.conf : "the configuration",
 		    have_conf || !tls.conf ? "" : " (not readable)");
 	} else {
-		rc = ha_tls_ctx_new(ca, cert, key, false, &tls.ctx, e);
+		struct ha_err se = {0};
+		if (ha_secret_file_check(key, &se) != 0) /* the same rule as the agents' keys */
+			rc = ha_err_set(e, HA_ECONFIG, "operator key: %s", se.msg);
+		else
+			rc = ha_tls_ctx_new(ca, cert, key, false, &tls.ctx, e);
 	}
 	free(c);
 	tls.rc = rc;

@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "clock.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,4 +59,17 @@ void ha_log(enum ha_log_level level, const char *event, const char *fmt, ...)
 	line[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
 	(void)w;
+}
+
+bool ha_log_due(struct ha_log_limit *l, unsigned long long *count)
+{
+	unsigned long long now = ha_now_ms();
+	l->held++;
+	if (l->ever && now - l->last_ms < HA_LOG_EVERY_MS)
+		return false;
+	l->ever = true;
+	l->last_ms = now;
+	*count = l->held;
+	l->held = 0;
+	return true;
 }

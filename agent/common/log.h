@@ -5,6 +5,8 @@
 #ifndef HA_LOG_H
 #define HA_LOG_H
 
+#include <stdbool.h>
+
 enum ha_log_level { HA_LOG_DEBUG, HA_LOG_INFO, HA_LOG_WARN, HA_LOG_ERROR };
 
 void ha_log_set_level(enum ha_log_level level);
@@ -15,6 +17,17 @@ void ha_log_set_prefix(const char *prefix);
 
 void ha_log(enum ha_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Lines an outsider can cause (a refused connection, a full server) are rate-limited: at most one
+ * per HA_LOG_EVERY_MS per limiter, the next one carrying how many were held back (count=N).
+ * One thread per limiter (the loop's). */
+#define HA_LOG_EVERY_MS 1000
+struct ha_log_limit {
+	unsigned long long last_ms, held;
+	bool ever;
+};
+/* True when a line is due now; *count is the occurrences it stands for (this one included). */
+bool ha_log_due(struct ha_log_limit *l, unsigned long long *count);
 
 #define ha_debug(ev, ...) ha_log(HA_LOG_DEBUG, ev, __VA_ARGS__)
 #define ha_info(ev, ...)  ha_log(HA_LOG_INFO, ev, __VA_ARGS__)

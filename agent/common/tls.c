@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 void ha_tls_errstr(char *out, size_t size)
 {
@@ -54,6 +55,24 @@ int ha_tls_ctx_new(const char *ca, const char *cert, const char *key, bool serve
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		return ctx_fail(ctx, e, HA_EINVAL, "private key does not match the certificate",
 		                key);
+	/* our own certificate must be one the peers will take: signed by the CA file we trust
+	 * them with, valid now, fit for its side (a reload with a wrong file keeps the old one) */
+	X509_STORE_CTX *v = X509_STORE_CTX_new();
+	X509 *own = SSL_CTX_get0_certificate(ctx);
+	STACK_OF(X509) *chain = NULL;
+	SSL_CTX_get0_chain_certs(ctx, &chain);
+	int ok = v && own && X509_STORE_CTX_init(v, SSL_CTX_get_cert_store(ctx), own, chain) == 1 &&
+	         X509_STORE_CTX_set_purpose(v, server ? X509_PURPOSE_SSL_SERVER
+	                                              : X509_PURPOSE_SSL_CLIENT) == 1 &&
+	         X509_verify_cert(v) == 1;
+	int verr = v ? X509_STORE_CTX_get_error(v) : X509_V_ERR_OUT_OF_MEM;
+	X509_STORE_CTX_free(v);
+	if (!ok) {
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return ha_err_set(e, HA_EINVAL, "certificate %s does not verify against %s: %s",
+		                  cert, ca, X509_verify_cert_error_string(verr));
+	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_verify_depth(ctx, 4);
 	*out = ctx;

@@ -24,6 +24,7 @@ struct ha_rpc_client {
 	struct client_conn *cur; /* NULL when none */
 	char ip[64];
 	unsigned port;
+	uint32_t want; /* the raft id the server's certificate must name; 0: any node */
 	bool closing;
 	unsigned live; /* connections not yet freed */
 };
@@ -66,11 +67,12 @@ static void drop(struct client_conn *cc)
 static void on_ready(struct ha_rpc_conn *c)
 {
 	struct client_conn *cc = (struct client_conn *)c;
-	if (c->ctx && c->who.role != HA_ROLE_NODE) {
+	if (c->ctx &&
+	    (c->who.role != HA_ROLE_NODE || (cc->cl->want && c->who.node_id != cc->cl->want))) {
 		char who[128];
 		ha_identity_str(&c->who, who, sizeof(who));
 		ha_warn("rpc-tls-refused",
-		        "peer=%s who=\"%s\" error=\"not a node certificate\" "
+		        "peer=%s who=\"%s\" error=\"not the node certificate wanted\" "
 		        "action=close",
 		        c->peer, who);
 		drop(cc);
@@ -155,12 +157,13 @@ static void start_connect(struct ha_rpc_client *cl)
 	ha_conn_arm_idle(&cc->c, CONNECT_TIMEOUT_MS);
 }
 
-void ha_rpc_client_target(struct ha_rpc_client *cl, const char *ip, unsigned port)
+void ha_rpc_client_target(struct ha_rpc_client *cl, const char *ip, unsigned port, uint32_t want)
 {
 	if (cl->closing)
 		return;
-	if (cl->cur && cl->port == port && !strcmp(cl->ip, ip))
+	if (cl->cur && cl->port == port && !strcmp(cl->ip, ip) && cl->want == want)
 		return; /* connected or connecting there */
+	cl->want = want;
 	if (cl->cur)
 		drop(cl->cur);
 	snprintf(cl->ip, sizeof(cl->ip), "%s", ip);

@@ -87,10 +87,14 @@ static int tls_input(struct ha_rpc_conn *c, size_t n)
 	if (ha_tls_send_pending(&c->tls, (uv_stream_t *)&c->tcp, &c->outstanding) != 0)
 		rc = rc ? rc : HA_EIO;
 	if (rc != 0) {
-		if (!c->tls.established)
-			ha_warn("rpc-tls-refused", "peer=%s side=%s error=\"%s\" action=close",
-			        c->peer, c->server ? "server" : "client", e.msg);
-		else
+		/* an outsider can cause these at will: one line a second at most, with a count */
+		static struct ha_log_limit refused;
+		unsigned long long k;
+		if (!c->tls.established && ha_log_due(&refused, &k))
+			ha_warn("rpc-tls-refused",
+			        "peer=%s side=%s error=\"%s\" action=close count=%llu", c->peer,
+			        c->server ? "server" : "client", e.msg, k);
+		else if (c->tls.established)
 			ha_debug("rpc-tls-error", "peer=%s error=\"%s\"", c->peer, e.msg);
 		return -1;
 	}

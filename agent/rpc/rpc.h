@@ -55,8 +55,9 @@ typedef void (*ha_rpc_client_msg_cb)(void *data, int type, const uint8_t *payloa
 int ha_rpc_client_new(uv_loop_t *loop, const char *bind_ip, SSL_CTX *ctx, ha_rpc_client_msg_cb cb,
                       void *data, struct ha_rpc_client **out);
 void ha_rpc_client_set_tls(struct ha_rpc_client *cl, SSL_CTX *ctx);
-/* Connects to ip:port unless already connected or connecting there. */
-void ha_rpc_client_target(struct ha_rpc_client *cl, const char *ip, unsigned port);
+/* Connects to ip:port unless already connected or connecting there. With TLS the server must
+ * show the node certificate of raft id want (0: any node's). */
+void ha_rpc_client_target(struct ha_rpc_client *cl, const char *ip, unsigned port, uint32_t want);
 /* Sends if connected; drops the message otherwise (health reports are soft state). */
 int ha_rpc_client_send(struct ha_rpc_client *cl, int type, const void *pb_message);
 bool ha_rpc_client_connected(struct ha_rpc_client *cl);

@@ -12,6 +12,8 @@ struct ha_rpc_server {
 	ha_rpc_msg_cb cb;
 	void *data;
 	unsigned n_conns;
+	uint64_t next_order;
+	struct ha_log_limit full_log;
 	bool closing;
 	struct ha_rpc_conn *conns[HA_RPC_MAX_CONNS];
 };
@@ -20,6 +22,7 @@ struct server_conn {
 	struct ha_rpc_conn c; /* first */
 	struct ha_rpc_server *srv;
 	unsigned slot;
+	uint64_t order; /* accept order */
 };
 
 static int on_conn_msg(struct ha_rpc_conn *c, int type, const uint8_t *p, size_t n)
@@ -34,8 +37,10 @@ static void on_conn_closed(uv_handle_t *h)
 {
 	struct server_conn *sc = h->data;
 	struct ha_rpc_server *s = sc->srv;
-	s->conns[sc->slot] = NULL;
-	s->n_conns--;
+	if (sc->slot < HA_RPC_MAX_CONNS) { /* else its slot went to a newer connection */
+		s->conns[sc->slot] = NULL;
+		s->n_conns--;
+	}
 	free(sc);
 	maybe_free_server(s);
 }
@@ -48,8 +53,18 @@ static void on_connection(uv_stream_t *l, int status)
 		return;
 	}
 	struct server_conn *sc = calloc(1, sizeof(*sc));
-	if (sc == NULL)
+	if (sc == NULL) {
+		/* a listener whose connection is not accepted stops for good (libuv): take it off
+		 * the backlog into a bare handle and close it */
+		uv_tcp_t *t = malloc(sizeof(*t));
+		if (t && uv_tcp_init(s->loop, t) == 0) {
+			uv_accept(l, (uv_stream_t *)t);
+			uv_close((uv_handle_t *)t, (uv_close_cb)free);
+		} else {
+			free(t);
+		}
 		return;
+	}
 	if (ha_conn_init(&sc->c, s->loop) != 0) {
 		free(sc);
 		return;
@@ -70,14 +85,35 @@ static void on_connection(uv_stream_t *l, int status)
 			break;
 		}
 	if (slot == HA_RPC_MAX_CONNS) {
-		/* At the limit: the connection was accepted to take it off the backlog; close it. A
-		 * separate free path, since it holds no slot. */
-		ha_warn("rpc-too-many-connections", "limit=%d action=close", HA_RPC_MAX_CONNS);
-		sc->c.on_closed = NULL;
-		ha_conn_close(&sc->c);
-		return;
+		/* At the limit, the oldest connection that has not proven who it is (still in its
+		 * TLS handshake) gives way: strangers holding every slot cannot lock operators and
+		 * agents out. Without one, the new connection is closed. */
+		struct server_conn *old = NULL;
+		for (unsigned i = 0; i < HA_RPC_MAX_CONNS; i++) {
+			struct server_conn *o = (struct server_conn *)s->conns[i];
+			if (o && o->c.ctx && !o->c.tls.established && !o->c.closing &&
+			    (old == NULL || o->order < old->order))
+				old = o;
+		}
+		unsigned long long k;
+		if (ha_log_due(&s->full_log, &k))
+			ha_warn("rpc-too-many-connections", "limit=%d action=%s count=%llu",
+			        HA_RPC_MAX_CONNS, old ? "\"close the oldest handshake\"" : "close",
+			        k);
+		if (old == NULL) {
+			/* accepted to take it off the backlog; it holds no slot */
+			sc->c.on_closed = NULL;
+			ha_conn_close(&sc->c);
+			return;
+		}
+		slot = old->slot;
+		s->conns[slot] = NULL; /* its close callback finds its slot given away */
+		old->slot = HA_RPC_MAX_CONNS;
+		s->n_conns--;
+		ha_conn_close(&old->c);
 	}
 	sc->slot = slot;
+	sc->order = ++s->next_order;
 	s->conns[slot] = &sc->c;
 	s->n_conns++;
 	if (s->ctx) {
