@@ -90,8 +90,8 @@ static int resolve_tls(struct ha_err *e)
 		struct ha_err se = {0};
 		if (ha_secret_file_check(key, &se) != 0) /* the same rule as the agents' keys */
 			rc = ha_err_set(e, HA_ECONFIG, "operator key: %s", se.msg);
-		else
-			rc = ha_tls_ctx_new(ca, cert, key, false, &tls.ctx, e);
+		else if (ha_tls_ctx_new(ca, cert, key, false, &tls.ctx, e) != 0)
+			rc = HA_ECONFIG; /* our files: asking another agent cannot help */
 	}
 	free(c);
 	tls.rc = rc;

@@ -64,11 +64,22 @@ void ha_log(enum ha_log_level level, const char *event, const char *fmt, ...)
 bool ha_log_due(struct ha_log_limit *l, unsigned long long *count)
 {
 	unsigned long long now = ha_now_ms();
+	if (!l->ever) {
+		l->ever = true;
+		l->tokens = HA_LOG_BURST;
+		l->last_ms = now;
+	}
+	unsigned long long earned = (now - l->last_ms) / HA_LOG_EVERY_MS;
+	if (earned > 0) {
+		l->tokens = earned >= HA_LOG_BURST || l->tokens + earned >= HA_LOG_BURST
+		                ? HA_LOG_BURST
+		                : l->tokens + (unsigned)earned;
+		l->last_ms += earned * HA_LOG_EVERY_MS;
+	}
 	l->held++;
-	if (l->ever && now - l->last_ms < HA_LOG_EVERY_MS)
+	if (l->tokens == 0)
 		return false;
-	l->ever = true;
-	l->last_ms = now;
+	l->tokens--;
 	*count = l->held;
 	l->held = 0;
 	return true;

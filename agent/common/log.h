@@ -18,12 +18,15 @@ void ha_log_set_prefix(const char *prefix);
 void ha_log(enum ha_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Lines an outsider can cause (a refused connection, a full server) are rate-limited: at most one
- * per HA_LOG_EVERY_MS per limiter, the next one carrying how many were held back (count=N).
- * One thread per limiter (the loop's). */
+/* Lines an outsider can cause (a refused connection, a full server) are rate-limited per
+ * limiter: a burst of HA_LOG_BURST lines, then one per HA_LOG_EVERY_MS, each carrying how many
+ * occurrences it stands for (count=N, itself and those held back). One thread per limiter (the
+ * loop's). */
+#define HA_LOG_BURST    20
 #define HA_LOG_EVERY_MS 1000
 struct ha_log_limit {
 	unsigned long long last_ms, held;
+	unsigned tokens;
 	bool ever;
 };
 /* True when a line is due now; *count is the occurrences it stands for (this one included). */

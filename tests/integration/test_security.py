@@ -9,6 +9,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import time
 import unittest
 
 from harness import HAADM, Sandbox
@@ -143,13 +144,25 @@ class SecurityTest(unittest.TestCase):
         s.sendall(frame(MSG_STATUS_REQUEST))
         self.assertIsNone(read_frame(s))
         s.close()
-        # another CA's admin; an expired admin of ours
+        # another CA's admin; an expired admin of ours: haadm itself says so before it
+        # connects...
         other = (os.path.join(self.other, "mallory.crt"), os.path.join(self.other, "mallory.key"))
         r = self.as_operator(*other, "pause", "--reason", "mallory")
-        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("does not verify against", r.stderr)
         old = (sb.tls_file("old.crt"), sb.tls_file("old.key"))
         r = self.as_operator(*old, "pause", "--reason", "expired")
-        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("expired", r.stderr)
+        # ...and a client that presents them anyway is refused by the agent
+        for cert, key in (other, old):
+            s = sb.connect(sb.ip(1), RPC, cert=cert, key=key)
+            try:
+                s.sendall(frame(MSG_STATUS_REQUEST))
+            except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+                pass
+            self.assertIsNone(read_frame(s))
+            s.close()
         log = self.log(1)
         self.assertRegex(log, r"rpc-tls-refused .*side=server .*(unknown ca|certificate verify|unable to get local issuer)")
         self.assertRegex(log, r"rpc-tls-refused .*side=server .*expired")
@@ -246,6 +259,37 @@ class SecurityTest(unittest.TestCase):
         st2 = sb.status()
         self.assertEqual(st2["primary"], st["primary"])
         self.assertTrue(st2["authoritative"])
+
+    def test_floods_of_strangers_are_bounded(self):
+        """Connections that never speak TLS (300 to raft, 100 to RPC) cost the agent a fixed
+        number of descriptors; an operator still gets in, and the primary keeps its lease."""
+        sb = self.sb
+        st = sb.status()
+        leader = int(st["leader"][-1])
+        pid = sb.agent_pid(leader)
+        before = len(os.listdir(f"/proc/{pid}/fd"))
+        held = []
+        try:
+            for port, n in ((RAFT, 300), (RPC, 100)):
+                for _ in range(n):
+                    held.append(socket.create_connection((sb.ip(leader), port), timeout=5))
+            time.sleep(0.5)
+            during = len(os.listdir(f"/proc/{pid}/fd"))
+            # 16 raft handshakes and 64 RPC slots at most (with some slack for its own work)
+            self.assertLess(during - before, 16 + 64 + 20, f"{before} -> {during} descriptors")
+            r = sb.haadm("-t", "5000", "status", "--json")  # the oldest stranger gives way
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            for c in held:
+                c.close()
+        log = self.log(leader)
+        self.assertRegex(log, r"raft-handshakes-full limit=16 .*count=\d+")
+        self.assertRegex(log, r"rpc-too-many-connections limit=64 .*close the oldest handshake")
+        # rate-limited: far fewer lines than refused connections
+        self.assertLess(log.count("raft-handshakes-full"), 50)
+        self.assert_cluster_carries_on(st["primary"])
+        st2 = sb.status()
+        self.assertEqual(st2["leader"], st["leader"], "the flood cost the leader its term")
 
     def test_certificate_rotation_without_downtime(self):
         sb = self.sb
