@@ -54,7 +54,8 @@ apt-get install -y -q --no-install-recommends \
 	default-libmysqlclient-dev libcmocka-dev libssl-dev libzstd-dev libinih-dev \
 	mariadb-server mariadb-client mariadb-backup \
 	iproute2 procps psmisc python3 python3-pymysql python3-prometheus-client nftables clang-format \
-	haproxy mydumper sysbench zstd
+	haproxy mydumper sysbench zstd curl \
+	ceph-mon ceph-osd radosgw # a real S3 server on loopback: deploy/radosgw.sh
 
 apt-get install -y -q --no-install-recommends -t bookworm-backports libraft-dev
 
