@@ -182,15 +182,12 @@ static void on_bwritten(uv_write_t *req, int status)
 	}
 }
 
-static int bwrite(struct bridge *b, bool to_tcp, const void *p, size_t n)
+/* Queues the n bytes of w->data (w from malloc, to be freed by the write callback). */
+static int bwrite_submit(struct bridge *b, bool to_tcp, struct bwrite *w, size_t n)
 {
-	struct bwrite *w = malloc(sizeof(*w) + n);
-	if (w == NULL)
-		return -1;
 	w->b = b;
 	w->to_tcp = to_tcp;
 	w->len = n;
-	memcpy(w->data, p, n);
 	uv_buf_t ub = uv_buf_init(w->data, (unsigned)n);
 	uv_stream_t *s = to_tcp ? (uv_stream_t *)&b->tcp : (uv_stream_t *)&b->mine;
 	if (uv_write(&w->req, s, &ub, 1, on_bwritten) != 0) {
@@ -204,18 +201,25 @@ static int bwrite(struct bridge *b, bool to_tcp, const void *p, size_t n)
 	return 0;
 }
 
-/* The ciphertext TLS produced goes to the peer. */
+static int bwrite(struct bridge *b, bool to_tcp, const void *p, size_t n)
+{
+	struct bwrite *w = malloc(sizeof(*w) + n);
+	if (w == NULL)
+		return -1;
+	memcpy(w->data, p, n);
+	return bwrite_submit(b, to_tcp, w, n);
+}
+
+/* The ciphertext TLS produced goes to the peer, taken straight into the write request. */
 static int flush_tls(struct bridge *b)
 {
 	size_t n = ha_tls_pending(&b->tls);
 	if (n == 0)
 		return 0;
-	char *tmp = malloc(n);
-	if (tmp == NULL)
+	struct bwrite *w = malloc(sizeof(*w) + n);
+	if (w == NULL)
 		return -1;
-	size_t got = ha_tls_take(&b->tls, tmp, n);
-	int rc = bwrite(b, true, tmp, got);
-	free(tmp);
+	int rc = bwrite_submit(b, true, w, ha_tls_take(&b->tls, w->data, n));
 	if (rc == 0 && b->tcp_out > HA_TRANSPORT_HIGH_WATER && b->mine_open && !b->mine_paused) {
 		b->mine_paused = true;
 		uv_read_stop((uv_stream_t *)&b->mine);
