@@ -482,6 +482,17 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	conn_feed(c, buf->base, (size_t)n);
 }
 
+/* What a waiting connection has shown (slots.h): plain bytes on a TLS server that serves no
+ * plain checks can only earn a 403. */
+static enum ha_http_slot_rank rank_of(const struct http_conn *c)
+{
+	if (c->mode == MODE_TLS)
+		return c->tls.established ? HA_HTTP_RANK_VERIFIED : HA_HTTP_RANK_TRYING;
+	if (c->mode == MODE_PLAIN && (c->srv->ctx == NULL || c->srv->plain_checks))
+		return HA_HTTP_RANK_TRYING;
+	return HA_HTTP_RANK_PLAIN;
+}
+
 /* 1. Where a new connection goes: a free slot, or the slot of the one slots.h picks; -1 when
  * none can be freed. A connection is fresh during the turn of its accept and the next: the
  * poll of that next turn may run the listener's accepts before its first read. */
@@ -495,7 +506,8 @@ static int take_slot(struct ha_http_server *s)
 		v[i] = (struct ha_http_slot){.state = c->state,
 		                             .order = c->order,
 		                             .peer = c->peer,
-		                             .fresh = s->turn - c->turn < 2};
+		                             .fresh = s->turn - c->turn < 2,
+		                             .rank = rank_of(c)};
 	}
 	int victim = ha_http_slot_victim(v, HA_HTTP_MAX_CONNS);
 	if (victim >= 0)

@@ -100,7 +100,7 @@ static void slot_victim(void **state)
 	/* every slot waiting, from two peers under their share: the oldest goes */
 	for (int i = 0; i < 32; i++)
 		s[i] = (struct ha_http_slot){HA_HTTP_SLOT_WAITING, (uint64_t)(100 - i),
-		                             (uint32_t)(1 + i % 8), false};
+		                             (uint32_t)(1 + i % 8), false, HA_HTTP_RANK_PLAIN};
 	s[7].order = 5;
 	/* 8 peers with 4 each: nobody above the share of 8 */
 	assert_int_equal(ha_http_slot_victim(s, 32), 7);
@@ -121,9 +121,9 @@ static void slot_victim(void **state)
 	/* a peer at exactly its share is not singled out */
 	memset(s, 0, sizeof(s));
 	for (int i = 0; i < 16; i++)
-		s[i] =
-		    (struct ha_http_slot){HA_HTTP_SLOT_WAITING, (uint64_t)(i + 1),
-		                          i < HA_HTTP_PEER_SHARE ? 7u : (uint32_t)(100 + i), false};
+		s[i] = (struct ha_http_slot){HA_HTTP_SLOT_WAITING, (uint64_t)(i + 1),
+		                             i < HA_HTTP_PEER_SHARE ? 7u : (uint32_t)(100 + i),
+		                             false, HA_HTTP_RANK_PLAIN};
 	s[15].order = 0;
 	assert_int_equal(ha_http_slot_victim(s, 32), 15);
 	s[15].peer = 7; /* now above it: the oldest of peer 7 */
@@ -140,6 +140,39 @@ static void slot_victim(void **state)
 	assert_int_equal(ha_http_slot_victim(s, 32), -1); /* the newcomer is refused */
 	s[12].state = HA_HTTP_SLOT_WRITING;
 	assert_int_equal(ha_http_slot_victim(s, 32), 12);
+}
+
+/* Plain slow clients on a TLS server never evict a TLS check, from whatever address. */
+static void slot_rank(void **state)
+{
+	(void)state;
+	struct ha_http_slot s[32];
+	memset(s, 0, sizeof(s));
+	/* 31 plain slow clients and a TLS check, all from one address (a load balancer shares
+	 * its host with the attacker, or both come through one NAT); the check is the oldest */
+	for (int i = 0; i < 32; i++)
+		s[i] = (struct ha_http_slot){HA_HTTP_SLOT_WAITING, (uint64_t)(i + 10), 7u, false,
+		                             HA_HTTP_RANK_PLAIN};
+	s[20].rank = HA_HTTP_RANK_TRYING;
+	s[20].order = 1;
+	assert_int_equal(ha_http_slot_victim(s, 32), 0); /* the oldest plain one */
+	/* verified beats trying beats plain, whatever the age and the address */
+	for (int i = 0; i < 32; i++)
+		if (i != 20)
+			s[i].rank = HA_HTTP_RANK_VERIFIED;
+	s[5].peer = 8;
+	assert_int_equal(ha_http_slot_victim(s, 32), 20);
+	s[20].rank = HA_HTTP_RANK_VERIFIED;
+	assert_int_equal(ha_http_slot_victim(s, 32), 20); /* all alike: the oldest again */
+	/* a plain one not read yet is not the victim: the lowest rank that may go is */
+	s[30].rank = HA_HTTP_RANK_PLAIN;
+	s[30].fresh = true;
+	assert_int_equal(ha_http_slot_victim(s, 32), 20);
+	s[30].fresh = false;
+	assert_int_equal(ha_http_slot_victim(s, 32), 30);
+	/* an answered connection still goes before any waiting one */
+	s[25].state = HA_HTTP_SLOT_DONE;
+	assert_int_equal(ha_http_slot_victim(s, 32), 25);
 }
 
 static void query(void **state)
@@ -168,10 +201,9 @@ static void query(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(requests),
-	    cmocka_unit_test(query),
-	    cmocka_unit_test(incremental),
-	    cmocka_unit_test(slot_victim),
+	    cmocka_unit_test(requests),    cmocka_unit_test(query),
+	    cmocka_unit_test(incremental), cmocka_unit_test(slot_victim),
+	    cmocka_unit_test(slot_rank),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
