@@ -126,6 +126,9 @@ class Writer:
             raise AssertionError(f"writer stalled: {len(self.acked)} acked, errors: {self.errors[-5:]}")
 
     def missing_on(self, node):
-        """Acknowledged ids that node does not have."""
+        """Acknowledged ids that node does not have. The acknowledged ones are taken before the
+        table is read: while the writer runs, an id acknowledged after the read is not missing
+        (that race once failed test_safety, which then looked like a lost write)."""
+        acked = list(self.acked)
         ids = set(int(x) for x in self.sb.sql(node, f"SELECT id FROM {self.table}").split())
-        return [i for i in self.acked if i not in ids]
+        return [i for i in acked if i not in ids]
