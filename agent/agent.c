@@ -28,6 +28,7 @@ static void tick(struct ha_agent *a)
 	else
 		ha_coord_reset(a);
 	ha_arch_tick(a);
+	ha_copier_tick(a);
 }
 
 /* The periodic tick, and the "kick" that runs one now. */
@@ -502,6 +503,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 		return ha_err_wrap(e, "start backup runner");
 	if ((rc = ha_arch_start(a, e)) != 0)
 		return ha_err_wrap(e, "start binlog archiver");
+	if ((rc = ha_copier_start(a, e)) != 0)
+		return ha_err_wrap(e, "start repository copier");
 	/* every worker holds its own copy now */
 	ha_config_wipe(&a->cfg);
 	if (ha_rpc_client_new(loop, a->self->address, a->tls_client, on_reporter_msg, a,
@@ -560,6 +563,7 @@ void ha_agent_stop(struct ha_agent *a)
 	ha_action_stop(a->action);
 	ha_bkrun_stop(a);
 	ha_arch_stop(a);
+	ha_copier_stop(a);
 	ha_raft_close(a->raft, raft_closed, a);
 }
 
@@ -569,6 +573,7 @@ void ha_agent_free(struct ha_agent *a)
 	ha_action_join(a->action);
 	ha_bkrun_free(a);
 	ha_arch_free(a);
+	ha_copier_free(a);
 	for (unsigned i = 0; i < HA_MAX_NODES; i++)
 		if (a->health[i].report)
 			haagent__health_report__free_unpacked(a->health[i].report, NULL);

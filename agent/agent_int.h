@@ -36,6 +36,7 @@ struct ha_agent {
 	struct ha_http_server *http; /* NULL when http_port = 0 */
 	struct ha_bkrun *bk;         /* backupjob.c */
 	struct ha_arch *ar;          /* archiver.c; NULL without a repository */
+	struct ha_copier *cp;        /* copier.c; NULL with fewer than two repositories */
 	Haagent__BackupReport bk_report;
 	uv_timer_t tick;
 	uv_timer_t kick;     /* a tick now, after an FSM change or a new sample */
@@ -88,6 +89,14 @@ int ha_bkrun_start(struct ha_agent *a, struct ha_err *e);
 void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s);
 void ha_bkrun_stop(struct ha_agent *a);
 void ha_bkrun_free(struct ha_agent *a);
+
+/* copier.c: with several repositories, the ready leader copies to those that lack a backup or
+ * an archive slice */
+struct ha_copier;
+int ha_copier_start(struct ha_agent *a, struct ha_err *e);
+void ha_copier_tick(struct ha_agent *a);
+void ha_copier_stop(struct ha_agent *a);
+void ha_copier_free(struct ha_agent *a);
 
 /* archiver.c: the binlog archive, run by the ready leader */
 struct ha_arch;

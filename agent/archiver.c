@@ -14,6 +14,7 @@
 
 #include "agent_int.h"
 #include "backup/archive.h"
+#include "backup/repos.h"
 #include "common/clock.h"
 #include "common/gtid.h"
 #include "common/log.h"
@@ -46,6 +47,7 @@ struct ha_arch {
 	char err[1024];
 	/* the thread's inputs */
 	struct ha_archive_spec spec;
+	struct ha_repos repos;
 	struct ha_store store;
 	uint8_t master[HA_KEY_LEN];
 	bool have_key;
@@ -389,16 +391,20 @@ bool ha_arch_fill(struct ha_agent *a, bool leading, Haagent__ArchiveState *pb, c
 
 int ha_arch_start(struct ha_agent *a, struct ha_err *e)
 {
-	if (!a->cfg.backup_repository[0])
+	if (!a->cfg.n_repos)
 		return 0;
 	struct ha_arch *ar = calloc(1, sizeof(*ar));
 	if (ar == NULL)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	if (ha_repos_open(&ar->repos, &a->cfg, e) != 0) {
+		free(ar);
+		return HA_ECONFIG;
+	}
 	pthread_mutex_init(&ar->mu, NULL);
 	pthread_cond_init(&ar->room, NULL);
 	uv_async_init(a->loop, &ar->async, on_async);
 	ar->async.data = a;
-	ha_store_dir_init_kind(&ar->store, a->cfg.backup_repository, "archive");
+	ar->store = ar->repos.all_archive; /* the first repository that takes a slice */
 	snprintf(ar->work, sizeof(ar->work), "%s/archive-work", a->cfg.data_dir);
 	snprintf(ar->tool, sizeof(ar->tool), "%s", a->cfg.backup_binlog_tool);
 	snprintf(ar->user, sizeof(ar->user), "%s", a->cfg.db_user);

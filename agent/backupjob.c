@@ -13,6 +13,7 @@
 
 #include "agent_int.h"
 #include "backup/pipeline.h"
+#include "backup/repos.h"
 #include "db/check.h"
 #include "db/tables.h"
 #include "common/clock.h"
@@ -33,7 +34,10 @@ struct ha_bkrun {
 	char err[1024];
 	struct ha_manifest m;
 	struct ha_backup_spec spec;
-	char repo[PATH_MAX], work[PATH_MAX], tool[PATH_MAX], host[64], user[64], password[256];
+	char work[PATH_MAX], tool[PATH_MAX], host[64], user[64], password[256];
+	bool have_repo;        /* a repository is configured */
+	struct ha_repos repos; /* every repository: store writes the first that takes it */
+	char repo_error[512];  /* why they could not be opened */
 	uint64_t checksum_max_bytes;
 	uint64_t sums_ms; /* how long recording the checksums took */
 	struct ha_store store;
@@ -200,6 +204,8 @@ static void on_done(uv_async_t *h)
 		b->res.server_id = m->server_id;
 		snprintf(b->res.instance, sizeof(b->res.instance), "%s", m->instance);
 		snprintf(b->res.manifest_sha, sizeof(b->res.manifest_sha), "%s", m->file_sha);
+		const char *where = ha_repos_written(&b->store);
+		snprintf(b->res.repos, sizeof(b->res.repos), "%s", where ? where : "");
 		ha_info("backup-done", "id=%llu name=%s bytes_in=%llu bytes_stored=%llu ms=%llu",
 		        (unsigned long long)b->id, m->name, (unsigned long long)m->bytes_in,
 		        (unsigned long long)m->bytes_stored,
@@ -222,15 +228,20 @@ int ha_bkrun_start(struct ha_agent *a, struct ha_err *e)
 	pthread_mutex_init(&b->mu, NULL);
 	uv_async_init(a->loop, &b->async, on_done);
 	b->async.data = a;
-	snprintf(b->repo, sizeof(b->repo), "%s", a->cfg.backup_repository);
 	snprintf(b->work, sizeof(b->work), "%s/backup-work", a->cfg.data_dir);
-	ha_store_dir_init(&b->store, b->repo);
+	struct ha_err re = {0};
+	b->have_repo = a->cfg.n_repos > 0;
+	if (b->have_repo && ha_repos_open(&b->repos, &a->cfg, &re) != 0) {
+		b->have_repo = false;
+		snprintf(b->repo_error, sizeof(b->repo_error), "%s", re.msg);
+	}
+	b->store = b->repos.all_backups;
 	snprintf(b->tool, sizeof(b->tool), "%s", a->cfg.backup_tool);
 	snprintf(b->host, sizeof(b->host), "%s", a->self->address);
 	snprintf(b->user, sizeof(b->user), "%s", a->cfg.db_user);
 	snprintf(b->password, sizeof(b->password), "%s", a->cfg.db_password);
 	b->checksum_max_bytes = (uint64_t)a->cfg.backup_checksum_max_mb << 20;
-	if (b->repo[0]) {
+	if (b->have_repo) {
 		struct ha_err ke = {0};
 		if (ha_key_load(a->cfg.backup_key_file, b->master, &ke) == 0)
 			b->have_key = true;
@@ -368,11 +379,12 @@ static void start_job(struct ha_agent *a, const struct ha_probe_sample *s,
 	struct ha_bkrun *b = a->bk;
 	b->id = job->id;
 	memset(&b->res, 0, sizeof(b->res));
-	if (!b->repo[0] || !b->have_key) {
+	if (!b->have_repo || !b->have_key) {
 		b->state = HA_BK_FAILED;
 		snprintf(b->detail, sizeof(b->detail), "%s",
-		         !b->repo[0] ? "no [backup] repository configured on this node"
-		                     : b->key_error);
+		         b->repo_error[0] ? b->repo_error
+		         : !b->have_repo  ? "no repository configured on this node"
+		                          : b->key_error);
 		publish(a);
 		return;
 	}
@@ -432,7 +444,7 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 			cancel_job(b);
 		return;
 	}
-	if (job == NULL && b->repo[0] && ha_raft_ready(a->raft)) {
+	if (job == NULL && b->have_repo && ha_raft_ready(a->raft)) {
 		start_sweep(b, st, ha_unix_ms());
 		return;
 	}
@@ -460,6 +472,7 @@ static void bk_report(struct ha_agent *a, Haagent__BackupReport *r)
 		r->server_id = b->res.server_id;
 		r->instance = b->res.instance;
 		r->manifest_sha = b->res.manifest_sha;
+		r->repository = b->res.repos;
 	}
 }
 

@@ -142,6 +142,9 @@ static const struct key keys[] = {
            "compression and encryption threads (0: the number of cores)"),
     C_UINT("backup", "max_lag_ms", backup_max_lag_ms, 0, 86400000, "60000",
            "a replica lagging more than this is not chosen for a backup"),
+    C_UINT("backup", "copy_interval_ms", backup_copy_interval_ms, 1000, 86400000, "30000",
+           "with several repositories: how often the leader copies what one lacks (also "
+           "right after a backup ends)"),
     C_UINT("backup", "throttle", backup_throttle, 0, 100000, "0",
            "limit mariadb-backup to this many 1 MiB I/O operations per second (its --throttle; "
            "0: no limit), to spare a replica that also serves reads"),
@@ -241,6 +244,7 @@ struct parse_state {
 	char cur_section[128];
 	int section_line;
 	struct ha_node_conf *cur_node;
+	struct ha_repo_conf *cur_repo;
 	int failed;
 };
 
@@ -316,6 +320,66 @@ static int set_value(struct parse_state *st, const struct key *k, void *base, co
 	return 0;
 }
 
+/* [repository NAME]: a new repository, in the file's order (the first is written first). */
+static int repo_section(struct parse_state *st, const char *section, const char *key)
+{
+	struct ha_config *c = st->c;
+	const char *nm = section + 11;
+	while (*nm == ' ')
+		nm++;
+	if (!ha_name_valid(nm))
+		return fail(st, section, key,
+		            "bad repository name '%s' in the section header: " HA_NAME_RULE, nm),
+		       -1;
+	for (unsigned i = 0; i < c->n_repos; i++)
+		if (strcmp(c->repos[i].name, nm) == 0)
+			return fail(st, section, key, "repository '%s' defined twice", nm), -1;
+	if (c->n_repos == HA_REPOS_MAX)
+		return fail(st, section, key, "%s", "too many repositories (at most 4)"), -1;
+	st->cur_repo = &c->repos[c->n_repos++];
+	memset(st->cur_repo, 0, sizeof(*st->cur_repo));
+	snprintf(st->cur_repo->name, sizeof(st->cur_repo->name), "%s", nm);
+	st->cur_repo->line = st->line;
+	return 0;
+}
+
+/* A key of a [repository NAME] section: type and path here; an S3 repository's other keys are
+ * kept as written and checked by backup/s3.c when the repositories are opened (repos.h). */
+static int repo_key(struct parse_state *st, const char *section, const char *name,
+                    const char *value)
+{
+	struct ha_repo_conf *r = st->cur_repo;
+	size_t len = strlen(value);
+	if (!strcmp(name, "type")) {
+		if (strcmp(value, "dir") && strcmp(value, "s3"))
+			return fail(st, section, name, "'%s' is not dir or s3", value);
+		snprintf(r->type, sizeof(r->type), "%s", value);
+		return 1;
+	}
+	if (!strcmp(name, "path")) {
+		if (len >= sizeof(r->path))
+			return fail(st, section, name, "value longer than %s characters", "4095");
+		if (value[0] != '/')
+			return fail(st, section, name, "'%s' is not an absolute path", value);
+		snprintf(r->path, sizeof(r->path), "%s", value);
+		return 1;
+	}
+	for (unsigned i = 0; i < r->n_kv; i++)
+		if (!strcmp(r->kv[i].key, name))
+			return fail(st, section, name, "%s", "given twice");
+	if (r->n_kv == HA_REPO_KV_MAX)
+		return fail(st, section, name, "%s", "too many keys (at most 16)");
+	if (strlen(name) >= sizeof(r->kv[0].key))
+		return fail(st, section, name, "%s", "unknown key (see docs/backup.md)");
+	if (len >= sizeof(r->kv[0].value))
+		return fail(st, section, name, "value longer than %s characters", "511");
+	struct ha_repo_kv *kv = &r->kv[r->n_kv++];
+	snprintf(kv->key, sizeof(kv->key), "%s", name);
+	snprintf(kv->value, sizeof(kv->value), "%s", value);
+	kv->line = st->line;
+	return 1;
+}
+
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
@@ -326,7 +390,11 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		snprintf(st->cur_section, sizeof(st->cur_section), "%s", section);
 		st->section_line = st->line;
 		st->cur_node = NULL;
-		if (strncmp(section, "node ", 5) == 0) {
+		st->cur_repo = NULL;
+		if (strncmp(section, "repository ", 11) == 0) {
+			if (repo_section(st, section, name) != 0)
+				return 0;
+		} else if (strncmp(section, "node ", 5) == 0) {
 			const char *nm = section + 5;
 			while (*nm == ' ')
 				nm++;
@@ -352,11 +420,13 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		           strcmp(section, "hooks") && strcmp(section, "tls")) {
 			return fail(st, section, name, "%s",
 			            "unknown section (known: cluster, agent, raft, failover, "
-			            "switchover, backup, hooks, tls, node NAME)");
+			            "switchover, backup, hooks, tls, node NAME, repository NAME)");
 		}
 	}
 	if (value == NULL || value[0] == '\0')
 		return fail(st, section, name, "%s", "missing value");
+	if (st->cur_repo)
+		return repo_key(st, section, name, value);
 
 	const char *ksec = st->cur_node ? "node" : section;
 	for (size_t i = 0; i < N_KEYS; i++) {
@@ -436,6 +506,55 @@ bool ha_name_valid(const char *s)
 		    !(ascii_alnum(s[n]) || s[n] == '.' || s[n] == '_' || s[n] == '-'))
 			return false;
 	return true;
+}
+
+/* The repositories: [backup] repository is the short form of one directory repository
+ * ("default"); an S3 repository's own keys are checked when it is opened (backup/repos.h). */
+static int validate_repos(struct ha_config *c, struct ha_err *e)
+{
+	if (c->backup_repository[0] && c->n_repos)
+		return ha_err_set(
+		    e, HA_ECONFIG,
+		    "%s: [backup] repository and [repository %s] both given: move the "
+		    "directory into a [repository NAME] section (type = dir, path = "
+		    "%s)",
+		    c->path, c->repos[0].name, c->backup_repository);
+	if (c->backup_repository[0]) {
+		struct ha_repo_conf *r = &c->repos[c->n_repos++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->name, sizeof(r->name), "default");
+		snprintf(r->type, sizeof(r->type), "dir");
+		snprintf(r->path, sizeof(r->path), "%s", c->backup_repository);
+		return 0;
+	}
+	for (unsigned i = 0; i < c->n_repos; i++) {
+		struct ha_repo_conf *r = &c->repos[i];
+		if (!r->type[0] && r->path[0])
+			snprintf(r->type, sizeof(r->type), "dir");
+		if (!r->type[0])
+			return ha_err_set(e, HA_ECONFIG,
+			                  "%s:%d: [repository %s] type: missing (dir or s3)",
+			                  c->path, r->line, r->name);
+		bool dir = !strcmp(r->type, "dir");
+		if (dir && !r->path[0])
+			return ha_err_set(
+			    e, HA_ECONFIG,
+			    "%s:%d: [repository %s] path: missing (the directory, the "
+			    "same path on every node)",
+			    c->path, r->line, r->name);
+		if (dir && r->n_kv)
+			return ha_err_set(e, HA_ECONFIG,
+			                  "%s:%d: [repository %s] %s: unknown key for a directory "
+			                  "repository (type, path)",
+			                  c->path, r->kv[0].line, r->name, r->kv[0].key);
+		if (!dir && r->path[0])
+			return ha_err_set(
+			    e, HA_ECONFIG,
+			    "%s:%d: [repository %s] path: an S3 repository has a bucket "
+			    "and a prefix, not a path",
+			    c->path, r->line, r->name);
+	}
+	return 0;
 }
 
 /* Long on purpose: one rule after another, each with the message that says what to fix. */
@@ -519,6 +638,8 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 		                  "%s: [raft] heartbeat_timeout_ms: %u must be at most half of "
 		                  "election_timeout_ms (%u)",
 		                  c->path, c->heartbeat_timeout_ms, c->election_timeout_ms);
+	if (validate_repos(c, e) != 0)
+		return HA_ECONFIG;
 	int rc = load_secret(c, "agent", "db_password_file", c->db_password_file,
 	                     c->line_of_password_file, c->db_password, sizeof(c->db_password), e);
 	if (rc == 0 && c->repl_password_file[0])

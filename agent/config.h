@@ -14,9 +14,12 @@
 
 #include "common/err.h"
 
-#define HA_MAX_NODES 9
-#define HA_NAME_MAX  64
-#define HA_ADDR_MAX  64
+#define HA_MAX_NODES      9
+#define HA_REPOS_MAX      4 /* [repository NAME] sections */
+#define HA_REPO_KV_MAX    16
+#define HA_REPO_VALUE_MAX 512
+#define HA_NAME_MAX       64
+#define HA_ADDR_MAX       64
 
 struct ha_node_conf {
 	uint32_t id;
@@ -29,6 +32,22 @@ struct ha_node_conf {
 	unsigned priority;   /* higher is preferred among equally advanced candidates */
 	unsigned no_promote; /* 1: never promote this node */
 	int line;            /* where the [node NAME] section starts */
+};
+
+/* One repository: a directory (a local disk or a mount) or an S3 bucket. Each backup and each
+ * archive slice goes to every repository (docs/backup.md, "Several repositories"). */
+struct ha_repo_conf {
+	char name[HA_NAME_MAX];
+	char type[8];        /* "dir" or "s3" */
+	char path[PATH_MAX]; /* dir */
+	/* s3: its keys as written, checked by backup/s3.c (ha_s3_conf_set) at load */
+	struct ha_repo_kv {
+		char key[32];
+		char value[HA_REPO_VALUE_MAX];
+		int line;
+	} kv[HA_REPO_KV_MAX];
+	unsigned n_kv;
+	int line;
 };
 
 struct ha_config {
@@ -73,8 +92,13 @@ struct ha_config {
 	unsigned switchover_grace_ms;
 	unsigned switchover_max_lag_ms;
 
+	/* [repository NAME] sections, in the file's order (or the one [backup] repository
+	 * stands for, named "default"); none: backups off */
+	struct ha_repo_conf repos[HA_REPOS_MAX];
+	unsigned n_repos;
+
 	/* [backup] */
-	char backup_repository[PATH_MAX]; /* "" : backups off */
+	char backup_repository[PATH_MAX]; /* the short form of one directory repository */
 	char backup_key_file[PATH_MAX];
 	char backup_tool[PATH_MAX];
 	char backup_mbstream[PATH_MAX];
@@ -84,6 +108,7 @@ struct ha_config {
 	unsigned backup_max_lag_ms;
 	unsigned backup_allow_primary;
 	unsigned backup_archive, backup_archive_seal_ms, backup_archive_prune_ms;
+	unsigned backup_copy_interval_ms;
 	char backup_binlog_tool[PATH_MAX], backup_client_tool[PATH_MAX];
 	unsigned backup_throttle;
 	unsigned backup_lag_pause_ms, backup_lag_pause_max_ms;

@@ -106,6 +106,7 @@ APPLY(backup_verified, fsm_apply_backup_verified)
 APPLY(set_backup_policy, fsm_apply_backup_policy)
 APPLY(primary_writable, fsm_apply_primary_writable)
 APPLY(archive_slice, fsm_apply_archive_slice)
+APPLY(backup_copied, fsm_apply_backup_copied)
 #undef APPLY
 
 static int apply_backup_deleted(struct ha_fsm_state *s, const Haagent__FsmCommand *c,
@@ -141,6 +142,7 @@ static const struct {
     {HAAGENT__FSM_COMMAND__CMD_PRIMARY_WRITABLE, apply_primary_writable},
     {HAAGENT__FSM_COMMAND__CMD_BACKUP_HOLD, apply_backup_hold},
     {HAAGENT__FSM_COMMAND__CMD_ARCHIVE_SLICE, apply_archive_slice},
+    {HAAGENT__FSM_COMMAND__CMD_BACKUP_COPIED, apply_backup_copied},
 };
 #define N_APPLY (sizeof(apply_table) / sizeof(apply_table[0]))
 

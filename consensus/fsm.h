@@ -91,6 +91,7 @@ struct ha_failover {
 	char salvage_detail[256];
 };
 
+#define HA_FSM_REPOS_TEXT  260 /* four repository names of up to 63 characters, commas */
 #define HA_FSM_MAX_BACKUPS 512 /* the catalog: every record fits one 1 MiB RPC frame */
 
 enum ha_backup_state {
@@ -125,6 +126,7 @@ struct ha_backup_rec {
 	char instance[HA_INSTANCE_MAX]; /* its datadir's label ("" unknown) */
 	char manifest_sha[65];          /* SHA-256 of its manifest file ("" unknown) */
 	uint64_t held_until_ms;         /* retention keeps it and its chain until then (a reader) */
+	char repos[HA_FSM_REPOS_TEXT];  /* where it is complete: "name,name" ("" before 14) */
 };
 
 /* The binlog archive's head (docs/backup.md): the newest committed slice, and the unbroken run
@@ -281,6 +283,11 @@ int ha_fsm_cmd_backup_begin(const struct ha_bk_begin *b, ha_alloc_fn alloc, uint
 int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *detail,
                           const struct ha_backup_rec *results, uint64_t unix_ms, ha_alloc_fn alloc,
                           uint8_t **out, size_t *len);
+/* Backup id is complete in repository too (the copier's, agent/copier.c). */
+int ha_fsm_cmd_backup_copied(uint64_t id, const char *repository, ha_alloc_fn alloc, uint8_t **out,
+                             size_t *len);
+/* Is the backup complete in repository name (its record's list)? */
+bool ha_fsm_backup_in(const struct ha_backup_rec *r, const char *name);
 int ha_fsm_cmd_backup_hold(uint64_t id, uint64_t until_unix_ms, ha_alloc_fn alloc, uint8_t **out,
                            size_t *len);
 int ha_fsm_cmd_backup_verified(uint64_t id, bool ok, bool drill, const char *detail,

@@ -150,6 +150,36 @@ int fsm_apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin
 	return HA_FSM_APPLIED;
 }
 
+bool ha_fsm_backup_in(const struct ha_backup_rec *r, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = r->repos; *p;) {
+		const char *end = strchr(p, ',');
+		size_t k = end ? (size_t)(end - p) : strlen(p);
+		if (k == n && !strncmp(p, name, n))
+			return true;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
+/* name appended to the record's list; an invalid name or one that would not fit is refused
+ * (never cut). */
+static int add_repo(struct ha_backup_rec *r, const char *name, struct ha_err *e)
+{
+	if (!ha_name_valid(name))
+		return ha_err_set(e, HA_EINVAL, "backup copied: bad repository name");
+	if (ha_fsm_backup_in(r, name))
+		return HA_FSM_NOOP;
+	size_t len = strlen(r->repos);
+	if (len + strlen(name) + 2 > sizeof(r->repos))
+		return ha_err_set(e, HA_EINVAL, "backup copied: too many repositories");
+	snprintf(r->repos + len, sizeof(r->repos) - len, "%s%s", len ? "," : "", name);
+	return HA_FSM_APPLIED;
+}
+
 int fsm_apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c, struct ha_err *e)
 {
 	struct ha_backup_rec *r = (struct ha_backup_rec *)ha_fsm_backup(s, c->id);
@@ -177,6 +207,11 @@ int fsm_apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c,
 		r->server_id = c->server_id;
 		memcpy(r->instance, instance, sizeof(instance));
 		memcpy(r->manifest_sha, sha, sizeof(sha));
+		r->repos[0] = '\0';
+		struct ha_err ae = {
+		    0}; /* a bad name: none recorded, the copier finds where it is */
+		if (c->repository && c->repository[0])
+			add_repo(r, c->repository, &ae);
 	}
 	fsm_add_event(s,
 	              r->state == HA_BK_DONE     ? "backup-done"
@@ -185,6 +220,29 @@ int fsm_apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c,
 	              fsm_member_name(s, r->node), r->state == HA_BK_DONE ? r->name : detail,
 	              c->finished_unix_ms);
 	return HA_FSM_APPLIED;
+}
+
+int fsm_apply_backup_copied(struct ha_fsm_state *s, const Haagent__CmdBackupCopied *c,
+                            struct ha_err *e)
+{
+	struct ha_backup_rec *r = (struct ha_backup_rec *)ha_fsm_backup(s, c->id);
+	if (c->repository == NULL || c->repository[0] == '\0')
+		return ha_err_set(e, HA_EINVAL, "backup copied: no repository");
+	if (r == NULL || r->state != HA_BK_DONE)
+		return HA_FSM_NOOP;
+	return add_repo(r, c->repository, e);
+}
+
+int ha_fsm_cmd_backup_copied(uint64_t id, const char *repository, ha_alloc_fn alloc, uint8_t **out,
+                             size_t *len)
+{
+	Haagent__CmdBackupCopied c = HAAGENT__CMD_BACKUP_COPIED__INIT;
+	c.id = id;
+	c.repository = (char *)repository;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_COPIED;
+	cmd.backup_copied = &c;
+	return fsm_pack_cmd(&cmd, alloc, out, len);
 }
 
 int fsm_apply_backup_hold(struct ha_fsm_state *s, const Haagent__CmdBackupHold *c)
@@ -285,6 +343,7 @@ int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *d
 	c.gtid = "";
 	c.instance = "";
 	c.manifest_sha = "";
+	c.repository = "";
 	if (res) {
 		c.started_unix_ms = res->started_ms;
 		if (res->finished_ms)
@@ -298,6 +357,7 @@ int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *d
 		c.server_id = res->server_id;
 		c.instance = (char *)res->instance;
 		c.manifest_sha = (char *)res->manifest_sha;
+		c.repository = (char *)res->repos;
 	}
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_END;
@@ -362,6 +422,7 @@ void ha_fsm_backup_to_pb(const struct ha_backup_rec *r, Haagent__BackupRecord *p
 	pb->server_id = r->server_id;
 	pb->instance = (char *)r->instance;
 	pb->manifest_sha = (char *)r->manifest_sha;
+	pb->repositories = (char *)r->repos;
 	pb->held_until_unix_ms = r->held_until_ms;
 }
 
@@ -376,7 +437,8 @@ int fsm_backup_from_pb(const Haagent__BackupRecord *pb, struct ha_backup_rec *r,
 	                 e) ||
 	    fsm_copy_opt(r->instance, sizeof(r->instance), pb->instance, "backup instance", e) ||
 	    fsm_copy_opt(r->manifest_sha, sizeof(r->manifest_sha), pb->manifest_sha,
-	                 "backup manifest hash", e))
+	                 "backup manifest hash", e) ||
+	    fsm_copy_opt(r->repos, sizeof(r->repos), pb->repositories, "backup repositories", e))
 		return HA_EINVAL;
 	if (pb->state < HA_BK_RUNNING || pb->state > HA_BK_DELETED || !fsm_valid_type(r->type))
 		return ha_err_set(e, HA_EINVAL, "snapshot: bad backup record %llu",

@@ -56,6 +56,8 @@ int fsm_apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin
                            struct ha_err *e);
 int fsm_apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c, struct ha_err *e);
 int fsm_apply_backup_hold(struct ha_fsm_state *s, const Haagent__CmdBackupHold *c);
+int fsm_apply_backup_copied(struct ha_fsm_state *s, const Haagent__CmdBackupCopied *c,
+                            struct ha_err *e);
 int fsm_apply_backup_verified(struct ha_fsm_state *s, const Haagent__CmdBackupVerified *c,
                               struct ha_err *e);
 int fsm_apply_backup_deleted(struct ha_fsm_state *s, const Haagent__CmdBackupDeleted *c);

@@ -215,8 +215,11 @@ write_agent_conf() {
 		echo "db_pid_file = $d/mariadbd.pid"
 		echo
 		echo "[backup]"
-		echo "repository = $dir/backups"
 		echo "key_file = $dir/backup.key"
+		echo
+		echo "[repository local]"
+		echo "type = dir"
+		echo "path = $dir/backups"
 		echo
 		echo "[tls]"
 		if [ -n "$insecure" ]; then

@@ -15,6 +15,7 @@
 
 #include "../common/buf.h"
 #include "../common/clock.h"
+#include "../common/log.h"
 #include "../common/proc.h"
 #include "../common/secret.h"
 #include "../config.h"
@@ -569,10 +570,67 @@ struct open_ctx {
 	int out_fd;
 	bool failed;
 	char err[512];
-	uint8_t **done; /* plain buffers ready, by index % window */
+	atomic_uint fallbacks; /* chunks taken from another repository than the first */
+	uint8_t **done;        /* plain buffers ready, by index % window */
 	size_t *done_len;
 	size_t window;
 };
+
+/* Chunk i of copy `copy` (the store's only one when it has no copies): fetched, its hash
+ * checked, decrypted into plain. "" or what is wrong with it in msg. */
+static void open_copy(struct open_ctx *c, size_t copy, size_t i, uint8_t *in, uint8_t *plain,
+                      size_t *plen, char *msg, size_t size)
+{
+	const struct ha_chunk_ref *r = &c->m->chunks[i];
+	struct ha_err e = {0};
+	size_t got = 0;
+	const char *from = NULL;
+	char sha[65];
+	int rc = c->store->ops->copies
+	             ? c->store->ops->get_chunk_copy(c->store, copy, c->m->name, i, in,
+	                                             ha_chunk_bound(HA_CHUNK_MAX), &got, &from, &e)
+	             : c->store->ops->get_chunk(c->store, c->m->name, i, in,
+	                                        ha_chunk_bound(HA_CHUNK_MAX), &got, &e);
+	char where[HA_NAME_MAX + 32] = "";
+	if (from)
+		snprintf(where, sizeof(where), " in repository %s", from);
+	msg[0] = '\0';
+	if (rc != 0 || got != r->stored)
+		snprintf(msg, size, "chunk %zu%s: missing or of the wrong size", i, where);
+	else if (ha_sha256_hex(in, got, sha), strcmp(sha, r->sha) != 0)
+		snprintf(msg, size, "chunk %zu%s: SHA-256 mismatch (the file was altered)", i,
+		         where);
+	else if (ha_chunk_open(c->key, c->m->name, i, in, got, plain, plen, &e) != 0)
+		snprintf(msg, size, "%s%s", e.msg, where);
+	else if (*plen != r->plain)
+		snprintf(msg, size, "chunk %zu%s: unexpected length", i, where);
+}
+
+/* Chunk i from the first copy that is intact: a damaged or missing one in a repository is
+ * taken from the next (repos.h), and counted. msg says what was wrong with every copy when
+ * none is. */
+static void open_chunk(struct open_ctx *c, size_t i, uint8_t *in, uint8_t *plain, size_t *plen,
+                       char *msg, size_t size)
+{
+	size_t n = c->store->ops->copies ? c->store->ops->copies(c->store) : 1;
+	struct ha_buf all = HA_BUF_INIT;
+	for (size_t k = 0; k < n; k++) {
+		open_copy(c, k, i, in, plain, plen, msg, size);
+		if (!msg[0]) {
+			if (k > 0) {
+				ha_warn("backup-chunk-fallback", "backup=%s chunk=%zu why=\"%s\"",
+				        c->m->name, i, ha_buf_cstr(&all));
+				atomic_fetch_add(&c->fallbacks, 1);
+			}
+			ha_buf_free(&all);
+			return;
+		}
+		ha_buf_printf(&all, "%s%s", all.len ? "; " : "", msg);
+	}
+	if (n > 1)
+		snprintf(msg, size, "%s", ha_buf_cstr(&all));
+	ha_buf_free(&all);
+}
 
 static void *open_worker(void *arg)
 {
@@ -593,26 +651,13 @@ static void *open_worker(void *arg)
 		}
 		size_t i = c->next++;
 		pthread_mutex_unlock(&c->mu);
-		char sha[65], msg[512] = "";
-		const struct ha_chunk_ref *r = &c->m->chunks[i];
+		char msg[512] = "";
 		uint8_t *plain = malloc(HA_CHUNK_MAX);
-		size_t plen = 0, got = 0;
-		struct ha_err e = {0};
-		ssize_t k = c->store->ops->get_chunk(c->store, c->m->name, i, in,
-		                                     ha_chunk_bound(HA_CHUNK_MAX), &got, &e) == 0
-		                ? (ssize_t)got
-		                : -1;
+		size_t plen = 0;
 		if (plain == NULL)
 			snprintf(msg, sizeof(msg), "out of memory");
-		else if (k != (ssize_t)r->stored)
-			snprintf(msg, sizeof(msg), "chunk %zu: missing or of the wrong size", i);
-		else if (ha_sha256_hex(in, (size_t)k, sha), strcmp(sha, r->sha) != 0)
-			snprintf(msg, sizeof(msg),
-			         "chunk %zu: SHA-256 mismatch (the file was altered)", i);
-		else if (ha_chunk_open(c->key, c->m->name, i, in, (size_t)k, plain, &plen, &e) != 0)
-			snprintf(msg, sizeof(msg), "%s", e.msg);
-		else if (plen != r->plain)
-			snprintf(msg, sizeof(msg), "chunk %zu: unexpected length", i);
+		else
+			open_chunk(c, i, in, plain, &plen, msg, sizeof(msg));
 		pthread_mutex_lock(&c->mu);
 		if (msg[0]) {
 			if (!c->failed) {

@@ -34,6 +34,12 @@ struct ha_store_ops {
 	void (*clean)(struct ha_store *s, const char *node);
 	/* the names there are, sorted (*names malloc'd: ha_store_names_free) */
 	int (*list)(struct ha_store *s, char ***names, size_t *n, struct ha_err *e);
+	/* A store over several repositories (repos.h): how many copies a chunk may have, and
+	 * copy number `copy` of it (*from: the repository's name). NULL in a store of one. */
+	size_t (*copies)(struct ha_store *s);
+	int (*get_chunk_copy)(struct ha_store *s, size_t copy, const char *name, uint64_t index,
+	                      uint8_t *buf, size_t cap, size_t *len, const char **from,
+	                      struct ha_err *e);
 };
 
 void ha_store_names_free(char **names, size_t n);
@@ -43,6 +49,7 @@ struct ha_store {
 	char root[PATH_MAX];
 	char kind[16];    /* what it holds: "backups", "archive" */
 	char staging[32]; /* where it stages them */
+	void *impl;       /* the kind's own state (the union store's, repos.h) */
 };
 
 /* The directory store: ROOT/backups/NAME/{manifest,chunks/NNNNNNNN}, staging under

@@ -48,6 +48,17 @@ static void record_json(struct ha_json *j, const Haagent__BackupRecord *b, const
 	ha_json_uint(j, "server_id", b->server_id);
 	ha_json_str_or_null(j, "datadir_instance", b->instance);
 	ha_json_str_or_null(j, "manifest_sha256", b->manifest_sha);
+	/* where it is complete, in the order it got there (the copier adds the others) */
+	ha_json_arr_begin(j, "repositories");
+	for (const char *p = b->repositories ? b->repositories : ""; *p;) {
+		const char *end = strchr(p, ',');
+		size_t k = end ? (size_t)(end - p) : strlen(p);
+		char name[HA_NAME_MAX];
+		snprintf(name, sizeof(name), "%.*s", (int)(k < sizeof(name) ? k : 0), p);
+		ha_json_str(j, NULL, name);
+		p += k + (end != NULL);
+	}
+	ha_json_arr_end(j);
 	if (b->held_until_unix_ms)
 		ha_json_uint(j, "held_until_unix_ms", b->held_until_unix_ms);
 	else
@@ -174,8 +185,9 @@ static int list(struct globals *g, const char *show_id)
 		printf("%s\n", ha_buf_cstr(&b));
 		ha_buf_free(&b);
 	} else if (!show_id) {
-		printf("%-4s %-40s %-12s %-6s %-9s %-10s %10s %10s %-8s\n", "ID", "NAME", "TYPE",
-		       "PARENT", "STATE", "NODE", "READ MB", "STORED MB", "VERIFIED");
+		printf("%-4s %-40s %-12s %-6s %-9s %-10s %10s %10s %-8s %s\n", "ID", "NAME", "TYPE",
+		       "PARENT", "STATE", "NODE", "READ MB", "STORED MB", "VERIFIED",
+		       "REPOSITORIES");
 		for (size_t i = 0; i < r->n_backups; i++) {
 			const Haagent__BackupRecord *b = r->backups[i];
 			char parent[24] = "-";
@@ -183,13 +195,14 @@ static int list(struct globals *g, const char *show_id)
 				snprintf(parent, sizeof(parent), "%llu",
 				         (unsigned long long)b->parent);
 			node_name(g, b->node, nn, sizeof(nn));
-			printf("%-4llu %-40s %-12s %-6s %-9s %-10s %10.1f %10.1f %-8s\n",
+			printf("%-4llu %-40s %-12s %-6s %-9s %-10s %10.1f %10.1f %-8s %s\n",
 			       (unsigned long long)b->id, b->name, b->type, parent,
 			       ha_cli_state_name(b->state), nn, b->bytes_in / 1048576.0,
 			       b->bytes_stored / 1048576.0,
 			       b->verified > 0   ? (b->drilled ? "drilled" : "ok")
 			       : b->verified < 0 ? "FAILED"
-			                         : "-");
+			                         : "-",
+			       b->repositories && b->repositories[0] ? b->repositories : "-");
 		}
 		printf("\n");
 		window_text(r);
@@ -207,6 +220,8 @@ static int list(struct globals *g, const char *show_id)
 		       b->finished_unix_ms > b->started_unix_ms
 		           ? (b->finished_unix_ms - b->started_unix_ms) / 1000.0
 		           : 0.0);
+		printf("  complete in: %s\n",
+		       b->repositories && b->repositories[0] ? b->repositories : "-");
 		printf("  verified: %s%s%s\n",
 		       b->verified > 0   ? "passed"
 		       : b->verified < 0 ? "FAILED"

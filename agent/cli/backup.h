@@ -10,13 +10,15 @@
 #include <sys/types.h>
 
 #include "../backup/chunk.h"
+#include "../backup/repos.h"
 #include "../backup/store.h"
 #include "../common/err.h"
 #include "../db/db.h"
 #include "haadm.h"
 
 struct repo {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 80]; /* for messages: the first repository, or all their names */
+	struct ha_repos repos;    /* every [repository NAME]; store and archive read them all */
 	struct ha_store store;
 	char mbstream[PATH_MAX];
 	char tool[PATH_MAX];

@@ -283,22 +283,39 @@ const Haagent__BackupRecord *ha_cli_backup_find(const Haagent__BackupsResponse *
 
 /* ---- the repository, from the config ---- */
 
+/* "PATH" for one repository, "NAME (WHERE), ..." for several. */
+static void repos_text(const struct ha_repos *rs, char *out, size_t size)
+{
+	if (rs->n == 1) {
+		snprintf(out, size, "%s", rs->r[0].where);
+		return;
+	}
+	struct ha_buf b = HA_BUF_INIT;
+	for (size_t i = 0; i < rs->n; i++)
+		ha_buf_printf(&b, "%s%s (%s)", i ? ", " : "", rs->r[i].name, rs->r[i].where);
+	snprintf(out, size, "%s", ha_buf_cstr(&b));
+	ha_buf_free(&b);
+}
+
 int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
 {
 	struct ha_config *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
 	int rc = ha_config_load(ha_cli_conf_path(g), 0, c, e);
-	if (rc == 0 && !c->backup_repository[0])
-		rc = ha_err_set(e, HA_ECONFIG, "no [backup] repository in %s", c->path);
+	if (rc == 0 && !c->n_repos)
+		rc = ha_err_set(e, HA_ECONFIG, "no repository in %s ([repository NAME] sections)",
+		                c->path);
+	if (rc == 0)
+		rc = ha_repos_open(&rp->repos, c, e);
 	if (rc == 0) {
-		snprintf(rp->path, sizeof(rp->path), "%s", c->backup_repository);
-		ha_store_dir_init(&rp->store, rp->path);
+		repos_text(&rp->repos, rp->path, sizeof(rp->path));
+		rp->store = rp->repos.all_backups;
 		snprintf(rp->mbstream, sizeof(rp->mbstream), "%s", c->backup_mbstream);
 		snprintf(rp->tool, sizeof(rp->tool), "%s", c->backup_tool);
 		snprintf(rp->binlog_tool, sizeof(rp->binlog_tool), "%s", c->backup_binlog_tool);
 		snprintf(rp->client_tool, sizeof(rp->client_tool), "%s", c->backup_client_tool);
-		ha_store_dir_init_kind(&rp->archive, rp->path, "archive");
+		rp->archive = rp->repos.all_archive;
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
 		rp->workers =
 		    c->backup_workers ? c->backup_workers : (unsigned)(cores > 0 ? cores : 2);

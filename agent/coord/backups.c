@@ -51,10 +51,10 @@ static int refuse_now(struct ha_core *k, const char *type, struct ha_bk_started 
 	} while (0)
 	if (strcmp(type, "full") && strcmp(type, "differential") && strcmp(type, "incremental"))
 		REFUSE(HA_EINVAL, "--type %s: expected full, differential or incremental", type);
-	if (!k->cfg->backup_repository[0])
+	if (!k->cfg->n_repos)
 		REFUSE(
 		    HA_EREFUSED,
-		    "no [backup] repository in the coordinator's configuration (docs/backup.md)");
+		    "no repository in the coordinator's configuration (docs/backup.md)");
 	const struct ha_backup_rec *running = ha_fsm_backup_running(st);
 	if (running)
 		REFUSE(HA_EREFUSED, "backup %llu (%s) is running; one at a time",
@@ -352,6 +352,7 @@ void co_backups(struct ha_core *k, const struct ha_fsm_state *st)
 		res.server_id = r->server_id;
 		fixed(res.instance, sizeof(res.instance), r->instance);
 		fixed(res.manifest_sha, sizeof(res.manifest_sha), r->manifest_sha);
+		fixed(res.repos, sizeof(res.repos), r->repository);
 		/* the outcome first: the catalog keeps 255 characters, the choice's scores last */
 		char detail[512];
 		snprintf(detail, sizeof(detail), "%s; %s", r->detail ? r->detail : "", job->detail);

@@ -273,7 +273,7 @@ void ha_db_check(const struct ha_config *c, unsigned timeout_ms, struct ha_check
 		check_privileges(m, c->db_user, out);
 		if (c->salvage)
 			check_salvage(m, c->db_user, out);
-		if (c->backup_repository[0]) {
+		if (c->n_repos) {
 			char missing[256];
 			int rc = backup_missing(m, missing, sizeof(missing));
 			if (rc == 0)

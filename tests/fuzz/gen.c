@@ -86,6 +86,7 @@ const ProtobufCMessageDescriptor *const fz_messages[] = {
     &haagent__cmd_backup_begin__descriptor,
     &haagent__cmd_backup_end__descriptor,
     &haagent__cmd_backup_hold__descriptor,
+    &haagent__cmd_backup_copied__descriptor,
     &haagent__cmd_backup_verified__descriptor,
     &haagent__cmd_backup_deleted__descriptor,
     &haagent__cmd_set_backup_policy__descriptor,

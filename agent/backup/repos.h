@@ -1,0 +1,48 @@
+/* Several repositories (docs/backup.md, "Several repositories"): the [repository NAME]
+ * sections of the configuration opened as stores, and one store over all of them.
+ *
+ * The union store is what the pipeline, the archive and haadm see. A backup or an archive slice
+ * is written whole to the first repository that takes it (in the file's order: one that is
+ * down or refuses the staging area is passed over at once, so it never blocks the others);
+ * the copier (agent/copier.c) brings it to the others later, which is how a repository that
+ * was down catches up. Reading takes the first copy there is; a chunk whose hash or
+ * authentication fails in one repository is taken from the next (pipeline.c asks the copies one
+ * by one). Listing is the union of the names; removing and cleaning touch every repository.
+ * Blocking; any thread but the event loop. */
+#ifndef HA_BACKUP_REPOS_H
+#define HA_BACKUP_REPOS_H
+
+#include "../config.h"
+#include "store.h"
+
+struct ha_repo {
+	char name[HA_NAME_MAX];
+	char type[8];
+	char where[PATH_MAX + 80]; /* for messages: its path, or s3://bucket/prefix at endpoint */
+	struct ha_store backups, archive;
+};
+
+struct ha_repos {
+	size_t n;
+	struct ha_repo r[HA_REPOS_MAX];
+	struct ha_store all_backups, all_archive; /* the union stores */
+	struct ha_union {
+		struct ha_repos *rs;
+		bool archive;
+		int wrote; /* the repository the current write went to, -1 none */
+	} u_backups, u_archive;
+};
+
+/* Opens every repository of c (none: rs->n == 0). An S3 repository's keys are checked here,
+ * with the file and line of the one at fault. rs must stay where it is while in use (its union
+ * stores point into it). */
+int ha_repos_open(struct ha_repos *rs, const struct ha_config *c, struct ha_err *e);
+void ha_repos_close(struct ha_repos *rs);
+
+/* The index of the repository called name, or -1. */
+int ha_repos_index(const struct ha_repos *rs, const char *name);
+
+/* The repository the last begin of the union store s wrote to (its name), or NULL. */
+const char *ha_repos_written(const struct ha_store *s);
+
+#endif

@@ -1,0 +1,334 @@
+/* The copier: with several repositories, the ready Raft leader's agent brings every finished
+ * backup and every archive slice to the repositories that lack it (backup/copy.h), records each
+ * backup's new copy in the catalog (CmdBackupCopied), and removes from a repository the backups
+ * the catalog deleted while it was down. A backup or a slice is written to the first repository
+ * that takes it (backup/repos.h); this is how the others, and one that was down, catch up. One
+ * repository failing delays only its own copies. The loop only decides; the thread copies. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <raft.h>
+
+#include "agent_int.h"
+#include "backup/chunk.h"
+#include "backup/copy.h"
+#include "backup/repos.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/secret.h"
+
+struct job {
+	uint64_t id;
+	char name[96];
+	char sha[65];
+	char repos[HA_FSM_REPOS_TEXT];
+};
+
+struct copied {
+	uint64_t id;
+	char repo[HA_NAME_MAX];
+};
+
+struct ha_copier {
+	uv_async_t async;
+	pthread_t thread;
+	bool busy; /* loop side: a thread runs */
+	atomic_int cancel;
+	pthread_mutex_t mu;
+	bool finished; /* under mu */
+	struct ha_repos repos;
+	uint8_t master[HA_KEY_LEN];
+	bool have_key;
+	char node[HA_NAME_MAX];
+	/* the thread's input: a snapshot of the catalog */
+	struct job jobs[HA_FSM_MAX_BACKUPS];
+	unsigned n_jobs;
+	char deleted[HA_FSM_MAX_BACKUPS][96];
+	unsigned n_deleted;
+	/* its output, for the loop to record */
+	struct copied done[HA_FSM_MAX_BACKUPS];
+	unsigned n_done;
+	unsigned failures;
+	uint64_t slices, bytes;
+	char last_error[512];
+	/* loop side */
+	uint64_t next_ms;
+	uint64_t every_ms;  /* [backup] copy_interval_ms: a pass at least this often */
+	uint64_t seen_done; /* the number of finished backups at the last pass */
+};
+
+/* ---- the thread ---- */
+
+static void note(struct ha_copier *c, const char *what, const char *repo, const char *name,
+                 const char *error)
+{
+	ha_warn(what, "repository=%s object=%s error=\"%s\"", repo, name, error);
+	c->failures++;
+	snprintf(c->last_error, sizeof(c->last_error), "%s: %s", repo, error);
+}
+
+/* Every finished backup into every repository whose list lacks it. */
+static void copy_backups(struct ha_copier *c)
+{
+	for (unsigned i = 0; i < c->n_jobs && !atomic_load(&c->cancel); i++) {
+		struct job *j = &c->jobs[i];
+		for (size_t r = 0; r < c->repos.n && !atomic_load(&c->cancel); r++) {
+			const char *rn = c->repos.r[r].name;
+			struct ha_backup_rec probe;
+			snprintf(probe.repos, sizeof(probe.repos), "%s", j->repos);
+			if (ha_fsm_backup_in(&probe, rn))
+				continue;
+			struct ha_err e = {0};
+			int has = ha_repo_has(&c->repos, false, r, j->name, j->sha, &e);
+			if (has < 0) {
+				note(c, "backup-copy-refused", rn, j->name, e.msg);
+				continue;
+			}
+			struct ha_repo_copied got = {0};
+			uint64_t t0 = ha_now_ms();
+			if (!has && ha_repo_copy(&c->repos, false, r, j->name, c->node, c->master,
+			                         j->sha, &got, &e) != 0) {
+				note(c, "backup-copy-failed", rn, j->name, e.msg);
+				continue;
+			}
+			if (!has)
+				ha_info("backup-copied",
+				        "repository=%s backup=%s chunks=%llu bytes=%llu ms=%llu",
+				        rn, j->name, (unsigned long long)got.chunks,
+				        (unsigned long long)got.bytes,
+				        (unsigned long long)(ha_now_ms() - t0));
+			c->bytes += got.bytes;
+			pthread_mutex_lock(&c->mu);
+			if (c->n_done < HA_FSM_MAX_BACKUPS) {
+				c->done[c->n_done].id = j->id;
+				snprintf(c->done[c->n_done].repo, sizeof(c->done[0].repo), "%s",
+				         rn);
+				c->n_done++;
+			}
+			pthread_mutex_unlock(&c->mu);
+		}
+	}
+}
+
+/* A deleted backup still in a repository (it was down when retention swept): removed. */
+static void remove_deleted(struct ha_copier *c)
+{
+	for (unsigned i = 0; i < c->n_deleted && !atomic_load(&c->cancel); i++)
+		for (size_t r = 0; r < c->repos.n; r++) {
+			struct ha_store *s = &c->repos.r[r].backups;
+			struct ha_err e = {0};
+			if (ha_repo_has(&c->repos, false, r, c->deleted[i], NULL, &e) != 1)
+				continue;
+			if (s->ops->remove(s, c->deleted[i], &e) != 0)
+				note(c, "backup-delete-failed", c->repos.r[r].name, c->deleted[i],
+				     e.msg);
+			else
+				ha_info("backup-deleted",
+				        "repository=%s name=%s why=\"retention, "
+				        "caught up\"",
+				        c->repos.r[r].name, c->deleted[i]);
+		}
+}
+
+static int in_list(char **l, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n; /* sorted */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int cmp = strcmp(l[mid], name);
+		if (cmp == 0)
+			return 1;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* Archive slices: each repository gets the slices another has, from its own oldest on (older
+ * ones retention removes anyway; a repository with none gets them all). */
+static void copy_slices(struct ha_copier *c)
+{
+	char **all;
+	size_t n_all;
+	struct ha_err e = {0};
+	if (c->repos.all_archive.ops->list(&c->repos.all_archive, &all, &n_all, &e) != 0)
+		return;
+	for (size_t r = 0; r < c->repos.n && !atomic_load(&c->cancel); r++) {
+		struct ha_store *s = &c->repos.r[r].archive;
+		char **mine;
+		size_t n_mine;
+		if (s->ops->list(s, &mine, &n_mine, &e) != 0) {
+			note(c, "archive-copy-failed", c->repos.r[r].name, "(list)", e.msg);
+			continue;
+		}
+		for (size_t i = 0; i < n_all && !atomic_load(&c->cancel); i++) {
+			if (in_list(mine, n_mine, all[i]) ||
+			    (n_mine && strcmp(all[i], mine[0]) < 0))
+				continue;
+			struct ha_repo_copied got = {0};
+			if (ha_repo_copy(&c->repos, true, r, all[i], c->node, c->master, NULL, &got,
+			                 &e) != 0) {
+				note(c, "archive-copy-failed", c->repos.r[r].name, all[i], e.msg);
+				break; /* the next pass goes on, in order */
+			}
+			c->slices++;
+			c->bytes += got.bytes;
+		}
+		ha_store_names_free(mine, n_mine);
+	}
+	ha_store_names_free(all, n_all);
+}
+
+static void *run(void *arg)
+{
+	struct ha_agent *a = arg;
+	struct ha_copier *c = a->cp;
+	c->failures = 0;
+	copy_backups(c);
+	remove_deleted(c);
+	copy_slices(c);
+	pthread_mutex_lock(&c->mu);
+	c->finished = true;
+	pthread_mutex_unlock(&c->mu);
+	uv_async_send(&c->async);
+	return NULL;
+}
+
+/* ---- the loop ---- */
+
+static void proposed(void *data, int status, int fsm_result)
+{
+	(void)data;
+	(void)fsm_result;
+	if (status != 0)
+		ha_warn("backup-copy-record-failed", "status=%d", status);
+}
+
+static void on_async(uv_async_t *h)
+{
+	struct ha_agent *a = h->data;
+	struct ha_copier *c = a->cp;
+	pthread_mutex_lock(&c->mu);
+	bool finished = c->finished;
+	c->finished = false;
+	struct copied done[HA_FSM_MAX_BACKUPS];
+	unsigned n = c->n_done;
+	memcpy(done, c->done, n * sizeof(done[0]));
+	c->n_done = 0;
+	pthread_mutex_unlock(&c->mu);
+	if (!finished || !c->busy)
+		return;
+	pthread_join(c->thread, NULL);
+	c->busy = false;
+	for (unsigned i = 0; i < n && ha_raft_ready(a->raft); i++) {
+		uint8_t *buf;
+		size_t len;
+		if (ha_fsm_cmd_backup_copied(done[i].id, done[i].repo, raft_malloc, &buf, &len) ==
+		        0 &&
+		    ha_raft_propose(a->raft, buf, len, proposed, a) != 0)
+			ha_warn("backup-copy-record-failed", "id=%llu repository=%s",
+			        (unsigned long long)done[i].id, done[i].repo);
+	}
+	/* a failed copy is tried again at the next pass; a pass with failures waits the whole
+	 * interval, one without comes again when a backup ends */
+	c->next_ms = ha_now_ms() + c->every_ms;
+}
+
+/* The catalog's finished backups lacking a repository, and its deleted ones. */
+static void snapshot(struct ha_copier *c, const struct ha_fsm_state *st)
+{
+	c->n_jobs = c->n_deleted = 0;
+	for (unsigned i = 0; i < st->n_backups; i++) {
+		const struct ha_backup_rec *r = &st->backups[i];
+		if (r->state == HA_BK_DELETED) {
+			snprintf(c->deleted[c->n_deleted++], sizeof(c->deleted[0]), "%s", r->name);
+			continue;
+		}
+		if (r->state != HA_BK_DONE)
+			continue;
+		bool everywhere = true;
+		for (size_t k = 0; k < c->repos.n; k++)
+			everywhere = everywhere && ha_fsm_backup_in(r, c->repos.r[k].name);
+		if (everywhere)
+			continue;
+		struct job *j = &c->jobs[c->n_jobs++];
+		j->id = r->id;
+		snprintf(j->name, sizeof(j->name), "%s", r->name);
+		snprintf(j->sha, sizeof(j->sha), "%s", r->manifest_sha);
+		snprintf(j->repos, sizeof(j->repos), "%s", r->repos);
+	}
+}
+
+void ha_copier_tick(struct ha_agent *a)
+{
+	struct ha_copier *c = a->cp;
+	if (c == NULL || c->busy || !c->have_key || a->stopping || !ha_raft_ready(a->raft))
+		return;
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	uint64_t done = 0;
+	for (unsigned i = 0; i < st->n_backups; i++)
+		done += st->backups[i].state == HA_BK_DONE;
+	uint64_t now = ha_now_ms();
+	if (now < c->next_ms && done == c->seen_done)
+		return;
+	c->seen_done = done;
+	snapshot(c, st);
+	atomic_store(&c->cancel, 0);
+	c->busy = true;
+	if (pthread_create(&c->thread, NULL, run, a) != 0) {
+		c->busy = false;
+		c->next_ms = now + c->every_ms;
+	}
+}
+
+int ha_copier_start(struct ha_agent *a, struct ha_err *e)
+{
+	if (a->cfg.n_repos < 2)
+		return 0; /* one repository: nothing to copy */
+	struct ha_copier *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	if (ha_repos_open(&c->repos, &a->cfg, e) != 0) {
+		free(c);
+		return HA_ECONFIG;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	uv_async_init(a->loop, &c->async, on_async);
+	c->async.data = a;
+	snprintf(c->node, sizeof(c->node), "%s", a->self->name);
+	c->every_ms = a->cfg.backup_copy_interval_ms;
+	struct ha_err ke = {0};
+	c->have_key = ha_key_load(a->cfg.backup_key_file, c->master, &ke) == 0;
+	if (!c->have_key)
+		ha_warn("backup-copier-off", "why=\"%s\"", ke.msg);
+	a->cp = c;
+	return 0;
+}
+
+void ha_copier_stop(struct ha_agent *a)
+{
+	struct ha_copier *c = a->cp;
+	if (c == NULL)
+		return;
+	atomic_store(&c->cancel, 1);
+	uv_close((uv_handle_t *)&c->async, NULL);
+}
+
+void ha_copier_free(struct ha_agent *a)
+{
+	struct ha_copier *c = a->cp;
+	if (c == NULL)
+		return;
+	if (c->busy)
+		pthread_join(c->thread, NULL);
+	ha_wipe(c->master, sizeof(c->master));
+	ha_repos_close(&c->repos);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	a->cp = NULL;
+}
