@@ -396,9 +396,12 @@ int ha_arch_start(struct ha_agent *a, struct ha_err *e)
 	struct ha_arch *ar = calloc(1, sizeof(*ar));
 	if (ar == NULL)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
-	if (ha_repos_open(&ar->repos, &a->cfg, e) != 0) {
+	struct ha_err re = {0};
+	if (ha_repos_open(&ar->repos, &a->cfg, &re) != 0) {
+		/* a backup setting never keeps the agent (failover) from starting: said, and off */
+		ha_error("archive-off", "error=\"%s\"", re.msg);
 		free(ar);
-		return HA_ECONFIG;
+		return 0;
 	}
 	pthread_mutex_init(&ar->mu, NULL);
 	pthread_cond_init(&ar->room, NULL);
@@ -433,6 +436,7 @@ void ha_arch_free(struct ha_agent *a)
 		pthread_join(ar->thread, NULL);
 	ha_wipe(ar->master, sizeof(ar->master));
 	ha_wipe(ar->password, sizeof(ar->password));
+	ha_repos_close(&ar->repos);
 	pthread_mutex_destroy(&ar->mu);
 	pthread_cond_destroy(&ar->room);
 	free(ar);

@@ -498,6 +498,7 @@ void ha_bkrun_free(struct ha_agent *a)
 	ha_manifest_free(&b->m);
 	ha_wipe(b->password, sizeof(b->password));
 	ha_wipe(b->master, sizeof(b->master));
+	ha_repos_close(&b->repos);
 	pthread_mutex_destroy(&b->mu);
 	free(b);
 	a->bk = NULL;

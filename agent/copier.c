@@ -293,9 +293,11 @@ int ha_copier_start(struct ha_agent *a, struct ha_err *e)
 	struct ha_copier *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
-	if (ha_repos_open(&c->repos, &a->cfg, e) != 0) {
+	struct ha_err re = {0};
+	if (ha_repos_open(&c->repos, &a->cfg, &re) != 0) {
+		ha_error("backup-copier-off", "error=\"%s\"", re.msg); /* the agent still starts */
 		free(c);
-		return HA_ECONFIG;
+		return 0;
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	uv_async_init(a->loop, &c->async, on_async);

@@ -50,7 +50,7 @@ fi
 
 apt-get install -y -q --no-install-recommends \
 	build-essential cmake pkg-config git ca-certificates \
-	libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
+	libuv1-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev \
 	default-libmysqlclient-dev libcmocka-dev libssl-dev libzstd-dev libinih-dev \
 	mariadb-server mariadb-client mariadb-backup \
 	iproute2 procps psmisc python3 python3-pymysql python3-prometheus-client nftables clang-format \

@@ -1,12 +1,61 @@
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/buf.h"
 #include "../common/log.h"
 #include "repos.h"
+#include "s3.h"
 
 /* ---- opening ---- */
+
+/* An S3 repository's keys as written, each error with its file and line; then the offline
+ * check (required keys, credentials loadable). */
+static int s3_conf_of(const struct ha_repo_conf *rc, const char *path, struct ha_s3_conf *c,
+                      struct ha_err *e)
+{
+	ha_s3_conf_init(c);
+	for (unsigned i = 0; i < rc->n_kv; i++) {
+		struct ha_err ke = {0};
+		if (ha_s3_conf_set(c, rc->kv[i].key, rc->kv[i].value, &ke) != 0)
+			return ha_err_set(e, HA_ECONFIG, "%s:%d: [repository %s] %s: %s", path,
+			                  rc->kv[i].line, rc->name, rc->kv[i].key, ke.msg);
+	}
+	struct ha_err ce = {0};
+	if (ha_s3_conf_check(c, &ce) != 0)
+		return ha_err_set(e, HA_ECONFIG, "%s:%d: [repository %s]: %s", path, rc->line,
+		                  rc->name, ce.msg);
+	return 0;
+}
+
+int ha_repo_probe(const struct ha_config *cfg, size_t i, struct ha_err *e)
+{
+	const struct ha_repo_conf *rc = &cfg->repos[i];
+	if (!strcmp(rc->type, "dir")) {
+		struct stat sb;
+		if (stat(rc->path, &sb) != 0)
+			return ha_err_set(e, HA_EIO,
+			                  "%s: %s (create it, or mount the share, on every node)",
+			                  rc->path, strerror(errno));
+		if (!S_ISDIR(sb.st_mode))
+			return ha_err_set(e, HA_EIO, "%s is not a directory", rc->path);
+		if (access(rc->path, W_OK | X_OK) != 0)
+			return ha_err_set(e, HA_EIO, "%s: not writable by this user (%s)", rc->path,
+			                  strerror(errno));
+		return 0;
+	}
+	struct ha_s3_conf *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	int rc2 = s3_conf_of(rc, cfg->path, c, e);
+	if (rc2 == 0)
+		rc2 = ha_s3_probe(c, e);
+	free(c);
+	return rc2;
+}
 
 static int open_one(struct ha_repo *r, const struct ha_repo_conf *rc, const char *path,
                     struct ha_err *e)
@@ -19,8 +68,21 @@ static int open_one(struct ha_repo *r, const struct ha_repo_conf *rc, const char
 		ha_store_dir_init_kind(&r->archive, rc->path, "archive");
 		return 0;
 	}
-	return ha_err_set(e, HA_ECONFIG, "%s:%d: [repository %s] type: %s is not supported here",
-	                  path, rc->line, rc->name, rc->type);
+	struct ha_s3_conf *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	struct ha_err ce = {0};
+	int rc2 = s3_conf_of(rc, path, c, e);
+	if (rc2 == 0 && (ha_store_s3_init(&r->backups, c, "backups", &ce) != 0 ||
+	                 ha_store_s3_init(&r->archive, c, "archive", &ce) != 0)) {
+		ha_store_free(&r->backups);
+		rc2 = ha_err_set(e, HA_ECONFIG, "%s:%d: [repository %s]: %s", path, rc->line,
+		                 rc->name, ce.msg);
+	}
+	if (rc2 == 0)
+		snprintf(r->where, sizeof(r->where), "%s", r->backups.root);
+	free(c);
+	return rc2;
 }
 
 static const struct ha_store_ops union_ops;
@@ -50,6 +112,10 @@ int ha_repos_open(struct ha_repos *rs, const struct ha_config *c, struct ha_err 
 
 void ha_repos_close(struct ha_repos *rs)
 {
+	for (size_t i = 0; i < rs->n; i++) {
+		ha_store_free(&rs->r[i].backups);
+		ha_store_free(&rs->r[i].archive);
+	}
 	rs->n = 0;
 }
 

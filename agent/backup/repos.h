@@ -39,6 +39,11 @@ struct ha_repos {
 int ha_repos_open(struct ha_repos *rs, const struct ha_config *c, struct ha_err *e);
 void ha_repos_close(struct ha_repos *rs);
 
+/* Live check of repository i of cfg for `haadm config check`: a directory exists and is
+ * writable; an S3 bucket answers a signed listing and a small write, read and delete (the
+ * error says what to fix: credentials, bucket, clock, endpoint). */
+int ha_repo_probe(const struct ha_config *cfg, size_t i, struct ha_err *e);
+
 /* The index of the repository called name, or -1. */
 int ha_repos_index(const struct ha_repos *rs, const char *name);
 

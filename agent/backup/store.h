@@ -1,8 +1,8 @@
 /* Where backups are kept. The pipeline talks only to a store: a staging area per backup that
  * readers never see, chunks written into it, and a commit that makes the backup appear whole
- * (with its manifest) or not at all. The directory store (store_dir.c: local disk or a mounted
- * share) is the one there is; an object store implements the same operations (staging under a
- * prefix, commit by writing the manifest last). Blocking; any thread but the event loop. */
+ * (with its manifest) or not at all. Two kinds: a directory (store_dir.c: local disk or a
+ * mounted share) and an S3 bucket (store_s3.c: staging marked by an object, commit by
+ * writing the manifest last). Blocking; any thread but the event loop. */
 #ifndef HA_BACKUP_STORE_H
 #define HA_BACKUP_STORE_H
 
@@ -40,17 +40,23 @@ struct ha_store_ops {
 	int (*get_chunk_copy)(struct ha_store *s, size_t copy, const char *name, uint64_t index,
 	                      uint8_t *buf, size_t cap, size_t *len, const char **from,
 	                      struct ha_err *e);
+	/* releases impl (NULL when the kind keeps no state of its own): ha_store_free */
+	void (*destroy)(struct ha_store *s);
 };
 
 void ha_store_names_free(char **names, size_t n);
 
 struct ha_store {
 	const struct ha_store_ops *ops;
-	char root[PATH_MAX];
-	char kind[16];    /* what it holds: "backups", "archive" */
-	char staging[32]; /* where it stages them */
-	void *impl;       /* the kind's own state (the union store's, repos.h) */
+	char root[PATH_MAX]; /* the directory, or "s3://bucket/prefix" (for messages) */
+	char kind[16];       /* what it holds: "backups", "archive" */
+	char staging[32];    /* where it stages them */
+	void *impl;          /* the kind of store's own state (S3: its client); NULL for a dir */
 };
+
+/* Releases what the store holds (an S3 store's client and connections); nothing for a
+ * directory store. No operation may be under way. The store may be initialised again. */
+void ha_store_free(struct ha_store *s);
 
 /* The directory store: ROOT/backups/NAME/{manifest,chunks/NNNNNNNN}, staging under
  * ROOT/.partial/NODE/NAME, committed by rename. NODE and NAME become paths: an operation on a
@@ -60,5 +66,26 @@ struct ha_store {
  * ROOT/.partial-archive). */
 void ha_store_dir_init(struct ha_store *s, const char *root);
 void ha_store_dir_init_kind(struct ha_store *s, const char *root, const char *kind);
+
+/* The S3 store (store_s3.c), under the bucket and PREFIX of c, for KIND ("backups",
+ * "archive"):
+ *   PREFIX/KIND/NAME.manifest                 a committed object: list() shows exactly these
+ *   PREFIX/KIND-data/NAME/chunks/NNNNNNNN     its chunks, one object each (a single PUT)
+ *   PREFIX/KIND-partial/NODE/NAME             NODE is staging NAME (an empty marker)
+ * begin writes the marker, chunks go straight to their place, commit writes the manifest
+ * last (refused when one exists: never overwritten) and then deletes the marker; a name is
+ * listed once its manifest exists and no marker names it. abort deletes a staged name's
+ * manifest (a failed commit's), chunks and marker, in that order, only when NODE's marker is
+ * there; clean(NODE) aborts every name NODE has staged. Names are checked like the
+ * directory store's (HA_EINVAL); a missing object is HA_EIO, a chunk larger than cap
+ * HA_EPROTO, as there. Any thread; get_chunk from several at once. The client's
+ * connections are released by ha_store_free. 0, or HA_ECONFIG (credentials) with e set; no
+ * request is made. */
+struct ha_s3_conf;
+int ha_store_s3_init(struct ha_store *s, const struct ha_s3_conf *c, const char *kind,
+                     struct ha_err *e);
+/* An S3 store's client (its counters: ha_s3_get_stats); NULL for another kind of store. */
+struct ha_s3;
+struct ha_s3 *ha_store_s3_client(struct ha_store *s);
 
 #endif

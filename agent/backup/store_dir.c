@@ -275,13 +275,6 @@ static int dir_list(struct ha_store *s, char ***names, size_t *n, struct ha_err 
 	return 0;
 }
 
-void ha_store_names_free(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 static const struct ha_store_ops dir_ops = {
     .begin = dir_begin,
     .put_chunk = dir_put_chunk,
@@ -302,6 +295,7 @@ void ha_store_dir_init(struct ha_store *s, const char *root)
 void ha_store_dir_init_kind(struct ha_store *s, const char *root, const char *kind)
 {
 	s->ops = &dir_ops;
+	s->impl = NULL;
 	snprintf(s->root, sizeof(s->root), "%s", root);
 	snprintf(s->kind, sizeof(s->kind), "%s", kind);
 	/* backups keep the staging folder they always had */

@@ -8,6 +8,7 @@
 
 #include <openssl/pem.h>
 
+#include "../backup/repos.h"
 #include "../common/buf.h"
 #include "../common/tls.h"
 #include "../db/check.h"
@@ -148,6 +149,34 @@ static void tls_checks(const struct ha_config *c, struct ha_check_list *l)
 	}
 }
 
+/* Every repository, opened (its keys) and probed live: one line each. */
+static void repo_checks(const struct ha_config *c, struct ha_check_list *l)
+{
+	if (!c->n_repos)
+		return;
+	struct ha_repos *rs = calloc(1, sizeof(*rs));
+	struct ha_err e = {0};
+	if (rs == NULL || ha_repos_open(rs, c, &e) != 0) {
+		ha_check_add(l, HA_CHECK_FAIL, "repositories", "%s", rs ? e.msg : "out of memory");
+		free(rs);
+		return;
+	}
+	for (size_t i = 0; i < rs->n; i++) {
+		char what[HA_NAME_MAX + 16];
+		snprintf(what, sizeof(what), "repository %s", rs->r[i].name);
+		struct ha_err pe = {0};
+		if (ha_repo_probe(c, i, &pe) != 0)
+			ha_check_add(l, HA_CHECK_FAIL, what, "%s: %s", rs->r[i].where, pe.msg);
+		else
+			ha_check_add(l, HA_CHECK_OK, what, "%s: %s", rs->r[i].where,
+			             !strcmp(rs->r[i].type, "dir")
+			                 ? "a writable directory"
+			                 : "listed, written, read, deleted");
+	}
+	ha_repos_close(rs);
+	free(rs);
+}
+
 int ha_cmd_config(struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -202,6 +231,7 @@ int ha_cmd_config(struct globals *g, int argc, char **argv)
 	             "%s: syntax, keys, addresses, ports%s; %u nodes", path,
 	             c->self >= 0 ? ", credentials files" : "", c->n_nodes);
 	tls_checks(c, l);
+	repo_checks(c, l);
 	if (c->self < 0) {
 		ha_check_add(l, HA_CHECK_WARN, "database checks",
 		             "skipped: no [agent] section (a client configuration)");
