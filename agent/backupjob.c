@@ -206,6 +206,9 @@ static void on_done(uv_async_t *h)
 		snprintf(b->res.manifest_sha, sizeof(b->res.manifest_sha), "%s", m->file_sha);
 		const char *where = ha_repos_written(&b->store);
 		snprintf(b->res.repos, sizeof(b->res.repos), "%s", where ? where : "");
+		if (where && ha_repos_passed(&b->store)[0])
+			add_detail(b, "; written to %s, passed over: %s", where,
+			           ha_repos_passed(&b->store));
 		ha_info("backup-done", "id=%llu name=%s bytes_in=%llu bytes_stored=%llu ms=%llu",
 		        (unsigned long long)b->id, m->name, (unsigned long long)m->bytes_in,
 		        (unsigned long long)m->bytes_stored,

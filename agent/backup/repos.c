@@ -137,6 +137,12 @@ const char *ha_repos_written(const struct ha_store *s)
 
 /* ---- the union store ---- */
 
+const char *ha_repos_passed(const struct ha_store *s)
+{
+	const struct ha_union *u = s->impl;
+	return s->ops == &union_ops ? u->passed : "";
+}
+
 static struct ha_union *un(struct ha_store *s)
 {
 	return s->impl;
@@ -153,12 +159,15 @@ static int u_begin(struct ha_store *s, const char *node, const char *name, struc
 {
 	struct ha_union *u = un(s);
 	u->wrote = -1;
+	u->passed[0] = '\0';
 	struct ha_buf why = HA_BUF_INIT;
 	for (size_t i = 0; i < u->rs->n; i++) {
 		struct ha_err pe = {0};
 		struct ha_store *p = part(u, i);
 		if (p->ops->begin(p, node, name, &pe) == 0) {
 			u->wrote = (int)i;
+			snprintf(u->passed, sizeof(u->passed), "%s",
+			         why.len ? ha_buf_cstr(&why) : "");
 			ha_buf_free(&why);
 			return 0;
 		}

@@ -29,7 +29,8 @@ struct ha_repos {
 	struct ha_union {
 		struct ha_repos *rs;
 		bool archive;
-		int wrote; /* the repository the current write went to, -1 none */
+		int wrote;        /* the repository the current write went to, -1 none */
+		char passed[512]; /* why the ones before it were passed over ("" none; cut) */
 	} u_backups, u_archive;
 };
 
@@ -47,7 +48,9 @@ int ha_repo_probe(const struct ha_config *cfg, size_t i, struct ha_err *e);
 /* The index of the repository called name, or -1. */
 int ha_repos_index(const struct ha_repos *rs, const char *name);
 
-/* The repository the last begin of the union store s wrote to (its name), or NULL. */
+/* The repository the last begin of the union store s wrote to (its name), or NULL; and why
+ * the repositories before it were passed over ("" none: a message, cut at 511 bytes). */
 const char *ha_repos_written(const struct ha_store *s);
+const char *ha_repos_passed(const struct ha_store *s);
 
 #endif

@@ -13,12 +13,14 @@ import tempfile
 import time
 import unittest
 
-from harness import HAADM, Sandbox
+from harness import HAADM, SRC, Sandbox
 
 FIRST = 61
 
 
 class ReposTest(unittest.TestCase):
+    second = "offsite"  # the repository written after "local"
+
     @classmethod
     def setUpClass(cls):
         cls.sb = Sandbox(first=FIRST)
@@ -118,6 +120,7 @@ class ReposTest(unittest.TestCase):
             b = self.backup("--type", "incremental")
             took = time.monotonic() - t0
             self.assertEqual(b["repositories"], ["offsite"])
+            self.assertIn("written to offsite, passed over: local", b["detail"])
             self.assertTrue(os.path.exists(os.path.join(self.offsite, "backups", b["name"])))
             print(f"incremental with the first repository down: {took:.1f} s")
             # still down: the copier fails and says so, the catalog does not change
@@ -160,12 +163,18 @@ class ReposTest(unittest.TestCase):
         self.assertIn("repository local", r.stderr)
         self.assertIn("repository offsite", r.stderr)
 
+    def has_slice(self, name):
+        return os.path.exists(os.path.join(self.offsite, "archive", name))
+
     def test_3_the_archive_reaches_every_repository(self):
         """Archive slices are copied too: the second repository holds the newest slice, and a
         restore to a point in time from it alone (the first left out of the configuration)
         gets every row written before that point."""
-        base = self.wait_copies(self.backup()["id"], ["local", "offsite"])
+        base = self.wait_copies(self.backup()["id"], ["local", self.second])
         self.assertTrue(base)
+        self.pitr_from_second()
+
+    def pitr_from_second(self):
         self.write(300)
         p = self.primary()
         want = self.sb.sql(p, "SELECT COUNT(*), MAX(id) FROM sandbox.rp")
@@ -176,10 +185,10 @@ class ReposTest(unittest.TestCase):
             if a.get("head_gtid") != pos:
                 return None
             head = a.get("head")
-            return head if os.path.exists(os.path.join(self.offsite, "archive", head)) else None
+            return head if self.has_slice(head) else None
         self.sb.wait_for(archived, 60, what="the archive's head in the second repository")
         conf = self.conf_without("local")
-        target = os.path.join(self.tmp, "pitr")
+        target = os.path.join(self.tmp, f"pitr-{self.second}")
         r = self.haadm("restore", "--to-gtid", pos, "--target-dir", target, "--json",
                        conf=conf)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -205,6 +214,208 @@ class ReposTest(unittest.TestCase):
         finally:
             p.terminate()
             p.wait(60)
+
+
+RGW_IP, RGW_PORT = "127.0.0.233", 7483
+RGW = f"http://{RGW_IP}:{RGW_PORT}"
+S3TOOL = os.environ.get("S3TOOL", os.path.join(SRC, "build", "tests", "s3tool"))
+BUCKET = "haagent-repos"
+PREFIX = "sandbox1"
+
+
+def nft(*args, check=True):
+    r = subprocess.run(["nft", *args], capture_output=True, text=True, timeout=10)
+    if check and r.returncode != 0:
+        raise AssertionError(f"nft {' '.join(args)}: {r.stderr}")
+
+
+class S3ReposTest(ReposTest):
+    """The same cluster with an S3 repository (real radosgw, deploy/radosgw.sh) beside the
+    directory: backups, incrementals and archive slices reach the bucket; the bucket alone
+    restores, to a backup and to a point in time; radosgw cut off in the middle of a copy
+    delays only its copy, which completes once healed, and nothing half-written is listed; a
+    chunk damaged in the bucket comes from the directory; wrong credentials and a missing bucket
+    are said by haadm config check."""
+
+    second = "s3"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sbdir = tempfile.mkdtemp(prefix="haagent-repos-s3-")
+        cls.addClassCleanup(shutil.rmtree, cls.sbdir, True)
+        cls.rgw = ["bash", os.path.join(SRC, "deploy", "radosgw.sh"), "--dir",
+                   os.path.join(cls.sbdir, "rgw"), "--ip", RGW_IP, "--port", str(RGW_PORT)]
+        cls.addClassCleanup(subprocess.run, cls.rgw + ["destroy"], capture_output=True,
+                            timeout=120)
+        r = subprocess.run(cls.rgw + ["start"], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError(f"radosgw.sh start: {r.stdout}{r.stderr}")
+        cls.keys = os.path.join(cls.sbdir, "rgw", "s3.keys")
+        cls.s3(["mkbucket"])
+        cls.sb = Sandbox(first=171)
+        cls.addClassCleanup(cls.sb.destroy)
+        cls.sb.up()
+        cls.sb.wait_for(cls.sb.whole, 30, what="a whole cluster")
+        cls.local = os.path.join(cls.sb.dir, "backups")
+        cls.s3conf = (f"[repository s3]\ntype = s3\nendpoint = {RGW}\nbucket = {BUCKET}\n"
+                      f"prefix = {PREFIX}\ncredentials_file = {cls.keys}\n"
+                      "timeout_ms = 3000\nconnect_timeout_ms = 1000\nretries = 2\n")
+        cls.sb.restart_agents_with(cls.s3conf + "[backup]\ncopy_interval_ms = 1000\n"
+                                   "archive_seal_ms = 1000\nchunk_kb = 256\n")
+        p = cls.primary()
+        cls.sb.sql(p, "USE sandbox; CREATE TABLE sandbox.rp (id INT PRIMARY KEY, v CHAR(200)); "
+                      "INSERT INTO sandbox.rp SELECT seq, REPEAT(MD5(seq), 6) "
+                      "FROM seq_1_to_40000")
+        cls.tmp = tempfile.mkdtemp(prefix="haagent-repos-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+
+    @classmethod
+    def s3(cls, args, keys=None, bucket=BUCKET):
+        r = subprocess.run([S3TOOL, "--json", "--endpoint", RGW, "--bucket", bucket,
+                            "--credentials-file", keys or cls.keys] + args,
+                           capture_output=True, text=True, timeout=120)
+        out = json.loads(r.stdout)
+        if not out.get("ok"):
+            raise AssertionError(f"s3tool {args}: {out} {r.stderr}")
+        return out
+
+    def keys_under(self, under):
+        return [o["key"] for o in self.s3(["list", f"{PREFIX}/{under}"])["objects"]]
+
+    def committed(self):
+        """The backup names whose manifest is in the bucket."""
+        return sorted(k.rsplit("/", 1)[1][:-len(".manifest")]
+                      for k in self.keys_under("backups/") if k.endswith(".manifest"))
+
+    def manifest(self, root, name):
+        if root != "s3":
+            return super().manifest(root, name)
+        path = os.path.join(self.tmp, "m")
+        self.s3(["--out", path, "get", f"{PREFIX}/backups/{name}.manifest"])
+        with open(path, "rb") as f:
+            return f.read()
+
+    # ---- tests ----
+    def test_0_a_backup_reaches_every_repository(self):
+        """A full and an incremental: each in the directory first, then the bucket, the
+        manifests byte for byte; the newest archive slice in the bucket too."""
+        for kind in ("full", "incremental"):
+            self.write()
+            b = self.backup("--type", kind)
+            b = self.wait_copies(b["id"], ["local", "s3"])
+            self.assertEqual(self.manifest(self.local, b["name"]),
+                             self.manifest("s3", b["name"]))
+            data = self.keys_under(f"backups-data/{b['name']}/chunks/")
+            self.assertEqual(len(data), b["chunks"])
+        self.assertEqual(self.keys_under("backups-partial/"), [])
+        head = self.sb.wait_for(lambda: (self.sb.status().get("archive") or {}).get("head"),
+                                30, what="an archive head")
+        self.sb.wait_for(lambda: self.has_slice(head), 60, what="the head slice in the bucket")
+        r = self.haadm("config", "check")
+        self.assertIn("repository s3", r.stdout)
+        self.assertIn("listed, written, read, deleted", r.stdout)
+
+    def test_1_a_repository_down_catches_up(self):
+        """radosgw cut off (an nft rule on its port) while the copier uploads a backup: the
+        copy fails within its timeouts, a backup taken meanwhile completes in the directory,
+        and once healed the bucket gets both, with nothing half-written listed."""
+        base = self.wait_copies(self.backup()["id"], ["local", "s3"])
+        self.assertTrue(base)
+        table = "haagent_test_repos"
+        nft("add", "table", "inet", table)
+        self.addCleanup(nft, "delete", "table", "inet", table, check=False)
+        nft("add", "chain", "inet", table, "out", "{ type filter hook output priority 0 ; }")
+        self.write(2000)
+        r = self.haadm("backup", "run", "--json")
+        bid = json.loads(r.stdout)["id"]
+        # cut as soon as the copy to the bucket has begun (its staging marker is there)
+        staged = self.sb.wait_for(lambda: self.keys_under("backups-partial/") or None, 120,
+                                  interval=0.05, what="the copy to the bucket under way")
+        nft("add", "rule", "inet", table, "out", "ip", "daddr", RGW_IP, "tcp", "dport",
+            str(RGW_PORT), "drop")
+        self.assertTrue(staged)
+        b = self.sb.wait_for(lambda: (lambda x: x if x["state"] == "done" else None)(
+            self.record(bid)), 120, what="the backup done")
+        self.assertEqual(b["repositories"], ["local"])
+        t0 = time.monotonic()
+        self.write()
+        b2 = self.backup("--type", "incremental")
+        print(f"incremental while the bucket is cut off: {time.monotonic() - t0:.1f} s")
+        self.assertEqual(b2["repositories"], ["local"])
+        time.sleep(3)
+        self.assertEqual(self.record(bid)["repositories"], ["local"])
+        nft("delete", "table", "inet", table)
+        for x in (b, b2):
+            self.wait_copies(x["id"], ["local", "s3"], timeout=120)
+        catalog = {x["name"] for x in json.loads(
+            self.haadm("backup", "list", "--json").stdout)["backups"] if x["state"] == "done"}
+        self.assertTrue(set(self.committed()) <= catalog, (self.committed(), catalog))
+        self.assertIn(b["name"], self.committed())
+
+    def test_2_a_damaged_chunk_is_taken_from_the_other_repository(self):
+        """With the bucket read first (a configuration listing it first), a chunk altered in
+        the bucket comes from the directory."""
+        b = self.wait_copies(self.backup()["id"], ["local", "s3"])
+        key = f"{PREFIX}/backups-data/{b['name']}/chunks/00000000"
+        path = os.path.join(self.tmp, "chunk")
+        self.s3(["--out", path, "get", key])
+        with open(path, "r+b") as f:
+            f.seek(50)
+            byte = f.read(1)
+            f.seek(50)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        self.s3(["put", key, path])
+        conf = self.conf_s3_first()
+        r = self.haadm("backup", "verify", str(b["id"]), conf=conf)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("backup-chunk-fallback", r.stderr)
+        self.assertIn("repository s3", r.stderr)
+
+    def conf_s3_first(self):
+        """node1's configuration with the bucket's section moved before the directory's."""
+        path = self.conf_without("s3")
+        with open(path) as f:
+            text = f.read()
+        text = text.replace("[repository local]", self.s3conf + "\n[repository local]", 1)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_3_the_archive_reaches_every_repository(self):
+        """The bucket alone (the directory left out of the configuration) restores a backup
+        and a point in time."""
+        b = self.wait_copies(self.backup()["id"], ["local", "s3"])
+        conf = self.conf_without("local")
+        target = os.path.join(self.tmp, "from-s3")
+        r = self.haadm("restore", str(b["id"]), "--target-dir", target, "--json", conf=conf)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.pitr_from_second()
+
+    def has_slice(self, name):
+        return f"{PREFIX}/archive/{name}.manifest" in self.keys_under("archive/")
+
+    def test_4_wrong_credentials_and_a_missing_bucket_are_said(self):
+        """haadm config check names what is wrong: the credentials, the bucket."""
+        bad = os.path.join(self.tmp, "bad.keys")
+        with open(self.keys) as f:
+            text = f.read()
+        secret = text.split("secret_key = ")[1].split()[0]
+        with open(bad, "w") as f:
+            f.write(text.replace(secret, "x" * len(secret)))
+        os.chmod(bad, 0o600)
+        for name, repl, want in (("creds", (self.keys, bad), "credentials"),
+                                 ("bucket", (f"bucket = {BUCKET}", "bucket = no-such-bucket"),
+                                  "bucket")):
+            conf = os.path.join(self.tmp, f"{name}.conf")
+            with open(self.conf_s3_first()) as f:
+                text = f.read()
+            with open(conf, "w") as f:
+                f.write(text.replace(*repl))
+            r = self.haadm("config", "check", conf=conf)
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            line = [x for x in r.stdout.splitlines() if "repository s3" in x]
+            self.assertTrue(line and want in line[0].lower(), r.stdout)
+
 
 
 if __name__ == "__main__":
