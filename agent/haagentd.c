@@ -8,6 +8,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "backup/repos.h"
 #include "agent.h"
 #include "common/log.h"
 #include "common/tls.h"
@@ -106,6 +107,22 @@ int main(int argc, char **argv)
 			return ha_exit_code(HA_ECONFIG);
 		}
 		SSL_CTX_free(ctx);
+	}
+	if (check && cfg->n_repos) {
+		/* every repository's keys (an S3 one's credentials load); live: haadm config check
+		 */
+		struct ha_repos *rs = calloc(1, sizeof(*rs));
+		int rrc =
+		    rs ? ha_repos_open(rs, cfg, &e) : ha_err_set(&e, HA_ENOMEM, "out of memory");
+		if (rs && rrc == 0)
+			ha_repos_close(rs);
+		free(rs);
+		if (rrc != 0) {
+			fprintf(stderr, "haagentd: %s\n", e.msg);
+			ha_config_wipe(cfg);
+			free(cfg);
+			return ha_exit_code(HA_ECONFIG);
+		}
 	}
 	if (check) {
 		printf("%s: ok (node %s, %u nodes%s)\n", path, cfg->node, cfg->n_nodes,
