@@ -49,6 +49,23 @@ for line in text.splitlines():
     else:
         out.append(f"#{key} = {default}" if default else f"#{key} =")
 out.append("""
+# Repositories for backups and the binlog archive, instead of [backup] repository: up to four
+# [repository NAME] sections, identical on every node. Each backup and archive slice is written
+# to the first that takes it and copied to the others by the raft leader (docs/backup.md,
+# "Several repositories"; the S3 keys: "S3 repositories").
+#[repository local]
+#type = dir
+#path = /srv/haagent-backups
+#
+#[repository offsite]
+#type = s3
+#endpoint = https://s3.eu-west-1.amazonaws.com
+#region = eu-west-1
+#bucket = example-haagent-backups
+#prefix = cluster1
+#credentials_file = /etc/haagent/s3.keys
+""")
+out.append("""
 # One [node NAME] section per node, identical on every node. Names: letters, digits, _ . -
 # id: raft server id, unique and never reused. address: IPv4 the agent binds raft, RPC and HTTP
 # to (and where mariadbd listens). priority: preference among equally advanced candidates
