@@ -7,20 +7,25 @@
  *
  *   probe                          ha_s3_probe (what `haadm config check` will run)
  *   mkbucket                       PUT on the bucket (haagent never creates one)
- *   put KEY FILE | get KEY [--out FILE] | head KEY | delete KEY | list PREFIX
+ *   put KEY FILE | get KEY [--out FILE] | head KEY | delete KEY | list PREFIX [--page-size N]
  *                                  raw objects: KEY is the whole key in the bucket
- *   store-roundtrip N [--chunk-size BYTES] [--name NAME] [--node NODE] [--keep]
- *                                  begin, N random chunks, commit, list, read back and
- *                                  compare, remove (not with --keep); times PUTs and GETs
+ *   store-roundtrip N [--chunk-size BYTES] [--name NAME] [--node NODE] [--keep] [--threads T]
+ *                                  begin, N random chunks, commit, list, read back (T threads
+ *                                  at once) and compare, remove (not with --keep); times PUTs
+ *                                  and GETs
  *   store-begin NODE NAME | store-put NODE NAME INDEX FILE | store-commit NODE NAME FILE |
  *   store-abort NODE NAME | store-clean NODE | store-list | store-get-chunk NAME INDEX |
  *   store-get-manifest NAME | store-remove NAME
  *
- * HA_S3_CLOCK_SKEW_S (environment): seconds added to the clock requests are signed with, to
- * show the skewed-clock error. Exit status: 0, or the error's code (err.h). */
+ * Environment (test hooks of struct ha_s3_conf): HA_S3_CLOCK_SKEW_S, seconds added to the clock
+ * requests are signed with, to show the skewed-clock error; HA_S3_CONNECT_TO, curl's
+ * CONNECT_TO ("::127.0.0.232:7482"), to try virtual-host URLs without DNS. Exit status: 0, or
+ * the error's code (err.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +47,9 @@ struct tool {
 	size_t chunk_size;
 	const char *name, *node;
 	bool keep;
+	unsigned threads;   /* store-roundtrip's GETs at once */
+	unsigned page_size; /* list: ListObjectsV2 pages of this many keys (0: 1000) */
+	unsigned pages;
 	struct ha_buf answer; /* the JSON answer (--json), one object */
 	struct ha_json j;
 };
@@ -103,6 +111,31 @@ static int on_key(void *arg, const char *key, uint64_t size, bool is_prefix)
 	return 0;
 }
 
+/* ListObjectsV2 page by page of t->page_size keys, the server's continuation tokens sent back
+ * as they came (they hold '/', '+' and '=': encoded as signed); t->pages counts them. */
+static int list_by_pages(struct tool *t, struct ha_s3 *s, const char *prefix, struct ha_err *e)
+{
+	char *token = NULL;
+	int rc = 0;
+	for (;;) {
+		struct ha_s3_list_page p;
+		if ((rc = ha_s3_list_page(s, prefix, NULL, token, t->page_size, &p, e)) != 0)
+			break;
+		t->pages++;
+		for (size_t i = 0; i < p.n_objs; i++)
+			on_key(t, p.objs[i].key, p.objs[i].size, false);
+		free(token);
+		token = p.truncated ? p.next_token : NULL;
+		if (token)
+			p.next_token = NULL;
+		ha_s3_list_page_free(&p);
+		if (token == NULL)
+			break;
+	}
+	free(token);
+	return rc;
+}
+
 static int raw(struct tool *t, struct ha_s3 *s, int argc, char **argv, struct ha_err *e)
 {
 	const char *cmd = argv[0];
@@ -139,7 +172,8 @@ static int raw(struct tool *t, struct ha_s3 *s, int argc, char **argv, struct ha
 		return ha_s3_delete(s, argv[1], e);
 	if (!strcmp(cmd, "list") && argc == 2) {
 		ha_json_arr_begin(&t->j, "objects");
-		int rc = ha_s3_list(s, argv[1], NULL, on_key, t, e);
+		int rc = t->page_size ? list_by_pages(t, s, argv[1], e)
+		                      : ha_s3_list(s, argv[1], NULL, on_key, t, e);
 		ha_json_arr_end(&t->j);
 		return rc;
 	}
@@ -172,15 +206,73 @@ static bool listed(struct ha_store *st, const char *name, struct ha_err *e, int 
 	return found;
 }
 
+/* The GET phase, by t->threads threads at once as the pipeline's restore workers do: chunks
+ * taken in turn, each compared with what was written; the first error is kept. */
+struct getters {
+	struct ha_store *st;
+	const char *name;
+	const uint8_t *data;
+	size_t cs;
+	unsigned n;
+	atomic_uint next;
+	pthread_mutex_t mu;
+	int rc;
+	struct ha_err e;
+};
+
+static void *getter(void *arg)
+{
+	struct getters *g = arg;
+	uint8_t *back = malloc(CHUNK_CAP);
+	for (unsigned i; back && (i = atomic_fetch_add(&g->next, 1)) < g->n;) {
+		size_t len = 0;
+		struct ha_err e = {0};
+		int rc = g->st->ops->get_chunk(g->st, g->name, i, back, CHUNK_CAP, &len, &e);
+		if (rc == 0 && (len != g->cs || memcmp(back, g->data + (size_t)i * g->cs, g->cs)))
+			rc = ha_err_set(&e, HA_EIO, "chunk %u: not what was written", i);
+		pthread_mutex_lock(&g->mu);
+		if (rc && g->rc == 0) {
+			g->rc = rc;
+			g->e = e;
+		}
+		pthread_mutex_unlock(&g->mu);
+		if (rc)
+			break;
+	}
+	if (back == NULL) {
+		pthread_mutex_lock(&g->mu);
+		g->rc = ha_err_set(&g->e, HA_ENOMEM, "out of memory");
+		pthread_mutex_unlock(&g->mu);
+	}
+	free(back);
+	return NULL;
+}
+
+static int get_all(struct tool *t, struct ha_store *st, const char *name, const uint8_t *data,
+                   unsigned n, struct ha_err *e)
+{
+	struct getters g = {.st = st, .name = name, .data = data, .cs = t->chunk_size, .n = n};
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_t th[64];
+	unsigned k = t->threads < 1 ? 1 : t->threads > 64 ? 64 : t->threads;
+	for (unsigned i = 0; i < k; i++)
+		pthread_create(&th[i], NULL, getter, &g);
+	for (unsigned i = 0; i < k; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&g.mu);
+	if (g.rc)
+		*e = g.e;
+	return g.rc;
+}
+
 /* The round trip's steps in order, each timed or checked where it is. */
 static int roundtrip(struct tool *t, struct ha_store *st, unsigned n, struct ha_err *e)
 {
 	const char *node = t->node ? t->node : "node1", *name = t->name ? t->name : "rt-000001";
 	size_t cs = t->chunk_size;
-	uint8_t *data = malloc((size_t)n * cs + 1), *back = malloc(CHUNK_CAP);
-	if (data == NULL || back == NULL || cs > CHUNK_CAP) {
+	uint8_t *data = malloc((size_t)n * cs + 1);
+	if (data == NULL || cs > CHUNK_CAP) {
 		free(data);
-		free(back);
 		return ha_err_set(e, HA_EINVAL, "chunk size: %zu (at most %u)", cs, CHUNK_CAP);
 	}
 	for (size_t off = 0; off < cs * n;) {
@@ -199,12 +291,8 @@ static int roundtrip(struct tool *t, struct ha_store *st, unsigned n, struct ha_
 	if (rc == 0 && !listed(st, name, e, &rc) && rc == 0)
 		rc = ha_err_set(e, HA_EIO, "%s committed but not listed", name);
 	uint64_t t2 = ha_now_ms();
-	for (unsigned i = 0; rc == 0 && i < n; i++) {
-		size_t len = 0;
-		rc = st->ops->get_chunk(st, name, i, back, CHUNK_CAP, &len, e);
-		if (rc == 0 && (len != cs || memcmp(back, data + (size_t)i * cs, cs) != 0))
-			rc = ha_err_set(e, HA_EIO, "chunk %u: not what was written", i);
-	}
+	if (rc == 0)
+		rc = get_all(t, st, name, data, n, e);
 	uint64_t t3 = ha_now_ms();
 	char *text = NULL;
 	size_t tlen = 0;
@@ -220,6 +308,7 @@ static int roundtrip(struct tool *t, struct ha_store *st, unsigned n, struct ha_
 	double mib = (double)cs * n / (1 << 20);
 	ha_json_str(&t->j, "name", name);
 	ha_json_uint(&t->j, "chunks", n);
+	ha_json_uint(&t->j, "threads", t->threads);
 	ha_json_uint(&t->j, "bytes", (uint64_t)cs * n);
 	ha_json_double(&t->j, "put_s", (double)(t1 - t0) / 1000);
 	ha_json_double(&t->j, "get_s", (double)(t3 - t2) / 1000);
@@ -230,7 +319,6 @@ static int roundtrip(struct tool *t, struct ha_store *st, unsigned n, struct ha_
 		       t1 > t0 ? mib * 1000 / (double)(t1 - t0) : 0,
 		       t3 > t2 ? mib * 1000 / (double)(t3 - t2) : 0);
 	free(data);
-	free(back);
 	return rc;
 }
 
@@ -335,6 +423,8 @@ static int run(struct tool *t, int argc, char **argv, struct ha_err *e)
 	if ((rc = ha_s3_open(&t->conf, &s, e)) != 0)
 		return rc;
 	rc = raw(t, s, argc, argv, e);
+	if (t->pages)
+		ha_json_uint(&t->j, "pages", t->pages);
 	stats(t, s);
 	ha_s3_close(s);
 	return rc;
@@ -359,6 +449,8 @@ static int options(struct tool *t, int argc, char **argv, struct ha_err *e)
 	                                     {"name", 1, 0, 'n'},
 	                                     {"node", 1, 0, 'N'},
 	                                     {"keep", 0, 0, 'K'},
+	                                     {"threads", 1, 0, 'P'},
+	                                     {"page-size", 1, 0, 'S'},
 	                                     {0, 0, 0, 0}};
 	static const struct {
 		int opt;
@@ -401,6 +493,12 @@ static int options(struct tool *t, int argc, char **argv, struct ha_err *e)
 		case 'K':
 			t->keep = true;
 			break;
+		case 'P':
+			t->threads = (unsigned)num(optarg);
+			break;
+		case 'S':
+			t->page_size = (unsigned)num(optarg);
+			break;
 		default:
 			return ha_err_set(e, HA_EUSAGE, "unknown option (see the source)");
 		}
@@ -410,7 +508,7 @@ static int options(struct tool *t, int argc, char **argv, struct ha_err *e)
 
 int main(int argc, char **argv)
 {
-	struct tool t = {.chunk_size = 1u << 20, .answer = HA_BUF_INIT};
+	struct tool t = {.chunk_size = 1u << 20, .threads = 1, .answer = HA_BUF_INIT};
 	struct ha_err e = {0};
 	ha_json_init(&t.j, &t.answer, false);
 	ha_json_obj_begin(&t.j, NULL);
@@ -419,6 +517,9 @@ int main(int argc, char **argv)
 	const char *skew = getenv("HA_S3_CLOCK_SKEW_S");
 	if (skew)
 		t.conf.clock_skew_s = strtol(skew, NULL, 10);
+	const char *to = getenv("HA_S3_CONNECT_TO");
+	if (to)
+		snprintf(t.conf.connect_to, sizeof(t.conf.connect_to), "%s", to);
 	int rc = options(&t, argc, argv, &e);
 	if (rc == 0)
 		rc = run(&t, argc - optind, argv + optind, &e);

@@ -310,6 +310,10 @@ static int attempt_once(struct ha_s3 *s, struct attempt *a, const char *payload_
 	struct ha_buf u = HA_BUF_INIT;
 	int rc = url(s, r, &u) ? ha_err_set(e, HA_ENOMEM, "out of memory")
 	                       : headers(s, a, payload_hash, &hl, e);
+	struct curl_slist *to = NULL;
+	if (rc == 0 && s->conf.connect_to[0] &&
+	    (to = curl_slist_append(NULL, s->conf.connect_to)) == NULL)
+		rc = ha_err_set(e, HA_ENOMEM, "out of memory");
 	CURL *h = rc ? NULL : take(s);
 	if (rc == 0 && h == NULL)
 		rc = ha_err_set(e, HA_ENOMEM, "out of memory (curl handle)");
@@ -324,6 +328,8 @@ static int attempt_once(struct ha_s3 *s, struct attempt *a, const char *payload_
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)s->conf.timeout_ms);
 		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)s->conf.connect_timeout_ms);
 		curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+		if (to)
+			curl_easy_setopt(h, CURLOPT_CONNECT_TO, to);
 #if LIBCURL_VERSION_NUM >= 0x075500
 		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
@@ -345,11 +351,15 @@ static int attempt_once(struct ha_s3 *s, struct attempt *a, const char *payload_
 		r->content_length = cl > 0 ? (uint64_t)cl : 0;
 		a->connected = pre > 0 || r->status > 0;
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 		give_back(s, h);
 		a->h = NULL;
 	}
+	for (struct curl_slist *l = hl; l; l = l->next) /* a session token is a credential */
+		ha_wipe(l->data, strlen(l->data));
 	curl_slist_free_all(hl);
+	curl_slist_free_all(to);
 	ha_buf_free(&u);
 	return rc;
 }

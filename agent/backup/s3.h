@@ -52,6 +52,10 @@ struct ha_s3_conf {
 	/* Test hook: seconds added to the clock requests are signed with (tests/s3tool sets it
 	 * from HA_S3_CLOCK_SKEW_S to show the skewed-clock error). No configuration key sets it. */
 	long clock_skew_s;
+	/* Test hook: "HOST:PORT:ADDR:PORT" (curl's CURLOPT_CONNECT_TO: connections go to ADDR:PORT
+	 * whatever the URL's host; "::127.0.0.1:7480" for every host), so that virtual-host URLs
+	 * can be tried on loopback without DNS (s3tool: HA_S3_CONNECT_TO). "" otherwise. */
+	char connect_to[HA_S3_ENDPOINT_MAX];
 };
 
 /* The defaults above, every string empty. */

@@ -12,8 +12,11 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -25,6 +28,51 @@ IP, PORT = "127.0.0.232", 7482
 ENDPOINT = f"http://{IP}:{PORT}"
 BUCKET = "haagent-it"
 MIB = 1 << 20
+
+
+class TlsFront:
+    """https on (IP, port) in front of radosgw's http: each TLS connection's bytes forwarded
+    both ways (a thread each), so that the client's https and ca_file meet a real server."""
+
+    def __init__(self, cert, key, port):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.create_server((IP, port))
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        try:
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+            up = socket.create_connection((IP, PORT))
+        except OSError:
+            conn.close()
+            return
+        threading.Thread(target=self.pump, args=(up, tls), daemon=True).start()
+        self.pump(tls, up)
+
+    @staticmethod
+    def pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
 
 
 class S3StoreTest(unittest.TestCase):
@@ -238,6 +286,56 @@ class S3StoreTest(unittest.TestCase):
         self.assertIn("unreachable", r["error"])
         self.assertIn("Connection refused", r["error"])
         self.assertLess(time.monotonic() - t0, 5)
+
+    def test_https_with_its_ca_file(self):
+        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "1", "-subj", f"/CN={IP}", "-addext",
+                        f"subjectAltName=IP:{IP}"], check=True, capture_output=True, timeout=30)
+        front = TlsFront(cert, key, PORT + 10)
+        self.addCleanup(front.close)
+        https = f"https://{IP}:{PORT + 10}"
+        self.ok("tls", "probe", "--ca-file", cert, endpoint=https)
+        r = self.ok("tls", "store-roundtrip", "4", "--ca-file", cert, endpoint=https)
+        self.assertEqual(r["chunks"], 4)
+        r = self.refused("tls", "probe", endpoint=https)  # the system's CAs do not know it
+        self.assertIn("certificate does not verify", r["error"])
+        self.assertIn("ca_file", r["error"])
+
+    def test_virtual_host_urls(self):
+        """url_style = virtual: the bucket in the host name (BUCKET.127.0.0.232:7482, which
+        radosgw takes as its rgw_dns_name's subdomain), reached without DNS by curl's
+        CONNECT_TO (s3tool's HA_S3_CONNECT_TO)."""
+        env = {"HA_S3_CONNECT_TO": f"::{IP}:{PORT}"}
+        r = self.ok("virt", "--url-style", "virtual", "store-roundtrip", "3", "--keep",
+                    env=env)
+        self.assertEqual(r["chunks"], 3)
+        # the same objects, seen path style
+        self.assertEqual(self.ok("virt", "store-list")["names"], ["rt-000001"])
+        self.ok("virt", "--url-style", "virtual", "store-remove", "rt-000001", env=env)
+        self.assertEqual(self.raw_keys("virt/"), [])
+
+    def test_listing_pages_and_odd_keys(self):
+        """ListObjectsV2 by pages of 7 with the server's continuation tokens, over keys with
+        spaces, '+', '~', '=' and UTF-8 (each encoded as it is signed)."""
+        body = self.file("small", b"x")
+        keys = [f"pages/k {i:02d} \u00e9+~=" for i in range(25)]
+        for k in keys:
+            self.ok(None, "put", k, body)
+        r = self.ok(None, "list", "pages/", "--page-size", "7")
+        self.assertEqual(r["pages"], 4)
+        self.assertEqual([o["key"] for o in r["objects"]], sorted(keys))
+        self.assertEqual(self.ok(None, "get", keys[3])["size"], 1)
+        for k in keys:
+            self.ok(None, "delete", k)
+        self.assertEqual(self.raw_keys("pages/"), [])
+
+    def test_parallel_reads(self):
+        """get_chunk from 4 threads at once, as restore's workers call it."""
+        r = self.ok("par", "store-roundtrip", "16", "--chunk-size", str(MIB), "--threads", "4")
+        self.assertEqual(r["threads"], 4)
+        print(f"\n  16 x 1 MiB, 4 readers: GET {r['get_mib_s']:.1f} MiB/s")
 
     # ---- stalls: retries, and their bound ----
 
