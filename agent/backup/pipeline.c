@@ -592,7 +592,7 @@ static void open_copy(struct open_ctx *c, size_t copy, size_t i, uint8_t *in, ui
 	             : c->store->ops->get_chunk(c->store, c->m->name, i, in,
 	                                        ha_chunk_bound(HA_CHUNK_MAX), &got, &e);
 	char where[HA_NAME_MAX + 32] = "";
-	if (from)
+	if (from && c->store->ops->copies(c->store) > 1) /* with one, the repository goes unsaid */
 		snprintf(where, sizeof(where), " in repository %s", from);
 	msg[0] = '\0';
 	if (rc != 0 || got != r->stored)
