@@ -383,13 +383,27 @@ class S3ReposTest(ReposTest):
 
     def test_3_the_archive_reaches_every_repository(self):
         """The bucket alone (the directory left out of the configuration) restores a backup
-        and a point in time."""
+        and a point in time, with the agents answering and without (the catalog then read
+        from the bucket)."""
         b = self.wait_copies(self.backup()["id"], ["local", "s3"])
         conf = self.conf_without("local")
         target = os.path.join(self.tmp, "from-s3")
         r = self.haadm("restore", str(b["id"]), "--target-dir", target, "--json", conf=conf)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.pitr_from_second()
+        # and with no agent answering either (the cluster lost): the catalog from the bucket
+        with open(conf) as f:
+            text = f.read()
+        lost = os.path.join(self.tmp, "lost.conf")
+        with open(lost, "w") as f:
+            f.write(text.replace("rpc_port = 7200", "rpc_port = 7290"))
+        r = self.haadm("backup", "list", "--json", conf=lost)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("read from the repository", r.stderr)
+        self.assertIn(b["name"], [x["name"] for x in json.loads(r.stdout)["backups"]])
+        r = self.haadm("restore", str(b["id"]), "--target-dir", target + "-lost", "--json",
+                       conf=lost)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def has_slice(self, name):
         return f"{PREFIX}/archive/{name}.manifest" in self.keys_under("archive/")
