@@ -170,7 +170,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     mb = res["directory"][3] / 1048576
-    tb, tv = res["directory"][0], res["directory"][1]
+    tb = res["directory"][0]
     print()
     print(f"dataset: {a.tables} x {a.rows} sysbench rows; backup stream {mb:.0f} MiB; "
           f"{cores} cores; medians of {a.rounds} rounds; radosgw (one memstore OSD) on loopback")

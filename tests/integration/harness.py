@@ -44,6 +44,27 @@ def wait_for(pred, timeout, interval=0.1, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def query_datadir(tmp, datadir, sql):
+    """Runs sql on a throwaway mariadbd started on datadir (no network; its socket and log in
+    tmp), and stops it."""
+    sock = os.path.join(tmp, "q.sock")
+    p = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={datadir}",
+                          f"--socket={sock}", f"--pid-file={tmp}/q.pid", "--skip-networking",
+                          "--user=root", f"--log-error={tmp}/q.err",
+                          "--innodb-buffer-pool-size=64M"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def run():
+            r = subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={sock}",
+                                "-N", "-B", "-e", sql], capture_output=True, text=True,
+                               timeout=30)
+            return r if r.returncode == 0 else None
+        return wait_for(run, 60, interval=0.2, what="the restored server").stdout.strip()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(60)
+
+
 class Sandbox:
     def __init__(self, first, snapshot_threshold=None, cgroup_prefix=None, insecure=False,
                  env=None):

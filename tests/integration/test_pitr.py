@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import HAADM, Sandbox, wait_for
+from harness import HAADM, Sandbox, query_datadir, wait_for
 from writer import Writer
 
 FIRST = int(os.environ.get("HA_PITR_TEST_FIRST", "191"))
@@ -70,23 +70,7 @@ class PitrTest(unittest.TestCase):
 
     def query(self, datadir, sql):
         """Runs sql on a throwaway mariadbd started on datadir (stopped after)."""
-        sock = os.path.join(self.tmp, "q.sock")
-        pidf = os.path.join(self.tmp, "q.pid")
-        p = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={datadir}",
-                              f"--socket={sock}", f"--pid-file={pidf}", "--skip-networking",
-                              "--user=root", f"--log-error={self.tmp}/q.err",
-                              "--innodb-buffer-pool-size=64M"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            def run():
-                r = subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={sock}",
-                                    "-N", "-B", "-e", sql], capture_output=True, text=True,
-                                   timeout=30)
-                return r if r.returncode == 0 else None
-            return wait_for(run, 60, interval=0.2, what="the restored server").stdout.strip()
-        finally:
-            p.send_signal(signal.SIGTERM)
-            p.wait(60)
+        return query_datadir(self.tmp, datadir, sql)
 
     def point_now(self):
         """A time after everything archived, for a restore to "now": the archive holds all

@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from harness import HAADM, SRC, Sandbox
+from harness import HAADM, SRC, Sandbox, query_datadir
 
 FIRST = 61
 
@@ -197,23 +197,7 @@ class ReposTest(unittest.TestCase):
         self.assertEqual(got, want)
 
     def query(self, datadir, sql):
-        """sql on a throwaway mariadbd over datadir."""
-        sock = os.path.join(self.tmp, "q.sock")
-        p = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={datadir}",
-                              f"--socket={sock}", f"--pid-file={self.tmp}/q.pid",
-                              "--skip-networking", "--user=root",
-                              f"--log-error={self.tmp}/q.err", "--innodb-buffer-pool-size=64M"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            def run():
-                r = subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={sock}",
-                                    "-N", "-B", "-e", sql], capture_output=True, text=True,
-                                   timeout=30)
-                return r.stdout.strip() if r.returncode == 0 else None
-            return self.sb.wait_for(run, 60, what="the restored server")
-        finally:
-            p.terminate()
-            p.wait(60)
+        return query_datadir(self.tmp, datadir, sql)
 
 
 RGW_IP, RGW_PORT = "127.0.0.233", 7483
