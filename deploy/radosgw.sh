@@ -121,8 +121,13 @@ start_daemons() {
 		touch "$dir/osd/.made"
 	fi
 	if ! alive "$dir/osd.pid"; then
+		# once more after a failed start (seen once in CI, not reproduced: its cause is in
+		# the message when it happens again)
 		ceph-osd -c "$conf" -i 0 --pid-file "$dir/osd.pid" 2>>"$dir/log/osd.stderr" ||
-			die "ceph-osd did not start (see $dir/log)"
+			{ sleep 1 && ceph-osd -c "$conf" -i 0 --pid-file "$dir/osd.pid" \
+				2>>"$dir/log/osd.stderr"; } ||
+			die "ceph-osd did not start: $(tail -n 5 "$dir/log/osd.stderr" \
+				"$dir/log/osd.0.log" 2>/dev/null | tr '\n' ' ' | cut -c1-1500)"
 	fi
 	for i in $(seq 1 150); do
 		timeout 5 ceph -c "$conf" osd stat 2>/dev/null | grep -q "1 up" && break
