@@ -90,7 +90,7 @@ static void copy_backups(struct ha_copier *c)
 			struct ha_repo_copied got = {0};
 			uint64_t t0 = ha_now_ms();
 			if (!has && ha_repo_copy(&c->repos, false, r, j->name, c->node, c->master,
-			                         j->sha, &got, &e) != 0) {
+			                         j->sha, &c->cancel, &got, &e) != 0) {
 				note(c, "backup-copy-failed", rn, j->name, e.msg);
 				continue;
 			}
@@ -117,7 +117,7 @@ static void copy_backups(struct ha_copier *c)
 static void remove_deleted(struct ha_copier *c)
 {
 	for (unsigned i = 0; i < c->n_deleted && !atomic_load(&c->cancel); i++)
-		for (size_t r = 0; r < c->repos.n; r++) {
+		for (size_t r = 0; r < c->repos.n && !atomic_load(&c->cancel); r++) {
 			struct ha_store *s = &c->repos.r[r].backups;
 			struct ha_err e = {0};
 			if (ha_repo_has(&c->repos, false, r, c->deleted[i], NULL, &e) != 1)
@@ -171,8 +171,8 @@ static void copy_slices(struct ha_copier *c)
 			    (n_mine && strcmp(all[i], mine[0]) < 0))
 				continue;
 			struct ha_repo_copied got = {0};
-			if (ha_repo_copy(&c->repos, true, r, all[i], c->node, c->master, NULL, &got,
-			                 &e) != 0) {
+			if (ha_repo_copy(&c->repos, true, r, all[i], c->node, c->master, NULL,
+			                 &c->cancel, &got, &e) != 0) {
 				note(c, "archive-copy-failed", c->repos.r[r].name, all[i], e.msg);
 				break; /* the next pass goes on, in order */
 			}

@@ -126,8 +126,8 @@ int ha_repo_has(struct ha_repos *rs, bool archive, size_t r, const char *name, c
 }
 
 int ha_repo_copy(struct ha_repos *rs, bool archive, size_t dst, const char *name, const char *node,
-                 const uint8_t *master, const char *want_sha, struct ha_repo_copied *out,
-                 struct ha_err *e)
+                 const uint8_t *master, const char *want_sha, atomic_int *cancel,
+                 struct ha_repo_copied *out, struct ha_err *e)
 {
 	memset(out, 0, sizeof(*out));
 	char *text = NULL;
@@ -146,6 +146,10 @@ int ha_repo_copy(struct ha_repos *rs, bool archive, size_t dst, const char *name
 	bool begun = rc == 0;
 	for (size_t i = 0; rc == 0 && i < k.n; i++) {
 		size_t got = 0;
+		if (cancel && atomic_load(cancel)) {
+			rc = ha_err_set(e, HA_EIO, "cancelled (the agent stops)");
+			break;
+		}
 		rc = fetch_chunk(rs, archive, dst, name, i, &k.c[i], buf, cap, &got, e);
 		if (rc == 0)
 			rc = d->ops->put_chunk(d, node, name, i, buf, got, e);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "backup/chunk.h"
+#include "backup/copy.h"
 #include "backup/fsutil.h"
 #include "backup/manifest.h"
 #include "backup/pipeline.h"
@@ -58,16 +59,16 @@ static int setup(void **state)
 	snprintf(m.wrapped_key, sizeof(m.wrapped_key), "%0120d", 0);
 	m.server_id = 1;
 	memset(m.instance, 'c', 32);
-	struct ha_chunk_ref c[1] = {{10, 20, ""}};
-	memset(c[0].sha, 'a', 64);
+	uint8_t chunk[20];
+	memset(chunk, 1, sizeof(chunk));
+	struct ha_chunk_ref c[1] = {{20, 10, ""}};
+	ha_sha256_hex(chunk, sizeof(chunk), c[0].sha);
 	m.chunks = c;
 	m.n_chunks = 1;
 	m.bytes_stored = 20;
 	f->manifest = (struct ha_buf)HA_BUF_INIT;
 	ha_manifest_write(&m, &f->manifest);
 	ha_manifest_seal(&f->manifest, f->key);
-	uint8_t chunk[20];
-	memset(chunk, 1, sizeof(chunk));
 	for (size_t i = 0; i < 2; i++) {
 		struct ha_store *s = &f->rs.r[i].backups;
 		assert_int_equal(s->ops->begin(s, "n1", NAME, &e), 0);
@@ -125,10 +126,40 @@ static void manifest_falls_back(void **state)
 	assert_non_null(strstr(e.msg, "repository offsite"));
 }
 
+/* A copy stops at the next chunk once cancelled (the agent stops): aborted, nothing left
+ * staged or listed; not cancelled, it completes. */
+static void copy_cancelled(void **state)
+{
+	struct fixture *f = *state;
+	struct ha_store *dst = &f->rs.r[1].backups;
+	struct ha_err e = {0};
+	assert_int_equal(dst->ops->remove(dst, NAME, &e), 0);
+	atomic_int cancel = 1;
+	struct ha_repo_copied got;
+	assert_true(ha_repo_copy(&f->rs, false, 1, NAME, "n1", f->key, NULL, &cancel, &got, &e) <
+	            0);
+	assert_non_null(strstr(e.msg, "cancelled"));
+	char **names;
+	size_t n;
+	assert_int_equal(dst->ops->list(dst, &names, &n, &e), 0);
+	assert_int_equal(n, 0);
+	ha_store_names_free(names, n);
+	char staged[PATH_MAX];
+	snprintf(staged, sizeof(staged), "%s/offsite/.partial/n1/%s", f->dir, NAME);
+	assert_int_not_equal(access(staged, F_OK), 0);
+	atomic_store(&cancel, 0);
+	int rc = ha_repo_copy(&f->rs, false, 1, NAME, "n1", f->key, NULL, &cancel, &got, &e);
+	if (rc != 0)
+		fail_msg("%s", e.msg);
+	assert_int_equal(got.chunks, 1);
+	assert_int_equal(ha_repo_has(&f->rs, false, 1, NAME, NULL, &e), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(manifest_falls_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(copy_cancelled, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
