@@ -53,7 +53,7 @@ static int find_manifest(struct ha_repos *rs, bool archive, size_t dst, const ch
 {
 	struct ha_buf why = HA_BUF_INIT;
 	for (size_t i = 0; i < rs->n; i++) {
-		if (i == dst)
+		if (i == dst || rs->r[i].down)
 			continue;
 		struct ha_store *src = kind_of(rs, i, archive);
 		struct ha_err pe = {0};
@@ -88,7 +88,7 @@ static int fetch_chunk(struct ha_repos *rs, bool archive, size_t dst, const char
                        struct ha_err *e)
 {
 	for (size_t r = 0; r < rs->n; r++) {
-		if (r == dst)
+		if (r == dst || rs->r[r].down)
 			continue;
 		struct ha_store *src = kind_of(rs, r, archive);
 		struct ha_err pe = {0};

@@ -20,6 +20,7 @@ struct ha_repo {
 	char type[8];
 	char where[PATH_MAX + 80]; /* for messages: its path, or s3://bucket/prefix at endpoint */
 	struct ha_store backups, archive;
+	bool down; /* copy.h leaves it out as a source (the copier's mark, for one pass) */
 };
 
 struct ha_repos {
