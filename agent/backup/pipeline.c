@@ -612,6 +612,7 @@ struct open_ctx {
 	bool failed;
 	char err[512];
 	atomic_uint fallbacks; /* chunks taken from another repository than the first */
+	atomic_uint failing;   /* copies (bit k: copy k) that failed a read: asked last */
 	uint8_t **done;        /* plain buffers ready, by index % window */
 	size_t *done_len;
 	size_t window;
@@ -655,10 +656,21 @@ static void open_chunk(struct open_ctx *c, size_t i, uint8_t *in, uint8_t *plain
 {
 	size_t n = c->store->ops->copies ? c->store->ops->copies(c->store) : 1;
 	struct ha_buf all = HA_BUF_INIT;
-	for (size_t k = 0; k < n; k++) {
+	/* the copies that have not failed first, in order, then those that have: a repository
+	 * that is down costs its timeouts once, not once per chunk */
+	unsigned failing = atomic_load(&c->failing), order[32];
+	size_t m = 0;
+	for (int late = 0; late < 2; late++)
+		for (size_t k = 0; k < n && k < 32; k++)
+			if (((failing >> k) & 1u) == (unsigned)late)
+				order[m++] = (unsigned)k;
+	for (size_t j = 0; j < m; j++) {
+		size_t k = order[j];
 		open_copy(c, k, i, in, plain, plen, msg, size);
+		if (msg[0])
+			atomic_fetch_or(&c->failing, 1u << k);
 		if (!msg[0]) {
-			if (k > 0) {
+			if (j > 0 || k > 0) {
 				ha_warn("backup-chunk-fallback", "backup=%s chunk=%zu why=\"%s\"",
 				        c->m->name, i, ha_buf_cstr(&all));
 				atomic_fetch_add(&c->fallbacks, 1);
