@@ -48,6 +48,11 @@ struct ha_copier {
 	unsigned n_jobs;
 	char deleted[HA_FSM_MAX_BACKUPS][96];
 	unsigned n_deleted;
+	/* the thread's own: each repository's backups as listed at the start of the pass; one
+	 * whose listing fails is down for the whole pass (skipped: its timeouts are paid once a
+	 * pass, not once per object, and never delay the others' copies) */
+	char **listed[HA_REPOS_MAX];
+	size_t n_listed[HA_REPOS_MAX];
 	/* its output, for the loop to record */
 	struct copied done[HA_FSM_MAX_BACKUPS];
 	unsigned n_done;
@@ -70,6 +75,47 @@ static void note(struct ha_copier *c, const char *what, const char *repo, const 
 	snprintf(c->last_error, sizeof(c->last_error), "%s: %s", repo, error);
 }
 
+static int in_list(char **l, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n; /* sorted */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int cmp = strcmp(l[mid], name);
+		if (cmp == 0)
+			return 1;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* Each repository's backups, once a pass; a repository that does not answer is down for the
+ * pass. */
+static void list_repos(struct ha_copier *c)
+{
+	for (size_t r = 0; r < c->repos.n; r++) {
+		struct ha_store *s = &c->repos.r[r].backups;
+		struct ha_err e = {0};
+		c->listed[r] = NULL;
+		c->n_listed[r] = 0;
+		/* down: not read from either (copy.h) */
+		c->repos.r[r].down = s->ops->list(s, &c->listed[r], &c->n_listed[r], &e) != 0;
+		if (c->repos.r[r].down)
+			note(c, "backup-copy-failed", c->repos.r[r].name, "(list)", e.msg);
+	}
+}
+
+static void unlist_repos(struct ha_copier *c)
+{
+	for (size_t r = 0; r < c->repos.n; r++) {
+		ha_store_names_free(c->listed[r], c->n_listed[r]);
+		c->listed[r] = NULL;
+		c->n_listed[r] = 0;
+	}
+}
+
 /* Every finished backup into every repository whose list lacks it. */
 static void copy_backups(struct ha_copier *c)
 {
@@ -79,10 +125,13 @@ static void copy_backups(struct ha_copier *c)
 			const char *rn = c->repos.r[r].name;
 			struct ha_backup_rec probe;
 			snprintf(probe.repos, sizeof(probe.repos), "%s", j->repos);
-			if (ha_fsm_backup_in(&probe, rn))
+			if (c->repos.r[r].down || ha_fsm_backup_in(&probe, rn))
 				continue;
 			struct ha_err e = {0};
-			int has = ha_repo_has(&c->repos, false, r, j->name, j->sha, &e);
+			/* listed: committed there (a manifest whose staging is not over is not) */
+			int has = in_list(c->listed[r], c->n_listed[r], j->name)
+			              ? ha_repo_has(&c->repos, false, r, j->name, j->sha, &e)
+			              : 0;
 			if (has < 0) {
 				note(c, "backup-copy-refused", rn, j->name, e.msg);
 				continue;
@@ -90,7 +139,7 @@ static void copy_backups(struct ha_copier *c)
 			struct ha_repo_copied got = {0};
 			uint64_t t0 = ha_now_ms();
 			if (!has && ha_repo_copy(&c->repos, false, r, j->name, c->node, c->master,
-			                         j->sha, &got, &e) != 0) {
+			                         j->sha, &c->cancel, &got, &e) != 0) {
 				note(c, "backup-copy-failed", rn, j->name, e.msg);
 				continue;
 			}
@@ -117,10 +166,11 @@ static void copy_backups(struct ha_copier *c)
 static void remove_deleted(struct ha_copier *c)
 {
 	for (unsigned i = 0; i < c->n_deleted && !atomic_load(&c->cancel); i++)
-		for (size_t r = 0; r < c->repos.n; r++) {
+		for (size_t r = 0; r < c->repos.n && !atomic_load(&c->cancel); r++) {
 			struct ha_store *s = &c->repos.r[r].backups;
 			struct ha_err e = {0};
-			if (ha_repo_has(&c->repos, false, r, c->deleted[i], NULL, &e) != 1)
+			if (c->repos.r[r].down ||
+			    !in_list(c->listed[r], c->n_listed[r], c->deleted[i]))
 				continue;
 			if (s->ops->remove(s, c->deleted[i], &e) != 0)
 				note(c, "backup-delete-failed", c->repos.r[r].name, c->deleted[i],
@@ -133,55 +183,60 @@ static void remove_deleted(struct ha_copier *c)
 		}
 }
 
-static int in_list(char **l, size_t n, const char *name)
+static int by_name(const void *a, const void *b)
 {
-	size_t lo = 0, hi = n; /* sorted */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int cmp = strcmp(l[mid], name);
-		if (cmp == 0)
-			return 1;
-		if (cmp < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Archive slices: each repository gets the slices another has, from its own oldest on (older
- * ones retention removes anyway; a repository with none gets them all). */
+ * ones retention removes anyway; a repository with none gets them all). Each repository's
+ * slices are listed once; one down for the pass is neither listed nor written. */
 static void copy_slices(struct ha_copier *c)
 {
-	char **all;
-	size_t n_all;
+	char **mine[HA_REPOS_MAX] = {0};
+	size_t n_mine[HA_REPOS_MAX] = {0}, n_all = 0;
+	bool up[HA_REPOS_MAX] = {0};
 	struct ha_err e = {0};
-	if (c->repos.all_archive.ops->list(&c->repos.all_archive, &all, &n_all, &e) != 0)
-		return;
-	for (size_t r = 0; r < c->repos.n && !atomic_load(&c->cancel); r++) {
+	for (size_t r = 0; r < c->repos.n; r++) {
 		struct ha_store *s = &c->repos.r[r].archive;
-		char **mine;
-		size_t n_mine;
-		if (s->ops->list(s, &mine, &n_mine, &e) != 0) {
+		if (c->repos.r[r].down)
+			continue;
+		if (s->ops->list(s, &mine[r], &n_mine[r], &e) != 0) {
 			note(c, "archive-copy-failed", c->repos.r[r].name, "(list)", e.msg);
 			continue;
 		}
-		for (size_t i = 0; i < n_all && !atomic_load(&c->cancel); i++) {
-			if (in_list(mine, n_mine, all[i]) ||
-			    (n_mine && strcmp(all[i], mine[0]) < 0))
+		up[r] = true;
+		n_all += n_mine[r];
+	}
+	/* their union, sorted (names point into mine) */
+	char **all = n_all ? malloc(n_all * sizeof(*all)) : NULL;
+	size_t k = 0;
+	for (size_t r = 0; all && r < c->repos.n; r++)
+		for (size_t i = 0; i < n_mine[r]; i++)
+			all[k++] = mine[r][i];
+	if (k)
+		qsort(all, k, sizeof(*all), by_name);
+	for (size_t r = 0; r < c->repos.n && !atomic_load(&c->cancel); r++) {
+		if (!up[r])
+			continue;
+		for (size_t i = 0; i < k && !atomic_load(&c->cancel); i++) {
+			if ((i && !strcmp(all[i], all[i - 1])) ||
+			    in_list(mine[r], n_mine[r], all[i]) ||
+			    (n_mine[r] && strcmp(all[i], mine[r][0]) < 0))
 				continue;
 			struct ha_repo_copied got = {0};
-			if (ha_repo_copy(&c->repos, true, r, all[i], c->node, c->master, NULL, &got,
-			                 &e) != 0) {
+			if (ha_repo_copy(&c->repos, true, r, all[i], c->node, c->master, NULL,
+			                 &c->cancel, &got, &e) != 0) {
 				note(c, "archive-copy-failed", c->repos.r[r].name, all[i], e.msg);
 				break; /* the next pass goes on, in order */
 			}
 			c->slices++;
 			c->bytes += got.bytes;
 		}
-		ha_store_names_free(mine, n_mine);
 	}
-	ha_store_names_free(all, n_all);
+	free(all);
+	for (size_t r = 0; r < c->repos.n; r++)
+		ha_store_names_free(mine[r], n_mine[r]);
 }
 
 static void *run(void *arg)
@@ -189,9 +244,11 @@ static void *run(void *arg)
 	struct ha_agent *a = arg;
 	struct ha_copier *c = a->cp;
 	c->failures = 0;
+	list_repos(c);
 	copy_backups(c);
 	remove_deleted(c);
 	copy_slices(c);
+	unlist_repos(c);
 	pthread_mutex_lock(&c->mu);
 	c->finished = true;
 	pthread_mutex_unlock(&c->mu);

@@ -29,16 +29,10 @@
 
 /* ---- reading a slice back ---- */
 
-int ha_archive_slice(struct ha_store *store, const uint8_t *master_key, const char *name,
-                     struct ha_slice *out, struct ha_err *e)
+static int slice_open_named(const char *text, size_t len, const uint8_t *master_key,
+                            const char *name, struct ha_slice *out, struct ha_err *e)
 {
-	char *text = NULL;
-	size_t len = 0;
-	int rc = store->ops->get_manifest(store, name, &text, &len, e);
-	if (rc != 0)
-		return rc;
-	rc = ha_slice_open(text, len, master_key, out, e);
-	free(text);
+	int rc = ha_slice_open(text, len, master_key, out, e);
 	if (rc == 0 && strcmp(out->name, name) != 0) {
 		ha_slice_free(out);
 		return ha_err_set(e, HA_EPROTO, "slice %s: its manifest names %s", name, out->name);
@@ -46,20 +40,107 @@ int ha_archive_slice(struct ha_store *store, const uint8_t *master_key, const ch
 	return rc;
 }
 
-/* One chunk of a slice, checked (its hash, then its authenticated decryption) into plain. */
-static int read_chunk(struct ha_store *store, const uint8_t key[HA_KEY_LEN],
-                      const struct ha_slice *s, size_t i, uint8_t *in, uint8_t *plain, size_t *plen,
-                      struct ha_err *e)
+/* How many copies the store may hold of an object (several repositories: repos.h). */
+static size_t copies_of(struct ha_store *store)
+{
+	return store->ops->copies && store->ops->get_manifest_copy ? store->ops->copies(store) : 0;
+}
+
+/* With several repositories, the first copy of the slice's manifest that authenticates (one
+ * damaged in a repository is taken from the next, as backups are). */
+int ha_archive_slice(struct ha_store *store, const uint8_t *master_key, const char *name,
+                     struct ha_slice *out, struct ha_err *e)
+{
+	size_t n = copies_of(store);
+	char *text = NULL;
+	size_t len = 0;
+	if (n == 0) {
+		int rc = store->ops->get_manifest(store, name, &text, &len, e);
+		if (rc != 0)
+			return rc;
+		rc = slice_open_named(text, len, master_key, name, out, e);
+		free(text);
+		return rc;
+	}
+	struct ha_buf why = HA_BUF_INIT;
+	int rc = HA_EIO;
+	for (size_t k = 0; k < n; k++) {
+		const char *from = "?";
+		struct ha_err pe = {0};
+		rc = store->ops->get_manifest_copy(store, k, name, &text, &len, &from, &pe);
+		if (rc == 0)
+			rc = slice_open_named(text, len, master_key, name, out, &pe);
+		free(text);
+		text = NULL;
+		if (rc == 0) {
+			if (k > 0)
+				ha_warn("archive-manifest-fallback",
+				        "slice=%s repository=%s why=\"%s\"", name, from,
+				        ha_buf_cstr(&why));
+			ha_buf_free(&why);
+			return 0;
+		}
+		if (n > 1)
+			ha_buf_printf(&why, "%srepository %s: ", why.len ? "; " : "", from);
+		ha_buf_puts(&why, pe.msg);
+		rc = pe.code ? pe.code : rc;
+	}
+	ha_err_set(e, rc, "%s", ha_buf_cstr(&why));
+	ha_buf_free(&why);
+	return rc;
+}
+
+/* One copy of a slice's chunk, checked (its hash, then its authenticated decryption) into
+ * plain. */
+static int read_copy(struct ha_store *store, size_t copy, const uint8_t key[HA_KEY_LEN],
+                     const struct ha_slice *s, size_t i, uint8_t *in, uint8_t *plain, size_t *plen,
+                     const char **from, struct ha_err *e)
 {
 	size_t k = 0;
 	char sha[65];
-	int rc = store->ops->get_chunk(store, s->name, i, in, ha_chunk_bound(HA_CHUNK_MAX), &k, e);
+	int rc =
+	    copy == SIZE_MAX
+	        ? store->ops->get_chunk(store, s->name, i, in, ha_chunk_bound(HA_CHUNK_MAX), &k, e)
+	        : store->ops->get_chunk_copy(store, copy, s->name, i, in,
+	                                     ha_chunk_bound(HA_CHUNK_MAX), &k, from, e);
 	if (rc != 0)
 		return rc;
 	ha_sha256_hex(in, k, sha);
 	if (k != s->chunks[i].stored || strcmp(sha, s->chunks[i].sha) != 0)
 		return ha_err_set(e, HA_EPROTO, "slice %s chunk %zu: damaged (hash)", s->name, i);
 	return ha_chunk_open(key, s->name, i, in, k, plain, plen, e);
+}
+
+/* One chunk of a slice from the first copy that is intact: a damaged or missing one in a
+ * repository is taken from the next. */
+static int read_chunk(struct ha_store *store, const uint8_t key[HA_KEY_LEN],
+                      const struct ha_slice *s, size_t i, uint8_t *in, uint8_t *plain, size_t *plen,
+                      struct ha_err *e)
+{
+	size_t n = store->ops->copies && store->ops->get_chunk_copy ? store->ops->copies(store) : 0;
+	if (n == 0)
+		return read_copy(store, SIZE_MAX, key, s, i, in, plain, plen, NULL, e);
+	struct ha_buf why = HA_BUF_INIT;
+	int rc = HA_EIO;
+	for (size_t k = 0; k < n; k++) {
+		const char *from = "?";
+		struct ha_err pe = {0};
+		if ((rc = read_copy(store, k, key, s, i, in, plain, plen, &from, &pe)) == 0) {
+			if (k > 0)
+				ha_warn("archive-chunk-fallback",
+				        "slice=%s chunk=%zu repository=%s why=\"%s\"", s->name, i,
+				        from, ha_buf_cstr(&why));
+			ha_buf_free(&why);
+			return 0;
+		}
+		if (n > 1)
+			ha_buf_printf(&why, "%srepository %s: ", why.len ? "; " : "", from);
+		ha_buf_puts(&why, pe.msg);
+		rc = pe.code ? pe.code : rc;
+	}
+	ha_err_set(e, rc, "%s", ha_buf_cstr(&why));
+	ha_buf_free(&why);
+	return rc;
 }
 
 /* The events of a slice's plain bytes as they come, chunk after chunk. */

@@ -53,7 +53,7 @@ static int find_manifest(struct ha_repos *rs, bool archive, size_t dst, const ch
 {
 	struct ha_buf why = HA_BUF_INIT;
 	for (size_t i = 0; i < rs->n; i++) {
-		if (i == dst)
+		if (i == dst || rs->r[i].down)
 			continue;
 		struct ha_store *src = kind_of(rs, i, archive);
 		struct ha_err pe = {0};
@@ -88,7 +88,7 @@ static int fetch_chunk(struct ha_repos *rs, bool archive, size_t dst, const char
                        struct ha_err *e)
 {
 	for (size_t r = 0; r < rs->n; r++) {
-		if (r == dst)
+		if (r == dst || rs->r[r].down)
 			continue;
 		struct ha_store *src = kind_of(rs, r, archive);
 		struct ha_err pe = {0};
@@ -126,8 +126,8 @@ int ha_repo_has(struct ha_repos *rs, bool archive, size_t r, const char *name, c
 }
 
 int ha_repo_copy(struct ha_repos *rs, bool archive, size_t dst, const char *name, const char *node,
-                 const uint8_t *master, const char *want_sha, struct ha_repo_copied *out,
-                 struct ha_err *e)
+                 const uint8_t *master, const char *want_sha, atomic_int *cancel,
+                 struct ha_repo_copied *out, struct ha_err *e)
 {
 	memset(out, 0, sizeof(*out));
 	char *text = NULL;
@@ -146,6 +146,10 @@ int ha_repo_copy(struct ha_repos *rs, bool archive, size_t dst, const char *name
 	bool begun = rc == 0;
 	for (size_t i = 0; rc == 0 && i < k.n; i++) {
 		size_t got = 0;
+		if (cancel && atomic_load(cancel)) {
+			rc = ha_err_set(e, HA_EIO, "cancelled (the agent stops)");
+			break;
+		}
 		rc = fetch_chunk(rs, archive, dst, name, i, &k.c[i], buf, cap, &got, e);
 		if (rc == 0)
 			rc = d->ops->put_chunk(d, node, name, i, buf, got, e);

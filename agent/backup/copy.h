@@ -8,6 +8,7 @@
 #ifndef HA_BACKUP_COPY_H
 #define HA_BACKUP_COPY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,9 +24,10 @@ int ha_repo_has(struct ha_repos *rs, bool archive, size_t r, const char *name, c
                 struct ha_err *e);
 
 /* Copies name into repository dst from the others (staged under node's area). want_sha: the
- * manifest's SHA-256 the catalog recorded ("" or NULL: any that authenticates). */
+ * manifest's SHA-256 the catalog recorded ("" or NULL: any that authenticates). cancel (may
+ * be NULL) is looked at before each chunk: once set, the copy stops, is aborted and fails. */
 int ha_repo_copy(struct ha_repos *rs, bool archive, size_t dst, const char *name, const char *node,
-                 const uint8_t *master, const char *want_sha, struct ha_repo_copied *out,
-                 struct ha_err *e);
+                 const uint8_t *master, const char *want_sha, atomic_int *cancel,
+                 struct ha_repo_copied *out, struct ha_err *e);
 
 #endif

@@ -542,21 +542,62 @@ int ha_backup_create(struct ha_backup_spec *sp, struct ha_err *e)
 
 /* ---- reading ---- */
 
-int ha_backup_manifest(struct ha_store *store, const uint8_t *master_key, const char *name,
-                       struct ha_manifest *m, struct ha_err *e)
+/* One manifest text: authenticated, and naming the backup asked for. */
+static int manifest_open_named(const char *text, size_t len, const uint8_t *master_key,
+                               const char *name, struct ha_manifest *m, struct ha_err *e)
 {
-	char *text = NULL;
-	size_t len = 0;
-	if (store->ops->get_manifest(store, name, &text, &len, e) != 0)
-		return ha_err_wrap(e, "backup %s", name);
 	int rc = ha_manifest_open(text, len, master_key, m, e);
-	free(text);
 	if (rc == 0 && strcmp(m->name, name) != 0) {
 		ha_manifest_free(m);
 		return ha_err_set(e, HA_EPROTO, "the manifest of %s names another backup (%s)",
 		                  name, m->name);
 	}
-	return rc ? ha_err_wrap(e, "backup %s", name) : 0;
+	return rc;
+}
+
+/* With several repositories, the first copy of the manifest that authenticates: one damaged,
+ * missing or unreadable in a repository is taken from the next, as chunks are (open_chunk);
+ * the error names every repository when none has it intact. */
+int ha_backup_manifest(struct ha_store *store, const uint8_t *master_key, const char *name,
+                       struct ha_manifest *m, struct ha_err *e)
+{
+	size_t n = store->ops->get_manifest_copy ? store->ops->copies(store) : 0;
+	if (n == 0) {
+		char *text = NULL;
+		size_t len = 0;
+		if (store->ops->get_manifest(store, name, &text, &len, e) != 0)
+			return ha_err_wrap(e, "backup %s", name);
+		int rc = manifest_open_named(text, len, master_key, name, m, e);
+		free(text);
+		return rc ? ha_err_wrap(e, "backup %s", name) : 0;
+	}
+	struct ha_buf why = HA_BUF_INIT;
+	int rc = HA_EIO;
+	for (size_t k = 0; k < n; k++) {
+		char *text = NULL;
+		size_t len = 0;
+		const char *from = "?";
+		struct ha_err pe = {0};
+		rc = store->ops->get_manifest_copy(store, k, name, &text, &len, &from, &pe);
+		if (rc == 0)
+			rc = manifest_open_named(text, len, master_key, name, m, &pe);
+		free(text);
+		if (rc == 0) {
+			if (k > 0)
+				ha_warn("backup-manifest-fallback",
+				        "backup=%s repository=%s why=\"%s\"", name, from,
+				        ha_buf_cstr(&why));
+			ha_buf_free(&why);
+			return 0;
+		}
+		ha_buf_printf(&why, "%s%s%s%s", why.len ? "; " : "", n > 1 ? "repository " : "",
+		              n > 1 ? from : "", n > 1 ? ": " : "");
+		ha_buf_puts(&why, pe.msg);
+		rc = pe.code ? pe.code : rc;
+	}
+	ha_err_set(e, rc, "backup %s: %s", name, ha_buf_cstr(&why));
+	ha_buf_free(&why);
+	return rc;
 }
 
 struct open_ctx {
@@ -571,6 +612,7 @@ struct open_ctx {
 	bool failed;
 	char err[512];
 	atomic_uint fallbacks; /* chunks taken from another repository than the first */
+	atomic_uint failing;   /* copies (bit k: copy k) that failed a read: asked last */
 	uint8_t **done;        /* plain buffers ready, by index % window */
 	size_t *done_len;
 	size_t window;
@@ -614,10 +656,21 @@ static void open_chunk(struct open_ctx *c, size_t i, uint8_t *in, uint8_t *plain
 {
 	size_t n = c->store->ops->copies ? c->store->ops->copies(c->store) : 1;
 	struct ha_buf all = HA_BUF_INIT;
-	for (size_t k = 0; k < n; k++) {
+	/* the copies that have not failed first, in order, then those that have: a repository
+	 * that is down costs its timeouts once, not once per chunk */
+	unsigned failing = atomic_load(&c->failing), order[32];
+	size_t m = 0;
+	for (int late = 0; late < 2; late++)
+		for (size_t k = 0; k < n && k < 32; k++)
+			if (((failing >> k) & 1u) == (unsigned)late)
+				order[m++] = (unsigned)k;
+	for (size_t j = 0; j < m; j++) {
+		size_t k = order[j];
 		open_copy(c, k, i, in, plain, plen, msg, size);
+		if (msg[0])
+			atomic_fetch_or(&c->failing, 1u << k);
 		if (!msg[0]) {
-			if (k > 0) {
+			if (j > 0 || k > 0) {
 				ha_warn("backup-chunk-fallback", "backup=%s chunk=%zu why=\"%s\"",
 				        c->m->name, i, ha_buf_cstr(&all));
 				atomic_fetch_add(&c->fallbacks, 1);

@@ -255,6 +255,18 @@ static int u_get_chunk_copy(struct ha_store *s, size_t copy, const char *name, u
 	return p->ops->get_chunk(p, name, index, buf, cap, len, e);
 }
 
+static int u_get_manifest_copy(struct ha_store *s, size_t copy, const char *name, char **text,
+                               size_t *len, const char **from, struct ha_err *e)
+{
+	struct ha_union *u = un(s);
+	*text = NULL;
+	if (copy >= u->rs->n)
+		return ha_err_set(e, HA_EINVAL, "no repository %zu", copy);
+	*from = u->rs->r[copy].name;
+	struct ha_store *p = part(u, copy);
+	return p->ops->get_manifest(p, name, text, len, e);
+}
+
 /* Removed from every repository; the first failure is the error, the others are logged. */
 static int u_remove(struct ha_store *s, const char *name, struct ha_err *e)
 {
@@ -352,4 +364,5 @@ static const struct ha_store_ops union_ops = {
     .list = u_list,
     .copies = u_copies,
     .get_chunk_copy = u_get_chunk_copy,
+    .get_manifest_copy = u_get_manifest_copy,
 };

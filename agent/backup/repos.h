@@ -5,10 +5,10 @@
  * is written whole to the first repository that takes it (in the file's order: one that is
  * down or refuses the staging area is passed over at once, so it never blocks the others);
  * the copier (agent/copier.c) brings it to the others later, which is how a repository that
- * was down catches up. Reading takes the first copy there is; a chunk whose hash or
- * authentication fails in one repository is taken from the next (pipeline.c asks the copies one
- * by one). Listing is the union of the names; removing and cleaning touch every repository.
- * Blocking; any thread but the event loop. */
+ * was down catches up. Reading takes the first copy there is; a manifest or a chunk whose hash
+ * or authentication fails in one repository is taken from the next (pipeline.c and archive.c
+ * ask the copies one by one). Listing is the union of the names; removing and cleaning touch every
+ * repository. Blocking; any thread but the event loop. */
 #ifndef HA_BACKUP_REPOS_H
 #define HA_BACKUP_REPOS_H
 
@@ -20,6 +20,7 @@ struct ha_repo {
 	char type[8];
 	char where[PATH_MAX + 80]; /* for messages: its path, or s3://bucket/prefix at endpoint */
 	struct ha_store backups, archive;
+	bool down; /* copy.h leaves it out as a source (the copier's mark, for one pass) */
 };
 
 struct ha_repos {

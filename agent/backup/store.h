@@ -40,6 +40,9 @@ struct ha_store_ops {
 	int (*get_chunk_copy)(struct ha_store *s, size_t copy, const char *name, uint64_t index,
 	                      uint8_t *buf, size_t cap, size_t *len, const char **from,
 	                      struct ha_err *e);
+	/* the manifest of copy number `copy` (*text malloc'd, free it; *from as above) */
+	int (*get_manifest_copy)(struct ha_store *s, size_t copy, const char *name, char **text,
+	                         size_t *len, const char **from, struct ha_err *e);
 	/* releases impl (NULL when the kind keeps no state of its own): ha_store_free */
 	void (*destroy)(struct ha_store *s);
 };
