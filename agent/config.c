@@ -350,6 +350,8 @@ static int repo_key(struct parse_state *st, const char *section, const char *nam
 {
 	struct ha_repo_conf *r = st->cur_repo;
 	size_t len = strlen(value);
+	if ((!strcmp(name, "type") && r->type[0]) || (!strcmp(name, "path") && r->path[0]))
+		return fail(st, section, name, "%s", "given twice");
 	if (!strcmp(name, "type")) {
 		if (strcmp(value, "dir") && strcmp(value, "s3"))
 			return fail(st, section, name, "'%s' is not dir or s3", value);

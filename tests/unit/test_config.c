@@ -339,6 +339,68 @@ static void key_file_checked_at_load(void **state)
 	unlink(key);
 }
 
+/* [repository NAME] sections: in order, the short form, and every refusal naming its line. */
+static void repositories(void **state)
+{
+	(void)state;
+	struct ha_err e = {0};
+	assert_int_equal(load("",
+	                      "\n[repository local]\ntype = dir\npath = /srv/b\n"
+	                      "[repository off]\ntype = s3\nbucket = b1\nendpoint = http://x\n",
+	                      &cfg, &e),
+	                 0);
+	assert_int_equal(cfg.n_repos, 2);
+	assert_string_equal(cfg.repos[0].name, "local");
+	assert_string_equal(cfg.repos[0].path, "/srv/b");
+	assert_string_equal(cfg.repos[1].type, "s3");
+	assert_int_equal(cfg.repos[1].n_kv, 2);
+	assert_string_equal(cfg.repos[1].kv[0].key, "bucket");
+	/* path alone means a directory; [backup] repository is one named default */
+	assert_int_equal(load("", "\n[repository a]\npath = /srv/a\n", &cfg, &e), 0);
+	assert_string_equal(cfg.repos[0].type, "dir");
+	assert_int_equal(load("", "\n[backup]\nrepository = /srv/x\n", &cfg, &e), 0);
+	assert_int_equal(cfg.n_repos, 1);
+	assert_string_equal(cfg.repos[0].name, "default");
+	assert_string_equal(cfg.repos[0].path, "/srv/x");
+	static const struct {
+		const char *tail, *needle;
+	} bad[] = {
+	    {"\n[repository a]\npath = /a\n[repository b]\npath = /b\n[repository a]\npath = /c\n",
+	     "defined twice"},
+	    {"\n[repository a]\ntype = dir\ntype = dir\npath = /a\n", "type: given twice"},
+	    {"\n[repository a]\npath = /a\npath = /b\n", "path: given twice"},
+	    {"\n[repository a]\ntype = nfs\n", "is not dir or s3"},
+	    {"\n[repository a]\npath = relative\n", "not an absolute path"},
+	    {"\n[repository a]\ntype = dir\n", "path: missing"},
+	    {"\n[repository a]\ntype = dir\npath = /a\nbucket = b\n",
+	     "unknown key for a directory"},
+	    {"\n[repository a]\ntype = s3\npath = /a\n", "not a path"},
+	    {"\n[repository a]\nbucket = b\n", "type: missing"},
+	    {"\n[repository ..]\npath = /a\n", "bad repository name"},
+	    {"\n[backup]\nrepository = /x\n[repository a]\npath = /a\n", "both given"},
+	    {"\n[repository a]\npath=/a\n[repository b]\npath=/b\n[repository c]\npath=/c\n"
+	     "[repository d]\npath=/d\n[repository e]\npath=/e\n",
+	     "too many repositories"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ha_err be = {0};
+		assert_int_equal(load("", bad[i].tail, &cfg, &be), HA_ECONFIG);
+		if (strstr(be.msg, bad[i].needle) == NULL)
+			fail_msg("%zu: '%s' not in '%s'", i, bad[i].needle, be.msg);
+		assert_non_null(strstr(be.msg, conf)); /* the file named */
+	}
+	/* a value too long is refused, never cut */
+	char tail[1024];
+	char v[600];
+	memset(v, 'x', sizeof(v) - 1);
+	v[sizeof(v) - 1] = '\0';
+	snprintf(tail, sizeof(tail), "\n[repository a]\ntype = s3\nbucket = %s\n", v);
+	assert_int_equal(load("", tail, &cfg, &e), HA_ECONFIG);
+	/* (inih refuses a line this long before the key is seen: a syntax error on its line) */
+	if (strstr(e.msg, "value longer than 511") == NULL && strstr(e.msg, ":30: syntax") == NULL)
+		fail_msg("%s", e.msg);
+}
+
 static void names(void **state)
 {
 	(void)state;
@@ -405,6 +467,7 @@ int main(void)
 	    cmocka_unit_test(secret_files),
 	    cmocka_unit_test(key_file_checked_at_load),
 	    cmocka_unit_test(names),
+	    cmocka_unit_test(repositories),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
