@@ -409,6 +409,7 @@ int ha_cmd_backup(struct globals *g, int argc, char **argv)
 	    {"incremental", required_argument, NULL, 'I'},
 	    {"keep-full", required_argument, NULL, 'K'},
 	    {"keep-days", required_argument, NULL, 'Y'},
+	    {"repository", required_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct policy_args pa = {.keep_full = -1, .keep_days = -1};
@@ -435,6 +436,9 @@ int ha_cmd_backup(struct globals *g, int argc, char **argv)
 			break;
 		case 'F':
 			pa.full = optarg;
+			break;
+		case 'R':
+			g->repository = optarg;
 			break;
 		case 'D':
 			pa.differential = optarg;

@@ -19,6 +19,7 @@ struct globals {
 	const char *addr;
 	unsigned timeout_ms;
 	bool json;
+	const char *repository; /* verify, restore: read this repository only (NULL: all) */
 };
 
 struct target {

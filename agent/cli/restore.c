@@ -308,6 +308,21 @@ int ha_cli_open_repo(const struct globals *g, struct repo *rp, struct ha_err *e)
 		                c->path);
 	if (rc == 0)
 		rc = ha_repos_open(&rp->repos, c, e);
+	if (rc == 0 && g->repository) {
+		/* --repository: that one alone, its copies checked without falling back */
+		int i = ha_repos_index(&rp->repos, g->repository);
+		if (i < 0) {
+			struct ha_buf known = HA_BUF_INIT;
+			for (size_t k = 0; k < rp->repos.n; k++)
+				ha_buf_printf(&known, "%s%s", k ? ", " : "", rp->repos.r[k].name);
+			rc = ha_err_set(e, HA_EINVAL, "--repository %s: not in %s (it has: %s)",
+			                g->repository, c->path, ha_buf_cstr(&known));
+			ha_buf_free(&known);
+		} else {
+			rp->repos.r[0] = rp->repos.r[i];
+			rp->repos.n = 1;
+		}
+	}
 	if (rc == 0) {
 		repos_text(&rp->repos, rp->path, sizeof(rp->path));
 		rp->store = rp->repos.all_backups;
@@ -734,6 +749,7 @@ int ha_cmd_restore(struct globals *g, int argc, char **argv)
 	    {"to-time", required_argument, NULL, HA_PITR_TIME},
 	    {"to-gtid", required_argument, NULL, HA_PITR_TO_GTID},
 	    {"before-gtid", required_argument, NULL, HA_PITR_BEFORE_GTID},
+	    {"repository", required_argument, NULL, 'R'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -747,6 +763,9 @@ int ha_cmd_restore(struct globals *g, int argc, char **argv)
 		switch (o) {
 		case 'T':
 			dir = optarg;
+			break;
+		case 'R':
+			g->repository = optarg;
 			break;
 		case 'j':
 			g->json = true;

@@ -98,7 +98,8 @@ const struct ha_cli_command ha_cli_commands[] = {
      "Ends 'haadm pause': automatic failover acts again."},
     {"backup", "backups: run, list, show, verify (docs/backup.md)",
      "backup run [--type full|differential|incremental] [--node NODE] [--wait] | backup list | "
-     "backup show ID | backup verify ID [--drill] | backup policy [--full CRON] "
+     "backup show ID | backup verify ID [--drill] [--repository NAME] | backup policy [--full "
+     "CRON] "
      "[--differential CRON] [--incremental CRON] [--keep-full N] [--keep-days N]   [--json]",
      "run      asks the coordinator for a backup now: it picks the least-loaded healthy\n"
      "         replica (or NODE), records the job in the replicated catalog, and that node's\n"
@@ -106,8 +107,9 @@ const struct ha_cli_command ha_cli_commands[] = {
      "         the repository. differential = against the last full backup; incremental =\n"
      "         against the last backup of any type. --wait follows it to the end.\n"
      "list     the catalog (any agent answers); show ID: one backup.\n"
-     "verify   checks every chunk's SHA-256 and decryption, here, from the repository\n"
-     "         ([backup] repository and key_file of the config); --drill also restores the\n"
+     "verify   checks every chunk's SHA-256 and decryption, here, from the repositories\n"
+     "         of the config (a damaged chunk is taken from the next repository, and said;\n"
+     "         --repository NAME: that one alone, no fallback); --drill also restores the\n"
      "         chain into a scratch directory, prepares it, starts a throwaway mariadbd on it\n"
      "         (no network) and runs CHECK TABLE on every table. The result goes into the\n"
      "         catalog.\n"
@@ -118,13 +120,15 @@ const struct ha_cli_command ha_cli_commands[] = {
      "Exit status: 0 ok, 14 refused (the reason is printed), 10 the backup failed, 5 verify\n"
      "found damage."},
     {"restore", "restore a backup (and its chain) into a directory, or to a point in time",
-     "restore ID --target-dir DIR [--json] | restore [ID] --to-time 'YYYY-MM-DD HH:MM:SS' | "
-     "--to-gtid G | --before-gtid G --target-dir DIR [--json]",
+     "restore ID --target-dir DIR [--repository NAME] [--json] | restore [ID] --to-time "
+     "'YYYY-MM-DD HH:MM:SS' | --to-gtid G | --before-gtid G --target-dir DIR [--json]",
      "Fetches the full backup and the differential/incremental backups ID builds on, checks\n"
      "every chunk (SHA-256, authenticated decryption), extracts them with mbstream and\n"
      "prepares them in order with mariadb-backup --prepare: DIR is then a datadir a mariadbd\n"
      "can start on. DIR must not exist or be empty. Refuses on a broken chain, a wrong key or\n"
-     "a damaged chunk, naming it. To re-clone a node: docs/runbook.md.\n"
+     "a damaged chunk, naming it. To re-clone a node: docs/runbook.md. With several\n"
+     "repositories, the first intact copy of each manifest and chunk is read;\n"
+     "--repository NAME reads that one alone.\n"
      "\n"
      "Point-in-time recovery, from the binlog archive (docs/backup.md):\n"
      "  --to-time T       every transaction that began before T (UTC unless a zone such as\n"
