@@ -366,6 +366,15 @@ static int repo_key(struct parse_state *st, const char *section, const char *nam
 		snprintf(r->path, sizeof(r->path), "%s", value);
 		return 1;
 	}
+	if (!strcmp(name, "keep_full") || !strcmp(name, "keep_days")) {
+		char *end;
+		unsigned long v = strtoul(value, &end, 10);
+		if (*end || value[0] == '-' || v > 36500)
+			return fail(st, section, name, "'%s' is not a number from 0 to 36500",
+			            value);
+		*(!strcmp(name, "keep_full") ? &r->keep_full : &r->keep_days) = (unsigned)v;
+		return 1;
+	}
 	for (unsigned i = 0; i < r->n_kv; i++)
 		if (!strcmp(r->kv[i].key, name))
 			return fail(st, section, name, "%s", "given twice");
@@ -547,7 +556,7 @@ static int validate_repos(struct ha_config *c, struct ha_err *e)
 		if (dir && r->n_kv)
 			return ha_err_set(e, HA_ECONFIG,
 			                  "%s:%d: [repository %s] %s: unknown key for a directory "
-			                  "repository (type, path)",
+			                  "repository (type, path, keep_full, keep_days)",
 			                  c->path, r->kv[0].line, r->name, r->kv[0].key);
 		if (!dir && r->path[0])
 			return ha_err_set(

@@ -40,6 +40,8 @@ struct ha_repo_conf {
 	char name[HA_NAME_MAX];
 	char type[8];        /* "dir" or "s3" */
 	char path[PATH_MAX]; /* dir */
+	/* its own retention, shorter than the cluster's (0: the cluster's alone) */
+	unsigned keep_full, keep_days;
 	/* s3: its keys as written, checked by backup/s3.c (ha_s3_conf_set) at load */
 	struct ha_repo_kv {
 		char key[32];

@@ -15,6 +15,7 @@
 #include "agent_int.h"
 #include "backup/chunk.h"
 #include "backup/copy.h"
+#include "backup/policy.h"
 #include "backup/repos.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -25,11 +26,13 @@ struct job {
 	char name[96];
 	char sha[65];
 	char repos[HA_FSM_REPOS_TEXT];
+	bool expired[HA_REPOS_MAX]; /* that repository's own retention no longer keeps it */
 };
 
 struct copied {
 	uint64_t id;
 	char repo[HA_NAME_MAX];
+	bool removed; /* taken out of the repository (its retention), not copied there */
 };
 
 struct ha_copier {
@@ -61,7 +64,8 @@ struct ha_copier {
 	char last_error[512];
 	/* loop side */
 	uint64_t next_ms;
-	uint64_t every_ms;  /* [backup] copy_interval_ms: a pass at least this often */
+	uint64_t every_ms; /* [backup] copy_interval_ms: a pass at least this often */
+	unsigned keep_full[HA_REPOS_MAX], keep_days[HA_REPOS_MAX]; /* each one's own retention */
 	uint64_t seen_done; /* the number of finished backups at the last pass */
 };
 
@@ -117,6 +121,49 @@ static void unlist_repos(struct ha_copier *c)
 }
 
 /* Every finished backup into every repository whose list lacks it. */
+/* For the loop to propose: backup id copied to (or removed from) repository rn. */
+static void record(struct ha_copier *c, uint64_t id, const char *rn, bool removed)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->n_done < HA_FSM_MAX_BACKUPS) {
+		c->done[c->n_done].id = id;
+		snprintf(c->done[c->n_done].repo, sizeof(c->done[0].repo), "%s", rn);
+		c->done[c->n_done].removed = removed;
+		c->n_done++;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Repository r's own retention no longer keeps j: removed from it when there, and taken off
+ * the catalog's list (recorded: whether the list names it). */
+static void expire(struct ha_copier *c, const struct job *j, size_t r, bool recorded)
+{
+	const char *rn = c->repos.r[r].name;
+	/* never the last copy: another repository that keeps it must hold it whole */
+	struct ha_backup_rec probe;
+	snprintf(probe.repos, sizeof(probe.repos), "%s", j->repos);
+	bool elsewhere = false;
+	for (size_t k = 0; k < c->repos.n; k++)
+		elsewhere = elsewhere || (k != r && !j->expired[k] &&
+		                          ha_fsm_backup_in(&probe, c->repos.r[k].name));
+	if (!elsewhere)
+		return;
+	if (in_list(c->listed[r], c->n_listed[r], j->name)) {
+		struct ha_store *s = &c->repos.r[r].backups;
+		struct ha_err e = {0};
+		if (s->ops->remove(s, j->name, &e) != 0) {
+			note(c, "backup-delete-failed", rn, j->name, e.msg);
+			return;
+		}
+		ha_info("backup-deleted",
+		        "repository=%s name=%s why=\"the repository's own "
+		        "retention\"",
+		        rn, j->name);
+	}
+	if (recorded)
+		record(c, j->id, rn, true);
+}
+
 static void copy_backups(struct ha_copier *c)
 {
 	for (unsigned i = 0; i < c->n_jobs && !atomic_load(&c->cancel); i++) {
@@ -125,7 +172,13 @@ static void copy_backups(struct ha_copier *c)
 			const char *rn = c->repos.r[r].name;
 			struct ha_backup_rec probe;
 			snprintf(probe.repos, sizeof(probe.repos), "%s", j->repos);
-			if (c->repos.r[r].down || ha_fsm_backup_in(&probe, rn))
+			if (c->repos.r[r].down)
+				continue;
+			if (j->expired[r]) {
+				expire(c, j, r, ha_fsm_backup_in(&probe, rn));
+				continue;
+			}
+			if (ha_fsm_backup_in(&probe, rn))
 				continue;
 			struct ha_err e = {0};
 			/* listed: committed there (a manifest whose staging is not over is not) */
@@ -150,14 +203,7 @@ static void copy_backups(struct ha_copier *c)
 				        (unsigned long long)got.bytes,
 				        (unsigned long long)(ha_now_ms() - t0));
 			c->bytes += got.bytes;
-			pthread_mutex_lock(&c->mu);
-			if (c->n_done < HA_FSM_MAX_BACKUPS) {
-				c->done[c->n_done].id = j->id;
-				snprintf(c->done[c->n_done].repo, sizeof(c->done[0].repo), "%s",
-				         rn);
-				c->n_done++;
-			}
-			pthread_mutex_unlock(&c->mu);
+			record(c, j->id, rn, false);
 		}
 	}
 }
@@ -285,8 +331,8 @@ static void on_async(uv_async_t *h)
 	for (unsigned i = 0; i < n && ha_raft_ready(a->raft); i++) {
 		uint8_t *buf;
 		size_t len;
-		if (ha_fsm_cmd_backup_copied(done[i].id, done[i].repo, raft_malloc, &buf, &len) ==
-		        0 &&
+		if (ha_fsm_cmd_backup_copied(done[i].id, done[i].repo, done[i].removed, raft_malloc,
+		                             &buf, &len) == 0 &&
 		    ha_raft_propose(a->raft, buf, len, proposed, a) != 0)
 			ha_warn("backup-copy-record-failed", "id=%llu repository=%s",
 			        (unsigned long long)done[i].id, done[i].repo);
@@ -300,6 +346,13 @@ static void on_async(uv_async_t *h)
 static void snapshot(struct ha_copier *c, const struct ha_fsm_state *st)
 {
 	c->n_jobs = c->n_deleted = 0;
+	/* each repository's own retention, over the same catalog as the cluster's */
+	static uint64_t expired[HA_REPOS_MAX][HA_FSM_MAX_BACKUPS]; /* loop thread only */
+	int n_expired[HA_REPOS_MAX] = {0};
+	for (size_t k = 0; k < c->repos.n; k++)
+		if (c->keep_full[k] || c->keep_days[k])
+			n_expired[k] = ha_bk_expired(st, c->keep_full[k], c->keep_days[k],
+			                             ha_unix_ms(), expired[k], HA_FSM_MAX_BACKUPS);
 	for (unsigned i = 0; i < st->n_backups; i++) {
 		const struct ha_backup_rec *r = &st->backups[i];
 		if (r->state == HA_BK_DELETED) {
@@ -308,12 +361,17 @@ static void snapshot(struct ha_copier *c, const struct ha_fsm_state *st)
 		}
 		if (r->state != HA_BK_DONE)
 			continue;
-		bool everywhere = true;
-		for (size_t k = 0; k < c->repos.n; k++)
-			everywhere = everywhere && ha_fsm_backup_in(r, c->repos.r[k].name);
-		if (everywhere)
+		bool settled = true, gone[HA_REPOS_MAX] = {0};
+		for (size_t k = 0; k < c->repos.n; k++) {
+			for (int x = 0; x < n_expired[k]; x++)
+				gone[k] = gone[k] || expired[k][x] == r->id;
+			/* settled there: kept and listed, or expired and not listed */
+			settled = settled && gone[k] != ha_fsm_backup_in(r, c->repos.r[k].name);
+		}
+		if (settled)
 			continue;
 		struct job *j = &c->jobs[c->n_jobs++];
+		memcpy(j->expired, gone, sizeof(j->expired));
 		j->id = r->id;
 		snprintf(j->name, sizeof(j->name), "%s", r->name);
 		snprintf(j->sha, sizeof(j->sha), "%s", r->manifest_sha);
@@ -361,6 +419,10 @@ int ha_copier_start(struct ha_agent *a, struct ha_err *e)
 	c->async.data = a;
 	snprintf(c->node, sizeof(c->node), "%s", a->self->name);
 	c->every_ms = a->cfg.backup_copy_interval_ms;
+	for (size_t k = 0; k < c->repos.n; k++) {
+		c->keep_full[k] = a->cfg.repos[k].keep_full;
+		c->keep_days[k] = a->cfg.repos[k].keep_days;
+	}
 	struct ha_err ke = {0};
 	c->have_key = ha_key_load(a->cfg.backup_key_file, c->master, &ke) == 0;
 	if (!c->have_key)

@@ -283,9 +283,10 @@ int ha_fsm_cmd_backup_begin(const struct ha_bk_begin *b, ha_alloc_fn alloc, uint
 int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *detail,
                           const struct ha_backup_rec *results, uint64_t unix_ms, ha_alloc_fn alloc,
                           uint8_t **out, size_t *len);
-/* Backup id is complete in repository too (the copier's, agent/copier.c). */
-int ha_fsm_cmd_backup_copied(uint64_t id, const char *repository, ha_alloc_fn alloc, uint8_t **out,
-                             size_t *len);
+/* Backup id is complete in repository too (the copier's, agent/copier.c); removed: no longer
+ * there (that repository's own retention). */
+int ha_fsm_cmd_backup_copied(uint64_t id, const char *repository, bool removed, ha_alloc_fn alloc,
+                             uint8_t **out, size_t *len);
 /* Is the backup complete in repository name (its record's list)? */
 bool ha_fsm_backup_in(const struct ha_backup_rec *r, const char *name);
 int ha_fsm_cmd_backup_hold(uint64_t id, uint64_t until_unix_ms, ha_alloc_fn alloc, uint8_t **out,

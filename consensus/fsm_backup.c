@@ -222,6 +222,25 @@ int fsm_apply_backup_end(struct ha_fsm_state *s, const Haagent__CmdBackupEnd *c,
 	return HA_FSM_APPLIED;
 }
 
+/* name taken out of the record's list (the others keep their order). */
+static int drop_repo(struct ha_backup_rec *r, const char *name)
+{
+	if (!ha_fsm_backup_in(r, name))
+		return HA_FSM_NOOP;
+	char kept[sizeof(r->repos)] = "";
+	size_t n = strlen(name), len = 0;
+	for (const char *p = r->repos; *p;) {
+		const char *end = strchr(p, ',');
+		size_t k = end ? (size_t)(end - p) : strlen(p);
+		if (!(k == n && !strncmp(p, name, n)))
+			len += (size_t)snprintf(kept + len, sizeof(kept) - len, "%s%.*s",
+			                        len ? "," : "", (int)k, p);
+		p += k + (end != NULL);
+	}
+	memcpy(r->repos, kept, sizeof(kept));
+	return HA_FSM_APPLIED;
+}
+
 int fsm_apply_backup_copied(struct ha_fsm_state *s, const Haagent__CmdBackupCopied *c,
                             struct ha_err *e)
 {
@@ -230,15 +249,16 @@ int fsm_apply_backup_copied(struct ha_fsm_state *s, const Haagent__CmdBackupCopi
 		return ha_err_set(e, HA_EINVAL, "backup copied: no repository");
 	if (r == NULL || r->state != HA_BK_DONE)
 		return HA_FSM_NOOP;
-	return add_repo(r, c->repository, e);
+	return c->removed ? drop_repo(r, c->repository) : add_repo(r, c->repository, e);
 }
 
-int ha_fsm_cmd_backup_copied(uint64_t id, const char *repository, ha_alloc_fn alloc, uint8_t **out,
-                             size_t *len)
+int ha_fsm_cmd_backup_copied(uint64_t id, const char *repository, bool removed, ha_alloc_fn alloc,
+                             uint8_t **out, size_t *len)
 {
 	Haagent__CmdBackupCopied c = HAAGENT__CMD_BACKUP_COPIED__INIT;
 	c.id = id;
 	c.repository = (char *)repository;
+	c.removed = removed;
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_BACKUP_COPIED;
 	cmd.backup_copied = &c;

@@ -29,8 +29,9 @@ class ReposTest(unittest.TestCase):
         cls.sb.wait_for(cls.sb.whole, 30, what="a whole cluster")
         cls.local = os.path.join(cls.sb.dir, "backups")
         cls.offsite = os.path.join(cls.sb.dir, "offsite")
-        cls.sb.restart_agents_with(f"[repository offsite]\ntype = dir\npath = {cls.offsite}\n"
-                                   "[backup]\ncopy_interval_ms = 1000\narchive_seal_ms = 1000\n")
+        cls.second_conf = f"[repository offsite]\ntype = dir\npath = {cls.offsite}\n"
+        cls.extra = "[backup]\ncopy_interval_ms = 1000\narchive_seal_ms = 1000\n"
+        cls.sb.restart_agents_with(cls.second_conf + cls.extra)
         p = cls.primary()
         cls.sb.sql(p, "USE sandbox; CREATE TABLE sandbox.rp (id INT PRIMARY KEY, v CHAR(200)); "
                       "INSERT INTO sandbox.rp SELECT seq, REPEAT('x', 200) FROM seq_1_to_20000")
@@ -175,6 +176,35 @@ class ReposTest(unittest.TestCase):
     def has_slice(self, name):
         return os.path.exists(os.path.join(self.offsite, "archive", name))
 
+    def in_second(self, name):
+        return os.path.exists(os.path.join(self.offsite, "backups", name))
+
+    def test_5_a_repository_keeps_less_by_its_own_retention(self):
+        """The second repository with keep_full = 1: after a new full backup, it keeps only
+        that one (and what builds on it); every older backup is removed from it and from its
+        list in the catalog, and stays whole in the first repository."""
+        self.sb.restart_agents_with(self.second_conf + "keep_full = 1\n" + self.extra)
+        self.addCleanup(self.sb.restart_agents_with, self.second_conf + self.extra)
+        newest = self.backup()
+
+        def settled():
+            done = [x for x in json.loads(self.haadm("backup", "list", "--json").stdout)[
+                "backups"] if x["state"] == "done"]
+            for x in done:
+                want = x["id"] == newest["id"]
+                if (self.second in x["repositories"]) != want or \
+                        self.in_second(x["name"]) != want or "local" not in x["repositories"]:
+                    return None
+            return done
+        done = self.sb.wait_for(settled, 90, what="the second repository trimmed to one full")
+        self.assertGreater(len(done), 1)
+        for x in done:
+            self.assertTrue(os.path.exists(os.path.join(self.local, "backups", x["name"])))
+        # an older one still restores (from the first repository)
+        old = done[0]
+        r = self.haadm("backup", "verify", str(old["id"]))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
     def test_3_the_archive_reaches_every_repository(self):
         """Archive slices are copied too: the second repository holds the newest slice, and a
         restore to a point in time from it alone (the first left out of the configuration)
@@ -253,8 +283,9 @@ class S3ReposTest(ReposTest):
         cls.s3conf = (f"[repository s3]\ntype = s3\nendpoint = {RGW}\nbucket = {BUCKET}\n"
                       f"prefix = {PREFIX}\ncredentials_file = {cls.keys}\n"
                       "timeout_ms = 3000\nconnect_timeout_ms = 1000\nretries = 2\n")
-        cls.sb.restart_agents_with(cls.s3conf + "[backup]\ncopy_interval_ms = 1000\n"
-                                   "archive_seal_ms = 1000\nchunk_kb = 256\n")
+        cls.second_conf = cls.s3conf
+        cls.extra = "[backup]\ncopy_interval_ms = 1000\narchive_seal_ms = 1000\nchunk_kb = 256\n"
+        cls.sb.restart_agents_with(cls.second_conf + cls.extra)
         p = cls.primary()
         cls.sb.sql(p, "USE sandbox; CREATE TABLE sandbox.rp (id INT PRIMARY KEY, v CHAR(200)); "
                       "INSERT INTO sandbox.rp SELECT seq, REPEAT(MD5(seq), 6) "
@@ -400,6 +431,9 @@ class S3ReposTest(ReposTest):
 
     def has_slice(self, name):
         return f"{PREFIX}/archive/{name}.manifest" in self.keys_under("archive/")
+
+    def in_second(self, name):
+        return name in self.committed()
 
     def test_4_wrong_credentials_and_a_missing_bucket_are_said(self):
         """haadm config check names what is wrong: the credentials, the bucket."""

@@ -638,6 +638,64 @@ static int bk_end(struct ha_fsm_state *s, uint64_t id, enum ha_backup_state st)
 	return apply_buf(s, buf, len);
 }
 
+static int bk_copied(struct ha_fsm_state *s, uint64_t id, const char *repo, bool removed)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_backup_copied(id, repo, removed, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+/* Where a backup is complete: the repository it was written to, each copy added once, one
+ * taken off by its retention, a list that would not fit or a bad name refused, and the list
+ * through a snapshot. */
+static void backup_repositories(void **state)
+{
+	(void)state;
+	static struct ha_fsm_state s, r;
+	ha_fsm_init(&s);
+	apply_init(&s);
+	assert_int_equal(bk_begin(&s, 1, "full", 0), HA_FSM_APPLIED);
+	assert_int_equal(bk_copied(&s, 1, "offsite", false), HA_FSM_NOOP); /* not finished */
+	struct ha_backup_rec res = {.to_lsn = 100, .bytes_in = 10, .chunks = 1};
+	snprintf(res.repos, sizeof(res.repos), "local");
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_backup_end(1, HA_BK_DONE, "x", &res, 5, NULL, &buf, &len), 0);
+	assert_int_equal(apply_buf(&s, buf, len), HA_FSM_APPLIED);
+	assert_string_equal(ha_fsm_backup(&s, 1)->repos, "local");
+	assert_int_equal(bk_copied(&s, 1, "offsite", false), HA_FSM_APPLIED);
+	assert_int_equal(bk_copied(&s, 1, "offsite", false), HA_FSM_NOOP); /* idempotent */
+	assert_int_equal(bk_copied(&s, 1, "s3", false), HA_FSM_APPLIED);
+	assert_string_equal(ha_fsm_backup(&s, 1)->repos, "local,offsite,s3");
+	assert_true(ha_fsm_backup_in(ha_fsm_backup(&s, 1), "offsite"));
+	assert_false(ha_fsm_backup_in(ha_fsm_backup(&s, 1), "offs"));
+	assert_true(bk_copied(&s, 1, "../x", false) < 0);
+	assert_true(bk_copied(&s, 1, "", false) < 0);
+	assert_int_equal(bk_copied(&s, 1, "offsite", true), HA_FSM_APPLIED); /* its retention */
+	assert_string_equal(ha_fsm_backup(&s, 1)->repos, "local,s3");
+	assert_int_equal(bk_copied(&s, 1, "offsite", true), HA_FSM_NOOP);
+	assert_int_equal(bk_copied(&s, 1, "local", true), HA_FSM_APPLIED);
+	assert_string_equal(ha_fsm_backup(&s, 1)->repos, "s3");
+	/* names up to 63 characters: four more fit, a fifth would not and is refused, never cut */
+	char n63[64];
+	for (int k = 0; k < 4; k++) {
+		memset(n63, 'a' + k, 63);
+		n63[63] = '\0';
+		assert_int_equal(bk_copied(&s, 1, n63, false), HA_FSM_APPLIED);
+	}
+	memset(n63, 'z', 63);
+	assert_true(bk_copied(&s, 1, n63, false) < 0);
+	assert_int_equal(strlen(ha_fsm_backup(&s, 1)->repos), 2 + 4 * 64);
+	/* through a snapshot */
+	assert_int_equal(ha_fsm_snapshot(&s, NULL, &buf, &len), 0);
+	ha_fsm_init(&r);
+	struct ha_err e = {0};
+	assert_int_equal(ha_fsm_restore(&r, buf, len, &e), 0);
+	free(buf);
+	assert_string_equal(ha_fsm_backup(&r, 1)->repos, ha_fsm_backup(&s, 1)->repos);
+}
+
 /* Long on purpose: one catalog's life, command after command, each result checked where it
  * happens. */
 static void backup_catalog(void **state)
@@ -810,8 +868,8 @@ int main(void)
 	    cmocka_unit_test(promoting_exits),     cmocka_unit_test(many_domain_positions),
 	    cmocka_unit_test(failover_lifecycle),  cmocka_unit_test(diverged_and_events),
 	    cmocka_unit_test(planned_switchover),  cmocka_unit_test(maintenance_and_pause),
-	    cmocka_unit_test(backup_catalog),      cmocka_unit_test(backup_catalog_full),
-	    cmocka_unit_test(salvage_states),
+	    cmocka_unit_test(backup_catalog),      cmocka_unit_test(backup_repositories),
+	    cmocka_unit_test(backup_catalog_full), cmocka_unit_test(salvage_states),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
