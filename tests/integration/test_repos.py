@@ -180,29 +180,29 @@ class ReposTest(unittest.TestCase):
         return os.path.exists(os.path.join(self.offsite, "backups", name))
 
     def test_5_a_repository_keeps_less_by_its_own_retention(self):
-        """The second repository with keep_full = 1: after a new full backup, it keeps only
-        that one (and what builds on it); every older backup is removed from it and from its
-        list in the catalog, and stays whole in the first repository."""
+        """The second repository with keep_full = 1: after a new full backup, an older full
+        backup and its incremental are removed from it and from their list in the catalog,
+        and stay whole in the first repository; the new one is in both. (Backups a restore or
+        a verify still holds are kept everywhere, as by the cluster's retention.)"""
+        first = self.backup()
+        self.write()
+        inc = self.wait_copies(self.backup("--type", "incremental")["id"], ["local", self.second])
+        self.wait_copies(first["id"], ["local", self.second])
         self.sb.restart_agents_with(self.second_conf + "keep_full = 1\n" + self.extra)
         self.addCleanup(self.sb.restart_agents_with, self.second_conf + self.extra)
         newest = self.backup()
 
         def settled():
-            done = [x for x in json.loads(self.haadm("backup", "list", "--json").stdout)[
-                "backups"] if x["state"] == "done"]
-            for x in done:
-                want = x["id"] == newest["id"]
-                if (self.second in x["repositories"]) != want or \
-                        self.in_second(x["name"]) != want or "local" not in x["repositories"]:
-                    return None
-            return done
-        done = self.sb.wait_for(settled, 90, what="the second repository trimmed to one full")
-        self.assertGreater(len(done), 1)
-        for x in done:
+            got = [self.record(x["id"]) for x in (first, inc, newest)]
+            old_gone = all(x["repositories"] == ["local"] and not self.in_second(x["name"])
+                           for x in got[:2])
+            return got if old_gone and got[2]["repositories"] == ["local", self.second] \
+                and self.in_second(got[2]["name"]) else None
+        self.sb.wait_for(settled, 90, what="the second repository trimmed to the new full")
+        for x in (first, inc, newest):
             self.assertTrue(os.path.exists(os.path.join(self.local, "backups", x["name"])))
-        # an older one still restores (from the first repository)
-        old = done[0]
-        r = self.haadm("backup", "verify", str(old["id"]))
+        # the older chain still restores, from the first repository
+        r = self.haadm("backup", "verify", str(inc["id"]))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_3_the_archive_reaches_every_repository(self):
