@@ -74,6 +74,20 @@ static int parse_args(int argc, char **argv, const char **path, int *check)
 	return -1;
 }
 
+/* --check: every repository opens (its keys; an S3 one's credentials load). Live checks are
+ * haadm config check's. */
+static int check_repos(const struct ha_config *cfg, struct ha_err *e)
+{
+	struct ha_repos *rs = calloc(1, sizeof(*rs));
+	if (rs == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	int rc = ha_repos_open(rs, cfg, e);
+	if (rc == 0)
+		ha_repos_close(rs);
+	free(rs);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	/* before any secret is read: no core dump holds a password or the repository key */
@@ -108,21 +122,11 @@ int main(int argc, char **argv)
 		}
 		SSL_CTX_free(ctx);
 	}
-	if (check && cfg->n_repos) {
-		/* every repository's keys (an S3 one's credentials load); live: haadm config check
-		 */
-		struct ha_repos *rs = calloc(1, sizeof(*rs));
-		int rrc =
-		    rs ? ha_repos_open(rs, cfg, &e) : ha_err_set(&e, HA_ENOMEM, "out of memory");
-		if (rs && rrc == 0)
-			ha_repos_close(rs);
-		free(rs);
-		if (rrc != 0) {
-			fprintf(stderr, "haagentd: %s\n", e.msg);
-			ha_config_wipe(cfg);
-			free(cfg);
-			return ha_exit_code(HA_ECONFIG);
-		}
+	if (check && cfg->n_repos && check_repos(cfg, &e) != 0) {
+		fprintf(stderr, "haagentd: %s\n", e.msg);
+		ha_config_wipe(cfg);
+		free(cfg);
+		return ha_exit_code(HA_ECONFIG);
 	}
 	if (check) {
 		printf("%s: ok (node %s, %u nodes%s)\n", path, cfg->node, cfg->n_nodes,

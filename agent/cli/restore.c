@@ -742,6 +742,8 @@ static int point_option(int kind, const char *text, struct ha_pitr_point *pt, in
 	return -1;
 }
 
+static int restore_one(struct globals *g, uint64_t id, const char *dir);
+
 int ha_cmd_restore(struct globals *g, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -794,6 +796,12 @@ int ha_cmd_restore(struct globals *g, int argc, char **argv)
 		return ha_pitr_restore(g, id, &pt, dir);
 	if (argc - optind != 1 || dir == NULL)
 		return bad("restore");
+	return restore_one(g, id, dir);
+}
+
+/* haadm restore ID --target-dir DIR: the chain of ID, held against retention while read. */
+static int restore_one(struct globals *g, uint64_t id, const char *dir)
+{
 	struct repo rp;
 	struct ha_err e = {0};
 	Haagent__BackupsResponse *cat = NULL;
