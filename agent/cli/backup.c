@@ -147,6 +147,29 @@ static void window_text(const Haagent__BackupsResponse *r)
 		    r->archive->gaps ? "; earlier windows end at a gap (haadm binlog list)" : "");
 }
 
+/* The catalog as a table, one backup a line. */
+static void list_text(const struct globals *g, const Haagent__BackupsResponse *r)
+{
+	char nn[64];
+	printf("%-4s %-40s %-12s %-6s %-9s %-10s %10s %10s %-8s %s\n", "ID", "NAME", "TYPE",
+	       "PARENT", "STATE", "NODE", "READ MB", "STORED MB", "VERIFIED", "REPOSITORIES");
+	for (size_t i = 0; i < r->n_backups; i++) {
+		const Haagent__BackupRecord *b = r->backups[i];
+		char parent[24] = "-";
+		if (b->parent)
+			snprintf(parent, sizeof(parent), "%llu", (unsigned long long)b->parent);
+		node_name(g, b->node, nn, sizeof(nn));
+		printf("%-4llu %-40s %-12s %-6s %-9s %-10s %10.1f %10.1f %-8s %s\n",
+		       (unsigned long long)b->id, b->name, b->type, parent,
+		       ha_cli_state_name(b->state), nn, b->bytes_in / 1048576.0,
+		       b->bytes_stored / 1048576.0,
+		       b->verified > 0   ? (b->drilled ? "drilled" : "ok")
+		       : b->verified < 0 ? "FAILED"
+		                         : "-",
+		       b->repositories && b->repositories[0] ? b->repositories : "-");
+	}
+}
+
 static int list(struct globals *g, const char *show_id)
 {
 	Haagent__BackupsResponse *r;
@@ -185,25 +208,7 @@ static int list(struct globals *g, const char *show_id)
 		printf("%s\n", ha_buf_cstr(&b));
 		ha_buf_free(&b);
 	} else if (!show_id) {
-		printf("%-4s %-40s %-12s %-6s %-9s %-10s %10s %10s %-8s %s\n", "ID", "NAME", "TYPE",
-		       "PARENT", "STATE", "NODE", "READ MB", "STORED MB", "VERIFIED",
-		       "REPOSITORIES");
-		for (size_t i = 0; i < r->n_backups; i++) {
-			const Haagent__BackupRecord *b = r->backups[i];
-			char parent[24] = "-";
-			if (b->parent)
-				snprintf(parent, sizeof(parent), "%llu",
-				         (unsigned long long)b->parent);
-			node_name(g, b->node, nn, sizeof(nn));
-			printf("%-4llu %-40s %-12s %-6s %-9s %-10s %10.1f %10.1f %-8s %s\n",
-			       (unsigned long long)b->id, b->name, b->type, parent,
-			       ha_cli_state_name(b->state), nn, b->bytes_in / 1048576.0,
-			       b->bytes_stored / 1048576.0,
-			       b->verified > 0   ? (b->drilled ? "drilled" : "ok")
-			       : b->verified < 0 ? "FAILED"
-			                         : "-",
-			       b->repositories && b->repositories[0] ? b->repositories : "-");
-		}
+		list_text(g, r);
 		printf("\n");
 		window_text(r);
 	} else {
