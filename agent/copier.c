@@ -140,12 +140,10 @@ static void expire(struct ha_copier *c, const struct job *j, size_t r, bool reco
 {
 	const char *rn = c->repos.r[r].name;
 	/* never the last copy: another repository that keeps it must hold it whole */
-	struct ha_backup_rec probe;
-	snprintf(probe.repos, sizeof(probe.repos), "%s", j->repos);
 	bool elsewhere = false;
 	for (size_t k = 0; k < c->repos.n; k++)
 		elsewhere = elsewhere || (k != r && !j->expired[k] &&
-		                          ha_fsm_backup_in(&probe, c->repos.r[k].name));
+		                          ha_fsm_repos_has(j->repos, c->repos.r[k].name));
 	if (!elsewhere)
 		return;
 	if (in_list(c->listed[r], c->n_listed[r], j->name)) {
@@ -170,15 +168,13 @@ static void copy_backups(struct ha_copier *c)
 		struct job *j = &c->jobs[i];
 		for (size_t r = 0; r < c->repos.n && !atomic_load(&c->cancel); r++) {
 			const char *rn = c->repos.r[r].name;
-			struct ha_backup_rec probe;
-			snprintf(probe.repos, sizeof(probe.repos), "%s", j->repos);
 			if (c->repos.r[r].down)
 				continue;
 			if (j->expired[r]) {
-				expire(c, j, r, ha_fsm_backup_in(&probe, rn));
+				expire(c, j, r, ha_fsm_repos_has(j->repos, rn));
 				continue;
 			}
-			if (ha_fsm_backup_in(&probe, rn))
+			if (ha_fsm_repos_has(j->repos, rn))
 				continue;
 			struct ha_err e = {0};
 			/* listed: committed there (a manifest whose staging is not over is not) */

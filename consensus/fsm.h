@@ -287,8 +287,10 @@ int ha_fsm_cmd_backup_end(uint64_t id, enum ha_backup_state state, const char *d
  * there (that repository's own retention). */
 int ha_fsm_cmd_backup_copied(uint64_t id, const char *repository, bool removed, ha_alloc_fn alloc,
                              uint8_t **out, size_t *len);
-/* Is the backup complete in repository name (its record's list)? */
+/* Is the backup complete in repository name (its record's list)? _repos_has: the same
+ * question of such a list ("a,b") held elsewhere. */
 bool ha_fsm_backup_in(const struct ha_backup_rec *r, const char *name);
+bool ha_fsm_repos_has(const char *repos, const char *name);
 int ha_fsm_cmd_backup_hold(uint64_t id, uint64_t until_unix_ms, ha_alloc_fn alloc, uint8_t **out,
                            size_t *len);
 int ha_fsm_cmd_backup_verified(uint64_t id, bool ok, bool drill, const char *detail,

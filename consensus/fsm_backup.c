@@ -152,8 +152,13 @@ int fsm_apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin
 
 bool ha_fsm_backup_in(const struct ha_backup_rec *r, const char *name)
 {
+	return ha_fsm_repos_has(r->repos, name);
+}
+
+bool ha_fsm_repos_has(const char *repos, const char *name)
+{
 	size_t n = strlen(name);
-	for (const char *p = r->repos; *p;) {
+	for (const char *p = repos; *p;) {
 		const char *end = strchr(p, ',');
 		size_t k = end ? (size_t)(end - p) : strlen(p);
 		if (k == n && !strncmp(p, name, n))
