@@ -120,14 +120,22 @@ start_daemons() {
 		ceph-osd -c "$conf" -i 0 --mkfs >/dev/null 2>&1 || die "ceph-osd --mkfs failed"
 		touch "$dir/osd/.made"
 	fi
-	if ! alive "$dir/osd.pid"; then
-		# once more after a failed start (seen once in CI, not reproduced: its cause is in
-		# the message when it happens again)
-		ceph-osd -c "$conf" -i 0 --pid-file "$dir/osd.pid" 2>>"$dir/log/osd.stderr" ||
-			{ sleep 1 && ceph-osd -c "$conf" -i 0 --pid-file "$dir/osd.pid" \
-				2>>"$dir/log/osd.stderr"; } ||
-			die "ceph-osd did not start: $(tail -n 5 "$dir/log/osd.stderr" \
-				"$dir/log/osd.0.log" 2>/dev/null | tr '\n' ' ' | cut -c1-1500)"
+	if ! alive "$dir/osd.pid" &&
+		! ceph-osd -c "$conf" -i 0 --pid-file "$dir/osd.pid" 2>>"$dir/log/osd.stderr"; then
+		local why
+		why=$(tail -n 5 "$dir/log/osd.stderr" "$dir/log/osd.0.log" 2>/dev/null |
+			tr '\n' ' ' | cut -c1-1500)
+		# Seen twice in CI out of ~100 starts, never reproduced in 15 here: the monitor
+		# answered the OSD's first command with "wrong fsid". The store is in memory
+		# anyway: the whole cluster is made anew, once.
+		if [ -z "${HA_RGW_REMADE:-}" ]; then
+			echo "radosgw: ceph-osd did not start ($why); making the cluster anew" >&2
+			stop_daemons
+			rm -rf "$dir"
+			HA_RGW_REMADE=1 exec bash "${BASH_SOURCE[0]}" --dir "$dir" --ip "$ip" \
+				--port "$port" start
+		fi
+		die "ceph-osd did not start: $why"
 	fi
 	for i in $(seq 1 150); do
 		timeout 5 ceph -c "$conf" osd stat 2>/dev/null | grep -q "1 up" && break
