@@ -1,11 +1,12 @@
 /* Operator requests that change the cluster: `haadm failover` (planned switchover),
- * `haadm node maintenance`, `haadm pause` / `resume`.
+ * `haadm node maintenance`, `haadm node add` / `remove`, `haadm pause` / `resume`.
  *
  * Only the ready leader decides (a follower answers with a redirect). It checks the request
  * against the replicated state and the latest health reports, and either refuses it, saying why
  * and what to do, or writes it into the raft log and answers at once. The answer does not wait
  * for the commit: the requester follows the outcome in `status` (the failover record), which
  * survives a change of leader, where a pending answer would not. Loop thread. */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +94,10 @@ static const char *op_name(Haagent__AdminRequest__OpCase op)
 		return "backup-policy";
 	case HAAGENT__ADMIN_REQUEST__OP_BACKUP_HOLD:
 		return "backup-hold";
+	case HAAGENT__ADMIN_REQUEST__OP_MEMBER_ADD:
+		return "node-add";
+	case HAAGENT__ADMIN_REQUEST__OP_MEMBER_REMOVE:
+		return "node-remove";
 	default:
 		return "unknown";
 	}
@@ -120,18 +125,18 @@ static bool cluster_ready(struct ha_agent *a, struct answer *ans, bool checks)
 	struct ha_core_in in;
 	ha_agent_core_input(a, &in, rep);
 	unsigned reachable = ha_core_reporting(&in, a->cfg.agent_timeout_ms);
-	bool quorum = reachable * 2 > a->cfg.n_nodes;
+	unsigned voters = ha_core_voters(&in);
+	bool quorum = reachable * 2 > voters;
 	if (checks) {
 		char t[128];
-		snprintf(t, sizeof(t), "quorum: %u of %u agents reporting", reachable,
-		         a->cfg.n_nodes);
+		snprintf(t, sizeof(t), "quorum: %u of %u agents reporting", reachable, voters);
 		add_check(ans, quorum, t);
 	}
 	if (!quorum) {
 		say(ans, HA_EREFUSED,
 		    "no quorum: only %u of %u agents report to the coordinator; bring agents back "
 		    "first",
-		    reachable, a->cfg.n_nodes);
+		    reachable, voters);
 		return false;
 	}
 	if (a->proposing) {
@@ -543,6 +548,156 @@ static void backup_hold(struct ha_agent *a, const Haagent__BackupHoldRequest *r,
 	say(ans, 0, "held");
 }
 
+/* ---- membership (docs/membership.md) ---- */
+
+static bool port_ok(unsigned p)
+{
+	return p > 0 && p <= 65535;
+}
+
+/* haadm node add: the node is recorded as joining; coord/members.c does the rest. */
+static void member_add(struct ha_agent *a, const Haagent__MemberAddRequest *r, struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	const Haagent__Member *m = r->member;
+	struct in_addr ip;
+	if (m == NULL || m->name == NULL || m->name[0] == '\0' || !name_ok(m->name, ans)) {
+		if (ans->pb.code == 0)
+			say(ans, HA_EINVAL, "no node name");
+		return;
+	}
+	if (m->address == NULL || inet_pton(AF_INET, m->address, &ip) != 1 || m->id == 0 ||
+	    !port_ok(m->raft_port) || !port_ok(m->rpc_port) || !port_ok(m->db_port)) {
+		say(ans, HA_EINVAL, "%s: needs an IPv4 address, an id above 0 and three ports",
+		    m->name);
+		return;
+	}
+	const struct ha_member *j = ha_fsm_joining(st);
+	if (j) {
+		say(ans, j->id == m->id && !strcmp(j->name, m->name) ? 0 : HA_EREFUSED,
+		    j->id == m->id && !strcmp(j->name, m->name)
+		        ? "%s is already joining: follow it with haadm status"
+		        : "%s is joining: one node at a time (wait, or haadm node remove %s)",
+		    j->name, j->name);
+		return;
+	}
+	if (st->n_members >= HA_FSM_MAX_MEMBERS) {
+		say(ans, HA_EREFUSED, "the cluster has %u nodes, the most it can have",
+		    st->n_members);
+		return;
+	}
+	for (unsigned i = 0; i < st->n_members; i++) {
+		const struct ha_member *o = &st->members[i];
+		const char *clash =
+		    o->id == m->id              ? "its id"
+		    : !strcmp(o->name, m->name) ? "its name"
+		    : !strcmp(o->address, m->address) && o->raft_port == m->raft_port
+		        ? "its raft address"
+		        : NULL;
+		if (clash) {
+			say(ans, HA_EREFUSED, "%s has %s already (%s, id %u)", o->name, clash,
+			    o->name, o->id);
+			return;
+		}
+	}
+	if (ha_fsm_failover_active(st)) {
+		say(ans, HA_EBUSY, "a failover is in progress; retry when it ends");
+		return;
+	}
+	if (!cluster_ready(a, ans, false))
+		return;
+	struct ha_member nm = {.id = m->id,
+	                       .raft_port = m->raft_port,
+	                       .rpc_port = m->rpc_port,
+	                       .db_port = m->db_port,
+	                       .flags = m->flags & HA_MEMBER_NO_PROMOTE,
+	                       .priority = m->priority};
+	snprintf(nm.name, sizeof(nm.name), "%s", m->name);
+	snprintf(nm.address, sizeof(nm.address), "%s", m->address);
+	uint8_t *buf;
+	size_t len;
+	int rc = ha_fsm_cmd_member_add(&nm, ha_unix_ms(), raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
+		return;
+	ha_info("member-add-requested", "node=%s id=%u address=%s", nm.name, nm.id, nm.address);
+	say(ans, 0,
+	    "%s (id %u, %s) is joining: raft sends it the log as a non-voter; its agent (started "
+	    "with [cluster] join = yes) builds its database from the newest backup; it votes once "
+	    "it replicates",
+	    nm.name, nm.id, nm.address);
+}
+
+/* haadm node remove: never the primary, never below a majority of the voters reporting. */
+static void member_remove(struct ha_agent *a, const Haagent__MemberRemoveRequest *r,
+                          struct answer *ans)
+{
+	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
+	if (!name_ok(r->node, ans))
+		return;
+	const struct ha_member *m = NULL;
+	for (unsigned i = 0; i < st->n_members; i++)
+		if (r->node && !strcmp(st->members[i].name, r->node))
+			m = &st->members[i];
+	if (m == NULL) {
+		say(ans, HA_EINVAL, "no node named %s", r->node ? r->node : "");
+		return;
+	}
+	if (m->id == st->primary_id) {
+		say(ans, HA_EREFUSED,
+		    "%s is the primary: switch over first ('haadm failover'), then remove it",
+		    m->name);
+		return;
+	}
+	if (ha_fsm_failover_active(st)) {
+		say(ans, HA_EBUSY, "a failover is in progress; retry when it ends");
+		return;
+	}
+	struct ha_core_report rep[HA_MAX_NODES];
+	struct ha_core_in in;
+	ha_agent_core_input(a, &in, rep);
+	bool voter = !(m->flags & HA_MEMBER_JOINING);
+	int idx = ha_agent_node_index(a, m->id);
+	bool reporting = idx == a->cfg.self || ha_agent_fresh(a, idx);
+	unsigned voters = ha_core_voters(&in) - voter;
+	unsigned reachable = ha_core_reporting(&in, a->cfg.agent_timeout_ms) - (voter && reporting);
+	if (voter && (voters == 0 || reachable * 2 <= voters)) {
+		if (ha_now_ms() - ha_raft_ready_since(a->raft) < a->cfg.agent_timeout_ms) {
+			say(ans, HA_EBUSY, "the leader is new and not every report is in; retry");
+			return;
+		}
+		say(ans, HA_EREFUSED,
+		    "removing %s would leave %u voters of which %u report: no majority; bring the "
+		    "others back first",
+		    m->name, voters, reachable);
+		return;
+	}
+	if (m->id == a->self->id) {
+		/* the leader cannot carry out its own removal: another voter leads, then removes */
+		struct ha_err e = {0};
+		if (ha_raft_transfer(a->raft, &e) != 0)
+			say(ans, HA_EREFUSED, "%s leads raft and no other voter can take over: %s",
+			    m->name, e.msg);
+		else
+			say(ans, HA_EBUSY, "%s leads raft: leadership is moving; retry", m->name);
+		return;
+	}
+	if (!cluster_ready(a, ans, false))
+		return;
+	uint8_t *buf;
+	size_t len;
+	char reason[128];
+	snprintf(reason, sizeof(reason), "removed by haadm node remove%s",
+	         voter ? "" : " (its join cancelled)");
+	int rc = ha_fsm_cmd_member_remove(m->id, reason, ha_unix_ms(), raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
+		return;
+	ha_info("member-remove-requested", "node=%s id=%u", m->name, m->id);
+	say(ans, 0,
+	    "%s is removed: raft drops it next; its agent leaves its database alone (stop it and "
+	    "its server)",
+	    m->name);
+}
+
 void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *p, size_t n)
 {
 	static struct answer ans; /* loop thread only; too big for comfort on its stack */
@@ -591,6 +746,12 @@ void ha_admin_request(struct ha_agent *a, struct ha_rpc_conn *c, const uint8_t *
 			break;
 		case HAAGENT__ADMIN_REQUEST__OP_BACKUP_POLICY:
 			backup_policy(a, r->backup_policy, &ans);
+			break;
+		case HAAGENT__ADMIN_REQUEST__OP_MEMBER_ADD:
+			member_add(a, r->member_add, &ans);
+			break;
+		case HAAGENT__ADMIN_REQUEST__OP_MEMBER_REMOVE:
+			member_remove(a, r->member_remove, &ans);
 			break;
 		default:
 			say(&ans, HA_EPROTO, "unknown request");

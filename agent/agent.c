@@ -18,14 +18,16 @@ static void tick(struct ha_agent *a)
 	struct ha_probe_sample *s = malloc(sizeof(*s));
 	if (s == NULL)
 		return;
+	ha_members_sync(a);
 	ha_probe_latest(a->probe, s);
 	ha_reconcile(a, s);
 	ha_bkrun_tick(a, s);
 	ha_agent_report(a, s);
 	free(s);
-	if (ha_raft_ready(a->raft))
+	if (ha_raft_ready(a->raft)) {
 		ha_coord_tick(a);
-	else
+		ha_members_tick(a);
+	} else
 		ha_coord_reset(a);
 	ha_arch_tick(a);
 	ha_copier_tick(a);
@@ -93,6 +95,8 @@ static void node_status(struct ha_agent *a, const struct ha_fsm_state *st, unsig
 		x->role = "primary";
 	else if (m && (m->flags & HA_MEMBER_DIVERGED))
 		x->role = "diverged";
+	else if (m && (m->flags & HA_MEMBER_JOINING))
+		x->role = "joining";
 	else if (h == NULL || h->db != HAAGENT__DB_STATE__DB_UP)
 		x->role = "unknown";
 	else

@@ -10,6 +10,8 @@
 #include "agent.h"
 #include "config.h"
 #include "coord/core.h"
+#include "coord/members.h"
+#include "common/log.h"
 #include "node/decide.h"
 #include "db/action.h"
 #include "db/probe.h"
@@ -22,6 +24,14 @@ struct node_health {
 	uint64_t recv_ms;                  /* monotonic */
 	char last_binlog[HA_GTID_STR_MAX]; /* gtid_binlog_pos of the last report with the db up */
 	uint64_t last_ack_sent_ms;         /* coordinator: last HealthAck sent to that node */
+};
+
+/* rebuild.c: this node's database rebuilt by `haadm node reclone SELF` run as a child */
+struct ha_rebuild {
+	bool running;
+	unsigned failures;
+	uint64_t next_ms, started_ms;
+	char why[256];
 };
 
 struct ha_agent {
@@ -50,8 +60,12 @@ struct ha_agent {
 	uint64_t last_ack_ms;
 	int last_db_state;
 	bool stopping;
-	struct ha_core_mem co; /* the coordinator's soft memory (coord/core.h) */
-	struct ha_node_mem rc; /* the agent's own memory (node/decide.h) */
+	struct ha_core_mem co;    /* the coordinator's soft memory (coord/core.h) */
+	struct ha_node_mem rc;    /* the agent's own memory (node/decide.h) */
+	struct ha_members_mem mm; /* the leader's membership memory (coord/members.h) */
+	struct ha_log_limit members_log;
+	bool removed_said; /* this node was removed: said once */
+	struct ha_rebuild rb;
 };
 
 /* state.c: the shared state's services (below every duty) */
@@ -77,6 +91,14 @@ size_t ha_agent_view(struct ha_agent *a, uint32_t primary, struct ha_fo_node *ou
                      bool replicas_of_primary_only);
 void ha_agent_primary_view(struct ha_agent *a, uint32_t id, struct ha_fo_node *v);
 uint64_t ha_agent_loss_if_now(struct ha_agent *a, char *lost, size_t size);
+
+/* members.c: the node table follows the members (every agent); the ready leader makes raft's
+ * configuration follow them and records joins (docs/membership.md) */
+void ha_members_sync(struct ha_agent *a);
+void ha_members_tick(struct ha_agent *a);
+
+void ha_rebuild_want(struct ha_agent *a, const char *why);
+bool ha_rebuild_running(const struct ha_agent *a);
 
 /* coordinator.c: the shell around coord/core.c */
 void ha_coord_tick(struct ha_agent *a);

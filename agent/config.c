@@ -50,6 +50,14 @@ struct key {
 static const struct key keys[] = {
     C_STR("cluster", "name", cluster, "haagent",
           "cluster name shown by haadm status (letters, digits, '.', '_', '-')"),
+    C_BOOL("cluster", "join", join, "no",
+           "yes: this node joins a running cluster (haadm node add): raft is not bootstrapped, "
+           "and the other [node] sections only name seeds (docs/membership.md)"),
+    C_UINT("cluster", "join_timeout_ms", join_timeout_ms, 10000, 86400000, "3600000",
+           "a node being added that is not a replicating raft voter within this is removed "
+           "again (its database is built from a backup: allow for the restore)"),
+    C_UINT("cluster", "join_silent_ms", join_silent_ms, 1000, 3600000, "60000",
+           "a node being added whose agent is silent this long is removed again"),
     C_STR("agent", "node", node, NULL, "name of this node: one of the [node NAME] sections"),
     C_STR("agent", "data_dir", data_dir, NULL,
           "directory for raft state (created, locked while the agent runs)"),

@@ -55,6 +55,8 @@ struct ha_repo_conf {
 struct ha_config {
 	char path[PATH_MAX];
 	char cluster[HA_NAME_MAX];
+	unsigned join;                            /* [cluster] join: no raft bootstrap */
+	unsigned join_timeout_ms, join_silent_ms; /* a node add that fails is undone */
 
 	/* [agent]: this node */
 	char node[HA_NAME_MAX];

@@ -51,6 +51,12 @@ static void on_timeout(uv_timer_t *t)
 int ha_hook_run(uv_loop_t *loop, const char *name, const char *path, const char *const *args,
                 const char *const *env, ha_hook_cb cb, void *data)
 {
+	return ha_hook_run_for(loop, name, path, args, env, HA_HOOK_TIMEOUT_MS, cb, data);
+}
+
+int ha_hook_run_for(uv_loop_t *loop, const char *name, const char *path, const char *const *args,
+                    const char *const *env, uint64_t timeout_ms, ha_hook_cb cb, void *data)
+{
 	if (path == NULL || path[0] == '\0')
 		return 1;
 	char *argv[16];
@@ -100,6 +106,6 @@ int ha_hook_run(uv_loop_t *loop, const char *name, const char *path, const char 
 	ha_info("hook-start", "hook=%s path=%s pid=%d", name, path, k->proc.pid);
 	uv_timer_init(loop, &k->timer);
 	k->timer.data = k;
-	uv_timer_start(&k->timer, on_timeout, HA_HOOK_TIMEOUT_MS, 0);
+	uv_timer_start(&k->timer, on_timeout, timeout_ms, 0);
 	return 0;
 }

@@ -16,5 +16,8 @@ typedef void (*ha_hook_cb)(void *data, int exit_status);
  * unless this returns an error. An empty path runs nothing and returns 1 (cb is not called). */
 int ha_hook_run(uv_loop_t *loop, const char *name, const char *path, const char *const *args,
                 const char *const *env, ha_hook_cb cb, void *data);
+/* The same, killed after timeout_ms (a long task the agent runs: agent/rebuild.c). */
+int ha_hook_run_for(uv_loop_t *loop, const char *name, const char *path, const char *const *args,
+                    const char *const *env, uint64_t timeout_ms, ha_hook_cb cb, void *data);
 
 #endif

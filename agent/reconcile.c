@@ -120,6 +120,8 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		ha_action_cancel(a->action);
 	if (out->esc != HA_NODE_ESC_NONE)
 		escalate(a, st, s, out->esc);
+	if (out->build)
+		ha_rebuild_want(a, out->why);
 	if (out->submit && ha_action_submit(a->action, &out->q) == 0)
 		ha_info("reconcile", "action=%s why=\"%s\"", ha_action_name(out->q.kind), out->why);
 	free(out);

@@ -70,7 +70,7 @@ bool ha_agent_lease_held(struct ha_agent *a)
 	                        .ready_since_ms = leading ? ha_raft_ready_since(a->raft) : 0,
 	                        .reporting = ha_core_reporting(&in, a->cfg.lease_ms),
 	                        .last_ack_ms = a->last_ack_ms,
-	                        .n_nodes = a->cfg.n_nodes,
+	                        .n_nodes = ha_core_voters(&in),
 	                        .lease_ms = a->cfg.lease_ms,
 	                        .now_ms = in.now_ms};
 	return ha_node_lease_held(&l);

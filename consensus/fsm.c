@@ -107,6 +107,9 @@ APPLY(set_backup_policy, fsm_apply_backup_policy)
 APPLY(primary_writable, fsm_apply_primary_writable)
 APPLY(archive_slice, fsm_apply_archive_slice)
 APPLY(backup_copied, fsm_apply_backup_copied)
+APPLY(member_add, fsm_apply_member_add)
+APPLY(member_remove, fsm_apply_member_remove)
+APPLY(member_joined, fsm_apply_member_joined)
 #undef APPLY
 
 static int apply_backup_deleted(struct ha_fsm_state *s, const Haagent__FsmCommand *c,
@@ -143,6 +146,9 @@ static const struct {
     {HAAGENT__FSM_COMMAND__CMD_BACKUP_HOLD, apply_backup_hold},
     {HAAGENT__FSM_COMMAND__CMD_ARCHIVE_SLICE, apply_archive_slice},
     {HAAGENT__FSM_COMMAND__CMD_BACKUP_COPIED, apply_backup_copied},
+    {HAAGENT__FSM_COMMAND__CMD_MEMBER_ADD, apply_member_add},
+    {HAAGENT__FSM_COMMAND__CMD_MEMBER_REMOVE, apply_member_remove},
+    {HAAGENT__FSM_COMMAND__CMD_MEMBER_JOINED, apply_member_joined},
 };
 #define N_APPLY (sizeof(apply_table) / sizeof(apply_table[0]))
 

@@ -29,6 +29,16 @@ enum {
 	HA_MEMBER_MAINTENANCE = 1 << 0,
 	HA_MEMBER_NO_PROMOTE = 1 << 1,
 	HA_MEMBER_DIVERGED = 1 << 2,
+	/* added by haadm node add; a raft non-voter until its database replicates (CmdMemberJoined)
+	 */
+	HA_MEMBER_JOINING = 1 << 3,
+};
+
+/* One server of raft's configuration, as consensus/node.c reads it (the members above are what
+ * it should be: agent/coord/members.h). */
+struct ha_raft_server {
+	uint32_t id;
+	int role; /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
 };
 
 struct ha_member {
@@ -267,6 +277,17 @@ int ha_fsm_cmd_set_maintenance(uint32_t node, bool on, uint64_t unix_ms, ha_allo
                                uint8_t **out, size_t *len);
 int ha_fsm_cmd_primary_writable(uint64_t epoch, uint32_t primary_id, ha_alloc_fn alloc,
                                 uint8_t **out, size_t *len);
+/* Membership changes (docs/membership.md). */
+int ha_fsm_cmd_member_add(const struct ha_member *m, uint64_t unix_ms, ha_alloc_fn alloc,
+                          uint8_t **out, size_t *len);
+int ha_fsm_cmd_member_remove(uint32_t node, const char *reason, uint64_t unix_ms, ha_alloc_fn alloc,
+                             uint8_t **out, size_t *len);
+int ha_fsm_cmd_member_joined(uint32_t node, uint64_t unix_ms, ha_alloc_fn alloc, uint8_t **out,
+                             size_t *len);
+/* The member now joining (HA_MEMBER_JOINING), or NULL. */
+const struct ha_member *ha_fsm_joining(const struct ha_fsm_state *s);
+/* Members that vote in raft (every member but one joining). */
+unsigned ha_fsm_voters(const struct ha_fsm_state *s);
 int ha_fsm_cmd_set_paused(bool paused, const char *reason, uint64_t unix_ms, ha_alloc_fn alloc,
                           uint8_t **out, size_t *len);
 struct ha_bk_begin {

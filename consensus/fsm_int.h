@@ -51,6 +51,11 @@ int fsm_apply_set_maintenance(struct ha_fsm_state *s, const Haagent__CmdSetMaint
                               struct ha_err *e);
 int fsm_apply_primary_writable(struct ha_fsm_state *s, const Haagent__CmdPrimaryWritable *c,
                                struct ha_err *e);
+int fsm_apply_member_add(struct ha_fsm_state *s, const Haagent__CmdMemberAdd *c, struct ha_err *e);
+int fsm_apply_member_remove(struct ha_fsm_state *s, const Haagent__CmdMemberRemove *c,
+                            struct ha_err *e);
+int fsm_apply_member_joined(struct ha_fsm_state *s, const Haagent__CmdMemberJoined *c,
+                            struct ha_err *e);
 int fsm_apply_set_paused(struct ha_fsm_state *s, const Haagent__CmdSetPaused *c, struct ha_err *e);
 int fsm_apply_backup_begin(struct ha_fsm_state *s, const Haagent__CmdBackupBegin *c,
                            struct ha_err *e);

@@ -50,7 +50,7 @@ int fsm_apply_init_members(struct ha_fsm_state *s, const Haagent__CmdInitMembers
 	    fsm_load_members(c->members, c->n_members, m, &n, e))
 		return HA_EINVAL;
 	if (s->n_members > 0)
-		return HA_FSM_NOOP; /* membership is set once; later issues add member changes */
+		return HA_FSM_NOOP; /* bootstrap only: later changes are CmdMemberAdd/Remove */
 	memcpy(s->cluster, cluster, sizeof(cluster));
 	memcpy(s->members, m, sizeof(m[0]) * n);
 	s->n_members = n;
@@ -237,5 +237,128 @@ int ha_fsm_cmd_primary_writable(uint64_t epoch, uint32_t primary_id, ha_alloc_fn
 	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
 	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_PRIMARY_WRITABLE;
 	cmd.primary_writable = &c;
+	return fsm_pack_cmd(&cmd, alloc, out, len);
+}
+
+/* ---- membership changes (haadm node add / remove) ---- */
+
+const struct ha_member *ha_fsm_joining(const struct ha_fsm_state *s)
+{
+	for (unsigned i = 0; i < s->n_members; i++)
+		if (s->members[i].flags & HA_MEMBER_JOINING)
+			return &s->members[i];
+	return NULL;
+}
+
+unsigned ha_fsm_voters(const struct ha_fsm_state *s)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->n_members; i++)
+		n += (s->members[i].flags & HA_MEMBER_JOINING) == 0;
+	return n;
+}
+
+int fsm_apply_member_add(struct ha_fsm_state *s, const Haagent__CmdMemberAdd *c, struct ha_err *e)
+{
+	struct ha_member m;
+	unsigned one;
+	Haagent__Member *in[1] = {c->member};
+	if (c->member == NULL)
+		return ha_err_set(e, HA_EINVAL, "member add: no member");
+	if (fsm_load_members(in, 1, &m, &one, e))
+		return HA_EINVAL;
+	/* The leader checked all of this against the state it saw; a second proposal of the same
+	 * change (after RAFT_LEADERSHIPLOST), or one overtaken by another change, is a no-op. */
+	if (s->n_members == 0 || s->n_members >= HA_FSM_MAX_MEMBERS || ha_fsm_joining(s))
+		return HA_FSM_NOOP;
+	for (unsigned i = 0; i < s->n_members; i++) {
+		const struct ha_member *o = &s->members[i];
+		if (o->id == m.id || !strcmp(o->name, m.name) ||
+		    (!strcmp(o->address, m.address) && o->raft_port == m.raft_port))
+			return HA_FSM_NOOP;
+	}
+	m.flags = (m.flags & HA_MEMBER_NO_PROMOTE) | HA_MEMBER_JOINING;
+	m.errant_gtid[0] = '\0';
+	s->members[s->n_members++] = m;
+	char detail[160];
+	snprintf(detail, sizeof(detail), "id %u at %s (raft %u, db %u): joining", m.id, m.address,
+	         m.raft_port, m.db_port);
+	fsm_add_event(s, "member-added", m.name, detail, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+int fsm_apply_member_remove(struct ha_fsm_state *s, const Haagent__CmdMemberRemove *c,
+                            struct ha_err *e)
+{
+	char reason[HA_FSM_TEXT_MAX];
+	if (fsm_copy_opt(reason, sizeof(reason), c->reason, "remove reason", e))
+		return HA_EINVAL;
+	const struct ha_member *m = ha_fsm_member(s, c->node);
+	/* never the primary, nor a node an unfinished failover still names */
+	if (m == NULL || s->primary_id == c->node || s->n_members <= 1)
+		return HA_FSM_NOOP;
+	if (ha_fsm_failover_active(s) &&
+	    (s->failover.old_primary == c->node || s->failover.target == c->node ||
+	     s->failover.candidate == c->node))
+		return HA_FSM_NOOP;
+	char name[HA_FSM_NAME_MAX];
+	memcpy(name, m->name, sizeof(name));
+	size_t i = (size_t)(m - s->members);
+	memmove(&s->members[i], &s->members[i + 1], sizeof(s->members[0]) * (s->n_members - i - 1));
+	s->n_members--;
+	memset(&s->members[s->n_members], 0, sizeof(s->members[0]));
+	fsm_add_event(s, "member-removed", name, reason, c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+int fsm_apply_member_joined(struct ha_fsm_state *s, const Haagent__CmdMemberJoined *c,
+                            struct ha_err *e)
+{
+	(void)e;
+	struct ha_member *m = (struct ha_member *)ha_fsm_member(s, c->node);
+	if (m == NULL || !(m->flags & HA_MEMBER_JOINING))
+		return HA_FSM_NOOP;
+	m->flags &= ~(uint32_t)HA_MEMBER_JOINING;
+	fsm_add_event(s, "member-joined", m->name, "a raft voter, replicating", c->unix_ms);
+	return HA_FSM_APPLIED;
+}
+
+int ha_fsm_cmd_member_add(const struct ha_member *m, uint64_t unix_ms, ha_alloc_fn alloc,
+                          uint8_t **out, size_t *len)
+{
+	Haagent__Member pb;
+	fsm_to_pb_member(m, &pb);
+	Haagent__CmdMemberAdd c = HAAGENT__CMD_MEMBER_ADD__INIT;
+	c.member = &pb;
+	c.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_MEMBER_ADD;
+	cmd.member_add = &c;
+	return fsm_pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_member_remove(uint32_t node, const char *reason, uint64_t unix_ms, ha_alloc_fn alloc,
+                             uint8_t **out, size_t *len)
+{
+	Haagent__CmdMemberRemove c = HAAGENT__CMD_MEMBER_REMOVE__INIT;
+	c.node = node;
+	char rb[HA_FSM_TEXT_MAX];
+	c.reason = (char *)fsm_prose(rb, sizeof(rb), reason);
+	c.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_MEMBER_REMOVE;
+	cmd.member_remove = &c;
+	return fsm_pack_cmd(&cmd, alloc, out, len);
+}
+
+int ha_fsm_cmd_member_joined(uint32_t node, uint64_t unix_ms, ha_alloc_fn alloc, uint8_t **out,
+                             size_t *len)
+{
+	Haagent__CmdMemberJoined c = HAAGENT__CMD_MEMBER_JOINED__INIT;
+	c.node = node;
+	c.unix_ms = unix_ms;
+	Haagent__FsmCommand cmd = HAAGENT__FSM_COMMAND__INIT;
+	cmd.cmd_case = HAAGENT__FSM_COMMAND__CMD_MEMBER_JOINED;
+	cmd.member_joined = &c;
 	return fsm_pack_cmd(&cmd, alloc, out, len);
 }

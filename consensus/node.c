@@ -41,6 +41,7 @@ struct ha_raft {
 	ha_raft_closed_cb closed_cb;
 	void *closed_data;
 	int pending_closes;
+	bool changing; /* a raft_add/assign/remove in flight */
 };
 
 struct propose_req {
@@ -287,6 +288,11 @@ int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, SSL_CTX *tls_serve
 	raft_set_snapshot_threshold(&n->raft, c->snapshot_threshold);
 	raft_set_snapshot_trailing(&n->raft, c->snapshot_trailing);
 
+	if (c->join) {
+		/* joining a running cluster: the leader sends the log (haadm node add) */
+		ha_info("raft-join", "dir=%s waiting to be added by the leader", n->dir);
+		goto start;
+	}
 	struct raft_configuration conf;
 	raft_configuration_init(&conf);
 	for (unsigned i = 0; i < c->n_nodes; i++) {
@@ -307,6 +313,7 @@ int ha_raft_start(uv_loop_t *loop, const struct ha_config *c, SSL_CTX *tls_serve
 		rc = ha_err_set(e, HA_ERAFT, "raft bootstrap: %s", raft_strerror(rc));
 		goto err_raft;
 	}
+start:
 	if ((rc = raft_start(&n->raft)) != 0) {
 		rc = ha_err_set(e, HA_ERAFT, "raft start on %s: %s (%s)", n->address,
 		                raft_strerror(rc), raft_errmsg(&n->raft));
@@ -475,4 +482,98 @@ uint64_t ha_raft_applied_index(struct ha_raft *n)
 const struct ha_fsm_state *ha_raft_fsm(struct ha_raft *n)
 {
 	return &n->state;
+}
+
+/* ---- membership (docs/membership.md) ---- */
+
+unsigned ha_raft_servers(struct ha_raft *n, struct ha_raft_server *out, unsigned max)
+{
+	const struct raft_configuration *c = &n->raft.configuration;
+	unsigned k = 0;
+	for (unsigned i = 0; i < c->n && k < max; i++) {
+		out[k].id = (uint32_t)c->servers[i].id;
+		out[k].role = c->servers[i].role;
+		k++;
+	}
+	return k;
+}
+
+bool ha_raft_changing(struct ha_raft *n)
+{
+	return n->changing || n->raft.configuration_uncommitted_index != 0;
+}
+
+static void change_cb(struct raft_change *req, int status)
+{
+	struct ha_raft *n = req->data;
+	free(req);
+	n->changing = false;
+	if (status != 0)
+		ha_warn("raft-change-failed", "error=\"%s\"", raft_strerror(status));
+	else
+		ha_info("raft-change-done", "servers=%u", n->raft.configuration.n);
+	if (n->applied_cb)
+		n->applied_cb(n->applied_data);
+}
+
+int ha_raft_change(struct ha_raft *n, enum ha_raft_op op, uint32_t id, const char *address,
+                   int role, struct ha_err *e)
+{
+	if (n->changing)
+		return ha_err_set(e, HA_EBUSY, "a raft configuration change is under way");
+	struct raft_change *req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	req->data = n;
+	int rc;
+	switch (op) {
+	case HA_RAFT_ADD:
+		rc = raft_add(&n->raft, req, id, address, change_cb);
+		break;
+	case HA_RAFT_ASSIGN:
+		rc = raft_assign(&n->raft, req, id, role, change_cb);
+		break;
+	default:
+		rc = raft_remove(&n->raft, req, id, change_cb);
+		break;
+	}
+	if (rc != 0) {
+		free(req);
+		return ha_err_set(e, HA_ERAFT, "raft %s of %u: %s (%s)",
+		                  op == HA_RAFT_ADD      ? "add"
+		                  : op == HA_RAFT_ASSIGN ? "assign"
+		                                         : "remove",
+		                  id, raft_strerror(rc), raft_errmsg(&n->raft));
+	}
+	n->changing = true;
+	ha_info("raft-change", "op=%s id=%u role=%d",
+	        op == HA_RAFT_ADD      ? "add"
+	        : op == HA_RAFT_ASSIGN ? "assign"
+	                               : "remove",
+	        id, role);
+	return 0;
+}
+
+static void transfer_cb(struct raft_transfer *req)
+{
+	free(req);
+}
+
+int ha_raft_transfer(struct ha_raft *n, struct ha_err *e)
+{
+	struct raft_transfer *req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	int rc = raft_transfer(&n->raft, req, 0, transfer_cb);
+	if (rc != 0) {
+		free(req);
+		return ha_err_set(e, HA_ERAFT, "raft transfer: %s", raft_strerror(rc));
+	}
+	return 0;
+}
+
+void ha_raft_set_peers(struct ha_raft *n, const struct ha_config *c)
+{
+	if (n->tls)
+		ha_transport_set_peers(&n->transport, c);
 }

@@ -67,4 +67,19 @@ uint64_t ha_raft_commit_index(struct ha_raft *n);
 uint64_t ha_raft_applied_index(struct ha_raft *n);
 const struct ha_fsm_state *ha_raft_fsm(struct ha_raft *n);
 
+/* ---- membership (docs/membership.md): the leader makes raft's configuration follow the
+ * members of the replicated state ---- */
+/* raft's current configuration (committed or not); returns the count (at most max). */
+unsigned ha_raft_servers(struct ha_raft *n, struct ha_raft_server *out, unsigned max);
+/* A change is in flight or not yet committed: one at a time. */
+bool ha_raft_changing(struct ha_raft *n);
+enum ha_raft_op { HA_RAFT_ADD, HA_RAFT_ASSIGN, HA_RAFT_REMOVE };
+/* Leader only. Its end is logged; the applied callback runs then (a tick). */
+int ha_raft_change(struct ha_raft *n, enum ha_raft_op op, uint32_t id, const char *address,
+                   int role, struct ha_err *e);
+/* Hands leadership to another voter (before this node is removed). */
+int ha_raft_transfer(struct ha_raft *n, struct ha_err *e);
+/* The TLS transport accepts the certificates of c's nodes (after the members changed). */
+void ha_raft_set_peers(struct ha_raft *n, const struct ha_config *c);
+
 #endif

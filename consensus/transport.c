@@ -543,21 +543,27 @@ int ha_transport_init(struct raft_uv_transport *t, uv_loop_t *loop, const struct
 	const struct ha_node_conf *self = &c->nodes[c->self];
 	snprintf(x->bind_ip, sizeof(x->bind_ip), "%s", self->address);
 	x->port = self->raft_port;
-	for (unsigned i = 0; i < c->n_nodes; i++) {
-		x->nodes[i].id = c->nodes[i].id;
-		snprintf(x->nodes[i].addr, sizeof(x->nodes[i].addr), "%s:%u", c->nodes[i].address,
-		         c->nodes[i].raft_port);
-	}
-	x->n_nodes = c->n_nodes;
 	memset(t, 0, sizeof(*t));
-	t->version = 1;
 	t->impl = x;
+	ha_transport_set_peers(t, c);
+	t->version = 1;
 	t->init = tx_init;
 	t->listen = tx_listen;
 	t->connect = tx_connect;
 	t->close = tx_close;
 	ha_transport_set_tls(t, server, client);
 	return 0;
+}
+
+void ha_transport_set_peers(struct raft_uv_transport *t, const struct ha_config *c)
+{
+	struct tx *x = t->impl;
+	for (unsigned i = 0; i < c->n_nodes; i++) {
+		x->nodes[i].id = c->nodes[i].id;
+		snprintf(x->nodes[i].addr, sizeof(x->nodes[i].addr), "%s:%u", c->nodes[i].address,
+		         c->nodes[i].raft_port);
+	}
+	x->n_nodes = c->n_nodes;
 }
 
 void ha_transport_set_tls(struct raft_uv_transport *t, SSL_CTX *server, SSL_CTX *client)

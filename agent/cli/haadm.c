@@ -98,14 +98,16 @@ static int cmd_version(struct globals *g, int argc, char **argv)
 	return 0;
 }
 
-/* haadm node: maintenance (change.c) or reclone (reclone.c), by the first argument that is not
- * an option */
+/* haadm node: maintenance (change.c), reclone (reclone.c), add or remove (members.c), by the first
+ * argument that is not an option */
 static int cmd_node(struct globals *g, int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
 		if (argv[i][0] != '-')
-			return !strcmp(argv[i], "reclone") ? ha_cmd_reclone(g, argc, argv)
-			                                   : ha_cmd_node(g, argc, argv);
+			return !strcmp(argv[i], "reclone")  ? ha_cmd_reclone(g, argc, argv)
+			       : !strcmp(argv[i], "add")    ? ha_cmd_node_add(g, argc, argv)
+			       : !strcmp(argv[i], "remove") ? ha_cmd_node_remove(g, argc, argv)
+			                                    : ha_cmd_node(g, argc, argv);
 	return ha_cmd_node(g, argc, argv);
 }
 

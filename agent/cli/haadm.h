@@ -99,4 +99,8 @@ int ha_cmd_config(struct globals *g, int argc, char **argv);
 /* cert.c */
 int ha_cmd_cert(struct globals *g, int argc, char **argv);
 
+/* members.c: haadm node add / node remove (docs/membership.md) */
+int ha_cmd_node_add(struct globals *g, int argc, char **argv);
+int ha_cmd_node_remove(struct globals *g, int argc, char **argv);
+
 #endif

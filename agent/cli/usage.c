@@ -68,10 +68,12 @@ const struct ha_cli_command ha_cli_commands[] = {
      "\n"
      "Exit status: 0 done (or dry run possible), 14 refused or rolled back, 11 no outcome\n"
      "within the timeout (see haadm status), 4 no agent reachable, 6 no leader."},
-    {"node",
-     "node maintenance NODE on|off; node reclone NODE: maintenance, re-cloning from a backup",
+    {"node", "node maintenance NODE on|off; node reclone NODE; node add NAME; node remove NAME",
      "node maintenance NODE on|off [--json]\n"
-     "       haadm node reclone NODE [--backup ID] [--timeout SEC] [--json]",
+     "       haadm node reclone NODE [--backup ID] [--timeout SEC] [--json]\n"
+     "       haadm node add NAME --address IP --id N [--raft-port P] [--rpc-port P]\n"
+     "                 [--db-port P] [--priority N] [--no-promote] [--timeout SEC] [--json]\n"
+     "       haadm node remove NAME [--json]",
      "maintenance on: NODE is never promoted, its own outage triggers nothing, and its agent\n"
      "leaves its replication as you set it (it still keeps it read-only). Use it to restart or\n"
      "upgrade a replica. The primary cannot go into maintenance: move the role first with\n"
@@ -87,7 +89,22 @@ const struct ha_cli_command ha_cli_commands[] = {
      "old datadir as DATADIR.haagent-old-TIME, starts it ([agent] db_start_command), resets\n"
      "its replication and binary log, ends maintenance and waits --timeout (300 s) until it\n"
      "replicates. Needs free space for a second datadir. Exit 14 when refused before\n"
-     "anything changed."},
+     "anything changed.\n"
+     "\n"
+     "add: NAME joins the running cluster. Start its agent first, with [cluster] join = yes\n"
+     "and [node] sections for itself and at least one existing node (seeds). The leader\n"
+     "records it as joining, raft sends it the log as a non-voter, its agent builds its\n"
+     "empty database from the newest backup and the binlog archive (haadm node reclone) and\n"
+     "it replicates; then raft makes it a voter. Ports default to 7100, 7200 and 3306. Prints\n"
+     "each stage; exit 0 joined, 14 refused or undone by the leader (its agent silent for\n"
+     "[cluster] join_silent_ms, or longer than join_timeout_ms: the membership is as before),\n"
+     "11 not joined within --timeout (3600 s; the join goes on). One node joins at a time.\n"
+     "\n"
+     "remove: NAME leaves the cluster (raft and the replicated state); the other nodes'\n"
+     "configuration files need no edit. Refused for the primary (switch over first) and when\n"
+     "the voters left would not have a majority reporting. Then stop NAME's agent and server.\n"
+     "Replace a dead node: node add the new one, then node remove the dead one\n"
+     "(docs/runbook.md)."},
     {"pause", "pause automatic failover cluster-wide", "pause [--reason TEXT] [--json]",
      "Automatic failover stops acting: failures are still detected and reported (events\n"
      "failover-held-paused), not acted on. Planned switchovers ('haadm failover') still work.\n"

@@ -49,12 +49,31 @@ static bool report_fresh(const struct ha_core_in *in, int i)
 	       in->now_ms - in->reports[i].recv_ms <= in->cfg->agent_timeout_ms;
 }
 
+/* A node that votes in raft: every configured node before bootstrap, then every member but
+ * one joining (docs/membership.md: a node being added never weighs on the quorum). */
+static bool votes(const struct ha_core_in *in, unsigned i)
+{
+	if (in->st->n_members == 0)
+		return true;
+	const struct ha_member *m = ha_fsm_member(in->st, in->cfg->nodes[i].id);
+	return m && !(m->flags & HA_MEMBER_JOINING);
+}
+
+unsigned ha_core_voters(const struct ha_core_in *in)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < in->cfg->n_nodes; i++)
+		n += votes(in, i);
+	return n;
+}
+
 unsigned ha_core_reporting(const struct ha_core_in *in, unsigned within_ms)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < in->cfg->n_nodes; i++)
-		if ((int)i == in->cfg->self ||
-		    (in->reports[i].h && in->now_ms - in->reports[i].recv_ms <= within_ms))
+		if (votes(in, i) &&
+		    ((int)i == in->cfg->self ||
+		     (in->reports[i].h && in->now_ms - in->reports[i].recv_ms <= within_ms)))
 			n++;
 	return n;
 }
@@ -506,8 +525,9 @@ static void plan(struct ha_core *k, const struct ha_fsm_state *st)
 	else
 		BLOCK("%s", why);
 	unsigned reachable = ha_core_reporting(k->in, k->cfg->agent_timeout_ms);
-	if (reachable * 2 <= k->cfg->n_nodes)
-		BLOCK("no quorum: only %u of %u agents reachable", reachable, k->cfg->n_nodes);
+	unsigned voters = ha_core_voters(k->in);
+	if (reachable * 2 <= voters)
+		BLOCK("no quorum: only %u of %u agents reachable", reachable, voters);
 	for (size_t i = 0; i < n; i++)
 		if (nodes[i].fresh && nodes[i].lag_seconds > 60)
 			BLOCK("%s lags %lld s", nodes[i].name, (long long)nodes[i].lag_seconds);

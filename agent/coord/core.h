@@ -189,6 +189,8 @@ uint64_t ha_core_loss_if_now(const struct ha_core_in *in, char *lost, size_t siz
 /* How many nodes reported within within_ms, this one included (the quorum counts: the plan,
  * an operator request's precondition, the leader's write lease). */
 unsigned ha_core_reporting(const struct ha_core_in *in, unsigned within_ms);
+/* The nodes that vote in raft (a joining member does not); ha_core_reporting counts only them. */
+unsigned ha_core_voters(const struct ha_core_in *in);
 /* A node's latest report, and whether it is fresh (within agent_timeout_ms). */
 const Haagent__Health *ha_core_health(const struct ha_core_in *in, uint32_t id, bool *fresh);
 

@@ -280,6 +280,16 @@ static void decide_replica(const struct ha_node_in *in, struct ha_node_mem *m,
 	if (mine && (mine->flags & HA_MEMBER_MAINTENANCE))
 		return; /* the operator is working on this node: replication stays as they left it
 		         */
+	/* A node being added with an empty database is built from the cluster's backups, never
+	 * replicated from the primary's first binlog (purged long ago, most likely). One that
+	 * holds data (the operator seeded it) is repointed like any replica: its history is
+	 * checked for divergence. */
+	if (mine && (mine->flags & HA_MEMBER_JOINING) && s->gtid_current[0] == '\0' &&
+	    !s->replicating) {
+		out->build = true;
+		out->why = "joining with an empty database: restore the newest backup";
+		return;
+	}
 	bool diverged = m->diverged || (mine && (mine->flags & HA_MEMBER_DIVERGED));
 	if (diverged && in->now_ms - m->diverged_checked_ms < DIVERGED_RECHECK_MS)
 		return; /* never repointed automatically; rechecked now and then (re-cloned?) */
@@ -318,6 +328,8 @@ void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 		return;
 	if (st->primary_id == 0 && st->epoch == 0)
 		return; /* bootstrap has not established a primary yet */
+	if (ha_fsm_member(st, me) == NULL)
+		return; /* removed from the cluster (or not added yet): its server is left alone */
 
 	bool primary = st->primary_id == me;
 	bool lease = in->lease_held;

@@ -107,6 +107,7 @@ struct ha_node_out {
 	bool cancel;          /* cancel the running action (a salvage whose server came back) */
 	enum ha_node_esc esc; /* the escalation step to take now */
 	bool role_changed;    /* mem->role is new: the on_role_change hook */
+	bool build;           /* rebuild this node's database from a backup (agent/rebuild.c) */
 };
 
 /* The write lease (docs/failover.md): the primary may be writable only while it is in contact
