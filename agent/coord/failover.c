@@ -200,6 +200,7 @@ bool ha_fo_any_candidate(const struct ha_fo_node *reps, size_t n, char *why, siz
 		const char *no = (reps[i].flags & HA_MEMBER_MAINTENANCE)  ? "in maintenance"
 		                 : (reps[i].flags & HA_MEMBER_NO_PROMOTE) ? "no-promote"
 		                 : (reps[i].flags & HA_MEMBER_DIVERGED)   ? "diverged"
+		                 : (reps[i].flags & HA_MEMBER_JOINING)    ? "joining"
 		                                                          : NULL;
 		if (no == NULL)
 			return true;
@@ -222,6 +223,8 @@ static const char *ineligible(const struct ha_fo_node *n, bool require_applied)
 		return "no-promote";
 	if (n->flags & HA_MEMBER_DIVERGED)
 		return "diverged";
+	if (n->flags & HA_MEMBER_JOINING)
+		return "joining (not a voter yet)";
 	if (n->replicating && !n->sql_running && n->last_error && n->last_error[0])
 		return "replication broken";
 	if (require_applied && n->replicating && !ha_fo_relay_applied(n))

@@ -80,6 +80,7 @@ class Sandbox:
         if cgroup_prefix:
             self.env["HA_SANDBOX_CGROUP"] = cgroup_prefix
         self.destroyed = False
+        self.main_conf = 1  # the node whose configuration haadm uses by default
         _live.append(self)
 
     # ---- lifecycle ----
@@ -101,7 +102,7 @@ class Sandbox:
             return
         self.destroyed = True
         # Resume anything a test stopped, so that SIGTERM can act; then the script stops by pid.
-        for n in (1, 2, 3):
+        for n in self.node_numbers():
             for p in (self.agent_pid(n), self.db_pid(n)):
                 if p:
                     try:
@@ -166,9 +167,17 @@ class Sandbox:
     def db_pid(self, n):
         return self._pid(os.path.join(self.node_dir(n), "mariadbd.pid"))
 
+    def node_numbers(self):
+        """Every node the sandbox made: the first three and any added (add-node)."""
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            return []
+        return sorted(int(x[4:]) for x in names if x.startswith("node") and x[4:].isdigit())
+
     def logs(self):
         out = []
-        for n in (1, 2, 3):
+        for n in self.node_numbers():
             p = os.path.join(self.node_dir(n), "agent.log")
             if os.path.exists(p):
                 with open(p) as f:
@@ -213,13 +222,14 @@ class Sandbox:
             s.close()
             raise
 
-    def haadm(self, *args, conf_node=1, addr=None, timeout=15):
+    def haadm(self, *args, conf_node=None, addr=None, timeout=15):
+        conf_node = conf_node or self.main_conf
         cmd = [HAADM]
         cmd += ["-a", addr] + self.tls_args() if addr else ["-c", self.conf(conf_node)]
         cmd += list(args)
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
-    def status(self, conf_node=1, addr=None, local=False):
+    def status(self, conf_node=None, addr=None, local=False):
         args = ["status", "--json"] + (["--local"] if local else [])
         r = self.haadm(*args, conf_node=conf_node, addr=addr)
         if not r.stdout.strip():
@@ -280,7 +290,7 @@ class Sandbox:
         """The status, asked of any agent, once a primary other than `old` is writable and
         authoritative with its failover done."""
         def pred():
-            for c in (1, 2, 3):
+            for c in self.node_numbers():
                 try:
                     s = self.status(conf_node=c)
                 except Exception:  # noqa: BLE001 - that agent may be mid-restart
