@@ -860,6 +860,93 @@ static void backup_catalog_full(void **state)
 	free(buf);
 }
 
+static int add_member(struct ha_fsm_state *s, uint32_t id, const char *name, const char *addr)
+{
+	struct ha_member m = {.id = id, .raft_port = 7100, .rpc_port = 7200, .db_port = 3306};
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	snprintf(m.address, sizeof(m.address), "%s", addr);
+	m.flags = HA_MEMBER_DIVERGED | HA_MEMBER_MAINTENANCE; /* not taken from the request */
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_member_add(&m, 1000, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static int remove_member(struct ha_fsm_state *s, uint32_t id)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_member_remove(id, "test", 2000, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static int joined(struct ha_fsm_state *s, uint32_t id)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_fsm_cmd_member_joined(id, 3000, NULL, &buf, &len), 0);
+	return apply_buf(s, buf, len);
+}
+
+static void membership_changes(void **state)
+{
+	(void)state;
+	struct ha_fsm_state s;
+	ha_fsm_init(&s);
+	/* nothing joins a cluster that was never bootstrapped */
+	assert_int_equal(add_member(&s, 4, "node4", "127.0.0.14"), HA_FSM_NOOP);
+	assert_int_equal(apply_init(&s), HA_FSM_APPLIED);
+	assert_int_equal(apply_set(&s, 0, 1), HA_FSM_APPLIED);
+	/* a clash of id, name or raft address is a no-op */
+	assert_int_equal(add_member(&s, 2, "node9", "127.0.0.19"), HA_FSM_NOOP);
+	assert_int_equal(add_member(&s, 9, "node2", "127.0.0.19"), HA_FSM_NOOP);
+	assert_int_equal(add_member(&s, 9, "node9", "127.0.0.12"), HA_FSM_NOOP);
+	assert_int_equal(add_member(&s, 4, "node4", "127.0.0.14"), HA_FSM_APPLIED);
+	assert_int_equal(s.n_members, 4);
+	const struct ha_member *m = ha_fsm_member(&s, 4);
+	assert_non_null(m);
+	assert_int_equal(m->flags, HA_MEMBER_JOINING);
+	assert_ptr_equal(ha_fsm_joining(&s), m);
+	assert_int_equal(ha_fsm_voters(&s), 3);
+	/* one node joins at a time; the same add again is a no-op */
+	assert_int_equal(add_member(&s, 5, "node5", "127.0.0.15"), HA_FSM_NOOP);
+	assert_int_equal(add_member(&s, 4, "node4", "127.0.0.14"), HA_FSM_NOOP);
+	/* a snapshot keeps the joining member */
+	uint8_t *snap;
+	size_t len;
+	assert_int_equal(ha_fsm_snapshot(&s, NULL, &snap, &len), 0);
+	struct ha_fsm_state r;
+	ha_fsm_init(&r);
+	struct ha_err e = {0};
+	assert_int_equal(ha_fsm_restore(&r, snap, len, &e), 0);
+	assert_int_equal(r.n_members, 4);
+	assert_int_equal(ha_fsm_member(&r, 4)->flags, HA_MEMBER_JOINING);
+	free(snap);
+	assert_int_equal(joined(&s, 4), HA_FSM_APPLIED);
+	assert_int_equal(joined(&s, 4), HA_FSM_NOOP);
+	assert_null(ha_fsm_joining(&s));
+	assert_int_equal(ha_fsm_voters(&s), 4);
+	/* never the primary; a stranger is a no-op; a member goes, the others keep their order */
+	assert_int_equal(remove_member(&s, 1), HA_FSM_NOOP);
+	assert_int_equal(remove_member(&s, 42), HA_FSM_NOOP);
+	assert_int_equal(remove_member(&s, 2), HA_FSM_APPLIED);
+	assert_int_equal(s.n_members, 3);
+	assert_null(ha_fsm_member(&s, 2));
+	assert_int_equal(s.members[0].id, 1);
+	assert_int_equal(s.members[1].id, 3);
+	assert_int_equal(s.members[2].id, 4);
+	assert_string_equal(s.events[s.n_events - 1].name, "member-removed");
+	/* the slot is free again: up to HA_FSM_MAX_MEMBERS */
+	char name[16], addr[32];
+	for (uint32_t id = 10; s.n_members < HA_FSM_MAX_MEMBERS; id++) {
+		snprintf(name, sizeof(name), "n%u", id);
+		snprintf(addr, sizeof(addr), "127.0.1.%u", id);
+		assert_int_equal(add_member(&s, id, name, addr), HA_FSM_APPLIED);
+		assert_int_equal(joined(&s, id), HA_FSM_APPLIED);
+	}
+	assert_int_equal(add_member(&s, 99, "n99", "127.0.1.99"), HA_FSM_NOOP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -870,6 +957,7 @@ int main(void)
 	    cmocka_unit_test(planned_switchover),  cmocka_unit_test(maintenance_and_pause),
 	    cmocka_unit_test(backup_catalog),      cmocka_unit_test(backup_repositories),
 	    cmocka_unit_test(backup_catalog_full), cmocka_unit_test(salvage_states),
+	    cmocka_unit_test(membership_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
