@@ -50,6 +50,19 @@ static bool name_ok(const char *name, struct answer *ans)
 	return false;
 }
 
+/* The member a request names, or NULL with the answer saying why. */
+static const struct ha_member *member_named(const struct ha_fsm_state *st, const char *name,
+                                            struct answer *ans)
+{
+	if (!name_ok(name, ans))
+		return NULL;
+	for (unsigned i = 0; i < st->n_members; i++)
+		if (name && !strcmp(st->members[i].name, name))
+			return &st->members[i];
+	say(ans, HA_EINVAL, "no node named %s", name ? name : "");
+	return NULL;
+}
+
 static void add_check(struct answer *ans, bool ok, const char *text)
 {
 	size_t i = ans->pb.n_checks;
@@ -379,16 +392,9 @@ static void maintenance(struct ha_agent *a, const Haagent__MaintenanceRequest *r
                         struct answer *ans)
 {
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	const struct ha_member *m = NULL;
-	if (!name_ok(r->node, ans))
+	const struct ha_member *m = member_named(st, r->node, ans);
+	if (m == NULL)
 		return;
-	for (unsigned i = 0; i < st->n_members; i++)
-		if (r->node && !strcmp(st->members[i].name, r->node))
-			m = &st->members[i];
-	if (m == NULL) {
-		say(ans, HA_EINVAL, "no node named %s", r->node ? r->node : "");
-		return;
-	}
 	bool on = (m->flags & HA_MEMBER_MAINTENANCE) != 0;
 	if (on == r->on) {
 		say(ans, 0, "%s is already %s maintenance", m->name, on ? "in" : "out of");
@@ -632,16 +638,9 @@ static void member_remove(struct ha_agent *a, const Haagent__MemberRemoveRequest
                           struct answer *ans)
 {
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
-	if (!name_ok(r->node, ans))
+	const struct ha_member *m = member_named(st, r->node, ans);
+	if (m == NULL)
 		return;
-	const struct ha_member *m = NULL;
-	for (unsigned i = 0; i < st->n_members; i++)
-		if (r->node && !strcmp(st->members[i].name, r->node))
-			m = &st->members[i];
-	if (m == NULL) {
-		say(ans, HA_EINVAL, "no node named %s", r->node ? r->node : "");
-		return;
-	}
 	if (m->id == st->primary_id) {
 		say(ans, HA_EREFUSED,
 		    "%s is the primary: switch over first ('haadm failover'), then remove it",
