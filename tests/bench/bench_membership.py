@@ -36,7 +36,7 @@ def load(sb, primary, rows, start):
     while done < rows:
         n = min(50000, rows - done)
         sb.sql(primary, f"INSERT INTO sandbox.bulk SELECT seq + {start + done}, "
-                        f"REPEAT('x', 200) FROM seq_1_to_{n}", timeout=300)
+                        f"REPEAT('x', 200) FROM sandbox.seq_1_to_{n}", timeout=300)
         done += n
 
 
@@ -63,6 +63,7 @@ def main():
             primary = int(sb.status()["primary"][4:])
             load(sb, primary, size - loaded, loaded)
             loaded = size
+            sb.sql(primary, "ANALYZE TABLE sandbox.bulk")
             datadir_mb = int(sb.sql(primary, "SELECT ROUND(SUM(data_length + index_length) / "
                                              "1048576) FROM information_schema.tables WHERE "
                                              "table_schema = 'sandbox'") or 0)
