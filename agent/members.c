@@ -104,6 +104,14 @@ void ha_members_tick(struct ha_agent *a)
 		ha_info("membership", "%s", out.why);
 		ha_agent_propose(a, out.cmd, out.cmd_len);
 		return;
+	case HA_MEMBERS_BACKUP: {
+		struct ha_bk_started started;
+		int rc =
+		    ha_backup_start(a, "full", NULL, "a node joins and no backup exists", &started);
+		ha_log(rc == 0 ? HA_LOG_INFO : HA_LOG_WARN, "membership", "%s: %s", out.why,
+		       started.msg);
+		return;
+	}
 	case HA_MEMBERS_RAFT_ADD:
 	case HA_MEMBERS_RAFT_ASSIGN:
 	case HA_MEMBERS_RAFT_REMOVE:

@@ -8,6 +8,8 @@
 
 #include <raft.h>
 
+#define BACKUP_ASK_MS 60000 /* a full backup asked for a joining node at most this often */
+
 static const struct ha_raft_server *raft_find(const struct ha_members_in *in, uint32_t id)
 {
 	for (unsigned i = 0; i < in->n_raft; i++)
@@ -101,6 +103,18 @@ static void propose(struct ha_members_out *out, int rc)
 		out->act = HA_MEMBERS_PROPOSE;
 }
 
+/* a finished full backup to build a joining node from, or one being taken */
+static bool has_full_backup(const struct ha_fsm_state *st)
+{
+	for (unsigned i = 0; i < st->n_backups; i++) {
+		const struct ha_backup_rec *b = &st->backups[i];
+		if (b->state == HA_BK_RUNNING ||
+		    (b->state == HA_BK_DONE && !strcmp(b->type, "full")))
+			return true;
+	}
+	return false;
+}
+
 /* the joining member: made a voter once its database replicates, recorded once it votes,
  * removed again when it goes silent or takes too long */
 static void follow_join(const struct ha_members_in *in, struct ha_members_mem *m,
@@ -137,11 +151,23 @@ static void follow_join(const struct ha_members_in *in, struct ha_members_mem *m
 		                                      &out->cmd, &out->cmd_len));
 		return;
 	}
-	if (r && r->role == RAFT_STANDBY && ha_members_db_ready(k, j->id, why, sizeof(why))) {
-		out->act = HA_MEMBERS_RAFT_ASSIGN;
+	if (ha_members_db_ready(k, j->id, why, sizeof(why))) {
+		if (r && r->role == RAFT_STANDBY) {
+			out->act = HA_MEMBERS_RAFT_ASSIGN;
+			out->id = j->id;
+			out->role = RAFT_VOTER;
+			snprintf(out->why, sizeof(out->why), "%s: %s: raft voter", j->name, why);
+		}
+		return;
+	}
+	if (!has_full_backup(k->st) &&
+	    (m->backup_asked_ms == 0 || k->now_ms - m->backup_asked_ms >= BACKUP_ASK_MS)) {
+		m->backup_asked_ms = k->now_ms;
+		out->act = HA_MEMBERS_BACKUP;
 		out->id = j->id;
-		out->role = RAFT_VOTER;
-		snprintf(out->why, sizeof(out->why), "%s: %s: raft voter", j->name, why);
+		snprintf(out->why, sizeof(out->why),
+		         "%s joins and no full backup exists to build it from: a full backup first",
+		         j->name);
 	}
 }
 

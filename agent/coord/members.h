@@ -7,6 +7,8 @@
  *   - a joining member whose database replicates from the primary, caught up, is made a voter
  *     (libraft catches its log up first), then recorded as joined;
  *   - a raft server that is no longer a member is removed from raft;
+ *   - a joining member with nothing to build its database from (no finished full backup in
+ *     the catalog, none running) gets one: a full backup on the least-loaded replica;
  *   - a join that does not finish (its agent silent for join_silent_ms, or longer than
  *     join_timeout_ms in all) is undone: the member is removed, then the raft server.
  * No I/O, no clock reads: the shell (agent/members.c) carries out the raft change or proposes
@@ -25,8 +27,9 @@ struct ha_members_in {
 
 /* soft: a new leader starts from zero (the join's clock restarts with it) */
 struct ha_members_mem {
-	uint32_t joining;  /* the joining member this memory follows */
-	uint64_t since_ms; /* when this leader first saw it joining */
+	uint32_t joining;         /* the joining member this memory follows */
+	uint64_t since_ms;        /* when this leader first saw it joining */
+	uint64_t backup_asked_ms; /* a full backup was asked for the joining node then */
 };
 
 enum ha_members_act {
@@ -35,6 +38,7 @@ enum ha_members_act {
 	HA_MEMBERS_RAFT_ASSIGN, /* raft_assign id role */
 	HA_MEMBERS_RAFT_REMOVE, /* raft_remove id */
 	HA_MEMBERS_PROPOSE,     /* propose cmd */
+	HA_MEMBERS_BACKUP, /* start a full backup: the joining node has nothing to build from */
 };
 
 struct ha_members_out {

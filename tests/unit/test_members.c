@@ -86,6 +86,11 @@ static void setup(struct fixture *f)
 	f->in.free = free;
 	for (unsigned i = 0; i < 3; i++)
 		f->raft[i] = (struct ha_raft_server){.id = i + 1, .role = RAFT_VOTER};
+	/* a finished full backup to build node4 from */
+	f->st.n_backups = 1;
+	f->st.backups[0].id = 1;
+	f->st.backups[0].state = HA_BK_DONE;
+	snprintf(f->st.backups[0].type, sizeof(f->st.backups[0].type), "full");
 	f->mi.core = &f->in;
 	f->mi.raft = f->raft;
 	f->mi.n_raft = 3;
@@ -135,6 +140,21 @@ static void join_happy_path(void **state)
 	f.mi.raft_changing = false;
 	decide(&f); /* its database is being built: it waits */
 	assert_int_equal(f.out.act, HA_MEMBERS_NONE);
+	/* with nothing to build it from, a full backup is asked for, at most once a minute */
+	f.st.backups[0].state = HA_BK_FAILED;
+	decide(&f);
+	assert_int_equal(f.out.act, HA_MEMBERS_BACKUP);
+	assert_int_equal(f.out.id, 4);
+	f.in.now_ms += 1000;
+	f.rep[3].recv_ms = f.in.now_ms;
+	decide(&f);
+	assert_int_equal(f.out.act, HA_MEMBERS_NONE);
+	f.st.backups[0].state = HA_BK_RUNNING; /* being taken: nothing more */
+	f.in.now_ms += 60000;
+	f.rep[3].recv_ms = f.in.now_ms;
+	decide(&f);
+	assert_int_equal(f.out.act, HA_MEMBERS_NONE);
+	f.st.backups[0].state = HA_BK_DONE;
 	replicating(&f, 3, false);
 	decide(&f); /* replicating but behind: waits */
 	assert_int_equal(f.out.act, HA_MEMBERS_NONE);
