@@ -74,6 +74,10 @@ struct ha_action_result {
 	char msg[512]; /* what was done, or why it failed */
 	bool diverged; /* REPOINT: local history is not contained in the target's */
 	char errant[HA_GTID_TEXT_MAX];
+	/* REPOINT: the binlog states compared (node/rejoin.h judges a divergence on them) */
+	char local_state[4096];
+	char target_state[4096];
+	uint32_t server_id;
 	unsigned killed;               /* FENCE: client sessions killed */
 	uint64_t epoch;                /* the request's epoch */
 	char gtid[HA_ACTION_GTID_MAX]; /* FENCE: the final binlog position; CATCHUP: reached;

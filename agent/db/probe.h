@@ -60,6 +60,9 @@ struct ha_probe_sample {
 	unsigned server_id;
 	unsigned probe_ms;
 	bool semisync_master_enabled, semisync_master_active, semisync_slave_active;
+	/* Rpl_semi_sync_master_no_tx: commits the primary made without a replica's acknowledgement
+	 * since it started (node/rejoin.h watches it while this node is the primary) */
+	uint64_t semisync_no_tx;
 	uint64_t sampled_unix_ms;
 	char gtid_io_pos[HA_GTID_STR_MAX];
 	uint64_t master_rx_age_ms; /* since the last event or heartbeat from the master */
