@@ -222,6 +222,18 @@ static int do_fence(struct ha_action *a, const struct ha_action_req *q, MYSQL *m
 		         "read_only=ON but %u killed sessions have not ended yet", left);
 		return HA_ETIMEOUT;
 	}
+	/* whether semi-sync fell back to asynchronous since the last sample (a commit acknowledged
+	 * without a replica: node/rejoin.h), read before disabling it counts a switch-off too */
+	char en[8], off[24], ignored[256];
+	r->semisync_read =
+	    ha_db_query_one(m, "SELECT @@global.rpl_semi_sync_master_enabled", en, sizeof(en),
+	                    ignored, sizeof(ignored)) == 0 &&
+	    ha_db_query_one(m,
+	                    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
+	                    "VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_NO_TIMES'",
+	                    off, sizeof(off), ignored, sizeof(ignored)) == 0;
+	r->semisync_enabled = r->semisync_read && atoi(en) != 0;
+	r->semisync_off_times = r->semisync_read ? strtoull(off, NULL, 10) : 0;
 	/* no writer is left waiting for an acknowledgement: semi-sync can go (a server that is not
 	 * the primary must not wait for replicas, e.g. at shutdown) */
 	if ((rc = exec(m, "SET GLOBAL rpl_semi_sync_master_enabled=OFF", r)) ||

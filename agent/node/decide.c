@@ -492,6 +492,8 @@ void ha_node_done(struct ha_node_mem *m, const struct ha_action_result *r, uint6
 		m->fenced_gtid[0] = '\0';
 	}
 	if (r->kind == HA_ACT_FENCE && r->rc == 0) {
+		ha_rejoin_fenced(&m->ss, r->semisync_read, r->semisync_enabled,
+		                 r->semisync_off_times);
 		m->writable_epoch = 0;
 		m->fenced_epoch = r->epoch;
 		snprintf(m->fenced_gtid, sizeof(m->fenced_gtid), "%s", r->gtid);

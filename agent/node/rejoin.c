@@ -8,22 +8,40 @@
 #define BACKOFF_MIN_MS 30000
 #define BACKOFF_MAX_MS (15 * 60 * 1000)
 
+static void lapse(struct ha_rejoin_watch *w, uint64_t off_times, const char *when)
+{
+	if (w->lapsed || off_times <= w->off_times)
+		return;
+	w->lapsed = true;
+	snprintf(w->lapse, sizeof(w->lapse),
+	         "it fell back to asynchronous replication %llu time%s%s (a replica's "
+	         "acknowledgement timed out: commits returned without one)",
+	         (unsigned long long)(off_times - w->off_times),
+	         off_times - w->off_times == 1 ? "" : "s", when);
+}
+
 void ha_rejoin_watch(struct ha_rejoin_watch *w, const struct ha_probe_sample *s, uint64_t epoch,
                      bool primary)
 {
-	if (!primary || epoch == 0 || s->db != HA_DB_UP)
+	if (s->db != HA_DB_UP || epoch == 0)
 		return;
-	if (w->epoch != epoch) {
+	if (primary && w->epoch != epoch) {
 		/* a new epoch as the primary: watched from the start only when its server is still
 		 * read-only (it turns writable after this, with semi-sync set first) */
 		memset(w, 0, sizeof(*w));
 		w->epoch = epoch;
 		w->from_start = s->read_only;
-		w->no_tx = s->semisync_no_tx;
+		w->off_times = s->semisync_off_times;
 	}
-	if (s->semisync_no_tx < w->no_tx)
-		w->no_tx = s->semisync_no_tx; /* the server restarted: its counter too */
-	if (!s->read_only) {
+	if (w->epoch == 0)
+		return;
+	/* a fallback while semi-sync is still enabled, also after the epoch: a server frozen past
+	 * its semi-sync timeout acknowledges the commit it held as it wakes, before its agent
+	 * fences it. Disabling semi-sync (the fence) counts as one too: not while disabled. */
+	if (s->semisync_master_enabled)
+		lapse(w, s->semisync_off_times, primary ? "" : " after its epoch");
+	w->off_times = s->semisync_off_times;
+	if (primary && !s->read_only) {
 		w->seen_writable = true;
 		if (!w->lapsed && !s->semisync_master_active) {
 			w->lapsed = true;
@@ -31,14 +49,21 @@ void ha_rejoin_watch(struct ha_rejoin_watch *w, const struct ha_probe_sample *s,
 			         "semi-sync was not active (Rpl_semi_sync_master_status OFF)");
 		}
 	}
-	if (!w->lapsed && s->semisync_no_tx > w->no_tx) {
+}
+
+void ha_rejoin_fenced(struct ha_rejoin_watch *w, bool read, bool enabled, uint64_t off_times)
+{
+	if (w->epoch == 0 || w->lapsed)
+		return;
+	if (!read) {
 		w->lapsed = true;
 		snprintf(w->lapse, sizeof(w->lapse),
-		         "%llu commits returned without a replica's acknowledgement "
-		         "(Rpl_semi_sync_master_no_tx)",
-		         (unsigned long long)(s->semisync_no_tx - w->no_tx));
+		         "its fence could not read the semi-sync state");
+		return;
 	}
-	w->no_tx = s->semisync_no_tx;
+	if (enabled)
+		lapse(w, off_times, " before its fence");
+	w->off_times = off_times;
 }
 
 uint64_t ha_rejoin_backoff_ms(unsigned failures)

@@ -6,9 +6,11 @@
  * away, by the node itself, only when no client was ever told they committed:
  *
  *   1. semi-sync was active on this node during the whole time it was last the writable
- *      primary, as its own agent watched it (Rpl_semi_sync_master_status ON at every sample,
- *      Rpl_semi_sync_master_no_tx never grew: no commit returned without a replica's
- *      acknowledgement), so a transaction no replica has was never acknowledged;
+ *      primary, as its own agent watched it from before it turned writable until its fence
+ *      (Rpl_semi_sync_master_status ON at every writable sample, Rpl_semi_sync_master_no_times
+ *      never grew while semi-sync was enabled: it never fell back to asynchronous, when a
+ *      commit returns without an acknowledgement), so a transaction no replica has was never
+ *      acknowledged: its client got an error (its session killed by the fence) or nothing;
  *   2. every errant transaction carries this node's own server id (another server's are not
  *      this node's in-flight writes), in each domain directly after the last transaction of
  *      this server that the primary has (no other server's transaction in between);
@@ -34,15 +36,17 @@
 struct ha_rejoin_watch {
 	uint64_t epoch;     /* that epoch (0: never seen as the primary) */
 	bool from_start;    /* watched since before its server turned writable at that epoch */
-	bool lapsed;        /* semi-sync not active at a writable sample, or a commit without ack */
+	bool lapsed;        /* semi-sync not active at a writable sample, or it fell back */
 	char lapse[160];    /* what was seen */
-	uint64_t no_tx;     /* Rpl_semi_sync_master_no_tx at the last sample of that epoch */
+	uint64_t off_times; /* Rpl_semi_sync_master_no_times last seen */
 	bool seen_writable; /* its server was writable at a sample of that epoch */
 };
 
 /* Every sample with the database up: primary says this node is the epoch's primary. */
 void ha_rejoin_watch(struct ha_rejoin_watch *w, const struct ha_probe_sample *s, uint64_t epoch,
                      bool primary);
+/* A fence's end: semi-sync as the fence read it once no client was left (read: it could). */
+void ha_rejoin_fenced(struct ha_rejoin_watch *w, bool read, bool enabled, uint64_t off_times);
 
 struct ha_rejoin_in {
 	const char *node;         /* this node's name, for the message */

@@ -17,9 +17,10 @@
 static struct ha_rejoin_watch watched(void)
 {
 	struct ha_rejoin_watch w = {0};
-	struct ha_probe_sample s = {.db = HA_DB_UP, .read_only = true, .semisync_no_tx = 7};
+	struct ha_probe_sample s = {.db = HA_DB_UP, .read_only = true, .semisync_off_times = 7};
 	ha_rejoin_watch(&w, &s, 3, true); /* promoted: still read-only */
 	s.read_only = false;
+	s.semisync_master_enabled = true;
 	s.semisync_master_active = true;
 	ha_rejoin_watch(&w, &s, 3, true);
 	ha_rejoin_watch(&w, &s, 3, true);
@@ -76,14 +77,35 @@ static void semisync_off(void **state)
 	                       "was off when this node was primary"));
 	assert_non_null(strstr(v.why, "HINT:"));
 	assert_non_null(strstr(v.why, "haadm node reclone node1"));
-	/* active, but one commit returned without acknowledgement (a timeout and back) */
+	/* active, but it fell back to asynchronous once (a timeout, and back since) */
 	w = watched();
+	s.semisync_master_enabled = true;
 	s.semisync_master_active = true;
-	s.semisync_no_tx = 8;
+	s.semisync_off_times = 8;
 	ha_rejoin_watch(&w, &s, 3, true);
 	judge("0-1-107", "0-1-104,0-2-230", &w, 64, &v);
 	assert_false(v.safe);
-	assert_non_null(strstr(v.why, "1 commits returned without"));
+	assert_non_null(strstr(v.why, "fell back to asynchronous replication 1 time "));
+	/* its fence disabled semi-sync (which counts a switch-off): not a fallback */
+	w = watched();
+	ha_rejoin_fenced(&w, true, true, 7);
+	struct ha_probe_sample f = {.db = HA_DB_UP, .read_only = true, .semisync_off_times = 8};
+	ha_rejoin_watch(&w, &f, 4, false);
+	f.semisync_off_times = 9; /* disabled: whatever it counts */
+	ha_rejoin_watch(&w, &f, 4, false);
+	judge("0-1-107", "0-1-104,0-2-230", &w, 64, &v);
+	assert_true(v.safe);
+	/* ...but a fallback its fence found (woken past the timeout) is one */
+	w = watched();
+	ha_rejoin_fenced(&w, true, true, 8);
+	judge("0-1-107", "0-1-104,0-2-230", &w, 64, &v);
+	assert_false(v.safe);
+	assert_non_null(strstr(v.why, "before its fence"));
+	/* a fence that could not read it */
+	w = watched();
+	ha_rejoin_fenced(&w, false, false, 0);
+	judge("0-1-107", "0-1-104,0-2-230", &w, 64, &v);
+	assert_false(v.safe);
 	/* the agent never watched it: restarted since */
 	struct ha_rejoin_watch none = {0};
 	judge("0-1-107", "0-1-104,0-2-230", &none, 64, &v);
@@ -91,14 +113,25 @@ static void semisync_off(void **state)
 	assert_non_null(strstr(v.why, "never watched"));
 	/* it started while its server was writable already */
 	struct ha_rejoin_watch late = {0};
-	s.semisync_no_tx = 0;
+	s.semisync_off_times = 0;
 	ha_rejoin_watch(&late, &s, 3, true);
 	judge("0-1-107", "0-1-104,0-2-230", &late, 64, &v);
 	assert_false(v.safe);
 	assert_non_null(strstr(v.why, "already the primary"));
-	/* samples as a replica or down change nothing */
+	/* a fallback after the epoch, semi-sync still enabled (a frozen primary woken past its
+	 * semi-sync timeout, sampled before its fence) counts */
 	w = watched();
-	struct ha_probe_sample r = {.db = HA_DB_UP, .read_only = false};
+	struct ha_probe_sample r = {.db = HA_DB_UP,
+	                            .read_only = false,
+	                            .semisync_master_enabled = true,
+	                            .semisync_off_times = 8};
+	ha_rejoin_watch(&w, &r, 4, false);
+	judge("0-1-107", "0-1-104,0-2-230", &w, 64, &v);
+	assert_false(v.safe);
+	assert_non_null(strstr(v.why, "after its epoch"));
+	/* samples as a replica or down change nothing else */
+	w = watched();
+	r.semisync_off_times = 7;
 	ha_rejoin_watch(&w, &r, 4, false);
 	r.db = HA_DB_HUNG;
 	ha_rejoin_watch(&w, &r, 3, true);
