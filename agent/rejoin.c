@@ -44,7 +44,8 @@ struct ha_rejoiner {
 	atomic_int child;
 	atomic_bool cancel;
 	pthread_mutex_t mu;
-	bool finished; /* under mu */
+	bool finished;  /* under mu */
+	bool saved_new; /* under mu: saved is new, not reported yet */
 	/* the run's input, copied when it starts */
 	struct ha_rejoin_req q;
 	char dir[PATH_MAX];   /* data_dir/errant */
@@ -222,8 +223,12 @@ static int save(struct ha_rejoiner *r, char *why, size_t size)
 		unlink(path);
 		return -1;
 	}
+	pthread_mutex_lock(&r->mu);
 	snprintf(r->saved, sizeof(r->saved), "%llu errant transaction%s (%s) saved to %s",
 	         (unsigned long long)mine, mine == 1 ? "" : "s", q->ranges, path);
+	r->saved_new = true; /* reported at once, not at the run's end */
+	pthread_mutex_unlock(&r->mu);
+	uv_async_send(&r->async);
 	ha_warn("errant-saved", "count=%llu errant=%s file=%s", (unsigned long long)mine, q->ranges,
 	        path);
 	return 0;
@@ -322,7 +327,9 @@ static void *run(void *arg)
 	struct ha_rejoiner *r = arg;
 	char why[600] = "";
 	r->ok = false;
+	pthread_mutex_lock(&r->mu);
 	r->saved[0] = '\0';
+	pthread_mutex_unlock(&r->mu);
 	if (save(r, why, sizeof(why)) != 0)
 		snprintf(r->msg, sizeof(r->msg), "saving the errant transactions: %s", why);
 	else if (reclone(r, why, sizeof(why)) != 0)
@@ -343,6 +350,12 @@ static void on_done(uv_async_t *h)
 	pthread_mutex_lock(&r->mu);
 	bool finished = r->finished;
 	r->finished = false;
+	if (r->saved_new && !finished) {
+		snprintf(a->rc.errant_saved, sizeof(a->rc.errant_saved), "%s", r->saved);
+		if (!a->stopping)
+			ha_agent_report_now(a);
+	}
+	r->saved_new = false;
 	pthread_mutex_unlock(&r->mu);
 	if (!finished || !r->busy)
 		return;

@@ -469,7 +469,8 @@ void ha_node_done(struct ha_node_mem *m, const struct ha_action_result *r, uint6
 		m->server_id = r->server_id;
 		m->rejoin_judged = false;
 		if (!r->diverged) {
-			if (m->rejoin[0] && strncmp(m->rejoin, "rejoined", 8) != 0)
+			if (m->rejoin[0] && !m->rejoin_running &&
+			    strncmp(m->rejoin, "rejoined", 8) != 0)
 				m->rejoin[0] = '\0';
 			m->rejoin_failures = 0;
 			m->rejoin_retry_ms = 0;

@@ -126,7 +126,8 @@ class RejoinTest(unittest.TestCase):
                 st = sb.status(conf_node=int(new[-1]))
                 x = sb.node(st, old)
                 return st if x["role"] == "replica" and x["io_running"] and \
-                    x["master"] == f"{sb.ip(int(new[-1]))}:3306" else None
+                    x["master"] == f"{sb.ip(int(new[-1]))}:3306" and \
+                    (x["rejoin"] or "").startswith("rejoined: ") else None
             st = sb.wait_for(replica, 300, interval=0.5, what=f"{old} replicating again")
             took = time.monotonic() - t_wake
             w.wait_acks(20)
