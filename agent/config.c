@@ -124,7 +124,7 @@ static const struct key keys[] = {
           "sync active all the while it was primary, only its own in-flight tail): auto: its "
           "agent saves them as text under data_dir/errant and re-clones the node (haadm node "
           "reclone), which rejoins it as a replica; manual: it stays diverged for the operator "
-          "(docs/failover.md#rejoin-of-a-diverged-node)"),
+          "(docs/failover.md: rejoin of a diverged node)"),
     C_UINT("failover", "rejoin_max_errant", rejoin_max_errant, 1, 100000, "64",
            "auto rejoin: the most errant transactions (by sequence numbers) a node may discard "
            "by itself; more is not an in-flight tail: it stays diverged"),
