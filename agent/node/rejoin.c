@@ -200,6 +200,31 @@ static int judge_domain(const struct ha_rejoin_in *in, const struct state *l, co
 	return 0;
 }
 
+/* Whether the primary holds another server's transaction g that this node has: its binlog state
+ * says so; or, since a re-cloned primary's binlog state forgets what came before its reset, g
+ * precedes by sequence number (strict mode orders a domain) the last transaction of this
+ * server that the primary has, when this node has a tail in that domain (before the fork: both
+ * have it), or the primary's last transaction in that domain otherwise (the model of
+ * common/gtid.h, where the same sequence number from another server is divergence). */
+static bool held(const struct ha_rejoin_in *in, const struct state *l, const struct state *t,
+                 const struct ha_gtid *g)
+{
+	bool found;
+	uint64_t have = seq_of(t, g->domain, g->server, &found);
+	if (found && have >= g->seq)
+		return true;
+	bool mine_found, base_found;
+	uint64_t mine = seq_of(l, g->domain, in->self_server, &mine_found);
+	uint64_t base = seq_of(t, g->domain, in->self_server, &base_found);
+	if (mine_found && base_found && mine > base)
+		return g->seq < base; /* a tail here: before the fork, or not held */
+	uint64_t top = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->g[i].domain == g->domain && t->g[i].seq > top)
+			top = t->g[i].seq;
+	return g->seq < top;
+}
+
 void ha_rejoin_judge(const struct ha_rejoin_in *in, struct ha_rejoin_verdict *v)
 {
 	memset(v, 0, sizeof(*v));
@@ -216,9 +241,7 @@ void ha_rejoin_judge(const struct ha_rejoin_in *in, struct ha_rejoin_verdict *v)
 	/* another server's transaction the primary lacks: not this node's in-flight writes */
 	for (size_t i = 0; i < l.n; i++) {
 		const struct ha_gtid *g = &l.g[i];
-		bool found;
-		uint64_t have = seq_of(&t, g->domain, g->server, &found);
-		if (g->server != in->self_server && (!found || have < g->seq)) {
+		if (g->server != in->self_server && !held(in, &l, &t, g)) {
 			unsafe(
 			    in, v,
 			    "%u-%u-%llu, which the primary lacks, comes from server %u, not from "

@@ -164,6 +164,28 @@ static void foreign_server(void **state)
 	/* another server's transactions the primary has are fine */
 	judge("0-3-90,0-1-105", "0-1-104,0-3-90,0-2-230", &w, 64, &v);
 	assert_true(v.safe);
+	/* ...also when a re-clone reset the primary's binlog state, which forgets them: before
+	 * the fork by sequence number (measured: bench_rejoin's third run) */
+	judge("0-1-95,0-3-1087,0-2-2051", "0-2-2050,0-3-78950", &w, 64, &v);
+	assert_false(v.safe); /* node1's view: the tail 0-2-2051 is not its own */
+	struct ha_rejoin_in in2 = {.node = "node2",
+	                           .local_state = "0-1-95,0-3-1087,0-2-2051",
+	                           .target_state = "0-2-2050,0-3-78950",
+	                           .self_server = 2,
+	                           .watch = &w,
+	                           .max_errant = 64};
+	ha_rejoin_judge(&in2, &v);
+	assert_true(v.safe);
+	assert_string_equal(v.ranges, "0-2-2051");
+	/* after the fork it is not held, whatever the primary's sequence numbers */
+	in2.local_state = "0-1-2060,0-2-2051";
+	ha_rejoin_judge(&in2, &v);
+	assert_false(v.safe);
+	/* a domain without a tail: held below the primary's last sequence number there */
+	judge("0-1-105,1-3-7", "0-1-104,0-2-230,1-2-9", &w, 64, &v);
+	assert_true(v.safe);
+	judge("0-1-105,1-3-9", "0-1-104,0-2-230,1-2-9", &w, 64, &v);
+	assert_false(v.safe);
 }
 
 static void gap(void **state)
