@@ -149,31 +149,15 @@ static void count_gtids(const char *path, uint32_t server, uint64_t *mine, uint6
 	fclose(f);
 }
 
-/* 1. The errant transactions as text; r->saved says what and where. */
-static int save(struct ha_rejoiner *r, char *why, size_t size)
+/* mariadb-binlog of this server's binlog files, from q->start (exclusive) to q->stop
+ * (inclusive), rows decoded, onto fd. 0 when it ran (its output is checked by the caller). */
+static int binlog_to(struct ha_rejoiner *r, int fd, const char *err_path, char *why, size_t size)
 {
 	const struct ha_rejoin_req *q = &r->q;
-	if (mkdir(r->dir, 0700) != 0 && errno != EEXIST) {
-		snprintf(why, size, "mkdir %s: %s", r->dir, strerror(errno));
-		return -1;
-	}
-	char last[64];
-	snprintf(last, sizeof(last), "%.*s", (int)strcspn(q->stop, ","), q->stop);
-	char path[PATH_MAX + 128], err_path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/%lld-%s.sql", r->dir, (long long)time(NULL), last);
-	snprintf(err_path, sizeof(err_path), "%s/mariadb-binlog.err", r->dir);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(why, size, "%s: %s", path, strerror(errno));
-		return -1;
-	}
 	unsigned nfiles = 0;
 	char **files = ha_salvage_index_files(q->binlog_index, q->datadir, &nfiles, why, size);
-	if (files == NULL) {
-		close(fd);
-		unlink(path);
+	if (files == NULL)
 		return -1;
-	}
 	char a_start[HA_GTID_TEXT_MAX + 32], a_stop[HA_GTID_TEXT_MAX + 32];
 	snprintf(a_start, sizeof(a_start), "--start-position=%s", q->start);
 	snprintf(a_stop, sizeof(a_stop), "--stop-position=%s", q->stop);
@@ -201,6 +185,28 @@ static int save(struct ha_rejoiner *r, char *why, size_t size)
 	}
 	free(argv);
 	ha_salvage_free_files(files);
+	return rc;
+}
+
+/* 1. The errant transactions as text; r->saved says what and where. */
+static int save(struct ha_rejoiner *r, char *why, size_t size)
+{
+	const struct ha_rejoin_req *q = &r->q;
+	if (mkdir(r->dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(why, size, "mkdir %s: %s", r->dir, strerror(errno));
+		return -1;
+	}
+	char last[64];
+	snprintf(last, sizeof(last), "%.*s", (int)strcspn(q->stop, ","), q->stop);
+	char path[PATH_MAX + 128], err_path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/%lld-%s.sql", r->dir, (long long)time(NULL), last);
+	snprintf(err_path, sizeof(err_path), "%s/mariadb-binlog.err", r->dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, size, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc = binlog_to(r, fd, err_path, why, size);
 	if (fsync(fd) != 0 && rc == 0) {
 		snprintf(why, size, "fsync %s: %s", path, strerror(errno));
 		rc = -1;
