@@ -509,6 +509,8 @@ int ha_agent_start(uv_loop_t *loop, const struct ha_config *c, struct ha_agent *
 		return ha_err_wrap(e, "start binlog archiver");
 	if ((rc = ha_copier_start(a, e)) != 0)
 		return ha_err_wrap(e, "start repository copier");
+	if ((rc = ha_rejoiner_start(a, e)) != 0)
+		return ha_err_wrap(e, "start rejoiner");
 	/* every worker holds its own copy now */
 	ha_config_wipe(&a->cfg);
 	if (ha_rpc_client_new(loop, a->self->address, a->tls_client, on_reporter_msg, a,
@@ -568,6 +570,7 @@ void ha_agent_stop(struct ha_agent *a)
 	ha_bkrun_stop(a);
 	ha_arch_stop(a);
 	ha_copier_stop(a);
+	ha_rejoiner_stop(a);
 	ha_raft_close(a->raft, raft_closed, a);
 }
 
@@ -578,6 +581,7 @@ void ha_agent_free(struct ha_agent *a)
 	ha_bkrun_free(a);
 	ha_arch_free(a);
 	ha_copier_free(a);
+	ha_rejoiner_free(a);
 	for (unsigned i = 0; i < HA_MAX_NODES; i++)
 		if (a->health[i].report)
 			haagent__health_report__free_unpacked(a->health[i].report, NULL);

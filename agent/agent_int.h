@@ -47,6 +47,7 @@ struct ha_agent {
 	struct ha_bkrun *bk;         /* backupjob.c */
 	struct ha_arch *ar;          /* archiver.c; NULL without a repository */
 	struct ha_copier *cp;        /* copier.c; NULL with fewer than two repositories */
+	struct ha_rejoiner *rj;      /* rejoin.c */
 	Haagent__BackupReport bk_report;
 	uv_timer_t tick;
 	uv_timer_t kick;     /* a tick now, after an FSM change or a new sample */
@@ -98,6 +99,9 @@ void ha_members_sync(struct ha_agent *a);
 void ha_members_tick(struct ha_agent *a);
 
 void ha_rebuild_want(struct ha_agent *a, const char *why);
+/* rejoin.c: the haadm the agent runs: [failover] haadm, else the one beside this executable,
+ * else on PATH */
+void ha_find_haadm(const char *configured, char *out, size_t size);
 bool ha_rebuild_running(const struct ha_agent *a);
 
 /* coordinator.c: the shell around coord/core.c */
@@ -119,6 +123,13 @@ int ha_copier_start(struct ha_agent *a, struct ha_err *e);
 void ha_copier_tick(struct ha_agent *a);
 void ha_copier_stop(struct ha_agent *a);
 void ha_copier_free(struct ha_agent *a);
+
+/* rejoin.c: saves a diverged node's unacknowledged tail and re-clones it (node/rejoin.h) */
+struct ha_rejoiner;
+int ha_rejoiner_start(struct ha_agent *a, struct ha_err *e);
+void ha_rejoiner_run(struct ha_agent *a, const struct ha_rejoin_req *q);
+void ha_rejoiner_stop(struct ha_agent *a);
+void ha_rejoiner_free(struct ha_agent *a);
 
 /* archiver.c: the binlog archive, run by the ready leader */
 struct ha_arch;

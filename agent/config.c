@@ -127,6 +127,21 @@ static const struct key keys[] = {
     C_UINT("failover", "semi_sync_timeout_ms", semi_sync_timeout_ms, 0, 3600000, "30000",
            "semi-sync timeout set on the primary when promoted (0: leave semi-sync alone); keep "
            "it above lease_ms"),
+    C_STR("failover", "rejoin", rejoin, "auto",
+          "a diverged node whose errant transactions were never acknowledged to a client (semi-"
+          "sync active all the while it was primary, only its own in-flight tail): auto: its "
+          "agent saves them as text under data_dir/errant and re-clones the node (haadm node "
+          "reclone), which rejoins it as a replica; manual: it stays diverged for the operator "
+          "(docs/failover.md: rejoin of a diverged node)"),
+    C_UINT("failover", "rejoin_max_errant", rejoin_max_errant, 1, 100000, "64",
+           "auto rejoin: the most errant transactions (by sequence numbers) a node may discard "
+           "by itself; more is not an in-flight tail: it stays diverged"),
+    C_UINT("failover", "rejoin_timeout_ms", rejoin_timeout_ms, 10000, 86400000, "1800000",
+           "auto rejoin: the most one re-clone may take (the haadm child is killed after it); "
+           "a failure is retried after a pause that doubles from 30 s to 15 min"),
+    C_STR("failover", "haadm", haadm_path, "",
+          "the haadm binary the agent runs for an automatic re-clone (\"\": the haadm beside "
+          "haagentd's own executable, else haadm on PATH)"),
     C_UINT("switchover", "timeout_ms", switchover_timeout_ms, 500, 3600000, "10000",
            "planned switchover: fencing and catch-up must finish within this, else it rolls "
            "back (haadm failover --timeout)"),
@@ -624,6 +639,10 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 	if (c->node[0] && !ha_name_valid(c->node))
 		return ha_err_set(e, HA_ECONFIG, "%s:%d: [agent] node: '%s' is not a name: %s",
 		                  c->path, c->line_of_node, c->node, HA_NAME_RULE);
+	if (strcmp(c->rejoin, "auto") != 0 && strcmp(c->rejoin, "manual") != 0)
+		return ha_err_set(e, HA_ECONFIG,
+		                  "%s: [failover] rejoin: '%s' is not auto or manual", c->path,
+		                  c->rejoin);
 	c->self = -1;
 	if (!(flags & HA_CONFIG_AGENT)) {
 		if (c->node[0])

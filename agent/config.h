@@ -90,6 +90,10 @@ struct ha_config {
 	unsigned salvage_timeout_ms; /* the most a salvage may take */
 	unsigned cooldown_ms;
 	unsigned semi_sync_timeout_ms; /* 0: the agent leaves semi-sync alone */
+	char rejoin[8];                /* "auto" or "manual" (docs/failover.md) */
+	unsigned rejoin_max_errant;    /* the most errant transactions an auto rejoin discards */
+	unsigned rejoin_timeout_ms;    /* one re-clone's bound */
+	char haadm_path[PATH_MAX];     /* "": beside haagentd, else on PATH */
 
 	/* [switchover] */
 	unsigned switchover_timeout_ms;

@@ -2,10 +2,11 @@
  * its sibling `haadm -c CONF node reclone SELF` (agent/cli/reclone.c: the newest backup and the
  * binlog archive restored beside the datadir, swapped in, replication reset, the node
  * repointed) as a child process, bounded, its output in the agent's log. Used by a node that
- * joins with an empty database (docs/membership.md). haadm speaks to the leader with the
- * configuration's [tls] haadm_cert (an admin certificate). A failure is retried after a growing
- * pause (30 s, doubling, at most 10 min), its reason in the node's report. Loop thread; the
- * work is in the child. */
+ * joins with an empty database (docs/membership.md); the haadm is [failover] haadm, else the one
+ * beside haagentd, else on PATH (a diverged node's rejoin, agent/rejoin.c, runs the same).
+ * haadm speaks to the leader with the configuration's [tls] haadm_cert (an admin certificate).
+ * A failure is retried after a growing pause (30 s, doubling, at most 10 min), its reason in the
+ * node's report. Loop thread; the work is in the child. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,23 +19,6 @@
 
 #define REBUILD_RETRY_MS     30000
 #define REBUILD_RETRY_MAX_MS 600000
-
-/* haadm beside this haagentd */
-static int haadm_path(char *out, size_t size)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	if (slash == NULL)
-		return -1;
-	*slash = '\0';
-	if ((size_t)snprintf(out, size, "%s/haadm", exe) >= size || access(out, X_OK) != 0)
-		return -1;
-	return 0;
-}
 
 static void rebuilt(void *data, int status)
 {
@@ -80,14 +64,7 @@ void ha_rebuild_want(struct ha_agent *a, const char *why)
 	if (rb->running || a->stopping || now < rb->next_ms)
 		return;
 	char haadm[PATH_MAX + 8];
-	if (haadm_path(haadm, sizeof(haadm)) != 0) {
-		rb->next_ms = now + REBUILD_RETRY_MAX_MS;
-		snprintf(a->rc.last_action, sizeof(a->rc.last_action),
-		         "rebuild: no haadm beside haagentd; run haadm node reclone %s by hand",
-		         a->self->name);
-		ha_warn("rebuild-impossible", "why=\"%s\" error=\"no haadm beside haagentd\"", why);
-		return;
-	}
+	ha_find_haadm(a->cfg.haadm_path, haadm, sizeof(haadm));
 	char timeout[32];
 	snprintf(timeout, sizeof(timeout), "%u", a->cfg.join_timeout_ms / 1000);
 	const char *args[] = {"-c",          a->cfg.path, "node",  "reclone",

@@ -1,6 +1,7 @@
 /* The agent's shell around node/decide.c: each tick the loop feeds the pure decision the
  * latest sample, and carries it out — the action on the action worker, the escalation's
- * db_stop_command and SIGKILL, the on_role_change hook — and records an action's end. */
+ * db_stop_command and SIGKILL, the on_role_change hook, a diverged node's rejoin (rejoin.c) — and
+ * records an action's end. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -124,6 +125,8 @@ void ha_reconcile(struct ha_agent *a, const struct ha_probe_sample *s)
 		ha_rebuild_want(a, out->why);
 	if (out->submit && ha_action_submit(a->action, &out->q) == 0)
 		ha_info("reconcile", "action=%s why=\"%s\"", ha_action_name(out->q.kind), out->why);
+	if (out->rejoin)
+		ha_rejoiner_run(a, &out->rq);
 	free(out);
 }
 

@@ -283,6 +283,8 @@ void ha_render_status_json(FILE *f, const Haagent__StatusResponse *s)
 		else
 			ha_json_null(&j, "probe_ms");
 		ha_json_str_or_null(&j, "errant_gtid", h ? h->errant_gtid : NULL);
+		ha_json_str_or_null(&j, "rejoin", h ? h->rejoin : NULL);
+		ha_json_str_or_null(&j, "errant_saved", h ? h->errant_saved : NULL);
 		ha_json_str_or_null(&j, "datadir_instance", h ? h->datadir_instance : NULL);
 		if (h) {
 			ha_json_uint(&j, "epoch_seen", h->epoch_seen);
@@ -400,6 +402,7 @@ void ha_render_status_table(FILE *f, const Haagent__StatusResponse *s)
 		if (h == NULL)
 			continue;
 		const char *err = h->db != HAAGENT__DB_STATE__DB_UP ? h->db_error
+		                  : h->rejoin[0]                    ? h->rejoin
 		                  : h->errant_gtid[0]               ? h->action
 		                  : h->last_error[0]                ? h->last_error
 		                                                    : NULL;

@@ -586,7 +586,8 @@ void ha_core_tick(const struct ha_core_in *in, struct ha_core_mem *m, struct ha_
 			co_backups(k, st); /* abandons a job whose node is involved */
 		return;
 	}
-	if (record_divergence(k, st) || say_unusable(k, st) || record_writable(k, st))
+	if (record_divergence(k, st) || co_rejoin_events(k, st) || say_unusable(k, st) ||
+	    record_writable(k, st))
 		return;
 	if (st->primary_id != 0)
 		detect(k, st);

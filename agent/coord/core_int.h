@@ -57,6 +57,8 @@ void co_phase_begin(struct ha_core *k, const struct ha_fsm_state *st, const stru
                     bool late);
 void co_phase_fenced(struct ha_core *k, const struct ha_fsm_state *st, const struct ha_failover *f);
 void co_backups(struct ha_core *k, const struct ha_fsm_state *st);
+/* errant.c: a diverged node's rejoin, said in the history */
+bool co_rejoin_events(struct ha_core *k, const struct ha_fsm_state *st);
 void co_phase_promoting(struct ha_core *k, const struct ha_fsm_state *st,
                         const struct ha_failover *f);
 

@@ -222,6 +222,18 @@ static int do_fence(struct ha_action *a, const struct ha_action_req *q, MYSQL *m
 		         "read_only=ON but %u killed sessions have not ended yet", left);
 		return HA_ETIMEOUT;
 	}
+	/* whether semi-sync fell back to asynchronous since the last sample (a commit acknowledged
+	 * without a replica: node/rejoin.h), read before disabling it counts a switch-off too */
+	char en[8], off[24], ignored[256];
+	r->semisync_read =
+	    ha_db_query_one(m, "SELECT @@global.rpl_semi_sync_master_enabled", en, sizeof(en),
+	                    ignored, sizeof(ignored)) == 0 &&
+	    ha_db_query_one(m,
+	                    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
+	                    "VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_NO_TIMES'",
+	                    off, sizeof(off), ignored, sizeof(ignored)) == 0;
+	r->semisync_enabled = r->semisync_read && atoi(en) != 0;
+	r->semisync_off_times = r->semisync_read ? strtoull(off, NULL, 10) : 0;
 	/* no writer is left waiting for an acknowledgement: semi-sync can go (a server that is not
 	 * the primary must not wait for replicas, e.g. at shutdown) */
 	if ((rc = exec(m, "SET GLOBAL rpl_semi_sync_master_enabled=OFF", r)) ||
@@ -383,14 +395,26 @@ static int compare_with_target(struct ha_action *a, const struct ha_action_req *
 	char remote[HA_GTID_MAX_DOMAINS * 48], err[256];
 	int rc;
 	*diverged = false;
+	char sid[16], ignored[256];
 	if ((rc = query_one(m, "SELECT @@global.gtid_current_pos", local, local_size, r)))
 		return rc;
+	/* the binlog states, for node/rejoin.h to judge a divergence on; one that does not fit
+	 * stays "" (the judge then says it cannot compare them): never a reason to fail here */
+	if (ha_db_query_one(m, "SELECT @@global.gtid_binlog_state", r->local_state,
+	                    sizeof(r->local_state), ignored, sizeof(ignored)) != 0)
+		r->local_state[0] = '\0';
+	if (ha_db_query_one(m, "SELECT @@global.server_id", sid, sizeof(sid), ignored,
+	                    sizeof(ignored)) == 0)
+		r->server_id = (uint32_t)strtoul(sid, NULL, 10);
 	MYSQL *t = open_conn(a, q->target_host, q->target_port, 0, err, sizeof(err));
 	if (t == NULL) {
 		snprintf(r->msg, sizeof(r->msg), "new primary: %s", err);
 		return HA_EDB;
 	}
 	rc = query_one(t, "SELECT @@global.gtid_binlog_pos", remote, sizeof(remote), r);
+	if (rc == 0 && ha_db_query_one(t, "SELECT @@global.gtid_binlog_state", r->target_state,
+	                               sizeof(r->target_state), ignored, sizeof(ignored)) != 0)
+		r->target_state[0] = '\0';
 	mysql_close(t);
 	if (rc)
 		return rc;

@@ -74,7 +74,15 @@ struct ha_action_result {
 	char msg[512]; /* what was done, or why it failed */
 	bool diverged; /* REPOINT: local history is not contained in the target's */
 	char errant[HA_GTID_TEXT_MAX];
-	unsigned killed;               /* FENCE: client sessions killed */
+	/* REPOINT: the binlog states compared (node/rejoin.h judges a divergence on them) */
+	char local_state[4096];
+	char target_state[4096];
+	uint32_t server_id;
+	unsigned killed; /* FENCE: client sessions killed */
+	/* FENCE: semi-sync as it was once no client was left, before it was disabled: enabled,
+	 * and Rpl_semi_sync_master_no_times (fallbacks to asynchronous); read: both were read */
+	bool semisync_read, semisync_enabled;
+	uint64_t semisync_off_times;
 	uint64_t epoch;                /* the request's epoch */
 	char gtid[HA_ACTION_GTID_MAX]; /* FENCE: the final binlog position; CATCHUP: reached;
 	                                  PROMOTE: applied before it turned writable */

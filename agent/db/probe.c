@@ -122,7 +122,12 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 	if (query(m,
 	          "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
 	          "WHERE VARIABLE_NAME IN ('THREADS_RUNNING', 'RPL_SEMI_SYNC_MASTER_STATUS', "
-	          "'RPL_SEMI_SYNC_SLAVE_STATUS', 'SLAVE_RECEIVED_HEARTBEATS')",
+	          "'RPL_SEMI_SYNC_SLAVE_STATUS', 'SLAVE_RECEIVED_HEARTBEATS', "
+	          "'RPL_SEMI_SYNC_MASTER_NO_TIMES') "
+	          /* read after the count: a fence's disabling (which counts too) is never seen
+	           * as a fallback of an enabled semi-sync (node/rejoin.h) */
+	          "UNION ALL SELECT 'SEMI_SYNC_MASTER_ENABLED', "
+	          "@@global.rpl_semi_sync_master_enabled",
 	          &r))
 		return -1;
 	while (r && (row = mysql_fetch_row(r)) != NULL) {
@@ -136,6 +141,10 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 			s->semisync_slave_active = !strcmp(row[1], "ON");
 		else if (!strcmp(row[0], "SLAVE_RECEIVED_HEARTBEATS"))
 			*heartbeats = strtoull(row[1], NULL, 10);
+		else if (!strcmp(row[0], "RPL_SEMI_SYNC_MASTER_NO_TIMES"))
+			s->semisync_off_times = strtoull(row[1], NULL, 10);
+		else if (!strcmp(row[0], "SEMI_SYNC_MASTER_ENABLED"))
+			s->semisync_master_enabled = atoi(row[1]) != 0;
 	}
 	if (r)
 		mysql_free_result(r);

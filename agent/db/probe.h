@@ -60,6 +60,10 @@ struct ha_probe_sample {
 	unsigned server_id;
 	unsigned probe_ms;
 	bool semisync_master_enabled, semisync_master_active, semisync_slave_active;
+	/* Rpl_semi_sync_master_no_times: how often semi-sync fell back to asynchronous (a
+	 * replica's acknowledgement timed out: commits then return without one) since the server
+	 * started; node/rejoin.h watches it */
+	uint64_t semisync_off_times;
 	uint64_t sampled_unix_ms;
 	char gtid_io_pos[HA_GTID_STR_MAX];
 	uint64_t master_rx_age_ms; /* since the last event or heartbeat from the master */

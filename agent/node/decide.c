@@ -11,6 +11,7 @@
 #define DIVERGED_RECHECK_MS 30000
 #define CATCHUP_WAIT_MS     1000
 #define STALLED_RECHECK_MS  5000
+#define REJOIN_RECHECK_MS   1000
 
 const char *ha_node_role(const struct ha_fsm_state *st, uint32_t me)
 {
@@ -154,6 +155,8 @@ static void observe(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 		out->role_changed = true;
 	}
 	salvage(in, m, out);
+	if (s->db == HA_DB_UP)
+		ha_rejoin_watch(&m->ss, s, st->epoch, st->primary_id == me);
 	if (s->db == HA_DB_DOWN && st->primary_id == me && st->epoch)
 		m->down_epoch = st->epoch;
 	if (s->db == HA_DB_UP) {
@@ -232,6 +235,78 @@ static void decide_primary(const struct ha_node_in *in, struct ha_node_mem *m,
 	}
 }
 
+/* A diverged node (its last repoint compared the binlog states): judge the errant set once per
+ * repoint (node/rejoin.h), say why it stays diverged, or, when it is an unacknowledged tail and
+ * rejoin = auto, have the shell save it and re-clone the node, at most one run at a time, again
+ * after a growing pause when a run failed. */
+static void rejoin(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out)
+{
+	if (!m->diverged || m->rejoin_running)
+		return;
+	const struct ha_node_conf *self = &in->cfg->nodes[in->cfg->self];
+	if (!m->rejoin_judged) {
+		m->rejoin_judged = true;
+		struct ha_rejoin_in ri = {.node = self->name,
+		                          .local_state = m->local_state,
+		                          .target_state = m->target_state,
+		                          .self_server = m->server_id,
+		                          .watch = &m->ss,
+		                          .max_errant = in->cfg->rejoin_max_errant,
+		                          .manual = strcmp(in->cfg->rejoin, "manual") == 0};
+		ha_rejoin_judge(&ri, &m->verdict);
+		const char *text = m->verdict.safe ? "" : m->verdict.why;
+		if (strcmp(m->rejoin, text) != 0 && text[0])
+			ha_core_logf(in->log, in->log_ctx, HA_LOG_WARN, "rejoin-held", "why=\"%s\"",
+			             text);
+		if (!m->verdict.safe || m->rejoin_failures == 0)
+			snprintf(m->rejoin, sizeof(m->rejoin), "%s", text);
+	}
+	if (!m->verdict.safe || in->now_ms < m->rejoin_retry_ms)
+		return;
+	const struct ha_rejoin_verdict *v = &m->verdict;
+	struct ha_rejoin_req *q = &out->rq;
+	memset(q, 0, sizeof(*q));
+	snprintf(q->node, sizeof(q->node), "%s", self->name);
+	q->server_id = m->server_id;
+	q->count = v->count;
+	snprintf(q->start, sizeof(q->start), "%s", v->start);
+	snprintf(q->stop, sizeof(q->stop), "%s", v->stop);
+	snprintf(q->ranges, sizeof(q->ranges), "%s", v->ranges);
+	snprintf(q->binlog_index, sizeof(q->binlog_index), "%s", m->binlog_index);
+	snprintf(q->datadir, sizeof(q->datadir), "%s", m->datadir);
+	out->rejoin = true;
+	m->rejoin_running = true;
+	snprintf(
+	    m->rejoin, sizeof(m->rejoin),
+	    "rejoining: %llu errant transaction%s (%s) never acknowledged (semi-sync was active "
+	    "at epoch %llu): saving them, then re-cloning (attempt %u)",
+	    (unsigned long long)v->count, v->count == 1 ? "" : "s", v->ranges,
+	    (unsigned long long)m->ss.epoch, m->rejoin_failures + 1);
+	ha_core_logf(in->log, in->log_ctx, HA_LOG_WARN, "rejoin-start", "errant=%s count=%llu",
+	             v->ranges, (unsigned long long)v->count);
+}
+
+void ha_node_rejoin_done(struct ha_node_mem *m, bool ok, const char *msg, const char *saved,
+                         uint64_t now_ms)
+{
+	m->rejoin_running = false;
+	if (saved && saved[0])
+		snprintf(m->errant_saved, sizeof(m->errant_saved), "%s", saved);
+	if (ok) {
+		m->rejoin_failures = 0;
+		m->rejoin_retry_ms = 0;
+		snprintf(m->rejoin, sizeof(m->rejoin), "rejoined: %s", msg);
+		m->diverged_checked_ms = 0; /* check it at once */
+		m->verdict.safe = false;    /* no other run before that check judges again */
+		return;
+	}
+	m->rejoin_failures++;
+	uint64_t pause = ha_rejoin_backoff_ms(m->rejoin_failures);
+	m->rejoin_retry_ms = now_ms + pause;
+	snprintf(m->rejoin, sizeof(m->rejoin), "rejoin failed (attempt %u): %.500s; next in %llu s",
+	         m->rejoin_failures, msg, (unsigned long long)(pause / 1000));
+}
+
 /* Any other node: a switchover's target catches up, a replica keeps its relay log while the
  * new primary applies its own, and otherwise replicates from the epoch's primary (repointed
  * when not, or stalled; never a diverged node, rechecked now and then). */
@@ -291,8 +366,13 @@ static void decide_replica(const struct ha_node_in *in, struct ha_node_mem *m,
 		return;
 	}
 	bool diverged = m->diverged || (mine && (mine->flags & HA_MEMBER_DIVERGED));
-	if (diverged && in->now_ms - m->diverged_checked_ms < DIVERGED_RECHECK_MS)
-		return; /* never repointed automatically; rechecked now and then (re-cloned?) */
+	rejoin(in, m, out);
+	if (out->rejoin)
+		return;
+	/* rechecked now and then (re-cloned?); every second while a rejoin re-clones it */
+	if (diverged && in->now_ms - m->diverged_checked_ms <
+	                    (m->rejoin_running ? REJOIN_RECHECK_MS : DIVERGED_RECHECK_MS))
+		return; /* never repointed automatically */
 	bool pointed =
 	    s->replicating && !strcmp(s->master_host, p->address) && s->master_port == p->db_port;
 	/* Pointed at the right primary but its IO thread stopped (an error such as 1236, or
@@ -395,6 +475,18 @@ void ha_node_done(struct ha_node_mem *m, const struct ha_action_result *r, uint6
 	if (r->kind == HA_ACT_REPOINT && r->rc == 0) {
 		m->diverged = r->diverged;
 		snprintf(m->errant, sizeof(m->errant), "%s", r->diverged ? r->errant : "");
+		/* judged again on the states this repoint compared */
+		snprintf(m->local_state, sizeof(m->local_state), "%s", r->local_state);
+		snprintf(m->target_state, sizeof(m->target_state), "%s", r->target_state);
+		m->server_id = r->server_id;
+		m->rejoin_judged = false;
+		if (!r->diverged) {
+			if (m->rejoin[0] && !m->rejoin_running &&
+			    strncmp(m->rejoin, "rejoined", 8) != 0)
+				m->rejoin[0] = '\0';
+			m->rejoin_failures = 0;
+			m->rejoin_retry_ms = 0;
+		}
 	}
 	if (r->kind == HA_ACT_SALVAGE) {
 		m->salvage_state = r->rc == 0 ? HA_SALVAGE_RUN_DONE : HA_SALVAGE_RUN_FAILED;
@@ -413,6 +505,8 @@ void ha_node_done(struct ha_node_mem *m, const struct ha_action_result *r, uint6
 		m->fenced_gtid[0] = '\0';
 	}
 	if (r->kind == HA_ACT_FENCE && r->rc == 0) {
+		ha_rejoin_fenced(&m->ss, r->semisync_read, r->semisync_enabled,
+		                 r->semisync_off_times);
 		m->writable_epoch = 0;
 		m->fenced_epoch = r->epoch;
 		snprintf(m->fenced_gtid, sizeof(m->fenced_gtid), "%s", r->gtid);
@@ -470,6 +564,8 @@ void ha_node_health(const struct ha_probe_sample *s, const struct ha_node_mem *m
 	h->salvage_detail = (char *)m->salvage_detail;
 	h->restarted_epoch = s->db == HA_DB_UP && m->held_epoch == epoch ? epoch : 0;
 	h->datadir_instance = (char *)s->instance;
+	h->rejoin = (char *)m->rejoin;
+	h->errant_saved = (char *)m->errant_saved;
 }
 
 bool ha_node_lease_held(const struct ha_lease_in *l)

@@ -39,6 +39,7 @@
 #include "../db/action.h"
 #include "../db/probe.h"
 #include "haagent.pb-c.h"
+#include "rejoin.h"
 
 /* The agent's own memory (lost with the process; rebuilt from samples). */
 struct ha_node_mem {
@@ -81,6 +82,20 @@ struct ha_node_mem {
 	 * keeps it: the server did not restart). */
 	uint64_t owned_epoch;
 	uint64_t held_epoch; /* held read-only at this epoch for that reason (reported) */
+	/* Rejoin of this node, diverged (node/rejoin.h): semi-sync as watched while it was the
+	 * primary; the binlog states its last repoint compared; the verdict on them; the shell's
+	 * run (agent/rejoin.c) and its retries; what is reported. */
+	struct ha_rejoin_watch ss;
+	char local_state[HA_REJOIN_STATE_MAX];
+	char target_state[HA_REJOIN_STATE_MAX];
+	uint32_t server_id;
+	bool rejoin_judged;
+	struct ha_rejoin_verdict verdict;
+	bool rejoin_running;
+	unsigned rejoin_failures;
+	uint64_t rejoin_retry_ms;
+	char rejoin[HA_REJOIN_WHY_MAX]; /* why it stays diverged, or where its rejoin is */
+	char errant_saved[512];         /* the last errant transactions saved, and where */
 };
 
 struct ha_node_in {
@@ -108,6 +123,8 @@ struct ha_node_out {
 	enum ha_node_esc esc; /* the escalation step to take now */
 	bool role_changed;    /* mem->role is new: the on_role_change hook */
 	bool build;           /* rebuild this node's database from a backup (agent/rebuild.c) */
+	bool rejoin;          /* save the errant tail and re-clone (agent/rejoin.c): rq */
+	struct ha_rejoin_req rq;
 };
 
 /* The write lease (docs/failover.md): the primary may be writable only while it is in contact
@@ -131,6 +148,10 @@ void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 
 /* What an action's end changes in the memory (now_ms: monotonic). */
 void ha_node_done(struct ha_node_mem *m, const struct ha_action_result *r, uint64_t now_ms);
+
+/* What the shell's rejoin run changes in the memory: ok, its message, what it saved ("" none). */
+void ha_node_rejoin_done(struct ha_node_mem *m, bool ok, const char *msg, const char *saved,
+                         uint64_t now_ms);
 
 /* This node's health report from its sample and memory (strings point into both). */
 void ha_node_health(const struct ha_probe_sample *s, const struct ha_node_mem *m, uint64_t epoch,
