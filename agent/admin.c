@@ -196,7 +196,10 @@ static void abort_failover(struct ha_agent *a, const struct ha_failover *f, stru
 	                            .candidate = f->old_primary,
 	                            .unix_ms = ha_unix_ms(),
 	                            .detail = detail};
-	if (!propose(a, ans, ha_fsm_cmd_failover_advance(&adv, raft_malloc, &buf, &len), buf, len))
+	/* encoded first: the order in which a call's arguments are evaluated is unspecified, and
+	 * buf and len were once read before the encoder had filled them */
+	int rc = ha_fsm_cmd_failover_advance(&adv, raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
 		return;
 	ha_warn("failover-abort-requested", "failover=%llu", (unsigned long long)f->id);
 	say(ans, 0, "%s %llu aborted: %s is the primary again at epoch %llu%s",
@@ -245,7 +248,10 @@ static void accept_loss(struct ha_agent *a, const struct ha_failover *f, struct 
 	                            .lost_count = count,
 	                            .unix_ms = ha_unix_ms(),
 	                            .detail = detail};
-	if (!propose(a, ans, ha_fsm_cmd_failover_advance(&adv, raft_malloc, &buf, &len), buf, len))
+	/* encoded first: the order in which a call's arguments are evaluated is unspecified, and
+	 * buf and len were once read before the encoder had filled them */
+	int rc = ha_fsm_cmd_failover_advance(&adv, raft_malloc, &buf, &len);
+	if (!propose(a, ans, rc, buf, len))
 		return;
 	ha_warn("failover-accept-loss", "failover=%llu up_to=%llu", (unsigned long long)f->id,
 	        (unsigned long long)count);
@@ -573,9 +579,12 @@ static void member_add(struct ha_agent *a, const Haagent__MemberAddRequest *r, s
 		return;
 	}
 	if (m->address == NULL || inet_pton(AF_INET, m->address, &ip) != 1 || m->id == 0 ||
-	    !port_ok(m->raft_port) || !port_ok(m->rpc_port) || !port_ok(m->db_port)) {
-		say(ans, HA_EINVAL, "%s: needs an IPv4 address, an id above 0 and three ports",
-		    m->name);
+	    m->id > HA_NODE_ID_MAX || !port_ok(m->raft_port) || !port_ok(m->rpc_port) ||
+	    !port_ok(m->db_port)) {
+		say(ans, HA_EINVAL,
+		    "%s: needs an IPv4 address, an id from 1 to %u (as in a [node] section) and "
+		    "three ports",
+		    m->name, HA_NODE_ID_MAX);
 		return;
 	}
 	const struct ha_member *j = ha_fsm_joining(st);
@@ -594,12 +603,13 @@ static void member_add(struct ha_agent *a, const Haagent__MemberAddRequest *r, s
 	}
 	for (unsigned i = 0; i < st->n_members; i++) {
 		const struct ha_member *o = &st->members[i];
-		const char *clash =
-		    o->id == m->id              ? "its id"
-		    : !strcmp(o->name, m->name) ? "its name"
-		    : !strcmp(o->address, m->address) && o->raft_port == m->raft_port
-		        ? "its raft address"
-		        : NULL;
+		bool host = !strcmp(o->address, m->address);
+		const char *clash = o->id == m->id                         ? "its id"
+		                    : !strcmp(o->name, m->name)            ? "its name"
+		                    : host && o->raft_port == m->raft_port ? "its raft address"
+		                    : host && o->rpc_port == m->rpc_port   ? "its RPC address"
+		                    : host && o->db_port == m->db_port     ? "its database address"
+		                                                           : NULL;
 		if (clash) {
 			say(ans, HA_EREFUSED, "%s has %s already (%s, id %u)", o->name, clash,
 			    o->name, o->id);
@@ -610,6 +620,13 @@ static void member_add(struct ha_agent *a, const Haagent__MemberAddRequest *r, s
 		say(ans, HA_EBUSY, "a failover is in progress; retry when it ends");
 		return;
 	}
+	struct ha_raft_server servers[HA_MAX_NODES + 4];
+	unsigned n_servers = ha_raft_servers(a->raft, servers, HA_MAX_NODES + 4);
+	for (unsigned i = 0; i < n_servers; i++)
+		if (servers[i].id == m->id) {
+			say(ans, HA_EBUSY, "raft still lists id %u (being removed); retry", m->id);
+			return;
+		}
 	if (!cluster_ready(a, ans, false))
 		return;
 	struct ha_member nm = {.id = m->id,
@@ -673,10 +690,10 @@ static void member_remove(struct ha_agent *a, const Haagent__MemberRemoveRequest
 	if (m->id == a->self->id) {
 		/* the leader cannot carry out its own removal: another voter leads, then removes */
 		struct ha_err e = {0};
-		if (ha_raft_transfer(a->raft, &e) != 0)
+		if (ha_raft_transfer(a->raft, &e) != 0 && voters == 0)
 			say(ans, HA_EREFUSED, "%s leads raft and no other voter can take over: %s",
 			    m->name, e.msg);
-		else
+		else /* moving, or a transfer already under way */
 			say(ans, HA_EBUSY, "%s leads raft: leadership is moving; retry", m->name);
 		return;
 	}

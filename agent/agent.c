@@ -27,8 +27,10 @@ static void tick(struct ha_agent *a)
 	if (ha_raft_ready(a->raft)) {
 		ha_coord_tick(a);
 		ha_members_tick(a);
-	} else
+	} else {
 		ha_coord_reset(a);
+		memset(&a->mm, 0, sizeof(a->mm)); /* soft: a leader again starts from zero */
+	}
 	ha_arch_tick(a);
 	ha_copier_tick(a);
 }

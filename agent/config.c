@@ -245,7 +245,7 @@ static const struct key keys[] = {
            "take a snapshot after this many log entries"),
     C_UINT("raft", "snapshot_trailing", snapshot_trailing, 1, 1000000, "128",
            "log entries kept behind a snapshot"),
-    N_UINT("id", id, 1, 1000000, "raft server id: unique, never reused"),
+    N_UINT("id", id, 1, HA_NODE_ID_MAX, "raft server id: unique, never reused"),
     {"node", "address", K_IPV4, offsetof(struct ha_node_conf, address), HA_ADDR_MAX, 0, 0, NULL,
      "IPv4 address of the node; raft and RPC bind to it"},
     N_UINT("raft_port", raft_port, 1, 65535, "raft TCP port"),

@@ -15,7 +15,8 @@
 #include "common/err.h"
 
 #define HA_MAX_NODES      9
-#define HA_REPOS_MAX      4 /* [repository NAME] sections */
+#define HA_NODE_ID_MAX    1000000 /* a [node] section's id: 1 to this */
+#define HA_REPOS_MAX      4       /* [repository NAME] sections */
 #define HA_REPO_KV_MAX    16
 #define HA_REPO_VALUE_MAX 512
 #define HA_NAME_MAX       64

@@ -30,12 +30,18 @@ static void drop_node(struct ha_agent *a, unsigned i)
 		a->cfg.self--;
 }
 
-static void add_node(struct ha_agent *a, const struct ha_member *m)
+static bool node_differs(const struct ha_node_conf *n, const struct ha_member *m)
 {
-	if (a->cfg.n_nodes >= HA_MAX_NODES)
-		return;
-	struct ha_node_conf *n = &a->cfg.nodes[a->cfg.n_nodes];
+	return strcmp(n->name, m->name) != 0 || strcmp(n->address, m->address) != 0 ||
+	       n->raft_port != m->raft_port || n->rpc_port != m->rpc_port ||
+	       n->db_port != m->db_port;
+}
+
+static void fill_node(struct ha_node_conf *n, const struct ha_member *m)
+{
+	unsigned http_port = n->http_port;
 	memset(n, 0, sizeof(*n));
+	n->http_port = http_port;
 	n->id = m->id;
 	snprintf(n->name, sizeof(n->name), "%s", m->name);
 	snprintf(n->address, sizeof(n->address), "%s", m->address);
@@ -44,6 +50,13 @@ static void add_node(struct ha_agent *a, const struct ha_member *m)
 	n->db_port = m->db_port;
 	n->priority = m->priority;
 	n->no_promote = (m->flags & HA_MEMBER_NO_PROMOTE) != 0;
+}
+
+static void add_node(struct ha_agent *a, const struct ha_member *m)
+{
+	if (a->cfg.n_nodes >= HA_MAX_NODES)
+		return;
+	fill_node(&a->cfg.nodes[a->cfg.n_nodes], m);
 	memset(&a->health[a->cfg.n_nodes], 0, sizeof(a->health[0]));
 	a->cfg.n_nodes++;
 	ha_info("member-known", "node=%s id=%u address=%s", m->name, m->id, m->address);
@@ -64,20 +77,35 @@ void ha_members_sync(struct ha_agent *a)
 		drop_node(a, i);
 		changed = true;
 	}
-	for (unsigned i = 0; i < st->n_members; i++)
-		if (ha_config_node_by_id(&a->cfg, st->members[i].id) == NULL) {
-			add_node(a, &st->members[i]);
+	for (unsigned i = 0; i < st->n_members; i++) {
+		const struct ha_member *m = &st->members[i];
+		struct ha_node_conf *n =
+		    (struct ha_node_conf *)ha_config_node_by_id(&a->cfg, m->id);
+		if (n == NULL) {
+			add_node(a, m);
+			changed = true;
+		} else if (m->id != self && node_differs(n, m)) {
+			/* removed and added again with the same id at another address: the state
+			 * is right, a configuration file's [node] section may be old */
+			ha_info("member-moved", "node=%s id=%u address=%s", m->name, m->id,
+			        m->address);
+			fill_node(n, m);
 			changed = true;
 		}
+	}
 	a->self = &a->cfg.nodes[a->cfg.self];
-	if (!changed)
+	bool member = ha_fsm_member(st, self) != NULL;
+	a->was_member |= member;
+	if (!changed && a->peers_synced)
 		return;
-	ha_raft_set_peers(a->raft, &a->cfg);
-	if (ha_fsm_member(st, self) == NULL && !a->removed_said) {
+	ha_raft_set_peers(a->raft, &a->cfg); /* a joining node now accepts only members */
+	a->peers_synced = true;
+	/* (a node being added replays the log from before its own addition: not a removal) */
+	if (!member && a->was_member && !a->removed_said) {
 		a->removed_said = true;
 		ha_warn("member-removed-self",
-		        "node=%s this node is no longer a member: its agent leaves its database "
-		        "alone; stop it",
+		        "node=%s this node is no longer a member: its agent stopped its "
+		        "replication and leaves its database alone; stop it",
 		        a->self->name);
 	}
 }
@@ -104,6 +132,13 @@ void ha_members_tick(struct ha_agent *a)
 		ha_info("membership", "%s", out.why);
 		ha_agent_propose(a, out.cmd, out.cmd_len);
 		return;
+	case HA_MEMBERS_TRANSFER: {
+		unsigned long long k;
+		if (ha_raft_transfer(a->raft, &e) != 0 && ha_log_due(&a->members_log, &k))
+			ha_warn("membership-transfer-failed", "why=\"%s\" error=\"%s\" count=%llu",
+			        out.why, e.msg, k);
+		return;
+	}
 	case HA_MEMBERS_BACKUP: {
 		struct ha_bk_started started;
 		int rc =

@@ -294,12 +294,11 @@ int fsm_apply_member_remove(struct ha_fsm_state *s, const Haagent__CmdMemberRemo
 	if (fsm_copy_opt(reason, sizeof(reason), c->reason, "remove reason", e))
 		return HA_EINVAL;
 	const struct ha_member *m = ha_fsm_member(s, c->node);
-	/* never the primary, nor a node an unfinished failover still names */
+	/* never the primary */
 	if (m == NULL || s->primary_id == c->node || s->n_members <= 1)
 		return HA_FSM_NOOP;
-	if (ha_fsm_failover_active(s) &&
-	    (s->failover.old_primary == c->node || s->failover.target == c->node ||
-	     s->failover.candidate == c->node))
+	/* nor while a failover runs: every member's position counts until it is done */
+	if (ha_fsm_failover_active(s))
 		return HA_FSM_NOOP;
 	char name[HA_FSM_NAME_MAX];
 	memcpy(name, m->name, sizeof(name));

@@ -575,5 +575,5 @@ int ha_raft_transfer(struct ha_raft *n, struct ha_err *e)
 void ha_raft_set_peers(struct ha_raft *n, const struct ha_config *c)
 {
 	if (n->tls)
-		ha_transport_set_peers(&n->transport, c);
+		ha_transport_set_peers(&n->transport, c, false);
 }

@@ -24,6 +24,9 @@ struct tx {
 		char addr[HA_ADDR_MAX + 8];
 	} nodes[HA_MAX_NODES];
 	unsigned n_nodes;
+	/* a node joining (join = yes) before it knows the members: any node certificate of the
+	 * cluster's CA, whichever member leads (its seeds may not include the leader) */
+	bool any_node;
 	uv_tcp_t listener;
 	bool listener_open;
 	raft_uv_accept_cb accept_cb;
@@ -245,7 +248,7 @@ static void on_established(struct bridge *b)
 	const char *why = NULL;
 	if (who->role != HA_ROLE_NODE)
 		why = "not a node certificate";
-	else if (addr_of(x, who->node_id) == NULL)
+	else if (!x->any_node && addr_of(x, who->node_id) == NULL)
 		why = "its raft id is not a node of this cluster";
 	else if (who->node_id == x->self_id)
 		why = "it claims this node's own raft id";
@@ -302,7 +305,12 @@ static void on_established(struct bridge *b)
 			bridge_close(b, RAFT_CANCELED);
 			return;
 		}
-		x->accept_cb(x->t, who->node_id, addr_of(x, who->node_id), (uv_stream_t *)theirs);
+		{
+			const char *addr =
+			    addr_of(x, who->node_id); /* NULL: any_node, not known yet */
+			x->accept_cb(x->t, who->node_id, addr ? addr : b->peer,
+			             (uv_stream_t *)theirs);
+		}
 		return;
 	}
 	struct raft_uv_connect *req = b->req;
@@ -545,7 +553,7 @@ int ha_transport_init(struct raft_uv_transport *t, uv_loop_t *loop, const struct
 	x->port = self->raft_port;
 	memset(t, 0, sizeof(*t));
 	t->impl = x;
-	ha_transport_set_peers(t, c);
+	ha_transport_set_peers(t, c, c->join);
 	t->version = 1;
 	t->init = tx_init;
 	t->listen = tx_listen;
@@ -555,9 +563,10 @@ int ha_transport_init(struct raft_uv_transport *t, uv_loop_t *loop, const struct
 	return 0;
 }
 
-void ha_transport_set_peers(struct raft_uv_transport *t, const struct ha_config *c)
+void ha_transport_set_peers(struct raft_uv_transport *t, const struct ha_config *c, bool any)
 {
 	struct tx *x = t->impl;
+	x->any_node = any;
 	for (unsigned i = 0; i < c->n_nodes; i++) {
 		x->nodes[i].id = c->nodes[i].id;
 		snprintf(x->nodes[i].addr, sizeof(x->nodes[i].addr), "%s:%u", c->nodes[i].address,

@@ -31,8 +31,9 @@
 int ha_transport_init(struct raft_uv_transport *t, uv_loop_t *loop, const struct ha_config *c,
                       SSL_CTX *server, SSL_CTX *client, struct ha_err *e);
 /* New connections use these from now on (certificate rotation). */
-/* The nodes whose certificates are accepted: c's node table (it follows the members). */
-void ha_transport_set_peers(struct raft_uv_transport *t, const struct ha_config *c);
+/* The nodes whose certificates are accepted: c's node table (it follows the members); with
+ * any, every node certificate the CA signed (a joining node that does not know them yet). */
+void ha_transport_set_peers(struct raft_uv_transport *t, const struct ha_config *c, bool any);
 void ha_transport_set_tls(struct raft_uv_transport *t, SSL_CTX *server, SSL_CTX *client);
 /* Releases what init allocated; after raft's close of the transport has completed. */
 void ha_transport_close(struct raft_uv_transport *t);

@@ -208,8 +208,8 @@ int ha_cmd_node_add(struct globals *g, int argc, char **argv)
 			m.address = optarg;
 			break;
 		case 'i':
-			if (!parse_uint(optarg, 0xffffffffUL, &m.id) || m.id == 0)
-				return bad("--id takes a whole number above 0");
+			if (!parse_uint(optarg, HA_NODE_ID_MAX, &m.id) || m.id == 0)
+				return bad("--id takes a whole number from 1 to 1000000");
 			break;
 		case 'r':
 		case 'p':

@@ -61,9 +61,18 @@ bool ha_members_db_ready(const struct ha_core_in *in, uint32_t id, char *why, si
 static bool follow_members(const struct ha_members_in *in, struct ha_members_out *out)
 {
 	const struct ha_fsm_state *st = in->core->st;
+	uint32_t self = in->core->cfg->nodes[in->core->cfg->self].id;
+	if (ha_fsm_member(st, self) == NULL) {
+		/* removed while it led (its removal committed by itself): another voter leads and
+		 * removes it from raft */
+		out->act = HA_MEMBERS_TRANSFER;
+		out->id = self;
+		snprintf(out->why, sizeof(out->why), "this leader is no longer a member");
+		return true;
+	}
 	for (unsigned i = 0; i < in->n_raft; i++) {
 		uint32_t id = in->raft[i].id;
-		if (ha_fsm_member(st, id) || id == in->core->cfg->nodes[in->core->cfg->self].id)
+		if (ha_fsm_member(st, id) || id == self)
 			continue;
 		out->act = HA_MEMBERS_RAFT_REMOVE;
 		out->id = id;
@@ -138,9 +147,13 @@ static void follow_join(const struct ha_members_in *in, struct ha_members_mem *m
 		heard = m->since_ms;
 	const char *fail = NULL;
 	char why[256];
-	if (k->now_ms - heard > k->cfg->join_silent_ms)
+	/* Never undone while a failover runs or no primary is established: the joining node may
+	 * hold acknowledged writes in its relay log, and the failover must see them (its clock
+	 * goes on; the undo comes after, if it still must). */
+	bool settled = !ha_fsm_failover_active(k->st) && k->st->primary_id != 0;
+	if (settled && k->now_ms - heard > k->cfg->join_silent_ms)
 		fail = "its agent went silent";
-	else if (k->now_ms - m->since_ms > k->cfg->join_timeout_ms)
+	else if (settled && k->now_ms - m->since_ms > k->cfg->join_timeout_ms)
 		fail = "it took longer than join_timeout_ms";
 	if (fail) {
 		ha_members_db_ready(k, j->id, why, sizeof(why));

@@ -38,7 +38,8 @@ enum ha_members_act {
 	HA_MEMBERS_RAFT_ASSIGN, /* raft_assign id role */
 	HA_MEMBERS_RAFT_REMOVE, /* raft_remove id */
 	HA_MEMBERS_PROPOSE,     /* propose cmd */
-	HA_MEMBERS_BACKUP, /* start a full backup: the joining node has nothing to build from */
+	HA_MEMBERS_BACKUP,   /* start a full backup: the joining node has nothing to build from */
+	HA_MEMBERS_TRANSFER, /* this leader is no longer a member: hand leadership over */
 };
 
 struct ha_members_out {

@@ -408,8 +408,17 @@ void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 		return;
 	if (st->primary_id == 0 && st->epoch == 0)
 		return; /* bootstrap has not established a primary yet */
-	if (ha_fsm_member(st, me) == NULL)
-		return; /* removed from the cluster (or not added yet): its server is left alone */
+	if (ha_fsm_member(st, me) == NULL) {
+		/* removed from the cluster (or not added yet): its server is left alone, but for
+		 * its replication: a replica nobody counts must not acknowledge semi-sync writes
+		 * (a write only it had would be lost to the next failover) */
+		if (s->replicating) {
+			struct ha_action_req q = {0};
+			q.kind = HA_ACT_DETACH;
+			submit(out, &q, "not a member: stop replicating");
+		}
+		return;
+	}
 
 	bool primary = st->primary_id == me;
 	bool lease = in->lease_held;

@@ -235,12 +235,50 @@ static void full_members_vote(void **state)
 	free(f.out.cmd);
 }
 
+/* the review's cases: a join is never undone while a failover runs (the joining node may hold
+ * acknowledged writes the failover must see); a leader removed from the members hands over */
+static void undo_waits_for_failover(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f);
+	f.raft[3] = (struct ha_raft_server){.id = 4, .role = RAFT_STANDBY};
+	f.mi.n_raft = 4;
+	f.cfg.join_silent_ms = 5000;
+	f.cfg.join_timeout_ms = 20000;
+	decide(&f);
+	APPLY(&f, ha_fsm_cmd_failover_begin(&(struct ha_fo_begin){.expected_epoch = f.st.epoch,
+	                                                          .old_primary = 1,
+	                                                          .reason = "t"},
+	                                    NULL, &buf, &len));
+	assert_true(ha_fsm_failover_active(&f.st));
+	f.in.now_ms += 60000; /* silent and too slow: still not undone */
+	decide(&f);
+	assert_int_equal(f.out.act, HA_MEMBERS_NONE);
+	/* and the state machine would not apply a removal now either */
+	APPLY(&f, ha_fsm_cmd_member_remove(4, "t", 1, NULL, &buf, &len));
+	assert_non_null(ha_fsm_member(&f.st, 4));
+	free(f.out.cmd);
+}
+
+static void removed_leader_hands_over(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f);
+	f.cfg.self = 1; /* node2 leads */
+	APPLY(&f, ha_fsm_cmd_member_remove(2, "t", 1, NULL, &buf, &len));
+	decide(&f);
+	assert_int_equal(f.out.act, HA_MEMBERS_TRANSFER);
+	free(f.out.cmd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(join_happy_path),
-	    cmocka_unit_test(join_undone),
-	    cmocka_unit_test(full_members_vote),
+	    cmocka_unit_test(join_happy_path),           cmocka_unit_test(join_undone),
+	    cmocka_unit_test(full_members_vote),         cmocka_unit_test(undo_waits_for_failover),
+	    cmocka_unit_test(removed_leader_hands_over),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
