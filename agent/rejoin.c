@@ -111,22 +111,6 @@ static int run_child(struct ha_rejoiner *r, char *const argv[], int out_fd, cons
 	return 0;
 }
 
-/* The last non-empty line of a file, for a message. */
-static void last_line(const char *path, char *out, size_t size)
-{
-	out[0] = '\0';
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return;
-	char line[512];
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (line[0])
-			snprintf(out, size, "%s", line);
-	}
-	fclose(f);
-}
-
 /* Counts the transactions in mariadb-binlog's output ("... GTID d-s-n trans" lines): how many,
  * how many of another server id. */
 static void count_gtids(const char *path, uint32_t server, uint64_t *mine, uint64_t *others)
@@ -219,7 +203,7 @@ static int save(struct ha_rejoiner *r, char *why, size_t size)
 	count_gtids(path, q->server_id, &mine, &others);
 	if (mine == 0 || others != 0 || mine > q->count) {
 		char err[256];
-		last_line(err_path, err, sizeof(err));
+		ha_proc_last_line(err_path, err, sizeof(err));
 		snprintf(why, size,
 		         "mariadb-binlog printed %llu of this server's transactions and %llu of "
 		         "others between %s and %s, not the %llu errant ones%s%s",
@@ -288,7 +272,7 @@ static int haadm(struct ha_rejoiner *r, const char *const *args, char *out, size
 		char msg[512];
 		json_message(out, msg, sizeof(msg));
 		if (!msg[0])
-			last_line(err_path, msg, sizeof(msg));
+			ha_proc_last_line(err_path, msg, sizeof(msg));
 		size_t len = strlen(why);
 		snprintf(why + len, size - len, "%s%s", msg[0] ? ": " : "", msg);
 	}

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,4 +94,19 @@ const char *ha_proc_status(int status, char *buf, size_t size)
 	else
 		snprintf(buf, size, "status %d", status);
 	return buf;
+}
+
+void ha_proc_last_line(const char *path, char *out, size_t size)
+{
+	out[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0])
+			snprintf(out, size, "%s", line);
+	}
+	fclose(f);
 }

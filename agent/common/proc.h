@@ -44,5 +44,7 @@ int ha_proc_wait(pid_t pid, uint64_t timeout_ms, bool group, int *status);
 /* Whether status is a clean exit 0, and "exit 3" / "signal 9" for a message. */
 bool ha_proc_ok(int status);
 const char *ha_proc_status(int status, char *buf, size_t size);
+/* The last non-empty line of a file (a child's log), for a message; "" when none. */
+void ha_proc_last_line(const char *path, char *out, size_t size);
 
 #endif

@@ -145,22 +145,6 @@ static int write_defaults(const char *path, const struct ha_db_where *t, char *w
 	return 0;
 }
 
-/* The last non-empty line of a log, for messages. */
-static void last_line(const char *path, char *out, size_t size)
-{
-	out[0] = '\0';
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return;
-	char line[512];
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (line[0])
-			snprintf(out, size, "%s", line);
-	}
-	fclose(f);
-}
-
 /* One child of the salvage pipe: SIGPIPE at its default (a dead reader ends the writer), in
  * the process group pgid (0: a new one), its output and errors into the log. */
 static int spawn(pid_t *pid, char *const argv[], int in_fd, int out_fd, const char *log, pid_t pgid)
@@ -493,7 +477,7 @@ static int measure(MYSQL *m, const struct ha_salvage_req *q, struct ha_salvage_r
 	r->complete = !rp->killed[0] && WIFEXITED(rp->st[1]) && WEXITSTATUS(rp->st[1]) == 0;
 	char tail[300] = "";
 	if (!r->complete)
-		last_line(rp->log, tail, sizeof(tail));
+		ha_proc_last_line(rp->log, tail, sizeof(tail));
 	snprintf(r->msg, sizeof(r->msg),
 	         "%llu transactions from %u of %u binlog files applied to %s:%u%s%s%s",
 	         (unsigned long long)r->count, r->files, rp->nfiles, q->target.host, q->target.port,
