@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -573,10 +574,41 @@ static int rejoin(struct run *r, const struct plan *p, unsigned wait_s)
 }
 
 /* The six steps of the file's comment, each stopping the command when it fails. */
+/* One re-clone of a node at a time: an operator's and the agent's own (a diverged node's
+ * automatic rejoin, a joining node's build) must never swap the same datadir together. An
+ * exclusive lock on DATA_DIR/reclone.lock, held until this process ends. */
+static int lock_node(struct run *r)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/reclone.lock", r->c->data_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(r, HA_EIO, "open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		return fail(
+		    r, HA_EBUSY,
+		    "another re-clone of %s is running (pid %s: the agent's automatic rejoin "
+		    "or build, or an operator's); wait for it to end",
+		    r->node, pid[0] ? pid : "?");
+	}
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len)
+		step(r, "note: could not write the pid into %s", path);
+	return 0; /* fd stays open (and locked) until exit */
+}
+
 static int reclone(struct run *r, uint64_t want_backup, unsigned wait_s)
 {
 	struct plan p = {0};
-	int rc = check_node(r, &p);
+	int rc = lock_node(r);
+	if (rc == 0)
+		rc = check_node(r, &p);
 	Haagent__BackupsResponse *cat = NULL;
 	struct ha_err e = {0};
 	if (rc == 0 && ha_cli_catalog(r->g, &cat, &e) != 0)

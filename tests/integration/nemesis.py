@@ -1378,13 +1378,37 @@ class Nemesis:
             time.sleep(0.5)
         raise Abort(f"not whole within {bound:.0f} s: {last}")
 
+    def _rejoined_by_itself(self, name, bound=90):
+        """rejoin = auto (the default): the node's agent saves its unacknowledged tail and
+        re-clones it by itself. True once it is no longer diverged; False when its agent holds
+        it diverged (the tail may hold acknowledged writes: an operator's call) or after bound."""
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            try:
+                s = self.watch.fresh(10)
+            except Abort:
+                continue
+            x = next((y for y in s["nodes"] if y["name"] == name), None)
+            if x is None or x["role"] != "diverged":
+                return True
+            if (x.get("rejoin") or "").startswith("diverged"):
+                return False  # held: its status says why
+            time.sleep(0.5)
+        return False
+
     def _reclone(self, f, x, s):
-        """A diverged node (it held writes nobody acknowledged) is brought back as an operator
-        would: a fresh backup, then `haadm node reclone`."""
+        """A diverged node (it held writes nobody acknowledged) rejoins by itself (rejoin =
+        auto); one its agent holds diverged is brought back as an operator would: a fresh
+        backup, then `haadm node reclone`."""
         n = node_no(x["name"])
+        t = time.monotonic()
+        if self._rejoined_by_itself(x["name"]):
+            self.log(f"{x['name']} diverged (errant {x.get('errant_gtid')}) after "
+                     f"{f.describe() if f else 'the schedule'} and rejoined by itself in "
+                     f"{time.monotonic() - t:.1f} s")
+            return
         self.log(f"{x['name']} diverged (errant {x.get('errant_gtid')}) after "
                  f"{f.describe() if f else 'the schedule'}: re-cloning it from a fresh backup")
-        t = time.monotonic()
         p = node_no(s["primary"])
         for attempt in range(4):
             r = self.sb.haadm("backup", "run", "--wait", conf_node=p, timeout=600)
@@ -1399,6 +1423,9 @@ class Nemesis:
             raise Abort(f"no backup to re-clone {x['name']} from")
         r = subprocess.run([HAADM, "-c", self.sb.conf(n), "node", "reclone", x["name"]],
                            env=self.sb.env, capture_output=True, text=True, timeout=900)
+        if r.returncode == 16 and "another re-clone" in r.stdout + r.stderr:
+            self.log(f"{x['name']}: its agent is re-cloning it already")
+            return
         if r.returncode != 0:
             raise Abort(f"haadm node reclone {x['name']} failed ({r.returncode}): "
                         f"{r.stdout[-500:]} {r.stderr[-500:]}")
