@@ -11,6 +11,7 @@
 
 #include "../agent/common/clock.h"
 #include "../agent/common/log.h"
+#include "../agent/common/proc.h"
 #include "transport.h"
 
 struct ha_raft {
@@ -168,30 +169,17 @@ static void watch_cb(uv_timer_t *t)
 
 static int lock_dir(struct ha_raft *n, const char *data_dir, struct ha_err *e)
 {
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX + 16], pid[32];
 	snprintf(path, sizeof(path), "%s/haagent.lock", data_dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return ha_err_set(e, HA_EIO, "open %s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		char pid[32] = "";
-		ssize_t r = pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[r > 0 ? r : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		close(fd);
+	int rc = ha_proc_lock_pidfile(path, &n->lock_fd, pid, sizeof(pid));
+	if (rc == HA_EBUSY)
 		return ha_err_set(
 		    e, HA_EIO,
 		    "%s is locked by another agent (pid %s); HINT: stop it first or use "
 		    "another data_dir",
-		    data_dir, pid[0] ? pid : "?");
-	}
-	char buf[32];
-	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
-		close(fd);
-		return ha_err_set(e, HA_EIO, "write %s: %s", path, strerror(errno));
-	}
-	n->lock_fd = fd;
+		    data_dir, pid);
+	if (rc != 0)
+		return ha_err_set(e, HA_EIO, "lock %s: %s", path, strerror(errno));
 	return 0;
 }
 

@@ -579,28 +579,19 @@ static int rejoin(struct run *r, const struct plan *p, unsigned wait_s)
  * exclusive lock on DATA_DIR/reclone.lock, held until this process ends. */
 static int lock_node(struct run *r)
 {
-	char path[PATH_MAX + 32];
+	char path[PATH_MAX + 32], pid[32];
+	int fd; /* stays open (and locked) until this process ends */
 	snprintf(path, sizeof(path), "%s/reclone.lock", r->c->data_dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail(r, HA_EIO, "open %s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		char pid[32] = "";
-		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		close(fd);
+	int rc = ha_proc_lock_pidfile(path, &fd, pid, sizeof(pid));
+	if (rc == HA_EBUSY)
 		return fail(
 		    r, HA_EBUSY,
 		    "another re-clone of %s is running (pid %s: the agent's automatic rejoin "
 		    "or build, or an operator's); wait for it to end",
-		    r->node, pid[0] ? pid : "?");
-	}
-	char buf[32];
-	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len)
-		step(r, "note: could not write the pid into %s", path);
-	return 0; /* fd stays open (and locked) until exit */
+		    r->node, pid);
+	if (rc != 0)
+		return fail(r, HA_EIO, "lock %s: %s", path, strerror(errno));
+	return 0;
 }
 
 static int reclone(struct run *r, uint64_t want_backup, unsigned wait_s)

@@ -6,11 +6,13 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "err.h"
 
 extern char **environ;
 
@@ -109,4 +111,30 @@ void ha_proc_last_line(const char *path, char *out, size_t size)
 			snprintf(out, size, "%s", line);
 	}
 	fclose(f);
+}
+
+int ha_proc_lock_pidfile(const char *path, int *fd, char *holder, size_t size)
+{
+	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (f < 0)
+		return HA_EIO;
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		char pid[32] = "";
+		ssize_t r = pread(f, pid, sizeof(pid) - 1, 0);
+		pid[r > 0 ? r : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(f);
+		snprintf(holder, size, "%s", pid[0] ? pid : "?");
+		return HA_EBUSY;
+	}
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(f, 0) != 0 || pwrite(f, buf, (size_t)len, 0) != len) {
+		int saved = errno;
+		close(f);
+		errno = saved;
+		return HA_EIO;
+	}
+	*fd = f;
+	return 0;
 }

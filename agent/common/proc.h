@@ -46,5 +46,9 @@ bool ha_proc_ok(int status);
 const char *ha_proc_status(int status, char *buf, size_t size);
 /* The last non-empty line of a file (a child's log), for a message; "" when none. */
 void ha_proc_last_line(const char *path, char *out, size_t size);
+/* An exclusive lock on path (created 0600) with this process's pid written in it: 0 with *fd
+ * open (the lock lasts until it is closed or the process ends); HA_EBUSY with the holder's pid
+ * ("?" when unknown) in holder when another process has it; HA_EIO otherwise (errno set). */
+int ha_proc_lock_pidfile(const char *path, int *fd, char *holder, size_t size);
 
 #endif
