@@ -2,8 +2,10 @@
 """Repository benchmark, one dataset, one run: a backup and its verification (every chunk read
 back, checked and decrypted) to a directory and to an S3 bucket (real radosgw on loopback:
 deploy/radosgw.sh), the cost of a second repository (the backup's own duration, and how long
-the copier takes to bring it to the bucket), against `mariadb-backup --stream | zstd -1 -T2 |
-s3cmd put -` and `s3cmd get | zstd -d | mbstream -x` from the same replica.
+the copier takes to bring it to the bucket), a whole restore (fetch, check, decrypt, extract,
+prepare) of the same backup from each of the two repositories, against `mariadb-backup --stream |
+zstd -1 -T2 | s3cmd put -` and `s3cmd get | zstd -d | mbstream -x` (+ `mariadb-backup --prepare`
+for the restore) from the same replica.
 
   /usr/bin/python3 tests/bench/bench_repos.py [--tables 2] [--rows 200000] [--rounds 2]
 
@@ -123,6 +125,14 @@ def main():
             haadm("backup", "verify", str(bid))
             return time.monotonic() - t0
 
+        def restore(bid, repo, i):
+            target = f"{work}/restore-{repo}-{i}"
+            t0 = time.monotonic()
+            haadm("restore", str(bid), "--target-dir", target, "--repository", repo)
+            t = time.monotonic() - t0
+            shutil.rmtree(target, ignore_errors=True)
+            return t
+
         replica = next(int(x["name"][-1]) for x in sb.status()["nodes"]
                        if int(x["name"][-1]) != p)
         local = open(sb.conf(1)).read().split("[repository local]")[1].split("[")[0]
@@ -130,6 +140,7 @@ def main():
         configs = (("directory", local),
                    ("s3", s3_section(keys, "only")),
                    ("directory + s3", local + "\n" + s3_section(keys, "second")))
+        restores = {"local": [], "s3": []}
         for label, text in configs:
             set_repos(sb, text)
             b, v, c = [], [], []
@@ -141,6 +152,9 @@ def main():
                     sb.wait_for(lambda: len(record(rec["id"])["repositories"]) == 2, 600,
                                 interval=0.2, what="the copy to the bucket")
                     c.append(time.monotonic() - t0)
+                    # the same backup restored from each repository alone
+                    for repo in restores:
+                        restores[repo].append(restore(rec["id"], repo, len(c)))
                 v.append(verify(rec["id"]))
             res[label] = (statistics.median(b), statistics.median(v),
                           statistics.median(c) if c else None, rec["bytes_in"],
@@ -151,7 +165,7 @@ def main():
         with open(cnf, "w") as f:
             f.write(f"[mariadb-backup]\npassword={hpw}\n")
         os.chmod(cnf, 0o600)
-        peer_b, peer_r = [], []
+        peer_b, peer_r, peer_x = [], [], []
         for i in range(a.rounds):
             t, _ = sh(f"mariadb-backup --defaults-extra-file={cnf} --backup --stream=mbstream "
                       f"--target-dir={work}/t{i} --host={sb.ip(replica)} --port=3306 "
@@ -162,6 +176,9 @@ def main():
             t, _ = sh(f"s3cmd -c {s3cfg} get s3://{BUCKET}/peer{i}.zst - | zstd -dc -T{cores} "
                       f"| mbstream -x -C {work}/x{i}", timeout=3600)
             peer_r.append(t)
+            t, _ = sh(f"mariadb-backup --prepare --target-dir={work}/x{i} 2>/dev/null",
+                      timeout=3600)
+            peer_x.append(peer_r[-1] + t)
             shutil.rmtree(f"{work}/t{i}", ignore_errors=True)
             shutil.rmtree(f"{work}/x{i}", ignore_errors=True)
     finally:
@@ -183,6 +200,12 @@ def main():
     print(f"{'mariadb-backup|zstd|s3cmd':22s} {pb:9.2f} {mb / pb:7.1f} {pr:9.2f} {mb / pr:7.1f} "
           f"{'-':>13s}  haagent to s3 is {pb / res['s3'][0]:.2f}x its throughput; "
           f"verify from s3 {pr / res['s3'][1]:.2f}x s3cmd get|zstd -d|mbstream")
+    rl, rs, px = (statistics.median(restores["local"]), statistics.median(restores["s3"]),
+                  statistics.median(peer_x))
+    print(f"restore (fetch, check, decrypt, extract, prepare): from the directory {rl:.2f} s "
+          f"({mb / rl:.1f} MiB/s), from the bucket {rs:.2f} s ({mb / rs:.1f} MiB/s): "
+          f"{rs / rl:.2f}x the directory's time; s3cmd get|zstd -d|mbstream -x + prepare "
+          f"{px:.2f} s: haagent from the bucket is {px / rs:.2f}x its throughput")
     print(f"a second repository costs the backup {res['directory + s3'][0] / tb:.2f}x its "
           f"duration; its copy lands {res['directory + s3'][2]:.1f} s after the backup ends")
 
