@@ -342,6 +342,27 @@ class SecurityTest(unittest.TestCase):
         finally:
             os.replace(os.path.join(tls, "node3.crt.good"), os.path.join(tls, "node3.crt"))
 
+    def test_a_reload_during_the_start_is_not_a_stop(self):
+        """systemctl reload (SIGHUP) while the agent is still starting: its default action
+        ended the agent, an exit systemd takes as clean (no restart)."""
+        sb = self.sb
+        os.kill(sb.agent_pid(3), signal.SIGTERM)
+        sb.wait_for(lambda: sb.agent_pid(3) is None, 15, what="node3's agent stopped")
+        before = self.log(3).count("tls-reload result=ok")
+        sb.run_sandbox("start-agent", "3")
+        pid = sb.wait_for(lambda: sb.agent_pid(3), 2, interval=0.002, what="haagentd exec'd")
+        time.sleep(0.05)  # past the dynamic loader (10-20 ms here): main() runs
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:  # the first moments of its start, again and again
+            os.kill(pid, signal.SIGHUP)
+            time.sleep(0.02)
+        time.sleep(1)
+        self.assertEqual(sb.agent_pid(3), pid, "a SIGHUP during the start ended the agent")
+        sb.wait_for(lambda: self.log(3).count("tls-reload result=ok") > before, 5,
+                    what="the reload done once the agent handles it")
+        sb.wait_for(lambda: sb.node(sb.status(), "node3")["agent"] == "reachable", 15,
+                    what="node3 reporting")
+
 
 if __name__ == "__main__":
     unittest.main()
