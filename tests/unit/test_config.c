@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -274,6 +276,42 @@ static void secret_files(void **state)
 
 	struct ha_err e = {0};
 	char out[64];
+	/* an access ACL: "user:nobody:r" behind mode 0640, which the mode rule alone takes */
+	{
+		char p[160];
+		snprintf(p, sizeof(p), "%s/acl", dir);
+		FILE *f = fopen(p, "w");
+		fputs("k3y\n", f);
+		fclose(f);
+		assert_int_equal(chmod(p, 0600), 0);
+		/* posix_acl_xattr: version 2, then (tag, perm, id) little-endian entries */
+		const uint16_t ent[][2] = {{0x01, 6}, {0x02, 4}, {0x04, 0}, {0x10, 4}, {0x20, 0}};
+		const uint32_t ids[] = {UINT32_MAX, 65534, UINT32_MAX, UINT32_MAX, UINT32_MAX};
+		uint8_t acl[4 + 5 * 8];
+		uint32_t v = 2;
+		memcpy(acl, &v, 4);
+		for (int i = 0; i < 5; i++) {
+			memcpy(acl + 4 + i * 8, ent[i], 4);
+			memcpy(acl + 8 + i * 8, &ids[i], 4);
+		}
+		if (setxattr(p, "system.posix_acl_access", acl, sizeof(acl), 0) == 0) {
+			struct stat st;
+			assert_int_equal(stat(p, &st), 0);
+			assert_int_equal(st.st_mode & 0777, 0640); /* the mask shows as the group */
+			char out2[64] = "x";
+			assert_int_equal(ha_secret_read_line(p, out2, sizeof(out2), &e),
+			                 HA_ECONFIG);
+			assert_non_null(strstr(e.msg, "has an access ACL"));
+			assert_non_null(strstr(e.msg, "setfacl -b"));
+			assert_string_equal(out2, "");
+			assert_int_equal(ha_secret_file_check(p, &e), HA_ECONFIG);
+		} else {
+			print_message("no ACLs on %s (%s): the ACL case is not checked\n", dir,
+			              strerror(errno));
+		}
+		unlink(p);
+	}
+
 	/* not a regular file, missing */
 	assert_int_equal(ha_secret_file_check(dir, &e), HA_ECONFIG);
 	assert_non_null(strstr(e.msg, "is not a regular file"));
