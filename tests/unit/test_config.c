@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "common/proc.h"
 #include "common/secret.h"
 #include "config.h"
 
@@ -355,6 +357,43 @@ static void secret_files(void **state)
 }
 
 /* A key file with the repository: --check refuses it as it refuses a password file. */
+/* The S3 secret the agent may take from its environment is not passed on to the tools and hooks
+ * it runs (common/proc.h): a child started by ha_proc_start sees the rest only. */
+static void secrets_not_inherited(void **state)
+{
+	(void)state;
+	setenv("AWS_ACCESS_KEY_ID", "AKIDNOTSECRET", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-key-value", 1);
+	setenv("AWS_SESSION_TOKEN", "s3cr3t-token-value", 1);
+	char out[160];
+	snprintf(out, sizeof(out), "%s/child.env", dir);
+	char *argv[] = {"env", NULL};
+	struct ha_proc_spec sp = {
+	    .argv = argv,
+	    .io = {HA_PROC_NULL, {.fd = -1, .path = out}, HA_PROC_NULL},
+	};
+	pid_t pid;
+	assert_int_equal(ha_proc_start(&sp, &pid), 0);
+	int status;
+	ha_proc_wait(pid, 10000, false, &status);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	FILE *f = fopen(out, "r");
+	assert_non_null(f);
+	char text[65536];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_non_null(strstr(text, "AWS_ACCESS_KEY_ID=AKIDNOTSECRET"));
+	assert_null(strstr(text, "s3cr3t"));
+	assert_true(ha_proc_env_secret("AWS_SECRET_ACCESS_KEY=x"));
+	assert_false(ha_proc_env_secret("AWS_SECRET_ACCESS_KEYS=x")); /* the whole name */
+	assert_false(ha_proc_env_secret("AWS_ACCESS_KEY_ID=x"));
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	unsetenv("AWS_SESSION_TOKEN");
+	unlink(out);
+}
+
 static void key_file_checked_at_load(void **state)
 {
 	(void)state;
@@ -503,6 +542,7 @@ int main(void)
 	    cmocka_unit_test(tls_required),
 	    cmocka_unit_test(credentials_file),
 	    cmocka_unit_test(secret_files),
+	    cmocka_unit_test(secrets_not_inherited),
 	    cmocka_unit_test(key_file_checked_at_load),
 	    cmocka_unit_test(names),
 	    cmocka_unit_test(repositories),
