@@ -88,8 +88,22 @@ static int check_repos(const struct ha_config *cfg, struct ha_err *e)
 	return rc;
 }
 
+/* A SIGHUP before the agent's own handler is in place (systemctl reload, a rotation script, right
+ * after the start): held, and raised again once the agent handles it. Its default action would
+ * end the agent, and systemd takes an exit by SIGHUP as clean: no restart. */
+static volatile sig_atomic_t early_hup;
+
+static void on_early_hup(int signum)
+{
+	(void)signum;
+	early_hup = 1;
+}
+
 int main(int argc, char **argv)
 {
+	struct sigaction hup = {.sa_handler = on_early_hup, .sa_flags = SA_RESTART};
+	sigemptyset(&hup.sa_mask);
+	sigaction(SIGHUP, &hup, NULL);
 	/* before any secret is read: no core dump holds a password or the repository key */
 	bool no_core = ha_secret_no_core() == 0;
 	int no_core_errno = errno;
@@ -156,6 +170,8 @@ int main(int argc, char **argv)
 		return ha_exit_code(e.code ? e.code : HA_EINTERNAL);
 	}
 	ha_config_wipe(cfg); /* the agent keeps its own copies, wiped when it stops */
+	if (early_hup)
+		raise(SIGHUP); /* the agent's handler now: a reload */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ha_agent_free(agent);
 	int rc = uv_loop_close(&loop);

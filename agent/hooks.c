@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/proc.h"
 
 extern char **environ;
 
@@ -77,7 +78,10 @@ int ha_hook_run_for(uv_loop_t *loop, const char *name, const char *path, const c
 		free(k);
 		return -1;
 	}
-	memcpy(envp, environ, n_env * sizeof(char *));
+	n_env = 0; /* ours, less the secrets (common/proc.h) */
+	for (size_t i = 0; environ[i]; i++)
+		if (!ha_proc_env_secret(environ[i]))
+			envp[n_env++] = environ[i];
 	for (size_t i = 0; i < n_extra; i++)
 		envp[n_env + i] = (char *)env[i];
 	k->cb = cb;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,14 +254,44 @@ static ssize_t link_recv(struct link *l, uint8_t *p, size_t n)
 	}
 }
 
-/* Long on purpose: one request-answer exchange (connect, send, read the frame) under one
- * deadline, each step's error said in its own words. */
+static int call_blocked(const char *host, unsigned port, int type, const void *pb_message,
+                        unsigned timeout_ms, int *resp_type, uint8_t **resp, size_t *resp_len,
+                        struct ha_err *e);
+
 int ha_call(const char *host, unsigned port, int type, const void *pb_message, unsigned timeout_ms,
             int *resp_type, uint8_t **resp, size_t *resp_len, struct ha_err *e)
 {
 	int trc = resolve_tls(e);
 	if (trc != 0)
 		return trc;
+	/* An agent that closes the connection (a refusal, every slot taken) while OpenSSL writes to
+	 * it (write(2), not send with MSG_NOSIGNAL) would end haadm by SIGPIPE, saying nothing:
+	 * blocked in this thread for the exchange, and one raised by it discarded at the end, so
+	 * that the failed write is reported as an error. */
+	sigset_t pipe_set, old_mask;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigset_t pending;
+	sigpending(&pending);
+	bool pipe_was_pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+	int rc =
+	    call_blocked(host, port, type, pb_message, timeout_ms, resp_type, resp, resp_len, e);
+	if (!pipe_was_pending) {
+		struct timespec zero = {0, 0};
+		while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	return rc;
+}
+
+/* Long on purpose: one request-answer exchange (connect, send, read the frame) under one
+ * deadline, each step's error said in its own words. SIGPIPE blocked (ha_call). */
+static int call_blocked(const char *host, unsigned port, int type, const void *pb_message,
+                        unsigned timeout_ms, int *resp_type, uint8_t **resp, size_t *resp_len,
+                        struct ha_err *e)
+{
 	uint64_t deadline = ha_now_ms() + timeout_ms;
 	struct link l = {.fd = -1, .deadline = deadline};
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -28,8 +29,35 @@ static void stream(posix_spawn_file_actions_t *fa, int target, const struct ha_p
 		    0600);
 }
 
+bool ha_proc_env_secret(const char *entry)
+{
+	static const char *const names[] = {"AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN="};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strncmp(entry, names[i], strlen(names[i])) == 0)
+			return true;
+	return false;
+}
+
+char **ha_proc_child_env(void)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **out = calloc(n + 1, sizeof(*out));
+	if (out == NULL)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!ha_proc_env_secret(environ[i]))
+			out[k++] = environ[i];
+	return out;
+}
+
 int ha_proc_start(const struct ha_proc_spec *s, pid_t *pid)
 {
+	char **env = ha_proc_child_env();
+	if (env == NULL)
+		return ENOMEM;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	posix_spawn_file_actions_init(&fa);
@@ -53,9 +81,10 @@ int ha_proc_start(const struct ha_proc_spec *s, pid_t *pid)
 		posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	else
 		stream(&fa, 2, &s->io[2]);
-	int rc = posix_spawnp(pid, s->argv[0], &fa, &at, s->argv, environ);
+	int rc = posix_spawnp(pid, s->argv[0], &fa, &at, s->argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	free(env);
 	return rc;
 }
 

@@ -33,8 +33,19 @@ struct ha_proc_spec {
 /* The stream inherited from this process. */
 #define HA_PROC_INHERIT ((struct ha_proc_stream){.fd = -1})
 
-/* Starts the child; 0 or an errno. */
+/* Starts the child, with this process's environment less what ha_proc_env_secret names; 0 or
+ * an errno. */
 int ha_proc_start(const struct ha_proc_spec *s, pid_t *pid);
+
+/* Whether an environment entry ("NAME=value") is a secret no child inherits: the S3 secret key
+ * and session token, which the agent may take from its own environment (docs/backup.md). The
+ * tools and hooks it runs have no use for them, and a hook that prints its environment would
+ * show them. */
+bool ha_proc_env_secret(const char *entry);
+
+/* environ without the entries ha_proc_env_secret names: a malloc'd array of environ's own
+ * pointers (free the array only), NULL when out of memory. */
+char **ha_proc_child_env(void);
 
 /* Waits for pid (EINTR retried); timeout_ms 0: for ever. At the deadline it is killed
  * (SIGKILL, its whole group when group) and reaped. Returns 0 when it ended by itself, 1 when

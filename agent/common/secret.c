@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 void ha_wipe(void *p, size_t n)
@@ -80,6 +81,14 @@ int ha_secret_fd_check(int fd, const char *path, struct ha_err *e)
 		    "%s grants its group more than reading (mode %04o); HINT: chmod 600 "
 		    "%s (or chmod 640 to let its group read it)",
 		    path, mode, path);
+	/* An access ACL (setfacl) grants named users and groups what the group bits show, which
+	 * are then its mask: 0640 with "user:bob:r" passes the rule above, and bob reads the file.
+	 * Only an extended ACL is stored (a minimal one is the mode itself): any refuses. */
+	if (fgetxattr(fd, "system.posix_acl_access", NULL, 0) >= 0)
+		return ha_err_set(e, HA_ECONFIG,
+		                  "%s has an access ACL, which may grant other users what its mode "
+		                  "(%04o) does not show (getfacl %s); HINT: setfacl -b %s",
+		                  path, mode, path, path);
 	uid_t me = geteuid();
 	if (sb.st_uid != me && sb.st_uid != 0) {
 		char owner[128], self[128], name[64];

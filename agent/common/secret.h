@@ -5,7 +5,8 @@
  *   - a regular file (a symbolic link is followed; its target is what is checked);
  *   - owned by the user the process runs as, or by root;
  *   - nothing for other users (no o+r, o+w, o+x) and at most read for the group (no g+w, g+x):
- *     0600 and 0400, or 0640 and 0440 to let a group (e.g. root:haagent) read it.
+ *     0600 and 0400, or 0640 and 0440 to let a group (e.g. root:haagent) read it;
+ *   - no access ACL (its entries for named users and groups hide behind the group bits).
  * Anything else is refused, with a message that names the file and says what to run.
  *
  * Any thread; blocking file I/O only. */

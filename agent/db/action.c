@@ -13,6 +13,7 @@
 #include "../common/gtid.h"
 #include "../common/log.h"
 #include "../common/secret.h"
+#include "classify.h"
 #include "conn.h"
 #include "salvage.h"
 
@@ -69,9 +70,6 @@ static int query_one(MYSQL *m, const char *sql, char *out, size_t size, struct h
 #define MAX_SESSIONS 4096
 /* ER_MASTER_INFO: "Could not initialize master info structure" */
 #define ER_MASTER_INFO_CODE 1201
-/* ER_PARSE_ERROR, ER_SYNTAX_ERROR: their messages quote the statement */
-#define ER_PARSE_ERROR_CODE  1064
-#define ER_SYNTAX_ERROR_CODE 1149
 
 /* The client sessions: not replication, not system threads, not the agent's own user nor the
  * replication user (both quoted for this server). */
@@ -494,19 +492,10 @@ static int change_master(struct ha_action *a, const struct ha_action_req *q, MYS
 	if (rc)
 		return rc;
 	if (cm != 0) {
-		/* never echo the statement: it carries the password. A syntax error's message
-		 * quotes the statement from where the parser stopped ("near '...'"): not shown. */
-		unsigned code = mysql_errno(m);
-		const char *msg = mysql_error(m);
-		if (code == ER_PARSE_ERROR_CODE || code == ER_SYNTAX_ERROR_CODE ||
-		    strstr(msg, "near '") != NULL)
-			snprintf(
-			    r->msg, sizeof(r->msg),
-			    "CHANGE MASTER: syntax error %u (the server's message is not shown: "
-			    "it quotes the statement, which holds the password)",
-			    code);
-		else
-			snprintf(r->msg, sizeof(r->msg), "CHANGE MASTER: %s (%u)", msg, code);
+		/* never echo the statement: it carries the password, and so may the server's
+		 * message about it ("near '...'", "String '...' is too long") */
+		ha_db_secret_stmt_error(r->msg, sizeof(r->msg), "CHANGE MASTER", mysql_errno(m),
+		                        mysql_error(m));
 		return HA_EDB;
 	}
 	return 0;

@@ -1,5 +1,8 @@
 #include "classify.h"
 
+#include <stdio.h>
+#include <string.h>
+
 /* MariaDB server error codes (include/mysqld_error.h), by number: this file stays free of
  * <mysql.h> so that the unit tests link it without the client library. */
 enum {
@@ -82,4 +85,18 @@ const char *ha_db_state_name(enum ha_db_state s)
 	default:
 		return "unknown";
 	}
+}
+
+void ha_db_secret_stmt_error(char *out, size_t size, const char *what, unsigned code,
+                             const char *msg)
+{
+	/* ER_PARSE_ERROR 1064, ER_SYNTAX_ERROR 1149: "near '...'", the statement from there on */
+	bool quotes = code == 1064 || code == 1149 || msg == NULL || strpbrk(msg, "'\"`") != NULL;
+	if (quotes)
+		snprintf(out, size,
+		         "%s: error %u (the server's message is not shown: it may quote the "
+		         "statement, which holds the password)",
+		         what, code);
+	else
+		snprintf(out, size, "%s: %s (%u)", what, msg, code);
 }

@@ -12,6 +12,7 @@
 #define HA_DB_CLASSIFY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "probe.h"
 
@@ -30,5 +31,12 @@ enum ha_db_state ha_db_classify(unsigned code, bool timed_out, enum ha_port_stat
 /* A short stable word for the kind of an UNUSABLE error ("login", "connection-limit",
  * "privilege", "password-expired", "server-error"), for events and metrics. */
 const char *ha_db_unusable_kind(unsigned code);
+
+/* "WHAT: MESSAGE (CODE)" for a failed statement that carries a secret (CHANGE MASTER's
+ * MASTER_PASSWORD), into out. The server's message is left out whenever it could quote the
+ * statement: a syntax error ("near '...'") or any message with a quoted string in it, such as
+ * 1470 "String '...' is too long for MASTER_PASSWORD", which quotes the password itself. */
+void ha_db_secret_stmt_error(char *out, size_t size, const char *what, unsigned code,
+                             const char *msg);
 
 #endif

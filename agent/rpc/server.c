@@ -87,19 +87,30 @@ static void on_connection(uv_stream_t *l, int status)
 	if (slot == HA_RPC_MAX_CONNS) {
 		/* At the limit, the oldest connection that has not proven who it is (still in its
 		 * TLS handshake) gives way: strangers holding every slot cannot lock operators and
-		 * agents out. Without one, the new connection is closed. */
-		struct server_conn *old = NULL;
+		 * agents out. Without one, the oldest operator's: a readonly certificate (the
+		 * monitoring's, haproxy's) holding every slot would otherwise keep the agents'
+		 * health reports from a new leader, and with them the primary's write lease. An
+		 * agent's connection never gives way; without another, the new one is closed. */
+		struct server_conn *old = NULL, *op = NULL;
 		for (unsigned i = 0; i < HA_RPC_MAX_CONNS; i++) {
 			struct server_conn *o = (struct server_conn *)s->conns[i];
-			if (o && o->c.ctx && !o->c.tls.established && !o->c.closing &&
-			    (old == NULL || o->order < old->order))
-				old = o;
+			if (o == NULL || o->c.ctx == NULL || o->c.closing)
+				continue;
+			struct server_conn **pick = !o->c.tls.established           ? &old
+			                            : o->c.who.role != HA_ROLE_NODE ? &op
+			                                                            : NULL;
+			if (pick && (*pick == NULL || o->order < (*pick)->order))
+				*pick = o;
 		}
+		const char *action = old  ? "\"close the oldest handshake\""
+		                     : op ? "\"close the oldest operator connection\""
+		                          : "close";
+		if (old == NULL)
+			old = op;
 		unsigned long long k;
 		if (ha_log_due(&s->full_log, &k))
 			ha_warn("rpc-too-many-connections", "limit=%d action=%s count=%llu",
-			        HA_RPC_MAX_CONNS, old ? "\"close the oldest handshake\"" : "close",
-			        k);
+			        HA_RPC_MAX_CONNS, action, k);
 		if (old == NULL) {
 			/* accepted to take it off the backlog; it holds no slot */
 			sc->c.on_closed = NULL;

@@ -16,6 +16,7 @@ import unittest
 from harness import HAADM, Sandbox
 
 RPC, RAFT, HTTP = 7200, 7100, 7300
+HOLD = 70  # more connections than the RPC port keeps (64)
 MSG_HEALTH_REPORT, MSG_HEALTH_ACK, MSG_STATUS_REQUEST, MSG_STATUS_RESPONSE = 1, 2, 3, 4
 
 
@@ -341,6 +342,72 @@ class SecurityTest(unittest.TestCase):
             self.assertEqual(st["served_by"], "node3")
         finally:
             os.replace(os.path.join(tls, "node3.crt.good"), os.path.join(tls, "node3.crt"))
+
+    def test_a_reload_during_the_start_is_not_a_stop(self):
+        """systemctl reload (SIGHUP) while the agent is still starting: its default action
+        ended the agent, an exit systemd takes as clean (no restart)."""
+        sb = self.sb
+        os.kill(sb.agent_pid(3), signal.SIGTERM)
+        sb.wait_for(lambda: sb.agent_pid(3) is None, 15, what="node3's agent stopped")
+        before = self.log(3).count("tls-reload result=ok")
+        sb.run_sandbox("start-agent", "3")
+        pid = sb.wait_for(lambda: sb.agent_pid(3), 2, interval=0.002, what="haagentd exec'd")
+        time.sleep(0.05)  # past the dynamic loader (10-20 ms here): main() runs
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:  # the first moments of its start, again and again
+            os.kill(pid, signal.SIGHUP)
+            time.sleep(0.02)
+        time.sleep(1)
+        self.assertEqual(sb.agent_pid(3), pid, "a SIGHUP during the start ended the agent")
+        sb.wait_for(lambda: self.log(3).count("tls-reload result=ok") > before, 5,
+                    what="the reload done once the agent handles it")
+        sb.wait_for(lambda: sb.node(sb.status(), "node3")["agent"] == "reachable", 15,
+                    what="node3 reporting")
+
+    def test_a_readonly_certificate_cannot_hold_every_rpc_slot(self):
+        """64 connections of the readonly monitor certificate, kept busy, on the leader: an
+        admin still gets in, and a restarted agent's reports still reach the leader (without
+        them the primary would lose its write lease under a new leader)."""
+        sb = self.sb
+        st = sb.status()
+        leader = int(st["leader"][-1])
+        other = next(n for n in (1, 2, 3) if n != leader)
+        held = []
+
+        def fill():
+            for _ in range(HOLD):
+                s = None
+                try:
+                    s = sb.connect(sb.ip(leader), RPC, who="monitor")
+                    s.sendall(frame(MSG_STATUS_REQUEST))
+                    if read_frame(s) is not None:
+                        held.append(s)
+                        continue
+                except (ssl.SSLError, OSError):
+                    pass
+                if s is not None:
+                    s.close()
+        try:
+            fill()
+            os.kill(sb.agent_pid(other), signal.SIGTERM)
+            sb.wait_for(lambda: sb.agent_pid(other) is None, 15, what="the agent stopped")
+            time.sleep(0.5)
+            fill()  # the slot of its reports too
+            sb.run_sandbox("start-agent", str(other))
+            addr = f"{sb.ip(leader)}:{RPC}"
+            r = sb.haadm("-a", addr, "-t", "5000", "status", "--json")
+            self.assertEqual(r.returncode, 0, f"an admin locked out: {r.stdout}{r.stderr}")
+
+            def reporting():
+                n = sb.node(sb.status(addr=addr, local=True), f"node{other}")
+                return n["agent"] == "reachable" and (n["report_age_ms"] or 10**9) < 2000
+            sb.wait_for(reporting, 15, what=f"node{other}'s reports reaching the leader")
+        finally:
+            for c in held:
+                c.close()
+        self.assertRegex(self.log(leader), r"rpc-too-many-connections limit=64 "
+                                           r"action=\"close the oldest operator connection\"")
+        self.assert_cluster_carries_on(st["primary"])
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "common/proc.h"
 #include "common/secret.h"
 #include "config.h"
 
@@ -274,6 +278,42 @@ static void secret_files(void **state)
 
 	struct ha_err e = {0};
 	char out[64];
+	/* an access ACL: "user:nobody:r" behind mode 0640, which the mode rule alone takes */
+	{
+		char p[160];
+		snprintf(p, sizeof(p), "%s/acl", dir);
+		FILE *f = fopen(p, "w");
+		fputs("k3y\n", f);
+		fclose(f);
+		assert_int_equal(chmod(p, 0600), 0);
+		/* posix_acl_xattr: version 2, then (tag, perm, id) little-endian entries */
+		const uint16_t ent[][2] = {{0x01, 6}, {0x02, 4}, {0x04, 0}, {0x10, 4}, {0x20, 0}};
+		const uint32_t ids[] = {UINT32_MAX, 65534, UINT32_MAX, UINT32_MAX, UINT32_MAX};
+		uint8_t acl[4 + 5 * 8];
+		uint32_t v = 2;
+		memcpy(acl, &v, 4);
+		for (int i = 0; i < 5; i++) {
+			memcpy(acl + 4 + i * 8, ent[i], 4);
+			memcpy(acl + 8 + i * 8, &ids[i], 4);
+		}
+		if (setxattr(p, "system.posix_acl_access", acl, sizeof(acl), 0) == 0) {
+			struct stat st;
+			assert_int_equal(stat(p, &st), 0);
+			assert_int_equal(st.st_mode & 0777, 0640); /* the mask shows as the group */
+			char out2[64] = "x";
+			assert_int_equal(ha_secret_read_line(p, out2, sizeof(out2), &e),
+			                 HA_ECONFIG);
+			assert_non_null(strstr(e.msg, "has an access ACL"));
+			assert_non_null(strstr(e.msg, "setfacl -b"));
+			assert_string_equal(out2, "");
+			assert_int_equal(ha_secret_file_check(p, &e), HA_ECONFIG);
+		} else {
+			print_message("no ACLs on %s (%s): the ACL case is not checked\n", dir,
+			              strerror(errno));
+		}
+		unlink(p);
+	}
+
 	/* not a regular file, missing */
 	assert_int_equal(ha_secret_file_check(dir, &e), HA_ECONFIG);
 	assert_non_null(strstr(e.msg, "is not a regular file"));
@@ -317,6 +357,43 @@ static void secret_files(void **state)
 }
 
 /* A key file with the repository: --check refuses it as it refuses a password file. */
+/* The S3 secret the agent may take from its environment is not passed on to the tools and hooks
+ * it runs (common/proc.h): a child started by ha_proc_start sees the rest only. */
+static void secrets_not_inherited(void **state)
+{
+	(void)state;
+	setenv("AWS_ACCESS_KEY_ID", "AKIDNOTSECRET", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-key-value", 1);
+	setenv("AWS_SESSION_TOKEN", "s3cr3t-token-value", 1);
+	char out[160];
+	snprintf(out, sizeof(out), "%s/child.env", dir);
+	char *argv[] = {"env", NULL};
+	struct ha_proc_spec sp = {
+	    .argv = argv,
+	    .io = {HA_PROC_NULL, {.fd = -1, .path = out}, HA_PROC_NULL},
+	};
+	pid_t pid;
+	assert_int_equal(ha_proc_start(&sp, &pid), 0);
+	int status;
+	ha_proc_wait(pid, 10000, false, &status);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	FILE *f = fopen(out, "r");
+	assert_non_null(f);
+	char text[65536];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_non_null(strstr(text, "AWS_ACCESS_KEY_ID=AKIDNOTSECRET"));
+	assert_null(strstr(text, "s3cr3t"));
+	assert_true(ha_proc_env_secret("AWS_SECRET_ACCESS_KEY=x"));
+	assert_false(ha_proc_env_secret("AWS_SECRET_ACCESS_KEYS=x")); /* the whole name */
+	assert_false(ha_proc_env_secret("AWS_ACCESS_KEY_ID=x"));
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	unsetenv("AWS_SESSION_TOKEN");
+	unlink(out);
+}
+
 static void key_file_checked_at_load(void **state)
 {
 	(void)state;
@@ -465,6 +542,7 @@ int main(void)
 	    cmocka_unit_test(tls_required),
 	    cmocka_unit_test(credentials_file),
 	    cmocka_unit_test(secret_files),
+	    cmocka_unit_test(secrets_not_inherited),
 	    cmocka_unit_test(key_file_checked_at_load),
 	    cmocka_unit_test(names),
 	    cmocka_unit_test(repositories),

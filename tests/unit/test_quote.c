@@ -13,6 +13,7 @@
 #include "backup/fsutil.h"
 #include "common/buf.h"
 #include "common/quote.h"
+#include "db/classify.h"
 
 static const char *sql_string(const char *s)
 {
@@ -224,12 +225,44 @@ static void option_file(void **state)
 	rmdir(dir);
 }
 
+/* A failed CHANGE MASTER is reported without anything of the statement: MariaDB 10.11 answers a
+ * MASTER_PASSWORD over 96 bytes with 1470 "String 'PASSWORD...' is too long", quoting the
+ * password's first 67 bytes, and a syntax error quotes the statement "near '...'". */
+static void secret_statement_errors(void **state)
+{
+	(void)state;
+	char out[512];
+	const char *pw = "LongReplPw_ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ";
+	char msg[256];
+	snprintf(msg, sizeof(msg),
+	         "String '%.67s...' is too long for MASTER_PASSWORD (should be no longer than 96)",
+	         pw);
+	ha_db_secret_stmt_error(out, sizeof(out), "CHANGE MASTER", 1470, msg);
+	assert_null(strstr(out, "LongReplPw"));
+	assert_non_null(strstr(out, "CHANGE MASTER: error 1470"));
+	ha_db_secret_stmt_error(out, sizeof(out), "CHANGE MASTER", 1064,
+	                        "You have an error in your SQL syntax; check the manual that "
+	                        "corresponds to your MariaDB server version for the right syntax "
+	                        "to use near 'secret'' at line 1");
+	assert_null(strstr(out, "secret"));
+	ha_db_secret_stmt_error(out, sizeof(out), "CHANGE MASTER", 1200, "x \"secret\" y");
+	assert_null(strstr(out, "secret"));
+	ha_db_secret_stmt_error(out, sizeof(out), "CHANGE MASTER", 1200, NULL);
+	assert_non_null(strstr(out, "error 1200"));
+	/* a message that quotes nothing is shown, for the operator to act on */
+	ha_db_secret_stmt_error(out, sizeof(out), "CHANGE MASTER", 1227,
+	                        "Access denied; you need (at least one of) the SUPER privilege(s) "
+	                        "for this operation");
+	assert_string_equal(out, "CHANGE MASTER: Access denied; you need (at least one of) the "
+	                         "SUPER privilege(s) for this operation (1227)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(sql_literals),  cmocka_unit_test(sql_identifiers),
 	    cmocka_unit_test(option_values), cmocka_unit_test(option_values_read_by_mariadb),
-	    cmocka_unit_test(option_file),
+	    cmocka_unit_test(option_file),   cmocka_unit_test(secret_statement_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
