@@ -410,6 +410,8 @@ static int load_tls(const struct ha_config *c, SSL_CTX **server, SSL_CTX **clien
 	struct ha_err se = {0};
 	if (ha_secret_file_check(c->tls_key, &se) != 0) /* again at every reload */
 		return ha_err_set(e, HA_ECONFIG, "[tls] key: %s", se.msg);
+	if (ha_trust_file_check(c->tls_ca, &se) != 0)
+		return ha_err_set(e, HA_ECONFIG, "[tls] ca: %s", se.msg);
 	if (ha_tls_ctx_new(c->tls_ca, c->tls_cert, c->tls_key, true, server, e) != 0)
 		return HA_ECONFIG;
 	if (ha_tls_ctx_is_node(*server, self->name, self->id, e) != 0) {

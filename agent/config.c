@@ -700,6 +700,8 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 	/* the TLS key is a secret file like the others (its certificate and the CA are not) */
 	if (rc == 0 && !c->tls_insecure && ha_secret_file_check(c->tls_key, &se))
 		rc = ha_err_set(e, HA_ECONFIG, "%s: [tls] key: %s", c->path, se.msg);
+	if (rc == 0 && !c->tls_insecure && ha_trust_file_check(c->tls_ca, &se))
+		rc = ha_err_set(e, HA_ECONFIG, "%s: [tls] ca: %s", c->path, se.msg);
 	if (rc != 0)
 		ha_config_wipe(c);
 	return rc;

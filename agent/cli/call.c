@@ -91,6 +91,8 @@ static int resolve_tls(struct ha_err *e)
 		struct ha_err se = {0};
 		if (ha_secret_file_check(key, &se) != 0) /* the same rule as the agents' keys */
 			rc = ha_err_set(e, HA_ECONFIG, "operator key: %s", se.msg);
+		else if (ha_trust_file_check(ca, &se) != 0) /* it decides whom haadm believes */
+			rc = ha_err_set(e, HA_ECONFIG, "CA file: %s", se.msg);
 		else if (ha_tls_ctx_new(ca, cert, key, false, &tls.ctx, e) != 0)
 			rc = HA_ECONFIG; /* our files: asking another agent cannot help */
 	}

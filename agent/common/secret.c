@@ -103,6 +103,34 @@ int ha_secret_fd_check(int fd, const char *path, struct ha_err *e)
 	return 0;
 }
 
+int ha_trust_file_check(const char *path, struct ha_err *e)
+{
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return ha_err_set(e, HA_ECONFIG, "cannot read %s: %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return ha_err_set(e, HA_ECONFIG, "%s is not a regular file", path);
+	unsigned mode = (unsigned)(sb.st_mode & 07777);
+	if (mode & (S_IWGRP | S_IWOTH))
+		return ha_err_set(
+		    e, HA_ECONFIG,
+		    "%s is writable by %s (mode %04o): whoever can write the CA file "
+		    "can add a CA and make themselves an admin or a node; HINT: chmod "
+		    "644 %s",
+		    path, (mode & S_IWOTH) ? "every user" : "its group", mode, path);
+	uid_t me = geteuid();
+	if (sb.st_uid != me && sb.st_uid != 0) {
+		char owner[128], self[128];
+		user_text(sb.st_uid, owner, sizeof(owner));
+		user_text(me, self, sizeof(self));
+		return ha_err_set(e, HA_ECONFIG,
+		                  "%s is owned by %s, who can rewrite it and add a CA: the CA file "
+		                  "must be owned by root or by %s; HINT: chown root %s",
+		                  path, owner, self, path);
+	}
+	return 0;
+}
+
 int ha_secret_file_check(const char *path, struct ha_err *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);

@@ -30,6 +30,12 @@ int ha_secret_file_check(const char *path, struct ha_err *e);
  * messages only. */
 int ha_secret_fd_check(int fd, const char *path, struct ha_err *e);
 
+/* A file that decides whom we trust (the CA file): readable by anyone, but written only by its
+ * owner, who is root or the user the process runs as (no g+w, no o+w): whoever can write it can
+ * add a CA and mint an admin or a node certificate. 0, or HA_ECONFIG with e saying what to run.
+ * The message starts with the path. */
+int ha_trust_file_check(const char *path, struct ha_err *e);
+
 /* Opens path, checks it (ha_secret_fd_check) and copies its first line, without the line end
  * (LF or CRLF), into out. A line of size bytes or more is an error (never cut). Every copy of
  * the text but out is wiped. 0, or HA_ECONFIG with e set. */

@@ -164,9 +164,22 @@ static void tls_required(void **state)
 	fprintf(f, agent, pwfile, "[tls]\nca = /c\ncert = /n.crt\n");
 	fclose(f);
 	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
-	/* the key is a secret file: the (0600) password file stands in for one */
-	char tls[256];
-	snprintf(tls, sizeof(tls), "[tls]\nca = /c\ncert = /n.crt\nkey = %s\n", pwfile);
+	/* the key is a secret file: the (0600) password file stands in for one; the CA file is
+	 * written only by its owner */
+	char ca[160];
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	f = fopen(ca, "w");
+	fclose(f);
+	chmod(ca, 0664);
+	char tls[512];
+	snprintf(tls, sizeof(tls), "[tls]\nca = %s\ncert = /n.crt\nkey = %s\n", ca, pwfile);
+	f = fopen(conf, "w");
+	fprintf(f, agent, pwfile, tls);
+	fclose(f);
+	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "[tls] ca:"));
+	assert_non_null(strstr(e.msg, "writable by its group"));
+	chmod(ca, 0644);
 	f = fopen(conf, "w");
 	fprintf(f, agent, pwfile, tls);
 	fclose(f);
@@ -180,13 +193,14 @@ static void tls_required(void **state)
 	fputs("not really a key\n", f);
 	fclose(f);
 	chmod(key, 0644);
-	snprintf(tls, sizeof(tls), "[tls]\nca = /c\ncert = /n.crt\nkey = %s\n", key);
+	snprintf(tls, sizeof(tls), "[tls]\nca = %s\ncert = /n.crt\nkey = %s\n", ca, key);
 	f = fopen(conf, "w");
 	fprintf(f, agent, pwfile, tls);
 	fclose(f);
 	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
 	assert_non_null(strstr(e.msg, "[tls] key:"));
 	unlink(key);
+	unlink(ca);
 }
 
 static void agent_section_checks(void **state)
@@ -353,6 +367,44 @@ static void secret_files(void **state)
 		assert_non_null(strstr(e.msg, "mode 0660"));
 	}
 	unlink(l);
+	unlink(p);
+}
+
+/* The CA file: anyone may read it, only its owner (root or us) may write it. */
+static void trust_files(void **state)
+{
+	(void)state;
+	char p[160];
+	snprintf(p, sizeof(p), "%s/ca.crt", dir);
+	FILE *f = fopen(p, "w");
+	fputs("-----BEGIN CERTIFICATE-----\n", f);
+	fclose(f);
+	struct ha_err e = {0};
+	const mode_t good[] = {0644, 0444, 0600, 0640, 0755};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(chmod(p, good[i]), 0);
+		if (ha_trust_file_check(p, &e) != 0)
+			fail_msg("mode %04o refused: %s", (unsigned)good[i], e.msg);
+	}
+	assert_int_equal(chmod(p, 0664), 0);
+	assert_int_equal(ha_trust_file_check(p, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "writable by its group (mode 0664)"));
+	assert_non_null(strstr(e.msg, "HINT: chmod 644"));
+	assert_int_equal(chmod(p, 0646), 0);
+	assert_int_equal(ha_trust_file_check(p, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "writable by every user"));
+	assert_int_equal(chmod(p, 0644), 0);
+	if (geteuid() == 0) {
+		assert_int_equal(chown(p, 65534, 65534), 0);
+		assert_int_equal(ha_trust_file_check(p, &e), HA_ECONFIG);
+		assert_non_null(strstr(e.msg, "uid 65534"));
+		assert_non_null(strstr(e.msg, "HINT: chown root"));
+		assert_int_equal(chown(p, 0, 0), 0);
+		assert_int_equal(ha_trust_file_check(p, &e), 0);
+	}
+	assert_int_equal(ha_trust_file_check(dir, &e), HA_ECONFIG);
+	assert_non_null(strstr(e.msg, "is not a regular file"));
+	assert_int_equal(ha_trust_file_check("/nonexistent/ca.crt", &e), HA_ECONFIG);
 	unlink(p);
 }
 
@@ -542,6 +594,7 @@ int main(void)
 	    cmocka_unit_test(tls_required),
 	    cmocka_unit_test(credentials_file),
 	    cmocka_unit_test(secret_files),
+	    cmocka_unit_test(trust_files),
 	    cmocka_unit_test(secrets_not_inherited),
 	    cmocka_unit_test(key_file_checked_at_load),
 	    cmocka_unit_test(names),
