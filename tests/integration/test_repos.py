@@ -458,6 +458,40 @@ class S3ReposTest(ReposTest):
             self.assertTrue(line and want in line[0].lower(), r.stdout)
 
 
+    def test_6_a_bucket_cut_off_never_keeps_the_leader_from_a_job(self):
+        """radosgw cut off while the leader's agent sweeps (it removes the deleted backups from
+        every repository, each removal from the bucket waiting out its timeout, here 40 s): a
+        backup placed on the leader's node is still taken at once (the coordinator abandons a
+        job its node does not take within 30 s) and completes in the directory."""
+        r = self.haadm("backup", "policy", "--keep-full", "1")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.addCleanup(self.haadm, "backup", "policy", "--keep-full", "0")
+        self.backup()
+        self.backup()
+        self.sb.wait_for(lambda: any(x["state"] == "deleted" for x in json.loads(
+            self.haadm("backup", "list", "--json").stdout)["backups"]), 30,
+            what="a backup deleted by retention")
+        slow = (self.s3conf.replace("timeout_ms = 3000", "timeout_ms = 40000")
+                .replace("connect_timeout_ms = 1000", "connect_timeout_ms = 40000")
+                .replace("retries = 2", "retries = 0"))
+        self.addCleanup(self.sb.restart_agents_with, self.second_conf + self.extra)
+        table = "haagent_test_repos_sweep"
+        nft("add", "table", "inet", table)
+        self.addCleanup(nft, "delete", "table", "inet", table, check=False)
+        nft("add", "chain", "inet", table, "out", "{ type filter hook output priority 0 ; }")
+        nft("add", "rule", "inet", table, "out", "ip", "daddr", RGW_IP, "tcp", "dport",
+            str(RGW_PORT), "drop")
+        # every agent anew: the leader's sweeps every deleted backup again, from the bucket too
+        self.sb.restart_agents_with(slow + self.extra + "allow_primary = yes\n")
+        leader = self.sb.leader_of(self.sb.status())
+        t0 = time.monotonic()
+        r = self.haadm("backup", "run", "--node", leader, "--wait", "--json", timeout=400)
+        out = json.loads(r.stdout)
+        print(f"a backup on the leader's node with the bucket cut off: "
+              f"{time.monotonic() - t0:.1f} s")
+        self.assertEqual(out["result"], "done", r.stdout + r.stderr)
+        self.assertEqual(self.record(out["id"])["repositories"], ["local"])
+
 
 if __name__ == "__main__":
     unittest.main()
