@@ -100,6 +100,21 @@ static int delete_under(struct ha_s3 *cli, const char *dir, size_t *refused, str
 			ha_s3_list_page_free(&p);
 			break;
 		}
+		/* only what is under dir: a server that ignores the prefix (and lists the whole
+		 * bucket) must not make a begin or an abort delete every backup */
+		size_t dl = strlen(dir);
+		for (size_t i = 0; rc == 0 && i < p.n_objs; i++)
+			if (strncmp(p.objs[i].key, dir, dl) != 0)
+				rc = ha_err_set(
+				    e, HA_EPROTO,
+				    "the listing of %s holds '%.200s', which is "
+				    "not under it: nothing deleted (the server ignores the "
+				    "prefix?)",
+				    dir, p.objs[i].key);
+		if (rc) {
+			ha_s3_list_page_free(&p);
+			break;
+		}
 		struct batch b = {.n = 0};
 		for (size_t i = 0; i < p.n_objs && b.n < 1000; i++)
 			b.keys[b.n++] = p.objs[i].key;
