@@ -476,13 +476,18 @@ class S3ReposTest(ReposTest):
                 .replace("retries = 2", "retries = 0"))
         self.addCleanup(self.sb.restart_agents_with, self.second_conf + self.extra)
         table = "haagent_test_repos_sweep"
-        nft("add", "table", "inet", table)
         self.addCleanup(nft, "delete", "table", "inet", table, check=False)
-        nft("add", "chain", "inet", table, "out", "{ type filter hook output priority 0 ; }")
-        nft("add", "rule", "inet", table, "out", "ip", "daddr", RGW_IP, "tcp", "dport",
-            str(RGW_PORT), "drop")
-        # every agent anew: the leader's sweeps every deleted backup again, from the bucket too
-        self.sb.restart_agents_with(slow + self.extra + "allow_primary = yes\n")
+
+        def cut():
+            nft("add", "table", "inet", table)
+            nft("add", "chain", "inet", table, "out",
+                "{ type filter hook output priority 0 ; }")
+            nft("add", "rule", "inet", table, "out", "ip", "daddr", RGW_IP, "tcp", "dport",
+                str(RGW_PORT), "drop")
+        # every agent anew (stopped before the bucket is cut off: an agent stopping waits for
+        # its sweep), the leader's sweeps every deleted backup again, from the bucket too
+        self.sb.restart_agents_with(slow + self.extra + "allow_primary = yes\n",
+                                    before_start=cut)
         leader = self.sb.leader_of(self.sb.status())
         t0 = time.monotonic()
         r = self.haadm("backup", "run", "--node", leader, "--wait", "--json", timeout=400)
