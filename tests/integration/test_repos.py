@@ -497,6 +497,38 @@ class S3ReposTest(ReposTest):
         self.assertEqual(out["result"], "done", r.stdout + r.stderr)
         self.assertEqual(self.record(out["id"])["repositories"], ["local"])
 
+    def test_7_a_rotated_key_is_taken_without_a_restart(self):
+        """The bucket's credentials file holds a wrong secret: the backup completes in the
+        directory and its copy to the bucket fails (SignatureDoesNotMatch). The right secret
+        written into the file (replaced, as a rotation does) is used by the running agents:
+        the copy completes, no agent restarted."""
+        rot = os.path.join(self.tmp, "rotated.keys")
+        with open(self.keys) as f:
+            good = f.read()
+        secret = good.split("secret_key = ")[1].split()[0]
+
+        def put(text):
+            tmp = rot + ".new"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.rename(tmp, rot)
+        put(good.replace(secret, "x" * len(secret)))
+        self.addCleanup(self.sb.restart_agents_with, self.second_conf + self.extra)
+        self.sb.restart_agents_with(
+            self.s3conf.replace(f"credentials_file = {self.keys}", f"credentials_file = {rot}")
+            + self.extra)
+        pids = [self.sb.agent_pid(n) for n in (1, 2, 3)]
+        b = self.backup()
+        self.assertEqual(b["repositories"], ["local"])
+        self.sb.wait_for(lambda: any("SignatureDoesNotMatch" in line for line in
+                                     self.sb.logs().splitlines()), 30,
+                         what="the copy to the bucket refused")
+        self.assertEqual(self.record(b["id"])["repositories"], ["local"])
+        put(good)
+        self.wait_copies(b["id"], ["local", "s3"], timeout=60)
+        self.assertEqual([self.sb.agent_pid(n) for n in (1, 2, 3)], pids)
+
 
 if __name__ == "__main__":
     unittest.main()
