@@ -195,12 +195,50 @@ static void copy_survives_the_nodes_clean(void **state)
 	assert_true(ha_name_valid(name));
 }
 
+/* The first repository down (every read of it fails, counted): read once, then asked last. */
+static unsigned down_reads;
+static int down_get_manifest(struct ha_store *s, const char *name, char **text, size_t *len,
+                             struct ha_err *e)
+{
+	(void)s;
+	(void)name;
+	(void)len;
+	*text = NULL;
+	down_reads++;
+	return ha_err_set(e, HA_ETIMEOUT, "no whole answer within timeout_ms (down)");
+}
+
+/* A repository that failed a read is asked last by the later reads through the same store:
+ * a chain's manifests (one per backup) cost a repository that is down its timeouts once, not
+ * once per backup. */
+static void a_failed_copy_is_asked_last(void **state)
+{
+	struct fixture *f = *state;
+	struct ha_store *first = &f->rs.r[0].backups;
+	real_ops = *first->ops;
+	cleaning_ops = real_ops;
+	cleaning_ops.get_manifest = down_get_manifest;
+	first->ops = &cleaning_ops;
+	down_reads = 0;
+	struct ha_err e = {0};
+	for (int i = 0; i < 3; i++) {
+		struct ha_manifest m;
+		int rc = ha_backup_manifest(&f->rs.all_backups, f->key, NAME, &m, &e);
+		if (rc != 0)
+			fail_msg("%s", e.msg);
+		ha_manifest_free(&m);
+	}
+	first->ops = &real_ops;
+	assert_int_equal(down_reads, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(manifest_falls_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(copy_cancelled, setup, teardown),
 	    cmocka_unit_test_setup_teardown(copy_survives_the_nodes_clean, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_failed_copy_is_asked_last, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
