@@ -44,8 +44,13 @@ struct ha_bkrun {
 	uint8_t master[HA_KEY_LEN];
 	bool have_key;
 	char key_error[256];
-	/* retention: directories of deleted backups, removed by the leader's runner */
-	bool sweeping;
+	/* retention: directories of deleted backups, removed by the leader's runner, on a thread
+	 * of its own: a repository that is down makes a sweep wait for its timeouts, which must
+	 * not keep this node from taking a backup job meanwhile (the coordinator abandons a job
+	 * not taken within 30 s) */
+	pthread_t sweep_thread;
+	bool sweeping;       /* loop side: the sweep thread runs */
+	bool sweep_finished; /* under mu */
 	char sweep_names[HA_FSM_MAX_BACKUPS][96];
 	uint64_t sweep_ids[HA_FSM_MAX_BACKUPS];
 	bool sweep_late[HA_FSM_MAX_BACKUPS];  /* a failed or abandoned job's: if it is there */
@@ -141,7 +146,7 @@ static void *sweep(void *arg)
 			ha_info("backup-deleted", "name=%s", b->sweep_names[i]);
 	}
 	pthread_mutex_lock(&b->mu);
-	b->finished = true;
+	b->sweep_finished = true;
 	pthread_mutex_unlock(&b->mu);
 	uv_async_send(&b->async);
 	return NULL;
@@ -164,20 +169,20 @@ static void on_done(uv_async_t *h)
 	struct ha_agent *a = h->data;
 	struct ha_bkrun *b = a->bk;
 	pthread_mutex_lock(&b->mu);
-	bool finished = b->finished;
-	b->finished = false;
+	bool finished = b->finished, swept = b->sweep_finished;
+	b->finished = b->sweep_finished = false;
 	pthread_mutex_unlock(&b->mu);
-	if (!finished || !b->busy)
-		return;
-	pthread_join(b->thread, NULL);
-	b->busy = false;
-	if (b->sweeping) {
+	if (swept && b->sweeping) {
+		pthread_join(b->sweep_thread, NULL);
 		b->sweeping = false;
 		for (unsigned i = 0; i < b->n_sweep && b->n_swept < HA_FSM_MAX_BACKUPS; i++)
 			if (!b->sweep_again[i])
 				b->swept[b->n_swept++] = b->sweep_ids[i];
-		return;
 	}
+	if (!finished || !b->busy)
+		return;
+	pthread_join(b->thread, NULL);
+	b->busy = false;
 	struct ha_manifest *m = &b->m;
 	if (b->rc == 0) {
 		b->state = HA_BK_DONE;
@@ -292,7 +297,7 @@ static void cancel_job(struct ha_bkrun *b)
 #define SWEEP_LATE_MS  600000
 static void start_sweep(struct ha_bkrun *b, const struct ha_fsm_state *st, uint64_t unix_ms)
 {
-	if (unix_ms - b->swept_ms < SWEEP_EVERY_MS)
+	if (b->sweeping || unix_ms - b->swept_ms < SWEEP_EVERY_MS)
 		return;
 	b->swept_ms = unix_ms;
 	b->n_sweep = 0;
@@ -314,10 +319,8 @@ static void start_sweep(struct ha_bkrun *b, const struct ha_fsm_state *st, uint6
 		snprintf(b->sweep_names[b->n_sweep++], sizeof(b->sweep_names[0]), "%s", r->name);
 	}
 	if (b->n_sweep && b->n_swept + b->n_sweep <= HA_FSM_MAX_BACKUPS &&
-	    pthread_create(&b->thread, NULL, sweep, b) == 0) {
-		b->busy = true;
+	    pthread_create(&b->sweep_thread, NULL, sweep, b) == 0)
 		b->sweeping = true;
-	}
 	if (b->n_swept + b->n_sweep > HA_FSM_MAX_BACKUPS)
 		b->n_swept = 0; /* forget: deleting twice is harmless */
 }
@@ -440,10 +443,10 @@ void ha_bkrun_tick(struct ha_agent *a, const struct ha_probe_sample *s)
 	bk_report(a, &a->bk_report);
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);
 	const struct ha_backup_rec *job = ha_fsm_backup_running(st);
-	if (b->busy && !b->sweeping)
+	if (b->busy)
 		hold_on_lag(a, s);
 	if (b->busy) {
-		if (!b->sweeping && (job == NULL || job->id != b->id))
+		if (job == NULL || job->id != b->id)
 			cancel_job(b);
 		return;
 	}
@@ -498,6 +501,8 @@ void ha_bkrun_free(struct ha_agent *a)
 		return;
 	if (b->busy)
 		pthread_join(b->thread, NULL);
+	if (b->sweeping)
+		pthread_join(b->sweep_thread, NULL);
 	ha_manifest_free(&b->m);
 	ha_wipe(b->password, sizeof(b->password));
 	ha_wipe(b->master, sizeof(b->master));

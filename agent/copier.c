@@ -46,6 +46,7 @@ struct ha_copier {
 	uint8_t master[HA_KEY_LEN];
 	bool have_key;
 	char node[HA_NAME_MAX];
+	bool cleaned; /* the thread's: what a copy of an earlier run of this agent left staged */
 	/* the thread's input: a snapshot of the catalog */
 	struct job jobs[HA_FSM_MAX_BACKUPS];
 	unsigned n_jobs;
@@ -286,6 +287,18 @@ static void *run(void *arg)
 	struct ha_agent *a = arg;
 	struct ha_copier *c = a->cp;
 	c->failures = 0;
+	if (!c->cleaned) {
+		/* copies are staged under their own identity (ha_repo_copy_stager), which this
+		 * agent's copier alone uses, one pass at a time: what one left when the agent died
+		 * is dropped at its first pass */
+		char stager[HA_NAME_MAX];
+		ha_repo_copy_stager(c->node, stager);
+		for (size_t r = 0; r < c->repos.n; r++) {
+			c->repos.r[r].backups.ops->clean(&c->repos.r[r].backups, stager);
+			c->repos.r[r].archive.ops->clean(&c->repos.r[r].archive, stager);
+		}
+		c->cleaned = true;
+	}
 	list_repos(c);
 	copy_backups(c);
 	remove_deleted(c);

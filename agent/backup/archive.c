@@ -64,7 +64,10 @@ int ha_archive_slice(struct ha_store *store, const uint8_t *master_key, const ch
 	}
 	struct ha_buf why = HA_BUF_INIT;
 	int rc = HA_EIO;
-	for (size_t k = 0; k < n; k++) {
+	unsigned order[32];
+	size_t n_order = ha_store_copy_order(store, n, order);
+	for (size_t j = 0; j < n_order; j++) {
+		size_t k = order[j];
 		const char *from = "?";
 		struct ha_err pe = {0};
 		rc = store->ops->get_manifest_copy(store, k, name, &text, &len, &from, &pe);
@@ -72,8 +75,10 @@ int ha_archive_slice(struct ha_store *store, const uint8_t *master_key, const ch
 			rc = slice_open_named(text, len, master_key, name, out, &pe);
 		free(text);
 		text = NULL;
+		if (rc != 0)
+			ha_store_copy_failed(store, k);
 		if (rc == 0) {
-			if (k > 0)
+			if (j > 0 || k > 0)
 				ha_warn("archive-manifest-fallback",
 				        "slice=%s repository=%s why=\"%s\"", name, from,
 				        ha_buf_cstr(&why));
@@ -122,17 +127,21 @@ static int read_chunk(struct ha_store *store, const uint8_t key[HA_KEY_LEN],
 		return read_copy(store, SIZE_MAX, key, s, i, in, plain, plen, NULL, e);
 	struct ha_buf why = HA_BUF_INIT;
 	int rc = HA_EIO;
-	for (size_t k = 0; k < n; k++) {
+	unsigned order[32];
+	size_t n_order = ha_store_copy_order(store, n, order);
+	for (size_t j = 0; j < n_order; j++) {
+		size_t k = order[j];
 		const char *from = "?";
 		struct ha_err pe = {0};
 		if ((rc = read_copy(store, k, key, s, i, in, plain, plen, &from, &pe)) == 0) {
-			if (k > 0)
+			if (j > 0 || k > 0)
 				ha_warn("archive-chunk-fallback",
 				        "slice=%s chunk=%zu repository=%s why=\"%s\"", s->name, i,
 				        from, ha_buf_cstr(&why));
 			ha_buf_free(&why);
 			return 0;
 		}
+		ha_store_copy_failed(store, k);
 		if (n > 1)
 			ha_buf_printf(&why, "%srepository %s: ", why.len ? "; " : "", from);
 		ha_buf_puts(&why, pe.msg);

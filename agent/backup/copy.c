@@ -125,11 +125,18 @@ int ha_repo_has(struct ha_repos *rs, bool archive, size_t r, const char *name, c
 	return 1;
 }
 
-int ha_repo_copy(struct ha_repos *rs, bool archive, size_t dst, const char *name, const char *node,
-                 const uint8_t *master, const char *want_sha, atomic_int *cancel,
-                 struct ha_repo_copied *out, struct ha_err *e)
+void ha_repo_copy_stager(const char *node, char out[HA_NAME_MAX])
+{
+	snprintf(out, HA_NAME_MAX, "%.*s.copy", HA_NAME_MAX - 6, node);
+}
+
+int ha_repo_copy(struct ha_repos *rs, bool archive, size_t dst, const char *name,
+                 const char *of_node, const uint8_t *master, const char *want_sha,
+                 atomic_int *cancel, struct ha_repo_copied *out, struct ha_err *e)
 {
 	memset(out, 0, sizeof(*out));
+	char node[HA_NAME_MAX];
+	ha_repo_copy_stager(of_node, node);
 	char *text = NULL;
 	size_t len = 0;
 	struct chunks k;

@@ -23,7 +23,13 @@ struct ha_repo_copied {
 int ha_repo_has(struct ha_repos *rs, bool archive, size_t r, const char *name, const char *want_sha,
                 struct ha_err *e);
 
-/* Copies name into repository dst from the others (staged under node's area). want_sha: the
+/* The staging identity a copy by node is made under: "NODE.copy" (NODE cut to fit a name).
+ * Never NODE itself: a backup job of that node cleans NODE's staging area when it starts
+ * (store.h clean), which would abort a copy under way there. */
+void ha_repo_copy_stager(const char *node, char out[HA_NAME_MAX]);
+
+/* Copies name into repository dst from the others (staged under node's copy identity,
+ * ha_repo_copy_stager). want_sha: the
  * manifest's SHA-256 the catalog recorded ("" or NULL: any that authenticates). cancel (may
  * be NULL) is looked at before each chunk: once set, the copy stops, is aborted and fails. */
 int ha_repo_copy(struct ha_repos *rs, bool archive, size_t dst, const char *name, const char *node,

@@ -573,7 +573,10 @@ int ha_backup_manifest(struct ha_store *store, const uint8_t *master_key, const 
 	}
 	struct ha_buf why = HA_BUF_INIT;
 	int rc = HA_EIO;
-	for (size_t k = 0; k < n; k++) {
+	unsigned order[32];
+	size_t n_order = ha_store_copy_order(store, n, order);
+	for (size_t j = 0; j < n_order; j++) {
+		size_t k = order[j];
 		char *text = NULL;
 		size_t len = 0;
 		const char *from = "?";
@@ -582,8 +585,10 @@ int ha_backup_manifest(struct ha_store *store, const uint8_t *master_key, const 
 		if (rc == 0)
 			rc = manifest_open_named(text, len, master_key, name, m, &pe);
 		free(text);
+		if (rc != 0)
+			ha_store_copy_failed(store, k);
 		if (rc == 0) {
-			if (k > 0)
+			if (j > 0 || k > 0)
 				ha_warn("backup-manifest-fallback",
 				        "backup=%s repository=%s why=\"%s\"", name, from,
 				        ha_buf_cstr(&why));
@@ -612,7 +617,6 @@ struct open_ctx {
 	bool failed;
 	char err[512];
 	atomic_uint fallbacks; /* chunks taken from another repository than the first */
-	atomic_uint failing;   /* copies (bit k: copy k) that failed a read: asked last */
 	uint8_t **done;        /* plain buffers ready, by index % window */
 	size_t *done_len;
 	size_t window;
@@ -657,18 +661,14 @@ static void open_chunk(struct open_ctx *c, size_t i, uint8_t *in, uint8_t *plain
 	size_t n = c->store->ops->copies ? c->store->ops->copies(c->store) : 1;
 	struct ha_buf all = HA_BUF_INIT;
 	/* the copies that have not failed first, in order, then those that have: a repository
-	 * that is down costs its timeouts once, not once per chunk */
-	unsigned failing = atomic_load(&c->failing), order[32];
-	size_t m = 0;
-	for (int late = 0; late < 2; late++)
-		for (size_t k = 0; k < n && k < 32; k++)
-			if (((failing >> k) & 1u) == (unsigned)late)
-				order[m++] = (unsigned)k;
+	 * that is down costs its timeouts once, not once per chunk or backup (store.h) */
+	unsigned order[32];
+	size_t m = ha_store_copy_order(c->store, n, order);
 	for (size_t j = 0; j < m; j++) {
 		size_t k = order[j];
 		open_copy(c, k, i, in, plain, plen, msg, size);
 		if (msg[0])
-			atomic_fetch_or(&c->failing, 1u << k);
+			ha_store_copy_failed(c->store, k);
 		if (!msg[0]) {
 			if (j > 0 || k > 0) {
 				ha_warn("backup-chunk-fallback", "backup=%s chunk=%zu why=\"%s\"",

@@ -67,9 +67,14 @@ int ha_s3_open(const struct ha_s3_conf *c, struct ha_s3 **out, struct ha_err *e)
 	if (s == NULL)
 		return ha_err_set(e, HA_ENOMEM, "out of memory");
 	s->conf = *c;
+	struct stat sb;
+	bool known = c->credentials_file[0] && stat(c->credentials_file, &sb) == 0;
 	int rc = make_base(s, e);
 	if (rc == 0)
 		rc = ha_s3_creds_load(c, &s->creds, e);
+	if (rc == 0 && known)
+		s->creds_file = (__typeof__(s->creds_file)){true,       sb.st_dev,  sb.st_ino,
+		                                            sb.st_size, sb.st_mtim, sb.st_ctim};
 	if (rc != 0) {
 		ha_s3_creds_wipe(&s->creds);
 		free(s);
@@ -90,6 +95,46 @@ void ha_s3_close(struct ha_s3 *s)
 	ha_s3_creds_wipe(&s->creds);
 	ha_wipe(s, sizeof(*s));
 	free(s);
+}
+
+static bool same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* The credentials a request is signed with, into out: the credentials file read again when it
+ * changed since it was last read (a rotated key, a renewed session token take effect without a
+ * restart). A file that no longer loads leaves the last good credentials in use (logged). */
+static void creds_now(struct ha_s3 *s, struct ha_s3_creds *out)
+{
+	const char *path = s->conf.credentials_file;
+	struct stat sb;
+	if (path[0] && stat(path, &sb) == 0) {
+		pthread_mutex_lock(&s->mu);
+		bool changed = !s->creds_file.known || s->creds_file.dev != sb.st_dev ||
+		               s->creds_file.ino != sb.st_ino || s->creds_file.size != sb.st_size ||
+		               !same_time(s->creds_file.mtime, sb.st_mtim) ||
+		               !same_time(s->creds_file.ctime, sb.st_ctim);
+		if (changed) /* recorded first: one reader per change, even a failed one */
+			s->creds_file = (__typeof__(s->creds_file)){
+			    true, sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtim, sb.st_ctim};
+		pthread_mutex_unlock(&s->mu);
+		struct ha_err e = {0};
+		if (changed && ha_s3_creds_load(&s->conf, out, &e) == 0) {
+			pthread_mutex_lock(&s->mu);
+			s->creds = *out;
+			pthread_mutex_unlock(&s->mu);
+			ha_info("s3-credentials-read", "file=%s access_key=%s", path,
+			        out->access_key);
+		} else if (changed) {
+			ha_warn("s3-credentials-read-failed",
+			        "file=%s error=\"%s\" using=\"the credentials read before\"", path,
+			        e.msg);
+		}
+	}
+	pthread_mutex_lock(&s->mu);
+	*out = s->creds;
+	pthread_mutex_unlock(&s->mu);
 }
 
 void ha_s3_get_stats(struct ha_s3 *s, struct ha_s3_stats *out)
@@ -131,6 +176,7 @@ static void give_back(struct ha_s3 *s, CURL *h)
 
 struct attempt {
 	struct ha_s3_req *r;
+	const struct ha_s3_creds *cr; /* what this attempt is signed with */
 	CURL *h;
 	size_t sent;           /* of the body */
 	bool too_big;          /* the answer outgrew where it goes */
@@ -223,8 +269,8 @@ static int headers(struct ha_s3 *s, struct attempt *a, const char *payload_hash,
 	h[n++] = (struct ha_sigv4_pair){"Host", s->host};
 	h[n++] = (struct ha_sigv4_pair){"x-amz-date", a->amz_date};
 	h[n++] = (struct ha_sigv4_pair){"x-amz-content-sha256", payload_hash};
-	if (s->creds.session_token[0])
-		h[n++] = (struct ha_sigv4_pair){"x-amz-security-token", s->creds.session_token};
+	if (a->cr->session_token[0])
+		h[n++] = (struct ha_sigv4_pair){"x-amz-security-token", a->cr->session_token};
 	if (r->object_headers && c->sse[0])
 		h[n++] = (struct ha_sigv4_pair){"x-amz-server-side-encryption", c->sse};
 	if (r->object_headers && c->sse_kms_key_id[0])
@@ -239,7 +285,7 @@ static int headers(struct ha_s3 *s, struct attempt *a, const char *payload_hash,
 	char path[HA_S3_KEY_MAX + 80];
 	snprintf(path, sizeof(path), "%s/%s", s->bucket_path, r->key ? r->key : "");
 	struct ha_sigv4_request sr = {r->method, path, r->query, r->n_query, h, n, payload_hash};
-	struct ha_sigv4_creds cr = {s->creds.access_key, s->creds.secret_key, c->region, "s3"};
+	struct ha_sigv4_creds cr = {a->cr->access_key, a->cr->secret_key, c->region, "s3"};
 	struct ha_buf auth = HA_BUF_INIT, line = HA_BUF_INIT;
 	ha_buf_puts(&auth, "Authorization: ");
 	int rc = ha_sigv4_authorization(&sr, &cr, a->amz_date, &auth, e);
@@ -428,19 +474,19 @@ static void skew_text(const struct attempt *a, const struct ha_s3_error *er, cha
 static int explain_code(struct ha_s3 *s, const struct attempt *a, const struct ha_s3_error *er,
                         struct ha_err *e)
 {
-	const char *code = er->code, *cred = s->creds.source;
+	const char *code = er->code, *cred = a->cr->source;
 	char text[600];
 	if (!strcmp(code, "InvalidAccessKeyId"))
 		return ha_err_set(e, HA_ECONFIG,
 		                  "the server knows no access key %s (InvalidAccessKeyId): wrong "
 		                  "credentials; HINT: check access_key in %s",
-		                  s->creds.access_key, cred);
+		                  a->cr->access_key, cred);
 	if (!strcmp(code, "SignatureDoesNotMatch"))
 		return ha_err_set(e, HA_ECONFIG,
 		                  "the signature does not match (SignatureDoesNotMatch): wrong "
 		                  "credentials, the secret key is not access key %s's; HINT: check "
 		                  "secret_key in %s (a proxy that rewrites requests does this too)",
-		                  s->creds.access_key, cred);
+		                  a->cr->access_key, cred);
 	if (!strcmp(code, "InvalidToken") || !strcmp(code, "ExpiredToken"))
 		return ha_err_set(
 		    e, HA_ECONFIG,
@@ -558,7 +604,7 @@ static int explain(struct ha_s3 *s, const struct attempt *a, const struct ha_s3_
 		                  "refused (HTTP 403, without an explanation%s); HINT: check the "
 		                  "credentials in %s and their permissions on the bucket",
 		                  strcmp(a->r->method, "HEAD") ? "" : ": a HEAD answer has no body",
-		                  s->creds.source);
+		                  a->cr->source);
 	if (st == 404)
 		return ha_err_set(e, HA_EIO, "no such object (HTTP 404)");
 	if (st == 301 || st == 307)
@@ -615,12 +661,17 @@ int ha_s3_perform(struct ha_s3 *s, struct ha_s3_req *r, struct ha_err *e)
 	ha_sigv4_sha256_hex(r->body ? r->body : "", r->body ? r->body_len : 0, payload_hash);
 	struct attempt a;
 	struct ha_s3_error er;
+	struct ha_s3_creds *cr = malloc(sizeof(*cr));
+	if (cr == NULL)
+		return ha_err_set(e, HA_ENOMEM, "%s %s: out of memory", r->method, where);
 	int rc = 0;
 	unsigned tries = 0;
 	for (;;) {
 		memset(&a, 0, sizeof(a));
 		memset(&er, 0, sizeof(er));
+		creds_now(s, cr);
 		a.r = r;
+		a.cr = cr;
 		r->status = 0;
 		r->got = 0;
 		if (r->grow)
@@ -652,6 +703,8 @@ int ha_s3_perform(struct ha_s3 *s, struct ha_s3_req *r, struct ha_err *e)
 		if (tries > 1)
 			ha_err_wrap(e, "after %u attempts", tries);
 	}
+	ha_s3_creds_wipe(cr);
+	free(cr);
 	ha_buf_free(&a.errbody);
 	return rc ? ha_err_wrap(e, "%s %s", r->method, where) : 0;
 }

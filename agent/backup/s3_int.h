@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "../common/buf.h"
 #include "s3.h"
@@ -18,7 +19,14 @@
 
 struct ha_s3 {
 	struct ha_s3_conf conf;
-	struct ha_s3_creds creds;
+	struct ha_s3_creds creds; /* under mu: read again when credentials_file changes */
+	struct {
+		bool known;
+		dev_t dev;
+		ino_t ino;
+		off_t size;
+		struct timespec mtime, ctime;
+	} creds_file; /* under mu: the file the credentials were last read from */
 	char host[HA_S3_ENDPOINT_MAX + 80]; /* the Host header: [bucket.]host[:port] */
 	char base[HA_S3_ENDPOINT_MAX + 80]; /* scheme://[bucket.]host[:port] */
 	char bucket_path[72];               /* "/bucket" (path style) or "" (virtual) */

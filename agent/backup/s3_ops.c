@@ -185,12 +185,18 @@ int ha_s3_list(struct ha_s3 *s, const char *prefix, const char *delimiter, ha_s3
                void *arg, struct ha_err *e)
 {
 	char *token = NULL;
+	struct ha_s3_list_cursor cur = HA_S3_LIST_CURSOR_INIT;
 	int rc = 0;
 	for (unsigned pages = 0; rc == 0; pages++) {
 		struct ha_s3_list_page p;
 		rc = ha_s3_list_page(s, prefix, delimiter, token, 1000, &p, e);
 		if (rc)
 			break;
+		if ((rc = ha_s3_list_forward(&cur, &p, e)) != 0) {
+			ha_err_wrap(e, "list s3://%s/%s", s->conf.bucket, prefix);
+			ha_s3_list_page_free(&p);
+			break;
+		}
 		for (size_t i = 0; rc == 0 && i < p.n_objs; i++)
 			rc = fn(arg, p.objs[i].key, p.objs[i].size, false);
 		for (size_t i = 0; rc == 0 && i < p.n_prefixes; i++)
@@ -209,6 +215,7 @@ int ha_s3_list(struct ha_s3 *s, const char *prefix, const char *delimiter, ha_s3
 			break;
 	}
 	free(token);
+	ha_s3_list_cursor_free(&cur);
 	return rc;
 }
 

@@ -439,6 +439,47 @@ void ha_s3_list_page_free(struct ha_s3_list_page *page)
 	memset(page, 0, sizeof(*page));
 }
 
+int ha_s3_list_forward(struct ha_s3_list_cursor *cur, const struct ha_s3_list_page *page,
+                       struct ha_err *e)
+{
+	const char *lo = NULL, *hi = NULL;
+	for (size_t i = 0; i < page->n_objs + page->n_prefixes; i++) {
+		const char *k =
+		    i < page->n_objs ? page->objs[i].key : page->prefixes[i - page->n_objs];
+		if (lo == NULL || strcmp(k, lo) < 0)
+			lo = k;
+		if (hi == NULL || strcmp(k, hi) > 0)
+			hi = k;
+	}
+	if (lo == NULL) {
+		if (page->truncated && ++cur->n_empty > HA_S3_LIST_EMPTY_MAX)
+			return ha_err_set(e, HA_EPROTO,
+			                  "the listing makes no progress (%u truncated pages in a "
+			                  "row without a key)",
+			                  cur->n_empty);
+		return 0;
+	}
+	cur->n_empty = 0;
+	if (cur->last && strcmp(lo, cur->last) <= 0)
+		return ha_err_set(e, HA_EPROTO,
+		                  "the listing goes back ('%.200s' after '%.200s'): the server "
+		                  "repeats its pages",
+		                  lo, cur->last);
+	char *copy = strdup(hi);
+	if (copy == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	free(cur->last);
+	cur->last = copy;
+	return 0;
+}
+
+void ha_s3_list_cursor_free(struct ha_s3_list_cursor *cur)
+{
+	free(cur->last);
+	cur->last = NULL;
+	cur->n_empty = 0;
+}
+
 int ha_s3_xml_list(const char *xml, size_t len, struct ha_s3_list_page *page, struct ha_err *e)
 {
 	memset(page, 0, sizeof(*page));

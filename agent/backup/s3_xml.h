@@ -41,6 +41,24 @@ struct ha_s3_list_page {
 int ha_s3_xml_list(const char *xml, size_t len, struct ha_s3_list_page *page, struct ha_err *e);
 void ha_s3_list_page_free(struct ha_s3_list_page *page);
 
+/* A listing must go forward: S3 lists keys (and common prefixes) in UTF-8 byte order, each
+ * page after the one before. A server that repeats or cycles its continuation tokens would
+ * make a listing (or a deletion page after page) go on forever: refused. Start with
+ * HA_S3_LIST_CURSOR_INIT, give it each page in turn, free it at the end. */
+struct ha_s3_list_cursor {
+	char *last;       /* the greatest name listed so far (NULL: none yet) */
+	unsigned n_empty; /* truncated pages in a row without an entry */
+};
+#define HA_S3_LIST_CURSOR_INIT                                                                     \
+	{                                                                                          \
+		NULL, 0                                                                            \
+	}
+#define HA_S3_LIST_EMPTY_MAX 16 /* empty truncated pages in a row taken as no progress */
+/* 0, or HA_EPROTO ("the listing goes back" / "no progress") or HA_ENOMEM, e set. */
+int ha_s3_list_forward(struct ha_s3_list_cursor *cur, const struct ha_s3_list_page *page,
+                       struct ha_err *e);
+void ha_s3_list_cursor_free(struct ha_s3_list_cursor *cur);
+
 /* What an S3 error body says. Codes longer than the field are not S3's and left empty; the
  * message is cut with "..." (shown, never acted on). */
 struct ha_s3_error {

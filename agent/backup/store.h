@@ -7,6 +7,7 @@
 #define HA_BACKUP_STORE_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,8 +50,19 @@ struct ha_store_ops {
 
 void ha_store_names_free(char **names, size_t n);
 
+/* The order to ask the n copies of s in (n at most 32): those that have not failed a read
+ * first, in their order, then those that have. Returns how many are in order. */
+struct ha_store;
+size_t ha_store_copy_order(struct ha_store *s, size_t n, unsigned order[32]);
+/* Copy k failed a read (missing, damaged, unreachable): asked last from now on. */
+void ha_store_copy_failed(struct ha_store *s, size_t k);
+
 struct ha_store {
 	const struct ha_store_ops *ops;
+	/* A store over several repositories: the copies (bit k: copy k) that failed a read, asked
+	 * last by every later read through this store (ha_store_copy_order), so that a repository
+	 * that is down costs its timeouts once, not once per backup of a chain, slice or chunk. */
+	atomic_uint failing;
 	char root[PATH_MAX]; /* the directory, or "s3://bucket/prefix" (for messages) */
 	char kind[16];       /* what it holds: "backups", "archive" */
 	char staging[32];    /* where it stages them */

@@ -89,12 +89,32 @@ struct batch {
 static int delete_under(struct ha_s3 *cli, const char *dir, size_t *refused, struct ha_err *e)
 {
 	char *token = NULL;
+	struct ha_s3_list_cursor cur = HA_S3_LIST_CURSOR_INIT;
 	int rc = 0;
 	*refused = 0;
 	for (;;) {
 		struct ha_s3_list_page p;
 		if ((rc = ha_s3_list_page(cli, dir, NULL, token, 1000, &p, e)) != 0)
 			break;
+		if ((rc = ha_s3_list_forward(&cur, &p, e)) != 0) {
+			ha_s3_list_page_free(&p);
+			break;
+		}
+		/* only what is under dir: a server that ignores the prefix (and lists the whole
+		 * bucket) must not make a begin or an abort delete every backup */
+		size_t dl = strlen(dir);
+		for (size_t i = 0; rc == 0 && i < p.n_objs; i++)
+			if (strncmp(p.objs[i].key, dir, dl) != 0)
+				rc = ha_err_set(
+				    e, HA_EPROTO,
+				    "the listing of %s holds '%.200s', which is "
+				    "not under it: nothing deleted (the server ignores the "
+				    "prefix?)",
+				    dir, p.objs[i].key);
+		if (rc) {
+			ha_s3_list_page_free(&p);
+			break;
+		}
 		struct batch b = {.n = 0};
 		for (size_t i = 0; i < p.n_objs && b.n < 1000; i++)
 			b.keys[b.n++] = p.objs[i].key;
@@ -116,6 +136,7 @@ static int delete_under(struct ha_s3 *cli, const char *dir, size_t *refused, str
 			break;
 	}
 	free(token);
+	ha_s3_list_cursor_free(&cur);
 	return rc;
 }
 

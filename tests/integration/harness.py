@@ -303,9 +303,9 @@ class Sandbox:
             return None
         return self.wait_for(pred, timeout, interval=0.1, what=f"a primary other than {old}")
 
-    def restart_agents_with(self, extra):
+    def restart_agents_with(self, extra, before_start=None):
         """Restarts every agent with `extra` appended to its config ("" restores it), and waits
-        for a whole cluster."""
+        for a whole cluster. before_start: called while every agent is stopped."""
         for n in (1, 2, 3):
             pid = self.agent_pid(n)
             if pid:
@@ -318,6 +318,8 @@ class Sandbox:
                 text = f.read().split("\n# test settings\n")[0]
             with open(conf, "w") as f:
                 f.write(text + (f"\n# test settings\n{extra}" if extra else ""))
+        if before_start:
+            before_start()
         self.up()
         self.wait_leader()
         # restarting every agent at once loses the quorum for a moment: the primary is fenced

@@ -458,6 +458,77 @@ class S3ReposTest(ReposTest):
             self.assertTrue(line and want in line[0].lower(), r.stdout)
 
 
+    def test_6_a_bucket_cut_off_never_keeps_the_leader_from_a_job(self):
+        """radosgw cut off while the leader's agent sweeps (it removes the deleted backups from
+        every repository, each removal from the bucket waiting out its timeout, here 40 s): a
+        backup placed on the leader's node is still taken at once (the coordinator abandons a
+        job its node does not take within 30 s) and completes in the directory."""
+        r = self.haadm("backup", "policy", "--keep-full", "1")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.addCleanup(self.haadm, "backup", "policy", "--keep-full", "0")
+        self.backup()
+        self.backup()
+        self.sb.wait_for(lambda: any(x["state"] == "deleted" for x in json.loads(
+            self.haadm("backup", "list", "--json").stdout)["backups"]), 30,
+            what="a backup deleted by retention")
+        slow = (self.s3conf.replace("timeout_ms = 3000", "timeout_ms = 40000")
+                .replace("connect_timeout_ms = 1000", "connect_timeout_ms = 40000")
+                .replace("retries = 2", "retries = 0"))
+        self.addCleanup(self.sb.restart_agents_with, self.second_conf + self.extra)
+        table = "haagent_test_repos_sweep"
+        self.addCleanup(nft, "delete", "table", "inet", table, check=False)
+
+        def cut():
+            nft("add", "table", "inet", table)
+            nft("add", "chain", "inet", table, "out",
+                "{ type filter hook output priority 0 ; }")
+            nft("add", "rule", "inet", table, "out", "ip", "daddr", RGW_IP, "tcp", "dport",
+                str(RGW_PORT), "drop")
+        # every agent anew (stopped before the bucket is cut off: an agent stopping waits for
+        # its sweep), the leader's sweeps every deleted backup again, from the bucket too
+        self.sb.restart_agents_with(slow + self.extra + "allow_primary = yes\n",
+                                    before_start=cut)
+        leader = self.sb.leader_of(self.sb.status())
+        t0 = time.monotonic()
+        r = self.haadm("backup", "run", "--node", leader, "--wait", "--json", timeout=400)
+        out = json.loads(r.stdout)
+        print(f"a backup on the leader's node with the bucket cut off: "
+              f"{time.monotonic() - t0:.1f} s")
+        self.assertEqual(out["result"], "done", r.stdout + r.stderr)
+        self.assertEqual(self.record(out["id"])["repositories"], ["local"])
+
+    def test_7_a_rotated_key_is_taken_without_a_restart(self):
+        """The bucket's credentials file holds a wrong secret: the backup completes in the
+        directory and its copy to the bucket fails (SignatureDoesNotMatch). The right secret
+        written into the file (replaced, as a rotation does) is used by the running agents:
+        the copy completes, no agent restarted."""
+        rot = os.path.join(self.tmp, "rotated.keys")
+        with open(self.keys) as f:
+            good = f.read()
+        secret = good.split("secret_key = ")[1].split()[0]
+
+        def put(text):
+            tmp = rot + ".new"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.rename(tmp, rot)
+        put(good.replace(secret, "x" * len(secret)))
+        self.addCleanup(self.sb.restart_agents_with, self.second_conf + self.extra)
+        self.sb.restart_agents_with(
+            self.s3conf.replace(f"credentials_file = {self.keys}", f"credentials_file = {rot}")
+            + self.extra)
+        pids = [self.sb.agent_pid(n) for n in (1, 2, 3)]
+        b = self.backup()
+        self.assertEqual(b["repositories"], ["local"])
+        self.sb.wait_for(lambda: any("SignatureDoesNotMatch" in line for line in
+                                     self.sb.logs().splitlines()), 30,
+                         what="the copy to the bucket refused")
+        self.assertEqual(self.record(b["id"])["repositories"], ["local"])
+        put(good)
+        self.wait_copies(b["id"], ["local", "s3"], timeout=60)
+        self.assertEqual([self.sb.agent_pid(n) for n in (1, 2, 3)], pids)
+
 
 if __name__ == "__main__":
     unittest.main()

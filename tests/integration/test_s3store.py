@@ -382,5 +382,116 @@ class S3StoreTest(unittest.TestCase):
         self.ok("stall2", "probe")
 
 
+class OddServer:
+    """An S3 endpoint on 127.0.0.1 (an ephemeral port) that misbehaves in `mode`: "cycle" answers
+    every ListObjectsV2 page truncated, its continuation token alternating A, B, A, ... (the same
+    key again); "noprefix" ignores the listing's prefix and lists the whole bucket. HEAD: 404;
+    PUT, DELETE: 200; DeleteObjects: an empty DeleteResult, its body kept in `deleted`."""
+
+    KEYS = ["backups/000001-full-a.manifest", "backups-data/000001-full-a/chunks/00000000",
+            "archive/000000000001-x.manifest"]
+
+    def __init__(self, mode):
+        import http.server
+        import urllib.parse
+        odd = self
+        self.mode, self.lists, self.deleted = mode, 0, []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def reply(self, body=b"", status=200):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                if "list-type" not in q:
+                    return self.reply(b"", 404)
+                odd.lists += 1
+                if odd.mode == "cycle":
+                    nxt = "B" if q.get("continuation-token", [""])[0] == "A" else "A"
+                    key = q.get("prefix", [""])[0] + "x"
+                    body = (f"<ListBucketResult><IsTruncated>true</IsTruncated>"
+                            f"<NextContinuationToken>{nxt}</NextContinuationToken><Contents>"
+                            f"<Key>{key}</Key><Size>1</Size></Contents></ListBucketResult>")
+                else:
+                    body = ("<ListBucketResult><IsTruncated>false</IsTruncated>" + "".join(
+                        f"<Contents><Key>{k}</Key><Size>1</Size></Contents>"
+                        for k in OddServer.KEYS) + "</ListBucketResult>")
+                self.reply(body.encode())
+
+            def do_HEAD(self):
+                self.reply(b"", 404)
+
+            def do_PUT(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.reply()
+
+            def do_DELETE(self):
+                self.reply(b"", 204)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                odd.deleted.append(body.decode())
+                self.reply(b"<DeleteResult></DeleteResult>")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class OddServerTest(unittest.TestCase):
+    """What a server that does not list as S3 does cannot make the store loop or delete what is
+    not its own."""
+
+    def tool(self, endpoint, *args):
+        keys = os.path.join(self.dir, "keys")
+        with open(keys, "w") as f:
+            f.write("access_key = AKIAODDSERVER\nsecret_key = odd/server/secret\n")
+        os.chmod(keys, 0o600)
+        r = subprocess.run([S3TOOL, "--json", "--endpoint", endpoint, "--bucket", "odd-bucket",
+                            "--credentials-file", keys, "--retries", "0"] + list(args),
+                           capture_output=True, text=True, timeout=20)
+        out = json.loads(r.stdout)
+        out["rc"] = r.returncode
+        return out
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="haagent-odd-s3-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def test_a_cycling_listing_is_refused(self):
+        """Continuation tokens A, B, A, ...: store-list and store-remove stop (they listed
+        forever), saying the listing goes back."""
+        odd = OddServer("cycle")
+        self.addCleanup(odd.close)
+        for args in (["store-list"], ["store-remove", "000001-full-a"]):
+            r = self.tool(odd.endpoint, *args)
+            self.assertFalse(r["ok"], r)
+            self.assertIn("goes back", r["error"])
+        self.assertLess(odd.lists, 10)
+
+    def test_a_listing_outside_the_prefix_deletes_nothing(self):
+        """A server that ignores the prefix: the begin of a new backup (which deletes what an
+        earlier attempt at its name left) deletes none of the bucket's other objects."""
+        odd = OddServer("noprefix")
+        self.addCleanup(odd.close)
+        r = self.tool(odd.endpoint, "store-begin", "node1", "000002-full-b")
+        self.assertFalse(r["ok"], r)
+        self.assertIn("not under it", r["error"])
+        self.assertEqual(odd.deleted, [])
+
+
 if __name__ == "__main__":
     unittest.main()

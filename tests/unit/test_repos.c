@@ -145,7 +145,7 @@ static void copy_cancelled(void **state)
 	assert_int_equal(n, 0);
 	ha_store_names_free(names, n);
 	char staged[PATH_MAX];
-	snprintf(staged, sizeof(staged), "%s/offsite/.partial/n1/%s", f->dir, NAME);
+	snprintf(staged, sizeof(staged), "%s/offsite/.partial/n1.copy/%s", f->dir, NAME);
 	assert_int_not_equal(access(staged, F_OK), 0);
 	atomic_store(&cancel, 0);
 	int rc = ha_repo_copy(&f->rs, false, 1, NAME, "n1", f->key, NULL, &cancel, &got, &e);
@@ -155,11 +155,90 @@ static void copy_cancelled(void **state)
 	assert_int_equal(ha_repo_has(&f->rs, false, 1, NAME, NULL, &e), 1);
 }
 
+/* The destination's operations, but a put_chunk that first cleans node n1's staging area:
+ * what a backup job starting on n1 does while n1's copier (the leader's) copies. */
+static struct ha_store_ops real_ops, cleaning_ops;
+static int put_after_clean(struct ha_store *s, const char *node, const char *name, uint64_t index,
+                           const uint8_t *data, size_t len, struct ha_err *e)
+{
+	real_ops.clean(s, "n1");
+	return real_ops.put_chunk(s, node, name, index, data, len, e);
+}
+
+/* A backup job starting on the copier's node cleans that node's staging area: the copy under
+ * way is not in it (its own identity), so it completes, whole. */
+static void copy_survives_the_nodes_clean(void **state)
+{
+	struct fixture *f = *state;
+	struct ha_store *dst = &f->rs.r[1].backups;
+	struct ha_err e = {0};
+	assert_int_equal(dst->ops->remove(dst, NAME, &e), 0);
+	real_ops = *dst->ops;
+	cleaning_ops = real_ops;
+	cleaning_ops.put_chunk = put_after_clean;
+	dst->ops = &cleaning_ops;
+	struct ha_repo_copied got;
+	int rc = ha_repo_copy(&f->rs, false, 1, NAME, "n1", f->key, NULL, NULL, &got, &e);
+	dst->ops = &real_ops;
+	if (rc != 0)
+		fail_msg("%s", e.msg);
+	assert_int_equal(got.chunks, 1);
+	assert_int_equal(ha_repo_has(&f->rs, false, 1, NAME, NULL, &e), 1);
+	char name[HA_NAME_MAX];
+	ha_repo_copy_stager("n1", name);
+	assert_string_not_equal(name, "n1");
+	assert_true(ha_name_valid(name));
+	char longest[HA_NAME_MAX];
+	memset(longest, 'a', HA_NAME_MAX - 1);
+	longest[HA_NAME_MAX - 1] = '\0';
+	ha_repo_copy_stager(longest, name);
+	assert_true(ha_name_valid(name));
+}
+
+/* The first repository down (every read of it fails, counted): read once, then asked last. */
+static unsigned down_reads;
+static int down_get_manifest(struct ha_store *s, const char *name, char **text, size_t *len,
+                             struct ha_err *e)
+{
+	(void)s;
+	(void)name;
+	(void)len;
+	*text = NULL;
+	down_reads++;
+	return ha_err_set(e, HA_ETIMEOUT, "no whole answer within timeout_ms (down)");
+}
+
+/* A repository that failed a read is asked last by the later reads through the same store:
+ * a chain's manifests (one per backup) cost a repository that is down its timeouts once, not
+ * once per backup. */
+static void a_failed_copy_is_asked_last(void **state)
+{
+	struct fixture *f = *state;
+	struct ha_store *first = &f->rs.r[0].backups;
+	real_ops = *first->ops;
+	cleaning_ops = real_ops;
+	cleaning_ops.get_manifest = down_get_manifest;
+	first->ops = &cleaning_ops;
+	down_reads = 0;
+	struct ha_err e = {0};
+	for (int i = 0; i < 3; i++) {
+		struct ha_manifest m;
+		int rc = ha_backup_manifest(&f->rs.all_backups, f->key, NAME, &m, &e);
+		if (rc != 0)
+			fail_msg("%s", e.msg);
+		ha_manifest_free(&m);
+	}
+	first->ops = &real_ops;
+	assert_int_equal(down_reads, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(manifest_falls_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(copy_cancelled, setup, teardown),
+	    cmocka_unit_test_setup_teardown(copy_survives_the_nodes_clean, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_failed_copy_is_asked_last, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

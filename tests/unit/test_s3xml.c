@@ -330,13 +330,62 @@ static void delete_results(void **state)
 	assert_int_equal(ha_s3_xml_delete_result(other, strlen(other), &failed, &first), HA_EPROTO);
 }
 
+static void one_page(struct ha_s3_list_page *p, const char *xml)
+{
+	struct ha_err e = {0};
+	if (ha_s3_xml_list(xml, strlen(xml), p, &e) != 0)
+		fail_msg("%s", e.msg);
+}
+
+/* A listing goes forward, page after page; a server that cycles its continuation tokens (the
+ * same keys again) or sends truncated empty pages without end is refused, where the listing
+ * and delete_under went on forever. */
+static void listing_goes_forward(void **state)
+{
+	(void)state;
+	struct ha_s3_list_cursor cur = HA_S3_LIST_CURSOR_INIT;
+	struct ha_s3_list_page p;
+	struct ha_err e = {0};
+	one_page(&p, "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>A"
+	             "</NextContinuationToken><Contents><Key>k/b</Key></Contents><CommonPrefixes>"
+	             "<Prefix>k/a/</Prefix></CommonPrefixes></ListBucketResult>");
+	assert_int_equal(ha_s3_list_forward(&cur, &p, &e), 0);
+	ha_s3_list_page_free(&p);
+	one_page(&p,
+	         "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>B"
+	         "</NextContinuationToken><Contents><Key>k/c</Key></Contents></ListBucketResult>");
+	assert_int_equal(ha_s3_list_forward(&cur, &p, &e), 0);
+	ha_s3_list_page_free(&p);
+	/* the first page again: refused */
+	one_page(&p,
+	         "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>A"
+	         "</NextContinuationToken><Contents><Key>k/b</Key></Contents></ListBucketResult>");
+	assert_int_equal(ha_s3_list_forward(&cur, &p, &e), HA_EPROTO);
+	assert_non_null(strstr(e.msg, "goes back"));
+	ha_s3_list_page_free(&p);
+	ha_s3_list_cursor_free(&cur);
+	/* empty truncated pages: a few pass, endless ones do not */
+	const char empty[] = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+	                     "<NextContinuationToken>E</NextContinuationToken></ListBucketResult>";
+	int rc = 0;
+	unsigned n = 0;
+	for (; rc == 0 && n < 1000; n++) {
+		one_page(&p, empty);
+		rc = ha_s3_list_forward(&cur, &p, &e);
+		ha_s3_list_page_free(&p);
+	}
+	assert_int_equal(rc, HA_EPROTO);
+	assert_int_equal(n, HA_S3_LIST_EMPTY_MAX + 1);
+	ha_s3_list_cursor_free(&cur);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(list_page),      cmocka_unit_test(cut_at_every_byte),
 	    cmocka_unit_test(hostile_lists),  cmocka_unit_test(huge_and_nested),
 	    cmocka_unit_test(random_damage),  cmocka_unit_test(error_bodies),
-	    cmocka_unit_test(delete_results),
+	    cmocka_unit_test(delete_results), cmocka_unit_test(listing_goes_forward),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
