@@ -391,6 +391,13 @@ static void snapshot(struct ha_copier *c, const struct ha_fsm_state *st)
 void ha_copier_tick(struct ha_agent *a)
 {
 	struct ha_copier *c = a->cp;
+	/* A pass of a leader that is no longer one stops at its next chunk: the new leader's
+	 * copier starts its own, and two copiers staging the same name at once could undo each
+	 * other's copy (the store refuses a name another node stages, but both may check first). */
+	if (c != NULL && c->busy && !ha_raft_ready(a->raft) && !atomic_load(&c->cancel)) {
+		atomic_store(&c->cancel, 1);
+		ha_info("backup-copier-cancel", "why=\"no longer the leader\"");
+	}
 	if (c == NULL || c->busy || !c->have_key || a->stopping || !ha_raft_ready(a->raft))
 		return;
 	const struct ha_fsm_state *st = ha_raft_fsm(a->raft);

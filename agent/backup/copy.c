@@ -154,7 +154,8 @@ int ha_repo_copy(struct ha_repos *rs, bool archive, size_t dst, const char *name
 	for (size_t i = 0; rc == 0 && i < k.n; i++) {
 		size_t got = 0;
 		if (cancel && atomic_load(cancel)) {
-			rc = ha_err_set(e, HA_EIO, "cancelled (the agent stops)");
+			rc = ha_err_set(e, HA_EIO,
+			                "cancelled (the agent stops or is no longer the leader)");
 			break;
 		}
 		rc = fetch_chunk(rs, archive, dst, name, i, &k.c[i], buf, cap, &got, e);

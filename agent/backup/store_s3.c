@@ -168,9 +168,16 @@ static int s3_begin(struct ha_store *s, const char *node, const char *name, stru
 	char other[64] = "";
 	if (rc == 0)
 		rc = staged_elsewhere(s, node, name, other, e);
-	if (rc == 0 && other[0])
-		return ha_err_set(e, HA_EIO, "%s: %s is being staged by %s already", s->root, name,
-		                  other);
+	if (rc == 0 && other[0]) {
+		char omk[HA_S3_KEY_MAX + 1];
+		if (marker_key(st, other, name, omk, e))
+			return HA_EINVAL;
+		return ha_err_set(e, HA_EIO,
+		                  "%s: %s is being staged by %s already (an agent that died "
+		                  "midway drops its staging when it runs again); HINT: if %s is "
+		                  "gone for good, delete s3://%s/%s",
+		                  s->root, name, other, other, st->bucket, omk);
+	}
 	/* what an earlier attempt at this name left: chunks are written once, never over */
 	size_t refused = 0;
 	if (rc == 0)

@@ -211,6 +211,9 @@ class S3StoreTest(unittest.TestCase):
         self.ok(p, "store-begin", "node1", "000004-full-b")
         r = self.refused(p, "store-begin", "node3", "000004-full-b")
         self.assertIn("being staged by node1", r["error"])
+        # ... naming the marker to delete should node1 be gone for good
+        self.assertIn(f"delete s3://{BUCKET}/{p}/backups-partial/node1/000004-full-b",
+                      r["error"])
         self.ok(p, "store-abort", "node1", "000004-full-b")
         self.ok(None, "delete", f"{p}/backups-partial/node2/000003-full-b")
         self.ok(p, "store-remove", "000003-full-b")
