@@ -164,8 +164,11 @@ static int u_begin(struct ha_store *s, const char *node, const char *name, struc
 	for (size_t i = 0; i < u->rs->n; i++) {
 		struct ha_err pe = {0};
 		struct ha_store *p = part(u, i);
+		if (u->clean_node[0] && strcmp(u->clean_node, node) == 0)
+			p->ops->clean(p, node); /* the job's clean, deferred to here */
 		if (p->ops->begin(p, node, name, &pe) == 0) {
 			u->wrote = (int)i;
+			u->clean_node[0] = '\0';
 			snprintf(u->passed, sizeof(u->passed), "%s",
 			         why.len ? ha_buf_cstr(&why) : "");
 			ha_buf_free(&why);
@@ -175,6 +178,7 @@ static int u_begin(struct ha_store *s, const char *node, const char *name, struc
 		        u->rs->r[i].name, name, pe.msg);
 		ha_buf_printf(&why, "%s%s: %s", why.len ? "; " : "", u->rs->r[i].name, pe.msg);
 	}
+	u->clean_node[0] = '\0';
 	int rc = ha_err_set(e, HA_EIO, "no repository takes %s: %s", name,
 	                    u->rs->n ? ha_buf_cstr(&why) : "none configured");
 	ha_buf_free(&why);
@@ -287,11 +291,14 @@ static int u_remove(struct ha_store *s, const char *name, struct ha_err *e)
 	return rc;
 }
 
+/* Deferred: u_begin cleans each repository it asks to take node's next write, just before.
+ * What node left in a repository after the one that takes it stays until a write of node goes
+ * there (staged names are never listed; the coordinator's sweep aborts a failed job's name
+ * everywhere). */
 static void u_clean(struct ha_store *s, const char *node)
 {
 	struct ha_union *u = un(s);
-	for (size_t i = 0; i < u->rs->n; i++)
-		part(u, i)->ops->clean(part(u, i), node);
+	snprintf(u->clean_node, sizeof(u->clean_node), "%s", node);
 }
 
 static int by_name(const void *a, const void *b)

@@ -7,8 +7,10 @@
  * the copier (agent/copier.c) brings it to the others later, which is how a repository that
  * was down catches up. Reading takes the first copy there is; a manifest or a chunk whose hash
  * or authentication fails in one repository is taken from the next (pipeline.c and archive.c
- * ask the copies one by one). Listing is the union of the names; removing and cleaning touch every
- * repository. Blocking; any thread but the event loop. */
+ * ask the copies one by one). Listing is the union of the names; removing touches every
+ * repository; cleaning a node's leftovers is done in each repository just before that repository
+ * is asked to take the node's next write (one down and passed over is not waited for twice).
+ * Blocking; any thread but the event loop. */
 #ifndef HA_BACKUP_REPOS_H
 #define HA_BACKUP_REPOS_H
 
@@ -32,6 +34,10 @@ struct ha_repos {
 		bool archive;
 		int wrote;        /* the repository the current write went to, -1 none */
 		char passed[512]; /* why the ones before it were passed over ("" none; cut) */
+		/* clean(node) is deferred to the next begin of node, repository by repository:
+		 * a repository is cleaned only when it is asked to take the write, so one that is
+		 * down and passed over costs the job nothing more ("" none pending) */
+		char clean_node[HA_NAME_MAX];
 	} u_backups, u_archive;
 };
 

@@ -232,6 +232,68 @@ static void a_failed_copy_is_asked_last(void **state)
 	assert_int_equal(down_reads, 1);
 }
 
+/* A backup job's clean of its node: deferred to its next begin, one repository at a time, so a
+ * repository is cleaned only when it is asked to take the write (one down and passed over,
+ * after the one that takes it, costs the job nothing). */
+static struct ha_store_ops refusing_ops;
+static int refuse_begin(struct ha_store *s, const char *node, const char *name, struct ha_err *e)
+{
+	(void)s;
+	(void)node;
+	return ha_err_set(e, HA_EIO, "down (test) for %s", name);
+}
+
+static bool staged_in(struct fixture *f, const char *repo, const char *name)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%s/.partial/n1/%s", f->dir, repo, name);
+	return access(p, F_OK) == 0;
+}
+
+static void union_clean_is_deferred(void **state)
+{
+	struct fixture *f = *state;
+	struct ha_err e = {0};
+	struct ha_store *u = &f->rs.all_backups;
+	for (int round = 0; round < 2; round++) {
+		/* what n1 left staged in both repositories */
+		for (size_t i = 0; i < 2; i++) {
+			struct ha_store *s = &f->rs.r[i].backups;
+			assert_int_equal(s->ops->begin(s, "n1", "000008-full-x", &e), 0);
+		}
+		u->ops->clean(u, "n1");
+		assert_true(staged_in(f, "local", "000008-full-x")); /* nothing done yet */
+		assert_true(staged_in(f, "offsite", "000008-full-x"));
+		const struct ha_store_ops *saved = f->rs.r[0].backups.ops;
+		if (round == 1) { /* the first repository refuses: the second is cleaned too */
+			refusing_ops = *saved;
+			refusing_ops.begin = refuse_begin;
+			f->rs.r[0].backups.ops = &refusing_ops;
+		}
+		int rc = u->ops->begin(u, "n1", "000009-full-y", &e);
+		if (rc != 0)
+			fail_msg("%s", e.msg);
+		f->rs.r[0].backups.ops = saved;
+		assert_false(staged_in(f, "local", "000008-full-x"));
+		if (round == 0) {
+			assert_string_equal(ha_repos_written(u), "local");
+			assert_true(staged_in(f, "offsite", "000008-full-x")); /* not asked: left */
+			f->rs.r[1].backups.ops->clean(&f->rs.r[1].backups, "n1");
+		} else {
+			assert_string_equal(ha_repos_written(u), "offsite");
+			assert_false(staged_in(f, "offsite", "000008-full-x"));
+		}
+		u->ops->abort(u, "n1", "000009-full-y");
+		/* the pending clean is used once: a begin after it cleans nothing */
+		struct ha_store *s = &f->rs.r[0].backups;
+		assert_int_equal(s->ops->begin(s, "n1", "000008-full-x", &e), 0);
+		assert_int_equal(u->ops->begin(u, "n1", "000010-full-z", &e), 0);
+		assert_true(staged_in(f, "local", "000008-full-x"));
+		u->ops->abort(u, "n1", "000010-full-z");
+		s->ops->clean(s, "n1");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +301,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(copy_cancelled, setup, teardown),
 	    cmocka_unit_test_setup_teardown(copy_survives_the_nodes_clean, setup, teardown),
 	    cmocka_unit_test_setup_teardown(a_failed_copy_is_asked_last, setup, teardown),
+	    cmocka_unit_test_setup_teardown(union_clean_is_deferred, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
