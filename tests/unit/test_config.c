@@ -144,46 +144,44 @@ static void bad_files(void **state)
 	             "at most half of election_timeout_ms");
 }
 
+/* An agent's configuration with the [tls] section given (none: ""), loaded as the agent does. */
+static int load_with_tls(const char *tls, struct ha_err *e)
+{
+	FILE *f = fopen(conf, "w");
+	fprintf(f,
+	        "[agent]\nnode = db1\ndata_dir = /x\ndb_password_file = %s\n"
+	        "[node db1]\nid = 1\naddress = 10.0.0.1\nraft_port = 1\nrpc_port = 2\n"
+	        "db_port = 3\n%s",
+	        pwfile, tls);
+	fclose(f);
+	return ha_config_load(conf, HA_CONFIG_AGENT, &cfg, e);
+}
+
 /* An agent speaks mutual TLS unless told otherwise: no [tls] files is an error that says how
  * to make them; with them it loads, and a client configuration needs none. */
 static void tls_required(void **state)
 {
 	(void)state;
 	struct ha_err e = {0};
-	const char *agent = "[agent]\nnode = db1\ndata_dir = /x\ndb_password_file = %s\n"
-	                    "[node db1]\nid = 1\naddress = 10.0.0.1\nraft_port = 1\nrpc_port = 2\n"
-	                    "db_port = 3\n%s";
-	FILE *f = fopen(conf, "w");
-	fprintf(f, agent, pwfile, "");
-	fclose(f);
-	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	assert_int_equal(load_with_tls("", &e), HA_ECONFIG);
 	assert_non_null(strstr(e.msg, "[tls] ca, cert and key are required"));
 	assert_non_null(strstr(e.msg, "haadm cert cluster"));
 	assert_int_equal(ha_config_load(conf, 0, &cfg, &e), 0);
-	f = fopen(conf, "w");
-	fprintf(f, agent, pwfile, "[tls]\nca = /c\ncert = /n.crt\n");
-	fclose(f);
-	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	assert_int_equal(load_with_tls("[tls]\nca = /c\ncert = /n.crt\n", &e), HA_ECONFIG);
 	/* the key is a secret file: the (0600) password file stands in for one; the CA file is
 	 * written only by its owner */
 	char ca[160];
 	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
-	f = fopen(ca, "w");
+	FILE *f = fopen(ca, "w");
 	fclose(f);
 	chmod(ca, 0664);
 	char tls[512];
 	snprintf(tls, sizeof(tls), "[tls]\nca = %s\ncert = /n.crt\nkey = %s\n", ca, pwfile);
-	f = fopen(conf, "w");
-	fprintf(f, agent, pwfile, tls);
-	fclose(f);
-	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	assert_int_equal(load_with_tls(tls, &e), HA_ECONFIG);
 	assert_non_null(strstr(e.msg, "[tls] ca:"));
 	assert_non_null(strstr(e.msg, "writable by its group"));
 	chmod(ca, 0644);
-	f = fopen(conf, "w");
-	fprintf(f, agent, pwfile, tls);
-	fclose(f);
-	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), 0);
+	assert_int_equal(load_with_tls(tls, &e), 0);
 	assert_string_equal(cfg.tls_key, pwfile);
 	assert_int_equal(cfg.tls_insecure, 0);
 	/* a key others may read is refused, naming [tls] key */
@@ -194,10 +192,7 @@ static void tls_required(void **state)
 	fclose(f);
 	chmod(key, 0644);
 	snprintf(tls, sizeof(tls), "[tls]\nca = %s\ncert = /n.crt\nkey = %s\n", ca, key);
-	f = fopen(conf, "w");
-	fprintf(f, agent, pwfile, tls);
-	fclose(f);
-	assert_int_equal(ha_config_load(conf, HA_CONFIG_AGENT, &cfg, &e), HA_ECONFIG);
+	assert_int_equal(load_with_tls(tls, &e), HA_ECONFIG);
 	assert_non_null(strstr(e.msg, "[tls] key:"));
 	unlink(key);
 	unlink(ca);

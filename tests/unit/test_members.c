@@ -173,15 +173,21 @@ static void join_happy_path(void **state)
 	free(f.out.cmd);
 }
 
+/* The fixture with node 4 joining: in raft as a standby, the join's bounds given. */
+static void setup_joining(struct fixture *f, uint64_t silent_ms, uint64_t timeout_ms)
+{
+	setup(f);
+	f->raft[3] = (struct ha_raft_server){.id = 4, .role = RAFT_STANDBY};
+	f->mi.n_raft = 4;
+	f->cfg.join_silent_ms = silent_ms;
+	f->cfg.join_timeout_ms = timeout_ms;
+}
+
 static void join_undone(void **state)
 {
 	(void)state;
 	struct fixture f;
-	setup(&f);
-	f.raft[3] = (struct ha_raft_server){.id = 4, .role = RAFT_STANDBY};
-	f.mi.n_raft = 4;
-	f.cfg.join_silent_ms = 5000;
-	f.cfg.join_timeout_ms = 60000;
+	setup_joining(&f, 5000, 60000);
 	decide(&f); /* the clock starts */
 	assert_int_equal(f.out.act, HA_MEMBERS_NONE);
 	f.in.now_ms += 4000;
@@ -199,11 +205,7 @@ static void join_undone(void **state)
 	free(f.out.cmd);
 
 	/* reporting, but too slow in all */
-	setup(&f);
-	f.raft[3] = (struct ha_raft_server){.id = 4, .role = RAFT_STANDBY};
-	f.mi.n_raft = 4;
-	f.cfg.join_silent_ms = 5000;
-	f.cfg.join_timeout_ms = 20000;
+	setup_joining(&f, 5000, 20000);
 	decide(&f);
 	for (int i = 0; i < 5; i++) {
 		f.in.now_ms += 4500;
@@ -241,11 +243,7 @@ static void undo_waits_for_failover(void **state)
 {
 	(void)state;
 	struct fixture f;
-	setup(&f);
-	f.raft[3] = (struct ha_raft_server){.id = 4, .role = RAFT_STANDBY};
-	f.mi.n_raft = 4;
-	f.cfg.join_silent_ms = 5000;
-	f.cfg.join_timeout_ms = 20000;
+	setup_joining(&f, 5000, 20000);
 	decide(&f);
 	APPLY(&f, ha_fsm_cmd_failover_begin(&(struct ha_fo_begin){.expected_epoch = f.st.epoch,
 	                                                          .old_primary = 1,
