@@ -9,8 +9,6 @@
 #include "common/log.h"
 #include "common/proc.h"
 
-extern char **environ;
-
 struct hook {
 	uv_process_t proc;
 	uv_timer_t timer;
@@ -66,24 +64,13 @@ int ha_hook_run_for(uv_loop_t *loop, const char *name, const char *path, const c
 	for (size_t i = 0; args && args[i] && n < 15; i++)
 		argv[n++] = (char *)args[i];
 	argv[n] = NULL;
-	size_t n_env = 0, n_extra = 0;
-	while (environ[n_env])
-		n_env++;
-	while (env && env[n_extra])
-		n_extra++;
-	char **envp = calloc(n_env + n_extra + 1, sizeof(char *));
+	char **envp = ha_proc_child_env(env); /* ours less the secrets, then the hook's */
 	struct hook *k = calloc(1, sizeof(*k));
 	if (envp == NULL || k == NULL) {
 		free(envp);
 		free(k);
 		return -1;
 	}
-	n_env = 0; /* ours, less the secrets (common/proc.h) */
-	for (size_t i = 0; environ[i]; i++)
-		if (!ha_proc_env_secret(environ[i]))
-			envp[n_env++] = environ[i];
-	for (size_t i = 0; i < n_extra; i++)
-		envp[n_env + i] = (char *)env[i];
 	k->cb = cb;
 	k->data = data;
 	snprintf(k->name, sizeof(k->name), "%s", name);

@@ -38,24 +38,28 @@ bool ha_proc_env_secret(const char *entry)
 	return false;
 }
 
-char **ha_proc_child_env(void)
+char **ha_proc_child_env(const char *const *extra)
 {
-	size_t n = 0;
+	size_t n = 0, n_extra = 0;
 	while (environ[n])
 		n++;
-	char **out = calloc(n + 1, sizeof(*out));
+	while (extra && extra[n_extra])
+		n_extra++;
+	char **out = calloc(n + n_extra + 1, sizeof(*out));
 	if (out == NULL)
 		return NULL;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!ha_proc_env_secret(environ[i]))
 			out[k++] = environ[i];
+	for (size_t i = 0; i < n_extra; i++)
+		out[k++] = (char *)extra[i];
 	return out;
 }
 
 int ha_proc_start(const struct ha_proc_spec *s, pid_t *pid)
 {
-	char **env = ha_proc_child_env();
+	char **env = ha_proc_child_env(NULL);
 	if (env == NULL)
 		return ENOMEM;
 	posix_spawn_file_actions_t fa;

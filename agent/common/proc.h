@@ -43,9 +43,10 @@ int ha_proc_start(const struct ha_proc_spec *s, pid_t *pid);
  * show them. */
 bool ha_proc_env_secret(const char *entry);
 
-/* environ without the entries ha_proc_env_secret names: a malloc'd array of environ's own
- * pointers (free the array only), NULL when out of memory. */
-char **ha_proc_child_env(void);
+/* environ without the entries ha_proc_env_secret names, then the entries of extra (NULL-ended;
+ * may be NULL): a malloc'd array of those pointers (free the array only), NULL when out of
+ * memory. */
+char **ha_proc_child_env(const char *const *extra);
 
 /* Waits for pid (EINTR retried); timeout_ms 0: for ever. At the deadline it is killed
  * (SIGKILL, its whole group when group) and reaped. Returns 0 when it ended by itself, 1 when
