@@ -55,6 +55,21 @@ static int make_base(struct ha_s3 *s, struct ha_err *e)
 	return 0;
 }
 
+/* What tells a credentials file's new contents from its old: where it is, its size and times. */
+static struct ha_s3_file_id file_id(const struct stat *sb)
+{
+	return (struct ha_s3_file_id){true,        sb->st_dev,  sb->st_ino,
+	                              sb->st_size, sb->st_mtim, sb->st_ctim};
+}
+
+static bool same_file(const struct ha_s3_file_id *f, const struct stat *sb)
+{
+	struct ha_s3_file_id now = file_id(sb);
+	return f->known && f->dev == now.dev && f->ino == now.ino && f->size == now.size &&
+	       f->mtime.tv_sec == now.mtime.tv_sec && f->mtime.tv_nsec == now.mtime.tv_nsec &&
+	       f->ctime.tv_sec == now.ctime.tv_sec && f->ctime.tv_nsec == now.ctime.tv_nsec;
+}
+
 int ha_s3_open(const struct ha_s3_conf *c, struct ha_s3 **out, struct ha_err *e)
 {
 	*out = NULL;
@@ -73,8 +88,7 @@ int ha_s3_open(const struct ha_s3_conf *c, struct ha_s3 **out, struct ha_err *e)
 	if (rc == 0)
 		rc = ha_s3_creds_load(c, &s->creds, e);
 	if (rc == 0 && known)
-		s->creds_file = (__typeof__(s->creds_file)){true,       sb.st_dev,  sb.st_ino,
-		                                            sb.st_size, sb.st_mtim, sb.st_ctim};
+		s->creds_file = file_id(&sb);
 	if (rc != 0) {
 		ha_s3_creds_wipe(&s->creds);
 		free(s);
@@ -97,11 +111,6 @@ void ha_s3_close(struct ha_s3 *s)
 	free(s);
 }
 
-static bool same_time(struct timespec a, struct timespec b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
 /* The credentials a request is signed with, into out: the credentials file read again when it
  * changed since it was last read (a rotated key, a renewed session token take effect without a
  * restart). A file that no longer loads leaves the last good credentials in use (logged). */
@@ -111,13 +120,9 @@ static void creds_now(struct ha_s3 *s, struct ha_s3_creds *out)
 	struct stat sb;
 	if (path[0] && stat(path, &sb) == 0) {
 		pthread_mutex_lock(&s->mu);
-		bool changed = !s->creds_file.known || s->creds_file.dev != sb.st_dev ||
-		               s->creds_file.ino != sb.st_ino || s->creds_file.size != sb.st_size ||
-		               !same_time(s->creds_file.mtime, sb.st_mtim) ||
-		               !same_time(s->creds_file.ctime, sb.st_ctim);
+		bool changed = !same_file(&s->creds_file, &sb);
 		if (changed) /* recorded first: one reader per change, even a failed one */
-			s->creds_file = (__typeof__(s->creds_file)){
-			    true, sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtim, sb.st_ctim};
+			s->creds_file = file_id(&sb);
 		pthread_mutex_unlock(&s->mu);
 		struct ha_err e = {0};
 		if (changed && ha_s3_creds_load(&s->conf, out, &e) == 0) {

@@ -20,7 +20,7 @@
 struct ha_s3 {
 	struct ha_s3_conf conf;
 	struct ha_s3_creds creds; /* under mu: read again when credentials_file changes */
-	struct {
+	struct ha_s3_file_id {
 		bool known;
 		dev_t dev;
 		ino_t ino;
