@@ -294,6 +294,8 @@ static int on_rpc(void *data, struct ha_rpc_conn *c, int type, const uint8_t *p,
 			ack.leader_id = a->self->id;
 			ack.term = ha_raft_term(a->raft);
 			ack.sent_mono_ms = sent;
+			ack.epoch = ha_raft_fsm(a->raft)->epoch;
+			ack.leader_mono_ms = ha_now_ms();
 			if (ha_rpc_send(c, HA_MSG_HEALTH_ACK, &ack) == 0)
 				a->health[i].last_ack_sent_ms = ha_now_ms();
 			if (changed && !a->stopping)
@@ -376,18 +378,13 @@ static void on_reporter_msg(void *data, int type, const uint8_t *p, size_t n)
 	Haagent__HealthAck *ack = haagent__health_ack__unpack(NULL, n, p);
 	if (ack == NULL)
 		return;
-	/* An ack renews the lease only when it comes from the leader we know, in its term. The
-	 * lease runs from when the acknowledged report was sent (our clock, echoed back): the
-	 * leader acknowledged it after that instant, so the lease can only end before the leader's
-	 * bound (docs/failover.md, "the write lease"). An agent of an older version echoes nothing:
-	 * then the arrival time, as before. */
-	if (ack->leader_id == ha_raft_leader_id(a->raft) && ack->term == ha_raft_term(a->raft)) {
-		uint64_t now = ha_now_ms();
-		uint64_t from =
-		    ack->sent_mono_ms && ack->sent_mono_ms <= now ? ack->sent_mono_ms : now;
-		if (from > a->last_ack_ms)
-			a->last_ack_ms = from;
-	}
+	/* node/decide.h: from the leader and term we know, renewing the lease only at our epoch,
+	 * from when the acknowledged report was sent (docs/failover.md, "the write lease") */
+	struct ha_ack_in in = {.leader_id = ha_raft_leader_id(a->raft),
+	                       .term = ha_raft_term(a->raft),
+	                       .epoch = ha_raft_fsm(a->raft)->epoch,
+	                       .now_ms = ha_now_ms()};
+	ha_node_ack(&a->lease, ack, &in);
 	haagent__health_ack__free_unpacked(ack, NULL);
 }
 

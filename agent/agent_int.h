@@ -57,8 +57,8 @@ struct ha_agent {
 	SSL_CTX *tls_server, *tls_client;
 	struct node_health health[HA_MAX_NODES]; /* by config node index */
 	bool proposing;
-	uint64_t proposed_fo_id; /* the proposal in flight is a step of this failover */
-	uint64_t last_ack_ms;
+	uint64_t proposed_fo_id;      /* the proposal in flight is a step of this failover */
+	struct ha_lease_follow lease; /* the acks this agent accepted (node/decide.h) */
 	int last_db_state;
 	bool stopping;
 	struct ha_core_mem co;    /* the coordinator's soft memory (coord/core.h) */

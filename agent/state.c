@@ -67,9 +67,9 @@ bool ha_agent_lease_held(struct ha_agent *a)
 	ha_agent_core_input(a, &in, rep);
 	bool leading = ha_raft_ready(a->raft);
 	struct ha_lease_in l = {.leading = leading,
-	                        .ready_since_ms = leading ? ha_raft_ready_since(a->raft) : 0,
-	                        .reporting = ha_core_reporting(&in, a->cfg.lease_ms),
-	                        .last_ack_ms = a->last_ack_ms,
+	                        .ready_since_ms = leading ? ha_raft_lease_since(a->raft) : 0,
+	                        .reporting = ha_core_lease_contacts(&in, a->cfg.lease_ms),
+	                        .last_ack_ms = a->lease.last_ack_ms,
 	                        .n_nodes = ha_core_voters(&in),
 	                        .lease_ms = a->cfg.lease_ms,
 	                        .now_ms = in.now_ms};
@@ -130,6 +130,9 @@ void ha_agent_report(struct ha_agent *a, const struct ha_probe_sample *s)
 	r.node_id = a->self->id;
 	r.health = &h;
 	r.sent_mono_ms = ha_now_ms();
+	r.echoes = true;
+	r.echo_term = a->lease.echo_term;
+	r.echo_leader_ms = a->lease.echo_leader_ms;
 	/* our own entry: the leader's view of itself, and the local view when asked directly */
 	store_own(a, &r);
 	uint32_t leader = ha_raft_leader_id(a->raft);
@@ -167,6 +170,10 @@ void ha_agent_core_input(struct ha_agent *a, struct ha_core_in *in, struct ha_co
 		rep[i].h = nh->report ? nh->report->health : NULL;
 		rep[i].recv_ms = nh->recv_ms;
 		rep[i].ack_sent_ms = nh->last_ack_sent_ms;
+		rep[i].contact_ms = nh->report
+		                        ? ha_node_report_contact(nh->report, ha_raft_term(a->raft),
+		                                                 nh->recv_ms, ha_now_ms())
+		                        : 0;
 		rep[i].last_binlog = nh->last_binlog;
 	}
 	memset(in, 0, sizeof(*in));

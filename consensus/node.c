@@ -32,6 +32,8 @@ struct ha_raft {
 	bool barrier_pending;
 	bool ready;
 	uint64_t ready_since_ms;
+	uint64_t barrier_at_ms; /* when the barrier of barrier_term was issued */
+	uint64_t lease_since_ms;
 	enum raft_state last_state;
 	raft_id last_leader;
 
@@ -120,6 +122,9 @@ static void barrier_cb(struct raft_barrier *req, int status)
 	    raft_current_term(&n->raft) == term) {
 		n->ready = true;
 		n->ready_since_ms = ha_now_ms();
+		/* the write lease counts from the barrier's issue: a majority accepted this term
+		 * after that instant (acked the barrier), however late this callback runs */
+		n->lease_since_ms = n->barrier_at_ms;
 		ha_info("raft-leader-ready", "term=%llu", (unsigned long long)term);
 	} else if (status != 0) {
 		ha_warn("raft-barrier-failed", "term=%llu error=\"%s\"", (unsigned long long)term,
@@ -154,6 +159,7 @@ static void watch_cb(uv_timer_t *t)
 			return;
 		req->data = n;
 		n->barrier_term = term;
+		n->barrier_at_ms = ha_now_ms();
 		int rc = raft_barrier(&n->raft, req, barrier_cb);
 		if (rc != 0) {
 			free(req);
@@ -450,6 +456,11 @@ uint32_t ha_raft_leader_id(struct ha_raft *n)
 uint64_t ha_raft_ready_since(struct ha_raft *n)
 {
 	return ha_raft_ready(n) ? n->ready_since_ms : 0;
+}
+
+uint64_t ha_raft_lease_since(struct ha_raft *n)
+{
+	return ha_raft_ready(n) ? n->lease_since_ms : 0;
 }
 
 uint64_t ha_raft_term(struct ha_raft *n)

@@ -57,6 +57,10 @@ unsigned ha_raft_election_timeout(struct ha_raft *n);
 /* Monotonic ms at which this node last became the ready leader (0 when not ready). Winning the
  * election that led there was contact with a majority at that time. */
 uint64_t ha_raft_ready_since(struct ha_raft *n);
+/* Monotonic ms at which this ready leader issued its barrier (0 when not ready): a majority
+ * accepted its term after that instant, so its write lease may run from there; not from
+ * ready_since, which a stalled process can put arbitrarily late. */
+uint64_t ha_raft_lease_since(struct ha_raft *n);
 
 /* True when this node is the leader and its post-election barrier has applied. */
 bool ha_raft_ready(struct ha_raft *n);

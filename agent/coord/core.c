@@ -78,6 +78,18 @@ unsigned ha_core_reporting(const struct ha_core_in *in, unsigned within_ms)
 	return n;
 }
 
+unsigned ha_core_lease_contacts(const struct ha_core_in *in, unsigned lease_ms)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < in->cfg->n_nodes; i++) {
+		uint64_t c = in->reports[i].contact_ms;
+		if (votes(in, i) && ((int)i == in->cfg->self ||
+		                     (c && c <= in->now_ms && in->now_ms - c <= lease_ms)))
+			n++;
+	}
+	return n;
+}
+
 const Haagent__Health *ha_core_health(const struct ha_core_in *in, uint32_t id, bool *fresh)
 {
 	int i = co_node_index(in->cfg, id);
@@ -278,6 +290,21 @@ static void detect(struct ha_core *k, const struct ha_fsm_state *st)
 	struct ha_fo_conf fc = {.confirm_ms = k->cfg->confirm_ms,
 	                        .hang_timeout_ms = k->cfg->hang_timeout_ms,
 	                        .stream_timeout_ms = k->cfg->stream_timeout_ms};
+	/* how long each replica of the primary has lost its stream, as seen in its reports; the
+	 * clock starts when it is seen replicating from the primary without a stream, never
+	 * earlier (one just repointed had no stream before either) */
+	for (size_t r = 0; r < n; r++) {
+		int i = co_node_index(k->cfg, reps[r].id);
+		if (i < 0)
+			continue;
+		bool lost = reps[r].fresh && reps[r].db == HAAGENT__DB_STATE__DB_UP &&
+		            reps[r].replicating && ha_fo_lost_stream(&reps[r], &fc);
+		if (!lost)
+			k->m->stream_lost_ms[i] = 0;
+		else if (k->m->stream_lost_ms[i] == 0)
+			k->m->stream_lost_ms[i] = now;
+		reps[r].lost_for_ms = lost ? now - k->m->stream_lost_ms[i] : 0;
+	}
 	/* The suspicion clock: the same kind of suspicion, continuously. A primary whose agent has
 	 * not reported since this leader took over counts from then. */
 	enum ha_suspicion kind;

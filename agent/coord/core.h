@@ -51,6 +51,8 @@ struct ha_core_report {
 	const Haagent__Health *h; /* its latest report; NULL when none received */
 	uint64_t recv_ms;         /* when it arrived (monotonic) */
 	uint64_t ack_sent_ms;     /* when this leader last acknowledged one of its reports */
+	uint64_t contact_ms;      /* the instant its report proves contact, on this leader's clock
+	                             (node/decide.h: ha_node_report_contact); 0 none */
 	const char *last_binlog;  /* gtid_binlog_pos of its last report with the database up */
 };
 
@@ -92,7 +94,9 @@ struct ha_core_mem {
 	uint64_t apply_left, apply_left_ms;
 	double apply_rate;
 	uint64_t drained_since_ms; /* PROMOTING: the candidate applied all it received since */
-	bool unusable_said[HA_MAX_NODES];   /* that node's database is unusable (said) */
+	bool unusable_said[HA_MAX_NODES]; /* that node's database is unusable (said) */
+	uint64_t
+	    stream_lost_ms[HA_MAX_NODES];   /* since when that replica lost its stream (0: not) */
 	uint64_t unusable_ms[HA_MAX_NODES]; /* the last db-unusable event proposed for it */
 	uint64_t refused_fo_id;             /* the FSM refused a step of this failover (a bug): */
 	uint64_t refused_said_id;           /* held, and said once per failover */
@@ -187,8 +191,11 @@ void ha_core_node_view(const struct ha_core_in *in, uint32_t id, struct ha_fo_no
  * the count. */
 uint64_t ha_core_loss_if_now(const struct ha_core_in *in, char *lost, size_t size);
 /* How many nodes reported within within_ms, this one included (the quorum counts: the plan,
- * an operator request's precondition, the leader's write lease). */
+ * an operator request's precondition; not the write lease: ha_core_lease_contacts). */
 unsigned ha_core_reporting(const struct ha_core_in *in, unsigned within_ms);
+/* The leader's write lease (node/decide.h): how many voters are in contact within lease_ms,
+ * this one included, by the echoes of its acks (contact_ms), never by when a report arrived. */
+unsigned ha_core_lease_contacts(const struct ha_core_in *in, unsigned lease_ms);
 /* The nodes that vote in raft (a joining member does not); ha_core_reporting counts only them. */
 unsigned ha_core_voters(const struct ha_core_in *in);
 /* A node's latest report, and whether it is fresh (within agent_timeout_ms). */

@@ -19,14 +19,16 @@ static void put(char *why, size_t size, struct ha_buf *b)
 	ha_buf_free(b);
 }
 
-static bool lost_stream(const struct ha_fo_node *r, const struct ha_fo_conf *c)
+bool ha_fo_lost_stream(const struct ha_fo_node *r, const struct ha_fo_conf *c)
 {
 	return !r->io_running || r->rx_age_ms > c->stream_timeout_ms;
 }
 
 /* The replicas' view of a primary whose own agent cannot tell (its agent silent, or unable to use
  * its database): failed only when a majority of the replicas that replicate from it lost their
- * stream, for confirm_ms. */
+ * stream, each for confirm_ms (a replica whose IO thread is still connecting, just repointed
+ * or restarted, is no witness of a death: found by the simulator, a primary whose agent was
+ * frozen was failed over on such a sample while its server stayed writable). */
 static enum ha_verdict ask_replicas(const struct ha_fo_node *replicas, size_t n_replicas,
                                     const struct ha_fo_conf *c, uint64_t suspect_for_ms,
                                     struct ha_buf *b)
@@ -42,7 +44,7 @@ static enum ha_verdict ask_replicas(const struct ha_fo_node *replicas, size_t n_
 		    (r->flags & (HA_MEMBER_MAINTENANCE | HA_MEMBER_DIVERGED)))
 			continue;
 		witnesses++;
-		if (lost_stream(r, c))
+		if (ha_fo_lost_stream(r, c) && r->lost_for_ms >= c->confirm_ms)
 			lost++;
 	}
 	ha_buf_printf(b, "; %zu of %zu replicas lost their stream", lost, witnesses);

@@ -27,6 +27,7 @@ struct ha_fo_node {
 	const char *sql_error; /* Last_SQL_Error alone ("" none) */
 	bool relay_exhausted;  /* applied all its relay log, not streaming: received = applied */
 	uint64_t rx_age_ms;
+	uint64_t lost_for_ms; /* how long (as this leader saw it) it has lost its stream */
 	const char *gtid_current;
 	const char *gtid_io_pos;
 	int64_t lag_seconds;
@@ -46,6 +47,9 @@ struct ha_fo_conf {
 	unsigned
 	    stream_timeout_ms; /* a replica without event/heartbeat this long lost its stream */
 };
+
+/* Has replica r lost its stream (IO thread not running, or silent for stream_timeout_ms)? */
+bool ha_fo_lost_stream(const struct ha_fo_node *r, const struct ha_fo_conf *c);
 
 /* What is suspected of the primary (ha_fo_judge). */
 enum ha_suspicion {

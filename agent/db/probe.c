@@ -123,7 +123,7 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 	          "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
 	          "WHERE VARIABLE_NAME IN ('THREADS_RUNNING', 'RPL_SEMI_SYNC_MASTER_STATUS', "
 	          "'RPL_SEMI_SYNC_SLAVE_STATUS', 'SLAVE_RECEIVED_HEARTBEATS', "
-	          "'RPL_SEMI_SYNC_MASTER_NO_TIMES') "
+	          "'RPL_SEMI_SYNC_MASTER_NO_TIMES', 'UPTIME') "
 	          /* read after the count: a fence's disabling (which counts too) is never seen
 	           * as a fallback of an enabled semi-sync (node/rejoin.h) */
 	          "UNION ALL SELECT 'SEMI_SYNC_MASTER_ENABLED', "
@@ -141,6 +141,8 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 			s->semisync_slave_active = !strcmp(row[1], "ON");
 		else if (!strcmp(row[0], "SLAVE_RECEIVED_HEARTBEATS"))
 			*heartbeats = strtoull(row[1], NULL, 10);
+		else if (!strcmp(row[0], "UPTIME"))
+			s->uptime_s = strtoull(row[1], NULL, 10);
 		else if (!strcmp(row[0], "RPL_SEMI_SYNC_MASTER_NO_TIMES"))
 			s->semisync_off_times = strtoull(row[1], NULL, 10);
 		else if (!strcmp(row[0], "SEMI_SYNC_MASTER_ENABLED"))

@@ -128,6 +128,10 @@ static void salvage(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 	       "old primary, mariadbd gone: apply what its binlog holds to the new primary");
 }
 
+/* The slack on a server's start time as told by its Uptime (whole seconds, wall clock) and a
+ * probe's latency: a start this much after the last sample that saw it up is a restart. */
+#define SERVER_START_SLACK_MS 2000
+
 /* Is this node, the epoch's primary, back from a restart of its server (or of itself) that it
  * must not turn writable after? Its crash recovery may have dropped transactions it had
  * acknowledged, which replicas received (measured: init-rpl-role=SLAVE recovery rolled back
@@ -159,6 +163,20 @@ static void observe(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 		ha_rejoin_watch(&m->ss, s, st->epoch, st->primary_id == me);
 	if (s->db == HA_DB_DOWN && st->primary_id == me && st->epoch)
 		m->down_epoch = st->epoch;
+	/* a restart this agent did not see (it was stopped meanwhile: a swapped-out or frozen
+	 * process while mariadbd was killed and restarted) counts as one it saw: found by the
+	 * simulator, such an agent made its server writable again without what its crash
+	 * recovery dropped. The server started after the last sample that saw it up; Uptime has
+	 * a second's grain and follows the wall clock (a step back counts only if larger than
+	 * the server's age), hence the slack. */
+	if (s->db == HA_DB_UP && s->uptime_s && s->uptime_s < INT64_MAX / 2000) {
+		/* may be before this clock's zero (a server older than the host's boot count) */
+		int64_t start = (int64_t)s->started_ms - (int64_t)s->uptime_s * 1000;
+		if (m->server_up_ms && start > (int64_t)m->server_up_ms + SERVER_START_SLACK_MS &&
+		    st->primary_id == me && st->epoch)
+			m->down_epoch = st->epoch;
+		m->server_up_ms = s->started_ms;
+	}
 	if (s->db == HA_DB_UP) {
 		m->seen_writable = !s->read_only;
 		if (!s->read_only && st->primary_id == me)
@@ -583,4 +601,37 @@ bool ha_node_lease_held(const struct ha_lease_in *l)
 		return l->now_ms - l->ready_since_ms <= l->lease_ms ||
 		       l->reporting * 2 > l->n_nodes;
 	return l->last_ack_ms != 0 && l->now_ms - l->last_ack_ms <= l->lease_ms;
+}
+
+bool ha_node_ack(struct ha_lease_follow *f, const Haagent__HealthAck *ack,
+                 const struct ha_ack_in *in)
+{
+	if (ack->leader_id == 0 || ack->leader_id != in->leader_id || ack->term != in->term)
+		return false;
+	/* in contact with this leader in this term, whatever the epoch: that is what the
+	 * leader's own lease needs to know (ha_node_report_contact) */
+	if (ack->leader_mono_ms &&
+	    (ack->term != f->echo_term || ack->leader_mono_ms > f->echo_leader_ms)) {
+		f->echo_term = ack->term;
+		f->echo_leader_ms = ack->leader_mono_ms;
+	}
+	if (ack->epoch != 0 && ack->epoch != in->epoch)
+		return false;
+	/* the lease runs from when the acknowledged report was sent (an ack of an older
+	 * version echoes nothing: then its arrival) */
+	uint64_t from =
+	    ack->sent_mono_ms && ack->sent_mono_ms <= in->now_ms ? ack->sent_mono_ms : in->now_ms;
+	if (from > f->last_ack_ms)
+		f->last_ack_ms = from;
+	return true;
+}
+
+uint64_t ha_node_report_contact(const Haagent__HealthReport *r, uint64_t term, uint64_t recv_ms,
+                                uint64_t now_ms)
+{
+	if (!r->echoes)
+		return recv_ms;
+	if (r->echo_term != term || r->echo_leader_ms == 0 || r->echo_leader_ms > now_ms)
+		return 0;
+	return r->echo_leader_ms;
 }

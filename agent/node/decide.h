@@ -78,6 +78,10 @@ struct ha_node_mem {
 	 * it stays read-only (its crash recovery may have dropped transactions it acknowledged,
 	 * which replicas have) and the coordinator fails over. */
 	uint64_t down_epoch;
+	/* The last sample that saw its server up (its probe's start, monotonic; 0 none): a
+	 * server whose Uptime says it started after that restarted in between, seen down or not
+	 * (this agent was frozen, or between two probes). */
+	uint64_t server_up_ms;
 	/* This agent made or saw its server writable at this epoch (a fence for a lost lease
 	 * keeps it: the server did not restart). */
 	uint64_t owned_epoch;
@@ -130,18 +134,45 @@ struct ha_node_out {
 /* The write lease (docs/failover.md): the primary may be writable only while it is in contact
  * with a raft majority. A follower holds it while the ready leader acknowledged one of its
  * reports within lease_ms (counted from when that report was sent); the leader holds it for
- * lease_ms after its barrier (a majority voted for it), then while a majority, itself included,
- * reported to it within lease_ms. */
+ * lease_ms after it issued its barrier (a majority voted for it before), then while a majority,
+ * itself included, echoed one of its acks sent within lease_ms. */
 struct ha_lease_in {
 	bool leading;            /* this node is the ready raft leader */
 	uint64_t ready_since_ms; /* since then */
-	unsigned reporting;      /* leading: nodes (itself included) reported within lease_ms */
+	unsigned reporting;      /* leading: nodes (itself included) whose contact (the report's
+	                            echo: ha_node_report_contact) is within lease_ms */
 	uint64_t last_ack_ms;    /* following: the send time of the last acknowledged report */
 	unsigned n_nodes;
 	unsigned lease_ms;
 	uint64_t now_ms;
 };
 bool ha_node_lease_held(const struct ha_lease_in *l);
+
+/* A follower's side of the lease: the acks it accepted. An ack counts only from the leader and
+ * term this agent's raft knows; it renews the lease only when it also carries this agent's
+ * epoch (an agent whose log is behind, after a healed partition or a resumed process, still
+ * believes in an epoch that has ended: the leader's ack must not let it write there). */
+struct ha_lease_follow {
+	uint64_t last_ack_ms;    /* the lease runs from this instant (this agent's clock) */
+	uint64_t echo_term;      /* the last accepted ack's term, 0 none: echoed in reports */
+	uint64_t echo_leader_ms; /* and the leader's clock when it sent it */
+};
+struct ha_ack_in {
+	uint32_t leader_id; /* the leader and term this agent's raft knows */
+	uint64_t term;
+	uint64_t epoch; /* this agent's replicated state */
+	uint64_t now_ms;
+};
+/* Takes an ack into f; true when it renewed the lease. */
+bool ha_node_ack(struct ha_lease_follow *f, const Haagent__HealthAck *ack,
+                 const struct ha_ack_in *in);
+
+/* The leader's side: the instant, on the leader's clock, from which report r proves contact
+ * with its sender (0: none). It is the echoed send time of an ack of this term, never the
+ * report's arrival: a report that waited in a frozen leader's socket proves nothing about now.
+ * An agent of an older version echoes nothing: its arrival (recv_ms), as before. */
+uint64_t ha_node_report_contact(const Haagent__HealthReport *r, uint64_t term, uint64_t recv_ms,
+                                uint64_t now_ms);
 
 /* One decision. out is zeroed first. */
 void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out);

@@ -56,8 +56,8 @@ void sim_check_promotion(struct sim_world *w, int i, uint64_t epoch)
 	/* after a double failure lost writes (recorded), a node that held them may follow the new
 	 * primary, which reuses their GTIDs: silently diverged until re-cloned (issue 15). The
 	 * write checks end there for this schedule; the others go on. */
-	if (w->recorded_losses)
-		return;
+	if (w->recorded_losses || w->op_accepted)
+		return; /* (an operator's accepted loss gives up what it gives up: same) */
 	for (size_t k = 0; k < w->n_writes && !accepted; k++) {
 		if (!w->writes[k].acked || w->writes[k].lost_recorded ||
 		    sim_has(w, &w->db[i], (uint32_t)k))
@@ -157,7 +157,9 @@ void sim_check_settled(struct sim_world *w)
 		            (unsigned long long)st->failover.id,
 		            ha_fo_phase_name(st->failover.phase));
 	else
-		for (size_t k = 0; k < w->n_writes && !w->violation && !w->recorded_losses; k++)
+		for (size_t k = 0;
+		     k < w->n_writes && !w->violation && !w->recorded_losses && !w->op_accepted;
+		     k++)
 			if (w->writes[k].acked && !w->writes[k].lost_recorded &&
 			    !sim_has(w, &w->db[p], (uint32_t)k))
 				sim_violate(w, "acknowledged-write-lost",

@@ -43,10 +43,12 @@ struct sim_db {
 	char io_error[128];
 	bool io_connected;        /* streaming from a live master */
 	uint64_t last_rx_ms;      /* last event or heartbeat from the master */
+	uint64_t started_at;      /* when it last started (its Uptime counts from there) */
 	uint64_t sql_stall_until; /* a long DDL holds the SQL thread until then */
 	uint64_t hung_since;
 	uint64_t restart_at; /* its service manager restarts it then (0: not) */
 	bool crashed;        /* down by a crash: recovery on the next start */
+	uint64_t crashed_at; /* when */
 	size_t pending;      /* unacknowledged writes at its history's tail (any domain) */
 	/* The probe's last rendering of its positions, [0] without the relay log, [1] with it: a
 	 * position's text depends only on each domain's length and last write, so it is rendered
@@ -65,6 +67,7 @@ struct sim_write {
 	uint32_t idx; /* its index in that domain's history */
 	unsigned server_id;
 	bool acked, failed;
+	uint64_t at_ms;     /* when the client committed it (on node) */
 	bool lost_recorded; /* lost in a double failure, listed in the failover's record */
 };
 

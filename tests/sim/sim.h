@@ -66,7 +66,11 @@ struct sim_agent {
 	uint64_t last_heard_ms, vote_timeout_ms;
 	size_t applied;
 	struct ha_fsm_state *fsm;
-	uint64_t last_ack_ms;
+	struct ha_lease_follow lease; /* the acks it accepted (node/decide.h) */
+	/* until then the leader's raft messages have not reached it (its view of the log, the
+	 * term and the leader stays as it was) while its reports and acks flow: raft catching a
+	 * node up after a resume or a healed link takes its own time, on its own connection */
+	uint64_t raft_behind_until;
 	/* leading: the coordinator */
 	struct ha_core_mem *co;
 	struct sim_report rep[SIM_NODES];
@@ -103,6 +107,7 @@ enum sim_fault {
 	F_FROZEN_PARTITION, /* the primary's agent frozen and its host cut off (fence hook only) */
 	F_CLOCK,            /* a node's wall clock jumps */
 	F_RESTART_AGENTS,   /* every agent restarted at once */
+	F_FROZEN_CRASH,     /* the primary's agent frozen, and its server crashes meanwhile */
 	F_KINDS
 };
 
@@ -140,6 +145,8 @@ struct sim_world {
 	unsigned faults_done;
 	/* what was seen */
 	uint64_t failovers, rejects, promotions, recorded_losses;
+	uint64_t op_wait_since;      /* the failover waits for an operator's decision since then */
+	uint64_t op_accepted;        /* losses an operator accepted (sim_operator_step) */
 	uint64_t double_fault_until; /* a double failure (mid-promotion) was healed until then */
 	uint64_t healthy_since[SIM_NODES]; /* server running, agent running, links up: since */
 	uint64_t fo_seen;                  /* the last failover id checked, */

@@ -62,7 +62,8 @@ void sim_agent_reset(struct sim_world *w, int i)
 	a->leading = a->ready = false;
 	a->leader_id = 0;
 	a->last_heard_ms = w->now;
-	a->last_ack_ms = 0;
+	memset(&a->lease, 0, sizeof(a->lease));
+	a->raft_behind_until = w->now + sim_between(&w->rng, 0, 800); /* its log, from disk */
 	a->kick = false;
 	a->stonith_at_ms = 0;
 	a->next_probe_ms = w->now + sim_between(&w->rng, 0, 250);
@@ -165,13 +166,17 @@ void sim_raft_step(struct sim_world *w)
 {
 	for (int i = 0; i < SIM_NODES; i++) {
 		struct sim_agent *a = &w->ag[i];
-		if (!sim_running(w, i) || !a->leading)
-			continue;
+		if (!sim_running(w, i) || !a->leading || w->now < a->raft_behind_until)
+			continue; /* a resumed leader learns late that it was deposed */
 		unsigned votes = 1;
 		for (int j = 0; j < SIM_NODES; j++) {
 			if (j == i || !reach(w, i, j))
 				continue;
 			struct sim_agent *b = &w->ag[j];
+			if (w->now < b->raft_behind_until) {
+				votes++; /* its answers are on their way */
+				continue;
+			}
 			if (b->term > a->term) {
 				a->term = b->term;
 				step_down(w, i, "a higher term");
@@ -197,7 +202,7 @@ void sim_raft_step(struct sim_world *w)
 	/* elections: a follower that heard no leader for its timeout, with a pre-vote majority */
 	for (int i = 0; i < SIM_NODES; i++) {
 		struct sim_agent *a = &w->ag[i];
-		if (!sim_running(w, i) || a->leading ||
+		if (!sim_running(w, i) || a->leading || w->now < a->raft_behind_until ||
 		    w->now - a->last_heard_ms < a->vote_timeout_ms)
 			continue;
 		unsigned votes = 1;
@@ -262,7 +267,7 @@ void sim_commit_step(struct sim_world *w)
 			ha_core_refused(a->co, a->prop_fo_id, w->now);
 		}
 		for (int j = 0; j < SIM_NODES; j++)
-			if (j != i && reach(w, i, j))
+			if (j != i && reach(w, i, j) && w->now >= w->ag[j].raft_behind_until)
 				apply_log(w, j);
 	}
 }
@@ -317,6 +322,8 @@ static void deliver(struct sim_world *w, struct sim_msg *m)
 			ack.leader_id = (uint32_t)m->to + 1;
 			ack.term = b->term;
 			ack.sent_mono_ms = sent;
+			ack.epoch = b->fsm->epoch;
+			ack.leader_mono_ms = w->now;
 			size_t n = haagent__health_ack__get_packed_size(&ack);
 			uint8_t *buf = malloc(n ? n : 1);
 			haagent__health_ack__pack(&ack, buf);
@@ -327,11 +334,11 @@ static void deliver(struct sim_world *w, struct sim_msg *m)
 		Haagent__HealthAck *ack = haagent__health_ack__unpack(NULL, m->len, m->buf);
 		if (ack == NULL)
 			abort();
-		if (ack->leader_id == b->leader_id && ack->term == b->term) {
-			uint64_t from = ack->sent_mono_ms <= w->now ? ack->sent_mono_ms : w->now;
-			if (from > b->last_ack_ms)
-				b->last_ack_ms = from;
-		}
+		struct ha_ack_in in = {.leader_id = b->leader_id,
+		                       .term = b->term,
+		                       .epoch = b->fsm->epoch,
+		                       .now_ms = w->now};
+		ha_node_ack(&b->lease, ack, &in);
 		haagent__health_ack__free_unpacked(ack, NULL);
 	}
 }
@@ -356,24 +363,6 @@ void sim_net_step(struct sim_world *w)
 }
 
 /* ---- agents ---- */
-
-/* ha_agent_lease_held: the real rule (ha_node_lease_held) on the model's raft view */
-static bool lease_held(const struct sim_world *w, int i)
-{
-	const struct sim_agent *a = &w->ag[i];
-	unsigned n = 0;
-	for (int j = 0; j < SIM_NODES; j++)
-		if (j == i || (a->rep[j].r && w->now - a->rep[j].recv_ms <= a->cfg.lease_ms))
-			n++;
-	struct ha_lease_in l = {.leading = a->leading && a->ready,
-	                        .ready_since_ms = a->ready_at_ms,
-	                        .reporting = n,
-	                        .last_ack_ms = a->last_ack_ms,
-	                        .n_nodes = SIM_NODES,
-	                        .lease_ms = a->cfg.lease_ms,
-	                        .now_ms = w->now};
-	return ha_node_lease_held(&l);
-}
 
 static void action_step(struct sim_world *w, int i)
 {
@@ -412,17 +401,21 @@ static void stonith(struct sim_world *w, int target)
 	sim_host_down(w, target);
 }
 
-static void core_step(struct sim_world *w, int i)
+/* ha_agent_core_input: the coordinator core's input from agent i's view */
+static void core_input(struct sim_world *w, int i, struct ha_core_in *in,
+                       struct ha_core_report *rep)
 {
 	struct sim_agent *a = &w->ag[i];
-	struct ha_core_report rep[SIM_NODES];
 	for (int j = 0; j < SIM_NODES; j++) {
 		rep[j].h = a->rep[j].r ? a->rep[j].r->health : NULL;
 		rep[j].recv_ms = a->rep[j].recv_ms;
 		rep[j].ack_sent_ms = a->rep[j].ack_sent_ms;
+		rep[j].contact_ms = a->rep[j].r ? ha_node_report_contact(a->rep[j].r, a->term,
+		                                                         a->rep[j].recv_ms, w->now)
+		                                : 0;
 		rep[j].last_binlog = a->rep[j].last_binlog;
 	}
-	struct ha_core_in in = {
+	*in = (struct ha_core_in){
 	    .cfg = &a->cfg,
 	    .st = a->fsm,
 	    .reports = rep,
@@ -434,6 +427,31 @@ static void core_step(struct sim_world *w, int i)
 	    .free = free,
 	    .log = w->trace ? code_log : NULL,
 	    .log_ctx = a};
+}
+
+/* ha_agent_lease_held: the real rule (ha_node_lease_held) on the model's raft view */
+static bool lease_held(struct sim_world *w, int i)
+{
+	struct sim_agent *a = &w->ag[i];
+	struct ha_core_report rep[SIM_NODES];
+	struct ha_core_in in;
+	core_input(w, i, &in, rep);
+	struct ha_lease_in l = {.leading = a->leading && a->ready,
+	                        .ready_since_ms = a->lead_since_ms, /* its barrier's issue */
+	                        .reporting = ha_core_lease_contacts(&in, a->cfg.lease_ms),
+	                        .last_ack_ms = a->lease.last_ack_ms,
+	                        .n_nodes = ha_core_voters(&in),
+	                        .lease_ms = a->cfg.lease_ms,
+	                        .now_ms = w->now};
+	return ha_node_lease_held(&l);
+}
+
+static void core_step(struct sim_world *w, int i)
+{
+	struct sim_agent *a = &w->ag[i];
+	struct ha_core_report rep[SIM_NODES];
+	struct ha_core_in in;
+	core_input(w, i, &in, rep);
 	struct ha_core_out out;
 	ha_core_tick(&in, a->co, &out);
 	if (out.cmd) {
@@ -472,6 +490,9 @@ static void report(struct sim_world *w, int i)
 	r.node_id = (uint32_t)i + 1;
 	r.health = &h;
 	r.sent_mono_ms = w->now;
+	r.echoes = true;
+	r.echo_term = a->lease.echo_term;
+	r.echo_leader_ms = a->lease.echo_leader_ms;
 	size_t n = haagent__health_report__get_packed_size(&r);
 	uint8_t *buf = malloc(n ? n : 1);
 	if (buf == NULL)
@@ -572,6 +593,54 @@ void sim_agents_step(struct sim_world *w)
 	}
 }
 
+/* ---- the operator ---- */
+
+void sim_operator_step(struct sim_world *w)
+{
+	int l = -1;
+	for (int i = 0; i < SIM_NODES; i++)
+		if (sim_running(w, i) && w->ag[i].leading && w->ag[i].ready)
+			l = i;
+	struct sim_agent *a = l >= 0 ? &w->ag[l] : NULL;
+	const struct ha_failover *f = a ? &a->fsm->failover : NULL;
+	/* what haadm status shows: the failover's wait names --accept-loss as the way on */
+	bool waits = a && ha_fsm_failover_active(a->fsm) && !f->planned && !f->accept_loss &&
+	             f->phase == HA_FO_FENCED && strstr(a->co->wait, "--accept-loss");
+	if (!waits) {
+		w->op_wait_since = 0;
+		return;
+	}
+	if (w->op_wait_since == 0)
+		w->op_wait_since = w->now;
+	if (w->now - w->op_wait_since < 60000 || a->proposing)
+		return;
+	struct ha_core_report rep[SIM_NODES];
+	struct ha_core_in in;
+	core_input(w, l, &in, rep);
+	char lost[HA_FSM_GTID_MAX];
+	uint64_t count = ha_core_loss_if_now(&in, lost, sizeof(lost));
+	struct ha_fo_advance adv = {.id = f->id,
+	                            .phase = f->phase,
+	                            .accept_loss = true,
+	                            .lost_gtid = lost,
+	                            .lost_count = count,
+	                            .unix_ms = in.unix_ms,
+	                            .detail = "an operator accepted the loss (simulated)"};
+	uint8_t *buf;
+	size_t len;
+	if (ha_fsm_cmd_failover_advance(&adv, malloc, &buf, &len) != 0)
+		abort();
+	a->proposing = true;
+	a->prop = buf;
+	a->prop_len = len;
+	a->prop_fo_id = f->id;
+	a->prop_at_ms = w->now + 1;
+	w->op_wait_since = 0;
+	w->op_accepted++;
+	sim_trace(w, "operator: haadm failover --accept-loss (up to %llu transactions): %s",
+	          (unsigned long long)count, a->co->wait);
+}
+
 /* ---- clients ---- */
 
 void sim_clients_step(struct sim_world *w)
@@ -623,7 +692,8 @@ void sim_clients_step(struct sim_world *w)
 	w->writes[wid] = (struct sim_write){.node = (uint16_t)i,
 	                                    .dom = (uint16_t)dom,
 	                                    .idx = (uint32_t)d->hist[dom].n,
-	                                    .server_id = d->server_id};
+	                                    .server_id = d->server_id,
+	                                    .at_ms = w->now};
 	sim_list_push(&d->hist[dom], wid);
 	d->pending++;
 }

@@ -24,5 +24,9 @@ void sim_net_step(struct sim_world *w);
 void sim_agents_step(struct sim_world *w);
 /* the clients: semi-sync acknowledgements, and one new write */
 void sim_clients_step(struct sim_world *w);
+/* The operator: a failover that waits for a decision only a person can take (a diverged node
+ * holds transactions the candidate lacks) is answered as a DBA would after a minute, with
+ * haadm failover --accept-loss; what that gives up is recorded in the failover. */
+void sim_operator_step(struct sim_world *w);
 
 #endif

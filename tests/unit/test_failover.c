@@ -70,8 +70,16 @@ static void detection(void **state)
 	assert_int_equal(judge(&p, r, 60000, &kind), HA_PRIMARY_SUSPECT);
 	/* host gone: agent silent and every replica lost its stream */
 	r[1].rx_age_ms = 4000;
+	r[0].lost_for_ms = r[1].lost_for_ms = 600;
 	assert_int_equal(judge(&p, r, 100, &kind), HA_PRIMARY_SUSPECT); /* not for long enough */
 	assert_int_equal(judge(&p, r, 600, &kind), HA_PRIMARY_FAILED);
+	/* a replica just repointed or restarted, its IO thread still connecting, is no witness
+	 * yet, however long the primary's agent has been silent (a frozen agent: its server may
+	 * still be writable) */
+	r[1].lost_for_ms = 100;
+	assert_int_equal(judge(&p, r, 60000, &kind), HA_PRIMARY_SUSPECT);
+	r[1].lost_for_ms = 500;
+	assert_int_equal(judge(&p, r, 60000, &kind), HA_PRIMARY_FAILED);
 	/* no witness (replicas unreachable too): no decision, however long */
 	r[0].fresh = r[1].fresh = false;
 	assert_int_equal(judge(&p, r, 600000, &kind), HA_PRIMARY_SUSPECT);
@@ -217,6 +225,7 @@ static void unusable_is_not_down(void **state)
 	assert_non_null(strstr(why, "0 of 2 replicas lost their stream"));
 	/* the replicas lost their stream too: the server is really gone */
 	r[0].io_running = r[1].io_running = false;
+	r[0].lost_for_ms = r[1].lost_for_ms = 600;
 	assert_int_equal(ha_fo_judge(&p, r, 2, &conf, 100, &kind, why, sizeof(why)),
 	                 HA_PRIMARY_SUSPECT);
 	assert_int_equal(ha_fo_judge(&p, r, 2, &conf, 600, &kind, why, sizeof(why)),
@@ -384,10 +393,12 @@ static void maintenance_is_no_witness(void **state)
 	struct ha_fo_node r[2] = {node(2, "node2", "0-1-10"), node(3, "node3", "0-1-10")};
 	/* node3's replication was stopped by an operator during maintenance: not evidence */
 	r[1].io_running = false;
+	r[1].lost_for_ms = 5000;
 	r[1].flags = HA_MEMBER_MAINTENANCE;
 	assert_int_equal(judge(&p, r, 5000, &kind), HA_PRIMARY_SUSPECT);
 	/* so the one real witness decides: it lost its stream too */
 	r[0].io_running = false;
+	r[0].lost_for_ms = 5000;
 	assert_int_equal(judge(&p, r, 5000, &kind), HA_PRIMARY_FAILED);
 	r[0].io_running = true;
 	r[1].flags = 0;

@@ -168,6 +168,113 @@ static void the_write_lease(void **state)
 	assert_true(ha_node_lease_held(&l));
 }
 
+/* The primary's server restarted while its agent was frozen: the agent never saw it down, but
+ * its Uptime says it started after the last sample that saw it up. It stays read-only (its crash
+ * recovery may have dropped what it acknowledged) and reports itself held. */
+static void a_restart_the_agent_did_not_see_holds_the_primary(void **state)
+{
+	(void)state;
+	struct world *w = world();
+	w->st.primary_id = 2; /* this node, primary at epoch 1, writable */
+	w->st.primary_writable_epoch = 1;
+	w->s.replicating = w->s.io_running = w->s.sql_running = false;
+	w->s.read_only = false;
+	w->s.uptime_s = 3600;
+	w->s.started_ms = 10000;
+	decide(w, true, 10000);
+	assert_false(w->out.submit); /* writable, as it should be */
+	/* one second later, one second older: the same server */
+	w->s.started_ms = 11000;
+	w->s.uptime_s = 3601;
+	decide(w, true, 11000);
+	assert_false(w->out.submit);
+	/* a clock step back of a minute on a server up an hour: still the same server */
+	w->s.started_ms = 12000;
+	w->s.uptime_s = 3541;
+	decide(w, true, 12000);
+	assert_false(w->out.submit);
+	/* frozen 30 s; meanwhile mariadbd was killed and restarted (read-only, up 9 s) */
+	w->s.started_ms = 42000;
+	w->s.uptime_s = 9;
+	w->s.read_only = true;
+	decide(w, true, 42000);
+	assert_false(w->out.submit && w->out.q.kind == HA_ACT_PROMOTE);
+	Haagent__Health h;
+	ha_node_health(&w->s, &w->m, 1, true, &h);
+	assert_int_equal(h.restarted_epoch, 1);
+	free(w);
+}
+
+/* A follower's acks: only from the leader and term its raft knows; they renew its lease only at
+ * its own epoch (its log may be behind: a healed partition, a resumed process), and the lease
+ * runs from the acknowledged report's send time. */
+static void acks_renew_the_lease_only_at_this_epoch(void **state)
+{
+	(void)state;
+	struct ha_lease_follow f = {0};
+	struct ha_ack_in in = {.leader_id = 2, .term = 5, .epoch = 7, .now_ms = 10000};
+	Haagent__HealthAck ack = HAAGENT__HEALTH_ACK__INIT;
+	ack.leader_id = 3; /* another leader */
+	ack.term = 5;
+	ack.sent_mono_ms = 9800;
+	ack.epoch = 7;
+	ack.leader_mono_ms = 50000;
+	assert_false(ha_node_ack(&f, &ack, &in));
+	assert_int_equal(f.last_ack_ms, 0);
+	assert_int_equal(f.echo_term, 0);
+	ack.leader_id = 2;
+	ack.term = 4; /* an older term */
+	assert_false(ha_node_ack(&f, &ack, &in));
+	/* the leader has moved on to epoch 8 while this agent's log still says 7: in contact
+	 * (echoed), but no lease at an epoch that has ended */
+	ack.term = 5;
+	ack.epoch = 8;
+	assert_false(ha_node_ack(&f, &ack, &in));
+	assert_int_equal(f.last_ack_ms, 0);
+	assert_int_equal(f.echo_term, 5);
+	assert_int_equal(f.echo_leader_ms, 50000);
+	/* at its epoch: the lease runs from the report's send time, not the ack's arrival */
+	ack.epoch = 7;
+	ack.leader_mono_ms = 50100;
+	assert_true(ha_node_ack(&f, &ack, &in));
+	assert_int_equal(f.last_ack_ms, 9800);
+	assert_int_equal(f.echo_leader_ms, 50100);
+	/* an older ack arriving late moves nothing back */
+	ack.sent_mono_ms = 9500;
+	ack.leader_mono_ms = 49000;
+	assert_true(ha_node_ack(&f, &ack, &in));
+	assert_int_equal(f.last_ack_ms, 9800);
+	assert_int_equal(f.echo_leader_ms, 50100);
+	/* a leader of an older version sends no epoch and no clock: as before */
+	Haagent__HealthAck old = HAAGENT__HEALTH_ACK__INIT;
+	old.leader_id = 2;
+	old.term = 5;
+	old.sent_mono_ms = 9900;
+	assert_true(ha_node_ack(&f, &old, &in));
+	assert_int_equal(f.last_ack_ms, 9900);
+	assert_int_equal(f.echo_leader_ms, 50100);
+}
+
+/* The leader's side: a report proves contact as of the echoed ack, never as of its arrival (a
+ * report that waited in a frozen leader's socket is old news). */
+static void a_report_proves_contact_as_of_its_echo(void **state)
+{
+	(void)state;
+	Haagent__HealthReport r = HAAGENT__HEALTH_REPORT__INIT;
+	/* an agent of an older version: its arrival */
+	assert_int_equal(ha_node_report_contact(&r, 5, 70000, 70010), 70000);
+	r.echoes = true; /* nothing accepted yet */
+	assert_int_equal(ha_node_report_contact(&r, 5, 70000, 70010), 0);
+	r.echo_term = 5;
+	r.echo_leader_ms = 61000; /* it arrived now, but echoes an ack of 9 s ago */
+	assert_int_equal(ha_node_report_contact(&r, 5, 70000, 70010), 61000);
+	r.echo_term = 4; /* another term's ack: another leader's clock */
+	assert_int_equal(ha_node_report_contact(&r, 5, 70000, 70010), 0);
+	r.echo_term = 5;
+	r.echo_leader_ms = 80000; /* from the future: not this process's clock */
+	assert_int_equal(ha_node_report_contact(&r, 5, 70000, 70010), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +284,9 @@ int main(void)
 	    cmocka_unit_test(acts_only_on_a_sample_taken_after_its_last_action),
 	    cmocka_unit_test(a_blind_server_that_must_be_fenced_is_stopped_then_killed),
 	    cmocka_unit_test(the_write_lease),
+	    cmocka_unit_test(a_restart_the_agent_did_not_see_holds_the_primary),
+	    cmocka_unit_test(acks_renew_the_lease_only_at_this_epoch),
+	    cmocka_unit_test(a_report_proves_contact_as_of_its_echo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
