@@ -350,6 +350,25 @@ class Sandbox:
                 return x
         raise KeyError(name)
 
+    def make_leader(self, name, tries=12):
+        """Moves the raft leadership to node `name`: while another node leads, its agent is
+        paused (SIGSTOP) past an election and resumed, so that one of the others wins. Every
+        try is bounded; fails the test after `tries`."""
+        for _ in range(tries):
+            s = self.wait_leader()
+            leader = self.leader_of(s)
+            if leader == name:
+                return s
+            pid = self.agent_pid(int(leader[len("node"):]))
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                self.wait_leader(exclude=leader, timeout=10,
+                                 conf_nodes=[n for n in self.node_numbers()
+                                             if f"node{n}" != leader])
+            finally:
+                os.kill(pid, signal.SIGCONT)
+        raise AssertionError(f"{name} did not become the raft leader in {tries} tries")
+
     def wait_leader(self, exclude=None, timeout=10, conf_nodes=(1, 2, 3)):
         def pred():
             for c in conf_nodes:

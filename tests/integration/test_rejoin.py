@@ -146,6 +146,9 @@ class RejoinTest(unittest.TestCase):
         with open(path) as f:
             text = f.read()
         self.assertIn("INSERT INTO `sandbox`.`ledger`", text)
+        # woken, it never wrote as a primary again: no heartbeat of its old epoch among them
+        # (its agent once took the leader's ack for a lease at an epoch that had ended)
+        self.assertNotIn("heartbeat", text)
         self.assertRegex(text, r"GTID 0-%d-\d+ trans" % n)
         self.assertRegex(x["rejoin"] or "", r"^rejoined: ")
         ev = [e for e in sb.events() if e["name"] == "errant-saved"]
@@ -183,7 +186,14 @@ class RejoinTest(unittest.TestCase):
         self.assertEqual(sb.sql(n, "SELECT @@rpl_semi_sync_master_enabled"), "0")
         sb.tcp_sql(n, "CREATE TABLE IF NOT EXISTS sandbox.rj (id INT PRIMARY KEY, v TEXT)")
         sb.wait_for(sb.whole, 30, what="a whole cluster")
+        # the table is on every node before their streams are held: the errant set is then
+        # the three inserts alone (a "whole" status is a sample; it says nothing of positions)
+        want = sb.sql(n, "SELECT @@gtid_binlog_pos")
+        sb.wait_for(lambda: all(sb.sql(i, "SELECT @@gtid_current_pos") == want
+                                for i in (1, 2, 3) if i != n), 30, what=f"every node at {want}")
         time.sleep(1)  # the agent samples its server writable, semi-sync off
+        # the worst case: the primary's agent also leads (the coordinator freezes with it)
+        sb.make_leader(old)
         # three writes acknowledged by node n alone, then its host freezes
         others = self.freeze_with_commit_in_flight(n, inserts=3)
         try:
