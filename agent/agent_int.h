@@ -24,6 +24,7 @@ struct node_health {
 	uint64_t recv_ms;                  /* monotonic */
 	char last_binlog[HA_GTID_STR_MAX]; /* gtid_binlog_pos of the last report with the db up */
 	uint64_t last_ack_sent_ms;         /* coordinator: last HealthAck sent to that node */
+	struct ha_contact contact;         /* its contact for this leader's write lease */
 };
 
 /* rebuild.c: this node's database rebuilt by `haadm node reclone SELF` run as a child */

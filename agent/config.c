@@ -671,6 +671,13 @@ static int validate(struct ha_config *c, unsigned flags, struct ha_err *e)
 		    "%s: [failover] semi_sync_timeout_ms: %u must exceed lease_ms (%u), "
 		    "or an isolated primary acknowledges writes no replica has",
 		    c->path, c->semi_sync_timeout_ms, c->lease_ms);
+	if (c->report_interval_ms * 3 > c->lease_ms)
+		return ha_err_set(
+		    e, HA_ECONFIG,
+		    "%s: [agent] report_interval_ms: %u must be at most a third of "
+		    "[failover] lease_ms (%u): the leader's write lease is renewed by "
+		    "reports that echo its acks, two report intervals apart",
+		    c->path, c->report_interval_ms, c->lease_ms);
 	if (c->heartbeat_timeout_ms * 2 > c->election_timeout_ms)
 		return ha_err_set(e, HA_ECONFIG,
 		                  "%s: [raft] heartbeat_timeout_ms: %u must be at most half of "

@@ -104,6 +104,8 @@ void ha_agent_store_report(struct ha_agent *a, Haagent__HealthReport *r)
 		haagent__health_report__free_unpacked(a->health[i].report, NULL);
 	a->health[i].report = r;
 	a->health[i].recv_ms = ha_now_ms();
+	ha_node_contact_update(&a->health[i].contact, r, ha_raft_term(a->raft),
+	                       a->health[i].recv_ms, a->health[i].recv_ms);
 	if (r->health->db == HAAGENT__DB_STATE__DB_UP && r->health->gtid_binlog)
 		snprintf(a->health[i].last_binlog, sizeof(a->health[i].last_binlog), "%s",
 		         r->health->gtid_binlog);
@@ -170,10 +172,7 @@ void ha_agent_core_input(struct ha_agent *a, struct ha_core_in *in, struct ha_co
 		rep[i].h = nh->report ? nh->report->health : NULL;
 		rep[i].recv_ms = nh->recv_ms;
 		rep[i].ack_sent_ms = nh->last_ack_sent_ms;
-		rep[i].contact_ms = nh->report
-		                        ? ha_node_report_contact(nh->report, ha_raft_term(a->raft),
-		                                                 nh->recv_ms, ha_now_ms())
-		                        : 0;
+		rep[i].contact_ms = ha_node_contact_at(&nh->contact, ha_raft_term(a->raft));
 		rep[i].last_binlog = nh->last_binlog;
 	}
 	memset(in, 0, sizeof(*in));

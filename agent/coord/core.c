@@ -281,6 +281,9 @@ void co_run_hook(struct ha_core *k, enum ha_core_hook hook, const char *a0, cons
 		         args[j] ? args[j] : "");
 }
 
+/* A witness's lost-stream clock runs only while detection sees it tick after tick. */
+#define STREAM_CLOCK_GAP_MS 1000
+
 static void detect(struct ha_core *k, const struct ha_fsm_state *st)
 {
 	uint64_t now = k->now;
@@ -293,6 +296,12 @@ static void detect(struct ha_core *k, const struct ha_fsm_state *st)
 	/* how long each replica of the primary has lost its stream, as seen in its reports; the
 	 * clock starts when it is seen replicating from the primary without a stream, never
 	 * earlier (one just repointed had no stream before either) */
+	/* clocks of another epoch (another primary), or not kept up while detection did not run
+	 * (a failover, a proposal in flight, a stall), start again */
+	if (k->m->stream_epoch != st->epoch || now - k->m->stream_seen_ms > STREAM_CLOCK_GAP_MS)
+		memset(k->m->stream_lost_ms, 0, sizeof(k->m->stream_lost_ms));
+	k->m->stream_epoch = st->epoch;
+	k->m->stream_seen_ms = now;
 	for (size_t r = 0; r < n; r++) {
 		int i = co_node_index(k->cfg, reps[r].id);
 		if (i < 0)

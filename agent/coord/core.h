@@ -96,11 +96,12 @@ struct ha_core_mem {
 	uint64_t drained_since_ms; /* PROMOTING: the candidate applied all it received since */
 	bool unusable_said[HA_MAX_NODES]; /* that node's database is unusable (said) */
 	uint64_t
-	    stream_lost_ms[HA_MAX_NODES];   /* since when that replica lost its stream (0: not) */
-	uint64_t unusable_ms[HA_MAX_NODES]; /* the last db-unusable event proposed for it */
-	uint64_t refused_fo_id;             /* the FSM refused a step of this failover (a bug): */
-	uint64_t refused_said_id;           /* held, and said once per failover */
-	char note[1024];                    /* why bootstrap waits ("" when it does not) */
+	    stream_lost_ms[HA_MAX_NODES]; /* since when that replica lost its stream (0: not) */
+	uint64_t stream_epoch, stream_seen_ms; /* those clocks' epoch, and their last update */
+	uint64_t unusable_ms[HA_MAX_NODES];    /* the last db-unusable event proposed for it */
+	uint64_t refused_fo_id;   /* the FSM refused a step of this failover (a bug): */
+	uint64_t refused_said_id; /* held, and said once per failover */
+	char note[1024];          /* why bootstrap waits ("" when it does not) */
 	/* the backup duty (backups.c): the running job as followed, the schedules' last look, a
 	 * scheduled backup refused (said once per slot) */
 	struct {

@@ -141,9 +141,10 @@ static int probe_vars(MYSQL *m, struct ha_probe_sample *s, uint64_t *heartbeats)
 			s->semisync_slave_active = !strcmp(row[1], "ON");
 		else if (!strcmp(row[0], "SLAVE_RECEIVED_HEARTBEATS"))
 			*heartbeats = strtoull(row[1], NULL, 10);
-		else if (!strcmp(row[0], "UPTIME"))
+		else if (!strcmp(row[0], "UPTIME")) {
 			s->uptime_s = strtoull(row[1], NULL, 10);
-		else if (!strcmp(row[0], "RPL_SEMI_SYNC_MASTER_NO_TIMES"))
+			s->uptime_known = true;
+		} else if (!strcmp(row[0], "RPL_SEMI_SYNC_MASTER_NO_TIMES"))
 			s->semisync_off_times = strtoull(row[1], NULL, 10);
 		else if (!strcmp(row[0], "SEMI_SYNC_MASTER_ENABLED"))
 			s->semisync_master_enabled = atoi(row[1]) != 0;

@@ -70,6 +70,7 @@ struct ha_probe_sample {
 	uint64_t seq;              /* increments with every published sample */
 	uint64_t started_ms; /* monotonic: when this probe began (it reflects no earlier state) */
 	uint64_t uptime_s;   /* the server's Uptime: seconds since it started (db up) */
+	bool uptime_known;   /* it was read (0 s is a server that just started) */
 	/* where the binlog is (salvage after a crash reads it): "" when off, unknown, or longer
 	 * than the buffer (never cut) */
 	char binlog_index[4096];

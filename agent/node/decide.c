@@ -130,7 +130,7 @@ static void salvage(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 
 /* The slack on a server's start time as told by its Uptime (whole seconds, wall clock) and a
  * probe's latency: a start this much after the last sample that saw it up is a restart. */
-#define SERVER_START_SLACK_MS 2000
+#define SERVER_START_SLACK_MS 1100
 
 /* Is this node, the epoch's primary, back from a restart of its server (or of itself) that it
  * must not turn writable after? Its crash recovery may have dropped transactions it had
@@ -168,8 +168,9 @@ static void observe(const struct ha_node_in *in, struct ha_node_mem *m, struct h
 	 * simulator, such an agent made its server writable again without what its crash
 	 * recovery dropped. The server started after the last sample that saw it up; Uptime has
 	 * a second's grain and follows the wall clock (a step back counts only if larger than
-	 * the server's age), hence the slack. */
-	if (s->db == HA_DB_UP && s->uptime_s && s->uptime_s < INT64_MAX / 2000) {
+	 * the server's age: Uptime is whole seconds, never more than its age, so the same
+	 * server's start estimate is at most 1 s late), hence the slack. */
+	if (s->db == HA_DB_UP && s->uptime_known && s->uptime_s < INT64_MAX / 2000) {
 		/* may be before this clock's zero (a server older than the host's boot count) */
 		int64_t start = (int64_t)s->started_ms - (int64_t)s->uptime_s * 1000;
 		if (m->server_up_ms && start > (int64_t)m->server_up_ms + SERVER_START_SLACK_MS &&
@@ -237,7 +238,10 @@ static void decide_primary(const struct ha_node_in *in, struct ha_node_mem *m,
 	 * then the replication configuration goes, which may be slow. */
 	if (s->read_only && (lease || (s->replicating && s->sql_running))) {
 		q.kind = HA_ACT_PROMOTE;
-		q.writable = lease;
+		/* writable only on a sample of now: one taken before this process stalled (a
+		 * freeze) says nothing of a restart meanwhile */
+		q.writable = lease && in->now_ms - s->started_ms <= 2 * in->cfg->probe_interval_ms +
+		                                                        in->cfg->probe_timeout_ms;
 		q.kill_agent_sessions =
 		    failing && f->candidate == me && f->salvage != HA_SALVAGE_NONE;
 		const struct ha_member *op = ha_fsm_member(st, f->old_primary);
@@ -624,6 +628,23 @@ bool ha_node_ack(struct ha_lease_follow *f, const Haagent__HealthAck *ack,
 	if (from > f->last_ack_ms)
 		f->last_ack_ms = from;
 	return true;
+}
+
+void ha_node_contact_update(struct ha_contact *c, const Haagent__HealthReport *r, uint64_t term,
+                            uint64_t recv_ms, uint64_t now_ms)
+{
+	uint64_t v = ha_node_report_contact(r, term, recv_ms, now_ms);
+	if (c->term != term) {
+		c->term = term;
+		c->ms = 0;
+	}
+	if (v > c->ms)
+		c->ms = v;
+}
+
+uint64_t ha_node_contact_at(const struct ha_contact *c, uint64_t term)
+{
+	return c->term == term ? c->ms : 0;
 }
 
 uint64_t ha_node_report_contact(const Haagent__HealthReport *r, uint64_t term, uint64_t recv_ms,

@@ -173,6 +173,15 @@ bool ha_node_ack(struct ha_lease_follow *f, const Haagent__HealthAck *ack,
  * An agent of an older version echoes nothing: its arrival (recv_ms), as before. */
 uint64_t ha_node_report_contact(const Haagent__HealthReport *r, uint64_t term, uint64_t recv_ms,
                                 uint64_t now_ms);
+/* A node's contact as the leader keeps it: reports of this term move it forward only, so a report
+ * that proves less (a restarted agent echoing nothing yet) never takes back what an earlier one
+ * proved; a new term starts it again. */
+struct ha_contact {
+	uint64_t ms, term;
+};
+void ha_node_contact_update(struct ha_contact *c, const Haagent__HealthReport *r, uint64_t term,
+                            uint64_t recv_ms, uint64_t now_ms);
+uint64_t ha_node_contact_at(const struct ha_contact *c, uint64_t term);
 
 /* One decision. out is zeroed first. */
 void ha_node_decide(const struct ha_node_in *in, struct ha_node_mem *m, struct ha_node_out *out);

@@ -205,6 +205,7 @@ void sim_probe(struct sim_world *w, int i, struct ha_probe_sample *s)
 	}
 	s->db = HA_DB_UP;
 	s->uptime_s = (w->now - d->started_at) / 1000;
+	s->uptime_known = true;
 	s->read_only = d->read_only;
 	s->server_id = d->server_id;
 	const char *cur = pos_text_cached(w, d, false);

@@ -43,6 +43,7 @@ static inline bool sim_chance(struct sim_rng *r, unsigned percent)
 struct sim_report {
 	Haagent__HealthReport *r; /* unpacked copy, owned */
 	uint64_t recv_ms, ack_sent_ms;
+	struct ha_contact contact;
 	char last_binlog[HA_GTID_TEXT_MAX];
 };
 

@@ -303,6 +303,7 @@ static void store_report(struct sim_world *w, int at, Haagent__HealthReport *r)
 		haagent__health_report__free_unpacked(a->rep[i].r, NULL);
 	a->rep[i].r = r;
 	a->rep[i].recv_ms = w->now;
+	ha_node_contact_update(&a->rep[i].contact, r, a->term, w->now, w->now);
 	if (r->health->db == HAAGENT__DB_STATE__DB_UP && r->health->gtid_binlog)
 		snprintf(a->rep[i].last_binlog, sizeof(a->rep[i].last_binlog), "%s",
 		         r->health->gtid_binlog);
@@ -410,9 +411,7 @@ static void core_input(struct sim_world *w, int i, struct ha_core_in *in,
 		rep[j].h = a->rep[j].r ? a->rep[j].r->health : NULL;
 		rep[j].recv_ms = a->rep[j].recv_ms;
 		rep[j].ack_sent_ms = a->rep[j].ack_sent_ms;
-		rep[j].contact_ms = a->rep[j].r ? ha_node_report_contact(a->rep[j].r, a->term,
-		                                                         a->rep[j].recv_ms, w->now)
-		                                : 0;
+		rep[j].contact_ms = ha_node_contact_at(&a->rep[j].contact, a->term);
 		rep[j].last_binlog = a->rep[j].last_binlog;
 	}
 	*in = (struct ha_core_in){

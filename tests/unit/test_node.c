@@ -179,6 +179,7 @@ static void a_restart_the_agent_did_not_see_holds_the_primary(void **state)
 	w->st.primary_writable_epoch = 1;
 	w->s.replicating = w->s.io_running = w->s.sql_running = false;
 	w->s.read_only = false;
+	w->s.uptime_known = true;
 	w->s.uptime_s = 3600;
 	w->s.started_ms = 10000;
 	decide(w, true, 10000);
@@ -202,6 +203,22 @@ static void a_restart_the_agent_did_not_see_holds_the_primary(void **state)
 	Haagent__Health h;
 	ha_node_health(&w->s, &w->m, 1, true, &h);
 	assert_int_equal(h.restarted_epoch, 1);
+	/* a quick restart: killed just after a sample, up again 1.5 s later (Uptime 0) */
+	struct world *q = world();
+	q->st.primary_id = 2;
+	q->st.primary_writable_epoch = 1;
+	q->s.replicating = q->s.io_running = q->s.sql_running = false;
+	q->s.read_only = false;
+	q->s.uptime_known = true;
+	q->s.uptime_s = 3600;
+	q->s.started_ms = 10000;
+	decide(q, true, 10000);
+	q->s.started_ms = 11500;
+	q->s.uptime_s = 0;
+	q->s.read_only = true;
+	decide(q, true, 11500);
+	assert_false(q->out.submit && q->out.q.kind == HA_ACT_PROMOTE);
+	free(q);
 	free(w);
 }
 
