@@ -168,14 +168,11 @@ static void the_write_lease(void **state)
 	assert_true(ha_node_lease_held(&l));
 }
 
-/* The primary's server restarted while its agent was frozen: the agent never saw it down, but
- * its Uptime says it started after the last sample that saw it up. It stays read-only (its crash
- * recovery may have dropped what it acknowledged) and reports itself held. */
-static void a_restart_the_agent_did_not_see_holds_the_primary(void **state)
+/* This node (node2) the primary at epoch 1, writable, its server up an hour, seen at 10 s. */
+static struct world *writable_primary(void)
 {
-	(void)state;
 	struct world *w = world();
-	w->st.primary_id = 2; /* this node, primary at epoch 1, writable */
+	w->st.primary_id = 2;
 	w->st.primary_writable_epoch = 1;
 	w->s.replicating = w->s.io_running = w->s.sql_running = false;
 	w->s.read_only = false;
@@ -184,6 +181,16 @@ static void a_restart_the_agent_did_not_see_holds_the_primary(void **state)
 	w->s.started_ms = 10000;
 	decide(w, true, 10000);
 	assert_false(w->out.submit); /* writable, as it should be */
+	return w;
+}
+
+/* The primary's server restarted while its agent was frozen: the agent never saw it down, but
+ * its Uptime says it started after the last sample that saw it up. It stays read-only (its crash
+ * recovery may have dropped what it acknowledged) and reports itself held. */
+static void a_restart_the_agent_did_not_see_holds_the_primary(void **state)
+{
+	(void)state;
+	struct world *w = writable_primary();
 	/* one second later, one second older: the same server */
 	w->s.started_ms = 11000;
 	w->s.uptime_s = 3601;
@@ -204,15 +211,7 @@ static void a_restart_the_agent_did_not_see_holds_the_primary(void **state)
 	ha_node_health(&w->s, &w->m, 1, true, &h);
 	assert_int_equal(h.restarted_epoch, 1);
 	/* a quick restart: killed just after a sample, up again 1.5 s later (Uptime 0) */
-	struct world *q = world();
-	q->st.primary_id = 2;
-	q->st.primary_writable_epoch = 1;
-	q->s.replicating = q->s.io_running = q->s.sql_running = false;
-	q->s.read_only = false;
-	q->s.uptime_known = true;
-	q->s.uptime_s = 3600;
-	q->s.started_ms = 10000;
-	decide(q, true, 10000);
+	struct world *q = writable_primary();
 	q->s.started_ms = 11500;
 	q->s.uptime_s = 0;
 	q->s.read_only = true;
