@@ -18,6 +18,7 @@ static void tick(struct ha_agent *a)
 	struct ha_probe_sample *s = malloc(sizeof(*s));
 	if (s == NULL)
 		return;
+	ha_raft_tick(a->raft);
 	ha_members_sync(a);
 	ha_probe_latest(a->probe, s);
 	ha_reconcile(a, s);

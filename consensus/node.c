@@ -12,6 +12,7 @@
 #include "../agent/common/clock.h"
 #include "../agent/common/log.h"
 #include "../agent/common/proc.h"
+#include "raftconf.h"
 #include "transport.h"
 
 struct ha_raft {
@@ -44,7 +45,8 @@ struct ha_raft {
 	ha_raft_closed_cb closed_cb;
 	void *closed_data;
 	int pending_closes;
-	bool changing; /* a raft_add/assign/remove in flight */
+	bool changing;        /* a raft_add/assign/remove in flight */
+	uint64_t changing_ms; /* since then (monotonic) */
 };
 
 struct propose_req {
@@ -502,6 +504,40 @@ bool ha_raft_changing(struct ha_raft *n)
 	return n->changing || n->raft.configuration_uncommitted_index != 0;
 }
 
+/* consensus/raftconf.h: libraft 0.22's stale "uncommitted" configuration, put right */
+static void repair_config(struct ha_raft *n)
+{
+	raft_index stale;
+	if (!ha_raftconf_repair(&n->raft, n->changing, &stale))
+		return;
+	ha_warn("raft-config-repaired",
+	        "index=%llu servers=%u why=\"a committed configuration was still recorded as "
+	        "uncommitted (libraft 0.22 follower batch bug): cleared\"",
+	        (unsigned long long)stale, n->raft.configuration.n);
+}
+
+void ha_raft_tick(struct ha_raft *n)
+{
+	repair_config(n);
+}
+
+void ha_raft_change_state(struct ha_raft *n, char *out, size_t size)
+{
+	if (!ha_raft_changing(n)) {
+		snprintf(out, size, "%s", "");
+		return;
+	}
+	char flight[64] = "";
+	if (n->changing)
+		snprintf(flight, sizeof(flight), "a change in flight for %llu ms; ",
+		         (unsigned long long)(ha_now_ms() - n->changing_ms));
+	snprintf(out, size,
+	         "%suncommitted configuration entry %llu, commit index %llu, last index %llu",
+	         flight, (unsigned long long)n->raft.configuration_uncommitted_index,
+	         (unsigned long long)raft_commit_index(&n->raft),
+	         (unsigned long long)raft_last_index(&n->raft));
+}
+
 static void change_cb(struct raft_change *req, int status)
 {
 	struct ha_raft *n = req->data;
@@ -536,6 +572,18 @@ int ha_raft_change(struct ha_raft *n, enum ha_raft_op op, uint32_t id, const cha
 		rc = raft_remove(&n->raft, req, id, change_cb);
 		break;
 	}
+	if (rc != 0 && op == HA_RAFT_ASSIGN && rc != RAFT_NOTLEADER && rc != RAFT_BADROLE &&
+	    rc != RAFT_CANTCHANGE && rc != RAFT_NOTFOUND) {
+		/* libraft 0.22's raft_assign takes the request before its last steps and keeps it
+		 * when one of them fails: freeing it here would leave raft a dangling pointer. It
+		 * ends through change_cb (at the latest when this leadership ends); until then no
+		 * other change starts. */
+		n->changing = true;
+		n->changing_ms = ha_now_ms();
+		return ha_err_set(e, HA_ERAFT,
+		                  "raft assign of %u: %s (%s); held until raft ends it", id,
+		                  raft_strerror(rc), raft_errmsg(&n->raft));
+	}
 	if (rc != 0) {
 		free(req);
 		return ha_err_set(e, HA_ERAFT, "raft %s of %u: %s (%s)",
@@ -545,6 +593,7 @@ int ha_raft_change(struct ha_raft *n, enum ha_raft_op op, uint32_t id, const cha
 		                  id, raft_strerror(rc), raft_errmsg(&n->raft));
 	}
 	n->changing = true;
+	n->changing_ms = ha_now_ms();
 	ha_info("raft-change", "op=%s id=%u role=%d",
 	        op == HA_RAFT_ADD      ? "add"
 	        : op == HA_RAFT_ASSIGN ? "assign"

@@ -75,8 +75,14 @@ const struct ha_fsm_state *ha_raft_fsm(struct ha_raft *n);
  * members of the replicated state ---- */
 /* raft's current configuration (committed or not); returns the count (at most max). */
 unsigned ha_raft_servers(struct ha_raft *n, struct ha_raft_server *out, unsigned max);
+/* The agent's periodic tick (outside raft's own steps): puts right a configuration libraft
+ * 0.22 left recorded as uncommitted once it is certainly committed (raftconf.h). */
+void ha_raft_tick(struct ha_raft *n);
 /* A change is in flight or not yet committed: one at a time. */
 bool ha_raft_changing(struct ha_raft *n);
+/* What holds the next change, for a log line ("" when nothing does): how long the change in
+ * flight has waited, raft's uncommitted configuration entry, its commit and last index. */
+void ha_raft_change_state(struct ha_raft *n, char *out, size_t size);
 enum ha_raft_op { HA_RAFT_ADD, HA_RAFT_ASSIGN, HA_RAFT_REMOVE };
 /* Leader only. Its end is logged; the applied callback runs then (a tick). */
 int ha_raft_change(struct ha_raft *n, enum ha_raft_op op, uint32_t id, const char *address,
