@@ -66,9 +66,10 @@ struct ha_agent {
 	struct ha_node_mem rc;    /* the agent's own memory (node/decide.h) */
 	struct ha_members_mem mm; /* the leader's membership memory (coord/members.h) */
 	struct ha_log_limit members_log;
-	bool removed_said; /* this node was removed: said once */
-	bool was_member;   /* this node has been a member (so its absence is a removal) */
-	bool peers_synced; /* the transport accepts the members (not any node: join = yes) */
+	uint64_t members_said_ms; /* a waiting join was last said then (members.c) */
+	bool removed_said;        /* this node was removed: said once */
+	bool was_member;          /* this node has been a member (so its absence is a removal) */
+	bool peers_synced;        /* the transport accepts the members (not any node: join = yes) */
 	struct ha_rebuild rb;
 };
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <raft.h>
+
 #include "agent_int.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -110,6 +112,41 @@ void ha_members_sync(struct ha_agent *a)
 	}
 }
 
+#define JOIN_SAY_MS 10000 /* a join that waits is said this often on the leader */
+
+static const char *role_name(const struct ha_members_in *mi, uint32_t id)
+{
+	for (unsigned i = 0; i < mi->n_raft; i++)
+		if (mi->raft[i].id == id)
+			return mi->raft[i].role == RAFT_VOTER     ? "voter"
+			       : mi->raft[i].role == RAFT_STANDBY ? "standby"
+			                                          : "spare";
+	return "none";
+}
+
+/* A join that waits is said now and then: what it waits for (its database, its agent, raft, a
+ * proposal), so that a join that does not move can be explained from the leader's log. */
+static void say_join_wait(struct ha_agent *a, const struct ha_members_in *mi)
+{
+	const struct ha_core_in *in = mi->core;
+	const struct ha_member *j = ha_fsm_joining(in->st);
+	if (j == NULL) {
+		a->members_said_ms = 0;
+		return;
+	}
+	if (a->members_said_ms != 0 && in->now_ms - a->members_said_ms < JOIN_SAY_MS)
+		return;
+	a->members_said_ms = in->now_ms;
+	char db[256];
+	char raft[192];
+	ha_members_db_ready(in, j->id, db, sizeof(db));
+	ha_raft_change_state(a->raft, raft, sizeof(raft));
+	ha_info("membership-waiting",
+	        "node=%s for_ms=%llu raft_role=%s database=\"%s\" raft_change=\"%s\" proposing=%s",
+	        j->name, (unsigned long long)(in->now_ms - a->mm.since_ms), role_name(mi, j->id),
+	        db, raft[0] ? raft : "none", in->proposing ? "yes" : "no");
+}
+
 void ha_members_tick(struct ha_agent *a)
 {
 	struct ha_core_report rep[HA_MAX_NODES];
@@ -127,6 +164,7 @@ void ha_members_tick(struct ha_agent *a)
 	struct ha_err e = {0};
 	switch (out.act) {
 	case HA_MEMBERS_NONE:
+		say_join_wait(a, &mi);
 		return;
 	case HA_MEMBERS_PROPOSE:
 		ha_info("membership", "%s", out.why);

@@ -124,16 +124,50 @@ static bool has_full_backup(const struct ha_fsm_state *st)
 	return false;
 }
 
-/* the joining member: made a voter once its database replicates, recorded once it votes,
- * removed again when it goes silent or takes too long */
+/* The join of j fails now (its agent silent for join_silent_ms, or longer than join_timeout_ms
+ * in all): out proposes its undo. Never while a failover runs or no primary is established: the
+ * joining node may hold acknowledged writes in its relay log, and the failover must see them
+ * (its clock goes on; the undo comes after, if it still must). A member raft already made a
+ * voter has joined: that is recorded instead (follow_join). */
+static bool undo_join(const struct ha_members_in *in, const struct ha_members_mem *m,
+                      const struct ha_member *j, struct ha_members_out *out)
+{
+	const struct ha_core_in *k = in->core;
+	const struct ha_raft_server *r = raft_find(in, j->id);
+	if (r && r->role == RAFT_VOTER)
+		return false;
+	if (ha_fsm_failover_active(k->st) || k->st->primary_id == 0)
+		return false;
+	int i = co_node_index(k->cfg, j->id);
+	uint64_t heard = i >= 0 && k->reports[i].h ? k->reports[i].recv_ms : 0;
+	if (heard < m->since_ms)
+		heard = m->since_ms;
+	const char *fail = NULL;
+	if (k->now_ms - heard > k->cfg->join_silent_ms)
+		fail = "its agent went silent";
+	else if (k->now_ms - m->since_ms > k->cfg->join_timeout_ms)
+		fail = "it took longer than join_timeout_ms";
+	if (fail == NULL)
+		return false;
+	char why[256];
+	if (in->raft_changing && (r == NULL || r->role == RAFT_SPARE))
+		snprintf(why, sizeof(why),
+		         "raft never sent it the log: a raft change did not finish");
+	else
+		ha_members_db_ready(k, j->id, why, sizeof(why));
+	char reason[HA_FSM_TEXT_MAX];
+	snprintf(reason, sizeof(reason), "join undone: %s (last: %s)", fail, why);
+	snprintf(out->why, sizeof(out->why), "%s: %s", j->name, reason);
+	propose(out, ha_fsm_cmd_member_remove(j->id, reason, k->unix_ms, k->alloc, &out->cmd,
+	                                      &out->cmd_len));
+	return true;
+}
+
+/* the joining member: made a voter once its database replicates, recorded once it votes */
 static void follow_join(const struct ha_members_in *in, struct ha_members_mem *m,
                         const struct ha_member *j, struct ha_members_out *out)
 {
 	const struct ha_core_in *k = in->core;
-	if (m->joining != j->id) {
-		m->joining = j->id;
-		m->since_ms = k->now_ms;
-	}
 	const struct ha_raft_server *r = raft_find(in, j->id);
 	if (r && r->role == RAFT_VOTER) {
 		snprintf(out->why, sizeof(out->why), "%s is a raft voter: joined", j->name);
@@ -141,29 +175,7 @@ static void follow_join(const struct ha_members_in *in, struct ha_members_mem *m
 		                                      &out->cmd_len));
 		return;
 	}
-	int i = co_node_index(k->cfg, j->id);
-	uint64_t heard = i >= 0 && k->reports[i].h ? k->reports[i].recv_ms : 0;
-	if (heard < m->since_ms)
-		heard = m->since_ms;
-	const char *fail = NULL;
 	char why[256];
-	/* Never undone while a failover runs or no primary is established: the joining node may
-	 * hold acknowledged writes in its relay log, and the failover must see them (its clock
-	 * goes on; the undo comes after, if it still must). */
-	bool settled = !ha_fsm_failover_active(k->st) && k->st->primary_id != 0;
-	if (settled && k->now_ms - heard > k->cfg->join_silent_ms)
-		fail = "its agent went silent";
-	else if (settled && k->now_ms - m->since_ms > k->cfg->join_timeout_ms)
-		fail = "it took longer than join_timeout_ms";
-	if (fail) {
-		ha_members_db_ready(k, j->id, why, sizeof(why));
-		char reason[HA_FSM_TEXT_MAX];
-		snprintf(reason, sizeof(reason), "join undone: %s (last: %s)", fail, why);
-		snprintf(out->why, sizeof(out->why), "%s: %s", j->name, reason);
-		propose(out, ha_fsm_cmd_member_remove(j->id, reason, k->unix_ms, k->alloc,
-		                                      &out->cmd, &out->cmd_len));
-		return;
-	}
 	if (ha_members_db_ready(k, j->id, why, sizeof(why))) {
 		if (r && r->role == RAFT_STANDBY) {
 			out->act = HA_MEMBERS_RAFT_ASSIGN;
@@ -189,11 +201,21 @@ void ha_members_decide(const struct ha_members_in *in, struct ha_members_mem *m,
 {
 	memset(out, 0, sizeof(*out));
 	const struct ha_fsm_state *st = in->core->st;
-	if (st->n_members == 0 || in->raft_changing || in->core->proposing)
+	if (st->n_members == 0 || in->core->proposing)
 		return;
 	const struct ha_member *j = ha_fsm_joining(st);
-	if (j == NULL)
+	if (j == NULL) {
 		m->joining = 0;
+	} else if (m->joining != j->id) {
+		m->joining = j->id;
+		m->since_ms = in->core->now_ms;
+	}
+	/* The undo comes first: a raft change that does not finish (or one that fails again and
+	 * again) must not hold a failed join, and with it the next one, forever. */
+	if (j && undo_join(in, m, j, out))
+		return;
+	if (in->raft_changing)
+		return;
 	if (follow_members(in, out))
 		return;
 	if (j)

@@ -217,6 +217,44 @@ static void join_undone(void **state)
 	free(f.out.cmd);
 }
 
+/* A raft change that never finishes, or a raft add that fails again and again (raft never
+ * sends the new node the log, so its agent never reports): the join is still undone once
+ * silent, and the reason says raft never reached it. */
+static void undo_not_held_by_raft(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f); /* raft lacks node4 */
+	decide(&f);
+	assert_int_equal(f.out.act, HA_MEMBERS_RAFT_ADD);
+	f.cfg.join_silent_ms = 5000;
+	f.in.now_ms += 6000;
+	decide(&f); /* the add failed: tried again, but the join went silent first */
+	assert_int_equal(f.out.act, HA_MEMBERS_PROPOSE);
+	assert_non_null(strstr(f.out.why, "went silent"));
+	free(f.out.cmd);
+	f.out.cmd = NULL;
+
+	setup(&f);
+	f.cfg.join_silent_ms = 5000;
+	f.raft[3] = (struct ha_raft_server){.id = 4, .role = RAFT_SPARE};
+	f.mi.n_raft = 4;
+	f.mi.raft_changing = true; /* the standby assignment never finishes */
+	decide(&f);
+	assert_int_equal(f.out.act, HA_MEMBERS_NONE);
+	f.in.now_ms += 6000;
+	decide(&f);
+	assert_int_equal(f.out.act, HA_MEMBERS_PROPOSE);
+	assert_non_null(strstr(f.out.why, "raft never sent it the log"));
+	assert_string_equal(last_event(&f), "member-removed");
+	assert_null(ha_fsm_member(&f.st, 4));
+	f.mi.raft_changing = false;
+	decide(&f); /* once raft can change again, it forgets the node */
+	assert_int_equal(f.out.act, HA_MEMBERS_RAFT_REMOVE);
+	assert_int_equal(f.out.id, 4);
+	free(f.out.cmd);
+}
+
 static void full_members_vote(void **state)
 {
 	(void)state;
@@ -276,7 +314,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(join_happy_path),           cmocka_unit_test(join_undone),
 	    cmocka_unit_test(full_members_vote),         cmocka_unit_test(undo_waits_for_failover),
-	    cmocka_unit_test(removed_leader_hands_over),
+	    cmocka_unit_test(removed_leader_hands_over), cmocka_unit_test(undo_not_held_by_raft),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
