@@ -5,6 +5,7 @@ sandbox's pid files) and the directory removed when the test class ends, even on
 import atexit
 import json
 import os
+import re
 import socket
 import ssl
 import shutil
@@ -124,7 +125,7 @@ class Sandbox:
         """Lines of AddressSanitizer/LeakSanitizer/UBSan reports in the agents' logs (the agents
         log to these files, so a sanitizer build's findings land there)."""
         out = []
-        for n in (1, 2, 3):
+        for n in self.node_numbers():
             p = os.path.join(self.node_dir(n), "agent.log")
             if not os.path.exists(p):
                 continue
@@ -183,6 +184,17 @@ class Sandbox:
                 with open(p) as f:
                     out.append(f"--- node{n} agent.log (tail) ---\n" + "".join(f.readlines()[-25:]))
         return "\n".join(out)
+
+    def log_lines(self, pattern, last=80):
+        """The last `last` lines of every agent's log that match the regular expression
+        `pattern`, each led by its node: a failure's explanation."""
+        out = []
+        for n in self.node_numbers():
+            p = os.path.join(self.node_dir(n), "agent.log")
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    out += [f"node{n}: {x}" for x in f if re.search(pattern, x)][-last:]
+        return "".join(out)
 
     # ---- tools ----
     def tls_file(self, name):
