@@ -47,6 +47,8 @@ struct ha_raft {
 	int pending_closes;
 	bool changing;        /* a raft_add/assign/remove in flight */
 	uint64_t changing_ms; /* since then (monotonic) */
+	bool unchecked_said;  /* raftconf could not check the record: said once */
+	struct ha_log_limit ghost_log;
 };
 
 struct propose_req {
@@ -504,16 +506,49 @@ bool ha_raft_changing(struct ha_raft *n)
 	return n->changing || n->raft.configuration_uncommitted_index != 0;
 }
 
-/* consensus/raftconf.h: libraft 0.22's stale "uncommitted" configuration, put right */
+/* consensus/raftconf.h: libraft 0.22's stale "uncommitted" configuration, put right from its log */
 static void repair_config(struct ha_raft *n)
 {
-	raft_index stale;
-	if (!ha_raftconf_repair(&n->raft, n->changing, &stale))
+	struct ha_raftconf_fix fix;
+	enum ha_raftconf_result rc = ha_raftconf_repair(&n->raft, n->changing, &fix);
+	switch (rc) {
+	case HA_RAFTCONF_NONE:
+		n->unchecked_said = false;
 		return;
-	ha_warn("raft-config-repaired",
-	        "index=%llu servers=%u why=\"a committed configuration was still recorded as "
-	        "uncommitted (libraft 0.22 follower batch bug): cleared\"",
-	        (unsigned long long)stale, n->raft.configuration.n);
+	case HA_RAFTCONF_REPAIRED:
+	case HA_RAFTCONF_REPLACED:
+		ha_warn("raft-config-repaired",
+		        "record=%llu entry=%llu servers=%u action=\"%s\" why=\"libraft 0.22 "
+		        "recorded a follower's configuration at its batch's first index\"",
+		        (unsigned long long)fix.record, (unsigned long long)fix.index, fix.servers,
+		        rc == HA_RAFTCONF_REPAIRED
+		            ? "the committed configuration set from the log"
+		            : "a configuration in no log replaced by the log's last one");
+		return;
+	case HA_RAFTCONF_LEADER_GHOST: {
+		unsigned long long k;
+		struct ha_err e = {0};
+		if (ha_log_due(&n->ghost_log, &k))
+			ha_error("raft-config-ghost",
+			         "entry=%llu servers=%u action=\"hand leadership over\" "
+			         "why=\"this leader's configuration is in no log (libraft 0.22)\" "
+			         "count=%llu",
+			         (unsigned long long)fix.index, fix.servers, k);
+		ha_raft_transfer(n, &e);
+		return;
+	}
+	case HA_RAFTCONF_UNCHECKED:
+		if (!n->unchecked_said) {
+			n->unchecked_said = true;
+			ha_warn("raft-config-unchecked",
+			        "record=%llu why=\"a configuration recorded as uncommitted could "
+			        "not be "
+			        "checked against raft's log (libraft %d.%d)\"",
+			        (unsigned long long)fix.record, RAFT_VERSION_MAJOR,
+			        RAFT_VERSION_MINOR);
+		}
+		return;
+	}
 }
 
 void ha_raft_tick(struct ha_raft *n)

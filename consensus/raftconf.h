@@ -1,18 +1,25 @@
-/* A configuration libraft 0.22 leaves recorded as uncommitted, put right once it is certainly
- * committed (docs/membership.md, "libraft 0.22.1 can leave a configuration uncommitted").
+/* A configuration libraft 0.22 leaves recorded as uncommitted, put right from raft's own log
+ * (docs/membership.md, "libraft 0.22.1 can leave a configuration uncommitted").
  *
  * libraft 0.22.1 records the configuration a follower receives as uncommitted at the index of
  * the first entry of its AppendEntries batch, not at the configuration entry's own index
  * (replication.c passes `index` for every entry of the batch, where the leader's path passes
- * `index + i`). When the configuration entry is not the first of its batch, the record never
- * matches the entry as it is applied, so it stays: that node, once leader, refuses every
- * configuration change (RAFT_CANTCHANGE) for as long as it leads, and its snapshots keep the
- * configuration from before.
+ * `index + i`). When the configuration entry is not the first of its batch:
+ *   - the record never matches the entry as it is applied, so it stays: that node, once
+ *     leader, refuses every configuration change (RAFT_CANTCHANGE), and its snapshots keep the
+ *     configuration from before;
+ *   - if a new leader then truncates the follower's log between the record and the entry, raft
+ *     rolls nothing back (it compares the truncation with the record): the follower keeps, as
+ *     its configuration, one that is in no log any more (a "ghost"), and counts votes with it.
  *
- * The repair acts only when it is certain: every entry of the log is committed and applied, so
- * the latest configuration (raft's `configuration`, the last one in the log) is committed,
- * whatever its index. The committed index it sets is the recorded one, a lower bound of the true
- * one. Pure on the raft object; call it outside raft's own steps (from a timer). */
+ * The repair reads the truth from raft's in-memory log (r->legacy.log, libraft 0.22's layout,
+ * checked against raft's last index before any use; with another libraft it does nothing): the
+ * last configuration entry in the log. Once that entry is committed, the node's state is set to
+ * what libraft would have set: that configuration committed at its index, nothing uncommitted,
+ * and on a follower with a ghost, that configuration as the current one. A leader with a ghost
+ * is not changed under its replication (its progress array follows the configuration): it is
+ * reported, and the caller hands leadership over. A right record (the entry's own index) is
+ * left to libraft, which clears it as it applies the entry. Call it outside raft's own steps. */
 #ifndef HA_CONSENSUS_RAFTCONF_H
 #define HA_CONSENSUS_RAFTCONF_H
 
@@ -20,8 +27,22 @@
 
 #include <raft.h>
 
-/* True when it put r right; *index is then the index that was recorded. change_in_flight: a
- * raft_add/assign/remove of this node's is not finished (its own record is right: left alone). */
-bool ha_raftconf_repair(struct raft *r, bool change_in_flight, raft_index *index);
+enum ha_raftconf_result {
+	HA_RAFTCONF_NONE = 0,     /* nothing to do, or not yet (the entry is not committed) */
+	HA_RAFTCONF_REPAIRED,     /* a stale record cleared; the configuration was right */
+	HA_RAFTCONF_REPLACED,     /* a follower's ghost configuration replaced by the log's */
+	HA_RAFTCONF_LEADER_GHOST, /* this leader's configuration is in no log: hand over */
+	HA_RAFTCONF_UNCHECKED,    /* a stale-looking record, but the log cannot be read */
+};
+
+struct ha_raftconf_fix {
+	raft_index record; /* the index raft had recorded */
+	raft_index index;  /* the log's last configuration entry */
+	unsigned servers;  /* its servers */
+};
+
+/* change_in_flight: a raft_add/assign/remove of this node's is not finished (left alone). */
+enum ha_raftconf_result ha_raftconf_repair(struct raft *r, bool change_in_flight,
+                                           struct ha_raftconf_fix *fix);
 
 #endif
