@@ -143,9 +143,13 @@ static bool undo_join(const struct ha_members_in *in, const struct ha_members_me
 	if (heard < m->since_ms)
 		heard = m->since_ms;
 	const char *fail = NULL;
+	/* a standby with a raft change in flight may be the one raft is making a voter (libraft
+	 * catches its log up first): only silence undoes it then, not the clock, so that it does
+	 * not become a voter that is no member */
+	bool promoting = in->raft_changing && r && r->role == RAFT_STANDBY;
 	if (k->now_ms - heard > k->cfg->join_silent_ms)
 		fail = "its agent went silent";
-	else if (k->now_ms - m->since_ms > k->cfg->join_timeout_ms)
+	else if (!promoting && k->now_ms - m->since_ms > k->cfg->join_timeout_ms)
 		fail = "it took longer than join_timeout_ms";
 	if (fail == NULL)
 		return false;
