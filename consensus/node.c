@@ -517,13 +517,14 @@ static void repair_config(struct ha_raft *n)
 		return;
 	case HA_RAFTCONF_REPAIRED:
 	case HA_RAFTCONF_REPLACED:
-		ha_warn("raft-config-repaired",
-		        "record=%llu entry=%llu servers=%u action=\"%s\" why=\"libraft 0.22 "
-		        "recorded a follower's configuration at its batch's first index\"",
-		        (unsigned long long)fix.record, (unsigned long long)fix.index, fix.servers,
-		        rc == HA_RAFTCONF_REPAIRED
-		            ? "the committed configuration set from the log"
-		            : "a configuration in no log replaced by the log's last one");
+		ha_log(rc == HA_RAFTCONF_REPAIRED ? HA_LOG_INFO : HA_LOG_WARN,
+		       "raft-config-repaired",
+		       "record=%llu entry=%llu servers=%u action=\"%s\" why=\"libraft 0.22 "
+		       "recorded a follower's configuration at its batch's first index\"",
+		       (unsigned long long)fix.record, (unsigned long long)fix.index, fix.servers,
+		       rc == HA_RAFTCONF_REPAIRED
+		           ? "the committed configuration set from the log"
+		           : "a configuration in no log replaced by the log's last one");
 		return;
 	case HA_RAFTCONF_LEADER_GHOST: {
 		unsigned long long k;
