@@ -506,6 +506,22 @@ bool ha_raft_changing(struct ha_raft *n)
 	return n->changing || n->raft.configuration_uncommitted_index != 0;
 }
 
+static void transfer_cb(struct raft_transfer *req);
+
+/* hands leadership to raft id `to` (0: libraft's choice) */
+static int transfer_to(struct ha_raft *n, raft_id to, struct ha_err *e)
+{
+	struct raft_transfer *req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return ha_err_set(e, HA_ENOMEM, "out of memory");
+	int rc = raft_transfer(&n->raft, req, to, transfer_cb);
+	if (rc != 0) {
+		free(req);
+		return ha_err_set(e, HA_ERAFT, "raft transfer: %s", raft_strerror(rc));
+	}
+	return 0;
+}
+
 /* consensus/raftconf.h: libraft 0.22's stale "uncommitted" configuration, put right from its log */
 static void repair_config(struct ha_raft *n)
 {
@@ -535,7 +551,7 @@ static void repair_config(struct ha_raft *n)
 			         "why=\"this leader's configuration is in no log (libraft 0.22)\" "
 			         "count=%llu",
 			         (unsigned long long)fix.index, fix.servers, k);
-		ha_raft_transfer(n, &e);
+		transfer_to(n, fix.voter, &e);
 		return;
 	}
 	case HA_RAFTCONF_UNCHECKED:
@@ -645,15 +661,7 @@ static void transfer_cb(struct raft_transfer *req)
 
 int ha_raft_transfer(struct ha_raft *n, struct ha_err *e)
 {
-	struct raft_transfer *req = calloc(1, sizeof(*req));
-	if (req == NULL)
-		return ha_err_set(e, HA_ENOMEM, "out of memory");
-	int rc = raft_transfer(&n->raft, req, 0, transfer_cb);
-	if (rc != 0) {
-		free(req);
-		return ha_err_set(e, HA_ERAFT, "raft transfer: %s", raft_strerror(rc));
-	}
-	return 0;
+	return transfer_to(n, 0, e);
 }
 
 void ha_raft_set_peers(struct ha_raft *n, const struct ha_config *c)

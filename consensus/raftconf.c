@@ -70,16 +70,26 @@ static bool copy_servers(const struct raft_configuration *from, struct raft_conf
 	return true;
 }
 
+/* the first voter of c other than self (a leader with a ghost hands over to it), or 0 */
+static raft_id other_voter(const struct raft_configuration *c, raft_id self)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->servers[i].role == RAFT_VOTER && c->servers[i].id != self)
+			return c->servers[i].id;
+	return 0;
+}
+
 enum ha_raftconf_result ha_raftconf_repair(struct raft *r, bool change_in_flight,
                                            struct ha_raftconf_fix *fix)
 {
 	memset(fix, 0, sizeof(*fix));
 	raft_index record = r->configuration_uncommitted_index;
-	if (record == 0 || change_in_flight)
+	fix->record = record;
+	if (change_in_flight)
 		return HA_RAFTCONF_NONE;
 	const struct log_head *l = log_of(r);
 	if (l == NULL)
-		return HA_RAFTCONF_UNCHECKED;
+		return record != 0 ? HA_RAFTCONF_UNCHECKED : HA_RAFTCONF_NONE;
 	const struct raft_entry *e = NULL;
 	raft_index t = 0;
 	for (raft_index i = raft_last_index(r); i > l->offset; i--) {
@@ -90,30 +100,44 @@ enum ha_raftconf_result ha_raftconf_repair(struct raft *r, bool change_in_flight
 			break;
 		}
 	}
-	fix->record = record;
 	fix->index = t;
-	if (e == NULL)
-		return HA_RAFTCONF_UNCHECKED; /* the entry is before the log kept in memory */
-	if (t == record || t > raft_commit_index(r))
-		return HA_RAFTCONF_NONE; /* libraft's own record, or not committed yet */
+	if (e == NULL) /* the last configuration entry is before the log kept in memory */
+		return record != 0 ? HA_RAFTCONF_UNCHECKED : HA_RAFTCONF_NONE;
+	bool applied = t <= raft_last_applied(r);
+	/* what libraft would hold: the record at t while t is not applied, none after; the
+	 * committed configuration at t once it is */
+	if (!applied && record == t)
+		return HA_RAFTCONF_NONE;
+	if (applied && record == 0 && r->configuration_committed_index == t)
+		return HA_RAFTCONF_NONE;
 	struct raft_configuration logged;
 	if (e->buf.len == 0 || raft_configuration_decode(&e->buf, &logged) != 0)
 		return HA_RAFTCONF_UNCHECKED;
 	fix->servers = logged.n;
 	bool same = same_servers(&logged, &r->configuration);
-	if (!same && raft_state(r) == RAFT_LEADER) {
+	if (!same && raft_state(r) != RAFT_FOLLOWER) {
+		/* a leader's progress and a candidate's votes are sized by its configuration: only
+		 * a follower's is replaced (a candidate is one again soon) */
+		fix->voter = other_voter(&logged, r->id);
 		raft_configuration_close(&logged);
-		return HA_RAFTCONF_LEADER_GHOST;
+		return raft_state(r) == RAFT_LEADER ? HA_RAFTCONF_LEADER_GHOST : HA_RAFTCONF_NONE;
 	}
-	struct raft_configuration committed;
-	if (!copy_servers(&logged, &committed)) {
-		raft_configuration_close(&logged);
-		return HA_RAFTCONF_NONE; /* out of memory: tried again next time */
+	if (applied) {
+		struct raft_configuration committed;
+		if (!copy_servers(&logged, &committed)) {
+			raft_configuration_close(&logged);
+			return HA_RAFTCONF_NONE; /* out of memory: tried again next time */
+		}
+		raft_configuration_close(&r->configuration_committed);
+		r->configuration_committed = committed;
+		r->configuration_committed_index = t;
+		r->configuration_uncommitted_index = 0;
+	} else {
+		/* not applied yet: recorded as uncommitted at its own index, so that libraft clears
+		 * the record as it applies it, rolls it back if it is truncated, and allows no
+		 * second change meanwhile */
+		r->configuration_uncommitted_index = t;
 	}
-	raft_configuration_close(&r->configuration_committed);
-	r->configuration_committed = committed;
-	r->configuration_committed_index = t;
-	r->configuration_uncommitted_index = 0;
 	if (same) {
 		raft_configuration_close(&logged);
 		return HA_RAFTCONF_REPAIRED;

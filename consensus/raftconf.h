@@ -12,14 +12,24 @@
  *     rolls nothing back (it compares the truncation with the record): the follower keeps, as
  *     its configuration, one that is in no log any more (a "ghost"), and counts votes with it.
  *
- * The repair reads the truth from raft's in-memory log (r->legacy.log, libraft 0.22's layout,
- * checked against raft's last index before any use; with another libraft it does nothing): the
- * last configuration entry in the log. Once that entry is committed, the node's state is set to
- * what libraft would have set: that configuration committed at its index, nothing uncommitted,
- * and on a follower with a ghost, that configuration as the current one. A leader with a ghost
- * is not changed under its replication (its progress array follows the configuration): it is
- * reported, and the caller hands leadership over. A right record (the entry's own index) is
- * left to libraft, which clears it as it applies the entry. Call it outside raft's own steps. */
+ *   - a batch of two configuration entries is recorded at the first: libraft clears the record
+ *     when it applies the first, while the second is not committed; if that one is then
+ *     truncated, the ghost has no record at all, and meanwhile (as leader) the node would
+ *     allow a second uncommitted change.
+ *   - after a restart, a configuration entry left in the log behind a snapshot taken from a
+ *     stale committed configuration is recorded again and never applied again: the record stays.
+ *
+ * So the repair does not trust the record: on each tick it reads the truth from raft's
+ * in-memory log (r->legacy.log, libraft 0.22's layout, checked against raft's last index
+ * before any use; with another libraft it does nothing) and sets what libraft would hold. With
+ * T the log's last configuration entry:
+ *   - T not applied yet: the record is T (cleared by libraft as it applies T, rolled back by it
+ *     if T is truncated; no second change meanwhile);
+ *   - T applied: no record, and T's configuration committed at T's index;
+ *   - either way a follower's configuration is T's (a ghost is replaced). A leader's or a
+ *     candidate's is not changed under it (its progress and votes are sized by it): a leader
+ *     with a ghost is reported, with a voter of T's configuration to hand leadership to.
+ * Call it outside raft's own steps. */
 #ifndef HA_CONSENSUS_RAFTCONF_H
 #define HA_CONSENSUS_RAFTCONF_H
 
@@ -39,6 +49,7 @@ struct ha_raftconf_fix {
 	raft_index record; /* the index raft had recorded */
 	raft_index index;  /* the log's last configuration entry */
 	unsigned servers;  /* its servers */
+	raft_id voter;     /* LEADER_GHOST: a voter of the log's configuration to hand over to */
 };
 
 /* change_in_flight: a raft_add/assign/remove of this node's is not finished (left alone). */

@@ -232,18 +232,18 @@ static void uncommitted_left_alone(void **state)
 	assert_int_equal(ha_raftconf_repair(leader, false, &fix), HA_RAFTCONF_NONE);
 	assert_int_equal(leader->configuration_uncommitted_index, recorded);
 
-	/* a follower's stale record whose entry is not committed yet: left alone too */
+	/* a follower's stale record whose entry is not committed yet: recorded at the entry's own
+	 * index (libraft then clears it as it applies it, or rolls it back), nothing committed */
 	struct cluster d;
 	start5(&d);
-	struct raft *l5 = raft_fixture_get(&d.f, 0);
 	struct raft *f5 = raft_fixture_get(&d.f, 2);
 	batch_behind(&d, 9);
-	assert_int_not_equal(f5->configuration_uncommitted_index, 0);
 	assert_true(raft_commit_index(f5) < raft_last_index(f5));
-	raft_index rec5 = f5->configuration_uncommitted_index;
-	assert_int_equal(ha_raftconf_repair(f5, false, &fix), HA_RAFTCONF_NONE);
-	assert_int_equal(f5->configuration_uncommitted_index, rec5);
-	(void)l5;
+	raft_index committed5 = f5->configuration_committed_index;
+	assert_int_equal(ha_raftconf_repair(f5, false, &fix), HA_RAFTCONF_REPAIRED);
+	assert_int_equal(f5->configuration_uncommitted_index, raft_last_index(f5));
+	assert_int_equal(f5->configuration_committed_index, committed5);
+	assert_int_equal(f5->configuration.n, 6);
 	raft_fixture_close(&d.f);
 	raft_fixture_close(&c.f);
 }
@@ -320,13 +320,66 @@ static void leader_ghost_reported(void **state)
 	leave_open(&c);
 }
 
+/* The second review's case: a lagging follower receives two configuration entries [T, G] in
+ * one batch. libraft records both at T and clears the record when it applies T, while G is not
+ * committed: no record at all (as leader it would allow a second uncommitted change), and if a
+ * new leader truncates G, no rollback. The repair records G at its index; libraft then rolls
+ * it back itself. */
+static void two_changes_in_a_batch(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start5(&c);
+	struct raft *l = raft_fixture_get(&c.f, 0);
+	struct raft *s1 = raft_fixture_get(&c.f, 1);
+	struct raft *s2 = raft_fixture_get(&c.f, 2);
+	raft_fixture_saturate(&c.f, 0, 2); /* server 2 lags from here */
+	static struct raft_change c1, c2;
+	changes_ended = 0;
+	assert_int_equal(raft_add(l, &c1, 8, "8", change_cb), 0); /* T, committed without 2 */
+	raft_index t = raft_last_index(l);
+	for (int k = 0; k < 5000 && changes_ended == 0; k++)
+		raft_fixture_step(&c.f);
+	assert_int_equal(changes_ended, 1);
+	raft_fixture_saturate(&c.f, 0, 1);
+	raft_fixture_saturate(&c.f, 0, 3);
+	raft_fixture_saturate(&c.f, 0, 4);
+	assert_int_equal(raft_add(l, &c2, 9, "9", change_cb), 0); /* G, only 2 receives it */
+	raft_index g = raft_last_index(l);
+	raft_fixture_desaturate(&c.f, 0, 2);
+	for (int k = 0; k < 5000 && (raft_last_index(s2) < g || raft_last_applied(s2) < t); k++)
+		raft_fixture_step(&c.f);
+	assert_int_equal(raft_last_index(s2), g);
+	assert_true(raft_commit_index(s2) < g);
+	assert_int_equal(s2->configuration_uncommitted_index, 0); /* libraft's: G has no record */
+	struct ha_raftconf_fix fix;
+	assert_int_equal(ha_raftconf_repair(s2, false, &fix), HA_RAFTCONF_REPAIRED);
+	assert_int_equal(s2->configuration_uncommitted_index, g);
+	assert_int_equal(ha_raftconf_repair(s2, false, &fix), HA_RAFTCONF_NONE); /* stable */
+	/* a new leader without G: libraft rolls G back on server 2 by itself now */
+	raft_fixture_depose(&c.f);
+	raft_fixture_kill(&c.f, 0);
+	raft_fixture_elect(&c.f, 1);
+	struct raft_apply a;
+	struct raft_buffer b = {.base = raft_malloc(8), .len = 8};
+	memset(b.base, 0, 8);
+	assert_int_equal(raft_apply(s1, &a, &b, 1, apply_cb), 0);
+	settle(&c, 2, raft_last_index(s1));
+	assert_int_equal(s2->configuration.n, 6);
+	assert_true(has_server(&s2->configuration, 8));
+	assert_false(has_server(&s2->configuration, 9));
+	assert_int_equal(s2->configuration_uncommitted_index, 0);
+	assert_int_equal(s2->configuration_committed_index, t); /* T committed at its index */
+	assert_int_equal(ha_raftconf_repair(s2, false, &fix), HA_RAFTCONF_NONE); /* all right */
+	leave_open(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(stale_record_repaired),
-	    cmocka_unit_test(uncommitted_left_alone),
-	    cmocka_unit_test(ghost_replaced),
-	    cmocka_unit_test(leader_ghost_reported),
+	    cmocka_unit_test(stale_record_repaired),  cmocka_unit_test(uncommitted_left_alone),
+	    cmocka_unit_test(ghost_replaced),         cmocka_unit_test(leader_ghost_reported),
+	    cmocka_unit_test(two_changes_in_a_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
