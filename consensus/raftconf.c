@@ -105,10 +105,12 @@ enum ha_raftconf_result ha_raftconf_repair(struct raft *r, bool change_in_flight
 		return record != 0 ? HA_RAFTCONF_UNCHECKED : HA_RAFTCONF_NONE;
 	bool applied = t <= raft_last_applied(r);
 	/* what libraft would hold: the record at t while t is not applied, none after; the
-	 * committed configuration at t once it is */
+	 * committed configuration at t once it is, and then the current one the same (a ghost
+	 * left by a truncation libraft did not roll back differs from it) */
 	if (!applied && record == t)
 		return HA_RAFTCONF_NONE;
-	if (applied && record == 0 && r->configuration_committed_index == t)
+	if (applied && record == 0 && r->configuration_committed_index == t &&
+	    same_servers(&r->configuration, &r->configuration_committed))
 		return HA_RAFTCONF_NONE;
 	struct raft_configuration logged;
 	if (e->buf.len == 0 || raft_configuration_decode(&e->buf, &logged) != 0)

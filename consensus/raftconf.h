@@ -10,12 +10,11 @@
  *     configuration from before;
  *   - if a new leader then truncates the follower's log between the record and the entry, raft
  *     rolls nothing back (it compares the truncation with the record): the follower keeps, as
- *     its configuration, one that is in no log any more (a "ghost"), and counts votes with it.
- *
+ *     its configuration, one that is in no log any more (a "ghost"), and counts votes with it;
  *   - a batch of two configuration entries is recorded at the first: libraft clears the record
  *     when it applies the first, while the second is not committed; if that one is then
  *     truncated, the ghost has no record at all, and meanwhile (as leader) the node would
- *     allow a second uncommitted change.
+ *     allow a second uncommitted change;
  *   - after a restart, a configuration entry left in the log behind a snapshot taken from a
  *     stale committed configuration is recorded again and never applied again: the record stays.
  *
@@ -25,7 +24,8 @@
  * T the log's last configuration entry:
  *   - T not applied yet: the record is T (cleared by libraft as it applies T, rolled back by it
  *     if T is truncated; no second change meanwhile);
- *   - T applied: no record, and T's configuration committed at T's index;
+ *   - T applied: no record, and T's configuration committed at T's index (checked on every
+ *     tick against the current configuration too: a ghost may have no record at all);
  *   - either way a follower's configuration is T's (a ghost is replaced). A leader's or a
  *     candidate's is not changed under it (its progress and votes are sized by it): a leader
  *     with a ghost is reported, with a voter of T's configuration to hand leadership to.

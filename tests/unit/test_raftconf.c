@@ -321,43 +321,52 @@ static void leader_ghost_reported(void **state)
 	leave_open(&c);
 }
 
-/* The second review's case: a lagging follower receives two configuration entries [T, G] in
- * one batch. libraft records both at T and clears the record when it applies T, while G is not
- * committed: no record at all (as leader it would allow a second uncommitted change), and if a
- * new leader truncates G, no rollback. The repair records G at its index; libraft then rolls
- * it back itself. */
-static void two_changes_in_a_batch(void **state)
+/* The second review's case: a lagging server 2 receives two configuration entries [T (add 8),
+ * G (add 9)] in one batch; T commits without it, G reaches nobody else. libraft records both at
+ * T and clears the record when it applies T, while G is not committed: no record at all (as
+ * leader it would allow a second uncommitted change), and a new leader's truncation of G is not
+ * rolled back. Returns T; *g is G. */
+static raft_index two_changes(struct cluster *c, raft_index *g)
 {
-	(void)state;
-	struct cluster c;
-	start5(&c);
-	struct raft *l = raft_fixture_get(&c.f, 0);
-	struct raft *s2 = raft_fixture_get(&c.f, 2);
-	raft_fixture_saturate(&c.f, 0, 2); /* server 2 lags from here */
+	struct raft *l = raft_fixture_get(&c->f, 0);
+	struct raft *s2 = raft_fixture_get(&c->f, 2);
+	raft_fixture_saturate(&c->f, 0, 2); /* server 2 lags from here */
 	static struct raft_change c1, c2;
 	changes_ended = 0;
 	assert_int_equal(raft_add(l, &c1, 8, "8", change_cb), 0); /* T, committed without 2 */
 	raft_index t = raft_last_index(l);
 	for (int k = 0; k < 5000 && changes_ended == 0; k++)
-		raft_fixture_step(&c.f);
+		raft_fixture_step(&c->f);
 	assert_int_equal(changes_ended, 1);
-	raft_fixture_saturate(&c.f, 0, 1);
-	raft_fixture_saturate(&c.f, 0, 3);
-	raft_fixture_saturate(&c.f, 0, 4);
+	raft_fixture_saturate(&c->f, 0, 1);
+	raft_fixture_saturate(&c->f, 0, 3);
+	raft_fixture_saturate(&c->f, 0, 4);
 	assert_int_equal(raft_add(l, &c2, 9, "9", change_cb), 0); /* G, only 2 receives it */
-	raft_index g = raft_last_index(l);
-	raft_fixture_desaturate(&c.f, 0, 2);
-	for (int k = 0; k < 5000 && (raft_last_index(s2) < g || raft_last_applied(s2) < t); k++)
-		raft_fixture_step(&c.f);
-	assert_int_equal(raft_last_index(s2), g);
-	assert_true(raft_commit_index(s2) < g);
+	*g = raft_last_index(l);
+	raft_fixture_desaturate(&c->f, 0, 2);
+	for (int k = 0; k < 5000 && (raft_last_index(s2) < *g || raft_last_applied(s2) < t); k++)
+		raft_fixture_step(&c->f);
+	assert_int_equal(raft_last_index(s2), *g);
+	assert_true(raft_commit_index(s2) < *g);
 	assert_int_equal(s2->configuration_uncommitted_index, 0); /* libraft's: G has no record */
+	return t;
+}
+
+/* The repair, run before the truncation, records G at its index; libraft then rolls it back
+ * itself. */
+static void two_changes_in_a_batch(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start5(&c);
+	struct raft *s2 = raft_fixture_get(&c.f, 2);
+	raft_index g;
+	raft_index t = two_changes(&c, &g);
 	struct ha_raftconf_fix fix;
 	assert_int_equal(ha_raftconf_repair(s2, false, &fix), HA_RAFTCONF_REPAIRED);
 	assert_int_equal(s2->configuration_uncommitted_index, g);
 	assert_int_equal(ha_raftconf_repair(s2, false, &fix), HA_RAFTCONF_NONE); /* stable */
-	/* a new leader without G: libraft rolls G back on server 2 by itself now */
-	new_leader(&c);
+	new_leader(&c);                                                          /* without G */
 	assert_int_equal(s2->configuration.n, 6);
 	assert_true(has_server(&s2->configuration, 8));
 	assert_false(has_server(&s2->configuration, 9));
@@ -367,12 +376,36 @@ static void two_changes_in_a_batch(void **state)
 	leave_open(&c);
 }
 
+/* The truncation comes before any tick: a ghost with no record, and T already committed at its
+ * index. The repair still sees that the configuration is not T's and replaces it. */
+static void ghost_without_record(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start5(&c);
+	struct raft *s2 = raft_fixture_get(&c.f, 2);
+	raft_index g;
+	raft_index t = two_changes(&c, &g);
+	new_leader(&c); /* without G, and no repair before it */
+	assert_int_equal(s2->configuration_uncommitted_index, 0);
+	assert_int_equal(s2->configuration_committed_index, t);
+	assert_true(has_server(&s2->configuration, 9)); /* libraft's ghost */
+	struct ha_raftconf_fix fix;
+	assert_int_equal(ha_raftconf_repair(s2, false, &fix), HA_RAFTCONF_REPLACED);
+	assert_int_equal(fix.index, t);
+	assert_int_equal(s2->configuration.n, 6);
+	assert_true(has_server(&s2->configuration, 8));
+	assert_false(has_server(&s2->configuration, 9));
+	assert_int_equal(ha_raftconf_repair(s2, false, &fix), HA_RAFTCONF_NONE);
+	leave_open(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(stale_record_repaired),  cmocka_unit_test(uncommitted_left_alone),
 	    cmocka_unit_test(ghost_replaced),         cmocka_unit_test(leader_ghost_reported),
-	    cmocka_unit_test(two_changes_in_a_batch),
+	    cmocka_unit_test(two_changes_in_a_batch), cmocka_unit_test(ghost_without_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
