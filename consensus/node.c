@@ -559,8 +559,7 @@ static void repair_config(struct ha_raft *n)
 			n->unchecked_said = true;
 			ha_warn("raft-config-unchecked",
 			        "record=%llu why=\"a configuration recorded as uncommitted could "
-			        "not be "
-			        "checked against raft's log (libraft %d.%d)\"",
+			        "not be checked against raft's log (libraft %d.%d)\"",
 			        (unsigned long long)fix.record, RAFT_VERSION_MAJOR,
 			        RAFT_VERSION_MINOR);
 		}
