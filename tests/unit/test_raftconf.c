@@ -263,6 +263,22 @@ static void uncommitted_left_alone(void **state)
 	raft_fixture_close(&c.f);
 }
 
+/* Five servers where server 2 holds a ghost: it received [command, add id 9], which nobody else
+ * did; servers 1, 3 and 4 elected server 1, which truncated the addition, yet the addition is
+ * still server 2's configuration. */
+static void ghost_on_server2(struct cluster *c)
+{
+	start5(c);
+	struct raft *f2 = raft_fixture_get(&c->f, 2);
+	struct raft *s1 = raft_fixture_get(&c->f, 1);
+	batch_behind(c, 9);
+	assert_int_equal(f2->configuration.n, 6);
+	new_leader(c);
+	assert_int_equal(raft_last_index(f2), raft_last_index(s1));
+	assert_int_equal(f2->configuration.n, 6);
+	assert_int_equal(s1->configuration.n, 5);
+}
+
 /* The review's case: the stale record's entry is truncated by a new leader (raft rolls nothing
  * back: it compares the truncation with the record). The follower keeps a configuration that
  * is in no log; the repair replaces it with the log's, and a change made later is right. */
@@ -270,16 +286,8 @@ static void ghost_replaced(void **state)
 {
 	(void)state;
 	struct cluster c;
-	start5(&c);
+	ghost_on_server2(&c);
 	struct raft *f2 = raft_fixture_get(&c.f, 2);
-	struct raft *s1 = raft_fixture_get(&c.f, 1);
-	batch_behind(&c, 9); /* server 2 holds [command, add id 9]; nobody else the addition */
-	assert_int_equal(f2->configuration.n, 6);
-	new_leader(&c); /* servers 1, 3 and 4 elect server 1: the addition is truncated */
-	/* truncated, yet the addition is still its configuration: libraft's ghost */
-	assert_int_equal(raft_last_index(f2), raft_last_index(s1));
-	assert_int_equal(f2->configuration.n, 6);
-	assert_int_equal(s1->configuration.n, 5);
 	struct ha_raftconf_fix fix;
 	assert_int_equal(ha_raftconf_repair(f2, false, &fix), HA_RAFTCONF_REPLACED);
 	assert_int_equal(fix.servers, 5);
@@ -307,10 +315,8 @@ static void leader_ghost_reported(void **state)
 {
 	(void)state;
 	struct cluster c;
-	start5(&c);
+	ghost_on_server2(&c);
 	struct raft *f2 = raft_fixture_get(&c.f, 2);
-	batch_behind(&c, 9);
-	new_leader(&c); /* servers 1, 3 and 4 elect server 1: the addition is truncated */
 	raft_fixture_depose(&c.f);
 	raft_fixture_elect(&c.f, 2);
 	settle(&c, 2, raft_last_index(f2));
@@ -366,7 +372,8 @@ static void two_changes_in_a_batch(void **state)
 	assert_int_equal(ha_raftconf_repair(s2, false, &fix), HA_RAFTCONF_REPAIRED);
 	assert_int_equal(s2->configuration_uncommitted_index, g);
 	assert_int_equal(ha_raftconf_repair(s2, false, &fix), HA_RAFTCONF_NONE); /* stable */
-	new_leader(&c);                                                          /* without G */
+	/* a new leader without G */
+	new_leader(&c);
 	assert_int_equal(s2->configuration.n, 6);
 	assert_true(has_server(&s2->configuration, 8));
 	assert_false(has_server(&s2->configuration, 9));
