@@ -138,7 +138,7 @@ static void say_join_wait(struct ha_agent *a, const struct ha_members_in *mi)
 		return;
 	a->members_said_ms = in->now_ms;
 	char db[256];
-	char raft[192];
+	char raft[256];
 	ha_members_db_ready(in, j->id, db, sizeof(db));
 	ha_raft_change_state(a->raft, raft, sizeof(raft));
 	ha_info("membership-waiting",
